@@ -1,0 +1,4 @@
+from rcx.cli import main
+import sys
+
+sys.exit(main())

@@ -1,0 +1,303 @@
+"""Command line: ``rcx run --headless PLAN``, ``rcx results DB``, ``rcx spaces``, ``rcx plugins``.
+
+Exit codes: 0 success, 1 unexpected internal error, 2 bad input (plan, names, files, device),
+130 interrupted (the results file stays resumable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(Exception):
+    """Bad input: printed as one message, exit code 2."""
+
+
+def _err(message: str) -> None:
+    print(f"rcx: error: {message}", file=sys.stderr)
+
+
+# -- formatting ---------------------------------------------------------------------------------
+def format_value(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        if abs(v) >= 1000:
+            return f"{v:,.0f}"
+        return f"{v:.4f}"
+    return str(v)
+
+
+def print_table(columns: list[str], rows: list[dict[str, Any]], title: str | None = None, stream=None) -> None:
+    stream = stream or sys.stdout
+    console = Console(file=stream, width=None if stream.isatty() else 100_000, highlight=False)
+    table = Table(title=title, show_lines=False, header_style="bold")
+    for col in columns:
+        numeric = any(isinstance(r.get(col), (int, float)) and not isinstance(r.get(col), bool) for r in rows)
+        table.add_column(col, justify="right" if numeric else "left", no_wrap=True)
+    for row in rows:
+        table.add_row(*(format_value(row.get(c)) for c in columns))
+    console.print(table)
+
+
+def _visible_columns(table, all_columns: bool) -> list[str]:
+    """The terminal view drops error columns, empty columns and evaluator metrics that repeat
+    the architecture's own summary (params, flops, features, ratio)."""
+    from rcx.core.results import ARCH_COLUMNS
+
+    if all_columns:
+        return table.columns
+    cols = []
+    for c in table.columns:
+        ev_name, _, metric = c.rpartition(".")
+        if ev_name and (metric in ARCH_COLUMNS or metric == "error"):
+            continue
+        if c != "arch" and all(r.get(c) is None for r in table.rows):
+            continue
+        cols.append(c)
+    return cols
+
+
+def write_results(table, rows: list[dict[str, Any]], fmt: str, all_columns: bool, title: str | None = None) -> None:
+    if fmt == "json":
+        json.dump(rows, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    elif fmt == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=table.columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        print_table(_visible_columns(table, all_columns), rows, title)
+
+
+# -- commands -----------------------------------------------------------------------------------
+def cmd_run(args: argparse.Namespace) -> int:
+    from rcx.core.device import DeviceError
+    from rcx.core.plan import PlanError, load_plan
+    from rcx.core.results import results_table
+    from rcx.core.runner import PlanMismatch, Runner
+    from rcx.core.store import Store, StoreError
+    from rcx.data.base import DatasetError
+    from rcx.plugins import get_registry
+    from rcx.progress import Reporter
+
+    registry = get_registry()
+    try:
+        plan = load_plan(args.plan, registry, output=args.db)
+    except PlanError as exc:
+        print(str(exc), file=sys.stderr)
+        _err(f"the plan has {len(exc.problems)} problem(s); nothing was run")
+        return EXIT_USAGE
+
+    cancel = threading.Event()
+    reporter = Reporter(quiet=args.quiet)
+    runner = Runner(plan, registry, on_event=reporter, cancel=cancel)
+
+    def on_sigint(signum, frame):  # first Ctrl-C: stop after the current batch; second: now
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        print("\nrcx: stopping after the current batch (Ctrl-C again to stop now)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        if plan.output.exists():
+            existing = Store.open(plan.output)
+            try:
+                runner.check_store(existing, args.new_run)
+            finally:
+                existing.close()
+        runner.setup()
+        store = Store.open(plan.output)
+        try:
+            run_id = runner.run(store, new_run=args.new_run, retry_failed=args.retry_failed)
+            table = results_table(store, run_id, registry)
+        finally:
+            store.close()
+    except (PlanMismatch, StoreError, DatasetError, DeviceError, ValueError) as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        _err(f"interrupted; finished evaluations are saved in {plan.output}: run the same command to resume")
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+    if cancel.is_set():
+        _err(f"stopped; finished evaluations are saved in {plan.output}: run the same command to resume")
+        return EXIT_INTERRUPTED
+    sort = table.default_sort()
+    if args.top and sort and not args.quiet:
+        rows = table.sorted(sort)[: args.top]
+        print_table(_visible_columns(table, False), rows, title=f"top {len(rows)} by {sort}")
+    print(f"results: {plan.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from rcx.core.plan import PlanError, load_plan
+    from rcx.plugins import get_registry
+
+    registry = get_registry()
+    status = EXIT_OK
+    for path in args.plans:
+        try:
+            plan = load_plan(path, registry)
+        except PlanError as exc:
+            print(str(exc), file=sys.stderr)
+            status = EXIT_USAGE
+            continue
+        evs = ", ".join(e.instance for e in plan.evaluators)
+        print(f"{path}: ok ({plan.dataset} / {plan.space} / {plan.sampler['kind']} / {evs})")
+    return status
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    from rcx.core.results import results_table
+    from rcx.core.store import Store, StoreError
+    from rcx.plugins import get_registry
+
+    try:
+        store = Store.open_readonly(args.db)
+        try:
+            table = results_table(store, args.run, get_registry())
+            run = store.run(args.run)
+        finally:
+            store.close()
+        sort = table.resolve(args.sort) if args.sort else table.default_sort()
+    except StoreError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    except KeyError as exc:
+        _err(str(exc.args[0]))
+        return EXIT_USAGE
+    descending = True if args.desc else False if args.asc else None
+    rows = table.sorted(sort, descending) if sort else table.rows
+    if args.top:
+        rows = rows[: args.top]
+    title = f"run {run.id} ({run.name}, {run.state}): {len(rows)} of {len(table.rows)} rows" + (f", by {sort}" if sort else "")
+    write_results(table, rows, args.format, args.all_columns, title)
+    return EXIT_OK
+
+
+def cmd_spaces(args: argparse.Namespace) -> int:
+    from rcx.plugins import get_registry
+
+    rows = []
+    for entry in get_registry().all("space"):
+        try:
+            size: Any = len(entry.obj())
+        except Exception as exc:  # a third-party space that cannot build with defaults
+            size = f"error: {exc}"
+        defaults = ", ".join(f"{o.name}={o.default}" for o in entry.obj.options)
+        rows.append({"space": entry.name, "size": size, "defaults": defaults, "provider": entry.dist, "help": entry.obj.help})
+    print_table(["space", "size", "defaults", "provider", "help"], rows, title="search spaces (size with default options)")
+    return EXIT_OK
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from rcx.plugins import KINDS, get_registry
+
+    registry = get_registry()
+    rows = [
+        {"kind": kind, "name": e.name, "version": getattr(e.obj, "version", ""), "provider": f"{e.dist} {e.dist_version}",
+         "help": getattr(e.obj, "help", "")}
+        for kind in KINDS for e in registry.all(kind)
+    ]
+    print_table(["kind", "name", "version", "provider", "help"], rows, title="plugins")
+    if args.verbose:
+        for kind in KINDS:
+            for e in registry.all(kind):
+                opts = [{"option": o.name, "type": o.describe(), "default": json.dumps(o.default), "help": o.help}
+                        for o in e.obj.options]
+                if opts:
+                    print_table(["option", "type", "default", "help"], opts, title=f"{kind} {e.name}: options")
+                metrics = [{"metric": m.name, "unit": m.unit, "better": "higher" if m.higher_is_better else "lower",
+                            "help": m.help} for m in getattr(e.obj, "metrics", [])]
+                if metrics:
+                    print_table(["metric", "unit", "better", "help"], metrics, title=f"{kind} {e.name}: metrics")
+    for problem in registry.problems:
+        _err(problem)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from rcx import __version__
+
+    p = argparse.ArgumentParser(prog="rcx", description="Score convolutional architectures with random weights.")
+    p.add_argument("--version", action="version", version=f"rcx {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    r = sub.add_parser("run", help="run a plan (TOML)", description="Run or resume a plan.")
+    r.add_argument("plan", type=Path, help="plan file (TOML)")
+    r.add_argument("--headless", action="store_true", help="run without the TUI (the only mode in this version)")
+    r.add_argument("--db", type=Path, help="results file (overrides the plan's output)")
+    r.add_argument("--new-run", action="store_true", help="add a separate run when the file holds another plan")
+    r.add_argument("--retry-failed", action="store_true", help="evaluate failed candidates again on resume")
+    r.add_argument("--top", type=int, default=10, help="rows of the final table (0: none)")
+    r.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    r.set_defaults(func=cmd_run)
+
+    v = sub.add_parser("validate", help="check plans without running them")
+    v.add_argument("plans", nargs="+", type=Path)
+    v.set_defaults(func=cmd_validate)
+
+    res = sub.add_parser("results", help="print the results of a run")
+    res.add_argument("db", type=Path, help="results file")
+    res.add_argument("--run", type=int, help="run id (default: the latest)")
+    res.add_argument("--sort", help="column, e.g. ridge_rfm.val_acc (or val_acc when unique)")
+    order = res.add_mutually_exclusive_group()
+    order.add_argument("--asc", action="store_true", help="ascending (default: best first by the metric's direction)")
+    order.add_argument("--desc", action="store_true", help="descending")
+    res.add_argument("--top", type=int, help="only the first N rows")
+    res.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    res.add_argument("--all-columns", action="store_true", help="table: show every column")
+    res.set_defaults(func=cmd_results)
+
+    s = sub.add_parser("spaces", help="list the search spaces and their sizes")
+    s.set_defaults(func=cmd_spaces)
+
+    pl = sub.add_parser("plugins", help="list evaluators, spaces and datasets with their providers")
+    pl.add_argument("-v", "--verbose", action="store_true", help="also list options and metrics")
+    pl.set_defaults(func=cmd_plugins)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from rcx.plugins import PluginError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_OK
+    try:
+        return args.func(args)
+    except PluginError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    except BrokenPipeError:  # e.g. `rcx results db | head`
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""Events the runner emits; the CLI prints them and the TUI shows them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    """``total`` evaluations in the run, ``done`` of them already finished (resume)."""
+
+    run_id: int
+    total: int
+    done: int
+    candidates: int
+    evaluators: tuple[str, ...]
+    resumed: bool
+    device: str
+
+
+@dataclass(frozen=True)
+class EvalStarted:
+    arch: str
+    evaluator: str
+
+
+@dataclass(frozen=True)
+class EvalProgress:
+    """Progress inside one evaluation; ``fraction`` in [0, 1]."""
+
+    arch: str
+    evaluator: str
+    fraction: float
+    message: str
+
+
+@dataclass(frozen=True)
+class EvalFinished:
+    """One evaluation reached a final status (done, screened, invalid, failed, ...)."""
+
+    arch: str
+    evaluator: str
+    status: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Log:
+    level: str  # "info" | "warning" | "error"
+    message: str
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    """``counts`` of final statuses over the whole run; ``cancelled`` when stopped early."""
+
+    run_id: int
+    counts: dict[str, int]
+    seconds: float
+    cancelled: bool
+
+
+Event = RunStarted | EvalStarted | EvalProgress | EvalFinished | Log | RunFinished

@@ -1,0 +1,133 @@
+"""Declared options and metrics: what a plugin component accepts and what it reports.
+
+Spaces, datasets and evaluators declare their options as :class:`Option` lists. The plan
+validator checks every value against these declarations, so a third-party plugin gets
+validation (and, later, a generated form in the TUI) without writing any checking code.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+_TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string", list: "a list"}
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of a space, dataset or evaluator.
+
+    ``type`` is the value type (int, float, bool, str or list). ``choices`` lists the allowed
+    values for str options; for int/float options it lists extra string values that are also
+    accepted (e.g. ``lambda`` is a float or ``"loo"``). ``min``/``max`` bound numbers
+    (inclusive) and, for lists, every item. ``item_type`` is the item type of list options.
+    ``default`` of None means the option is optional with no value.
+    """
+
+    name: str
+    type: type
+    default: Any
+    help: str
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[Any, ...] = ()
+    item_type: type | None = None
+    gt_min: bool = False  # min is exclusive (value must be > min)
+
+    def describe(self) -> str:
+        """Short human-readable allowed range, e.g. ``int >= 1`` or ``'first' | 'stratified'``."""
+        if self.type is str and self.choices:
+            return " | ".join(repr(c) for c in self.choices)
+        base = self.type.__name__ if self.type is not list else f"list[{(self.item_type or object).__name__}]"
+        parts = [base]
+        if self.min is not None:
+            parts.append(f"{'>' if self.gt_min else '>='} {self.min:g}")
+        if self.max is not None:
+            parts.append(f"<= {self.max:g}")
+        text = " ".join(parts)
+        if self.choices and self.type is not str:
+            text += " | " + " | ".join(repr(c) for c in self.choices)
+        return text
+
+    def check(self, value: Any) -> tuple[Any, str | None]:
+        """Validate and coerce one value. Returns ``(value, None)`` or ``(None, message)``."""
+        if value is None and self.default is None:
+            return None, None
+        if self.choices and self.type is not str and isinstance(value, str):
+            if value in self.choices:
+                return value, None
+            return None, f"must be {self.describe()}, got {value!r}"
+        if self.type is list:
+            if not isinstance(value, list) or not value:
+                return None, f"must be a non-empty list, got {value!r}"
+            out = []
+            for item in value:
+                v, err = _check_scalar(self, self.item_type or type(item), item)
+                if err:
+                    return None, f"list item {err}"
+                out.append(v)
+            return out, None
+        return _check_scalar(self, self.type, value)
+
+
+def _check_scalar(opt: Option, typ: type, value: Any) -> tuple[Any, str | None]:
+    if typ is bool:
+        if not isinstance(value, bool):
+            return None, f"must be true or false, got {value!r}"
+        return value, None
+    if typ is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return None, f"must be {opt.describe()}, got {value!r}"
+    elif typ is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None, f"must be {opt.describe()}, got {value!r}"
+        value = float(value)
+        if not math.isfinite(value):
+            return None, f"must be a finite number, got {value!r}"
+    elif typ is str:
+        if not isinstance(value, str):
+            return None, f"must be {_TYPE_NAMES[str]}, got {value!r}"
+        if opt.choices and value not in opt.choices:
+            return None, f"must be {opt.describe()}, got {value!r}"
+        return value, None
+    if opt.min is not None and (value <= opt.min if opt.gt_min else value < opt.min):
+        return None, f"must be {opt.describe()}, got {value!r}"
+    if opt.max is not None and value > opt.max:
+        return None, f"must be {opt.describe()}, got {value!r}"
+    return value, None
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A reported metric: its name, unit and direction (``higher_is_better``)."""
+
+    name: str
+    unit: str
+    higher_is_better: bool
+    help: str = ""
+
+
+def validate_options(
+    declared: Sequence[Option], given: dict[str, Any], where: str
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """Check ``given`` against ``declared``; fill defaults.
+
+    Returns ``(values, problems)`` where ``problems`` holds ``(key path, message)`` pairs with
+    ``where`` as the key-path prefix. Unknown keys are problems that list the known ones.
+    """
+    by_name = {o.name: o for o in declared}
+    values: dict[str, Any] = {o.name: o.default for o in declared}
+    problems: list[tuple[str, str]] = []
+    for key, value in given.items():
+        opt = by_name.get(key)
+        if opt is None:
+            known = ", ".join(sorted(by_name)) or "none"
+            problems.append((f"{where}.{key}", f"unknown option (known: {known})"))
+            continue
+        v, err = opt.check(value)
+        if err:
+            problems.append((f"{where}.{key}", err))
+        else:
+            values[key] = v
+    return values, problems

@@ -1,0 +1,284 @@
+"""Plans: the TOML file that says what to run, and its validation.
+
+A plan names a dataset, a search space, a sampler, one or more evaluators with options, the
+device, the seed and the results database::
+
+    seed = 0
+    device = "auto"                 # auto | cpu | cuda | cuda:N
+    output = "runs/quickstart.db"   # relative to the current directory
+
+    [dataset]
+    name = "synthetic"              # + common options (train_size, selection, resize...) and the provider's
+
+    [space]
+    name = "ksd"                    # + the space's options
+
+    [sampler]
+    kind = "random"                 # exhaustive | random
+    n = 40
+
+    [evaluators.ridge_rfm]          # instance name; `evaluator = "..."` picks another plugin
+    trials = 5
+
+Validation collects every problem (key path, message, line) before any work is done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli
+
+from rcx.core.options import Option, validate_options
+from rcx.plugins import Registry, UnknownName
+
+_TOP_KEYS = ("name", "description", "seed", "device", "output", "dataset", "space", "sampler", "evaluators")
+_DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
+_INSTANCE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem in a plan: dotted key path, message and 1-based line (0 if unknown)."""
+
+    path: str
+    message: str
+    line: int = 0
+
+    def format(self, source: str) -> str:
+        where = f"{source}:{self.line}" if self.line else source
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class PlanError(Exception):
+    """A plan that cannot run; ``problems`` lists everything that is wrong with it."""
+
+    def __init__(self, problems: list[Problem], source: str = "plan") -> None:
+        self.problems = problems
+        self.source = source
+        super().__init__("\n".join(p.format(source) for p in problems))
+
+
+@dataclass(frozen=True)
+class EvaluatorSpec:
+    """An evaluator instance: ``instance`` names its result columns, ``plugin`` its class."""
+
+    instance: str
+    plugin: str
+    options: dict[str, Any]
+
+
+@dataclass
+class Plan:
+    """A validated plan with every default filled in."""
+
+    text: str
+    source: str
+    name: str
+    seed: int
+    device: str
+    output: Path
+    dataset: str
+    dataset_options: dict[str, Any]
+    space: str
+    space_options: dict[str, Any]
+    sampler: dict[str, Any]
+    evaluators: list[EvaluatorSpec] = field(default_factory=list)
+
+    def normalized(self) -> dict[str, Any]:
+        """Everything that determines the results (not the output path nor the name)."""
+        return {
+            "seed": self.seed,
+            "device": self.device,
+            "dataset": {"name": self.dataset, **self.dataset_options},
+            "space": {"name": self.space, **self.space_options},
+            "sampler": self.sampler,
+            "evaluators": {e.instance: {"evaluator": e.plugin, **e.options} for e in self.evaluators},
+        }
+
+    @property
+    def hash(self) -> str:
+        blob = json.dumps(self.normalized(), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def key_lines(text: str) -> dict[str, int]:
+    """Map dotted key paths to the 1-based line where they are defined (best effort).
+
+    tomli gives positions for syntax errors only; this scan finds table headers and ``key =``
+    lines so semantic problems can point at a line too.
+    """
+    lines: dict[str, int] = {}
+    table = ""
+    header = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+    assign = re.compile(r"^\s*([A-Za-z0-9_\-.\"' ]+?)\s*=")
+    for no, raw in enumerate(text.splitlines(), start=1):
+        m = header.match(raw)
+        if m:
+            table = _dotted(m.group(1))
+            lines.setdefault(table, no)
+            continue
+        m = assign.match(raw)
+        if m:
+            key = _dotted(m.group(1))
+            lines.setdefault(f"{table}.{key}" if table else key, no)
+    return lines
+
+
+def _dotted(key: str) -> str:
+    return ".".join(part.strip().strip("\"'") for part in key.split("."))
+
+
+def _line_for(path: str, lines: dict[str, int]) -> int:
+    while path:
+        if path in lines:
+            return lines[path]
+        path = path.rpartition(".")[0]
+    return 0
+
+
+def load_plan(path: str | Path, registry: Registry, output: str | Path | None = None) -> Plan:
+    """Read and validate a plan file; raises :class:`PlanError` with every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PlanError([Problem("", f"cannot read the plan: {exc.strerror}")], str(path)) from None
+    return parse_plan(text, registry, source=str(path), output=output)
+
+
+def parse_plan(text: str, registry: Registry, source: str = "plan", output: str | Path | None = None) -> Plan:
+    """Validate plan text; raises :class:`PlanError` listing every problem at once."""
+    try:
+        raw = tomli.loads(text)
+    except tomli.TOMLDecodeError as exc:
+        line, col = getattr(exc, "lineno", 0), getattr(exc, "colno", 0)
+        msg = getattr(exc, "msg", str(exc))
+        raise PlanError([Problem("", f"TOML syntax error at line {line}, column {col}: {msg}", line)], source) from None
+
+    lines = key_lines(text)
+    problems: list[tuple[str, str]] = []
+
+    for key in raw:
+        if key not in _TOP_KEYS:
+            problems.append((key, f"unknown key (known: {', '.join(_TOP_KEYS)})"))
+
+    top_options = [
+        Option("name", str, Path(source).stem, "run name"),
+        Option("description", str, "", "free text"),
+        Option("seed", int, 0, "plan seed", min=0),
+        Option("device", str, "auto", "auto | cpu | cuda | cuda:N"),
+        Option("output", str, f"runs/{Path(source).stem}.db", "results database"),
+    ]
+    top, top_problems = validate_options(top_options, {k: raw[k] for k in raw if k in {o.name for o in top_options}}, "")
+    problems += [(p.lstrip("."), m) for p, m in top_problems]
+    if isinstance(top.get("device"), str) and not _DEVICE_RE.match(top["device"]):
+        problems.append(("device", f"must be auto, cpu, cuda or cuda:N, got {top['device']!r}"))
+
+    dataset, dataset_options = _component(raw, "dataset", "dataset", registry, problems, _common_dataset_options())
+    space, space_options = _component(raw, "space", "space", registry, problems, [])
+
+    from rcx.spaces.samplers import SAMPLER_OPTIONS
+
+    sampler_raw = raw.get("sampler", {})
+    if not isinstance(sampler_raw, dict):
+        problems.append(("sampler", "must be a table ([sampler])"))
+        sampler_raw = {}
+    sampler, sampler_problems = validate_options(SAMPLER_OPTIONS, sampler_raw, "sampler")
+    problems += sampler_problems
+    if sampler.get("kind") == "random" and sampler.get("n") is None:
+        problems.append(("sampler.n", "the random sampler needs n, the number of architectures to draw"))
+
+    evaluators = _evaluators(raw, registry, problems, dataset_options)
+
+    if space is not None and not any(p.startswith("space") for p, _ in problems):
+        try:
+            registry.get("space", space)(**space_options)
+        except (ValueError, TypeError) as exc:
+            problems.append(("space", str(exc)))
+
+    if problems:
+        raise PlanError([Problem(p, m, _line_for(p, lines)) for p, m in problems], source)
+
+    return Plan(
+        text=text,
+        source=source,
+        name=top["name"],
+        seed=top["seed"],
+        device=top["device"],
+        output=Path(output if output is not None else top["output"]).expanduser(),
+        dataset=dataset,
+        dataset_options=dataset_options,
+        space=space,
+        space_options=space_options,
+        sampler=sampler,
+        evaluators=evaluators,
+    )
+
+
+def _common_dataset_options() -> list[Option]:
+    from rcx.data.prepare import COMMON_OPTIONS
+
+    return COMMON_OPTIONS
+
+
+def _component(
+    raw: dict[str, Any], key: str, kind: str, registry: Registry, problems: list[tuple[str, str]], common: list[Option]
+) -> tuple[Any, dict[str, Any]]:
+    """Validate a ``[dataset]``/``[space]`` table: its ``name`` and its options."""
+    table = raw.get(key)
+    if table is None:
+        problems.append((key, f"missing [{key}] table with a name (known: {', '.join(registry.names(kind))})"))
+        return None, {}
+    if not isinstance(table, dict):
+        problems.append((key, f"must be a table ([{key}])"))
+        return None, {}
+    name = table.get("name")
+    if not isinstance(name, str):
+        problems.append((f"{key}.name", f"missing {kind} name (known: {', '.join(registry.names(kind))})"))
+        return None, {}
+    try:
+        cls = registry.get(kind, name)
+    except UnknownName as exc:
+        problems.append((f"{key}.name", str(exc)))
+        return None, {}
+    given = {k: v for k, v in table.items() if k != "name"}
+    values, opt_problems = validate_options([*common, *cls.options], given, key)
+    problems += opt_problems
+    return name, values
+
+
+def _evaluators(
+    raw: dict[str, Any], registry: Registry, problems: list[tuple[str, str]], dataset_options: dict[str, Any]
+) -> list[EvaluatorSpec]:
+    tables = raw.get("evaluators")
+    known = ", ".join(registry.names("evaluator"))
+    if not isinstance(tables, dict) or not tables:
+        problems.append(("evaluators", f"at least one [evaluators.NAME] table is needed (known: {known})"))
+        return []
+    specs = []
+    for instance, table in tables.items():
+        where = f"evaluators.{instance}"
+        if not isinstance(table, dict):
+            problems.append((where, "must be a table"))
+            continue
+        if not _INSTANCE_RE.match(instance):
+            problems.append((where, "instance names are lower-case letters, digits and _ (they name result columns)"))
+        plugin = table.get("evaluator", instance)
+        try:
+            cls = registry.get("evaluator", plugin)
+        except UnknownName as exc:
+            problems.append((f"{where}.evaluator" if "evaluator" in table else where, str(exc)))
+            continue
+        given = {k: v for k, v in table.items() if k != "evaluator"}
+        values, opt_problems = validate_options(cls.options, given, where)
+        problems += opt_problems
+        if not opt_problems:
+            problems += [(f"{where}.{p}", m) for p, m in cls(values).check_plan(dataset_options)]
+        specs.append(EvaluatorSpec(instance, plugin, values))
+    return specs

@@ -1,0 +1,250 @@
+"""The runner: a plan becomes candidates x evaluators, each outcome goes to the store.
+
+The runner is headless and single-threaded; the CLI calls :meth:`Runner.run` in the main
+thread, the TUI in a worker thread. It reports through ``on_event`` callbacks and stops between
+evaluations (and, through ``EvalContext.check_cancel``, between batches) when ``cancel`` is set.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+import torch
+
+import rcx
+from rcx.core import events as ev
+from rcx.core.device import device_name, resolve_device
+from rcx.core.plan import Plan
+from rcx.core.seeding import derive_seed
+from rcx.core.store import Store, StoreError
+from rcx.data.base import ImageDataset
+from rcx.evaluators.base import Cancelled, EvalContext, EvalResult, Evaluator, InvalidArchitecture, RunContext
+from rcx.plugins import Registry
+from rcx.spaces.base import Arch, ArchInfo, SearchSpace
+
+
+class Executor(Protocol):
+    """Runs one (candidate, evaluator) evaluation. In-process today; a distributed executor
+    would ship (plan, arch id, evaluator instance, seed) to a worker and return the result."""
+
+    def run(self, evaluator: Evaluator, ctx: EvalContext) -> EvalResult: ...
+
+
+class InProcessExecutor:
+    def run(self, evaluator: Evaluator, ctx: EvalContext) -> EvalResult:
+        return evaluator.evaluate(ctx)
+
+
+class PlanMismatch(StoreError):
+    """The results file holds a run of a different plan."""
+
+
+@dataclass
+class Candidate:
+    index: int
+    arch: Arch
+    info: ArchInfo
+
+
+def load_data(plan: Plan, registry: Registry) -> ImageDataset:
+    """Load the plan's dataset through its provider and apply the common options."""
+    from rcx.data.cache import cache_dir
+    from rcx.data.prepare import COMMON_OPTIONS, prepare
+
+    common = {o.name for o in COMMON_OPTIONS}
+    provider = registry.get("dataset", plan.dataset)()
+    raw = provider.load({k: v for k, v in plan.dataset_options.items() if k not in common}, cache_dir())
+    return prepare(raw, {k: v for k, v in plan.dataset_options.items() if k in common}, plan.seed)
+
+
+def make_candidates(plan: Plan, space: SearchSpace, in_shape: tuple[int, int, int]) -> list[Candidate]:
+    """The sampler's architectures, each described at the dataset's input shape."""
+    from rcx.spaces.samplers import sample
+
+    s = plan.sampler
+    archs = sample(space, s["kind"], s["n"], plan.seed, s["valid_only"], in_shape)
+    return [Candidate(i, a, space.describe(a, in_shape)) for i, a in enumerate(archs)]
+
+
+class Runner:
+    """Runs a validated plan against a results store."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        registry: Registry,
+        on_event: Callable[[ev.Event], None] = lambda e: None,
+        cancel: threading.Event | None = None,
+        executor: Executor | None = None,
+    ) -> None:
+        self.plan = plan
+        self.registry = registry
+        self.on_event = on_event
+        self.cancel = cancel or threading.Event()
+        self.executor = executor or InProcessExecutor()
+        self.store: Store | None = None
+        self.device: torch.device | None = None
+        self.data: ImageDataset | None = None
+        self.space: SearchSpace | None = None
+        self.candidates: list[Candidate] = []
+        self.evaluators: list[tuple[str, Evaluator]] = []
+
+    def setup(self) -> None:
+        """Resolve the device, load the data, sample and describe the candidates.
+
+        Writes nothing: a missing dataset or device fails here, before any results file exists.
+        """
+        plan = self.plan
+        self.device = resolve_device(plan.device)
+        self._log("info", f"loading dataset {plan.dataset!r}")
+        self.data = load_data(plan, self.registry)
+        self.space = self.registry.get("space", plan.space)(**plan.space_options)
+        self.candidates = make_candidates(plan, self.space, self.data.shape)
+        self.evaluators = [(s.instance, self.registry.get("evaluator", s.plugin)(s.options)) for s in plan.evaluators]
+
+    def check_store(self, store: Store, new_run: bool = False) -> tuple[int, bool]:
+        """``(run id, True)`` to resume the run of this plan, ``(0, False)`` for a new run.
+
+        Raises :class:`PlanMismatch` when the file holds a different plan and ``new_run`` is off.
+        """
+        runs = store.runs()
+        same = [r for r in runs if r.plan_hash == self.plan.hash]
+        if same and not new_run:
+            return same[-1].id, True
+        if runs and not new_run:
+            other = runs[-1]
+            raise PlanMismatch(
+                f"{store.path} holds run {other.id} ({other.name!r}) of a different plan. Use another --db, "
+                "or pass --new-run to add a separate run to this file."
+            )
+        return 0, False
+
+    def run(self, store: Store, new_run: bool = False, retry_failed: bool = False) -> int:
+        """Run (or resume) the plan into ``store``; returns the run id. Calls :meth:`setup` if needed."""
+        t0 = time.perf_counter()
+        if self.data is None:
+            self.setup()
+        assert self.device is not None and self.data is not None and self.space is not None
+        plan, device, data = self.plan, self.device, self.data
+        self.store = store
+        run_id, resumed = self.check_store(store, new_run)
+
+        versions = {"rcx": rcx.__version__, "torch": torch.__version__, **self.registry.versions()}
+        if resumed:
+            store.set_run_state(run_id, "running", versions=versions, device=str(device), device_name=device_name(device))
+            dropped = store.reset_unfinished(run_id, retry_failed)
+            if dropped:
+                self._log("info", f"resuming: {dropped} unfinished evaluation(s) will run again", run_id)
+        else:
+            dataset_meta = {
+                "name": data.name, "shape": list(data.shape), "train": int(data.train_y.numel()),
+                "test": int(data.test_y.numel()), "classes": data.classes,
+            }
+            run_id = store.create_run(
+                name=plan.name, plan_text=plan.text, plan=plan.normalized(), plan_hash=plan.hash, versions=versions,
+                device=str(device), device_name=device_name(device), dataset=dataset_meta,
+            )
+        store.add_candidates(
+            run_id,
+            ((c.index, c.arch.id, c.arch.params, c.info.summary(), c.info.valid, c.info.reason) for c in self.candidates),
+        )
+
+        finished = store.finished_keys(run_id)
+        total = len(self.candidates) * len(self.evaluators)
+        self.on_event(ev.RunStarted(
+            run_id, total, len(finished), len(self.candidates), tuple(n for n, _ in self.evaluators), resumed, str(device)
+        ))
+
+        cancelled = False
+        try:
+            if len(finished) < total:
+                run_ctx = RunContext(data=data, space=self.space, device=device, seed=plan.seed)
+                for _, evaluator in self.evaluators:
+                    evaluator.prepare(run_ctx)
+            for cand in self.candidates:
+                for instance, evaluator in self.evaluators:
+                    if (cand.arch.id, instance) in finished:
+                        continue
+                    if self.cancel.is_set():
+                        raise Cancelled()
+                    self._evaluate(run_id, cand, instance, evaluator, device)
+        except Cancelled:
+            cancelled = True
+            self._log("warning", "run cancelled; run the same plan again to resume", run_id)
+        finally:
+            counts = store.counts(run_id)
+            complete = not cancelled and sum(n for s, n in counts.items() if s != "running") >= total
+            store.set_run_state(run_id, "finished" if complete else "interrupted")
+            self.on_event(ev.RunFinished(run_id, counts, time.perf_counter() - t0, cancelled))
+        return run_id
+
+    # -- one evaluation ------------------------------------------------------------------------
+    def _evaluate(self, run_id: int, cand: Candidate, instance: str, evaluator: Evaluator, device: torch.device) -> None:
+        assert self.store is not None
+        arch_id = cand.arch.id
+        seed = derive_seed(self.plan.seed, instance, arch_id)
+        if not cand.info.valid:
+            self.store.finish_evaluation(run_id, arch_id, instance, "invalid", error=cand.info.reason, seed=seed)
+            self.on_event(ev.EvalFinished(arch_id, instance, "invalid", error=cand.info.reason))
+            return
+
+        self.store.start_evaluation(run_id, arch_id, instance, seed, str(device))
+        self.on_event(ev.EvalStarted(arch_id, instance))
+        ctx = EvalContext(
+            arch=cand.arch, info=cand.info, seed=seed, device=device, cancel_event=self.cancel,
+            progress=lambda f, m: self.on_event(ev.EvalProgress(arch_id, instance, f, m)),
+        )
+        t0 = time.perf_counter()
+        try:
+            result = self.executor.run(evaluator, ctx)
+        except Cancelled:
+            self.store.cancel_evaluation(run_id, arch_id, instance)
+            raise
+        except KeyboardInterrupt:
+            self.store.cancel_evaluation(run_id, arch_id, instance)
+            raise
+        except InvalidArchitecture as exc:
+            self._finish(run_id, arch_id, instance, "invalid", {}, [], {}, str(exc), time.perf_counter() - t0)
+            return
+        except torch.OutOfMemoryError as exc:
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            msg = f"out of memory on {device}: {str(exc).splitlines()[0]} (lower the evaluator's batch_size)"
+            self._finish(run_id, arch_id, instance, "failed", {}, [], {}, msg, time.perf_counter() - t0)
+            return
+        except Exception as exc:  # one failing architecture never stops the run
+            msg = f"{type(exc).__name__}: {exc}"
+            self._finish(run_id, arch_id, instance, "failed", {}, [], {"traceback": traceback.format_exc(limit=8)}, msg,
+                         time.perf_counter() - t0)
+            return
+        self._finish(run_id, arch_id, instance, result.status, result.metrics, result.trials, result.extra, "",
+                     time.perf_counter() - t0)
+
+    def _finish(self, run_id: int, arch_id: str, instance: str, status: str, metrics: dict[str, Any],
+                trials: list[dict[str, Any]], extra: dict[str, Any], error: str, seconds: float) -> None:
+        assert self.store is not None
+        metrics = {k: _jsonable(v) for k, v in metrics.items()}
+        self.store.finish_evaluation(run_id, arch_id, instance, status, metrics=metrics, trials=trials, extra=extra,
+                                     error=error, seconds=seconds)
+        if status == "failed":
+            self._log("error", f"{arch_id} / {instance}: {error}", run_id)
+        self.on_event(ev.EvalFinished(arch_id, instance, status, metrics, seconds, error))
+
+    def _log(self, level: str, message: str, run_id: int | None = None) -> None:
+        if run_id and self.store is not None:
+            self.store.log(run_id, level, message)
+        self.on_event(ev.Log(level, message))
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, torch.Tensor):
+        v = v.item()
+    if isinstance(v, float) and v != v:
+        return None
+    json.dumps(v)
+    return v

@@ -1,0 +1,122 @@
+"""The ``[dataset]`` options every provider gets, and :func:`prepare`, which applies them.
+
+Providers return full splits; the core then takes a subset (``train_size``/``test_size`` with
+``selection``), resizes (``resize``) and expands grey images (``grayscale_to_rgb``), in that
+order so resizing only touches the kept images.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from rcx.core.options import Option
+from rcx.core.seeding import generator
+from rcx.data.base import DatasetError, ImageDataset
+
+COMMON_OPTIONS: list[Option] = [
+    Option("train_size", int, None, "training images to keep (default: all)", min=1),
+    Option("test_size", int, None, "test images to keep (default: all)", min=1),
+    Option("selection", str, "first", "first: the first N in the provider's order; "
+           "stratified: a seeded class-balanced subset", choices=("first", "stratified")),
+    Option("resize", int, None, "resize every image to resize x resize pixels (bilinear, antialiased)", min=1),
+    Option("grayscale_to_rgb", bool, False, "repeat 1-channel images to 3 channels"),
+]
+
+_CHUNK_ELEMENTS = 1 << 24  # float32 values per chunk in float passes (64 MB): bounds temporary memory
+
+
+def _chunk(*shape: int) -> int:
+    """Images per chunk for images of ``shape`` (C, H, W)."""
+    return max(1, _CHUNK_ELEMENTS // math.prod(shape))
+
+
+def prepare(ds: ImageDataset, opts: dict[str, Any], seed: int) -> ImageDataset:
+    """Apply the common options ``opts`` (missing keys take their defaults) to ``ds``.
+
+    Subsets come first, then resizing, then grey-to-RGB. ``mean``/``std`` stay the provider's
+    (repeated to 3 channels by ``grayscale_to_rgb``).
+    """
+    o = {opt.name: opt.default for opt in COMMON_OPTIONS} | opts
+    train_x, train_y = _subset(ds, "train", ds.train_x, ds.train_y, o["train_size"], o["selection"], seed)
+    test_x, test_y = _subset(ds, "test", ds.test_x, ds.test_y, o["test_size"], o["selection"], seed)
+    mean, std = ds.mean, ds.std
+    if o["resize"] is not None:
+        train_x, test_x = resize_uint8(train_x, o["resize"]), resize_uint8(test_x, o["resize"])
+    if o["grayscale_to_rgb"] and train_x.shape[1] == 1:
+        train_x, test_x = train_x.expand(-1, 3, -1, -1).contiguous(), test_x.expand(-1, 3, -1, -1).contiguous()
+        mean, std = mean * 3, std * 3
+    return dataclasses.replace(ds, train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y, mean=mean, std=std)
+
+
+def _subset(ds: ImageDataset, split: str, x: torch.Tensor, y: torch.Tensor, n: int | None, selection: str,
+            seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    if n is None:
+        return x, y
+    if n > len(y):
+        key = "train_size" if split == "train" else "test_size"
+        raise DatasetError(f"{ds.name}: {key} = {n} but the {split} split has only {len(y)} images")
+    if selection == "first":
+        return x[:n].clone(), y[:n].clone()  # a copy, so the full split can be freed
+    idx = stratified_indices(y, n, ds.num_classes, seed, split)
+    return x[idx], y[idx]
+
+
+def stratified_indices(y: torch.Tensor, n: int, num_classes: int, seed: int, split: str) -> torch.Tensor:
+    """Indices of a seeded class-balanced subset of ``n`` labels ``y`` (N,) -> (n,) int64.
+
+    Per-class counts differ by at most one where every class has enough images (a small class
+    gives all it has and the others share the rest); the classes that get one extra are a
+    seeded draw. The order is round-robin over classes, so every prefix is balanced too.
+    """
+    g = generator(seed, "dataset", "stratified", split)
+    perm = torch.randperm(len(y), generator=g)
+    priority = torch.randperm(num_classes, generator=g)
+    yp = y[perm]
+    # rank of each (permuted) image within its class: its position among the class's images
+    by_class = torch.argsort(yp, stable=True)
+    counts = torch.bincount(yp, minlength=num_classes)
+    starts = torch.cumsum(counts, 0) - counts
+    rank = torch.empty_like(yp)
+    rank[by_class] = torch.arange(len(yp)) - starts[yp[by_class]]
+    order = torch.argsort(rank * num_classes + priority[yp])
+    return perm[order[:n]]
+
+
+def resize_uint8(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize uint8 images (N, C, H, W) to (N, C, size, size), bilinear with antialiasing.
+
+    Works in float32 chunks of at most ~16M values; returns ``x`` itself if already that size.
+    """
+    if x.shape[-2:] == (size, size):
+        return x
+    out = torch.empty((x.shape[0], x.shape[1], size, size), dtype=torch.uint8)
+    step = _chunk(x.shape[1], max(x.shape[2], size), max(x.shape[3], size))
+    for i in range(0, x.shape[0], step):
+        r = F.interpolate(x[i:i + step].float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        out[i:i + step] = r.round_().clamp_(0, 255).to(torch.uint8)
+    return out
+
+
+def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of uint8 images (N, C, H, W), in [0, 1] pixel units.
+
+    Float32 sums per chunk (so memory stays bounded), accumulated in float64.
+    """
+    c = x.shape[1]
+    s = torch.zeros(c, dtype=torch.float64)
+    s2 = torch.zeros(c, dtype=torch.float64)
+    step = _chunk(*x.shape[1:])
+    for i in range(0, x.shape[0], step):
+        chunk = x[i:i + step].flatten(2).float()  # (n, C, H*W): reducing the last dim first is fastest
+        s += chunk.sum(2).sum(0).double()
+        s2 += chunk.square_().sum(2).sum(0).double()
+    n = max(x.shape[0] * x.shape[2] * x.shape[3], 1)
+    mean = s / n
+    std = (s2 / n - mean.square()).clamp_min(0).sqrt().div(255).clamp_min(1e-6)
+    mean = mean / 255
+    return tuple(mean.tolist()), tuple(std.tolist())

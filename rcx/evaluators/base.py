@@ -1,0 +1,112 @@
+"""The evaluator interface: what a proxy declares, receives and returns."""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
+
+import torch
+
+from rcx.core.options import Metric, Option
+from rcx.data.base import ImageDataset
+from rcx.spaces.base import Arch, ArchInfo, SearchSpace
+
+
+class Cancelled(Exception):
+    """Raised inside an evaluation when the run was cancelled; nothing is recorded for it."""
+
+
+class InvalidArchitecture(Exception):
+    """The architecture cannot be evaluated on this input (recorded as ``invalid``)."""
+
+
+@dataclass
+class RunContext:
+    """What an evaluator gets once per run, in :meth:`Evaluator.prepare`.
+
+    ``data`` is the prepared dataset (uint8 tensors on the CPU); evaluators move what they need
+    to ``device`` once. ``seed`` is the plan seed.
+    """
+
+    data: ImageDataset
+    space: SearchSpace
+    device: torch.device
+    seed: int
+
+
+@dataclass
+class EvalContext:
+    """What an evaluator gets for one candidate.
+
+    ``seed`` is derived from (plan seed, evaluator instance name, architecture id): derive any
+    per-trial seed from it with ``rcx.core.seeding.derive_seed(ctx.seed, "trial", i)``.
+    ``progress(fraction, message)`` reports progress inside the evaluation (never print).
+    ``check_cancel()`` raises :class:`Cancelled` when the run is being stopped: call it
+    between batches or trials.
+    """
+
+    arch: Arch
+    info: ArchInfo
+    seed: int
+    device: torch.device
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+    progress: Callable[[float, str], None] = lambda fraction, message: None
+
+    def check_cancel(self) -> None:
+        if self.cancel_event.is_set():
+            raise Cancelled()
+
+
+@dataclass
+class EvalResult:
+    """The outcome of one (candidate, evaluator).
+
+    ``status``: ``done`` or an evaluator-specific final status such as ``screened``.
+    ``metrics``: scalar metrics named as declared in ``Evaluator.metrics``.
+    ``trials``: per-trial metric dicts. ``extra``: anything else worth keeping (dtype, batch
+    size, solver...), stored as JSON.
+    """
+
+    status: str
+    metrics: dict[str, float]
+    trials: list[dict[str, Any]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Evaluator(ABC):
+    """Base class of evaluators (proxies). Subclasses declare ``name``, ``version``,
+    ``options`` (validated by the plan validator) and ``metrics`` (name, unit, direction).
+
+    One instance evaluates many candidates: :meth:`prepare` runs once per run (move data to the
+    device, choose an execution path), :meth:`evaluate` once per candidate.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "1"
+    help: ClassVar[str] = ""
+    options: ClassVar[list[Option]] = []
+    metrics: ClassVar[list[Metric]] = []
+    statuses: ClassVar[tuple[str, ...]] = ("done",)
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.config = {o.name: o.default for o in self.options} | options
+
+    def check_plan(self, dataset_options: dict[str, Any]) -> list[tuple[str, str]]:
+        """Cross-checks against the rest of the plan, as ``(key path, message)`` problems."""
+        return []
+
+    def prepare(self, ctx: RunContext) -> None:
+        """Once per run, before the first candidate."""
+
+    @abstractmethod
+    def evaluate(self, ctx: EvalContext) -> EvalResult:
+        """Evaluate one candidate. Raise :class:`InvalidArchitecture` if it cannot run on
+        this input; any other exception marks the evaluation ``failed``."""
+
+    def metric(self, name: str) -> Metric:
+        for m in self.metrics:
+            if m.name == name:
+                return m
+        raise KeyError(name)

@@ -1,0 +1,186 @@
+"""ridge-RFM: random convolutional features with a closed-form ridge readout.
+
+Per trial the architecture gets fresh random weights (seeded from the plan seed, the
+architecture id and the trial index), the first ``train_size`` training images and the first
+``val_size`` test-split images go through it without gradients, the flattened features feed a
+ridge classifier that matches scikit-learn's ``RidgeClassifier(alpha=lambda)``, and the
+validation accuracy is recorded. Seeds 001 (the blog: 3x96x96, 500/500, lambda 1, screening,
+5 trials) and 000 (Evans et al.: lambda 0.7, one-hot targets, 3 inits) are presets of this.
+
+Defaults and what they mean:
+
+- ``bn_mode = "train"``: BatchNorm layers (depthmult) normalise with each forward batch's own
+  statistics; with fresh weights the running statistics are 0/1, so ``eval`` makes BN an
+  identity. Batches are fixed (first N images, in order), so features are deterministic.
+- ``standardize = false`` matches seed 001 (unscaled features, lambda 1: train accuracy is
+  near 100 %); ``true`` z-scores every feature with training statistics and is recommended
+  with ``lambda = "loo"``.
+- ``dtype = "auto"`` runs the feature extractor in bfloat16 where the device does it natively
+  (CUDA, CPUs with AVX512-BF16/AMX); the ridge solve is always float32 with a float64
+  fallback. BENCHMARKS.md records the accuracy agreement with float32.
+- ``throughput``: images per second of the feature extractor alone on the plan's device,
+  measured over the train and validation passes after one warm-up batch, with device
+  synchronisation; it excludes the solver.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from rcx.core.options import Metric, Option
+from rcx.core.seeding import generator
+from rcx.evaluators.base import EvalContext, EvalResult, Evaluator, RunContext
+from rcx.nn.features import ForwardTimer, Normalizer, batched_features, choose_dtype, default_batch_size
+from rcx.nn.init import INIT_SCHEMES, init_weights
+from rcx.nn.ridge import RidgeAccumulator
+
+
+class RidgeRFM(Evaluator):
+    name = "ridge_rfm"
+    version = "1"
+    help = "Random conv features + closed-form ridge readout (seeds 000 and 001)."
+    statuses = ("done", "screened")
+    options = [
+        Option("trials", int, 5, "random initialisations per architecture (accuracy is their mean)", min=1),
+        Option("train_size", int, 500, "training images: the first N of the dataset's train split", min=1),
+        Option("val_size", int, 500, "validation images: the first N of the dataset's test split", min=1),
+        Option("lambda", float, 1.0, "ridge penalty (sklearn alpha), or \"loo\" to pick it by exact leave-one-out",
+               min=0.0, choices=("loo",)),
+        Option("lambda_grid", list, None, "absolute lambdas tried by \"loo\" (default: a relative grid, see rcx.nn.ridge)",
+               item_type=float, min=0.0),
+        Option("targets", str, "pm1", "pm1: sklearn's {-1,+1} columns; onehot: seed 000's 1/0 targets",
+               choices=("pm1", "onehot")),
+        Option("standardize", bool, False, "z-score each feature with training statistics (recommended)"),
+        Option("normalize", bool, True, "normalise pixels with the dataset's mean/std before the network"),
+        Option("init", str, "default", "weight init scheme", choices=INIT_SCHEMES),
+        Option("bn_mode", str, "train", "BatchNorm: train = batch statistics, eval = running statistics",
+               choices=("train", "eval")),
+        Option("dtype", str, "auto", "feature extractor precision", choices=("auto", "float32", "bfloat16")),
+        Option("batch_size", int, 0, "images per forward batch (0: per-device default, 32 on CPU, 256 on CUDA)", min=0),
+        Option("screen_val_acc", float, 0.0, "after trial 1, stop if val accuracy is below this (0: off)", min=0.0, max=1.0),
+        Option("screen_throughput", float, 0.0, "after trial 1, stop if throughput (img/s) is below this (0: off)", min=0.0),
+    ]
+    metrics = [
+        Metric("val_acc", "fraction", True, "mean validation accuracy over trials"),
+        Metric("val_acc_std", "fraction", False, "population std of validation accuracy over trials"),
+        Metric("val_acc_min", "fraction", True, "worst trial"),
+        Metric("val_acc_max", "fraction", True, "best trial"),
+        Metric("train_acc", "fraction", True, "mean training accuracy of the ridge fit"),
+        Metric("throughput", "img/s", True, "feature-extractor images per second on the device"),
+        Metric("ratio", "", False, "output elements / input elements"),
+        Metric("features", "count", False, "flattened feature size"),
+        Metric("params", "count", False, "parameters of the feature extractor"),
+        Metric("flops", "MAC/img", False, "multiply-accumulates per image"),
+        Metric("lambda", "", False, "ridge penalty used (mean over trials when chosen by LOO)"),
+        Metric("trials", "count", True, "trials run (1 when screened)"),
+        Metric("seconds", "s", False, "wall time of the evaluation"),
+    ]
+
+    def check_plan(self, dataset_options: dict[str, Any]) -> list[tuple[str, str]]:
+        problems = []
+        for key, ds_key in (("train_size", "train_size"), ("val_size", "test_size")):
+            limit = dataset_options.get(ds_key)
+            if limit is not None and self.config[key] > limit:
+                problems.append((key, f"{self.config[key]} exceeds dataset.{ds_key} = {limit}"))
+        return problems
+
+    def prepare(self, ctx: RunContext) -> None:
+        data, cfg = ctx.data, self.config
+        for key, split, x in (("train_size", "train", data.train_x), ("val_size", "test", data.test_x)):
+            if cfg[key] > x.shape[0]:
+                raise ValueError(f"ridge_rfm.{key} = {cfg[key]} but the dataset's {split} split has {x.shape[0]} images")
+        dev = ctx.device
+        self.device = dev
+        self.in_shape = data.shape
+        self.num_classes = data.num_classes
+        self.train_x = data.train_x[: cfg["train_size"]].to(dev)
+        self.train_y = data.train_y[: cfg["train_size"]].to(dev)
+        self.val_x = data.test_x[: cfg["val_size"]].to(dev)
+        self.val_y = data.test_y[: cfg["val_size"]].to(dev)
+        c = data.shape[0]
+        mean, std = (data.mean, data.std) if cfg["normalize"] else ((0.0,) * c, (1.0,) * c)
+        self.normalize = Normalizer.create(mean, std, dev)
+        self.dtype = choose_dtype(cfg["dtype"], dev)
+        self.batch_size = cfg["batch_size"] or default_batch_size(dev)
+        self.channels_last = dev.type == "cuda"
+        self.space = ctx.space
+        self.lam_grid = torch.tensor(cfg["lambda_grid"], dtype=torch.float64) if cfg["lambda_grid"] else None
+
+    def evaluate(self, ctx: EvalContext) -> EvalResult:
+        cfg, info = self.config, ctx.info
+        t0 = time.perf_counter()
+        model = self.space.build(ctx.arch, self.in_shape).to(self.device)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        model.train(cfg["bn_mode"] == "train")
+
+        # Warm-up (untimed): first-call allocations and kernel selection for these shapes.
+        next(batched_features(model, self.train_x[: self.batch_size], self.normalize, self.batch_size, self.dtype,
+                              channels_last=self.channels_last))
+
+        trials: list[dict[str, Any]] = []
+        status = "done"
+        for t in range(cfg["trials"]):
+            ctx.check_cancel()
+            init_weights(model, cfg["init"], generator(ctx.seed, "trial", t))
+            trials.append(self._trial(model, info.features, ctx))
+            ctx.progress((t + 1) / cfg["trials"], f"trial {t + 1}/{cfg['trials']}: val_acc {trials[-1]['val_acc']:.4f}")
+            if t == 0 and self._screened(trials[0]):
+                status = "screened"
+                break
+
+        accs = np.array([tr["val_acc"] for tr in trials])
+        metrics = {
+            "val_acc": float(accs.mean()),
+            "val_acc_std": float(accs.std()),
+            "val_acc_min": float(accs.min()),
+            "val_acc_max": float(accs.max()),
+            "train_acc": float(np.mean([tr["train_acc"] for tr in trials])),
+            "throughput": float(np.mean([tr["throughput"] for tr in trials])),
+            "ratio": info.ratio,
+            "features": info.features,
+            "params": info.params,
+            "flops": info.flops,
+            "lambda": float(np.mean([tr["lambda"] for tr in trials])),
+            "trials": len(trials),
+            "seconds": time.perf_counter() - t0,
+        }
+        extra = {
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "batch_size": self.batch_size,
+            "solver": sorted({tr["solver"] for tr in trials}),
+        }
+        return EvalResult(status, metrics, trials, extra)
+
+    def _trial(self, model: torch.nn.Module, d: int, ctx: EvalContext) -> dict[str, Any]:
+        """One random initialisation: features -> ridge fit -> validation accuracy."""
+        cfg = self.config
+        timer = ForwardTimer()
+        acc = RidgeAccumulator(self.train_x.shape[0], d, self.num_classes, targets=cfg["targets"],
+                               standardize=cfg["standardize"], device=self.device)
+        for rows, feats in batched_features(model, self.train_x, self.normalize, self.batch_size, self.dtype, timer,
+                                            self.channels_last):
+            acc.add(feats, self.train_y[rows])
+            ctx.check_cancel()
+        ridge = acc.fit(cfg["lambda"], self.lam_grid)
+        correct = torch.zeros((), dtype=torch.int64, device=self.device)
+        for rows, feats in batched_features(model, self.val_x, self.normalize, self.batch_size, self.dtype, timer,
+                                            self.channels_last):
+            correct += (ridge.predict(feats) == self.val_y[rows]).sum()
+        return {
+            "val_acc": correct.item() / self.val_x.shape[0],
+            "train_acc": ridge.train_acc,
+            "throughput": timer.throughput,
+            "lambda": ridge.lam,
+            "solver": ridge.solver,
+        }
+
+    def _screened(self, first: dict[str, Any]) -> bool:
+        cfg = self.config
+        return (cfg["screen_val_acc"] > 0 and first["val_acc"] < cfg["screen_val_acc"]) or (
+            cfg["screen_throughput"] > 0 and first["throughput"] < cfg["screen_throughput"]
+        )

@@ -1,0 +1,1 @@
+"""Reusable torch pieces: seeded initialisation, layer specs, ridge solver, feature extraction."""

@@ -1,0 +1,101 @@
+"""Feature extraction: uint8 images on the device -> flattened features, in batches.
+
+The images stay on the device as uint8; each batch is normalised there. Forward time is
+measured per batch with device synchronisation, so ``seconds`` is the feature extractor's own
+time (no solver, no Python bookkeeping) and ``images / seconds`` its throughput.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import torch
+from torch import nn
+
+from rcx.core.device import cpu_has_fast_bf16, synchronize
+
+
+def choose_dtype(option: str, device: torch.device) -> torch.dtype:
+    """``auto``: bfloat16 where the device computes it natively (CUDA, CPUs with AVX512-BF16 or
+    AMX, measured 2.2-2.5x faster than float32 on this project's 2-core CPU), else float32."""
+    if option == "float32":
+        return torch.float32
+    if option == "bfloat16":
+        return torch.bfloat16
+    if device.type == "cuda" or (device.type == "cpu" and cpu_has_fast_bf16()):
+        return torch.bfloat16
+    return torch.float32
+
+
+def default_batch_size(device: torch.device) -> int:
+    """Measured sweet spots: 32 images per batch on a 2-core CPU at 96x96, 256 on a GPU."""
+    return 256 if device.type == "cuda" else 32
+
+
+@dataclass
+class Normalizer:
+    """(x / 255 - mean) / std on the device; mean/std are per channel in [0, 1] units."""
+
+    mean: torch.Tensor  # (1, C, 1, 1) float32
+    std: torch.Tensor  # (1, C, 1, 1) float32
+
+    @classmethod
+    def create(cls, mean: tuple[float, ...], std: tuple[float, ...], device: torch.device) -> "Normalizer":
+        shape = (1, len(mean), 1, 1)
+        return cls(torch.tensor(mean, device=device).view(shape), torch.tensor(std, device=device).view(shape))
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) uint8 -> (B, C, H, W) float32."""
+        return (x.float() / 255.0 - self.mean) / self.std
+
+
+def autocast(device: torch.device, dtype: torch.dtype) -> contextlib.AbstractContextManager:
+    if dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+@dataclass
+class ForwardTimer:
+    """Accumulates forward time (s) and image count of a feature extractor."""
+
+    seconds: float = 0.0
+    images: int = 0
+
+    @property
+    def throughput(self) -> float:
+        """Images per second (0 when nothing was timed)."""
+        return self.images / self.seconds if self.seconds > 0 else 0.0
+
+
+def batched_features(
+    model: nn.Module,
+    images: torch.Tensor,
+    normalize: Callable[[torch.Tensor], torch.Tensor],
+    batch_size: int,
+    dtype: torch.dtype,
+    timer: ForwardTimer | None = None,
+    channels_last: bool = False,
+) -> Iterator[tuple[slice, torch.Tensor]]:
+    """Yield ``(rows, features)`` per batch: features (B, D) float32 on the images' device.
+
+    ``images``: (N, C, H, W) uint8 on the device. Runs under ``inference_mode``; time spent in
+    the forward pass (normalisation included, consumer excluded) goes to ``timer``.
+    """
+    device = images.device
+    for start in range(0, images.shape[0], batch_size):
+        rows = slice(start, min(start + batch_size, images.shape[0]))
+        t0 = time.perf_counter()
+        with torch.inference_mode(), autocast(device, dtype):
+            x = normalize(images[rows])
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            out = model(x).flatten(1).float()
+        if timer is not None:
+            synchronize(device)
+            timer.seconds += time.perf_counter() - t0
+            timer.images += rows.stop - rows.start
+        yield rows, out

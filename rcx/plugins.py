@@ -1,0 +1,163 @@
+"""Plugin loading and the registry of evaluators, search spaces and dataset providers.
+
+Entry points in the ``rcx`` group are loaded one by one, so one broken plugin is reported on
+stderr (with its distribution) and the others still load; ``RCX_STRICT_PLUGINS=1`` makes a
+broken plugin fatal. The built-ins come in through rcx's own entry points, like any plugin.
+A name registered twice is an error that names both providers.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from dataclasses import dataclass, field
+from importlib import metadata
+from types import ModuleType
+from typing import Any, Iterable
+
+import pluggy
+
+from rcx import hookspecs
+
+KINDS = ("evaluator", "space", "dataset")
+_HOOKS = {
+    "evaluator": "rcx_register_evaluators",
+    "space": "rcx_register_spaces",
+    "dataset": "rcx_register_datasets",
+}
+
+
+class PluginError(Exception):
+    """A plugin problem that stops rcx (a duplicate name, or any failure in strict mode)."""
+
+
+class UnknownName(KeyError):
+    """A name that no plugin registered; the message lists the known names."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered component and where it came from."""
+
+    kind: str
+    name: str
+    obj: Any
+    dist: str  # distribution name, e.g. "rcx" or "rcx-naswot"
+    dist_version: str
+
+
+@dataclass
+class Registry:
+    """Registered components by kind and name, plus the problems met while loading."""
+
+    entries: dict[str, dict[str, Entry]] = field(default_factory=lambda: {k: {} for k in KINDS})
+    problems: list[str] = field(default_factory=list)
+
+    def add(self, entry: Entry) -> None:
+        known = self.entries[entry.kind]
+        if entry.name in known:
+            other = known[entry.name]
+            raise PluginError(
+                f"{entry.kind} {entry.name!r} is registered twice: by {other.dist!r} and by "
+                f"{entry.dist!r}. Uninstall one of the two distributions."
+            )
+        known[entry.name] = entry
+
+    def get(self, kind: str, name: str) -> Any:
+        """The registered class, or :class:`UnknownName` listing what exists."""
+        try:
+            return self.entries[kind][name].obj
+        except KeyError:
+            known = ", ".join(sorted(self.entries[kind])) or "none"
+            raise UnknownName(f"unknown {kind} {name!r} (known: {known})") from None
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self.entries[kind])
+
+    def all(self, kind: str) -> list[Entry]:
+        return [self.entries[kind][n] for n in self.names(kind)]
+
+    def versions(self) -> dict[str, str]:
+        """Distribution -> version of every plugin that registered something."""
+        return {e.dist: e.dist_version for kind in KINDS for e in self.entries[kind].values()}
+
+
+def _report(registry: Registry, message: str) -> None:
+    registry.problems.append(message)
+    if os.environ.get("RCX_STRICT_PLUGINS", "") not in ("", "0"):
+        raise PluginError(message)
+    print(f"rcx: warning: {message}", file=sys.stderr)
+
+
+def _entry_points() -> Iterable[metadata.EntryPoint]:
+    return sorted(metadata.entry_points(group="rcx"), key=lambda ep: (ep.dist.name if ep.dist else "", ep.name))
+
+
+def load_registry(
+    extra_plugins: Iterable[tuple[ModuleType | object, str]] = (), *, entry_points: bool = True
+) -> Registry:
+    """Load plugins and collect what they register.
+
+    ``extra_plugins`` are ``(plugin object, distribution name)`` pairs registered in addition
+    to the entry points (tests use this to add plugins without installing them).
+    """
+    pm = pluggy.PluginManager("rcx")
+    pm.add_hookspecs(hookspecs)
+    registry = Registry()
+    origin: dict[str, tuple[str, str]] = {}  # pluggy plugin name -> (distribution, version)
+
+    if entry_points:
+        for ep in _entry_points():
+            dist = ep.dist.name if ep.dist else "?"
+            version = ep.dist.version if ep.dist else "?"
+            try:
+                name = pm.register(ep.load(), name=f"{dist}:{ep.name}")
+            except Exception as exc:  # a broken plugin must not stop the others
+                _report(registry, f"plugin {ep.name!r} from distribution {dist!r} failed to load: {_one_line(exc)}")
+                continue
+            origin[name] = (dist, version)
+    for plugin, dist in extra_plugins:
+        origin[pm.register(plugin, name=f"{dist}:{id(plugin)}")] = (dist, "dev")
+
+    # Each implementation is called on its own, so one plugin's exception cannot stop the others.
+    for kind, hook_name in _HOOKS.items():
+        for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
+            dist, version = origin[impl.plugin_name]
+
+            def register(obj: Any, *, _kind: str = kind, _dist: str = dist, _ver: str = version) -> None:
+                name = getattr(obj, "name", None)
+                if not isinstance(name, str) or not name:
+                    raise PluginError(f"{_dist}: a registered {_kind} has no 'name' attribute: {obj!r}")
+                registry.add(Entry(_kind, name, obj, _dist, _ver))
+
+            try:
+                impl.function(register=register)
+            except PluginError:
+                raise
+            except Exception as exc:
+                _report(registry, f"plugin from distribution {dist!r} failed in {hook_name}: {_one_line(exc)}")
+
+    if entry_points and not registry.entries["space"] and not any(ep.dist and ep.dist.name == "rcx" for ep in _entry_points()):
+        _report(registry, "rcx's own entry points were not found: install rcx (pip install -e .) rather than running it from a source tree")
+    return registry
+
+
+def _one_line(exc: BaseException) -> str:
+    last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    where = f" ({last[0].filename}:{last[0].lineno})" if last else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+_cached: Registry | None = None
+
+
+def get_registry() -> Registry:
+    """The process-wide registry, loaded on first use."""
+    global _cached
+    if _cached is None:
+        _cached = load_registry()
+    return _cached

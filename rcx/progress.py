@@ -1,0 +1,99 @@
+"""Progress reporting for headless runs: a live bar on a terminal, plain lines when piped."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import IO
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from rcx.core import events as ev
+
+
+def _fmt_metrics(metrics: dict, limit: int = 3) -> str:
+    parts = []
+    for k, v in list(metrics.items())[:limit]:
+        parts.append(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}")
+    return " ".join(parts)
+
+
+def _fmt_eta(seconds: float) -> str:
+    if seconds != seconds or seconds == float("inf"):
+        return "?"
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s" if m else f"{s}s"
+
+
+class Reporter:
+    """Turns runner events into terminal output (stderr). ``live`` forces bar or plain mode."""
+
+    def __init__(self, stream: IO[str] | None = None, live: bool | None = None, quiet: bool = False) -> None:
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty() if live is None else live
+        self.quiet = quiet
+        self.console = Console(file=self.stream, force_terminal=self.live or None, highlight=False)
+        self.progress: Progress | None = None
+        self.task = None
+        self.total = 0
+        self.done = 0
+        self.done_here = 0
+        self.t0 = time.perf_counter()
+        self.counts: dict[str, int] = {}
+
+    def __call__(self, event: ev.Event) -> None:
+        if isinstance(event, ev.RunStarted):
+            self._started(event)
+        elif isinstance(event, ev.EvalFinished):
+            self._finished(event)
+        elif isinstance(event, ev.Log):
+            if event.level != "info" or not self.quiet:
+                self._print(f"[{event.level}] {event.message}")
+        elif isinstance(event, ev.RunFinished):
+            if self.progress is not None:
+                self.progress.stop()
+                self.progress = None
+
+    def _print(self, text: str) -> None:
+        if self.progress is not None:
+            self.progress.console.print(text, markup=False)
+        else:
+            print(text, file=self.stream, flush=True)
+
+    def _started(self, e: ev.RunStarted) -> None:
+        self.total, self.done, self.t0 = e.total, e.done, time.perf_counter()
+        verb = "resuming" if e.resumed else "starting"
+        self._print(
+            f"{verb} run {e.run_id}: {e.candidates} candidates x {len(e.evaluators)} evaluator(s) "
+            f"({', '.join(e.evaluators)}) on {e.device}; {e.done}/{e.total} already done"
+        )
+        if self.live and not self.quiet:
+            self.progress = Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
+                console=self.console, transient=False,
+            )
+            self.task = self.progress.add_task("evaluating", total=e.total, completed=e.done, rate="", status="")
+            self.progress.start()
+
+    def _finished(self, e: ev.EvalFinished) -> None:
+        self.done += 1
+        self.done_here += 1
+        self.counts[e.status] = self.counts.get(e.status, 0) + 1
+        elapsed = time.perf_counter() - self.t0
+        rate = self.done_here / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - self.done) / rate if rate > 0 else float("inf")
+        status = " ".join(f"{k}:{v}" for k, v in sorted(self.counts.items()))
+        if e.status == "failed":
+            self._print(f"[failed] {e.arch} / {e.evaluator}: {e.error}")
+        if self.progress is not None and self.task is not None:
+            self.progress.update(self.task, completed=self.done, rate=f"{rate:.2f}/s", status=status)
+        elif not self.quiet:
+            detail = _fmt_metrics(e.metrics) if e.metrics else e.error
+            print(
+                f"[{self.done:>{len(str(self.total))}}/{self.total}] {e.arch} {e.evaluator} {e.status} {detail} "
+                f"({e.seconds:.2f}s) | {rate:.2f}/s ETA {_fmt_eta(eta)}",
+                file=self.stream, flush=True,
+            )

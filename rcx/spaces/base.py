@@ -1,0 +1,119 @@
+"""The search-space interface: architectures, their ids, and what they cost.
+
+A space is a finite, indexed set of architectures. Index ``i`` maps to one architecture in a
+deterministic order (exhaustive sampling walks the indices; random sampling draws indices with
+a seeded generator). Every architecture has a canonical, human-readable id that round-trips:
+``space.from_id(arch.id) == arch`` and builds the same module.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Iterator
+
+from torch import nn
+
+from rcx.core.options import Option
+
+
+@dataclass(frozen=True)
+class Arch:
+    """One architecture of a space.
+
+    ``id`` is canonical; ``params`` are the architecture's parameters as flat scalar columns
+    (str/int/float) that results tables show under their own names.
+    """
+
+    space: str
+    id: str
+    params: dict[str, Any] = field(hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One layer as shown in an architecture's detail view.
+
+    ``out_shape`` is (C, H, W) after the layer. Conv fields are None for other layer kinds.
+    """
+
+    kind: str  # "conv", "relu", "bn", "maxpool", "avgpool", "linear", ...
+    out_shape: tuple[int, int, int]
+    in_channels: int | None = None
+    out_channels: int | None = None
+    kernel: int | None = None
+    stride: int | None = None
+    dilation: int | None = None
+    padding: int | None = None
+    params: int = 0
+    flops: int = 0
+
+
+@dataclass(frozen=True)
+class ArchInfo:
+    """An architecture at a given input shape.
+
+    ``valid`` is False with a ``reason`` when the architecture does not fit the input.
+    ``params`` counts parameters; ``flops`` counts multiply-accumulates per image (the
+    fvcore/thop convention that NAS-Bench-201 also uses); ``features`` is the number of
+    output elements per image (C*H*W), ``ratio`` = output elements / input elements.
+    """
+
+    valid: bool
+    reason: str = ""
+    in_shape: tuple[int, int, int] = (0, 0, 0)
+    out_shape: tuple[int, int, int] | None = None
+    params: int = 0
+    flops: int = 0
+    features: int = 0
+    ratio: float = 0.0
+    layers: tuple[LayerInfo, ...] = ()
+
+    def summary(self) -> dict[str, Any]:
+        """The scalar columns stored next to every result."""
+        return {
+            "params": self.params,
+            "flops": self.flops,
+            "features": self.features,
+            "ratio": self.ratio,
+            "out_shape": "x".join(map(str, self.out_shape)) if self.out_shape else "",
+        }
+
+
+class SearchSpace(ABC):
+    """Base class of search spaces. Subclasses declare ``name``, ``version``, ``options``."""
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "1"
+    help: ClassVar[str] = ""
+    options: ClassVar[list[Option]] = []
+
+    def __init__(self, **options: Any) -> None:
+        self.config = {o.name: o.default for o in self.options} | options
+
+    @abstractmethod
+    def __len__(self) -> int:
+        """Number of architectures in the space."""
+
+    @abstractmethod
+    def arch_at(self, index: int) -> Arch:
+        """The architecture at ``index`` (0 <= index < len(self)), in the canonical order."""
+
+    @abstractmethod
+    def from_id(self, arch_id: str) -> Arch:
+        """Parse a canonical id; raises ``ValueError`` with a helpful message if malformed."""
+
+    @abstractmethod
+    def describe(self, arch: Arch, in_shape: tuple[int, int, int]) -> ArchInfo:
+        """Shapes, params and FLOPs at ``in_shape`` (C, H, W), without building a module."""
+
+    @abstractmethod
+    def build(self, arch: Arch, in_shape: tuple[int, int, int]) -> nn.Module:
+        """The feature extractor as a module mapping (B, C, H, W) -> (B, C', H', W').
+
+        Weights are PyTorch-default initialised; evaluators re-initialise them from their own
+        seeded generator (``rcx.nn.init.init_weights``)."""
+
+    def __iter__(self) -> Iterator[Arch]:
+        for i in range(len(self)):
+            yield self.arch_at(i)

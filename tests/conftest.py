@@ -1,0 +1,61 @@
+"""Shared fixtures: an isolated cache directory, the plugin registry and tiny plans."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+TINY_PLAN = """
+name = "tiny"
+seed = {seed}
+device = "cpu"
+output = "{output}"
+
+[dataset]
+name = "synthetic"
+n_train = 120
+n_test = 80
+
+[space]
+name = "ksd"
+channels = 8
+
+[sampler]
+kind = "random"
+n = {n}
+valid_only = {valid_only}
+
+[evaluators.ridge_rfm]
+trials = {trials}
+train_size = 100
+val_size = 60
+batch_size = 32
+dtype = "float32"
+{extra}
+"""
+
+
+def tiny_plan(tmp_path: Path, *, seed: int = 0, n: int = 4, valid_only: bool = True, extra: str = "", trials: int = 2,
+              name: str = "plan.toml", output: str | None = None) -> Path:
+    """Write a small, fast plan (synthetic data, ksd at 8 channels) and return its path."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    out = output or str(tmp_path / "results.db")
+    path = tmp_path / name
+    path.write_text(TINY_PLAN.format(seed=seed, n=n, valid_only=str(valid_only).lower(), extra=extra, output=out, trials=trials))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("RCX_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "rcx-cache"))
+
+
+@pytest.fixture(scope="session")
+def registry():
+    from rcx.plugins import load_registry
+
+    return load_registry()

@@ -1,0 +1,15 @@
+"""The headless path never imports the TUI libraries."""
+
+import subprocess
+import sys
+
+
+def test_core_cli_plugins_do_not_import_textual():
+    code = (
+        "import sys, rcx.core.runner, rcx.core.plan, rcx.core.store, rcx.core.results, rcx.plugins, rcx.cli, rcx.progress\n"
+        "from rcx.plugins import load_registry\n"
+        "load_registry()\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'plotext', 'textual_plotext')]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

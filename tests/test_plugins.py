@@ -1,0 +1,95 @@
+"""Plugin loading: built-ins through entry points, broken plugins reported, duplicates refused."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from rcx.core.options import Metric, Option
+from rcx.core.plan import PlanError, parse_plan
+from rcx.evaluators.base import EvalResult, Evaluator
+from rcx.hookspecs import hookimpl
+from rcx.plugins import PluginError, load_registry
+
+
+def test_builtins_come_from_rcx_entry_points(registry):
+    assert {"ksd", "depthmult"} <= set(registry.names("space"))
+    assert "ridge_rfm" in registry.names("evaluator")
+    assert {"synthetic", "imagefolder", "cifar10", "mnist", "stl10"} <= set(registry.names("dataset"))
+    assert {e.dist for kind in ("space", "evaluator", "dataset") for e in registry.all(kind)} == {"rcx"}
+
+
+def _fake_dist(root: Path, name: str, module: str, source: str) -> None:
+    """A minimal installed distribution (dist-info + module) that importlib.metadata finds."""
+    info = root / f"{name.replace('-', '_')}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[rcx]\n{module} = {module}\n")
+    (root / f"{module}.py").write_text(source)
+
+
+def _rcx(args: list[str], pythonpath: Path, **env: str) -> subprocess.CompletedProcess:
+    environ = {**os.environ, "PYTHONPATH": str(pythonpath), **env}
+    return subprocess.run([sys.executable, "-m", "rcx", *args], capture_output=True, text=True, env=environ, timeout=120)
+
+
+def test_broken_plugin_is_reported_and_others_load(tmp_path):
+    _fake_dist(tmp_path, "rcx-broken", "rcx_broken_plugin", "raise ImportError('this plugin is broken on purpose')\n")
+    _fake_dist(tmp_path, "rcx-raises-in-hook", "rcx_hook_raiser", (
+        "from rcx.hookspecs import hookimpl\n"
+        "@hookimpl\n"
+        "def rcx_register_spaces(register):\n"
+        "    raise RuntimeError('hook failed on purpose')\n"
+    ))
+    proc = _rcx(["plugins"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "rcx-broken" in proc.stderr and "broken on purpose" in proc.stderr
+    assert "rcx-raises-in-hook" in proc.stderr and "hook failed on purpose" in proc.stderr
+    assert "ridge_rfm" in proc.stdout and "ksd" in proc.stdout
+
+    strict = _rcx(["plugins"], tmp_path, RCX_STRICT_PLUGINS="1")
+    assert strict.returncode == 2 and "rcx-broken" in strict.stderr
+
+
+class EchoEvaluator(Evaluator):
+    """A third-party evaluator: reports the architecture's parameter count."""
+
+    name = "echo"
+    options = [Option("scale", float, 1.0, "multiplier", min=0.0)]
+    metrics = [Metric("value", "count", True)]
+
+    def evaluate(self, ctx):
+        return EvalResult("done", {"value": ctx.info.params * self.config["scale"]})
+
+
+def _plugin(**hooks) -> types.SimpleNamespace:
+    return types.SimpleNamespace(**{k: hookimpl(v) for k, v in hooks.items()})
+
+
+def test_duplicate_name_names_both_distributions():
+    from rcx.spaces.ksd import KsdSpace
+
+    def rcx_register_spaces(register):
+        register(KsdSpace)
+
+    with pytest.raises(PluginError) as info:
+        load_registry([(_plugin(rcx_register_spaces=rcx_register_spaces), "rcx-copycat")])
+    assert "'rcx'" in str(info.value) and "'rcx-copycat'" in str(info.value) and "ksd" in str(info.value)
+
+
+def test_third_party_evaluator_gets_plan_validation():
+    def rcx_register_evaluators(register):
+        register(EchoEvaluator)
+
+    registry = load_registry([(_plugin(rcx_register_evaluators=rcx_register_evaluators), "rcx-echo")])
+    assert registry.entries["evaluator"]["echo"].dist == "rcx-echo"
+    text = '[dataset]\nname = "synthetic"\n[space]\nname = "ksd"\n[evaluators.echo]\nscale = -1\ncolour = 3\n'
+    with pytest.raises(PlanError) as info:
+        parse_plan(text, registry)
+    paths = {p.path for p in info.value.problems}
+    assert paths == {"evaluators.echo.scale", "evaluators.echo.colour"}

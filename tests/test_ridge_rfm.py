@@ -1,0 +1,118 @@
+"""ridge_rfm against an independent reference (torch forward + scikit-learn), screening,
+seeding and the bf16 path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import RidgeClassifier
+
+from rcx.core.options import validate_options
+from rcx.core.seeding import generator
+from rcx.data.prepare import prepare
+from rcx.data.synthetic import SyntheticProvider
+from rcx.evaluators.base import EvalContext, RunContext
+from rcx.evaluators.ridge_rfm import RidgeRFM
+from rcx.nn.init import init_weights
+from rcx.spaces.depthmult import DepthMultSpace
+from rcx.spaces.ksd import KsdSpace
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    raw = SyntheticProvider().load({"image_size": 32, "n_train": 300, "n_test": 200, "seed": 0, "noise": 0.15},
+                                   tmp_path_factory.mktemp("cache"))
+    return prepare(raw, {"train_size": None, "test_size": None, "selection": "first", "resize": None,
+                         "grayscale_to_rgb": False}, seed=0)
+
+
+def make(data, space, **options):
+    values, problems = validate_options(RidgeRFM.options, options, "ridge_rfm")
+    assert not problems
+    ev = RidgeRFM(values)
+    ev.prepare(RunContext(data=data, space=space, device=CPU, seed=0))
+    return ev
+
+
+def evaluate(ev, space, arch_id, data, seed=123):
+    arch = space.from_id(arch_id)
+    return ev.evaluate(EvalContext(arch=arch, info=space.describe(arch, data.shape), seed=seed, device=CPU))
+
+
+def reference_accuracy(data, space, arch_id, seed, trial, train, val, alpha):
+    """Seed 001's procedure by hand: forward in batches of 32, sklearn RidgeClassifier."""
+    arch = space.from_id(arch_id)
+    model = init_weights(space.build(arch, data.shape), "default", generator(seed, "trial", trial)).train()
+    mean, std = torch.tensor(data.mean).view(1, -1, 1, 1), torch.tensor(data.std).view(1, -1, 1, 1)
+
+    def feats(x):
+        with torch.no_grad():
+            return torch.cat([model((x[i:i + 32].float() / 255 - mean) / std).flatten(1) for i in range(0, len(x), 32)]).numpy()
+
+    clf = RidgeClassifier(alpha=alpha).fit(feats(data.train_x[:train]), data.train_y[:train].numpy())
+    return float((clf.predict(feats(data.test_x[:val])) == data.test_y[:val].numpy()).mean())
+
+
+@pytest.mark.parametrize("arch_id", ["k5-3-3_s1-2-1_d1-1-1", "k3-3-3_s2-1-1_d1-2-1"])
+def test_matches_torch_plus_sklearn_reference(data, arch_id):
+    space = KsdSpace(channels=8)
+    ev = make(data, space, trials=2, train_size=200, val_size=150, dtype="float32")
+    result = evaluate(ev, space, arch_id, data)
+    ref = [reference_accuracy(data, space, arch_id, 123, t, 200, 150, 1.0) for t in range(2)]
+    assert [tr["val_acc"] for tr in result.trials] == pytest.approx(ref, abs=1 / 150 + 1e-9)
+    assert result.metrics["val_acc"] == pytest.approx(np.mean([tr["val_acc"] for tr in result.trials]))
+    assert result.metrics["trials"] == 2 and result.status == "done"
+    assert result.metrics["throughput"] > 0 and result.metrics["train_acc"] > 0.5
+
+
+def test_seeded_by_identity_not_order(data):
+    space = KsdSpace(channels=8)
+    ev = make(data, space, trials=2, train_size=100, val_size=100, dtype="float32")
+    a1 = evaluate(ev, space, "k5-3-3_s1-2-1_d1-1-1", data, seed=7).metrics["val_acc"]
+    evaluate(ev, space, "k3-3-3_s2-1-1_d1-2-1", data, seed=8)
+    a2 = evaluate(ev, space, "k5-3-3_s1-2-1_d1-1-1", data, seed=7).metrics["val_acc"]
+    assert a1 == a2
+    trials = evaluate(ev, space, "k5-3-3_s1-2-1_d1-1-1", data, seed=7).trials
+    assert trials[0]["val_acc"] != trials[1]["val_acc"] or trials[0]["train_acc"] != trials[1]["train_acc"]
+
+
+def test_screening_stops_after_one_trial(data):
+    space = KsdSpace(channels=8)
+    ev = make(data, space, trials=5, train_size=100, val_size=100, screen_val_acc=0.99)
+    result = evaluate(ev, space, "k5-3-3_s1-2-1_d1-1-1", data)
+    assert result.status == "screened" and result.metrics["trials"] == 1 and len(result.trials) == 1
+    ev = make(data, space, trials=3, train_size=100, val_size=100, screen_throughput=1e12)
+    assert evaluate(ev, space, "k5-3-3_s1-2-1_d1-1-1", data).status == "screened"
+
+
+def test_loo_lambda_and_onehot_targets(data):
+    space = KsdSpace(channels=8)
+    loo = evaluate(make(data, space, trials=1, train_size=150, val_size=100, standardize=True, **{"lambda": "loo"}),
+                   space, "k5-3-3_s1-2-1_d1-1-1", data)
+    assert loo.metrics["lambda"] > 0
+    onehot = evaluate(make(data, space, trials=1, train_size=150, val_size=100, targets="onehot", **{"lambda": 0.7}),
+                      space, "k5-3-3_s1-2-1_d1-1-1", data)
+    assert onehot.metrics["lambda"] == 0.7 and 0 <= onehot.metrics["val_acc"] <= 1
+
+
+def test_bn_mode_matters_for_depthmult(data):
+    space = DepthMultSpace(depth=[3])
+    arch_id = space.arch_at(0).id
+    train = evaluate(make(data, space, trials=1, train_size=150, val_size=100, standardize=True), space, arch_id, data)
+    evalm = evaluate(make(data, space, trials=1, train_size=150, val_size=100, standardize=True, bn_mode="eval"),
+                     space, arch_id, data)
+    assert train.trials[0]["train_acc"] != evalm.trials[0]["train_acc"] or train.metrics["val_acc"] != evalm.metrics["val_acc"]
+
+
+def test_bfloat16_agrees_with_float32(data):
+    """The bf16 feature path is used by default on CPUs that have it: its accuracy must match."""
+    space = KsdSpace(channels=8)
+    ids = [space.arch_at(i).id for i in (100, 2000, 9000, 20000)]
+    ids = [a for a in ids if space.describe(space.from_id(a), data.shape).valid] or ["k5-3-3_s1-2-1_d1-1-1"]
+    f32 = make(data, space, trials=1, train_size=200, val_size=200, standardize=True, dtype="float32")
+    b16 = make(data, space, trials=1, train_size=200, val_size=200, standardize=True, dtype="bfloat16")
+    diffs = [evaluate(f32, space, a, data).metrics["val_acc"] - evaluate(b16, space, a, data).metrics["val_acc"] for a in ids]
+    assert abs(np.mean(diffs)) <= 0.03 and max(abs(d) for d in diffs) <= 0.06
