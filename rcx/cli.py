@@ -9,15 +9,13 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import signal
 import sys
 import threading
 from pathlib import Path
 from typing import Any, Sequence
 
-from rich.console import Console
-from rich.table import Table
+from rcx.termtable import print_table
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -28,35 +26,6 @@ class UsageError(Exception):
 
 def _err(message: str) -> None:
     print(f"rcx: error: {message}", file=sys.stderr)
-
-
-# -- formatting ---------------------------------------------------------------------------------
-def format_value(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return str(v).lower()
-    if isinstance(v, int):
-        return f"{v:,}"
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"
-        if abs(v) >= 1000:
-            return f"{v:,.0f}"
-        return f"{v:.4f}"
-    return str(v)
-
-
-def print_table(columns: list[str], rows: list[dict[str, Any]], title: str | None = None, stream=None) -> None:
-    stream = stream or sys.stdout
-    console = Console(file=stream, width=None if stream.isatty() else 100_000, highlight=False)
-    table = Table(title=title, show_lines=False, header_style="bold")
-    for col in columns:
-        numeric = any(isinstance(r.get(col), (int, float)) and not isinstance(r.get(col), bool) for r in rows)
-        table.add_column(col, justify="right" if numeric else "left", no_wrap=True)
-    for row in rows:
-        table.add_row(*(format_value(row.get(c)) for c in columns))
-    console.print(table)
 
 
 def _visible_columns(table, all_columns: bool) -> list[str]:
@@ -78,6 +47,7 @@ def _visible_columns(table, all_columns: bool) -> list[str]:
 
 
 def write_results(table, rows: list[dict[str, Any]], fmt: str, all_columns: bool, title: str | None = None) -> None:
+    """``rows`` of ``table`` to stdout as JSON, CSV (every column) or a terminal table."""
     if fmt == "json":
         json.dump(rows, sys.stdout, indent=1)
         sys.stdout.write("\n")
@@ -86,7 +56,8 @@ def write_results(table, rows: list[dict[str, Any]], fmt: str, all_columns: bool
         writer.writeheader()
         writer.writerows(rows)
     else:
-        print_table(_visible_columns(table, all_columns), rows, title)
+        priority = None if all_columns else [*table.summary_columns(), *table.metric_columns()]
+        print_table(_visible_columns(table, all_columns), rows, title, priority=priority)
 
 
 # -- commands -----------------------------------------------------------------------------------
@@ -148,7 +119,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     sort = table.default_sort()
     if args.top and sort and not args.quiet:
         rows = table.sorted(sort)[: args.top]
-        print_table(_visible_columns(table, False), rows, title=f"top {len(rows)} by {sort}")
+        print_table(table.summary_columns(), rows, priority=["arch"], title=f"top {len(rows)} by {sort} (all columns: rcx results {plan.output})")
     print(f"results: {plan.output}", file=sys.stderr)
     return EXIT_OK
 
@@ -210,7 +181,8 @@ def cmd_spaces(args: argparse.Namespace) -> int:
             size = f"error: {exc}"
         defaults = ", ".join(f"{o.name}={o.default}" for o in entry.obj.options)
         rows.append({"space": entry.name, "size": size, "defaults": defaults, "provider": entry.dist, "help": entry.obj.help})
-    print_table(["space", "size", "defaults", "provider", "help"], rows, title="search spaces (size with default options)")
+    print_table(["space", "size", "defaults", "provider", "help"], rows, title="search spaces (size with default options)",
+                priority=["space", "size"])
     return EXIT_OK
 
 
@@ -223,7 +195,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
          "help": getattr(e.obj, "help", "")}
         for kind in KINDS for e in registry.all(kind)
     ]
-    print_table(["kind", "name", "version", "provider", "help"], rows, title="plugins")
+    print_table(["kind", "name", "version", "provider", "help"], rows, title="plugins", priority=["kind", "name", "provider"])
     if args.verbose:
         for kind in KINDS:
             for e in registry.all(kind):

@@ -12,9 +12,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rcx.core import events as ev
 
 
-def _fmt_metrics(metrics: dict, limit: int = 3) -> str:
+def _fmt_metrics(metrics: dict, names: tuple[str, ...]) -> str:
+    """``names`` that are present in ``metrics`` as ``k=v`` (the first three when ``names`` is empty)."""
+    keys = [k for k in names if k in metrics] if names else list(metrics)[:3]
     parts = []
-    for k, v in list(metrics.items())[:limit]:
+    for k in keys:
+        v = metrics[k]
         parts.append(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}")
     return " ".join(parts)
 
@@ -42,6 +45,7 @@ class Reporter:
         self.done_here = 0
         self.t0 = time.perf_counter()
         self.counts: dict[str, int] = {}
+        self.headline: dict[str, tuple[str, ...]] = {}
 
     def __call__(self, event: ev.Event) -> None:
         if isinstance(event, ev.RunStarted):
@@ -64,6 +68,7 @@ class Reporter:
 
     def _started(self, e: ev.RunStarted) -> None:
         self.total, self.done, self.t0 = e.total, e.done, time.perf_counter()
+        self.headline = dict(e.headline)
         verb = "resuming" if e.resumed else "starting"
         self._print(
             f"{verb} run {e.run_id}: {e.candidates} candidates x {len(e.evaluators)} evaluator(s) "
@@ -91,7 +96,7 @@ class Reporter:
         if self.progress is not None and self.task is not None:
             self.progress.update(self.task, completed=self.done, rate=f"{rate:.2f}/s", status=status)
         elif not self.quiet:
-            detail = _fmt_metrics(e.metrics) if e.metrics else e.error
+            detail = _fmt_metrics(e.metrics, self.headline.get(e.evaluator, ())) if e.metrics else e.error
             print(
                 f"[{self.done:>{len(str(self.total))}}/{self.total}] {e.arch} {e.evaluator} {e.status} {detail} "
                 f"({e.seconds:.2f}s) | {rate:.2f}/s ETA {_fmt_eta(eta)}",

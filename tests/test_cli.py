@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import pytest
 
@@ -28,7 +29,9 @@ def test_run_prints_progress_lines_and_top_table(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert "starting run 1" in err
     assert err.count("ridge_rfm done") == 3 and "ETA" in err  # piped: one plain line per evaluation
+    assert err.count("throughput=") == 3  # the evaluator's headline metrics
     assert "top 3 by ridge_rfm.val_acc" in out
+    assert "ridge_rfm.throughput" in out and "ridge_rfm.lambda" not in out  # the summary is narrow
     assert main(["run", "--headless", str(path)]) == 0
     assert "resuming run 1" in capsys.readouterr().err
 
@@ -91,3 +94,27 @@ def test_spaces_plugins_validate(capsys):
     out = capsys.readouterr().out
     assert "ridge_rfm" in out and "rcx 0.1.0" in out and "synthetic" in out and "val_acc" in out and "higher" in out
     assert main(["validate", str(ROOT / "examples" / "quickstart.toml")]) == 0
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_wide_tables_fit_the_terminal(monkeypatch):
+    from rcx import termtable
+
+    monkeypatch.setenv("COLUMNS", "60")
+    monkeypatch.setenv("LINES", "24")
+    cols = ["arch", "kernel", "model.status", "model.val_acc", "model.seconds", "notes"]
+    rows = [{"arch": f"k{i}-3-3_s1-1-1", "kernel": "3,3,3", "model.status": "done", "model.val_acc": 0.5 + i / 100,
+             "model.seconds": 1234.5, "notes": "x" * 30} for i in range(3)]
+    term = Terminal()
+    dropped = termtable.print_table(cols, rows, "t", term, priority=["arch", "model.status", "model.val_acc"])
+    lines = re.sub(r"\x1b\[[0-9;]*m", "", term.getvalue()).splitlines()  # without colour codes
+    assert dropped and "arch" not in dropped and "model.val_acc" not in dropped
+    assert max(len(line) for line in lines[:-1]) <= 60
+    assert "k2-3-3_s1-1-1" in term.getvalue() and "0.5200" in term.getvalue()  # values are never cut
+    assert f"{len(dropped)} more columns not shown" in lines[-1]
+    piped = io.StringIO()
+    assert termtable.print_table(cols, rows, "t", piped, priority=["arch"]) == []  # piped: every column

@@ -8,7 +8,8 @@ from typing import Any
 
 @dataclass(frozen=True)
 class RunStarted:
-    """``total`` evaluations in the run, ``done`` of them already finished (resume)."""
+    """``total`` evaluations in the run, ``done`` of them already finished (resume).
+    ``headline`` maps each evaluator instance to the metrics worth showing per evaluation."""
 
     run_id: int
     total: int
@@ -17,6 +18,7 @@ class RunStarted:
     evaluators: tuple[str, ...]
     resumed: bool
     device: str
+    headline: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

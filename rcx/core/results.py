@@ -27,6 +27,19 @@ class ResultsTable:
     rows: list[dict[str, Any]]
     higher_is_better: dict[str, bool] = field(default_factory=dict)
     evaluators: list[str] = field(default_factory=list)
+    headline: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def summary_columns(self) -> list[str]:
+        """A narrow view: the id, feature size, and per evaluator its status and headline metrics."""
+        cols = ["arch", "params", "features"]
+        for inst in self.evaluators:
+            cols.append(f"{inst}.status")
+            cols += [c for m in self.headline.get(inst, ()) if (c := f"{inst}.{m}") in self.columns]
+        return [c for c in cols if c in self.columns]
+
+    def metric_columns(self) -> list[str]:
+        """Every ``<instance>.<metric>`` column with a declared direction."""
+        return [c for c in self.columns if c in self.higher_is_better]
 
     def resolve(self, name: str) -> str:
         """A column by full name, or by a metric name that is unique across evaluators."""
@@ -79,12 +92,15 @@ def results_table(store: Store, run_id: int | None = None, registry: Registry | 
         param_cols = list(c["params"])
     metric_cols: dict[str, list[str]] = {i: [] for i in instances}
     higher: dict[str, bool] = {}
+    headline: dict[str, tuple[str, ...]] = {}
     for inst in instances:
         plugin = plan_evaluators[inst].get("evaluator", inst)
         declared = []
         if registry is not None:
             try:
-                declared = registry.get("evaluator", plugin).metrics
+                evaluator_cls = registry.get("evaluator", plugin)
+                declared = evaluator_cls.metrics
+                headline[inst] = tuple(evaluator_cls.headline_metrics())
             except UnknownName:
                 declared = []
         for m in declared:
@@ -117,4 +133,4 @@ def results_table(store: Store, run_id: int | None = None, registry: Registry | 
     for row in rows.values():
         for col in columns:
             row.setdefault(col, None)
-    return ResultsTable(columns, list(rows.values()), higher, list(metric_cols))
+    return ResultsTable(columns, list(rows.values()), higher, list(metric_cols), headline)

@@ -157,7 +157,8 @@ class Runner:
         finished = store.finished_keys(run_id)
         total = len(self.candidates) * len(self.evaluators)
         self.on_event(ev.RunStarted(
-            run_id, total, len(finished), len(self.candidates), tuple(n for n, _ in self.evaluators), resumed, str(device)
+            run_id, total, len(finished), len(self.candidates), tuple(n for n, _ in self.evaluators), resumed, str(device),
+            {n: e.headline_metrics() for n, e in self.evaluators},
         ))
 
         cancelled = False

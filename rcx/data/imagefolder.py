@@ -1,7 +1,9 @@
 """``imagefolder``: labelled images from a ``ROOT/{train,test}/<class>/<image>`` tree.
 
 Classes are the sorted sub-folder names of ``ROOT/train``; ``ROOT/test`` must hold the same
-set. Files are decoded to RGB uint8 on a small thread pool and the decoded tensors are cached
+set. Images are ordered round-robin over the classes (the first file of every class, then the
+second...), files sorted by name within a class, so ``selection = "first"`` takes a
+class-balanced, deterministic subset from a class-sorted tree. Files are decoded to RGB uint8 on a small thread pool and the decoded tensors are cached
 (keyed by the resolved root, ``image_size``, the file list and the newest mtime), so later loads
 skip decoding.
 """
@@ -25,7 +27,7 @@ from rcx.data.prepare import channel_stats, resize_uint8
 
 EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
 LAYOUT = "ROOT/train/<class>/<image> and ROOT/test/<class>/<image>"
-_FORMAT = "1"  # bump when the cached layout changes
+_FORMAT = "2"  # bump when the cached layout changes
 _CHUNK = 256  # files per thread-pool task
 
 
@@ -80,6 +82,13 @@ def _scan_split(root: Path, split: str) -> tuple[list[str], dict[str, list[os.Di
                    if e.is_file() and not e.name.startswith(".") and os.path.splitext(e.name)[1].lower() in EXTENSIONS]
         files[c] = sorted(entries, key=lambda e: e.name)
     return classes, files
+
+
+def _round_robin(classes: list[str], by_class: dict[str, list[os.DirEntry]]) -> list[tuple[str, int]]:
+    """(path, label) pairs: the i-th file of every class (in class order), for i = 0, 1, ..."""
+    longest = max((len(by_class[c]) for c in classes), default=0)
+    return [(by_class[c][i].path, label) for i in range(longest)
+            for label, c in enumerate(classes) if i < len(by_class[c])]
 
 
 def _cache_key(root: Path, image_size: int | None, splits: dict[str, dict[str, list[os.DirEntry]]]) -> str:
@@ -183,15 +192,15 @@ class ImageFolderProvider(DatasetProvider):
                 image_size: int | None) -> dict[str, Any]:
         threads = max(2, min(4, os.cpu_count() or 1))
         out: dict[str, Any] = {"classes": classes}
-        paths = {s: [e.path for c in classes for e in by_class[c]] for s, by_class in splits.items()}
+        order = {s: _round_robin(classes, by_class) for s, by_class in splits.items()}
+        paths = {s: [p for p, _ in pairs] for s, pairs in order.items()}
         images = {s: _decode_all(p, threads) for s, p in paths.items()}
         if image_size is None:  # one native size across both splits
             _check_one_size(images["train"] + images["test"], paths["train"] + paths["test"])
         for s in ("train", "test"):
             out[f"{s}_x"] = _stack(images.pop(s), image_size)
-        for s, by_class in splits.items():
-            counts = torch.tensor([len(by_class[c]) for c in classes])
-            out[f"{s}_y"] = torch.repeat_interleave(torch.arange(len(classes)), counts)
+        for s, pairs in order.items():
+            out[f"{s}_y"] = torch.tensor([label for _, label in pairs], dtype=torch.int64)
         mean, std = channel_stats(out["train_x"])
         out["mean"], out["std"] = list(mean), list(std)
         return out

@@ -89,6 +89,8 @@ class Evaluator(ABC):
     options: ClassVar[list[Option]] = []
     metrics: ClassVar[list[Metric]] = []
     statuses: ClassVar[tuple[str, ...]] = ("done",)
+    #: Metrics shown in progress lines and run summaries; empty means the first two declared.
+    headline: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: dict[str, Any]) -> None:
         self.config = {o.name: o.default for o in self.options} | options
@@ -104,6 +106,10 @@ class Evaluator(ABC):
     def evaluate(self, ctx: EvalContext) -> EvalResult:
         """Evaluate one candidate. Raise :class:`InvalidArchitecture` if it cannot run on
         this input; any other exception marks the evaluation ``failed``."""
+
+    @classmethod
+    def headline_metrics(cls) -> tuple[str, ...]:
+        return cls.headline or tuple(m.name for m in cls.metrics[:2])
 
     def metric(self, name: str) -> Metric:
         for m in self.metrics:

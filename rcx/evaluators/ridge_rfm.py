@@ -43,6 +43,7 @@ class RidgeRFM(Evaluator):
     name = "ridge_rfm"
     version = "1"
     help = "Random conv features + closed-form ridge readout (seeds 000 and 001)."
+    headline = ("val_acc", "val_acc_std", "throughput")
     statuses = ("done", "screened")
     options = [
         Option("trials", int, 5, "random initialisations per architecture (accuracy is their mean)", min=1),
