@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib
 import json
 import signal
 import sys
@@ -18,6 +19,10 @@ from typing import Any, Sequence
 from rcx.termtable import print_table
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+#: Modules behind ``rcx analyze``: each has ``add_parser(subparsers)``, which adds its
+#: sub-command and sets ``func(args) -> exit code``.
+ANALYSES: tuple[str, ...] = ()
 
 
 class UsageError(Exception):
@@ -251,6 +256,12 @@ def build_parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plugins", help="list evaluators, spaces and datasets with their providers")
     pl.add_argument("-v", "--verbose", action="store_true", help="also list options and metrics")
     pl.set_defaults(func=cmd_plugins)
+
+    if ANALYSES:
+        an = sub.add_parser("analyze", help="analyse a results file", description="Analyses of a results file.")
+        analyses = an.add_subparsers(dest="analysis", metavar="ANALYSIS", required=True)
+        for module in ANALYSES:
+            importlib.import_module(module).add_parser(analyses)
     return p
 
 

@@ -1,0 +1,1 @@
+"""Analyses of results files: proxy-vs-truth correlations and selection experiments."""
