@@ -22,7 +22,7 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 #: Modules behind ``rcx analyze``: each has ``add_parser(subparsers)``, which adds its
 #: sub-command and sets ``func(args) -> exit code``.
-ANALYSES: tuple[str, ...] = ()
+ANALYSES: tuple[str, ...] = ("rcx.analysis.corr", "rcx.analysis.select")
 
 
 class UsageError(Exception):
@@ -265,10 +265,36 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _opens_tui(parser: argparse.ArgumentParser, argv: list[str]) -> bool:
+    """``rcx`` alone (on a terminal), ``rcx PLAN.toml`` and ``rcx RESULTS.db`` open the TUI."""
+    if not argv:
+        return sys.stdin.isatty() and sys.stdout.isatty()
+    commands = next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return len(argv) == 1 and not argv[0].startswith("-") and argv[0] not in commands
+
+
+def _tui(argv: list[str]) -> int:
+    from rcx.plugins import PluginError
+
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        _err("the terminal UI needs a terminal; use `rcx run --headless PLAN` or `rcx results DB` in scripts")
+        return EXIT_USAGE
+    from rcx.tui import main as tui_main  # only here: the headless commands never import textual
+
+    try:
+        return tui_main(Path(argv[0]) if argv else None)
+    except PluginError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from rcx.plugins import PluginError
 
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if _opens_tui(parser, argv):
+        return _tui(argv)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

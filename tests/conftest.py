@@ -59,3 +59,15 @@ def registry():
     from rcx.plugins import load_registry
 
     return load_registry()
+
+
+@pytest.fixture
+def torch_one_thread():
+    """Run a test with one torch CPU thread: tiny models train faster, and on a busy 2-core
+    machine OpenMP regions stop stalling for tens of milliseconds."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -13,3 +13,15 @@ def test_core_cli_plugins_do_not_import_textual():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_headless_commands_do_not_import_textual(tmp_path):
+    """`rcx validate/spaces` and `rcx` in a pipe run without loading the TUI."""
+    code = (
+        "import sys\n"
+        "from rcx.cli import main\n"
+        f"main(['validate', {str(tmp_path / 'missing.toml')!r}]); main(['spaces']); main([])\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'plotext', 'textual_plotext')]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, stdin=subprocess.DEVNULL)

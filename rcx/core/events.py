@@ -38,6 +38,19 @@ class EvalProgress:
 
 
 @dataclass(frozen=True)
+class CurvePoint:
+    """One learning-curve point of a training evaluation (already in the store): ``step``
+    optimiser steps and ``epoch`` epochs done, ``metrics`` such as ``train_loss``, ``val_acc``,
+    ``lr``. Reporters may ignore it; the TUI charts it."""
+
+    arch: str
+    evaluator: str
+    step: int
+    epoch: float
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class EvalFinished:
     """One evaluation reached a final status (done, screened, invalid, failed, ...)."""
 
@@ -65,4 +78,4 @@ class RunFinished:
     cancelled: bool
 
 
-Event = RunStarted | EvalStarted | EvalProgress | EvalFinished | Log | RunFinished
+Event = RunStarted | EvalStarted | EvalProgress | CurvePoint | EvalFinished | Log | RunFinished

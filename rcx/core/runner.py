@@ -2,7 +2,8 @@
 
 The runner is headless and single-threaded; the CLI calls :meth:`Runner.run` in the main
 thread, the TUI in a worker thread. It reports through ``on_event`` callbacks and stops between
-evaluations (and, through ``EvalContext.check_cancel``, between batches) when ``cancel`` is set.
+evaluations (and, through ``EvalContext.check_cancel``, between batches) when ``cancel`` is set;
+while ``pause`` is set it waits before starting the next evaluation.
 """
 
 from __future__ import annotations
@@ -81,11 +82,13 @@ class Runner:
         on_event: Callable[[ev.Event], None] = lambda e: None,
         cancel: threading.Event | None = None,
         executor: Executor | None = None,
+        pause: threading.Event | None = None,
     ) -> None:
         self.plan = plan
         self.registry = registry
         self.on_event = on_event
         self.cancel = cancel or threading.Event()
+        self.pause = pause or threading.Event()  # while set, the run waits before its next evaluation
         self.executor = executor or InProcessExecutor()
         self.store: Store | None = None
         self.device: torch.device | None = None
@@ -171,6 +174,7 @@ class Runner:
                 for instance, evaluator in self.evaluators:
                     if (cand.arch.id, instance) in finished:
                         continue
+                    self._wait_while_paused()
                     if self.cancel.is_set():
                         raise Cancelled()
                     self._evaluate(run_id, cand, instance, evaluator, device)
@@ -183,6 +187,11 @@ class Runner:
             store.set_run_state(run_id, "finished" if complete else "interrupted")
             self.on_event(ev.RunFinished(run_id, counts, time.perf_counter() - t0, cancelled))
         return run_id
+
+    def _wait_while_paused(self) -> None:
+        """Block between evaluations while ``pause`` is set; ``cancel`` ends the wait at once."""
+        while self.pause.is_set() and not self.cancel.is_set():
+            self.cancel.wait(0.05)
 
     # -- one evaluation ------------------------------------------------------------------------
     def _evaluate(self, run_id: int, cand: Candidate, instance: str, evaluator: Evaluator, device: torch.device) -> None:
@@ -199,6 +208,7 @@ class Runner:
         ctx = EvalContext(
             arch=cand.arch, info=cand.info, seed=seed, device=device, cancel_event=self.cancel,
             progress=lambda f, m: self.on_event(ev.EvalProgress(arch_id, instance, f, m)),
+            curve=lambda step, epoch, metrics: self._curve_point(run_id, arch_id, instance, step, epoch, metrics),
         )
         t0 = time.perf_counter()
         try:
@@ -235,6 +245,13 @@ class Runner:
         if status == "failed":
             self._log("error", f"{arch_id} / {instance}: {error}", run_id)
         self.on_event(ev.EvalFinished(arch_id, instance, status, metrics, seconds, error))
+
+    def _curve_point(self, run_id: int, arch_id: str, instance: str, step: int, epoch: float,
+                     metrics: dict[str, Any]) -> None:
+        assert self.store is not None
+        metrics = {k: _jsonable(v) for k, v in metrics.items()}
+        self.store.add_curve_point(run_id, arch_id, instance, step, epoch, metrics)
+        self.on_event(ev.CurvePoint(arch_id, instance, int(step), float(epoch), metrics))
 
     def _log(self, level: str, message: str, run_id: int | None = None) -> None:
         if run_id and self.store is not None:

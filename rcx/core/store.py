@@ -3,8 +3,13 @@
 One file holds one or more runs. Per run: the plan (text, normalised JSON, hash), versions of
 rcx, torch and every plugin, the device, the candidates with their architecture summary, and
 one row per (architecture, evaluator) with its state, metrics, per-trial values, error text,
-seed and timings. WAL journaling; one writer connection (the runner's thread); every finished
-evaluation is committed on its own, so a killed run loses at most the evaluations in flight.
+seed and timings, and the learning-curve points that training evaluators report per epoch.
+WAL journaling; one writer connection (the runner's thread); every finished evaluation is
+committed on its own, so a killed run loses at most the evaluations in flight.
+
+Schema versions: 1 (runs, candidates, evaluations, log); 2 adds ``curves``. Opening a version-1
+file for writing migrates it (the new table is created, nothing else changes); read-only
+access to a version-1 file sees no curve points.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 FINAL_STATES = ("done", "screened", "invalid", "failed", "diverged", "degenerate")
 """States that end an evaluation; ``running`` rows are in flight (or were, before a crash)."""
 
@@ -61,6 +66,16 @@ CREATE TABLE IF NOT EXISTS evaluations (
     finished REAL,
     seconds REAL,
     PRIMARY KEY (run_id, arch, evaluator)
+);
+CREATE TABLE IF NOT EXISTS curves (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    arch TEXT NOT NULL,
+    evaluator TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    epoch REAL NOT NULL,
+    metrics_json TEXT NOT NULL,
+    time REAL NOT NULL,
+    PRIMARY KEY (run_id, arch, evaluator, step)
 );
 CREATE TABLE IF NOT EXISTS log (
     id INTEGER PRIMARY KEY,
@@ -118,6 +133,8 @@ class Store:
                     conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
                 elif int(row[0]) > SCHEMA_VERSION:
                     raise StoreError(f"{path}: written by a newer rcx (schema {row[0]} > {SCHEMA_VERSION}); upgrade rcx")
+                elif int(row[0]) < SCHEMA_VERSION:  # 1 -> 2: the script above created `curves`
+                    conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise StoreError(f"{path}: not an rcx results database ({exc})") from None
@@ -222,14 +239,22 @@ class Store:
     def reset_unfinished(self, run_id: int, retry_failed: bool = False) -> int:
         """Forget evaluations left ``running`` by a crash (and ``failed`` ones if asked)."""
         states = ("running", "failed") if retry_failed else ("running",)
+        marks = ",".join("?" * len(states))
         with self.conn:
+            self.conn.execute(
+                "DELETE FROM curves WHERE run_id=? AND (arch, evaluator) IN"
+                f" (SELECT arch, evaluator FROM evaluations WHERE run_id=? AND state IN ({marks}))",
+                (run_id, run_id, *states),
+            )
             cur = self.conn.execute(
                 f"DELETE FROM evaluations WHERE run_id=? AND state IN ({','.join('?' * len(states))})", (run_id, *states)
             )
         return cur.rowcount
 
     def start_evaluation(self, run_id: int, arch: str, evaluator: str, seed: int, device: str) -> None:
+        """Mark an evaluation ``running``; curve points left by an earlier, unfinished attempt go."""
         with self.conn:
+            self._clear_curve(run_id, arch, evaluator)
             self.conn.execute(
                 "INSERT OR REPLACE INTO evaluations (run_id, arch, evaluator, state, seed, device, started)"
                 " VALUES (?,?,?,?,?,?,?)",
@@ -256,8 +281,9 @@ class Store:
             )
 
     def cancel_evaluation(self, run_id: int, arch: str, evaluator: str) -> None:
-        """Drop an in-flight row (a cancelled evaluation is simply not done)."""
+        """Drop an in-flight row and its curve points (a cancelled evaluation is simply not done)."""
         with self.conn:
+            self._clear_curve(run_id, arch, evaluator)
             self.conn.execute(
                 "DELETE FROM evaluations WHERE run_id=? AND arch=? AND evaluator=? AND state='running'",
                 (run_id, arch, evaluator),
@@ -276,6 +302,44 @@ class Store:
     def counts(self, run_id: int) -> dict[str, int]:
         rows = self.conn.execute("SELECT state, COUNT(*) FROM evaluations WHERE run_id=? GROUP BY state", (run_id,))
         return {s: n for s, n in rows}
+
+    # -- learning curves -------------------------------------------------------------------
+    def add_curve_point(self, run_id: int, arch: str, evaluator: str, step: int, epoch: float,
+                        metrics: dict[str, Any]) -> None:
+        """Record one point of an evaluation's learning curve (``step``: optimiser steps so far)."""
+        with self.conn:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO curves (run_id, arch, evaluator, step, epoch, metrics_json, time)"
+                " VALUES (?,?,?,?,?,?,?)",
+                (run_id, arch, evaluator, int(step), float(epoch), json.dumps(metrics), time.time()),
+            )
+
+    def curve(self, run_id: int, arch: str, evaluator: str) -> list[dict[str, Any]]:
+        """One evaluation's points in step order: ``{"step", "epoch", **metrics}``."""
+        return self._curve_rows("run_id=? AND arch=? AND evaluator=?", (run_id, arch, evaluator))
+
+    def curves(self, run_id: int, evaluator: str | None = None) -> dict[tuple[str, str], list[dict[str, Any]]]:
+        """Every curve of a run (or of one evaluator instance), keyed by (arch, evaluator)."""
+        where, args = ("run_id=?", (run_id,)) if evaluator is None else ("run_id=? AND evaluator=?", (run_id, evaluator))
+        out: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for point in self._curve_rows(where, args, with_keys=True):
+            out.setdefault((point.pop("arch"), point.pop("evaluator")), []).append(point)
+        return out
+
+    def _curve_rows(self, where: str, args: tuple, with_keys: bool = False) -> list[dict[str, Any]]:
+        try:
+            rows = self.conn.execute(
+                f"SELECT arch, evaluator, step, epoch, metrics_json FROM curves WHERE {where} ORDER BY arch, evaluator, step",
+                args,
+            ).fetchall()
+        except sqlite3.OperationalError:  # a schema-1 file opened read-only has no curves table
+            return []
+        keys = ("arch", "evaluator") if with_keys else ()
+        return [{**{k: r[k] for k in keys}, "step": r["step"], "epoch": r["epoch"], **json.loads(r["metrics_json"])}
+                for r in rows]
+
+    def _clear_curve(self, run_id: int, arch: str, evaluator: str) -> None:
+        self.conn.execute("DELETE FROM curves WHERE run_id=? AND arch=? AND evaluator=?", (run_id, arch, evaluator))
 
     # -- log -------------------------------------------------------------------------------
     def log(self, run_id: int, level: str, message: str) -> None:

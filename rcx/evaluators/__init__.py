@@ -5,6 +5,14 @@ from rcx.hookspecs import hookimpl
 
 @hookimpl
 def rcx_register_evaluators(register):
+    from rcx.evaluators.cvu import CVU
+    from rcx.evaluators.lc_frozen import LCFrozen
+    from rcx.evaluators.partial_filters import PartialFilters
     from rcx.evaluators.ridge_rfm import RidgeRFM
+    from rcx.evaluators.trained import Trained
 
     register(RidgeRFM)
+    register(CVU)
+    register(Trained)
+    register(LCFrozen)
+    register(PartialFilters)

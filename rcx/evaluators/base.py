@@ -45,6 +45,10 @@ class EvalContext:
     ``progress(fraction, message)`` reports progress inside the evaluation (never print).
     ``check_cancel()`` raises :class:`Cancelled` when the run is being stopped: call it
     between batches or trials.
+    ``curve(step, epoch, metrics)`` records one learning-curve point (e.g. per epoch:
+    ``step`` optimiser steps and ``epoch`` epochs done, ``metrics`` such as ``{"train_loss":
+    ..., "val_acc": ...}``, JSON scalars); the runner stores it and emits a ``CurvePoint``
+    event. A cancelled or restarted evaluation's points are discarded.
     """
 
     arch: Arch
@@ -53,6 +57,7 @@ class EvalContext:
     device: torch.device
     cancel_event: threading.Event = field(default_factory=threading.Event)
     progress: Callable[[float, str], None] = lambda fraction, message: None
+    curve: Callable[[int, float, dict[str, Any]], None] = lambda step, epoch, metrics: None
 
     def check_cancel(self) -> None:
         if self.cancel_event.is_set():

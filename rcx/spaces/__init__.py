@@ -7,6 +7,14 @@ from rcx.hookspecs import hookimpl
 def rcx_register_spaces(register):
     from rcx.spaces.depthmult import DepthMultSpace
     from rcx.spaces.ksd import KsdSpace
+    from rcx.spaces.mlp2 import MLP2Space
+    from rcx.spaces.nb201 import NB201Space
+    from rcx.spaces.resnet_lc import ResNetLCSpace
+    from rcx.spaces.torchvision_models import TorchvisionSpace
 
     register(KsdSpace)
     register(DepthMultSpace)
+    register(NB201Space)
+    register(MLP2Space)
+    register(ResNetLCSpace)
+    register(TorchvisionSpace)

@@ -114,6 +114,20 @@ class SearchSpace(ABC):
         Weights are PyTorch-default initialised; evaluators re-initialise them from their own
         seeded generator (``rcx.nn.init.init_weights``)."""
 
+    def build_classifier(self, arch: Arch, in_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
+        """A classifier for untrained accuracy, (B, C, H, W) -> logits (B, num_classes).
+
+        The default head: :meth:`build`, then global average pooling and a ``Linear(C',
+        num_classes)`` (with bias) that is initialised like every other layer. For ``nb201`` this
+        is the benchmark's own classifier; for conv stacks without one (``ksd``, ``depthmult``)
+        it is rcx's documented head; ``mlp2``'s 1x1 output makes it the MLP's output layer.
+        Spaces with their own classifier override this."""
+        info = self.describe(arch, in_shape)
+        if not info.valid or info.out_shape is None:
+            raise ValueError(f"{arch.id} does not fit {in_shape}: {info.reason}")
+        return nn.Sequential(self.build(arch, in_shape), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                             nn.Linear(info.out_shape[0], num_classes))
+
     def __iter__(self) -> Iterator[Arch]:
         for i in range(len(self)):
             yield self.arch_at(i)

@@ -1,0 +1,158 @@
+"""What the training evaluators (``trained``, ``lc_frozen``, ``partial_filters``) share.
+
+Each builds the space's module, adds rcx's classifier head (flatten + linear, as in seed 000;
+for ``resnet_lc`` and ``torchvision`` models, which end at a global average pool, this is their
+usual classifier), initialises every layer from the evaluation seed (``init``, PyTorch's
+default scheme unless set), applies its own model transform, and trains with the shared loop
+(``rcx.nn.train``): per-epoch learning-curve points go to the store through ``ctx.curve``.
+
+Data: the first ``train_size`` training images (0: all of the dataset's train split) train,
+the first ``val_size`` test-split images (0: all) validate. Seeds: weights from
+``(evaluation seed, "init")``, data order and augmentation from ``(evaluation seed, "train")``;
+the evaluation seed itself derives from (plan seed, evaluator instance, architecture id).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+from torch import nn
+
+from rcx.core.options import Metric, Option
+from rcx.core.seeding import derive_seed, generator
+from rcx.evaluators.base import EvalContext, EvalResult, Evaluator, RunContext
+from rcx.nn.init import INIT_SCHEMES, init_weights
+from rcx.nn.train import DeviceData, TrainConfig, TrainHooks, TrainOutcome, train
+
+TRAIN_METRICS = [
+    Metric("val_acc", "fraction", True, "validation accuracy after the last step"),
+    Metric("train_loss", "nats", False, "mean training loss of the last epoch (augmented, label-smoothed)"),
+    Metric("epochs", "count", True, "epochs completed (fractional under a step budget)"),
+    Metric("seconds", "s", False, "wall time of the evaluation"),
+    Metric("diverged_step", "step", True, "step (1-based) of the first non-finite loss; only when diverged"),
+]
+
+
+def train_options(*, epochs: int, batch_size: int, lr: float, min_lr: float, momentum: float, nesterov: bool,
+                  weight_decay: float, label_smoothing: float) -> list[Option]:
+    """The training options every training evaluator declares, with its own defaults."""
+    return [
+        Option("epochs", int, epochs, "training epochs (each: train_size // batch_size steps)", min=1),
+        Option("steps", int, 0, "optimiser-step budget instead of epochs (0: use epochs)", min=0),
+        Option("batch_size", int, batch_size, "images per training step", min=1),
+        Option("lr", float, lr, "peak learning rate: per-step cosine from lr down to min_lr", min=0.0, gt_min=True),
+        Option("min_lr", float, min_lr, "learning rate the cosine reaches at the last step", min=0.0),
+        Option("momentum", float, momentum, "SGD momentum", min=0.0, max=0.999),
+        Option("nesterov", bool, nesterov, "Nesterov momentum"),
+        Option("weight_decay", float, weight_decay, "L2 weight decay (SGD's), on learnable parameters only", min=0.0),
+        Option("label_smoothing", float, label_smoothing, "cross-entropy label smoothing", min=0.0, max=0.99),
+        Option("augment", bool, True, "pad-4 random crop + horizontal flip, on the device"),
+        Option("normalize", bool, True, "normalise pixels with the dataset's mean/std"),
+        Option("train_size", int, 0, "training images: the first N of the train split (0: all)", min=0),
+        Option("val_size", int, 0, "validation images: the first N of the test split (0: all)", min=0),
+        Option("eval_every", int, 1, "validate every N epochs for the learning curve (0: only at the end)", min=0),
+        Option("init", str, "default", "weight init scheme", choices=INIT_SCHEMES),
+        Option("dtype", str, "auto", "autocast: auto = bfloat16 on CUDA (with channels_last), float32 elsewhere",
+               choices=("auto", "float32", "bfloat16")),
+        Option("eval_batch_size", int, 0, "images per validation batch (0: 500 on CPU, 1024 on CUDA)", min=0),
+    ]
+
+
+class Classifier(nn.Module):
+    """``features`` (B, C, H, W) -> (B, C', H', W'), flattened, then ``head``: logits (B, classes)."""
+
+    def __init__(self, features: nn.Module, in_features: int, num_classes: int) -> None:
+        super().__init__()
+        self.features = features
+        self.head = nn.Linear(in_features, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x).flatten(1))
+
+
+def param_counts(model: nn.Module) -> tuple[int, int]:
+    """(learnable, frozen) parameter elements: frozen counts parameters without gradient and
+    the frozen slices that partial-filter convs keep as buffers."""
+    learnable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
+    frozen += sum(b.numel() for name, b in model.named_buffers() if name.rsplit(".", 1)[-1].startswith("frozen_"))
+    return learnable, frozen
+
+
+class TrainingEvaluator(Evaluator):
+    """Base of the training evaluators: subclasses implement :meth:`setup` (init + transform)
+    and may add metrics in :meth:`after_training`."""
+
+    statuses = ("done", "diverged")
+
+    def check_plan(self, dataset_options: dict[str, Any]) -> list[tuple[str, str]]:
+        cfg, problems = self.config, []
+        for key, ds_key in (("train_size", "train_size"), ("val_size", "test_size")):
+            limit = dataset_options.get(ds_key)
+            if cfg[key] and limit is not None and cfg[key] > limit:
+                problems.append((key, f"{cfg[key]} exceeds dataset.{ds_key} = {limit}"))
+        if cfg["min_lr"] > cfg["lr"]:
+            problems.append(("min_lr", f"{cfg['min_lr']} is above lr = {cfg['lr']}"))
+        if cfg["nesterov"] and cfg["momentum"] == 0:
+            problems.append(("nesterov", "Nesterov needs momentum > 0"))
+        return problems
+
+    def prepare(self, ctx: RunContext) -> None:
+        cfg, data = self.config, ctx.data
+        sizes = (("train_size", "train", data.train_x.shape[0]), ("val_size", "test", data.test_x.shape[0]))
+        for key, split, n in sizes:
+            if cfg[key] > n:
+                raise ValueError(f"{self.name}.{key} = {cfg[key]} but the dataset's {split} split has {n} images")
+        self.device = ctx.device
+        self.space = ctx.space
+        self.in_shape = data.shape
+        self.data = DeviceData.from_dataset(data, ctx.device, cfg["train_size"], cfg["val_size"], cfg["normalize"])
+        cuda = ctx.device.type == "cuda"
+        dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}.get(cfg["dtype"])
+        self.train_config = TrainConfig(
+            epochs=cfg["epochs"], steps=cfg["steps"], batch_size=cfg["batch_size"], lr=cfg["lr"], min_lr=cfg["min_lr"],
+            momentum=cfg["momentum"], nesterov=cfg["nesterov"], weight_decay=cfg["weight_decay"],
+            label_smoothing=cfg["label_smoothing"], augment=cfg["augment"], eval_every=cfg["eval_every"],
+            eval_batch_size=cfg["eval_batch_size"] or (1024 if cuda else 500),
+            dtype=dtype or (torch.bfloat16 if cuda else torch.float32), channels_last=cuda,
+        )
+
+    def init(self, model: nn.Module, ctx: EvalContext) -> None:
+        """Initialise every conv/linear/BN layer from ``(evaluation seed, "init")``."""
+        init_weights(model, self.config["init"], generator(ctx.seed, "init"))
+
+    def setup(self, model: Classifier, ctx: EvalContext) -> dict[str, Any]:
+        """Initialise and transform ``model`` in place; return metrics known before training."""
+        raise NotImplementedError
+
+    def after_training(self, model: Classifier, outcome: TrainOutcome) -> dict[str, Any]:
+        """Metrics computed from the trained model (only when training finished)."""
+        return {}
+
+    def evaluate(self, ctx: EvalContext) -> EvalResult:
+        t0 = time.perf_counter()
+        tc = self.train_config
+        model = Classifier(self.space.build(ctx.arch, self.in_shape), ctx.info.features, self.data.num_classes)
+        metrics = self.setup(model, ctx)
+        model.to(self.device)
+        if tc.channels_last:
+            model.to(memory_format=torch.channels_last)
+        hooks = TrainHooks(check_cancel=ctx.check_cancel, point=ctx.curve, progress=ctx.progress)
+        outcome = train(model, self.data, tc, derive_seed(ctx.seed, "train"), hooks)
+        metrics["epochs"] = outcome.epochs
+        if outcome.status == "done":
+            metrics |= {"val_acc": outcome.val_acc, "train_loss": outcome.train_loss}
+            metrics |= self.after_training(model, outcome)
+        else:
+            metrics["diverged_step"] = outcome.diverged_step
+        metrics["seconds"] = time.perf_counter() - t0
+        extra = {
+            "steps": outcome.steps, "train_seconds": outcome.train_seconds, "batch_size": tc.batch_size,
+            "dtype": str(tc.dtype).removeprefix("torch."), "train_images": int(self.data.train_x.shape[0]),
+            "val_images": int(self.data.val_x.shape[0]),
+        }
+        if outcome.status == "diverged":
+            extra["diverged"] = f"non-finite training loss at step {outcome.diverged_step} (lower lr)"
+        return EvalResult(outcome.status, metrics, [], extra)

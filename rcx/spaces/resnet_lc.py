@@ -1,0 +1,144 @@
+"""``resnet_lc``: CIFAR ResNets (basic blocks) with LC-Blocks, ResNet-LC-{D}-{W}x{E} (seed 003).
+
+The CIFAR ResNet of He et al. (2016, section 4.2): a k x k stem conv to ``W`` channels ->
+BN -> ReLU, three stages of ``n = (D - 2) / 6`` basic blocks with ``W``, ``2W``, ``4W``
+channels (the first block of stages 2 and 3 has stride 2), global average pooling. A basic
+block is conv -> BN -> ReLU -> conv -> BN, plus the shortcut, then ReLU; when the shape changes
+the shortcut is a 1x1 conv (stride 2) -> BN (option B). Every spatial conv (the stem and the
+blocks' convs, kernel ``k`` with padding ``k // 2``, no bias) is an LC-Block with expansion
+``E`` and no intermediate op (``rcx.nn.lc``); ``E = 0`` builds the unmodified ResNet (the
+paper's baseline). ``D`` counts the spatial convs plus the classifier (6n + 2), as in the
+paper. The module is marked ``rcx.nn.lc.LC_NATIVE``: ``lc_frozen`` keeps its blocks (only
+setting their op) and inserts none, whatever its ``expansion`` option.
+
+The space's module ends at the global average pool: (B, 3, H, W) -> (B, 4W, 1, 1); the training
+evaluators add the classifier (flatten + linear), which makes it the CIFAR ResNet.
+
+Ids: ``resnet_lc-20-16x8-k3`` (D, W, E, k); ``resnet_lc-20-16-k3`` for ``E = 0``. Order:
+depth, width, expansion, kernel (the last varies fastest), in the configured order.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Any
+
+import torch.nn.functional as F
+from torch import nn
+
+from rcx.core.options import Option, validate_options
+from rcx.nn.lc import LC_NATIVE, LCBlock
+from rcx.nn.summary import describe_module
+from rcx.spaces.base import Arch, ArchInfo, SearchSpace
+
+_ID_RE = re.compile(r"^resnet_lc-(\d+)-(\d+)(?:x(\d+))?-k(\d+)$")
+
+
+def parse_id(arch_id: str) -> tuple[int, int, int, int]:
+    """(depth, width, expansion, kernel) of an id such as ``resnet_lc-20-16x8-k3`` (E = 0 without ``xE``)."""
+    m = _ID_RE.match(arch_id)
+    if not m:
+        raise ValueError(f"malformed resnet_lc id {arch_id!r}: expected e.g. 'resnet_lc-20-16x8-k3' "
+                         "(depth, width, expansion, kernel) or 'resnet_lc-20-16-k3' (no LC-Blocks)")
+    return int(m[1]), int(m[2]), int(m[3] or 0), int(m[4])
+
+
+def _spatial(cin: int, cout: int, k: int, stride: int, expansion: int) -> nn.Module:
+    if expansion == 0:
+        return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, bias=False)
+    return LCBlock(cin, cout, k, expansion, stride=stride, padding=k // 2, bias=False)
+
+
+class BasicBlock(nn.Module):
+    """(B, cin, H, W) -> (B, cout, H / stride, W / stride)."""
+
+    def __init__(self, cin: int, cout: int, stride: int, k: int, expansion: int) -> None:
+        super().__init__()
+        self.conv1 = _spatial(cin, cout, k, stride, expansion)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = _spatial(cout, cout, k, 1, expansion)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+def cifar_resnet(depth: int, width: int, expansion: int, kernel: int, in_channels: int = 3) -> nn.Sequential:
+    """The feature extractor of ResNet-LC-{depth}-{width}x{expansion}: (B, C, H, W) -> (B, 4W, 1, 1)."""
+    n = (depth - 2) // 6
+    layers: list[nn.Module] = [_spatial(in_channels, width, kernel, 1, expansion), nn.BatchNorm2d(width), nn.ReLU()]
+    cin = width
+    for stage, cout in enumerate((width, 2 * width, 4 * width)):
+        for i in range(n):
+            layers.append(BasicBlock(cin, cout, 2 if stage > 0 and i == 0 else 1, kernel, expansion))
+            cin = cout
+    layers.append(nn.AdaptiveAvgPool2d(1))
+    model = nn.Sequential(*layers)
+    setattr(model, LC_NATIVE, True)  # its E is part of the architecture: lc_frozen inserts no blocks
+    return model
+
+
+class ResNetLCSpace(SearchSpace):
+    name = "resnet_lc"
+    version = "1"
+    help = "CIFAR ResNets (basic blocks) whose spatial convs are LC-Blocks: ResNet-LC-D-WxE, kernel k (seed 003)."
+    options = [
+        Option("depth", list, [20], "depths D = 6n + 2 (8, 14, 20, 32, 44, 56, ...)", item_type=int, min=8),
+        Option("width", list, [16], "widths W: channels of the first stage (then 2W, 4W)", item_type=int, min=1),
+        Option("expansion", list, [1, 8, 64], "LC expansions E (0: no LC-Blocks, the unmodified ResNet)",
+               item_type=int, min=0, max=1024),
+        Option("kernel", list, [3], "spatial kernel sizes k (odd: 3, 5, 7, 9)", item_type=int, min=1),
+    ]
+
+    def __init__(self, **options: Any) -> None:
+        values, problems = validate_options(self.options, options, self.name)
+        for d in values["depth"]:
+            if (d - 2) % 6:
+                problems.append((f"{self.name}.depth", f"depth must be 6n + 2 (8, 14, 20, 32, ...), got {d}"))
+        for k in values["kernel"]:
+            if k % 2 == 0:
+                problems.append((f"{self.name}.kernel", f"'same' padding needs odd kernels, got {k}"))
+        for key in ("depth", "width", "expansion", "kernel"):
+            if len(set(values[key])) != len(values[key]):
+                problems.append((f"{self.name}.{key}", f"values must be distinct, got {values[key]}"))
+        if problems:
+            raise ValueError("; ".join(f"{path}: {msg}" for path, msg in problems))
+        super().__init__(**values)
+        self._grid = list(itertools.product(values["depth"], values["width"], values["expansion"], values["kernel"]))
+
+    def __len__(self) -> int:
+        return len(self._grid)
+
+    @staticmethod
+    def _arch(d: int, w: int, e: int, k: int) -> Arch:
+        arch_id = f"resnet_lc-{d}-{w}{f'x{e}' if e else ''}-k{k}"
+        return Arch("resnet_lc", arch_id, {"depth": d, "width": w, "expansion": e, "kernel": k})
+
+    def arch_at(self, index: int) -> Arch:
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} is out of range for {self.name} (size {len(self)})")
+        return self._arch(*self._grid[index])
+
+    def _parse(self, arch_id: str) -> tuple[int, int, int, int]:
+        d, w, e, k = parse_id(arch_id)
+        if (d, w, e, k) not in self._grid:
+            raise ValueError(f"{self.name} id {arch_id!r} is not in this space (depth {self.config['depth']}, "
+                             f"width {self.config['width']}, expansion {self.config['expansion']}, "
+                             f"kernel {self.config['kernel']})")
+        return d, w, e, k
+
+    def from_id(self, arch_id: str) -> Arch:
+        return self._arch(*self._parse(arch_id))
+
+    def describe(self, arch: Arch, in_shape: tuple[int, int, int]) -> ArchInfo:
+        d, w, e, k = self._parse(arch.id)
+        return describe_module(lambda: cifar_resnet(d, w, e, k, in_shape[0]), in_shape)
+
+    def build(self, arch: Arch, in_shape: tuple[int, int, int]) -> nn.Module:
+        return cifar_resnet(*self._parse(arch.id), in_channels=in_shape[0])

@@ -1,0 +1,412 @@
+"""The rcx Textual app: Plan, Run and Results screens over the headless core.
+
+The App owns the thread workers: one runs the plan through :class:`~rcx.core.runner.Runner`
+(the same runner and store as ``rcx run --headless``), one reloads the results file, one reads
+an architecture's detail. Workers only ``post_message``; the App folds the messages into plain
+state (:class:`~rcx.tui.state.Progress`, the latest :class:`ResultsTable`, the log) and the
+screens pull that state on their own timers, a few times a second.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+from textual import events, work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from rcx.core import events as ev
+from rcx.core.plan import Plan
+from rcx.core.results import ResultsTable, results_table
+from rcx.core.store import Store, StoreError
+from rcx.plugins import Registry
+from rcx.tui.forms import Component, PlanDraft
+from rcx.tui.messages import RunError, RunEvent, Snapshot, StoreLoaded, StoreUnavailable
+from rcx.tui.screens.dialogs import ConfirmScreen, HelpScreen
+from rcx.tui.screens.detail import DetailLoaded, DetailScreen
+from rcx.tui.screens.plan import PlanScreen
+from rcx.tui.screens.results import ResultsScreen
+from rcx.tui.screens.run import RunScreen
+from rcx.tui.state import Progress, changed_rows
+
+MAX_LOG_LINES = 2000
+CHANGE_HISTORY = 64  # table reloads remembered for screens that pull changes late
+
+
+def run_logger(db_path: Path) -> tuple[logging.Logger, logging.Handler]:
+    """A logger that writes to ``<results file>.log`` next to the results file, never to the terminal."""
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(db_path.with_suffix(".log"), encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger = logging.getLogger(f"rcx.tui.run.{db_path.resolve()}")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    logger.addHandler(handler)
+    return logger, handler
+
+
+def default_draft(registry: Registry) -> PlanDraft:
+    """A quickstart-like plan: synthetic data, 40 random fitting ksd nets, the first evaluator."""
+    evaluators = registry.names("evaluator")
+    pick = "ridge_rfm" if "ridge_rfm" in evaluators else (evaluators[0] if evaluators else None)
+    draft = PlanDraft()
+    if pick:
+        draft.evaluators[pick] = Component(pick)
+    return draft
+
+
+class RcxApp(App[int]):
+    """Pick, run and watch experiments."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "rcx"
+    MODES = {"plan": PlanScreen, "run": RunScreen, "results": ResultsScreen}
+    BINDINGS = [
+        Binding("f1", "help", "Help"),
+        Binding("f2", "switch_mode('plan')", "Plan"),
+        Binding("f3", "switch_mode('run')", "Run"),
+        Binding("f4", "switch_mode('results')", "Results"),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(self, registry: Registry, draft: PlanDraft | None = None, plan_text: str | None = None,
+                 db_path: Path | None = None) -> None:
+        super().__init__()
+        self.registry = registry
+        self.draft = draft or default_draft(registry)
+        self.plan_text = plan_text  # the plan file's own text, run as it is when the form did not change it
+        self.db_path = db_path
+        self.run_id: int | None = None  # None: the latest run in the file
+        self.progress = Progress()
+        self.table: ResultsTable | None = None
+        self.table_version = 0
+        self.changes: list[tuple[int, set[str] | None]] = []
+        self.chart_metric: str | None = None
+        self.log_lines: list[tuple[str, str]] = []
+        self.log_dropped = 0
+        self.cancel_event = threading.Event()
+        self.pause_event = threading.Event()
+        self.job: Worker | None = None
+        self._own_run: int | None = None
+        self._dirty = db_path is not None
+        self._reload_busy = False
+        self._next_reload = 0.0
+        self._last_sig: Any = None
+        self._last_rows: dict[str, dict[str, Any]] = {}
+        self._logs_seen = 0
+        self._quitting = False
+        self._last_error_note = 0.0
+
+    # -- start-up -------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self.switch_mode("results" if self.db_path is not None else "plan")
+        self.set_interval(0.5, self._poll_store)
+        for problem in self.registry.problems:
+            self.add_log("warning", problem, notify=True)
+        self.begin_capture_print(self)  # stray print() from plugins: into the log, never over the screen
+
+    def on_print(self, event: events.Print) -> None:
+        text = event.text.strip()
+        if text:
+            self.add_log("warning" if event.stderr else "info", f"output: {text}")
+
+    @property
+    def running(self) -> bool:
+        return self.job is not None and self.job.state in (WorkerState.PENDING, WorkerState.RUNNING)
+
+    # -- log and notifications ----------------------------------------------------------------
+    def add_log(self, level: str, message: str, notify: bool = False) -> None:
+        """Append to the Run screen's log; errors (and ``notify``) also raise a notification,
+        at most one every two seconds so a run of failures cannot flood the screen."""
+        self.log_lines.append((level, message))
+        if len(self.log_lines) > MAX_LOG_LINES:
+            drop = len(self.log_lines) - MAX_LOG_LINES
+            del self.log_lines[:drop]
+            self.log_dropped += drop
+        now = time.monotonic()
+        if notify or (level == "error" and now - self._last_error_note > 2.0):
+            self._last_error_note = now
+            self.notify(message, severity="error" if level == "error" else "warning" if level == "warning" else "information",
+                        timeout=8 if level == "error" else 4)
+
+    # -- running ----------------------------------------------------------------------------
+    def start_run(self, plan: Plan) -> None:
+        """Run ``plan`` in the background (resuming it when its results file holds it)."""
+        if self.running:
+            self.notify("a run is already in progress", severity="warning")
+            return
+        self.cancel_event.clear()
+        self.pause_event.clear()
+        self._reset_results(plan.output)
+        self.progress = Progress(state="loading")
+        self.add_log("info", f"starting {plan.name!r}: results in {plan.output}, log in {plan.output.with_suffix('.log')}")
+        self.job = self._run(plan)
+        self.switch_mode("run")
+
+    def _reset_results(self, db_path: Path | None) -> None:
+        self.db_path, self.run_id, self.table, self._last_sig, self._last_rows = db_path, None, None, None, {}
+        self.table_version += 1
+        self.changes.append((self.table_version, None))
+        self._logs_seen, self._dirty = 0, True
+
+    @work(thread=True, exclusive=True, group="run", exit_on_error=False)
+    def _run(self, plan: Plan) -> None:
+        from rcx.core.device import DeviceError
+        from rcx.core.runner import PlanMismatch, Runner
+        from rcx.data.base import DatasetError
+
+        logger, handler = run_logger(plan.output)
+
+        def on_event(event: ev.Event) -> None:
+            if isinstance(event, ev.Log):
+                logger.log(logging.getLevelName(event.level.upper()), event.message)
+            elif isinstance(event, ev.RunFinished):
+                logger.info("run %d %s after %.1f s: %s", event.run_id, "cancelled" if event.cancelled else "finished",
+                            event.seconds, event.counts)
+            if not isinstance(event, ev.EvalProgress):
+                self.post_message(RunEvent(event))
+
+        runner = Runner(plan, self.registry, on_event=on_event, cancel=self.cancel_event, pause=self.pause_event)
+        try:
+            if plan.output.exists():
+                existing = Store.open(plan.output)
+                try:
+                    runner.check_store(existing)
+                finally:
+                    existing.close()
+            runner.setup()
+            store = Store.open(plan.output)
+            try:
+                runner.run(store)
+            finally:
+                store.close()
+        except (PlanMismatch, StoreError, DatasetError, DeviceError, ValueError) as exc:
+            logger.error("%s", exc)
+            self.post_message(RunError(str(exc)))
+        except Exception as exc:  # a bug in a plugin or in rcx: logged with its traceback, never a crash
+            logger.exception("run failed")
+            self.post_message(RunError(f"{type(exc).__name__}: {exc} (traceback in {plan.output.with_suffix('.log')})"))
+        finally:
+            logger.removeHandler(handler)
+            handler.close()
+
+    def on_run_event(self, message: RunEvent) -> None:
+        event = message.event
+        self.progress.apply(event)
+        if self.pause_event.is_set() and self.progress.state == "running":
+            self.progress.state = "paused"
+        if isinstance(event, ev.RunStarted):
+            self.run_id = self._own_run = event.run_id
+            what = "resuming" if event.resumed else "started"
+            self.add_log("info", f"run {event.run_id} {what} on {event.device}: {event.total} evaluations "
+                                 f"({event.candidates} candidates x {len(event.evaluators)} evaluators), {event.done} already done")
+        elif isinstance(event, ev.Log):
+            self.add_log(event.level, event.message)
+        elif isinstance(event, ev.RunFinished):
+            counts = ", ".join(f"{k} {v}" for k, v in sorted(event.counts.items()))
+            word = "stopped (resumable)" if event.cancelled else "finished"
+            self.add_log("info", f"run {event.run_id} {word} in {event.seconds:.1f} s: {counts}", notify=True)
+        self._dirty = True
+
+    def on_run_error(self, message: RunError) -> None:
+        self.progress.state = "failed"
+        self.add_log("error", message.message, notify=True)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker is self.job and event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+            if event.state == WorkerState.ERROR:
+                self.add_log("error", f"run worker: {event.worker.error}", notify=True)
+            self._dirty = True
+            if self._quitting:
+                self.exit(0)
+
+    def action_toggle_pause(self) -> None:
+        if not self.running:
+            self.notify("no run in progress", severity="warning")
+            return
+        if self.pause_event.is_set():
+            self.pause_event.clear()
+            self.progress.state = "running"
+            self.add_log("info", "resumed")
+        else:
+            self.pause_event.set()
+            self.progress.state = "paused"
+            self.add_log("info", "pausing after the current evaluation")
+
+    def action_cancel_run(self) -> None:
+        if not self.running:
+            self.notify("no run in progress", severity="warning")
+            return
+        self.cancel_event.set()
+        self.pause_event.clear()
+        self.progress.state = "cancelling"
+        self.add_log("warning", "cancelling after the current batch; the results file stays resumable")
+
+    # -- the results file ---------------------------------------------------------------------
+    def _poll_store(self) -> None:
+        """Reload the results file when a run here changed it, or (following another process's
+        run) check it; reloads wait at least three times as long as the previous one took."""
+        now = time.monotonic()
+        if self.db_path is None or self._reload_busy or now < self._next_reload:
+            return
+        if not (self._dirty or not self.running):
+            return
+        self._dirty = False
+        self._reload_busy = True
+        self._reload(self.db_path, self.run_id, self._last_sig, self._last_rows, self._logs_seen, now)
+
+    @work(thread=True, exclusive=True, group="reload", exit_on_error=False)
+    def _reload(self, path: Path, run_id: int | None, last_sig: Any, last_rows: dict[str, dict[str, Any]],
+                logs_seen: int, started: float) -> None:
+        try:
+            store = Store.open_readonly(path)
+        except StoreError as exc:
+            self.post_message(StoreUnavailable(str(exc)))
+            return
+        try:
+            run = store.run(run_id)
+            counts = store.counts(run.id)
+            sig = (run.id, run.state, run.updated, tuple(sorted(counts.items())))
+            logs = store.logs(run.id)[logs_seen:]
+            table = changed = None
+            if sig != last_sig:
+                table = results_table(store, run.id, self.registry)
+                same_run = last_sig is not None and last_sig[0] == run.id
+                changed = changed_rows(last_rows, table.rows) if same_run else None
+            total = len(table.rows) * len(table.evaluators) if table else 0
+            self.post_message(StoreLoaded(Snapshot(run, counts, total, table, changed, logs, sig, time.monotonic() - started)))
+        except (StoreError, sqlite3.Error) as exc:
+            self.post_message(StoreUnavailable(str(exc)))
+        finally:
+            store.close()
+
+    def on_store_loaded(self, message: StoreLoaded) -> None:
+        snap = message.snapshot
+        self._reload_busy = False
+        self._next_reload = time.monotonic() + max(0.5, 3 * snap.seconds)
+        if self.db_path is None:
+            return
+        self.run_id = snap.run.id
+        self._last_sig = snap.sig
+        self.sub_title = f"{self.db_path}  run {snap.run.id} ({snap.run.name}, {snap.run.state})"
+        if not self.running and snap.run.id != self._own_run:  # another process's run: its log is in the file
+            for _, level, text in snap.logs:
+                self.add_log(level, text)
+        self._logs_seen += len(snap.logs)
+        if snap.table is not None:
+            self.table = snap.table
+            self._last_rows = {r["arch"]: r for r in snap.table.rows}
+            self.table_version += 1
+            self.changes.append((self.table_version, snap.changed))
+            del self.changes[:-CHANGE_HISTORY]
+            if self.chart_metric not in snap.table.columns:
+                self.chart_metric = snap.table.default_sort() or next(iter(snap.table.metric_columns()), None)
+            if not self.running:
+                self.progress.snapshot(snap.run.id, snap.total, snap.counts, snap.run.state)
+                self.progress.device = snap.run.device_name
+            elif snap.run.id == self._own_run:  # the file also counts what earlier sessions finished
+                self.progress.counts = {k: v for k, v in snap.counts.items() if k != "running"}
+
+    def on_store_unavailable(self, message: StoreUnavailable) -> None:
+        self._reload_busy = False
+        self._next_reload = time.monotonic() + 1.0
+        if self.progress.state in ("idle", "following"):
+            self.progress.state = "waiting"
+        self.sub_title = message.message
+
+    def changes_since(self, version: int) -> set[str] | None:
+        """Architectures changed after table ``version`` (None: rebuild, the history is too short)."""
+        out: set[str] = set()
+        newer = [c for v, c in self.changes if v > version]
+        if not newer or version < self.table_version - len(newer):
+            return None
+        for c in newer:
+            if c is None:
+                return None
+            out |= c
+        return out
+
+    # -- detail -----------------------------------------------------------------------------
+    def open_detail(self, arch: str) -> None:
+        if self.db_path is None:
+            return
+        screen = DetailScreen(arch)
+        self.push_screen(screen)
+        self._load_detail(self.db_path, self.run_id, arch, screen)
+
+    @work(thread=True, group="detail", exit_on_error=False)
+    def _load_detail(self, path: Path, run_id: int | None, arch: str, screen: Screen) -> None:
+        from rcx.tui.screens.detail import load_detail
+
+        try:
+            data = load_detail(path, run_id, arch, self.registry)
+        except Exception as exc:  # a missing plugin or an unreadable file: shown in the detail
+            data = {"error": f"{type(exc).__name__}: {exc}"}
+        screen.post_message(DetailLoaded(arch, data))
+
+    # -- quitting, help, commands ---------------------------------------------------------------
+    async def action_quit(self) -> None:
+        if not self.running:
+            self.exit(0)
+            return
+
+        def answer(stop: bool | None) -> None:
+            if stop:
+                self._quitting = True
+                self.action_cancel_run()
+                self.set_timer(5.0, lambda: self.exit(0))  # an evaluator that never checks cancel
+
+        self.push_screen(ConfirmScreen("A run is in progress. Stop it and quit?\n"
+                                       "Finished evaluations are saved; run the plan again to resume."), answer)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self._all_bindings()))
+
+    def _all_bindings(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        from rcx.tui.screens.detail import DetailScreen as Detail
+
+        groups = [("everywhere", self.BINDINGS)]
+        groups += [(cls.__name__.removesuffix("Screen"), cls.BINDINGS)
+                   for cls in (PlanScreen, RunScreen, ResultsScreen, Detail)]
+        out = []
+        for title, bindings in groups:
+            rows = []
+            for b in bindings:
+                b = b if isinstance(b, Binding) else Binding(*b)
+                rows.append((self.get_key_display(b), b.description))
+            out.append((title, rows))
+        return out
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Plan screen", "Choose the dataset, space, sampler and evaluators", lambda: self.switch_mode("plan"))
+        yield SystemCommand("Run screen", "Progress, charts and the log", lambda: self.switch_mode("run"))
+        yield SystemCommand("Results screen", "The results table", lambda: self.switch_mode("results"))
+        yield SystemCommand("Help", "All key bindings", self.action_help)
+        yield SystemCommand("Start run", "Validate the plan and run it", lambda: self._on_plan_screen("action_start_run"))
+        yield SystemCommand("Save plan", "Write the plan as TOML", lambda: self._on_plan_screen("action_save"))
+        yield SystemCommand("Pause / resume run", "Wait before the next evaluation, or go on", self.action_toggle_pause)
+        yield SystemCommand("Cancel run", "Stop after the current batch (resumable)", self.action_cancel_run)
+        yield SystemCommand("Export CSV", "Write the visible result rows to CSV", lambda: self._on_results_screen("action_export"))
+        yield SystemCommand("Sort results", "Choose the sort column", lambda: self._on_results_screen("action_sort"))
+        yield SystemCommand("Filter results", "Filter by architecture and metric ranges",
+                            lambda: self._on_results_screen("action_focus_filter"))
+
+    def _on_plan_screen(self, action: str) -> None:
+        self._on_screen("plan", action)
+
+    def _on_results_screen(self, action: str) -> None:
+        self._on_screen("results", action)
+
+    def _on_screen(self, mode: str, action: str) -> None:
+        """Switch to ``mode`` and run the screen's ``action`` once it is shown."""
+        self.switch_mode(mode)
+        self.call_after_refresh(lambda: getattr(self.screen, action)())

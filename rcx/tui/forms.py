@@ -1,0 +1,171 @@
+"""The Plan screen's model: a draft plan edited as form values, written as TOML and checked by
+the plan validator (so the form shows exactly the messages ``rcx validate`` gives).
+
+Fields are generated from the components' declared :class:`~rcx.core.options.Option` lists;
+a field's key is the dotted path the validator uses (``evaluators.ridge_rfm.trials``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli
+
+from rcx.core.options import Option, validate_options
+from rcx.core.plan import Plan, PlanError, Problem, parse_plan
+from rcx.plugins import Registry, UnknownName
+
+UNSET = object()
+"""A form field left empty: the option is omitted and takes its default."""
+
+
+def parse_text(option: Option, text: str) -> Any:
+    """The value typed into ``option``'s field: empty is :data:`UNSET`; numbers, booleans and
+    lists are read as TOML literals; anything unreadable stays a string for the validator to
+    reject with its own message."""
+    text = text.strip()
+    if not text:
+        return UNSET
+    if option.type is str:
+        return text
+    try:
+        return tomli.loads(f"v = {text}")["v"]
+    except tomli.TOMLDecodeError:
+        return text
+
+
+def to_text(value: Any) -> str:
+    """A value as the user would type it (inverse of :func:`parse_text`)."""
+    if value is None or value is UNSET:
+        return ""
+    if isinstance(value, str):
+        return value
+    return toml_value(value)
+
+
+def toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return json.dumps(v)  # a TOML basic string for everything JSON escapes
+    if isinstance(v, float):
+        return repr(v) if math.isfinite(v) else json.dumps(str(v))
+    if isinstance(v, list):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    return str(v)
+
+
+@dataclass
+class Component:
+    """A ``[dataset]``/``[space]``/``[evaluators.X]`` table: its plugin and the values set."""
+
+    plugin: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PlanDraft:
+    """A plan being edited. Values hold what the user set; missing keys take the defaults."""
+
+    name: str = "untitled"
+    seed: Any = 0
+    device: str = "auto"
+    output: str = "runs/untitled.db"
+    dataset: Component = field(default_factory=lambda: Component("synthetic"))
+    space: Component = field(default_factory=lambda: Component("ksd"))
+    sampler: dict[str, Any] = field(default_factory=lambda: {"kind": "random", "n": 40, "valid_only": True})
+    evaluators: dict[str, Component] = field(default_factory=dict)
+    path: Path | None = None
+
+    @classmethod
+    def from_toml(cls, text: str, path: Path | None = None) -> "PlanDraft":
+        """A draft from plan text (raises ``tomli.TOMLDecodeError`` on a syntax error)."""
+        raw = tomli.loads(text)
+        stem = path.stem if path else "untitled"
+
+        def table(value: Any) -> dict[str, Any]:  # a key that should be a table but is not: left to the validator
+            return dict(value) if isinstance(value, dict) else {}
+
+        draft = cls(name=raw.get("name", stem), seed=raw.get("seed", 0), device=raw.get("device", "auto"),
+                    output=raw.get("output", f"runs/{stem}.db"), path=path, sampler=table(raw.get("sampler")),
+                    evaluators={})
+        for key in ("dataset", "space"):
+            values = table(raw.get(key))
+            setattr(draft, key, Component(str(values.pop("name", "")), values))
+        for inst, values in table(raw.get("evaluators")).items():
+            values = table(values)
+            draft.evaluators[inst] = Component(str(values.pop("evaluator", inst)), values)
+        return draft
+
+    def to_toml(self) -> str:
+        """The plan as TOML, in the order of the README's example."""
+        lines = [f"name = {toml_value(self.name)}", f"seed = {toml_value(self.seed)}",
+                 f"device = {toml_value(self.device)}", f"output = {toml_value(self.output)}", ""]
+
+        def table(header: str, values: dict[str, Any]) -> None:
+            lines.append(f"[{header}]")
+            lines.extend(f"{k} = {toml_value(v)}" for k, v in values.items() if v is not UNSET and v is not None)
+            lines.append("")
+
+        table("dataset", {"name": self.dataset.plugin, **self.dataset.values})
+        table("space", {"name": self.space.plugin, **self.space.values})
+        table("sampler", self.sampler)
+        for inst, comp in self.evaluators.items():
+            values = comp.values if comp.plugin == inst else {"evaluator": comp.plugin, **comp.values}
+            table(f"evaluators.{inst}", values)
+        return "\n".join(lines)
+
+    def validate(self, registry: Registry) -> tuple[Plan | None, list[Problem]]:
+        """The validated plan, or the validator's problems."""
+        source = str(self.path) if self.path else f"{self.name}.toml"
+        try:
+            return parse_plan(self.to_toml(), registry, source=source), []
+        except PlanError as exc:
+            return None, exc.problems
+
+
+def errors_by_key(problems: list[Problem]) -> dict[str, str]:
+    """The validator's messages per dotted key (several for one key joined by ``; ``)."""
+    out: dict[str, str] = {}
+    for p in problems:
+        out[p.path] = f"{out[p.path]}; {p.message}" if p.path in out else p.message
+    return out
+
+
+def space_summary(registry: Registry, draft: PlanDraft) -> str:
+    """``46,656 architectures; the sampler draws 40`` (or why the size is unknown)."""
+    try:
+        cls = registry.get("space", draft.space.plugin)
+    except UnknownName as exc:
+        return str(exc)
+    values, problems = validate_options(cls.options, draft.space.values, "space")
+    if problems:
+        return "size unknown until the space's options are valid"
+    try:
+        size = len(cls(**values))
+    except (ValueError, TypeError) as exc:
+        return f"size unknown: {exc}"
+    n = draft.sampler.get("n")
+    kind = draft.sampler.get("kind", "exhaustive")
+    fitting = " that fit the input" if draft.sampler.get("valid_only") else ""
+    if isinstance(n, int) and not isinstance(n, bool):
+        draws = n if kind == "random" else min(n, size)
+    else:
+        draws = size if kind == "exhaustive" else None
+    tail = f"; the sampler draws {draws:,}{fitting}" if draws is not None else "; the random sampler needs n"
+    return f"{size:,} architectures{tail}"
+
+
+def device_choices() -> list[tuple[str, str]]:
+    """``(label, value)`` for the device selector: auto, the CPU and every CUDA device torch sees."""
+    import torch
+
+    out = [("auto (first CUDA device, else CPU)", "auto"), ("cpu", "cpu")]
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            out.append((f"cuda:{i} {torch.cuda.get_device_name(i)}", f"cuda:{i}"))
+    return out

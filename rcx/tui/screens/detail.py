@@ -1,0 +1,123 @@
+"""One architecture's detail: layers, cost, and per evaluator its status, metrics, trials and error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Label, Static
+
+from rcx.core.store import Store
+from rcx.plugins import Registry
+from rcx.tui.state import fmt_value
+
+
+def load_detail(path: Path, run_id: int | None, arch: str, registry: Registry) -> dict[str, Any]:
+    """Read everything the detail shows (runs in a worker thread)."""
+    store = Store.open_readonly(path)
+    try:
+        run = store.run(run_id)
+        candidate = next((c for c in store.candidates(run.id) if c["arch"] == arch), None)
+        evaluations = [e for e in store.evaluations(run.id) if e["arch"] == arch]
+    finally:
+        store.close()
+    layers: Any = None
+    space_opts = dict(run.plan.get("space", {}))
+    try:
+        space = registry.get("space", space_opts.pop("name"))(**space_opts)
+        info = space.describe(space.from_id(arch), tuple(run.dataset["shape"]))
+        layers = info.layers
+    except Exception as exc:  # the space's plugin is not installed here, or the id does not parse
+        layers = f"layers unavailable: {exc}"
+    return {"candidate": candidate, "evaluations": evaluations, "layers": layers}
+
+
+class DetailLoaded(Message):
+    def __init__(self, arch: str, data: dict[str, Any]) -> None:
+        super().__init__()
+        self.arch, self.data = arch, data
+
+
+def _layers_table(layers: Any) -> Any:
+    if isinstance(layers, str):
+        return Text(layers, style="yellow")
+    t = Table(title="layers", title_justify="left", expand=False, header_style="bold")
+    for col in ("#", "layer", "channels", "k", "s", "d", "pad", "out (C,H,W)", "params", "MACs"):
+        t.add_column(col, justify="right" if col not in ("layer",) else "left")
+    for i, l in enumerate(layers, 1):
+        ch = f"{l.in_channels}->{l.out_channels}" if l.in_channels is not None else ""
+        t.add_row(str(i), l.kind, ch, *(fmt_value(v) for v in (l.kernel, l.stride, l.dilation, l.padding)),
+                  "x".join(map(str, l.out_shape)), fmt_value(l.params), fmt_value(l.flops))
+    return t
+
+
+def _evaluation(e: dict[str, Any]) -> Any:
+    status_style = {"done": "green", "screened": "yellow", "failed": "bold red", "invalid": "red"}.get(e["state"], "")
+    parts: list[Any] = [Text.assemble((f"{e['evaluator']}: ", "bold"), (e["state"], status_style),
+                                      f"   seed {e['seed']}" if e.get("seed") is not None else "",
+                                      f"   {e['seconds']:.2f} s" if e.get("seconds") else "")]
+    if e["metrics"]:
+        m = Table(show_header=False, box=None, padding=(0, 1))
+        for k, v in e["metrics"].items():
+            m.add_row(k, fmt_value(v))
+        parts.append(m)
+    if e["trials"]:
+        keys = list(dict.fromkeys(k for t in e["trials"] for k in t))
+        t = Table(title="trials", title_justify="left", header_style="bold")
+        for k in keys:
+            t.add_column(k, justify="right")
+        for trial in e["trials"]:
+            t.add_row(*(fmt_value(trial.get(k)) for k in keys))
+        parts.append(t)
+    if e["error"]:
+        parts.append(Text(e["error"], style="red"))
+    if e["extra"].get("traceback"):
+        parts.append(Text(e["extra"]["traceback"], style="dim"))
+    return Group(*parts, Text(""))
+
+
+class DetailScreen(ModalScreen[None]):
+    """The detail of one architecture; filled when the App's worker has read it."""
+
+    BINDINGS = [Binding("escape,q", "dismiss", "Close")]
+
+    def __init__(self, arch: str) -> None:
+        super().__init__()
+        self.arch = arch
+        self.shown: Any = None  # the renderable shown once loaded
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog detail"):
+            yield Label(f"{self.arch}   (escape closes)", classes="dialog-prompt")
+            with VerticalScroll():
+                yield Static("loading...", id="detail-body")
+
+    def on_detail_loaded(self, message: DetailLoaded) -> None:
+        body = self.query_one("#detail-body", Static)
+        data = message.data
+        if "error" in data:
+            self.shown = Text(data["error"], style="red")
+            body.update(self.shown)
+            return
+        parts: list[Any] = []
+        c = data["candidate"]
+        if c is not None:
+            summary = Table(show_header=False, box=None, padding=(0, 1))
+            for k, v in {**c["params"], **c["info"]}.items():
+                summary.add_row(k, fmt_value(v))
+            if not c["valid"]:
+                summary.add_row("invalid", Text(c["reason"], style="red"))
+            parts.append(summary)
+        parts.append(_layers_table(data["layers"]))
+        parts.append(Text(""))
+        parts += [_evaluation(e) for e in data["evaluations"]] or [Text("not evaluated yet", style="dim")]
+        self.shown = Group(*parts)
+        body.update(self.shown)

@@ -1,0 +1,231 @@
+"""The Plan screen: dataset, space, sampler, evaluators, device and seed as generated forms.
+
+Every change is checked by the plan validator after a short pause; its messages appear under
+the fields they concern (others above the form). ``ctrl+s`` saves the plan as TOML,
+``ctrl+r`` runs it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Checkbox, Footer, Header, Input, Label, Select, SelectionList, Static
+
+from rcx.core.options import Option
+from rcx.core.plan import PlanError, parse_plan
+from rcx.data.prepare import COMMON_OPTIONS
+from rcx.spaces.samplers import SAMPLER_OPTIONS
+from rcx.tui.forms import Component, PlanDraft, device_choices, errors_by_key, space_summary
+from rcx.tui.screens.dialogs import PathScreen
+from rcx.tui.widgets.option_form import OptionForm
+
+# The plan's top-level keys as form fields; the plan validator checks them like any other.
+TOP_FIELDS = [
+    Option("name", str, "untitled", "run name, stored with the run"),
+    Option("seed", int, 0, "plan seed: every random draw derives from (seed, evaluator, architecture, trial)", min=0),
+    Option("output", str, "runs/untitled.db", "results file, relative to the current directory"),
+]
+
+
+class PlanScreen(Screen):
+    """Edit and run a plan."""
+
+    BINDINGS = [
+        Binding("ctrl+r", "start_run", "Run plan"),
+        Binding("ctrl+s", "save", "Save plan"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._check_timer: Timer | None = None
+        self.problems: list = []
+
+    # -- layout ---------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        app = self.app
+        draft: PlanDraft = app.draft
+        registry = app.registry
+        yield Header()
+        yield Static("", id="plan-status")
+        with VerticalScroll(id="plan-form"):
+            yield Label("Plan", classes="section-title")
+            yield OptionForm("", TOP_FIELDS, {"name": draft.name, "seed": draft.seed, "output": draft.output}, id="form-top")
+            devices = device_choices()
+            if draft.device not in [v for _, v in devices]:
+                devices.append((draft.device, draft.device))
+            with Horizontal(classes="option-row"):
+                yield Label("device", classes="option-label")
+                yield Select(devices, value=draft.device, allow_blank=False, id="pick-device", compact=True)
+            yield Label("Dataset", classes="section-title")
+            yield Select([(n, n) for n in registry.names("dataset")], value=draft.dataset.plugin, allow_blank=False,
+                         id="pick-dataset", compact=True)
+            yield self._component_form("dataset", draft.dataset)
+            yield Label("Search space", classes="section-title")
+            yield Select([(n, n) for n in registry.names("space")], value=draft.space.plugin, allow_blank=False,
+                         id="pick-space", compact=True)
+            yield Static("", id="space-size")
+            yield self._component_form("space", draft.space)
+            yield Label("Sampler", classes="section-title")
+            yield OptionForm("sampler", SAMPLER_OPTIONS, draft.sampler, id="form-sampler")
+            yield Label("Evaluators", classes="section-title")
+            yield SelectionList[str](*self._evaluator_choices(), id="pick-evaluators", compact=True)
+            yield Vertical(*(self._evaluator_form(i, c) for i, c in draft.evaluators.items()), id="evaluator-forms")
+        yield Static("", id="field-help")
+        yield Footer()
+
+    def _component_form(self, kind: str, comp: Component) -> OptionForm:
+        registry = self.app.registry
+        try:
+            declared = list(registry.get(kind, comp.plugin).options)
+        except KeyError:
+            declared = []
+        if kind == "dataset":
+            declared = [*COMMON_OPTIONS, *declared]
+        return OptionForm(kind, declared, comp.values, id=f"form-{kind}")
+
+    def _evaluator_choices(self) -> list[tuple[str, str, bool]]:
+        draft: PlanDraft = self.app.draft
+        out = []
+        for entry in self.app.registry.all("evaluator"):
+            out.append((f"{entry.name}  {entry.obj.help}", entry.name, entry.name in draft.evaluators))
+        for inst, comp in draft.evaluators.items():  # instances under their own names, e.g. ridge_loo
+            if inst != comp.plugin:
+                out.append((f"{inst}  ({comp.plugin})", inst, True))
+        return out
+
+    def _evaluator_form(self, instance: str, comp: Component) -> Vertical:
+        try:
+            declared = self.app.registry.get("evaluator", comp.plugin).options
+        except KeyError:
+            declared = []
+        title = f"[evaluators.{instance}]" + (f"  evaluator = {comp.plugin}" if comp.plugin != instance else "")
+        return Vertical(Label(title, classes="subsection-title"),
+                        OptionForm(f"evaluators.{instance}", declared, comp.values),
+                        id=f"ev-{instance}", classes="evaluator")
+
+    def on_mount(self) -> None:
+        self.check_now()
+
+    # -- reading the form -----------------------------------------------------------------
+    def collect(self) -> PlanDraft:
+        """The draft as the form shows it (also stored as the App's draft)."""
+        app = self.app
+        old: PlanDraft = app.draft
+        top = self.query_one("#form-top", OptionForm).values()
+        draft = PlanDraft(
+            name=top.get("name", TOP_FIELDS[0].default), seed=top.get("seed", 0), output=top.get("output", TOP_FIELDS[2].default),
+            device=self.query_one("#pick-device", Select).value,
+            dataset=Component(self.query_one("#pick-dataset", Select).value, self.query_one("#form-dataset", OptionForm).values()),
+            space=Component(self.query_one("#pick-space", Select).value, self.query_one("#form-space", OptionForm).values()),
+            sampler=self.query_one("#form-sampler", OptionForm).values(), evaluators={}, path=old.path,
+        )
+        for inst in self.query_one("#pick-evaluators", SelectionList).selected:
+            comp = old.evaluators.get(inst, Component(inst))
+            forms = self.query(f"#ev-{inst} OptionForm")
+            draft.evaluators[inst] = Component(comp.plugin, forms.first(OptionForm).values() if forms else comp.values)
+        app.draft = draft
+        return draft
+
+    def check_now(self) -> None:
+        """Validate the form and show the validator's messages where they belong."""
+        draft = self.collect()
+        plan, problems = draft.validate(self.app.registry)
+        self.problems = problems
+        errors = errors_by_key(problems)
+        shown: set[str] = set()
+        for form in self.query(OptionForm):
+            shown |= form.set_errors(errors)
+        others = [p for p in problems if p.path not in shown]
+        status = self.query_one("#plan-status", Static)
+        if plan is not None:
+            status.update(f"[green]plan ok[/]: {plan.name} -> {plan.output}   ctrl+r runs it, ctrl+s saves it")
+        else:
+            lines = [f"[red]{len(problems)} problem(s)[/]"] + [f"  [red]{p.path or 'plan'}[/]: {p.message}" for p in others]
+            status.update("\n".join(lines))
+        self.query_one("#space-size", Static).update(space_summary(self.app.registry, draft))
+
+    def _schedule_check(self) -> None:
+        if self._check_timer is not None:
+            self._check_timer.stop()
+        self._check_timer = self.set_timer(0.3, self.check_now)
+
+    # -- events ---------------------------------------------------------------------------
+    @on(Input.Changed)
+    @on(Checkbox.Changed)
+    def _field_changed(self) -> None:
+        self._schedule_check()
+
+    @on(Select.Changed)
+    async def _select_changed(self, event: Select.Changed) -> None:
+        kind = {"pick-dataset": "dataset", "pick-space": "space"}.get(event.select.id or "")
+        if kind is not None:
+            form = self.query_one(f"#form-{kind}", OptionForm)
+            if getattr(self.app.draft, kind).plugin != event.value:
+                await form.remove()
+                after = self.query_one("#space-size") if kind == "space" else event.select
+                await self.query_one("#plan-form").mount(self._component_form(kind, Component(str(event.value))), after=after)
+        self._schedule_check()
+
+    @on(SelectionList.SelectedChanged)
+    async def _evaluators_changed(self, event: SelectionList.SelectedChanged) -> None:
+        selected = list(event.selection_list.selected)
+        box = self.query_one("#evaluator-forms", Vertical)
+        shown = {w.id.removeprefix("ev-"): w for w in box.query(".evaluator") if w.id}
+        for inst, widget in shown.items():
+            if inst not in selected:
+                await widget.remove()
+        draft: PlanDraft = self.app.draft
+        for inst in selected:
+            if inst not in shown:
+                await box.mount(self._evaluator_form(inst, draft.evaluators.get(inst, Component(inst))))
+        self._schedule_check()
+
+    def on_descendant_focus(self, event) -> None:
+        widget = event.widget
+        tip = getattr(widget, "tooltip", None)
+        self.query_one("#field-help", Static).update(str(tip) if tip else "")
+
+    # -- actions --------------------------------------------------------------------------
+    def action_start_run(self) -> None:
+        self.check_now()
+        draft: PlanDraft = self.app.draft
+        plan, problems = draft.validate(self.app.registry)
+        if plan is None:
+            self.notify(f"the plan has {len(problems)} problem(s); fix them first", severity="error")
+            return
+        original = self.app.plan_text
+        if original is not None and draft.path is not None:  # run the file's own text when it says the same
+            try:
+                as_written = parse_plan(original, self.app.registry, source=str(draft.path))
+                if as_written.hash == plan.hash and as_written.output == plan.output and as_written.name == plan.name:
+                    plan = as_written
+            except PlanError:
+                pass
+        self.app.start_run(plan)
+
+    def action_save(self) -> None:
+        draft: PlanDraft = self.collect()
+        suggestion = str(draft.path or Path(f"{draft.name}.toml"))
+
+        def save(path: str | None) -> None:
+            if not path:
+                return
+            target = Path(path).expanduser()
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                text = self.app.draft.to_toml()
+                target.write_text(text, encoding="utf-8")
+            except OSError as exc:
+                self.notify(f"cannot save {target}: {exc.strerror}", severity="error")
+                return
+            self.app.draft.path = target
+            self.app.plan_text = text
+            self.notify(f"saved {target}")
+
+        self.app.push_screen(PathScreen("Save the plan as (TOML):", suggestion), save)

@@ -1,0 +1,86 @@
+"""The Run screen: done/total, rate, ETA, counts per status, live charts and the log.
+
+It pulls the App's state four times a second; the charts replot only when the results table
+or the chosen metric changed.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Header, ProgressBar, RichLog, Static
+
+from rcx.tui.state import fmt_duration
+from rcx.tui.widgets.charts import Charts
+
+_LEVEL_STYLE = {"error": "bold red", "warning": "yellow", "info": ""}
+_STATE_STYLE = {"running": "green", "paused": "yellow", "cancelling": "yellow", "failed": "bold red",
+                "cancelled": "yellow", "finished": "green", "interrupted": "yellow", "following": "cyan"}
+
+
+class RunScreen(Screen):
+    """Watch the current run (or the results file opened)."""
+
+    BINDINGS = [
+        Binding("space", "app.toggle_pause", "Pause/resume"),
+        Binding("c", "app.cancel_run", "Cancel run"),
+        Binding("q", "app.quit", "Quit", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._log_pos = 0
+        self._chart_key: tuple = ()
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="run-title")
+        yield ProgressBar(total=None, show_eta=False, id="run-bar")
+        yield Static("", id="run-counts")
+        yield Charts(id="charts")
+        yield RichLog(id="run-log", wrap=True, max_lines=2000, markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.set_interval(0.25, self.refresh_view)
+        self.refresh_view()
+
+    def refresh_view(self) -> None:
+        """Pull progress, log lines and (when changed) chart data from the App."""
+        if not self.is_attached:
+            return
+        app = self.app
+        p = app.progress
+        where = f" -> {app.db_path}" if app.db_path else ""
+        state = Text(p.state, style=_STATE_STYLE.get(p.state, ""))
+        rate = f"{p.rate:.2f}/s" if p.rate else "-"
+        self.query_one("#run-title", Static).update(Text.assemble(
+            (f"run {p.run_id or '-'}", "bold"), f"  {p.device}{where}\n",
+            state, f"   {p.done:,}/{p.total:,} evaluations   rate {rate}   ETA {fmt_duration(p.eta) if p.state in ('running', 'following') else '-'}",
+            f"   {p.current}" if p.state == "running" and p.current else "",
+        ))
+        bar = self.query_one("#run-bar", ProgressBar)
+        bar.update(total=p.total or None, progress=p.done)
+        counts = Text()
+        for status, n in p.status_counts().items():
+            style = {"failed": "red", "invalid": "red", "screened": "yellow", "done": "green"}.get(status, "")
+            counts.append(f"{status} ", style=style)
+            counts.append(f"{n:,}   ", style="bold")
+        if app.chart_metric:
+            counts.append(f"charts: {app.chart_metric} (F4 to choose)", style="dim")
+        self.query_one("#run-counts", Static).update(counts)
+        self._write_log()
+        key = (app.table_version, app.chart_metric, self.size)
+        if key != self._chart_key:
+            self._chart_key = key
+            self.query_one(Charts).update_data(app.table, app.chart_metric)
+
+    def _write_log(self) -> None:
+        app = self.app
+        log = self.query_one("#run-log", RichLog)
+        start = max(0, self._log_pos - app.log_dropped)
+        for level, message in app.log_lines[start:]:
+            log.write(Text.assemble((f"[{level}] ", _LEVEL_STYLE.get(level, "")), message))
+        self._log_pos = app.log_dropped + len(app.log_lines)

@@ -1,0 +1,140 @@
+"""The results table: one keyed row per architecture, updated cell by cell.
+
+A reload of the store gives the set of rows that changed; only their cells are updated (or
+their rows added/removed by the filter), so a table of 30,000 rows stays still while a run
+writes it. Sorting uses :meth:`ResultsTable.sorted` (missing values last, best first by the
+metric's declared direction) and keeps the cursor on the same architecture.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from rcx.core.results import ResultsTable
+from rcx.tui.state import RowFilter, fmt_value, view_columns
+
+
+class ResultsGrid(DataTable):
+    """A DataTable over a :class:`ResultsTable`, keyed by architecture id."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        self.table: ResultsTable | None = None
+        self.view_cols: list[str] = []
+        self.row_filter = RowFilter()
+        self.sort_column: str | None = None
+        self.descending = False
+        self._shown: dict[str, dict[str, Any]] = {}  # arch -> the raw row behind its cells
+
+    # -- data -----------------------------------------------------------------------------
+    def show(self, table: ResultsTable, changed: set[str] | None = None) -> None:
+        """Show ``table``; ``changed`` lists the architectures whose rows changed since the last
+        call (None: rebuild everything)."""
+        if self.sort_column is None:
+            self.sort_column = table.default_sort()
+            self.descending = table.higher_is_better.get(self.sort_column, False) if self.sort_column else False
+        cols = view_columns(table)
+        self.table = table
+        if changed is None or cols != self.view_cols:
+            self._rebuild(cols)
+            return
+        by_arch = {r["arch"]: r for r in table.rows} if changed else {}
+        touched = False
+        for arch in changed:
+            row = by_arch.get(arch)
+            keep = row is not None and self.row_filter(row)
+            if arch in self._shown:
+                if not keep:
+                    self.remove_row(arch)
+                    del self._shown[arch]
+                else:
+                    old = self._shown[arch]
+                    for c in cols:
+                        if old.get(c) != row.get(c):
+                            self.update_cell(arch, c, fmt_value(row.get(c)))
+                    self._shown[arch] = row
+                touched = True
+            elif keep:
+                self.add_row(*(fmt_value(row.get(c)) for c in cols), key=arch)
+                self._shown[arch] = row
+                touched = True
+        if touched and self.sort_column:
+            self._apply_sort(follow=False)
+
+    def _rebuild(self, cols: list[str]) -> None:
+        assert self.table is not None
+        keep_key = self._cursor_key()
+        self.clear(columns=True)
+        self.view_cols = cols
+        for c in cols:
+            self.add_column(self._label(c), key=c)
+        rows = [r for r in self._ordered() if self.row_filter(r)]
+        self._shown = {r["arch"]: r for r in rows}
+        for r in rows:
+            self.add_row(*(fmt_value(r.get(c)) for c in cols), key=r["arch"])
+        self._restore_cursor(keep_key)
+
+    def _label(self, column: str) -> Text:
+        short = column.rpartition(".")[2] if self.table and len(self.table.evaluators) == 1 else column
+        if column == self.sort_column:
+            return Text(f"{short} {'▼' if self.descending else '▲'}", style="bold")
+        return Text(f"{short}  ")  # room for the arrow: a label change does not widen its column
+
+    def _ordered(self) -> list[dict[str, Any]]:
+        assert self.table is not None
+        if self.sort_column and self.sort_column in self.table.columns:
+            return self.table.sorted(self.sort_column, self.descending)
+        return self.table.rows
+
+    # -- sorting and filtering ------------------------------------------------------------
+    def sort_by(self, column: str) -> None:
+        """Sort by ``column``: best first on the first press, then toggle the direction."""
+        if self.table is None:
+            return
+        if column == self.sort_column:
+            self.descending = not self.descending
+        else:
+            self.sort_column = column
+            self.descending = self.table.higher_is_better.get(column, False)
+        for c in self.view_cols:
+            self.columns[c].label = self._label(c)  # type: ignore[index]
+        self._apply_sort(follow=True)
+
+    def _apply_sort(self, follow: bool) -> None:
+        """Reorder the rows; ``follow`` keeps the cursor on its architecture (an explicit sort),
+        otherwise it stays at its position so live updates do not move the view."""
+        keep_key = self._cursor_key() if follow else None
+        order = {r["arch"]: i for i, r in enumerate(self._ordered())}
+        self.sort(self.view_cols[0], key=lambda arch: order.get(str(arch), len(order)))
+        self._restore_cursor(keep_key)
+
+    def set_filter(self, row_filter: RowFilter) -> None:
+        self.row_filter = row_filter
+        if self.table is not None:
+            self._rebuild(self.view_cols or view_columns(self.table))
+
+    def visible_rows(self) -> list[dict[str, Any]]:
+        """The raw rows shown, in the displayed order."""
+        return [self._shown[str(row_key.value)] for row_key in self._row_order()]
+
+    def _row_order(self) -> list:
+        return [self.coordinate_to_cell_key((i, 0)).row_key for i in range(self.row_count)] if self.view_cols else []
+
+    # -- cursor ---------------------------------------------------------------------------
+    def _cursor_key(self) -> str | None:
+        if not self.row_count:
+            return None
+        try:
+            return str(self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value)
+        except Exception:  # no valid cursor
+            return None
+
+    def _restore_cursor(self, key: str | None) -> None:
+        if key is not None and key in self._shown:
+            self.move_cursor(row=self.get_row_index(key), animate=False, scroll=True)
+
+    def selected_arch(self) -> str | None:
+        return self._cursor_key()

@@ -1,0 +1,264 @@
+"""trained / lc_frozen / partial_filters through the runner: metrics, curves, statuses, store."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import pytest
+import torch
+
+from rcx.core import events as ev
+from rcx.core.plan import PlanError, load_plan, parse_plan
+from rcx.core.runner import Runner
+from rcx.core.store import SCHEMA_VERSION, Store
+from rcx.evaluators.base import EvalContext, RunContext
+
+from .conftest import ROOT
+from .test_data import cifar_subset  # noqa: F401  (fixture: a tiny unzipped CIFAR-10 tree)
+
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
+
+PLAN = """
+name = "train"
+seed = 0
+device = "cpu"
+output = "{output}"
+
+[dataset]
+name = "{dataset}"
+{dataset_extra}
+
+[space]
+{space}
+
+[sampler]
+kind = "{kind}"
+n = {n}
+
+{evaluators}
+"""
+
+SYNTH = 'n_train = 96\nn_test = 48\nimage_size = 16'
+DEPTHMULT = 'name = "depthmult"\ndepth = 2\nbase_width = 4\nkernels = [3]\nmults = [1.0, 1.5]'
+FAST = "epochs = 2\nbatch_size = 32\neval_batch_size = 48\n"
+
+
+def write_plan(tmp_path, evaluators: str, space: str = DEPTHMULT, n: int = 2, kind: str = "random",
+               dataset: str = "synthetic", dataset_extra: str = SYNTH, name: str = "plan.toml"):
+    path = tmp_path / name
+    path.write_text(PLAN.format(output=tmp_path / "r.db", dataset=dataset, dataset_extra=dataset_extra, space=space,
+                                kind=kind, n=n, evaluators=evaluators))
+    return path
+
+
+def run(path, registry, cancel_on=None):
+    plan = load_plan(path, registry)
+    events: list = []
+    cancel = threading.Event()
+
+    def on_event(e):
+        events.append(e)
+        if cancel_on is not None and cancel_on(e):
+            cancel.set()
+
+    store = Store.open(plan.output)
+    try:
+        run_id = Runner(plan, registry, on_event=on_event, cancel=cancel).run(store)
+        return store, run_id, events
+    except BaseException:
+        store.close()
+        raise
+
+
+def test_all_three_evaluators_record_metrics_and_curves(tmp_path, registry):
+    evals = (f"[evaluators.trained]\n{FAST}\n[evaluators.lc_frozen]\n{FAST}expansion = 2\n"
+             f"[evaluators.partial_filters]\n{FAST}fraction = 0.5\n")
+    store, run_id, events = run(write_plan(tmp_path, evals), registry)
+    try:
+        rows = store.evaluations(run_id)
+        assert len(rows) == 6 and {r["state"] for r in rows} == {"done"}
+        for r in rows:
+            m = r["metrics"]
+            assert 0 <= m["val_acc"] <= 1 and m["epochs"] == 2 and m["seconds"] > 0 and m["train_loss"] > 0
+            if r["evaluator"] == "lc_frozen":
+                assert m["frozen_params"] > 0 and m["learnable_params"] > 0 and m["lc_blocks"] == 2
+                assert 0 < m["fve_first"] <= 1
+            if r["evaluator"] == "partial_filters":
+                assert 0 < m["learned_fraction"] < 1 and m["partial_convs"] == 2
+            curve = store.curve(run_id, r["arch"], r["evaluator"])
+            assert [p["epoch"] for p in curve] == [1.0, 2.0] and [p["step"] for p in curve] == [3, 6]
+            assert curve[-1]["val_acc"] == m["val_acc"] and curve[-1]["train_loss"] == m["train_loss"]
+        points = [e for e in events if isinstance(e, ev.CurvePoint)]
+        assert len(points) == 12
+        assert store.curves(run_id, "trained") == {
+            (p.arch, p.evaluator): [{"step": q.step, "epoch": q.epoch, **q.metrics} for q in points
+                                    if (q.arch, q.evaluator) == (p.arch, p.evaluator)]
+            for p in points if p.evaluator == "trained"}
+    finally:
+        store.close()
+
+
+def test_lc_frozen_on_resnet_lc_keeps_the_architectures_expansion(tmp_path, registry):
+    space = 'name = "resnet_lc"\ndepth = [8]\nwidth = [4]\nexpansion = [0, 2]'
+    evals = (f"[evaluators.frozen]\nevaluator = \"lc_frozen\"\n{FAST}expansion = 8\nop = \"bn_relu\"\n"
+             f"[evaluators.learnable]\nevaluator = \"lc_frozen\"\nmode = \"learnable\"\n{FAST}")
+    store, run_id, _ = run(write_plan(tmp_path, evals, space=space, kind="exhaustive"), registry)
+    try:
+        m = {(r["arch"], r["evaluator"]): r["metrics"] for r in store.evaluations(run_id)}
+        assert m["resnet_lc-8-4-k3", "frozen"]["lc_blocks"] == 0  # E = 0: plain ResNet, frozen only
+        assert m["resnet_lc-8-4x2-k3", "frozen"]["lc_blocks"] == 7  # its own E, not the option's 8
+        assert m["resnet_lc-8-4x2-k3", "learnable"]["frozen_params"] == 0
+        frozen = m["resnet_lc-8-4x2-k3", "frozen"]
+        # 7 spatial convs of 4/8/16 channels x E=2: 3->8, 4->8, 4->8, 4->16, 8->16, 8->32, 16->32 filters
+        assert frozen["frozen_params"] == 9 * (3 * 8 + 4 * 8 + 4 * 8 + 4 * 16 + 8 * 16 + 8 * 32 + 16 * 32)
+        total = m["resnet_lc-8-4x2-k3", "learnable"]["learnable_params"]
+        assert frozen["learnable_params"] + frozen["frozen_params"] > total  # the bn_relu ops add BN parameters
+    finally:
+        store.close()
+
+
+def test_result_does_not_depend_on_evaluation_order(registry, tmp_path):
+    plan = load_plan(write_plan(tmp_path, f"[evaluators.trained]\n{FAST}"), registry)
+    runner = Runner(plan, registry)
+    runner.setup()
+    (_, evaluator), = runner.evaluators
+    a, b = runner.candidates[0], runner.candidates[1]
+
+    def score(cand):
+        ctx = EvalContext(arch=cand.arch, info=cand.info, seed=12345, device=torch.device("cpu"))
+        return evaluator.evaluate(ctx).metrics["val_acc"]
+
+    evaluator.prepare(RunContext(runner.data, runner.space, torch.device("cpu"), plan.seed))
+    alone = score(a)
+    score(b)
+    assert score(a) == alone
+
+
+def test_non_finite_loss_ends_as_diverged_with_the_step(tmp_path, registry):
+    store, run_id, events = run(write_plan(tmp_path, f"[evaluators.trained]\n{FAST}lr = 1e12\nmin_lr = 1e12\n", n=1),
+                                registry)
+    try:
+        (row,) = store.evaluations(run_id)
+        assert row["state"] == "diverged"
+        assert 1 <= row["metrics"]["diverged_step"] <= 6 and "val_acc" not in row["metrics"]
+        assert "non-finite training loss at step" in row["extra"]["diverged"]
+        assert any(isinstance(e, ev.EvalFinished) and e.status == "diverged" for e in events)
+    finally:
+        store.close()
+
+
+def test_out_of_memory_is_a_failed_evaluation_with_a_clear_message(tmp_path, registry, monkeypatch):
+    def oom(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr("rcx.evaluators.training.train", oom)
+    store, run_id, _ = run(write_plan(tmp_path, f"[evaluators.trained]\n{FAST}", n=1), registry)
+    try:
+        (row,) = store.evaluations(run_id)
+        assert row["state"] == "failed"
+        assert "out of memory" in row["error"] and "batch_size" in row["error"]
+    finally:
+        store.close()
+
+
+def test_cancelled_evaluation_restarts_from_scratch_without_stale_points(tmp_path, registry):
+    path = write_plan(tmp_path, f"[evaluators.trained]\n{FAST}", n=1)
+    store, run_id, events = run(path, registry, cancel_on=lambda e: isinstance(e, ev.CurvePoint))
+    try:
+        assert store.evaluations(run_id) == [] and store.curves(run_id) == {}
+        # A crash leaves the row `running` with its points: simulate it, then resume.
+        store.start_evaluation(run_id, "ghost", "trained", 1, "cpu")
+        store.add_curve_point(run_id, "ghost", "trained", 3, 1.0, {"train_loss": 9.0})
+    finally:
+        store.close()
+    store, run_id2, _ = run(path, registry)
+    try:
+        assert run_id2 == run_id
+        (row,) = store.evaluations(run_id)
+        assert row["state"] == "done"
+        assert list(store.curves(run_id)) == [(row["arch"], "trained")]
+        assert len(store.curve(run_id, row["arch"], "trained")) == 2
+    finally:
+        store.close()
+
+
+def test_start_evaluation_clears_points_of_an_earlier_attempt(tmp_path):
+    store = Store.open(tmp_path / "s.db")
+    try:
+        run_id = store.create_run(name="x", plan_text="", plan={}, plan_hash="h", versions={}, device="cpu",
+                                  device_name="cpu", dataset={})
+        store.start_evaluation(run_id, "a", "trained", 1, "cpu")
+        store.add_curve_point(run_id, "a", "trained", 10, 1.0, {"val_acc": 0.5})
+        store.add_curve_point(run_id, "a", "other", 10, 1.0, {"val_acc": 0.5})
+        store.finish_evaluation(run_id, "a", "trained", "failed", error="boom")
+        assert len(store.curve(run_id, "a", "trained")) == 1  # a failed evaluation keeps its curve
+        store.start_evaluation(run_id, "a", "trained", 1, "cpu")  # --retry-failed
+        assert store.curve(run_id, "a", "trained") == [] and len(store.curve(run_id, "a", "other")) == 1
+    finally:
+        store.close()
+
+
+def test_schema_1_files_stay_readable_and_migrate(tmp_path):
+    path = tmp_path / "old.db"
+    store = Store.open(path)
+    store.create_run(name="x", plan_text="", plan={}, plan_hash="h", versions={}, device="cpu", device_name="cpu",
+                     dataset={})
+    store.close()
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("DROP TABLE curves")
+        conn.execute("UPDATE meta SET value='1' WHERE key='schema_version'")
+    conn.close()
+    ro = Store.open_readonly(path)
+    try:
+        assert ro.curve(1, "a", "b") == [] and ro.curves(1) == {}
+    finally:
+        ro.close()
+    store = Store.open(path)
+    try:
+        version = store.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
+        assert int(version) == SCHEMA_VERSION == 2
+        store.add_curve_point(1, "a", "b", 1, 0.5, {"train_loss": 1.0})
+        assert store.curve(1, "a", "b") == [{"step": 1, "epoch": 0.5, "train_loss": 1.0}]
+    finally:
+        store.close()
+
+
+def test_preset_and_option_checks(registry, tmp_path):
+    plan = load_plan(write_plan(tmp_path, '[evaluators.trained]\npreset = "seed000"\n'), registry)
+    runner = Runner(plan, registry)
+    assert runner.registry.get("evaluator", "trained")(plan.evaluators[0].options).config["lr"] == 0.1
+    text = write_plan(tmp_path, '[evaluators.trained]\npreset = "seed000"\nlr = 0.05\nmin_lr = 0.5\n').read_text()
+    with pytest.raises(PlanError) as err:
+        parse_plan(text, registry)
+    message = str(err.value)
+    assert "preset 'seed000' sets lr = 0.1" in message and "evaluators.trained.min_lr" in message
+    with pytest.raises(PlanError, match="Nesterov needs momentum"):
+        parse_plan(write_plan(tmp_path, "[evaluators.lc_frozen]\nmomentum = 0.0\n").read_text(), registry)
+    with pytest.raises(PlanError, match="exceeds dataset.train_size"):
+        parse_plan(write_plan(tmp_path, "[evaluators.trained]\ntrain_size = 100\n",
+                              dataset_extra=SYNTH + "\ntrain_size = 50").read_text(), registry)
+
+
+@pytest.mark.parametrize("name, evaluators", [
+    ("seed000_depth_study.toml", {"ridge_rfm", "trained"}),
+    ("seed003_lc_expansion.toml", {"frozen", "learnable"}),
+    ("seed004_partial.toml", {"f001", "f01", "f025", "f05", "f1", "f01_zero"}),
+])
+def test_examples_validate(name, evaluators, registry):
+    plan = parse_plan((ROOT / "examples" / name).read_text(), registry, source=name)
+    assert {e.instance for e in plan.evaluators} == evaluators
+
+
+@pytest.mark.data
+def test_trained_on_a_tiny_cifar_imagefolder_end_to_end(cifar_subset, tmp_path, registry):  # noqa: F811
+    path = write_plan(tmp_path, f"[evaluators.trained]\n{FAST}", n=1, dataset="imagefolder",
+                      dataset_extra=f'root = "{cifar_subset}"')
+    store, run_id, _ = run(path, registry)
+    try:
+        (row,) = store.evaluations(run_id)
+        assert row["state"] == "done" and row["extra"]["train_images"] == 100 and row["extra"]["val_images"] == 100
+        assert len(store.curve(run_id, row["arch"], "trained")) == 2
+    finally:
+        store.close()

@@ -1,0 +1,73 @@
+"""Helpers for the TUI tests: a deterministic results file and a Pilot wait loop."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+pytest.importorskip("textual")
+
+
+def fixed_results(path: Path, registry, n: int = 12, running: bool = False) -> Path:
+    """A results file with fixed metrics (no evaluation runs), for stable screenshots.
+
+    Candidates are the first ``n`` ksd architectures at 3x32x32; the last one failed and,
+    with ``running``, the run is left in progress with its last two candidates unevaluated.
+    """
+    from rcx.core.plan import parse_plan
+    from rcx.core.store import Store
+
+    text = (f'name = "fixed"\nseed = 0\ndevice = "cpu"\noutput = "{path}"\n[dataset]\nname = "synthetic"\n'
+            '[space]\nname = "ksd"\nchannels = 8\n[sampler]\nkind = "exhaustive"\nn = 40\n[evaluators.ridge_rfm]\ntrials = 2\n')
+    plan = parse_plan(text, registry)
+    space = registry.get("space", "ksd")(channels=8)
+    store = Store.open(path)
+    run_id = store.create_run(name=plan.name, plan_text=text, plan=plan.normalized(), plan_hash=plan.hash,
+                              versions={"rcx": "test"}, device="cpu", device_name="cpu (test)",
+                              dataset={"name": "synthetic", "shape": [3, 32, 32]})
+    archs = [space.arch_at(i * 997) for i in range(n)]
+    infos = [space.describe(a, (3, 32, 32)) for a in archs]
+    store.add_candidates(run_id, ((i, a.id, a.params, inf.summary(), inf.valid, inf.reason)
+                                  for i, (a, inf) in enumerate(zip(archs, infos))))
+    last = n - 3 if running else n - 1
+    for i, (a, inf) in enumerate(zip(archs, infos)):
+        if i > last:
+            break
+        if not inf.valid:
+            store.finish_evaluation(run_id, a.id, "ridge_rfm", "invalid", error=inf.reason, seed=i)
+        elif i == last:
+            store.finish_evaluation(run_id, a.id, "ridge_rfm", "failed", error="RuntimeError: boom", seed=i,
+                                    extra={"traceback": "Traceback (most recent call last):\n  ...\nRuntimeError: boom"})
+        else:
+            acc = 0.1 + 0.05 * ((i * 7) % 11)
+            metrics = {"val_acc": acc, "val_acc_std": 0.01, "throughput": 1000.0 * (1 + (i * 5) % 9), "trials": 2}
+            store.finish_evaluation(run_id, a.id, "ridge_rfm", "done", metrics=metrics, seed=i, seconds=0.5,
+                                    trials=[{"val_acc": acc - 0.01, "train_acc": 0.9}, {"val_acc": acc + 0.01, "train_acc": 0.91}])
+    store.set_run_state(run_id, "running" if running else "finished")
+    store.close()
+    return path
+
+
+async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
+    """Let the app run until ``condition()`` holds (fails the test after ``timeout`` seconds)."""
+    t0 = time.monotonic()
+    while not condition():
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await pilot.pause(0.05)
+    await asyncio.sleep(0)
+
+
+def sync(test: Callable) -> Callable:
+    """Run an ``async def`` test in its own event loop (no async pytest plugin needed)."""
+
+    @functools.wraps(test)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(test(*args, **kwargs))
+
+    return wrapper
