@@ -118,6 +118,7 @@ def main() -> int:
     warm_ev.evaluate(EvalContext(warm, space.describe(warm, runner.data.shape), 0, runner.device))
 
     t_ref = t_rcx = 0.0
+    ratios: list[float] = []
     diffs, cv_ref, cv_rcx, dtypes = [], [], [], []
     for k, cand in enumerate(runner.candidates):
         def run_rcx():
@@ -133,6 +134,7 @@ def main() -> int:
             secs_rcx, result = run_rcx()
         t_ref += secs
         t_rcx += secs_rcx
+        ratios.append(secs / secs_rcx)
         u_rcx = np.array([t["u"] for t in result.trials])
         diffs.append(np.abs(u_rcx - u_ref))
         if u_ref.std() > 0 and u_rcx.std() > 0:
@@ -147,7 +149,8 @@ def main() -> int:
     d = np.concatenate(diffs)
     rho = spearmanr(cv_ref, cv_rcx).statistic if len(cv_ref) > 2 else float("nan")
     print(f"reference {t_ref:.1f}s ({args.archs / t_ref:.3f} arch/s), rcx {t_rcx:.1f}s ({args.archs / t_rcx:.3f} arch/s): "
-          f"ratio {t_ref / t_rcx:.2f}x")
+          f"ratio {t_ref / t_rcx:.2f}x (per architecture: median {np.median(ratios):.2f}x, "
+          f"geometric mean {np.exp(np.log(ratios).mean()):.2f}x)")
     print(f"U_i rcx vs reference: mean |dU| {d.mean():.5f}, max |dU| {d.max():.4f}, identical {np.mean(d == 0):.1%}; "
           f"Spearman of CV_U over {len(cv_ref)} non-degenerate archs {rho:.4f}; dtypes used {sorted(set(dtypes))}")
     return 0

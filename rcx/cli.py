@@ -76,6 +76,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from rcx.plugins import get_registry
     from rcx.progress import Reporter
 
+    if not args.headless and sys.stdin.isatty() and sys.stdout.isatty():
+        if args.db is not None or args.new_run or args.retry_failed:
+            raise UsageError("--db, --new-run and --retry-failed need --headless (the TUI takes the plan's output)")
+        return _tui([str(args.plan)])
     registry = get_registry()
     try:
         plan = load_plan(args.plan, registry, output=args.db)
@@ -226,7 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run a plan (TOML)", description="Run or resume a plan.")
     r.add_argument("plan", type=Path, help="plan file (TOML)")
-    r.add_argument("--headless", action="store_true", help="run without the TUI (the only mode in this version)")
+    r.add_argument("--headless", action="store_true",
+                   help="run in this terminal without the TUI (the default when input or output is not a terminal; "
+                        "otherwise `rcx run PLAN` opens the plan in the TUI)")
     r.add_argument("--db", type=Path, help="results file (overrides the plan's output)")
     r.add_argument("--new-run", action="store_true", help="add a separate run when the file holds another plan")
     r.add_argument("--retry-failed", action="store_true", help="evaluate failed candidates again on resume")
@@ -301,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     try:
         return args.func(args)
-    except PluginError as exc:
+    except (PluginError, UsageError) as exc:
         _err(str(exc))
         return EXIT_USAGE
     except BrokenPipeError:  # e.g. `rcx results db | head`
