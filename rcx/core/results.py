@@ -52,11 +52,13 @@ class ResultsTable:
         raise KeyError(f"no column {name!r} ({hint})")
 
     def default_sort(self) -> str | None:
-        """The first evaluator's first higher-is-better metric."""
-        for col, higher in self.higher_is_better.items():
-            if higher:
-                return col
-        return None
+        """The first evaluator's first headline metric (e.g. ``cvu.cv_u``, lower is better),
+        else the first metric with a declared direction."""
+        for inst in self.evaluators:
+            for metric in self.headline.get(inst, ()):
+                if f"{inst}.{metric}" in self.higher_is_better:
+                    return f"{inst}.{metric}"
+        return next(iter(self.higher_is_better), None)
 
     def sorted(self, column: str, descending: bool | None = None) -> list[dict[str, Any]]:
         """Rows sorted by ``column`` (best first by the metric's direction unless given);
