@@ -351,6 +351,23 @@ class RcxApp(App[int]):
             data = {"error": f"{type(exc).__name__}: {exc}"}
         screen.post_message(DetailLoaded(arch, data))
 
+    # -- correlation ---------------------------------------------------------------------------
+    def compute_corr(self, table: ResultsTable, request: Any, version: int, screen: Screen) -> None:
+        """Compute ``rcx analyze corr``'s report for ``request`` off the event loop; ``screen``
+        gets a :class:`~rcx.tui.widgets.corr_view.CorrComputed`."""
+        self._compute_corr(table, request, version, screen)
+
+    @work(thread=True, group="corr", exit_on_error=False)
+    def _compute_corr(self, table: ResultsTable, request: Any, version: int, screen: Screen) -> None:
+        from rcx.tui.correlation import compute, describe_error
+        from rcx.tui.widgets.corr_view import CorrComputed
+
+        try:
+            message = CorrComputed(request, version, compute(table, request))
+        except Exception as exc:  # an unusable column (AnalysisError) or a bug: shown in the view
+            message = CorrComputed(request, version, None, describe_error(exc))
+        screen.post_message(message)
+
     # -- quitting, help, commands ---------------------------------------------------------------
     async def action_quit(self) -> None:
         if not self.running:
@@ -397,6 +414,8 @@ class RcxApp(App[int]):
         yield SystemCommand("Cancel run", "Stop after the current batch (resumable)", self.action_cancel_run)
         yield SystemCommand("Export CSV", "Write the visible result rows to CSV", lambda: self._on_results_screen("action_export"))
         yield SystemCommand("Sort results", "Choose the sort column", lambda: self._on_results_screen("action_sort"))
+        yield SystemCommand("Correlation view", "Pearson, Spearman and Kendall of two columns (as rcx analyze corr)",
+                            lambda: self._on_results_screen("show_correlation"))
         yield SystemCommand("Filter results", "Filter by architecture and metric ranges",
                             lambda: self._on_results_screen("action_focus_filter"))
 

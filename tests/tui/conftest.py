@@ -53,6 +53,48 @@ def fixed_results(path: Path, registry, n: int = 12, running: bool = False) -> P
     return path
 
 
+def synthetic_results(path: Path, registry, n: int, done: int | None = None, seed: int = 0) -> Path:
+    """A results file of the first ``n`` ksd architectures (8 channels, 3x32x32) scored by two
+    ``ridge_rfm`` instances, ``ridge_a`` and ``ridge_b``, with synthetic correlated metrics.
+
+    The first ``done`` candidates (all by default) are evaluated; the run stays ``running`` when
+    some are not. Written with the Store API in one transaction, so 30,000 rows take seconds.
+    """
+    import random
+
+    from rcx.core.plan import parse_plan
+    from rcx.core.store import Store
+
+    text = (f'name = "synthetic"\nseed = {seed}\ndevice = "cpu"\noutput = "{path}"\n[dataset]\nname = "synthetic"\n'
+            f'[space]\nname = "ksd"\nchannels = 8\n[sampler]\nkind = "exhaustive"\nn = {n}\n'
+            '[evaluators.ridge_a]\nevaluator = "ridge_rfm"\ntrials = 1\n'
+            '[evaluators.ridge_b]\nevaluator = "ridge_rfm"\ntrials = 2\n')
+    plan = parse_plan(text, registry)
+    space = registry.get("space", "ksd")(channels=8)
+    archs = [space.arch_at(i) for i in range(n)]
+    infos = [space.describe(a, (3, 32, 32)) for a in archs]
+    store = Store.open(path)
+    run_id = store.create_run(name=plan.name, plan_text=text, plan=plan.normalized(), plan_hash=plan.hash,
+                              versions={"rcx": "test"}, device="cpu", device_name="cpu (test)",
+                              dataset={"name": "synthetic", "shape": [3, 32, 32]})
+    store.add_candidates(run_id, ((i, a.id, a.params, inf.summary(), inf.valid, inf.reason)
+                                  for i, (a, inf) in enumerate(zip(archs, infos))))
+    done = n if done is None else done
+    for i, (a, inf) in enumerate(zip(archs[:done], infos)):
+        if not inf.valid:
+            for inst in ("ridge_a", "ridge_b"):
+                store.finish_evaluation(run_id, a.id, inst, "invalid", error=inf.reason, seed=i)
+            continue
+        rng = random.Random(seed * 1_000_003 + i)
+        acc = 0.1 + 0.3 * rng.random()
+        for inst, value in (("ridge_a", acc), ("ridge_b", acc + 0.05 * rng.gauss(0, 1))):
+            store.finish_evaluation(run_id, a.id, inst, "done", seed=i, seconds=0.1,
+                                    metrics={"val_acc": value, "val_acc_std": 0.01, "throughput": 100.0 + i % 97})
+    store.set_run_state(run_id, "finished" if done == n else "running")
+    store.close()
+    return path
+
+
 async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
     """Let the app run until ``condition()`` holds (fails the test after ``timeout`` seconds)."""
     t0 = time.monotonic()

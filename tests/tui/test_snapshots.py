@@ -14,7 +14,7 @@ import pytest
 from rcx.tui.app import RcxApp
 from rcx.tui.widgets.results_grid import ResultsGrid
 
-from .conftest import fixed_results, wait_for
+from .conftest import fixed_results, synthetic_results, wait_for
 
 pytest.importorskip("pytest_textual_snapshot")
 
@@ -76,3 +76,16 @@ def test_help_screen(snap_compare, results_app):
         await pilot.pause(0.2)
 
     assert snap_compare(results_app, terminal_size=(100, 30), run_before=ready)
+
+
+def test_correlation_view(snap_compare, registry, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    synthetic_results(tmp_path / "results.db", registry, n=60)
+
+    async def ready(pilot):
+        await _table_loaded(pilot)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: pilot.app.screen.query_one("#view-corr").report is not None, what="the report")
+        await pilot.pause(0.3)
+
+    assert snap_compare(RcxApp(registry, db_path=Path("results.db")), terminal_size=(100, 30), run_before=ready)

@@ -4,13 +4,15 @@ Sort with ``s`` (pick a column), ``r`` (reverse) or a header click; filter with 
 the architecture id and ``COLUMN OP VALUE`` ranges); ``m`` chooses the charts' metric; ``e``
 writes the visible rows to CSV; enter opens an architecture's detail.
 
-The views live in a ContentSwitcher: issue 5 (correlations) adds its view there next to
-``#view-table``, with a binding to switch to it.
+The views live in a ContentSwitcher: ``c`` switches between the table (``#view-table``) and the
+Correlation view (``#view-corr``, issue 5), where ``x``, ``y`` and ``b`` pick the columns and the
+grouping; its report is computed by an App worker whenever the table or the choice changes.
 """
 
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from pathlib import Path
 
 from rich.text import Text
@@ -22,9 +24,15 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import ContentSwitcher, DataTable, Footer, Header, Input, Static
 
+from rcx.tui.correlation import CorrRequest, default_request, group_columns, numeric_columns
 from rcx.tui.screens.dialogs import PickScreen
 from rcx.tui.state import FilterError, RowFilter
+from rcx.tui.widgets.corr_view import CorrComputed, CorrView
 from rcx.tui.widgets.results_grid import ResultsGrid
+
+TABLE_ONLY = {"sort", "reverse", "focus_filter", "export", "pick_metric"}
+CORR_ONLY = {"pick_x", "pick_y", "pick_by"}
+NO_GROUP = "(none)"
 
 
 class ResultsScreen(Screen):
@@ -36,6 +44,10 @@ class ResultsScreen(Screen):
         Binding("slash", "focus_filter", "Filter"),
         Binding("m", "pick_metric", "Chart metric"),
         Binding("e", "export", "Export CSV"),
+        Binding("c", "correlation", "Correlation"),
+        Binding("x", "pick_x", "x column"),
+        Binding("y", "pick_y", "y column"),
+        Binding("b", "pick_by", "Group by"),
         Binding("enter", "detail", "Detail", show=False),
         Binding("escape", "focus_table", "Table", show=False),
         Binding("q", "app.quit", "Quit", show=False),
@@ -46,6 +58,9 @@ class ResultsScreen(Screen):
         self._version = -1
         self._filter_timer: Timer | None = None
         self._filter_error = ""
+        self.corr_request: CorrRequest | None = None
+        self._corr_busy = False
+        self._corr_done: tuple[CorrRequest, int] | None = None  # what the view shows
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -54,6 +69,7 @@ class ResultsScreen(Screen):
                         id="filter", compact=True)
         with ContentSwitcher(initial="view-table", id="views"):
             yield ResultsGrid(id="view-table")
+            yield CorrView(id="view-corr")
         yield Static("", id="results-status")
         yield Footer()
 
@@ -77,6 +93,7 @@ class ResultsScreen(Screen):
             self._version = app.table_version
             self.grid.show(app.table, changed)
             self._status()
+        self._pull_corr()
 
     def _status(self) -> None:
         app, grid = self.app, self.grid
@@ -93,6 +110,94 @@ class ResultsScreen(Screen):
         if self._filter_error:
             text.append(f"\n{self._filter_error}", style="red")
         self.query_one("#results-status", Static).update(text)
+
+    @property
+    def showing_corr(self) -> bool:
+        return self.query_one("#views", ContentSwitcher).current == "view-corr"
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Table keys in the table view, correlation keys in the Correlation view."""
+        if action in TABLE_ONLY:
+            return not self.showing_corr
+        if action in CORR_ONLY:
+            return self.showing_corr
+        return True
+
+    # -- correlation view -----------------------------------------------------------------
+    def action_correlation(self) -> None:
+        """Switch between the table and the Correlation view."""
+        self.show_view("view-table" if self.showing_corr else "view-corr")
+
+    def show_correlation(self) -> None:
+        self.show_view("view-corr")
+
+    def show_view(self, view: str) -> None:
+        self.query_one("#views", ContentSwitcher).current = view
+        self.refresh_bindings()
+        if view == "view-corr":
+            self.query_one("#corr-table").focus()
+            self._pull_corr()
+        else:
+            self.grid.focus()
+
+    def _pull_corr(self) -> None:
+        """Ask the App for a new report when the view is shown and the table or the request
+        changed since the one displayed (one computation at a time)."""
+        app = self.app
+        if not self.showing_corr or self._corr_busy:
+            return
+        view = self.query_one(CorrView)
+        if app.table is None:
+            view.show_message("no results yet")
+            return
+        if self.corr_request is None:
+            self.corr_request = default_request(app.table, app.chart_metric)
+            if self.corr_request is None:
+                view.show_message("nothing to correlate: the results hold fewer than two numeric columns", error=True)
+                return
+        if self._corr_done == (self.corr_request, app.table_version):
+            return
+        self._corr_busy = True
+        app.compute_corr(app.table, self.corr_request, app.table_version, self)
+
+    def on_corr_computed(self, message: CorrComputed) -> None:
+        self._corr_busy = False
+        self._corr_done = (message.request, message.version)
+        view = self.query_one(CorrView)
+        if message.request != self.corr_request:  # the choice changed meanwhile
+            self._pull_corr()
+            return
+        if message.report is None:
+            view.show_message(message.error, error=True)
+        else:
+            view.show_report(message.report)
+        self._pull_corr()
+
+    def _pick_corr(self, field: str, prompt: str, options: list[str]) -> None:
+        request = self.corr_request
+        if request is None:
+            return
+        current = getattr(request, field) or NO_GROUP
+
+        def chosen(value: str | None) -> None:
+            if value and self.corr_request is not None:
+                value_or_none = None if value == NO_GROUP else value
+                self.corr_request = replace(self.corr_request, **{field: value_or_none})
+                self._pull_corr()
+
+        self.app.push_screen(PickScreen(prompt, [(c, c) for c in options], current), chosen)
+
+    def action_pick_x(self) -> None:
+        if self.app.table is not None:
+            self._pick_corr("x", "Correlation: x column", numeric_columns(self.app.table))
+
+    def action_pick_y(self) -> None:
+        if self.app.table is not None:
+            self._pick_corr("y", "Correlation: y column", numeric_columns(self.app.table))
+
+    def action_pick_by(self) -> None:
+        if self.app.table is not None:
+            self._pick_corr("by", "Correlation: group by", [NO_GROUP, *group_columns(self.app.table)])
 
     # -- filter ---------------------------------------------------------------------------
     @on(Input.Changed, "#filter")
@@ -125,10 +230,10 @@ class ResultsScreen(Screen):
         self.query_one("#filter", Input).focus()
 
     def action_focus_table(self) -> None:
-        self.grid.focus()
+        (self.query_one("#corr-table") if self.showing_corr else self.grid).focus()
 
     # -- sorting --------------------------------------------------------------------------
-    @on(DataTable.HeaderSelected)
+    @on(DataTable.HeaderSelected, "#view-table")
     def _header(self, event: DataTable.HeaderSelected) -> None:
         self.grid.sort_by(str(event.column_key.value))
         self._status()
@@ -182,7 +287,7 @@ class ResultsScreen(Screen):
             return
         self.notify(f"wrote {len(rows):,} rows to {path}")
 
-    @on(DataTable.RowSelected)
+    @on(DataTable.RowSelected, "#view-table")
     def _row_selected(self, event: DataTable.RowSelected) -> None:
         self.app.open_detail(str(event.row_key.value))
 

@@ -1,0 +1,83 @@
+"""The Results screen's Correlation view: ``rcx analyze corr`` numbers and a y-vs-x scatter.
+
+The report is computed by an App thread worker (30,000 rows take a moment) that posts
+:class:`CorrComputed`; the view only displays it: a small table of coefficients per group and
+pair, and one decimated plotext scatter, replotted once per report.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Static
+from textual_plotext import PlotextPlot
+
+from rcx.analysis.corr import CorrReport
+from rcx.tui.correlation import HEADERS, CorrRequest, display_rows, scatter_series, short, summary
+
+_COLOURS = ("blue", "green", "orange", "red", "magenta", "cyan", "yellow", "white")
+
+
+class CorrComputed(Message):
+    """A correlation report (or the reason there is none) for ``request`` on table ``version``."""
+
+    def __init__(self, request: CorrRequest, version: int, report: CorrReport | None, error: str = "") -> None:
+        super().__init__()
+        self.request = request
+        self.version = version
+        self.report = report
+        self.error = error
+
+
+class CorrView(Vertical):
+    """Summary line, coefficient table and scatter of one :class:`CorrReport`."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.report: CorrReport | None = None
+        self.points = 0  # points in the scatter as last drawn (decimated)
+
+    def compose(self) -> ComposeResult:
+        yield Static("computing…", id="corr-summary")
+        yield DataTable(id="corr-table", cursor_type="row", zebra_stripes=True)
+        yield PlotextPlot(id="corr-plot")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#corr-table", DataTable)
+        for h in HEADERS:
+            table.add_column(h.strip(), key=h)
+
+    def show_message(self, text: str, error: bool = False) -> None:
+        """Show ``text`` instead of a report (nothing to correlate, or an unusable column)."""
+        self.report = None
+        self.query_one("#corr-summary", Static).update(Text(text, style="red" if error else ""))
+        self.query_one("#corr-table", DataTable).clear()
+        self._plot(None)
+
+    def show_report(self, report: CorrReport) -> None:
+        """Display ``report``: its summary, one table row per (group, pair), the scatter."""
+        self.report = report
+        self.query_one("#corr-summary", Static).update(summary(report))
+        table = self.query_one("#corr-table", DataTable)
+        table.clear()
+        for i, row in enumerate(display_rows(report)):
+            table.add_row(*row, key=str(i))
+        self._plot(report)
+
+    def _plot(self, report: CorrReport | None) -> None:
+        plot = self.query_one("#corr-plot", PlotextPlot)
+        plot.plt.clear_data()
+        plot.plt.clear_figure()
+        self.points = 0
+        if report is not None:
+            series = scatter_series(report)
+            for i, (label, xs, ys) in enumerate(series):
+                plot.plt.scatter(xs, ys, label=label or None, color=_COLOURS[i % len(_COLOURS)], marker="dot")
+                self.points += len(xs)
+            x, y = (short(report.x), short(report.y)) if short(report.x) != short(report.y) else (report.x, report.y)
+            plot.plt.xlabel(x)
+            plot.plt.title(f"{y} vs {x}: {report.n_usable:,} architectures"
+                           + (f" ({self.points:,} drawn)" if self.points < report.n_usable else ""))
+        plot.refresh()
