@@ -44,16 +44,11 @@ class CorrView(Vertical):
         yield DataTable(id="corr-table", cursor_type="row", zebra_stripes=True)
         yield PlotextPlot(id="corr-plot")
 
-    def on_mount(self) -> None:
-        table = self.query_one("#corr-table", DataTable)
-        for h in HEADERS:
-            table.add_column(h.strip(), key=h)
-
     def show_message(self, text: str, error: bool = False) -> None:
         """Show ``text`` instead of a report (nothing to correlate, or an unusable column)."""
         self.report = None
         self.query_one("#corr-summary", Static).update(Text(text, style="red" if error else ""))
-        self.query_one("#corr-table", DataTable).clear()
+        self.query_one("#corr-table", DataTable).clear(columns=True)
         self._plot(None)
 
     def show_report(self, report: CorrReport) -> None:
@@ -61,8 +56,11 @@ class CorrView(Vertical):
         self.report = report
         self.query_one("#corr-summary", Static).update(summary(report))
         table = self.query_one("#corr-table", DataTable)
-        table.clear()
-        for i, row in enumerate(display_rows(report)):
+        rows = display_rows(report)
+        table.clear(columns=True)  # columns sized to the rows up front: no later width change to repaint
+        for i, h in enumerate(HEADERS):
+            table.add_column(h.strip(), key=h, width=max(len(h.strip()), *(len(r[i]) for r in rows)))
+        for i, row in enumerate(rows):
             table.add_row(*row, key=str(i))
         self._plot(report)
 
