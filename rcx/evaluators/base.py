@@ -112,6 +112,14 @@ class Evaluator(ABC):
         """Evaluate one candidate. Raise :class:`InvalidArchitecture` if it cannot run on
         this input; any other exception marks the evaluation ``failed``."""
 
+    def check_batch_fits(self, dataset_options: dict[str, Any], option: str = "batch_size") -> list[tuple[str, str]]:
+        """A :meth:`check_plan` problem when the option ``option`` (images drawn from the
+        training split at once) exceeds the plan's ``dataset.train_size``."""
+        limit, size = dataset_options.get("train_size"), self.config[option]
+        if limit is not None and size > limit:
+            return [(option, f"{size} exceeds dataset.train_size = {limit}")]
+        return []
+
     @classmethod
     def headline_metrics(cls) -> tuple[str, ...]:
         return cls.headline or tuple(m.name for m in cls.metrics[:2])

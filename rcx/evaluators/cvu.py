@@ -78,10 +78,7 @@ class CVU(Evaluator):
     ]
 
     def check_plan(self, dataset_options: dict[str, Any]) -> list[tuple[str, str]]:
-        limit = dataset_options.get("train_size")
-        if limit is not None and self.config["batch_size"] > limit:
-            return [("batch_size", f"{self.config['batch_size']} exceeds dataset.train_size = {limit}")]
-        return []
+        return self.check_batch_fits(dataset_options)
 
     def prepare(self, ctx: RunContext) -> None:
         data, cfg, dev = ctx.data, self.config, ctx.device
