@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,8 +41,8 @@ from rcx.evaluators.cvu import CVU
 from rcx.nn.init import init_weights
 from rcx.plugins import load_registry
 
-ROOT = Path(__file__).resolve().parents[1]
-ZIP = ROOT.parent / "shared" / "data" / "cifar10-jpeg.zip"
+from cifar_subset import unzip_subset  # benchmarks/, the script's own folder
+
 
 PLAN = """
 name = "bench-cvu"
@@ -63,11 +62,6 @@ n_init = {inits}
 batch_size = {batch}
 """
 
-
-def unzip_subset(dest: Path) -> Path:
-    """The first 50 training images of each class (500) and 10 test images per class."""
-    subprocess.run(["unzip", "-q", "-o", str(ZIP), "train/*/00[0-4]?.jpg", "test/*/000?.jpg", "-d", str(dest)], check=True)
-    return dest
 
 
 def reference(space, arch, ev: CVU, n_init: int) -> tuple[float, np.ndarray]:
@@ -96,7 +90,7 @@ def main() -> int:
     args = ap.parse_args()
 
     tmp = tempfile.TemporaryDirectory()
-    root = args.data or unzip_subset(Path(tmp.name))
+    root = args.data or unzip_subset(Path(tmp.name), 50, 10)
     registry = load_registry()
     plan = parse_plan(PLAN.format(device=args.device, root=root, archs=args.archs, inits=args.inits, batch=args.batch),
                       registry)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,8 +31,8 @@ from rcx.core.store import Store
 from rcx.core.results import results_table
 from rcx.plugins import load_registry
 
-ROOT = Path(__file__).resolve().parents[1]
-ZIP = ROOT.parent / "shared" / "data" / "cifar10-jpeg.zip"
+from cifar_subset import unzip_subset  # benchmarks/, the script's own folder
+
 
 PLAN = """
 name = "bench-ridge"
@@ -56,11 +55,6 @@ val_size = 500
 lambda = 1.0
 """
 
-
-def unzip_subset(dest: Path) -> Path:
-    """50 images per class and split: 500 train, 500 test (the first files of each class)."""
-    subprocess.run(["unzip", "-q", "-o", str(ZIP), "train/*/00[0-4]?.jpg", "test/*/00[0-4]?.jpg", "-d", str(dest)], check=True)
-    return dest
 
 
 def reference(plan, registry, trials: int) -> tuple[float, list[float]]:
@@ -109,7 +103,7 @@ def main() -> None:
     args = ap.parse_args()
     registry = load_registry()
     with tempfile.TemporaryDirectory() as tmp:
-        root = args.data or unzip_subset(Path(tmp) / "cifar")
+        root = args.data or unzip_subset(Path(tmp) / "cifar", 50, 50)  # 500 train, 500 test
         print(f"machine: {platform.machine()} {platform.processor() or ''}, {torch.get_num_threads()} threads, "
               f"torch {torch.__version__}, {torch.backends.cpu.get_cpu_capability()}")
         for trials in [int(t) for t in args.trials.split(",")]:

@@ -30,7 +30,6 @@ import argparse
 import copy
 import math
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -52,15 +51,9 @@ from rcx.nn.train import DeviceData, EpochDraws, TrainConfig, accuracy, cosine_l
 from rcx.spaces.depthmult import DepthMultSpace
 from rcx.spaces.resnet_lc import cifar_resnet, parse_id
 
-ROOT = Path(__file__).resolve().parents[1]
-ZIP = ROOT.parent / "shared" / "data" / "cifar10-jpeg.zip"
+from cifar_subset import unzip_subset  # benchmarks/, the script's own folder
 
 
-def unzip_subset(dest: Path, per_class: int) -> Path:
-    """The first ``per_class`` training and 100 test JPEGs of each class."""
-    names = [f"train/*/{i:04d}.jpg" for i in range(per_class)] + [f"test/*/{i:04d}.jpg" for i in range(100)]
-    subprocess.run(["unzip", "-q", "-o", str(ZIP), *names, "-d", str(dest)], check=True)
-    return dest
 
 
 class PILCifar(Dataset):
@@ -153,7 +146,7 @@ def main() -> int:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     with tempfile.TemporaryDirectory() as tmp:
-        root = args.data or unzip_subset(Path(tmp) / "cifar", math.ceil(args.train / 10))
+        root = args.data or unzip_subset(Path(tmp) / "cifar", math.ceil(args.train / 10), 100)
         data = ImageFolderProvider().load({"root": str(root)}, cache_dir())
     data.train_x, data.train_y = data.train_x[: args.train], data.train_y[: args.train]
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch, lr=0.05, min_lr=0.0005, weight_decay=5e-4,
