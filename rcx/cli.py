@@ -22,7 +22,7 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 #: Modules behind ``rcx analyze``: each has ``add_parser(subparsers)``, which adds its
 #: sub-command and sets ``func(args) -> exit code``.
-ANALYSES: tuple[str, ...] = ("rcx.analysis.corr", "rcx.analysis.select")
+ANALYSES: tuple[str, ...] = ("rcx.analysis.corr", "rcx.analysis.select", "rcx.analysis.proxies")
 
 
 class UsageError(Exception):
@@ -152,6 +152,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_results(args: argparse.Namespace) -> int:
+    from rcx.analysis.common import AnalysisError
     from rcx.core.results import results_table
     from rcx.core.store import Store, StoreError
     from rcx.plugins import get_registry
@@ -163,8 +164,15 @@ def cmd_results(args: argparse.Namespace) -> int:
             run = store.run(args.run)
         finally:
             store.close()
+        if args.truth:
+            from rcx.analysis.truth import join_specs
+
+            table, _ = join_specs(table, args.truth)
         sort = table.resolve(args.sort) if args.sort else table.default_sort()
     except StoreError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    except AnalysisError as exc:  # a truth that does not join
         _err(str(exc))
         return EXIT_USAGE
     except KeyError as exc:
@@ -213,7 +221,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
                 if opts:
                     print_table(["option", "type", "default", "help"], opts, title=f"{kind} {e.name}: options")
                 metrics = [{"metric": m.name, "unit": m.unit, "better": "higher" if m.higher_is_better else "lower",
-                            "help": m.help} for m in getattr(e.obj, "metrics", [])]
+                            "help": m.help} for m in getattr(e.obj, "metrics", None) or getattr(e.obj, "subsets", ())]
                 if metrics:
                     print_table(["metric", "unit", "better", "help"], metrics, title=f"{kind} {e.name}: metrics")
     for problem in registry.problems:
@@ -254,6 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("--top", type=int, help="only the first N rows")
     res.add_argument("--format", choices=("table", "csv", "json"), default="table")
     res.add_argument("--all-columns", action="store_true", help="table: show every column")
+    res.add_argument("--truth", action="append", default=[], metavar="TABLE[:SUBSET]",
+                     help="add a truth table's columns joined by architecture id, e.g. nb201 or nb201:cifar10 "
+                          "(repeatable; see `rcx plugins`)")
     res.set_defaults(func=cmd_results)
 
     s = sub.add_parser("spaces", help="list the search spaces and their sizes")

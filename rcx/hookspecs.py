@@ -32,3 +32,8 @@ def rcx_register_spaces(register: Callable[[type], None]) -> None:
 @hookspec
 def rcx_register_datasets(register: Callable[[type], None]) -> None:
     """Call ``register(ProviderClass)`` for each dataset provider (subclass of ``rcx.data.base.DatasetProvider``)."""
+
+
+@hookspec
+def rcx_register_truths(register: Callable[[type], None]) -> None:
+    """Call ``register(TruthTableClass)`` for each truth table (subclass of ``rcx.truth.base.TruthTable``)."""

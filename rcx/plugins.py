@@ -1,4 +1,4 @@
-"""Plugin loading and the registry of evaluators, search spaces and dataset providers.
+"""Plugin loading and the registry of evaluators, search spaces, dataset providers and truth tables.
 
 Entry points in the ``rcx`` group are loaded one by one, so one broken plugin is reported on
 stderr (with its distribution) and the others still load; ``RCX_STRICT_PLUGINS=1`` makes a
@@ -20,11 +20,12 @@ import pluggy
 
 from rcx import hookspecs
 
-KINDS = ("evaluator", "space", "dataset")
+KINDS = ("evaluator", "space", "dataset", "truth")
 _HOOKS = {
     "evaluator": "rcx_register_evaluators",
     "space": "rcx_register_spaces",
     "dataset": "rcx_register_datasets",
+    "truth": "rcx_register_truths",
 }
 
 
@@ -81,6 +82,11 @@ class Registry:
     def all(self, kind: str) -> list[Entry]:
         return [self.entries[kind][n] for n in self.names(kind)]
 
+    @property
+    def truths(self) -> dict[str, Any]:
+        """Truth-table name -> class (``rcx.truth.base.TruthTable`` subclasses)."""
+        return {n: e.obj for n, e in self.entries["truth"].items()}
+
     def versions(self) -> dict[str, str]:
         """Distribution -> version of every plugin that registered something."""
         return {e.dist: e.dist_version for kind in KINDS for e in self.entries[kind].values()}
@@ -132,6 +138,10 @@ def load_registry(
                 name = getattr(obj, "name", None)
                 if not isinstance(name, str) or not name:
                     raise PluginError(f"{_dist}: a registered {_kind} has no 'name' attribute: {obj!r}")
+                if _kind == "truth":
+                    from rcx.truth.base import check_declaration
+
+                    check_declaration(obj)  # a ValueError is reported like any failing hook
                 registry.add(Entry(_kind, name, obj, _dist, _ver))
 
             try:

@@ -40,3 +40,20 @@ def hand_store(path: Path, rows: list[dict[str, Any]], evaluators: dict[str, str
     finally:
         store.close()
     return path
+
+
+def nb201_store(path: Path, ids: list[str]) -> Path:
+    """One ``nb201`` run (its plan names the space) of the official cell strings ``ids``: params
+    10, 11, ...; a ``proxy`` (``ridge_rfm``) evaluation done with val_acc 0.0, 0.1, ..."""
+    store = Store.open(path)
+    try:
+        plan = {"name": "hand", "space": {"name": "nb201"}, "evaluators": {"proxy": {"evaluator": "ridge_rfm"}}}
+        run = store.create_run(name="hand", plan_text="# hand", plan=plan, plan_hash="h", versions={}, device="cpu",
+                               device_name="cpu", dataset={})
+        store.add_candidates(run, [(i, a, {}, {"params": 10 + i, "flops": 100 + i}, True, "") for i, a in enumerate(ids)])
+        for i, a in enumerate(ids):
+            store.finish_evaluation(run, a, "proxy", "done", metrics={"val_acc": 0.1 * i})
+        store.set_run_state(run, "done")
+    finally:
+        store.close()
+    return path

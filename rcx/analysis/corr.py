@@ -23,6 +23,7 @@ from rcx.analysis.common import (
     AnalysisError, ColumnValues, add_common_arguments, column_values, emit, excluded_note, fmt_p, fmt_r, load_table,
     resolve, show_table, usable_rows,
 )
+from rcx.analysis.truth import resolve_names
 
 DEFAULT_BASELINES = ("params", "flops")
 MIN_N = 3
@@ -249,8 +250,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         bins = _parse_bins(args.bins) if args.bins else None
         baselines = [b.strip() for b in args.baselines.split(",") if b.strip()] if args.baselines != "none" else []
+        if (args.y is None) == (args.truth is None):
+            raise AnalysisError("say what to correlate x with: --y COLUMN or --truth TABLE:SUBSET (one of the two)")
         table, run_id = load_table(args.db, args.run, args.csv)
-        report = corr_report(table, args.x, args.y, args.by, bins, baselines)
+        table, (x, y) = resolve_names(table, [args.x, args.y or args.truth])
+        report = corr_report(table, x, y, args.by, bins, baselines)
     except AnalysisError as exc:
         _err(str(exc))
         return EXIT_USAGE
@@ -283,8 +287,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Pearson and Spearman (with p-values) and Kendall's tau between two columns over the architectures "
                     "that have both (finite, evaluation status done), with params/FLOPs as trivial baselines.")
     add_common_arguments(p)
-    p.add_argument("--x", required=True, help="column, e.g. ridge_rfm.val_acc (or val_acc when unique)")
-    p.add_argument("--y", required=True, help="column, e.g. trained.val_acc, or a --csv column")
+    p.add_argument("--x", required=True, help="column, e.g. ridge_rfm.val_acc (or val_acc when unique), or a truth")
+    p.add_argument("--y", help="column, e.g. trained.val_acc, a --csv column, or a truth such as nb201:cifar10")
+    p.add_argument("--truth", metavar="TABLE:SUBSET", help="y from a truth table joined by architecture id, e.g. "
+                                                           "nb201:cifar10 (instead of --y; see `rcx plugins`)")
     p.add_argument("--by", metavar="COLUMN", help="also correlate per value of COLUMN (e.g. depth)")
     p.add_argument("--bins", metavar="COLUMN:N", help="also correlate within N evenly spaced bins of COLUMN "
                                                       "(e.g. features:20), within each --by value when given")

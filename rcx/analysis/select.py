@@ -22,6 +22,7 @@ from rcx.analysis.common import (
     AnalysisError, add_common_arguments, column_values, emit, excluded_note, fmt_p, fmt_r, join_csv, load_table,
     parse_int_list, usable_rows,
 )
+from rcx.analysis.truth import resolve_names
 
 
 def draw_subsets(n_pool: int, n_arch: int, runs: int, rng: np.random.Generator) -> np.ndarray:
@@ -174,9 +175,11 @@ def run(args: argparse.Namespace) -> int:
         if args.truth_csv:
             table, truth = _truth_from_csv(table, args.truth_csv, truth)
         elif truth is None:
-            raise AnalysisError("say where the truth comes from: --truth COLUMN or --truth-csv FILE")
+            raise AnalysisError("say where the truth comes from: --truth COLUMN or --truth-csv FILE, "
+                                "or a truth table: --truth TABLE:SUBSET (e.g. nb201:cifar10)")
+        table, (score, truth) = resolve_names(table, [args.score, truth])
         higher = True if args.higher_is_better else False if args.lower_is_better else None
-        report = selection_report(table, args.score, truth, n_arch, args.runs, args.seed, higher)
+        report = selection_report(table, score, truth, n_arch, args.runs, args.seed, higher)
     except AnalysisError as exc:
         _err(str(exc))
         return EXIT_USAGE
@@ -206,7 +209,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "baselines (seed 002, Table 2).")
     add_common_arguments(p)
     p.add_argument("--score", required=True, help="column to select by, e.g. cvu.cv_u")
-    p.add_argument("--truth", help="column of the truth, e.g. trained.val_acc (with --truth-csv: one of its columns)")
+    p.add_argument("--truth", help="column of the truth, e.g. trained.val_acc, or a truth table joined by architecture "
+                                   "id, e.g. nb201:cifar10 (with --truth-csv: one of its columns)")
     p.add_argument("--truth-csv", type=Path, metavar="FILE",
                    help="the truth from a CSV 'arch,accuracy' joined by architecture id")
     p.add_argument("--n-arch", default="10,25,100", metavar="N,N,...", help="numbers of architectures drawn per run")

@@ -21,13 +21,15 @@ ARCH_COLUMNS = ("params", "flops", "features", "ratio", "out_shape")
 @dataclass
 class ResultsTable:
     """``rows`` are dicts keyed by ``columns``; ``higher_is_better`` maps metric columns to
-    their declared direction; ``evaluators`` lists instance names in plan order."""
+    their declared direction; ``evaluators`` lists instance names in plan order; ``space`` is
+    the run's search space (None when the plan does not say)."""
 
     columns: list[str]
     rows: list[dict[str, Any]]
     higher_is_better: dict[str, bool] = field(default_factory=dict)
     evaluators: list[str] = field(default_factory=list)
     headline: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    space: str | None = None
 
     def summary_columns(self) -> list[str]:
         """A narrow view: the id, feature size, and per evaluator its status and headline metrics."""
@@ -135,4 +137,5 @@ def results_table(store: Store, run_id: int | None = None, registry: Registry | 
     for row in rows.values():
         for col in columns:
             row.setdefault(col, None)
-    return ResultsTable(columns, list(rows.values()), higher, list(metric_cols), headline)
+    space = (run.plan.get("space") or {}).get("name")
+    return ResultsTable(columns, list(rows.values()), higher, list(metric_cols), headline, space)

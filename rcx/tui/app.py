@@ -25,6 +25,7 @@ from textual.worker import Worker, WorkerState
 
 from rcx.core import events as ev
 from rcx.core.plan import Plan
+from rcx.analysis.truth import space_truths
 from rcx.core.results import ResultsTable, results_table
 from rcx.core.store import Store, StoreError
 from rcx.plugins import Registry
@@ -283,7 +284,7 @@ class RcxApp(App[int]):
             logs = store.logs(run.id)[logs_seen:]
             table = changed = None
             if sig != last_sig:
-                table = results_table(store, run.id, self.registry)
+                table = space_truths(results_table(store, run.id, self.registry), self.registry)
                 same_run = last_sig is not None and last_sig[0] == run.id
                 changed = changed_rows(last_rows, table.rows) if same_run else None
             total = len(table.rows) * len(table.evaluators) if table else 0

@@ -1,0 +1,10 @@
+"""Built-in truth tables, registered through rcx's own ``rcx`` entry point like any plugin."""
+
+from rcx.hookspecs import hookimpl
+
+
+@hookimpl
+def rcx_register_truths(register):
+    from rcx.truth.nb201 import NB201Truth
+
+    register(NB201Truth)

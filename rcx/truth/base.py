@@ -1,0 +1,77 @@
+"""The truth-table interface: a benchmark's measured accuracy per architecture id.
+
+A truth table covers one search space (``space``) and holds one value per architecture id and
+subset (e.g. NAS-Bench-201's test accuracy on ``cifar10``, ``cifar100``, ``imagenet16``).
+Subsets are declared like evaluator metrics (:class:`~rcx.core.options.Metric`: name, unit,
+direction), so ``rcx plugins -v`` lists them and analyses know which way is better.
+
+This module imports neither torch nor the core: loading a truth table is a file read.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import ClassVar
+
+from rcx.core.options import Metric, Option
+
+Values = dict[str, dict[str, float]]
+"""``{architecture id: {subset: value}}``; a subset absent from an id's dict is a missing value."""
+
+
+class TruthTable:
+    """Base class of truth tables. Subclasses declare ``name``, ``space`` (the search space whose
+    ids they key by), ``subsets`` (one :class:`Metric` per column), ``attribution`` (where the
+    numbers come from and their licence) and implement :meth:`load`."""
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "1"
+    help: ClassVar[str] = ""
+    space: ClassVar[str]
+    subsets: ClassVar[tuple[Metric, ...]] = ()
+    attribution: ClassVar[str] = ""
+    #: Truth tables take no options (the attribute keeps ``rcx plugins -v`` uniform).
+    options: ClassVar[tuple[Option, ...]] = ()
+
+    def load(self) -> Values:
+        """Every architecture id the table knows with its values; called once per process
+        (see :func:`truth_values`)."""
+        raise NotImplementedError
+
+    @classmethod
+    def subset(cls, name: str) -> Metric:
+        """The declared subset ``name``; ``KeyError`` naming the known ones otherwise."""
+        for m in cls.subsets:
+            if m.name == name:
+                return m
+        known = ", ".join(f"{cls.name}:{m.name}" for m in cls.subsets)
+        raise KeyError(f"truth table {cls.name!r} has no subset {name!r} (known: {known})")
+
+
+def check_declaration(cls: type) -> None:
+    """Raise ``ValueError`` when a registered truth table's declaration is unusable."""
+    if not (isinstance(cls, type) and issubclass(cls, TruthTable)):
+        raise ValueError(f"{cls!r} is not a subclass of rcx.truth.base.TruthTable")
+    if not isinstance(getattr(cls, "space", None), str) or not cls.space:
+        raise ValueError(f"truth table {cls.name!r} declares no 'space'")
+    if not cls.subsets or not all(isinstance(m, Metric) for m in cls.subsets):
+        raise ValueError(f"truth table {cls.name!r} declares no subsets (a tuple of rcx.core.options.Metric)")
+    names = [m.name for m in cls.subsets]
+    if len(set(names)) != len(names) or any(not n or ":" in n or "." in n for n in names):
+        raise ValueError(f"truth table {cls.name!r}: subset names must be distinct and contain no ':' or '.' ({names})")
+    if ":" in cls.name or "." in cls.name:
+        raise ValueError(f"truth table name {cls.name!r} must contain no ':' or '.'")
+    if cls.load is TruthTable.load:
+        raise ValueError(f"truth table {cls.name!r} does not implement load()")
+
+
+_cache: dict[type, Values] = {}
+_lock = threading.Lock()
+
+
+def truth_values(cls: type[TruthTable]) -> Values:
+    """``cls().load()``, read once per process (the TUI's reload thread and the CLI share it)."""
+    with _lock:
+        if cls not in _cache:
+            _cache[cls] = cls().load()
+        return _cache[cls]
