@@ -134,6 +134,8 @@ def test_row_orients_lower_is_better_and_is_seeded():
     assert "negated" in row.note and row.n == 300
     assert row == proxy_row(good_low, "proxy", False, truth, True, None, **kw)
     assert row.spearman_lo != proxy_row(good_low, "proxy", False, truth, True, None, **{**kw, "seed": 5}).spearman_lo
+    no_boot = proxy_row(good_low, "proxy", False, truth, True, None, **{**kw, "boot": 0})
+    assert no_boot.spearman == row.spearman and math.isnan(no_boot.spearman_lo) and math.isnan(no_boot.kendall_hi)
     few = proxy_row(_col("m.x", [1, 2, np.nan, np.nan]), "proxy", True, _col("t", [1, 2, 3, 4]), True, None)
     assert few.n == 2 and few.note == "n < 3" and math.isnan(few.spearman)
 
@@ -229,6 +231,13 @@ def test_end_to_end_with_the_shipped_truth(run_db, capsys):
                  "--boot", "50", "--plot"]) == 0
     out = capsys.readouterr().out
     assert "negated" in out and "spearman [95% CI]" in out and "params (baseline)" in out and "Spearman with" in out
+
+
+@pytest.mark.parametrize("argv", [["analyze", "--help"], ["analyze", "proxies", "--help"]])
+def test_help_texts_render(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 0 and "top-10%" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv, message", [

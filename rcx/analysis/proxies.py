@@ -244,6 +244,14 @@ def _stream(seed: int, name: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(name.encode())])
 
 
+def _in_chunks(statistic, x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``statistic(x, y, idx)`` over slices of the resamples ``idx`` (B, n) whose (slice, n)
+    work arrays stay near 32 MB each; (B,)."""
+    step = max(1, 4_000_000 // len(x))
+    parts = [statistic(x, y, idx[i:i + step]) for i in range(0, len(idx), step)]
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
 def proxy_row(metric: ColumnValues, kind: str, higher_is_better: bool, truth: ColumnValues, truth_higher: bool,
               log_params: ColumnValues | None, *, boot: int = 1000, seed: int = 0, top_fraction: float = 0.1,
               n_arch: int = 100, runs: int = 500) -> ProxyRow:
@@ -265,10 +273,8 @@ def proxy_row(metric: ColumnValues, kind: str, higher_is_better: bool, truth: Co
         warnings.simplefilter("ignore")
         rho = float(stats.spearmanr(x, t).statistic)
         tau = float(stats.kendalltau(x, t).statistic)
-    idx = resample_indices(n, boot, _stream(seed, metric.name)) if boot > 0 else np.zeros((0, n), dtype=np.int64)
-    chunk = max(1, 4_000_000 // n)  # bounds the (B, n) work arrays to ~32 MB each
-    rho_b = np.concatenate([bootstrap_spearman(x, t, idx[i:i + chunk]) for i in range(0, len(idx), chunk)] or [np.zeros(0)])
-    tau_b = bootstrap_kendall(x, t, idx)
+    idx = resample_indices(n, boot, _stream(seed, metric.name))
+    rho_b, tau_b = _in_chunks(bootstrap_spearman, x, t, idx), _in_chunks(bootstrap_kendall, x, t, idx)
     notes = []
     partial = math.nan
     if log_params is not None:
@@ -461,9 +467,9 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Add ``proxies`` to ``rcx analyze``."""
     p = subparsers.add_parser(
-        "proxies", help="leaderboard of every metric against a truth (Spearman, Kendall, partial, top-10%, selection)",
+        "proxies", help="leaderboard of every metric against a truth (Spearman, Kendall, partial, top-10%%, selection)",
         description="Every numeric metric of the run, and params/FLOPs as baselines, against a truth: n, Spearman and "
-                    "Kendall with 95%% bootstrap intervals, Spearman partial to log(params), top-10%% precision and the "
+                    "Kendall with 95% bootstrap intervals, Spearman partial to log(params), top-10% precision and the "
                     "truth of the metric's pick among N_a random architectures (seed 002). Lower-is-better metrics "
                     "are negated so that a good proxy is positive; rows are sorted by Spearman.")
     add_common_arguments(p)
