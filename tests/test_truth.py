@@ -219,3 +219,23 @@ def test_analyses_refuse_a_truth_of_another_space(tmp_path, capsys):
     assert "4 of 4 architectures not in nb201 truth" in err and err.count("\n") == 1
     assert main(["analyze", "corr", str(db), "--x", "proxy.val_acc"]) == 2
     assert "--y COLUMN or --truth" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_params_baseline_over_the_whole_space(nb201):
+    """The guide's known fact: the parameter count alone ranks NAS-Bench-201 about as well as
+    published proxies (Kendall near 0.57); the README quotes these figures."""
+    from rcx.analysis.proxies import proxies_report
+    from rcx.spaces.nb201 import NB201Space
+
+    space = NB201Space()
+    rows = []
+    for i in range(len(space)):
+        arch = space.arch_at(i)
+        rows.append({"arch": arch.id, "params": space.describe(arch, (3, 32, 32)).params})
+    table, _ = join_specs(ResultsTable(["arch", "params"], rows, space="nb201"), ["nb201:cifar10"])
+    report = proxies_report(table, "truth.nb201.cifar10", boot=0, runs=100)
+    (params,) = report.rows
+    assert (params.metric, params.n) == ("params", 15_625)
+    assert (round(params.spearman, 3), round(params.kendall, 3)) == (0.753, 0.578)
+    assert report.random == (pytest.approx(87.063, abs=1e-3), pytest.approx(12.935, abs=1e-3))
