@@ -6,7 +6,9 @@ A seeded random sample of ``nb201`` architectures (the benchmark's C = 16, 5 cel
 its defaults (one initialisation). Every evaluation is the evaluator's own ``evaluate``, the call
 the runner makes per candidate, so the times include building and initialising the network. The
 proxies take turns per architecture (rotating which goes first), so drifting machine load hits
-all alike; one untimed warm-up architecture first.
+all alike; one untimed warm-up architecture first. Reported per proxy: wall seconds and CPU
+seconds (``time.process_time``, all threads) per cell; on a shared machine the CPU seconds with
+``--threads 1`` are the steadier figure (core-seconds a cell costs).
 
     python benchmarks/zerocost.py [--archs 10] [--batch 64] [--device cpu] [--threads 0] [--data DIR]
 """
@@ -77,32 +79,36 @@ def main() -> int:
           f"{torch.get_num_threads()} torch threads; torch {torch.__version__}")
     print(f"{args.archs} nb201 archs (C=16, 5 cells) at {runner.data.shape}, batch {args.batch}, 1 initialisation")
 
-    def run(name: str, cand) -> tuple[float, str, float | None]:
+    def run(name: str, cand) -> tuple[float, float, str]:
+        """Wall seconds, CPU seconds and status of one evaluation."""
         synchronize(runner.device)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = evaluators[name].evaluate(EvalContext(cand.arch, cand.info, 0, runner.device))
         synchronize(runner.device)
-        return time.perf_counter() - t0, out.status, out.metrics["score"]
+        return time.perf_counter() - t0, time.process_time() - c0, out.status
 
     for name in NAMES:  # untimed warm-up: first calls pick kernels for every shape
         run(name, runner.candidates[0])
-    seconds: dict[str, list[float]] = {n: [] for n in NAMES}
+    wall: dict[str, list[float]] = {n: [] for n in NAMES}
+    cpu: dict[str, list[float]] = {n: [] for n in NAMES}
     for k, cand in enumerate(runner.candidates):
         order = NAMES[k % len(NAMES):] + NAMES[:k % len(NAMES)]
         line = []
         for name in order:
-            secs, status, _ = run(name, cand)
-            seconds[name].append(secs)
+            secs, cpu_secs, status = run(name, cand)
+            wall[name].append(secs)
+            cpu[name].append(cpu_secs)
             line.append(f"{name} {secs:5.2f}s" + ("" if status == "done" else f" ({status})"))
         print(f"[{k + 1:2d}/{len(runner.candidates)}] {cand.arch.id}\n    " + "  ".join(line), flush=True)
 
-    print(f"\n{'proxy':10s} {'median s':>9s} {'mean s':>8s} {'min s':>7s} {'max s':>7s}  {'1,000 cells':>11s}")
+    print(f"\n{'proxy':10s} {'wall median':>11s} {'wall mean':>9s} {'min':>6s} {'max':>6s} {'CPU mean':>8s}  "
+          f"{'1,000 cells (wall)':>18s}")
     for name in NAMES:
-        s = seconds[name]
-        print(f"{name:10s} {statistics.median(s):9.2f} {statistics.fmean(s):8.2f} {min(s):7.2f} {max(s):7.2f}  "
-              f"{statistics.fmean(s) * 1000 / 3600:9.2f} h")
-    total = sum(statistics.fmean(s) for s in seconds.values())
-    print(f"{'all eight':10s} {'':9s} {total:8.2f} {'':7s} {'':7s}  {total * 1000 / 3600:9.2f} h")
+        s = wall[name]
+        print(f"{name:10s} {statistics.median(s):11.2f} {statistics.fmean(s):9.2f} {min(s):6.2f} {max(s):6.2f} "
+              f"{statistics.fmean(cpu[name]):8.2f}  {statistics.fmean(s) * 1000 / 3600:16.2f} h")
+    total, total_cpu = sum(statistics.fmean(s) for s in wall.values()), sum(statistics.fmean(s) for s in cpu.values())
+    print(f"{'all eight':10s} {'':11s} {total:9.2f} {'':6s} {'':6s} {total_cpu:8.2f}  {total * 1000 / 3600:16.2f} h")
     return 0
 
 

@@ -14,7 +14,8 @@ draws N(0, 1) weights, ``init = "gaussian"``), BatchNorm in train mode (batch st
 synflow removes BatchNorm), cross-entropy loss. Metrics: ``score`` (mean over trials, higher is
 better for every proxy), ``score_std``, ``params`` (parameters of the scored network),
 ``seconds``. A non-finite score in any trial gives status ``degenerate``, no ``score``, and the
-reason in ``extra["degenerate"]``.
+reason in ``extra["degenerate"]``. On a CPU the networks and batches are channels-last (faster
+convolutions; the same numbers up to float rounding).
 """
 
 from __future__ import annotations
@@ -79,10 +80,14 @@ class ZeroCostProxy(Evaluator):
         size = self.config["batch_size"] if self.uses_images else 0  # 0: only the shapes and the builder
         self.batch = FixedBatch.draw(ctx, size, BATCH_STREAM)
         self.run_seed = ctx.seed
+        # channels-last on a CPU: about 1.4x faster forward/backward on NAS-Bench-201 cells here
+        self.memory_format = torch.channels_last if ctx.device.type == "cpu" else torch.contiguous_format
+        self.x = self.batch.x.contiguous(memory_format=self.memory_format)  # (B, C, H, W)
 
     def build(self, ctx: EvalContext) -> nn.Module:
         """The candidate's network, in its BatchNorm mode, before any initialisation."""
-        return self.batch.build(ctx.arch, head=self.head).train(self.config.get("bn_mode", "train") == "train")
+        model = self.batch.build(ctx.arch, head=self.head).to(memory_format=self.memory_format)
+        return model.train(self.config.get("bn_mode", "train") == "train")
 
     def initialise(self, model: nn.Module, g: torch.Generator) -> None:
         init_weights(model, self.config["init"], g)
@@ -155,7 +160,7 @@ class Snip(_LossProxy):
     metrics = _metrics("", "connection sensitivity summed over conv/linear weights")
 
     def score(self, model: nn.Module, trial: int) -> float:
-        return proxies.snip(model, self.batch.x, self.batch.y, self.loss())
+        return proxies.snip(model, self.x, self.batch.y, self.loss())
 
 
 class GradNorm(_LossProxy):
@@ -166,7 +171,7 @@ class GradNorm(_LossProxy):
     metrics = _metrics("", "sum of per-layer weight-gradient norms")
 
     def score(self, model: nn.Module, trial: int) -> float:
-        return proxies.grad_norm(model, self.batch.x, self.batch.y, self.loss())
+        return proxies.grad_norm(model, self.x, self.batch.y, self.loss())
 
 
 class Grasp(_LossProxy):
@@ -177,7 +182,7 @@ class Grasp(_LossProxy):
     metrics = _metrics("", "sum of -theta * Hg (gradient-signal preservation)")
 
     def score(self, model: nn.Module, trial: int) -> float:
-        return proxies.grasp(model, self.batch.x, self.batch.y, self.loss())
+        return proxies.grasp(model, self.x, self.batch.y, self.loss())
 
 
 class Fisher(_LossProxy):
@@ -192,7 +197,7 @@ class Fisher(_LossProxy):
     metrics = _metrics("", "Fisher saliency summed over conv/linear channels")
 
     def score(self, model: nn.Module, trial: int) -> float:
-        return proxies.fisher(model, self.batch.x, self.batch.y, self.loss(), self.config["per_weight"])
+        return proxies.fisher(model, self.x, self.batch.y, self.loss(), self.config["per_weight"])
 
 
 class Jacov(ZeroCostProxy):
@@ -203,7 +208,7 @@ class Jacov(ZeroCostProxy):
     metrics = _metrics("", "Jacobian-correlation score")
 
     def score(self, model: nn.Module, trial: int) -> float:
-        return proxies.jacov(model, self.batch.x)
+        return proxies.jacov(model, self.x)
 
 
 class Zen(ZeroCostProxy):
@@ -227,7 +232,8 @@ class Zen(ZeroCostProxy):
         the correction."""
         space = self.batch.space
         unpruned = {"prune": False} if "prune" in inspect.signature(space.build).parameters else {}
-        return space.build(ctx.arch, self.batch.in_shape, **unpruned).to(self.batch.device).train()
+        model = space.build(ctx.arch, self.batch.in_shape, **unpruned).to(self.batch.device)
+        return model.to(memory_format=self.memory_format).train()
 
     def initialise(self, model: nn.Module, g: torch.Generator) -> None:
         if self.config["init"] != "gaussian":
@@ -246,8 +252,8 @@ class Zen(ZeroCostProxy):
         g = generator(self.run_seed, "zen", "input", trial)
         shape = (self.config["batch_size"], *self.batch.in_shape)
         x, noise = torch.randn(shape, generator=g), torch.randn(shape, generator=g)
-        dev = self.batch.device
-        return proxies.zen(model, x.to(dev), noise.to(dev), self.config["mixup_gamma"])
+        x, noise = (t.to(self.batch.device).contiguous(memory_format=self.memory_format) for t in (x, noise))
+        return proxies.zen(model, x, noise, self.config["mixup_gamma"])
 
 
 class Zico(_LossProxy):
@@ -267,7 +273,7 @@ class Zico(_LossProxy):
         return problems
 
     def score(self, model: nn.Module, trial: int) -> float:
-        return proxies.zico(model, self.batch.x, self.batch.y, self.loss(), self.config["splits"])
+        return proxies.zico(model, self.x, self.batch.y, self.loss(), self.config["splits"])
 
 
 PROXIES: tuple[type[ZeroCostProxy], ...] = (Synflow, Snip, GradNorm, Grasp, Fisher, Jacov, Zen, Zico)
