@@ -82,3 +82,16 @@ def test_fixed_batch_is_seeded_by_plan_seed_and_stream_and_normalised():
     assert batch.build(arch, head=False)(batch.x).shape == (12, 4, 4, 4)
     with pytest.raises(ValueError, match="31 images but the dataset's train split has 30"):
         FixedBatch.draw(ctx, 31, "demo")
+
+
+def test_fixed_batch_is_the_batch_cvu_draws_for_itself():
+    """cvu (and naswot) can switch to FixedBatch with the stream named after themselves."""
+    from rcx.evaluators.cvu import CVU
+
+    data, space = _data(), KsdSpace(channels=4, layers=2)
+    ctx = RunContext(data, space, torch.device("cpu"), 3)
+    cvu = CVU({"batch_size": 20})
+    cvu.prepare(ctx)
+    batch = FixedBatch.draw(ctx, 20, "cvu")
+    assert torch.equal(cvu.batch_index, batch.index) and torch.equal(cvu.y, batch.y)
+    assert torch.equal(cvu.x.contiguous(), batch.x)
