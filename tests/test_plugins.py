@@ -21,10 +21,12 @@ def test_builtins_come_from_rcx_entry_points(registry):
     assert {"ksd", "depthmult"} <= set(registry.names("space"))
     assert "ridge_rfm" in registry.names("evaluator")
     assert {"synthetic", "imagefolder", "cifar10", "mnist", "stl10"} <= set(registry.names("dataset"))
-    # everything comes from rcx except the example plugin package the test setup installs
+    # everything comes from rcx except the plugin packages the test setup installs
+    plugins = {"naswot": "rcx-naswot"} | dict.fromkeys(
+        ("synflow", "snip", "grad_norm", "grasp", "fisher", "jacov", "zen", "zico"), "rcx-zerocost")
     dists = {e.name: e.dist for kind in ("space", "evaluator", "dataset") for e in registry.all(kind)}
-    assert set(dists.values()) <= {"rcx", "rcx-naswot"} and dists.get("naswot", "rcx-naswot") == "rcx-naswot"
-    assert {d for name, d in dists.items() if name != "naswot"} == {"rcx"}
+    assert all(dists.get(name, dist) == dist for name, dist in plugins.items())
+    assert {d for name, d in dists.items() if name not in plugins} == {"rcx"}
 
 
 def _fake_dist(root: Path, name: str, module: str, source: str) -> None:

@@ -8,9 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
 import torch
+from torch import nn
 
 from rcx.core.options import Metric, Option
+from rcx.core.seeding import generator
 from rcx.data.base import ImageDataset
+from rcx.nn.features import Normalizer
 from rcx.spaces.base import Arch, ArchInfo, SearchSpace
 
 
@@ -78,6 +81,51 @@ class EvalResult:
     metrics: dict[str, float]
     trials: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class FixedBatch:
+    """One seeded batch of training images for a whole run, and the networks it feeds.
+
+    Evaluators that score every candidate on the same images (common random numbers) draw it
+    once in :meth:`Evaluator.prepare` with :meth:`draw` and build each candidate with
+    :meth:`build`. ``x``: (B, C, H, W) float32 on ``device``, normalised with the dataset's
+    mean/std (or only scaled to [0, 1]); ``y``: (B,) int64 labels on ``device``; ``index``:
+    (B,) positions of the images in the training split (CPU).
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+    index: torch.Tensor
+    space: SearchSpace
+    in_shape: tuple[int, int, int]
+    num_classes: int
+    device: torch.device
+
+    @classmethod
+    def draw(cls, ctx: RunContext, size: int, stream: str, normalize: bool = True) -> "FixedBatch":
+        """``size`` training images drawn without replacement from ``generator(ctx.seed, stream,
+        "batch")``: the same batch for every candidate, evaluation order and resume. Evaluators
+        that name the same ``stream`` share the batch. Raises ``ValueError`` when the training
+        split holds fewer than ``size`` images."""
+        data, dev = ctx.data, ctx.device
+        n = data.train_x.shape[0]
+        if size > n:
+            raise ValueError(f"{stream}: a batch of {size} images but the dataset's train split has {n}")
+        idx = torch.randperm(n, generator=generator(ctx.seed, stream, "batch"))[:size]
+        c = data.shape[0]
+        mean, std = (data.mean, data.std) if normalize else ((0.0,) * c, (1.0,) * c)
+        x = Normalizer.create(mean, std, dev)(data.train_x[idx].to(dev))
+        return cls(x, data.train_y[idx].to(dev), idx, ctx.space, data.shape, data.num_classes, dev)
+
+    def build(self, arch: Arch, head: bool = True) -> nn.Module:
+        """The candidate on ``device``: its classifier (the space's ``build_classifier``: (B, C, H,
+        W) -> logits (B, num_classes)) with ``head``, else its feature extractor (``build``:
+        (B, C, H, W) -> (B, C', H', W')). Weights are PyTorch's defaults: re-initialise them
+        with ``init_weights``."""
+        if head:
+            return self.space.build_classifier(arch, self.in_shape, self.num_classes).to(self.device)
+        return self.space.build(arch, self.in_shape).to(self.device)
 
 
 class Evaluator(ABC):

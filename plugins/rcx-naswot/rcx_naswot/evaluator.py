@@ -24,10 +24,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from rcx.core.options import Metric, Option
-from rcx.core.seeding import generator
-from rcx.evaluators.base import EvalContext, EvalResult, Evaluator, RunContext
-from rcx.nn.init import INIT_SCHEMES, init_weights
+from rcx.api import (INIT_SCHEMES, EvalContext, EvalResult, Evaluator, Metric, Option, RunContext, generator,
+                     init_weights)
 
 
 def relu_kernel(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, int]:

@@ -1,6 +1,6 @@
 """The module behind the ``naswot`` entry point: hooks only register things."""
 
-from rcx.hookspecs import hookimpl
+from rcx.api import hookimpl
 
 
 @hookimpl

@@ -1,0 +1,97 @@
+"""``rcx.api``, the public plugin API: what it exports, that the plugins under ``plugins/`` use
+nothing else of rcx, and its fixed-batch helper."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+import torch
+
+import rcx.api
+from rcx.api import FixedBatch, ImageDataset, RunContext
+from rcx.spaces.ksd import KsdSpace
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _rcx_imports(path: Path) -> list[tuple[int, str]]:
+    """(line, module) for every import of an ``rcx`` module other than ``rcx.api`` in ``path``."""
+    bad = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            # `from rcx import api` is the API; `from rcx import core` is not
+            modules = [f"rcx.{a.name}" for a in node.names] if node.module == "rcx" else [node.module]
+        else:
+            continue
+        bad += [(node.lineno, m) for m in modules
+                if (m == "rcx" or m.startswith("rcx.")) and m != "rcx.api" and not m.startswith("rcx.api.")]
+    return bad
+
+
+def test_plugins_import_only_the_public_api():
+    files = sorted((ROOT / "plugins").rglob("*.py"))
+    assert any(f.parts[-3] == "rcx-zerocost" for f in files) and any(f.parts[-3] == "rcx-naswot" for f in files)
+    problems = [f"{f.relative_to(ROOT)}:{line}: imports {m} (plugins may import only rcx.api)"
+                for f in files for line, m in _rcx_imports(f)]
+    assert not problems, "\n".join(problems)
+
+
+def test_the_import_check_catches_every_form(tmp_path):
+    src = tmp_path / "p.py"
+    src.write_text("import rcx.core.seeding\nfrom rcx.evaluators.base import Evaluator\nfrom rcx import hookspecs\n"
+                   "import rcx\nfrom rcx.api import Option\nfrom rcx import api\nimport rcx_zerocost.proxies\n"
+                   "from . import sibling\n")
+    assert _rcx_imports(src) == [(1, "rcx.core.seeding"), (2, "rcx.evaluators.base"), (3, "rcx.hookspecs"), (4, "rcx")]
+
+
+def test_the_api_exports_what_a_plugin_needs():
+    needed = {"Evaluator", "EvalContext", "EvalResult", "RunContext", "Option", "Metric", "hookimpl", "generator",
+              "INIT_SCHEMES", "init_weights", "FixedBatch"}
+    assert needed <= set(rcx.api.__all__)
+    assert all(hasattr(rcx.api, name) for name in rcx.api.__all__)
+    assert "stable" in (rcx.api.__doc__ or "")
+
+
+def _data(n: int = 30) -> ImageDataset:
+    g = torch.Generator().manual_seed(0)
+    return ImageDataset("t", torch.randint(0, 256, (n, 3, 8, 8), generator=g, dtype=torch.uint8),
+                        torch.randint(0, 10, (n,), generator=g), torch.zeros(1, 3, 8, 8, dtype=torch.uint8),
+                        torch.zeros(1, dtype=torch.long), [str(i) for i in range(10)], (0.5, 0.4, 0.3), (0.2, 0.2, 0.25))
+
+
+def test_fixed_batch_is_seeded_by_plan_seed_and_stream_and_normalised():
+    data, space = _data(), KsdSpace(channels=4, layers=2)
+    ctx = RunContext(data, space, torch.device("cpu"), 7)
+    batch = FixedBatch.draw(ctx, 12, "demo")
+    again = FixedBatch.draw(ctx, 12, "demo")
+    assert torch.equal(batch.index, again.index) and torch.equal(batch.x, again.x)
+    assert len(set(batch.index.tolist())) == 12
+    assert not torch.equal(batch.index, FixedBatch.draw(ctx, 12, "other").index)
+    assert not torch.equal(batch.index, FixedBatch.draw(RunContext(data, space, torch.device("cpu"), 8), 12, "demo").index)
+    mean, std = torch.tensor(data.mean).view(1, 3, 1, 1), torch.tensor(data.std).view(1, 3, 1, 1)
+    torch.testing.assert_close(batch.x, (data.train_x[batch.index].float() / 255 - mean) / std)
+    assert torch.equal(batch.y, data.train_y[batch.index])
+    raw = FixedBatch.draw(ctx, 12, "demo", normalize=False)
+    torch.testing.assert_close(raw.x, data.train_x[batch.index].float() / 255)
+    arch = space.from_id("k3-3_s1-1_d1-1")
+    assert batch.build(arch)(batch.x).shape == (12, 10)
+    assert batch.build(arch, head=False)(batch.x).shape == (12, 4, 4, 4)
+    with pytest.raises(ValueError, match="31 images but the dataset's train split has 30"):
+        FixedBatch.draw(ctx, 31, "demo")
+
+
+def test_fixed_batch_is_the_batch_cvu_draws_for_itself():
+    """cvu (and naswot) can switch to FixedBatch with the stream named after themselves."""
+    from rcx.evaluators.cvu import CVU
+
+    data, space = _data(), KsdSpace(channels=4, layers=2)
+    ctx = RunContext(data, space, torch.device("cpu"), 3)
+    cvu = CVU({"batch_size": 20})
+    cvu.prepare(ctx)
+    batch = FixedBatch.draw(ctx, 20, "cvu")
+    assert torch.equal(cvu.batch_index, batch.index) and torch.equal(cvu.y, batch.y)
+    assert torch.equal(cvu.x.contiguous(), batch.x)
