@@ -67,7 +67,7 @@ batch_size = {batch}
 def reference(space, arch, ev: CVU, n_init: int) -> tuple[float, np.ndarray]:
     """Seconds and U_i of the plain loop: every edge computed, float32, one init at a time."""
     x = ev.x.contiguous()  # NCHW, the same normalised batch as rcx
-    net = nn.Sequential(space.build(arch, ev.in_shape, prune=False), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+    net = nn.Sequential(space.build(arch, ev.in_shape, prune_unreachable=False), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                         nn.Linear(4 * space.channels, ev.num_classes)).to(x.device).train()
     u = []
     synchronize(x.device)

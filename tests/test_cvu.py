@@ -77,10 +77,10 @@ def test_batched_initialisations_equal_the_loop(space, arch_id, bn_train, chunk)
 
 def test_statistics_match_an_independent_reference(data):
     space = NB201Space(channels=4, cells=1)
-    ev = make(data, space, seed=3, n_init=6, batch_size=50, init="kaiming_uniform")
+    ev = make(data, space, seed=3, n_init=6, batch_size=50, init="kaiming_uniform", augment=False)
     result = evaluate(ev, space, MIXED, data)
 
-    # by hand: the seeded batch, PyTorch modules, one init after the other
+    # by hand: the seeded batch as it is (rcx's values before `augment`), PyTorch modules, one init after the other
     idx = torch.randperm(data.train_x.shape[0], generator=generator(3, "cvu", "batch"))[:50]
     mean, std = torch.tensor(data.mean).view(1, -1, 1, 1), torch.tensor(data.std).view(1, -1, 1, 1)
     x, y = (data.train_x[idx].float() / 255 - mean) / std, data.train_y[idx]
@@ -98,6 +98,42 @@ def test_statistics_match_an_independent_reference(data):
     assert m["u_min"] == u.min() and m["u_max"] == u.max()
     assert result.status == "done" and result.extra["batch_size"] == 50
     assert sum(result.extra["batch_classes"]) == 50
+
+
+def test_the_augmented_batch_is_a_seeded_pad4_crop_and_flip_of_the_plain_one(data):
+    space = NB201Space(channels=4, cells=1)
+    plain = make(data, space, seed=3, batch_size=40, augment=False)
+    augmented = make(data, space, seed=3, batch_size=40)  # augment = true is the default
+    assert torch.equal(augmented.batch_index, plain.batch_index)  # the same images, transformed
+    assert torch.equal(make(data, space, seed=3, batch_size=40).x, augmented.x)  # deterministic
+    assert not torch.equal(make(data, space, seed=4, batch_size=40, augment=False).x, plain.x)
+    assert not torch.equal(augmented.x, plain.x)
+    # by hand: each image is one of the 9 x 9 crops of its zero-padded (black) copy, flipped or not
+    mean, std = torch.tensor(data.mean).view(1, -1, 1, 1), torch.tensor(data.std).view(1, -1, 1, 1)
+    padded = torch.nn.functional.pad(data.train_x[plain.batch_index].float() / 255, (4, 4, 4, 4))
+    h, w = data.shape[1:]
+    found = []
+    for b in range(40):
+        variants = {(dy, dx, flip): (padded[b, :, dy:dy + h, dx:dx + w].flip(-1) if flip else
+                                     padded[b, :, dy:dy + h, dx:dx + w])
+                    for dy in range(9) for dx in range(9) for flip in (False, True)}
+        target = augmented.x[b:b + 1] * std + mean
+        found.append([k for k, v in variants.items() if torch.allclose(v[None], target, atol=1e-5)])
+    assert all(found)
+    assert {k[2] for keys in found for k in keys} == {False, True}  # both flips occur
+    assert len({k[:2] for keys in found for k in keys}) > 5  # and many offsets
+
+
+def test_augment_false_keeps_the_previous_results_and_true_changes_them(data):
+    space = NB201Space(channels=4, cells=1)
+    before = evaluate(make(data, space, seed=3, n_init=6, batch_size=50, augment=False), space, MIXED, data)
+    after = evaluate(make(data, space, seed=3, n_init=6, batch_size=50), space, MIXED, data)
+    # an augmented batch with the same labels and initialisations gives other accuracies
+    assert [t["u"] for t in before.trials] != [t["u"] for t in after.trials]
+    ev = make(data, space, seed=3, n_init=6, batch_size=50)
+    other = "|nor_conv_1x1~0|+|skip_connect~0|nor_conv_3x3~1|+|none~0|avg_pool_3x3~1|nor_conv_1x1~2|"
+    evaluate(ev, space, other, data)
+    assert evaluate(ev, space, MIXED, data).trials == after.trials  # common random numbers, augmented too
 
 
 def test_common_random_numbers_and_order_independence(data):

@@ -3,6 +3,7 @@ distribution, usable from a plan, correct, and a broken copy of it does not stop
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
@@ -100,6 +101,85 @@ def test_score_is_the_log_determinant_of_the_hamming_kernel():
     torch.testing.assert_close(kernel, codes.shape[1] - hamming)
     assert naswot_score(kernel) == pytest.approx(torch.linalg.slogdet(codes.shape[1] - hamming)[1].item())
     assert naswot_score(torch.ones(3, 3, dtype=torch.float64)) == float("-inf")
+
+
+DEAD_CONV = "|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|nor_conv_1x1~2|"
+
+
+def _naswot(space, arch_id, edges="all", relu_match="type", x_shape=(12, 3, 16, 16)):
+    from rcx_naswot.evaluator import build_network, naswot_score, relu_kernel
+
+    x = torch.randn(*x_shape, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)  # the same weights for both builds: pruning removes no module
+    net = build_network(space, space.from_id(arch_id), x_shape[1:], edges == "all").train()
+    kernel, units = relu_kernel(net, x, relu_match)
+    return naswot_score(kernel), units
+
+
+def test_relu_units_by_hand_for_a_cell_with_a_dead_conv():
+    """C = 4, one cell per stage, 16x16 input: per-image ReLU units counted by hand."""
+    from rcx.spaces.nb201 import NB201Space
+
+    space = NB201Space(channels=4, cells=1)
+    stage = [4 * 16 * 16, 8 * 8 * 8, 16 * 4 * 4]  # units of one ReLU at each stage's resolution
+    cells = sum(stage)  # the live 1x1 conv on node 2 -> 3, once per stage (one cell each)
+    res = stage[0] + stage[1] + stage[1] + stage[2]  # reduction blocks: conv_a at the input, conv_b after
+    last = stage[2]  # the final BN -> ReLU
+    assert _naswot(space, DEAD_CONV, "reachable")[1] == cells + res + last == 4352
+    assert _naswot(space, DEAD_CONV, "all")[1] == 2 * cells + res + last == 6144  # + the dead 3x3 conv's ReLU
+    # the public code's rule: ReLUConvBN wrappers match 'ReLU' too, so every ReLU-Conv-BN counts twice
+    assert _naswot(space, DEAD_CONV, "all", "name")[1] == 2 * (2 * cells + res) + last == 12032
+    assert _naswot(space, DEAD_CONV, "reachable", "name")[1] == 2 * (cells + res) + last
+
+
+def test_name_matching_adds_the_wrapper_inputs_kernel_once_more():
+    """relu_match = "name": K = K(type) + the kernel of every ReLU inside a ReLU-Conv-BN."""
+    from rcx_naswot.evaluator import relu_kernel
+    from rcx.nn.nb201 import ReLUConvBN
+    from rcx.spaces.nb201 import NB201Space
+
+    space = NB201Space(channels=4, cells=1)
+    net = space.build(space.from_id(DEAD_CONV), (3, 16, 16), prune_unreachable=False).train()
+    x = torch.randn(8, 3, 16, 16, generator=torch.Generator().manual_seed(2))
+    inner = []  # the codes of the ReLUs that sit inside a ReLUConvBN, collected independently
+    handles = [m[0].register_forward_hook(lambda m, i, o: inner.append((o > 0).flatten(1).double()))
+               for m in net.modules() if isinstance(m, ReLUConvBN)]
+    k_type, n_type = relu_kernel(net, x, "type")
+    for h in handles:
+        h.remove()
+    k_name, n_name = relu_kernel(net, x, "name")
+    codes = torch.cat(inner, 1)
+    extra = codes @ codes.T + (1 - codes) @ (1 - codes).T
+    assert n_name == n_type + codes.shape[1]
+    torch.testing.assert_close(k_name, k_type + extra)
+
+
+def test_edges_change_the_score_exactly_for_cells_with_dead_relus():
+    from rcx.nn.nb201 import unreachable_relu_edges
+    from rcx.spaces.nb201 import NB201Space
+
+    space = NB201Space(channels=2, cells=1)
+    ids = [space.arch_at(i).id for i in torch.randperm(len(space), generator=torch.Generator().manual_seed(0))[:40]]
+    ids += [DEAD_CONV, "|nor_conv_1x1~0|+|nor_conv_3x3~0|none~1|+|avg_pool_3x3~0|none~1|none~2|"]
+    dead = [unreachable_relu_edges(space.ops(space.from_id(a))) > 0 for a in ids]
+    assert any(dead) and not all(dead)
+    for arch_id, has_dead in zip(ids, dead):
+        full, pruned = _naswot(space, arch_id, "all", x_shape=(8, 3, 8, 8)), \
+            _naswot(space, arch_id, "reachable", x_shape=(8, 3, 8, 8))
+        assert (full[1] != pruned[1]) == has_dead, arch_id
+        if not has_dead:
+            assert full == pruned, arch_id
+        elif math.isfinite(full[0]) and math.isfinite(pruned[0]):
+            assert full[0] != pruned[0], arch_id
+
+
+def test_edges_all_is_the_default_and_other_spaces_ignore_it():
+    from rcx_naswot.evaluator import NASWOT
+
+    defaults = {o.name: o.default for o in NASWOT.options}
+    assert defaults["edges"] == "all" and defaults["relu_match"] == "type"
+    space = KsdSpace(channels=4, layers=2)  # no prune_unreachable keyword: everything runs anyway
+    assert _naswot(space, "k3-3_s1-2_d1-1", "all") == _naswot(space, "k3-3_s1-2_d1-1", "reachable")
 
 
 def test_a_broken_copy_is_reported_without_stopping_rcx(tmp_path):

@@ -69,7 +69,7 @@ def test_nb201_module_matches_describe(arch_id):
     space = NB201Space(channels=8, cells=2)
     arch = space.from_id(arch_id)
     info = space.describe(arch, (3, 32, 32))
-    shape, macs = conv_macs(space.build(arch, (3, 32, 32), prune=False), (3, 32, 32))
+    shape, macs = conv_macs(space.build(arch, (3, 32, 32), prune_unreachable=False), (3, 32, 32))
     assert shape == info.out_shape == (32, 8, 8)
     assert macs == info.flops  # every edge counted, as the benchmark's counter does
     assert sum(p.numel() for p in space.build(arch, (3, 32, 32)).parameters()) == info.params
@@ -84,7 +84,7 @@ def test_nb201_pruning_skips_dead_edges_without_changing_the_output():
     for arch_id in (MIXED, ALL_NONE, "|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|nor_conv_1x1~2|"):
         arch = space.from_id(arch_id)
         torch.manual_seed(0)
-        full = space.build(arch, (3, 16, 16), prune=False)
+        full = space.build(arch, (3, 16, 16), prune_unreachable=False)
         pruned = space.build(arch, (3, 16, 16))
         pruned.load_state_dict(full.state_dict())
         torch.testing.assert_close(pruned.train()(x), full.train()(x))

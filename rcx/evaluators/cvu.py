@@ -15,6 +15,13 @@ Common random numbers: initialisation ``i`` is drawn from ``(plan seed, "cvu", "
 every architecture, and the batch is drawn once per run from ``(plan seed, "cvu", "batch")``
 (a seeded subset of the training split, the same for every architecture and evaluation order).
 
+``augment = true`` (default) passes the fixed batch once through the training transform, as the
+reference code does (its batch comes from the training loader: ``RandomHorizontalFlip`` and
+``RandomCrop(32, padding=4)`` with zero padding): one crop offset and one flip bit per image,
+drawn from ``(plan seed, "cvu", "augment")``, so every architecture still sees the very same
+(augmented) batch. ``augment = false`` takes the images as they are (rcx's behaviour before the
+option existed).
+
 Defaults follow the CV_U reference code: ``init = "kaiming_normal"`` (He normal, fan-out, zero
 biases) and ``bn_mode = "train"`` (BatchNorm on the batch's statistics; the reference runs the
 nets in train mode). Execution (``path = "auto"``): one initialisation after the other on a
@@ -42,11 +49,12 @@ from rcx.evaluators.base import EvalContext, EvalResult, Evaluator, RunContext
 from rcx.nn.features import Normalizer, choose_dtype
 from rcx.nn.init import INIT_SCHEMES
 from rcx.nn.multi_init import auto_chunk, batched_logits, loop_logits
+from rcx.nn.train import EpochDraws, crop_flip
 
 
 class CVU(Evaluator):
     name = "cvu"
-    version = "1"
+    version = "2"
     help = "Coefficient of variation of untrained accuracy over N_init inits (seed 002); lower is better."
     headline = ("cv_u", "mu_u", "sigma_u")
     statuses = ("done", "degenerate")
@@ -66,6 +74,8 @@ class CVU(Evaluator):
                "stacked inits through torch.func.vmap", choices=("auto", "loop", "batched")),
         Option("chunk", int, 0, "batched path: initialisations per vmap call (0: sized to device memory)", min=0),
         Option("normalize", bool, True, "normalise pixels with the dataset's mean/std"),
+        Option("augment", bool, True, "pass the fixed batch once through pad-4 random crop + horizontal flip "
+               "(seeded, the same for every architecture), as the reference code's training transform does"),
     ]
     metrics = [
         Metric("cv_u", "", False, "sigma_u / mu_u (absent when degenerate)"),
@@ -90,7 +100,11 @@ class CVU(Evaluator):
         mean, std = (data.mean, data.std) if cfg["normalize"] else ((0.0,) * c, (1.0,) * c)
         self.path = cfg["path"] if cfg["path"] != "auto" else ("batched" if dev.type == "cuda" else "loop")
         self.channels_last = self.path == "loop"
-        x = Normalizer.create(mean, std, dev)(data.train_x[idx].to(dev))  # (B, C, H, W) float32
+        images = data.train_x[idx]  # (B, C, H, W) uint8
+        if cfg["augment"]:  # crop offsets and flips of one "epoch" over the batch; its order is unused
+            draws = EpochDraws(images.shape[0], generator(ctx.seed, "cvu", "augment"), torch.device("cpu"))
+            images = crop_flip(images, draws.dy, draws.dx, draws.flip)
+        x = Normalizer.create(mean, std, dev)(images.to(dev))  # (B, C, H, W) float32
         self.x = x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
         self.y = data.train_y[idx].to(dev)  # (B,)
         self.batch_index = idx

@@ -14,9 +14,14 @@ edges ``i -> j`` (i < j); the cell outputs node 3. Edge operations: ``none`` (ze
 reduction block is ``ReLU-Conv3x3(stride 2)-BN -> ReLU-Conv3x3-BN`` plus a shortcut
 ``AvgPool2x2 -> Conv1x1(no bias)``. Every BN is affine.
 
-rcx skips work that cannot reach the cell output (``none`` edges, and edges into nodes whose
-every path to node 3 goes through ``none``); their modules still exist, so parameter counts are the
-benchmark's, and the output is the same as computing everything (``prune=False``).
+By default rcx skips work that cannot reach the cell output (``none`` edges, and edges into
+nodes whose every path to node 3 goes through ``none``); their modules still exist, so parameter
+counts are the benchmark's, and the output is the same as computing every edge
+(``prune_unreachable=False``, what the benchmark's code does). The output is all that most
+evaluators see; one that hooks inner modules (NASWOT counts every ReLU) sees the skipped edges'
+modules only when they run: ``prune_unreachable=False`` gives it the benchmark's computation.
+``none`` edges are skipped either way: the benchmark's ``Zero`` (``x.mul(0)``) adds zeros and
+holds no module that anything could observe.
 """
 
 from __future__ import annotations
@@ -73,14 +78,20 @@ def live_edges(ops: tuple[str, ...]) -> list[bool]:
     return live
 
 
+def unreachable_relu_edges(ops: tuple[str, ...]) -> int:
+    """Edges of the cell that hold a ReLU (``nor_conv_*``) but cannot reach its output: the
+    ReLUs a build with ``prune_unreachable=True`` leaves out, per cell."""
+    return sum(op.startswith("nor_conv") and not live for op, live in zip(ops, live_edges(ops)))
+
+
 class Cell(nn.Module):
     """A NAS-Bench-201 cell: (B, C, H, W) -> (B, C, H, W)."""
 
-    def __init__(self, ops: tuple[str, ...], channels: int, prune: bool = True) -> None:
+    def __init__(self, ops: tuple[str, ...], channels: int, prune_unreachable: bool = True) -> None:
         super().__init__()
         self.ops = tuple(ops)
         self.edges = nn.ModuleList(make_op(op, channels) for op in ops)
-        self.run = live_edges(self.ops) if prune else [op != "none" for op in self.ops]
+        self.run = live_edges(self.ops) if prune_unreachable else [op != "none" for op in self.ops]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes = [x]
@@ -103,15 +114,17 @@ class ResBlock(nn.Module):
         return self.downsample(x) + self.conv_b(self.conv_a(x))
 
 
-def build_network(ops: tuple[str, ...], in_channels: int, channels: int, cells: int, prune: bool = True) -> nn.Sequential:
+def build_network(ops: tuple[str, ...], in_channels: int, channels: int, cells: int,
+                  prune_unreachable: bool = True) -> nn.Sequential:
     """Stem, three stages with two reduction blocks, and the final BN -> ReLU:
-    (B, C_in, H, W) -> (B, 4C, H/4, W/4)."""
+    (B, C_in, H, W) -> (B, 4C, H/4, W/4). ``prune_unreachable=False`` runs every non-``none``
+    edge, as the benchmark's code does (same output)."""
     layers: list[nn.Module] = [nn.Conv2d(in_channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels)]
     c = channels
     for stage in range(3):
         if stage:
             layers.append(ResBlock(c, 2 * c))
             c *= 2
-        layers += [Cell(ops, c, prune) for _ in range(cells)]
+        layers += [Cell(ops, c, prune_unreachable) for _ in range(cells)]
     layers += [nn.BatchNorm2d(c), nn.ReLU()]
     return nn.Sequential(*layers)

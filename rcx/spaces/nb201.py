@@ -165,9 +165,13 @@ class NB201Space(SearchSpace):
             total += self.cells * self._cell_cost(ops, c)[0]
         return total
 
-    def build(self, arch: Arch, in_shape: tuple[int, int, int], prune: bool = True) -> nn.Module:
-        """``prune=False`` runs every edge as the benchmark's code does (same output, slower)."""
-        return build_network(self.ops(arch), int(in_shape[0]), self.channels, self.cells, prune)
+    def build(self, arch: Arch, in_shape: tuple[int, int, int], prune_unreachable: bool = True) -> nn.Module:
+        """The network (module doc). ``prune_unreachable=False`` runs every edge, as the
+        benchmark's code does: the same output, more work, and the ReLUs of edges that cannot
+        reach a cell's output do switch (what NASWOT's ``edges = "all"`` counts). The keyword is a
+        convention, not part of :class:`SearchSpace`: a space that can skip unreachable work takes
+        it, and an evaluator that needs every module run passes it where ``build`` accepts it."""
+        return build_network(self.ops(arch), int(in_shape[0]), self.channels, self.cells, prune_unreachable)
 
     def is_valid(self, arch: Arch, in_shape: tuple[int, int, int]) -> bool:
         """``describe(arch, in_shape).valid`` without the arithmetic (the samplers' fast path)."""

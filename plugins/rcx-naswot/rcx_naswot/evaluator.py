@@ -6,7 +6,33 @@ its length, the kernel is ``K[i, j] = N_A - hamming(c_i, c_j)`` (the number of u
 images ``i`` and ``j`` agree), accumulated layer by layer as ``C C^T + (1 - C)(1 - C)^T``. The
 score is ``log |det K|`` (``slogdet``), higher is better: networks whose units separate the
 images have a better-conditioned kernel. This follows Mellor et al. 2021 (v2 of the paper and
-its public code, which hooks every ReLU module).
+its public code, BayesWatch/nas-without-training, ``score_networks.py``).
+
+Which units are counted, against the public code:
+
+- ``edges = "all"`` (default): every edge of the network runs, as in the public code, so the
+  ReLUs of edges that cannot reach the output switch and are counted. ``nb201`` normally skips
+  such edges (:mod:`rcx.nn.nb201`); "all" builds it with ``prune_unreachable=False``. On
+  NAS-Bench-201, 2,290 of the 15,625 cells have a ReLU-Conv-BN edge that cannot reach the
+  cell's output; only their scores depend on this option (and ranks among them and the rest
+  change). ``"reachable"`` counts only units that influence the output (the faster build).
+  Spaces whose ``build`` takes no ``prune_unreachable`` keyword compute everything either way.
+- ``relu_match = "type"`` (default): each ReLU unit once (every ``nn.ReLU`` module), ``N_A``
+  the number of ReLU units, as the paper defines the kernel. The public code hooks every
+  module whose *type name contains "ReLU"* (``'ReLU' in str(type(module))``) and codes its
+  *input* (``input > 0``). In NAS-Bench-201 that matches the ``nn.ReLU`` modules and also
+  each ``ReLUConvBN`` wrapper, whose input is its inner ReLU's input: so every ReLU inside a
+  ReLU-Conv-BN (the ``nor_conv_1x1``/``nor_conv_3x3`` edges, also unreachable ones, and both
+  convolutions of the two residual reduction blocks) is counted twice, while the final
+  BN -> ReLU is counted once. ``relu_match = "name"`` reproduces that rule on rcx's
+  networks (rcx's ``nb201`` module is also called ``ReLUConvBN``): ``N_A`` and ``K`` are then
+  the public code's. The doubled units weigh the conv layers twice in ``K``, so the score is
+  not a shift of the "type" score, though the two rank cells almost alike (Kendall tau 0.996
+  on 32 random CIFAR-10 cells; "all" vs "reachable" on the same cells: 0.78).
+- The public code counts only modules that its preceding backward pass reached; with the
+  benchmark's ``none`` = ``x.mul(0)`` every module of the network is reached, so that changes
+  nothing here. Its batch is unaugmented (``augtype = "none"`` strips the flip and crop from
+  the training transform), as rcx's is.
 
 Settings: the batch is ``batch_size`` training images drawn once per run with the plan seed
 (the same for every architecture); weights come from the architecture's seed
@@ -28,18 +54,29 @@ from rcx.api import (INIT_SCHEMES, EvalContext, EvalResult, Evaluator, Metric, O
                      init_weights)
 
 
-def relu_kernel(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """``K`` (N, N) float64 and ``N_A`` (ReLU units per image) for images ``x`` (N, C, H, W)."""
+def is_counted(module: nn.Module, relu_match: str) -> bool:
+    """Does NASWOT code this module's input? ``type``: every ``nn.ReLU``; ``name``: every module
+    whose class name contains "ReLU" (the public code's rule)."""
+    if relu_match == "name":
+        return "ReLU" in type(module).__name__
+    return isinstance(module, nn.ReLU)
+
+
+def relu_kernel(model: nn.Module, x: torch.Tensor, relu_match: str = "type") -> tuple[torch.Tensor, int]:
+    """``K`` (N, N) float64 and ``N_A`` (coded units per image) for images ``x`` (N, C, H, W).
+
+    A unit's code is ``input > 0`` of each counted module (:func:`is_counted`): for a ReLU the
+    same as ``output > 0``, and for a wrapper that starts with a ReLU its ReLU's code."""
     n = x.shape[0]
     kernel = torch.zeros(n, n, dtype=torch.float64, device=x.device)
     units = [0]
 
-    def hook(module: nn.Module, inputs: Any, out: torch.Tensor) -> None:
-        codes = (out > 0).flatten(1).float()  # (N, units of this layer)
+    def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        codes = (inputs[0] > 0).flatten(1).float()  # (N, units of this module)
         kernel.add_((codes @ codes.T + (1 - codes) @ (1 - codes).T).double())
         units[0] += codes.shape[1]
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.ReLU)]
+    handles = [m.register_forward_hook(hook) for m in model.modules() if is_counted(m, relu_match)]
     try:
         with torch.inference_mode():
             model(x)
@@ -55,9 +92,19 @@ def naswot_score(kernel: torch.Tensor) -> float:
     return float(logdet) if sign != 0 else -math.inf
 
 
+def build_network(space: Any, arch: Any, in_shape: tuple[int, int, int], all_edges: bool) -> nn.Module:
+    """The space's network; with ``all_edges`` and a space whose ``build`` can skip work that
+    cannot reach the output (it takes ``prune_unreachable``, as ``nb201``), every edge runs."""
+    import inspect
+
+    if all_edges and "prune_unreachable" in inspect.signature(space.build).parameters:
+        return space.build(arch, in_shape, prune_unreachable=False)
+    return space.build(arch, in_shape)
+
+
 class NASWOT(Evaluator):
     name = "naswot"
-    version = "1"
+    version = "2"
     help = "NASWOT (Mellor et al. 2021): log|K_H| of binary ReLU codes over a minibatch; higher is better."
     headline = ("score", "relu_units")
     statuses = ("done", "degenerate")
@@ -67,6 +114,11 @@ class NASWOT(Evaluator):
         Option("init", str, "default", "weight init scheme (rcx.nn.init)", choices=INIT_SCHEMES),
         Option("bn_mode", str, "train", "BatchNorm: train = batch statistics, eval = running statistics",
                choices=("train", "eval")),
+        Option("edges", str, "all", "all = every edge runs and its ReLUs count, as the public code; reachable = "
+               "only edges that reach the output (nb201 skips the others)", choices=("all", "reachable")),
+        Option("relu_match", str, "type", "type = each nn.ReLU once (the paper's N_A); name = every module whose "
+               "class name contains 'ReLU', as the public code (ReLU-Conv-BN's ReLU counted twice)",
+               choices=("type", "name")),
     ]
     metrics = [
         Metric("score", "nats", True, "log|det K| of the ReLU-code kernel, mean over trials"),
@@ -92,12 +144,13 @@ class NASWOT(Evaluator):
     def evaluate(self, ctx: EvalContext) -> EvalResult:
         cfg = self.config
         t0 = time.perf_counter()
-        model = self.space.build(ctx.arch, self.in_shape).to(self.device).train(cfg["bn_mode"] == "train")
+        model = build_network(self.space, ctx.arch, self.in_shape, cfg["edges"] == "all")
+        model = model.to(self.device).train(cfg["bn_mode"] == "train")
         trials = []
         for t in range(cfg["trials"]):
             ctx.check_cancel()
             init_weights(model, cfg["init"], generator(ctx.seed, "trial", t))
-            kernel, units = relu_kernel(model, self.x)
+            kernel, units = relu_kernel(model, self.x, cfg["relu_match"])
             trials.append({"score": naswot_score(kernel), "relu_units": units})
             ctx.progress((t + 1) / cfg["trials"], f"trial {t + 1}/{cfg['trials']}")
         scores = torch.tensor([tr["score"] for tr in trials], dtype=torch.float64)

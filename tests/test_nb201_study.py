@@ -1,0 +1,53 @@
+"""The 1,000-cell NAS-Bench-201 study plans (examples/nb201_study*.toml): they sample the same
+cells, so their results join by architecture id, and their evaluator tables run."""
+
+from __future__ import annotations
+
+import tomli
+
+from rcx.core.plan import parse_plan
+from rcx.core.runner import Runner
+from rcx.core.store import Store
+
+from .conftest import ROOT
+
+STUDY = sorted((ROOT / "examples").glob("nb201_study*.toml"))
+SHARED = ("seed", "dataset", "space", "sampler")
+
+
+def test_the_study_plans_sample_the_same_cells():
+    assert {p.name for p in STUDY} >= {"nb201_study.toml", "nb201_study_cvu.toml", "nb201_study_cvu_gpu.toml",
+                                       "nb201_study_zerocost.toml"}
+    plans = {p.name: tomli.loads(p.read_text()) for p in STUDY}
+    first = plans["nb201_study.toml"]
+    assert first["sampler"] == {"kind": "random", "n": 1000} and first["space"]["name"] == "nb201"
+    for name, plan in plans.items():
+        assert {k: plan[k] for k in SHARED} == {k: first[k] for k in SHARED}, name
+    outputs = [plan["output"] for plan in plans.values()]
+    assert len(set(outputs)) == len(outputs)  # one results file per part
+
+
+def test_the_study_evaluators_run_on_a_small_copy(tmp_path, registry):
+    """nb201_study.toml as written plus nb201_study_cvu.toml's evaluator table, with synthetic
+    data, 3 small cells and smaller sizes: every evaluation ends done (or degenerate)."""
+    text = (ROOT / "examples" / "nb201_study.toml").read_text()
+    cvu = (ROOT / "examples" / "nb201_study_cvu.toml").read_text()
+    text += cvu[cvu.index("[evaluators.cvu]"):]
+    for big, small in (
+        ('device = "auto"', 'device = "cpu"'),
+        ('output = "runs/nb201_study.db"', f'output = "{tmp_path / "study.db"}"'),
+        ('name = "imagefolder"', 'name = "synthetic"\nn_train = 60\nn_test = 40\nimage_size = 16'),
+        ('root = "/tmp/cifar10"', ""),
+        ("channels = 16", "channels = 4"), ("cells = 5", "cells = 1"), ("n = 1000", "n = 3"),
+        ("= 500", "= 40"), ("batch_size = 256", "batch_size = 32"), ("batch_size = 128", "batch_size = 16"),
+        ("n_init = 20", "n_init = 3"),
+    ):
+        assert big in text, big
+        text = text.replace(big, small)
+    plan = parse_plan(text, registry)
+    store = Store.open(plan.output)
+    run_id = Runner(plan, registry).run(store)
+    rows = store.evaluations(run_id)
+    store.close()
+    assert {r["evaluator"] for r in rows} == {"naswot", "ridge_rfm", "ridge_loo", "cvu"} and len(rows) == 12
+    assert all(r["state"] in ("done", "degenerate") for r in rows), [(r["evaluator"], r["error"]) for r in rows]
