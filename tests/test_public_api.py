@@ -85,13 +85,43 @@ def test_fixed_batch_is_seeded_by_plan_seed_and_stream_and_normalised():
 
 
 def test_fixed_batch_is_the_batch_cvu_draws_for_itself():
-    """cvu (and naswot) can switch to FixedBatch with the stream named after themselves."""
+    """cvu (and naswot) can switch to FixedBatch with the stream named after themselves (cvu's
+    default training-transform augmentation comes after the draw, so it is off here)."""
     from rcx.evaluators.cvu import CVU
 
     data, space = _data(), KsdSpace(channels=4, layers=2)
     ctx = RunContext(data, space, torch.device("cpu"), 3)
-    cvu = CVU({"batch_size": 20})
+    cvu = CVU({"batch_size": 20, "augment": False})
     cvu.prepare(ctx)
     batch = FixedBatch.draw(ctx, 20, "cvu")
     assert torch.equal(cvu.batch_index, batch.index) and torch.equal(cvu.y, batch.y)
     assert torch.equal(cvu.x.contiguous(), batch.x)
+
+
+def test_build_every_edge_runs_the_edges_nb201_prunes():
+    """nb201 skips edges that cannot reach a cell's output; ``build_every_edge`` keeps them (same
+    output, more modules), and spaces without pruning build as usual."""
+    from rcx.api import build_every_edge
+    from rcx.spaces.nb201 import NB201Space
+
+    space = NB201Space(channels=4, cells=1)
+    arch = space.from_id("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|none~1|none~2|")
+    pruned, full = space.build(arch, (3, 8, 8)), build_every_edge(space, arch, (3, 8, 8))
+    full.load_state_dict(pruned.state_dict())
+    x = torch.randn(2, 3, 8, 8)
+
+    def run(model: torch.nn.Module) -> tuple[torch.Tensor, int]:
+        calls = [0]
+        hooks = [m.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+                 for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+        out = model.eval()(x)
+        for h in hooks:
+            h.remove()
+        return out, calls[0]
+
+    (out_pruned, convs_pruned), (out_full, convs_full) = run(pruned), run(full)
+    assert convs_full == convs_pruned + 9  # per stage (one cell each) the dead nodes' three 3x3 convs
+    torch.testing.assert_close(out_full, out_pruned)
+    ksd = KsdSpace(channels=4, layers=2)
+    k = ksd.from_id("k3-3_s1-1_d1-1")
+    assert str(build_every_edge(ksd, k, (3, 8, 8))) == str(ksd.build(k, (3, 8, 8)))

@@ -12,6 +12,8 @@ rcx; today it re-exports the objects from where they live.)
   :class:`RunContext` (once per run), :class:`EvalContext` (once per candidate),
   :class:`EvalResult`; raise :class:`InvalidArchitecture` for a candidate that cannot run on
   the input (:class:`Cancelled` is what ``EvalContext.check_cancel`` raises).
+- :func:`build_every_edge`: a space's network with every operation computed (nb201's
+  unreachable edges too), for proxies that hook activations.
 - :class:`FixedBatch`: one seeded batch of training images per run (the same for every
   candidate) and the candidate's network, with or without its classifier head.
 - Seeding: :func:`generator` / :func:`derive_seed` (seeds from identities, never from order);
@@ -31,6 +33,7 @@ from rcx.evaluators.base import (
     FixedBatch,
     InvalidArchitecture,
     RunContext,
+    build_every_edge,
 )
 from rcx.hookspecs import hookimpl
 from rcx.nn.init import INIT_SCHEMES, init_weights
@@ -54,6 +57,7 @@ __all__ = [
     "Option",
     "RunContext",
     "SearchSpace",
+    "build_every_edge",
     "derive_seed",
     "generator",
     "hookimpl",

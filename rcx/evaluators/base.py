@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -126,6 +128,17 @@ class FixedBatch:
         if head:
             return self.space.build_classifier(arch, self.in_shape, self.num_classes).to(self.device)
         return self.space.build(arch, self.in_shape).to(self.device)
+
+
+def build_every_edge(space: SearchSpace, arch: Arch, in_shape: tuple[int, int, int]) -> nn.Module:
+    """The space's feature extractor with every operation computed, also those that cannot
+    reach the output. Spaces that skip such work (``nb201`` prunes edges that cannot reach a
+    cell's output; its ``build`` takes ``prune_unreachable``) build it unpruned: the output is
+    identical, but proxies that hook activations (NASWOT's ReLU codes, Zen-NAS's BatchNorm
+    variances) see every module the benchmark's reference code runs. Other spaces: ``build``."""
+    if "prune_unreachable" in inspect.signature(space.build).parameters:
+        return space.build(arch, in_shape, prune_unreachable=False)
+    return space.build(arch, in_shape)
 
 
 class Evaluator(ABC):

@@ -50,8 +50,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from rcx.api import (INIT_SCHEMES, EvalContext, EvalResult, Evaluator, Metric, Option, RunContext, generator,
-                     init_weights)
+from rcx.api import (INIT_SCHEMES, EvalContext, EvalResult, Evaluator, Metric, Option, RunContext,
+                     build_every_edge, generator, init_weights)
 
 
 def is_counted(module: nn.Module, relu_match: str) -> bool:
@@ -93,13 +93,9 @@ def naswot_score(kernel: torch.Tensor) -> float:
 
 
 def build_network(space: Any, arch: Any, in_shape: tuple[int, int, int], all_edges: bool) -> nn.Module:
-    """The space's network; with ``all_edges`` and a space whose ``build`` can skip work that
-    cannot reach the output (it takes ``prune_unreachable``, as ``nb201``), every edge runs."""
-    import inspect
-
-    if all_edges and "prune_unreachable" in inspect.signature(space.build).parameters:
-        return space.build(arch, in_shape, prune_unreachable=False)
-    return space.build(arch, in_shape)
+    """The space's network; with ``all_edges`` every edge runs, also those that cannot reach the
+    output (:func:`rcx.api.build_every_edge`)."""
+    return build_every_edge(space, arch, in_shape) if all_edges else space.build(arch, in_shape)
 
 
 class NASWOT(Evaluator):

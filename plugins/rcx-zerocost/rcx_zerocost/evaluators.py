@@ -20,7 +20,6 @@ convolutions; the same numbers up to float rounding).
 
 from __future__ import annotations
 
-import inspect
 import math
 import time
 from abc import abstractmethod
@@ -29,8 +28,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from rcx.api import (INIT_SCHEMES, EvalContext, EvalResult, Evaluator, FixedBatch, Metric, Option, RunContext,
-                     generator, init_weights)
+from rcx.api import (INIT_SCHEMES, EvalContext, EvalResult, Evaluator, FixedBatch, Metric, Option,
+                     RunContext, build_every_edge, generator, init_weights)
 from rcx_zerocost import proxies
 
 BATCH_STREAM = "zerocost"
@@ -230,9 +229,7 @@ class Zen(ZeroCostProxy):
         """The feature extractor in train mode; on spaces whose ``build`` can skip dead edges
         (``nb201``) the unpruned network, so that every BatchNorm the reference runs enters
         the correction."""
-        space = self.batch.space
-        unpruned = {"prune": False} if "prune" in inspect.signature(space.build).parameters else {}
-        model = space.build(ctx.arch, self.batch.in_shape, **unpruned).to(self.batch.device)
+        model = build_every_edge(self.batch.space, ctx.arch, self.batch.in_shape).to(self.batch.device)
         return model.to(memory_format=self.memory_format).train()
 
     def initialise(self, model: nn.Module, g: torch.Generator) -> None:
