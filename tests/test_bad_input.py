@@ -283,6 +283,21 @@ def test_a_folder_given_as_the_results_file(tmp_path, capsys):
     assert list(folder.iterdir()) == []
 
 
+@pytest.mark.parametrize("output", ["", "runs/", "a\\u0000b.db"])
+def test_an_output_that_names_no_file_is_a_plan_problem(registry, output):
+    with pytest.raises(PlanError, match="output: must name a results file"):
+        parse_plan(tiny_plan_text().replace('output = "x.db"', f'output = "{output}"'), registry)
+
+
+def test_a_device_or_the_current_folder_as_the_results_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = rcx_main(capsys, "run", "--headless", tiny_plan(tmp_path), "--db", "")
+    assert code == 2 and "is a folder" in err
+    code, _, err = rcx_main(capsys, "run", "--headless", tiny_plan(tmp_path), "--db", os.devnull)
+    assert code == 2 and "is not a regular file" in err
+    assert not Path(f"{os.devnull}-journal").exists() and not Path(f"{os.devnull}.lock").exists()
+
+
 def readonly_run(folder: Path, argv: list[str]) -> subprocess.CompletedProcess:
     """``python -m rcx.cli ARGV`` with ``folder`` read-only: by permissions, or for root (whom
     permissions do not stop) by a read-only bind mount in a private mount namespace."""

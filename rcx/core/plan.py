@@ -186,6 +186,9 @@ def parse_plan(text: str, registry: Registry, source: str = "plan", output: str 
     ]
     top, top_problems = validate_options(top_options, {k: raw[k] for k in raw if k in {o.name for o in top_options}}, "")
     problems += [(p.lstrip("."), m) for p, m in top_problems]
+    out = top.get("output")
+    if isinstance(out, str) and (not out.strip() or "\0" in out or out.endswith(("/", os.sep))):
+        problems.append(("output", f"must name a results file, such as runs/NAME.db, got {out!r}"))
     if isinstance(top.get("device"), str) and not _DEVICE_RE.match(top["device"]):
         problems.append(("device", f"must be auto, cpu, cuda or cuda:N, got {top['device']!r}"))
 

@@ -220,7 +220,7 @@ class WriterLock:
 
     def __init__(self, db: str | Path) -> None:
         self.db = Path(db)
-        self.path = self.db.with_name(self.db.name + ".lock")
+        self.path = Path(f"{self.db}.lock")
         self._key = str(self.path.absolute())
         self._active = False
 
@@ -229,6 +229,8 @@ class WriterLock:
         when the results file's folder cannot be written)."""
         if self.db.is_dir():
             raise StoreError(f"{self.db}: is a folder; give a results file path such as {self.db / 'results.db'}")
+        if self.db.exists() and not self.db.is_file():
+            raise StoreError(f"{self.db}: is not a regular file; give a results file path such as runs/NAME.db")
         if fcntl is None:
             return self
         with self._guard:
