@@ -16,7 +16,14 @@ import threading
 from pathlib import Path
 from typing import Any, Sequence
 
-from rcx.termtable import print_table
+
+def print_table(*args: Any, **kwargs: Any) -> None:
+    """:func:`rcx.termtable.print_table`, imported on first use: this module stays quick to import,
+    so a Ctrl-C at start-up lands in :func:`main`, which reports it in one line."""
+    from rcx.termtable import print_table as table
+
+    table(*args, **kwargs)
+
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 

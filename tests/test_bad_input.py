@@ -423,6 +423,12 @@ def test_ctrl_c_during_start_up_is_one_line(monkeypatch, capsys, tmp_path):
     assert code == 130 and err.strip() == "rcx: error: interrupted"
 
 
+def test_the_cli_module_imports_quickly_so_ctrl_c_reaches_main():
+    code = "import sys, rcx.cli; print(sorted(m for m in ('rich', 'torch', 'numpy') if m in sys.modules))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
+
+
 # -- what holds today, kept ------------------------------------------------------------------------
 
 
