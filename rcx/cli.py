@@ -16,7 +16,14 @@ import threading
 from pathlib import Path
 from typing import Any, Sequence
 
-from rcx.termtable import print_table
+
+def print_table(*args: Any, **kwargs: Any) -> None:
+    """:func:`rcx.termtable.print_table`, imported on first use: this module stays quick to import,
+    so a Ctrl-C at start-up lands in :func:`main`, which reports it in one line."""
+    from rcx.termtable import print_table as table
+
+    table(*args, **kwargs)
+
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -54,7 +61,9 @@ def _visible_columns(table, all_columns: bool) -> list[str]:
 def write_results(table, rows: list[dict[str, Any]], fmt: str, all_columns: bool, title: str | None = None) -> None:
     """``rows`` of ``table`` to stdout as JSON, CSV (every column) or a terminal table."""
     if fmt == "json":
-        json.dump(rows, sys.stdout, indent=1)
+        from rcx.core.store import plain_json
+
+        json.dump(plain_json(rows, "rows", lenient=True), sys.stdout, indent=1, allow_nan=False)  # NaN/inf: null
         sys.stdout.write("\n")
     elif fmt == "csv":
         writer = csv.DictWriter(sys.stdout, fieldnames=table.columns, extrasaction="ignore")
@@ -71,7 +80,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from rcx.core.plan import PlanError, load_plan
     from rcx.core.results import results_table
     from rcx.core.runner import PlanMismatch, Runner
-    from rcx.core.store import Store, StoreError
+    from rcx.core.store import Store, StoreError, WriterLock
     from rcx.data.base import DatasetError
     from rcx.plugins import get_registry
     from rcx.progress import Reporter
@@ -99,7 +108,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("\nrcx: stopping after the current batch (Ctrl-C again to stop now)", file=sys.stderr)
 
     previous = signal.signal(signal.SIGINT, on_sigint)
+    lock = WriterLock(plan.output)
     try:
+        lock.acquire()  # before the dataset loads: another run on this file, or an unwritable folder, fails now
         if plan.output.exists():
             existing = Store.open(plan.output)
             try:
@@ -120,6 +131,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         _err(f"interrupted; finished evaluations are saved in {plan.output}: run the same command to resume")
         return EXIT_INTERRUPTED
     finally:
+        lock.release()
         signal.signal(signal.SIGINT, previous)
 
     if cancel.is_set():
@@ -224,9 +236,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
                             "help": m.help} for m in getattr(e.obj, "metrics", None) or getattr(e.obj, "subsets", ())]
                 if metrics:
                     print_table(["metric", "unit", "better", "help"], metrics, title=f"{kind} {e.name}: metrics")
-    for problem in registry.problems:
-        _err(problem)
-    return EXIT_OK
+    return EXIT_OK  # broken plugins were reported (once) on stderr while loading
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -306,6 +316,14 @@ def _tui(argv: list[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C before a command handles it itself (imports, plugin loading, start-up)
+        _err("interrupted")
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: Sequence[str] | None) -> int:
     from rcx.plugins import PluginError
 
     parser = build_parser()

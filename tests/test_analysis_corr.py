@@ -30,7 +30,7 @@ def db(tmp_path_factory):
             for i, (p, t, d, f) in enumerate(zip(PROXY, TRUTH, DEPTH, FEATURES))]
     rows += [
         {"arch": "scr", "depth": 3, "proxy": ("screened", 0.99), "truth": 0.99},  # status not done: excluded
-        {"arch": "nan", "depth": 3, "proxy": float("nan"), "truth": 0.1},  # not finite: excluded
+        {"arch": "nan", "depth": 3, "proxy": float("nan"), "truth": 0.1},  # NaN, stored as null: excluded
         {"arch": "untrained", "depth": 5, "proxy": 0.3},  # no truth evaluation: excluded
         {"arch": "failed", "depth": 5, "proxy": 0.3, "truth": ("failed", None)},
     ]
@@ -73,7 +73,7 @@ def test_report_excludes_unusable_rows_and_splits_by_depth(db):
     table, _ = load_table(db)
     rep = corr_report(table, "proxy.val_acc", "truth.val_acc", by="depth")
     assert (rep.n_rows, rep.n_usable) == (13, 9)
-    assert rep.excluded == {"proxy.status screened": 1, "proxy.val_acc not finite": 1, "truth.status missing": 1,
+    assert rep.excluded == {"proxy.status screened": 1, "proxy.val_acc missing": 1, "truth.status missing": 1,
                             "truth.status failed": 1}
     assert [g.label for g in rep.groups] == ["all", "depth=3", "depth=5"]
     d3, d5 = rep.groups[1], rep.groups[2]

@@ -7,9 +7,13 @@ validation (and, later, a generated form in the TUI) without writing any checkin
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, Sequence
+
+INT_RANGE = (-(2**63), 2**63 - 1)
+"""Every int option stays in SQLite's (and torch's) signed 64-bit range, whatever it declares."""
 
 _TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string", list: "a list"}
 
@@ -42,9 +46,9 @@ class Option:
         base = self.type.__name__ if self.type is not list else f"list[{(self.item_type or object).__name__}]"
         parts = [base]
         if self.min is not None:
-            parts.append(f"{'>' if self.gt_min else '>='} {self.min:g}")
+            parts.append(f"{'>' if self.gt_min else '>='} {_number(self.min)}")
         if self.max is not None:
-            parts.append(f"<= {self.max:g}")
+            parts.append(f"<= {_number(self.max)}")
         text = " ".join(parts)
         if self.choices and self.type is not str:
             text += " | " + " | ".join(repr(c) for c in self.choices)
@@ -71,6 +75,11 @@ class Option:
         return _check_scalar(self, self.type, value)
 
 
+def _number(x: float) -> str:
+    """A bound as people write it: ``1000000`` rather than ``1e+06`` for whole numbers."""
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
+
+
 def _check_scalar(opt: Option, typ: type, value: Any) -> tuple[Any, str | None]:
     if typ is bool:
         if not isinstance(value, bool):
@@ -79,10 +88,15 @@ def _check_scalar(opt: Option, typ: type, value: Any) -> tuple[Any, str | None]:
     if typ is int:
         if isinstance(value, bool) or not isinstance(value, int):
             return None, f"must be {opt.describe()}, got {value!r}"
+        if not INT_RANGE[0] <= value <= INT_RANGE[1]:
+            return None, f"must be {opt.describe()} and fit in 64 bits, got {value}"
     elif typ is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return None, f"must be {opt.describe()}, got {value!r}"
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an integer beyond float range
+            return None, f"must be a finite number, got an integer of {value.bit_length()} bits"
         if not math.isfinite(value):
             return None, f"must be a finite number, got {value!r}"
     elif typ is str:
@@ -91,10 +105,10 @@ def _check_scalar(opt: Option, typ: type, value: Any) -> tuple[Any, str | None]:
         if opt.choices and value not in opt.choices:
             return None, f"must be {opt.describe()}, got {value!r}"
         return value, None
-    if opt.min is not None and (value <= opt.min if opt.gt_min else value < opt.min):
-        return None, f"must be {opt.describe()}, got {value!r}"
+    if opt.min is not None and (value <= opt.min if opt.gt_min else value < opt.min):  # name the bound it breaks
+        return None, f"must be {dataclasses.replace(opt, max=None).describe()}, got {value!r}"
     if opt.max is not None and value > opt.max:
-        return None, f"must be {opt.describe()}, got {value!r}"
+        return None, f"must be {dataclasses.replace(opt, min=None).describe()}, got {value!r}"
     return value, None
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,9 +147,15 @@ def load_plan(path: str | Path, registry: Registry, output: str | Path | None = 
     """Read and validate a plan file; raises :class:`PlanError` with every problem."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise PlanError([Problem("", f"cannot read the plan: {exc.strerror}")], str(path)) from None
+    try:
+        text = data.decode("utf-8-sig")  # a leading byte-order mark is allowed
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise PlanError([Problem("", f"not UTF-8 text: byte {exc.start} (0x{data[exc.start]:02x}, line {line}) "
+                                     f"{exc.reason}; save the plan as UTF-8", line)], str(path)) from None
     return parse_plan(text, registry, source=str(path), output=output)
 
 
@@ -156,7 +163,9 @@ def parse_plan(text: str, registry: Registry, source: str = "plan", output: str 
     """Validate plan text; raises :class:`PlanError` listing every problem at once."""
     try:
         raw = tomli.loads(text)
-    except tomli.TOMLDecodeError as exc:
+    except ValueError as exc:  # tomli: TOMLDecodeError, or Python's limit on an integer's digits
+        if not isinstance(exc, tomli.TOMLDecodeError):
+            raise PlanError([Problem("", f"TOML value error: {exc}")], source) from None
         line, col = getattr(exc, "lineno", 0), getattr(exc, "colno", 0)
         msg = getattr(exc, "msg", str(exc))
         raise PlanError([Problem("", f"TOML syntax error at line {line}, column {col}: {msg}", line)], source) from None
@@ -177,6 +186,9 @@ def parse_plan(text: str, registry: Registry, source: str = "plan", output: str 
     ]
     top, top_problems = validate_options(top_options, {k: raw[k] for k in raw if k in {o.name for o in top_options}}, "")
     problems += [(p.lstrip("."), m) for p, m in top_problems]
+    out = top.get("output")
+    if isinstance(out, str) and (not out.strip() or "\0" in out or out.endswith(("/", os.sep))):
+        problems.append(("output", f"must name a results file, such as runs/NAME.db, got {out!r}"))
     if isinstance(top.get("device"), str) and not _DEVICE_RE.match(top["device"]):
         problems.append(("device", f"must be auto, cpu, cuda or cuda:N, got {top['device']!r}"))
 
@@ -196,11 +208,22 @@ def parse_plan(text: str, registry: Registry, source: str = "plan", output: str 
 
     evaluators = _evaluators(raw, registry, problems, dataset_options)
 
+    if dataset is not None and not any(p.startswith("dataset") for p, _ in problems):
+        from rcx.data.prepare import check_common
+
+        common = [(f"dataset.{k}", m) for k, m in check_common(dataset_options)]
+        problems += common or _memory_problems(registry.get("dataset", dataset), dataset_options)
+
     if space is not None and not any(p.startswith("space") for p, _ in problems):
         try:
-            registry.get("space", space)(**space_options)
+            size = len(registry.get("space", space)(**space_options))
         except (ValueError, TypeError) as exc:
             problems.append(("space", str(exc)))
+        except OverflowError:  # len() above sys.maxsize
+            problems.append(("space", "has more than 2**63 architectures; give its options fewer values"))
+        else:
+            if sampler.get("kind") == "random" and (sampler.get("n") or 0) > size:
+                problems.append(("sampler.n", f"{sampler['n']} is more than the {size:,} architectures of the space"))
 
     if problems:
         raise PlanError([Problem(p, m, _line_for(p, lines)) for p, m in problems], source)
@@ -219,6 +242,38 @@ def parse_plan(text: str, registry: Registry, source: str = "plan", output: str 
         sampler=sampler,
         evaluators=evaluators,
     )
+
+
+def available_memory() -> int | None:
+    """Bytes of memory the system can give a new process now (``MemAvailable``), or None."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _memory_problems(provider: Any, options: dict[str, Any]) -> list[tuple[str, str]]:
+    """A ``dataset`` problem when the images alone would not fit in the available memory."""
+    from rcx.data.prepare import estimate_memory
+
+    estimate = estimate_memory(provider, options)
+    available = available_memory()
+    if estimate is None or available is None or estimate[0] <= available:
+        return []
+    need, detail = estimate
+    return [("dataset", f"needs about {_gb(need)} of memory for its images ({detail}), more than the "
+                        f"{_gb(available)} available now; ask for fewer or smaller images")]
+
+
+def _gb(n: int) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.0f} MB"
 
 
 def _common_dataset_options() -> list[Option]:
@@ -270,6 +325,9 @@ def _evaluators(
         if not _INSTANCE_RE.match(instance):
             problems.append((where, "instance names are lower-case letters, digits and _ (they name result columns)"))
         plugin = table.get("evaluator", instance)
+        if not isinstance(plugin, str):
+            problems.append((f"{where}.evaluator", f"must be an evaluator name (known: {known}), got {plugin!r}"))
+            continue
         try:
             cls = registry.get("evaluator", plugin)
         except UnknownName as exc:

@@ -8,7 +8,6 @@ while ``pause`` is set it waits before starting the next evaluation.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import traceback
@@ -22,7 +21,7 @@ from rcx.core import events as ev
 from rcx.core.device import device_name, resolve_device
 from rcx.core.plan import Plan
 from rcx.core.seeding import derive_seed
-from rcx.core.store import Store, StoreError
+from rcx.core.store import Store, StoreError, UnstorableValue, plain_json
 from rcx.data.base import ImageDataset
 from rcx.evaluators.base import Cancelled, EvalContext, EvalResult, Evaluator, InvalidArchitecture, RunContext
 from rcx.plugins import Registry
@@ -43,6 +42,10 @@ class InProcessExecutor:
 
 class PlanMismatch(StoreError):
     """The results file holds a run of a different plan."""
+
+
+class DataMismatch(ValueError):
+    """The loaded dataset cannot serve the plan (e.g. an evaluator wants more images than it has)."""
 
 
 @dataclass
@@ -109,6 +112,24 @@ class Runner:
         self.space = self.registry.get("space", plan.space)(**plan.space_options)
         self.candidates = make_candidates(plan, self.space, self.data.shape)
         self.evaluators = [(s.instance, self.registry.get("evaluator", s.plugin)(s.options)) for s in plan.evaluators]
+        self._check_data()
+
+    def _check_data(self) -> None:
+        """The evaluators' plan checks against the dataset's real split sizes, before anything
+        is written: :class:`DataMismatch` listing every problem."""
+        assert self.data is not None
+        n_train, n_test = int(self.data.train_y.numel()), int(self.data.test_y.numel())
+        sizes = {**self.plan.dataset_options, "train_size": n_train, "test_size": n_test}
+        problems = [f"evaluators.{inst}.{key}: {msg}" for inst, e in self.evaluators for key, msg in e.check_plan(sizes)]
+        if problems:
+            raise DataMismatch(f"dataset {self.plan.dataset!r} has {n_train} training and {n_test} test images "
+                               f"(dataset.train_size/test_size count them): {'; '.join(problems)}")
+
+    def _prepare_evaluators(self) -> None:
+        assert self.data is not None and self.space is not None and self.device is not None
+        run_ctx = RunContext(data=self.data, space=self.space, device=self.device, seed=self.plan.seed)
+        for _, evaluator in self.evaluators:
+            evaluator.prepare(run_ctx)
 
     def check_store(self, store: Store, new_run: bool = False) -> tuple[int, bool]:
         """``(run id, True)`` to resume the run of this plan, ``(0, False)`` for a new run.
@@ -144,6 +165,7 @@ class Runner:
             if dropped:
                 self._log("info", f"resuming: {dropped} unfinished evaluation(s) will run again", run_id)
         else:
+            self._prepare_evaluators()  # before the run is written: a failure here leaves no empty run
             dataset_meta = {
                 "name": data.name, "shape": list(data.shape), "train": int(data.train_y.numel()),
                 "test": int(data.test_y.numel()), "classes": data.classes,
@@ -166,10 +188,8 @@ class Runner:
 
         cancelled = False
         try:
-            if len(finished) < total:
-                run_ctx = RunContext(data=data, space=self.space, device=device, seed=plan.seed)
-                for _, evaluator in self.evaluators:
-                    evaluator.prepare(run_ctx)
+            if resumed and len(finished) < total:
+                self._prepare_evaluators()
             for cand in self.candidates:
                 for instance, evaluator in self.evaluators:
                     if (cand.arch.id, instance) in finished:
@@ -233,13 +253,21 @@ class Runner:
             self._finish(run_id, arch_id, instance, "failed", {}, [], {"traceback": traceback.format_exc(limit=8)}, msg,
                          time.perf_counter() - t0)
             return
-        self._finish(run_id, arch_id, instance, result.status, result.metrics, result.trials, result.extra, "",
+        status, error = result.status, ""
+        if status not in evaluator.statuses or status == "running":  # else stored, yet never final or recomputed
+            status, error = "failed", (f"the evaluator returned the status {result.status!r}, which it does not "
+                                       f"declare (declared: {', '.join(evaluator.statuses)})")
+        self._finish(run_id, arch_id, instance, status, result.metrics, result.trials, result.extra, error,
                      time.perf_counter() - t0)
 
     def _finish(self, run_id: int, arch_id: str, instance: str, status: str, metrics: dict[str, Any],
                 trials: list[dict[str, Any]], extra: dict[str, Any], error: str, seconds: float) -> None:
         assert self.store is not None
-        metrics = {k: _jsonable(v) for k, v in metrics.items()}
+        try:
+            metrics, trials = plain_json(metrics, "metrics"), plain_json(trials, "trials")
+            extra = plain_json(extra, "extra", lenient=True)
+        except UnstorableValue as exc:  # that evaluation fails; the run goes on
+            status, metrics, trials, extra, error = "failed", {}, [], {}, f"the result cannot be stored: {exc}"
         self.store.finish_evaluation(run_id, arch_id, instance, status, metrics=metrics, trials=trials, extra=extra,
                                      error=error, seconds=seconds)
         if status == "failed":
@@ -249,7 +277,7 @@ class Runner:
     def _curve_point(self, run_id: int, arch_id: str, instance: str, step: int, epoch: float,
                      metrics: dict[str, Any]) -> None:
         assert self.store is not None
-        metrics = {k: _jsonable(v) for k, v in metrics.items()}
+        metrics = plain_json(metrics, "curve point")
         self.store.add_curve_point(run_id, arch_id, instance, step, epoch, metrics)
         self.on_event(ev.CurvePoint(arch_id, instance, int(step), float(epoch), metrics))
 
@@ -257,12 +285,3 @@ class Runner:
         if run_id and self.store is not None:
             self.store.log(run_id, level, message)
         self.on_event(ev.Log(level, message))
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, torch.Tensor):
-        v = v.item()
-    if isinstance(v, float) and v != v:
-        return None
-    json.dumps(v)
-    return v

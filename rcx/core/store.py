@@ -14,12 +14,22 @@ access to a version-1 file sees no curve points.
 
 from __future__ import annotations
 
+import functools
 import json
+import math
+import os
+import socket
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, TypeVar
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no writer lock
+    fcntl = None  # type: ignore[assignment]
 
 SCHEMA_VERSION = 2
 FINAL_STATES = ("done", "screened", "invalid", "failed", "diverged", "degenerate")
@@ -88,7 +98,215 @@ CREATE TABLE IF NOT EXISTS log (
 
 
 class StoreError(Exception):
-    """The results file cannot be used (not an rcx database, newer schema, plan mismatch)."""
+    """The results file cannot be used (not an rcx database, newer schema, plan mismatch,
+    damaged, not writable, in use by another run)."""
+
+
+class StoreBusy(StoreError):
+    """Another process is writing the results file (it holds the writer lock)."""
+
+
+class UnstorableValue(ValueError):
+    """A metric, trial or extra value that JSON cannot represent; the message names it."""
+
+
+_MAX_DEPTH = 64  # nesting accepted in trials/extra (deeper: unstorable, e.g. a list that holds itself)
+
+
+def plain_json(value: Any, where: str, lenient: bool = False, _depth: int = 0) -> Any:
+    """``value`` as plain JSON data: non-finite floats become None (stored as ``null``),
+    one-element tensors and numpy scalars become Python numbers, tensors/arrays become lists,
+    tuples lists, dict keys strings. Anything else raises :class:`UnstorableValue` naming
+    ``where`` (the key path), or with ``lenient`` becomes its ``str()``."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value) if math.isfinite(value) else None
+    if _depth >= _MAX_DEPTH:
+        raise UnstorableValue(f"{where}: nested more than {_MAX_DEPTH} levels deep")
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, (str, int)) or isinstance(k, bool):
+                if not lenient:
+                    raise UnstorableValue(f"{where}: key {k!r} is not a string")
+                k = str(k)
+            out[str(k)] = plain_json(v, f"{where}.{k}", lenient, _depth + 1)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [plain_json(v, f"{where}[{i}]", lenient, _depth + 1) for i, v in enumerate(value)]
+    tolist = getattr(value, "tolist", None)  # torch.Tensor, numpy arrays and scalars
+    if callable(tolist) and hasattr(value, "dtype"):
+        try:
+            items = tolist()
+        except Exception as exc:  # e.g. a tensor on a device that is gone
+            raise UnstorableValue(f"{where}: {type(value).__name__} cannot be read ({exc})") from None
+        if not isinstance(items, (list, tuple, dict)) and type(items) is type(value):
+            return _unstorable(value, where, lenient)  # tolist gave back the same kind of object
+        return plain_json(items, where, lenient, _depth + 1)
+    return _unstorable(value, where, lenient)
+
+
+def _unstorable(value: Any, where: str, lenient: bool) -> str:
+    if lenient:
+        return str(value)
+    text = repr(value)
+    text = text if len(text) <= 60 else text[:57] + "..."
+    raise UnstorableValue(f"{where}: a {type(value).__name__} ({text}) cannot be stored as JSON")
+
+
+def _dumps(value: Any, where: str, lenient: bool = False) -> str:
+    """JSON text of ``value`` after :func:`plain_json` (so never ``NaN``/``Infinity``)."""
+    return json.dumps(plain_json(value, where, lenient), allow_nan=False)
+
+
+def _schema(value: Any) -> int:
+    """The schema version stored in ``meta``; StoreError when it is not a number."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise StoreError(f"not an rcx results database (schema_version {value!r})") from None
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _db_errors(method: _F) -> _F:
+    """Turn SQLite errors (and unreadable stored JSON) raised by a :class:`Store` method into one
+    clear :class:`StoreError`."""
+
+    @functools.wraps(method)
+    def wrapper(self: "Store", *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(describe_sqlite_error(self.path, exc)) from None
+        except json.JSONDecodeError as exc:  # a stored JSON column edited or damaged by hand
+            raise StoreError(f"{self.path}: the results file is damaged (a stored JSON value: {exc})") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def describe_sqlite_error(path: Path, exc: sqlite3.Error) -> str:
+    """One message for an SQLite error on the results file ``path``."""
+    text = str(exc)
+    low = text.lower()
+    if "malformed" in low or "not a database" in low or "corrupt" in low:
+        return (f"{path}: the results file is damaged ({text}); restore it from a copy, or write to a new file "
+                "with --db (`sqlite3 FILE .recover` may save what is left)")
+    if "readonly" in low or "read-only" in low:
+        return f"{path}: cannot write to the results file ({text}); check the permissions of the file and its folder"
+    if "full" in low or "i/o" in low:
+        return f"{path}: cannot use the results file ({text}); check the disk"
+    if "locked" in low or "busy" in low:
+        return f"{path}: the results file stayed locked by another process ({text})"
+    return f"{path}: cannot use the results file ({type(exc).__name__}: {text})"
+
+
+class WriterLock:
+    """The exclusive right to write one results file, held by one process at a time.
+
+    An OS file lock (``flock``) on ``<results file>.lock``: the kernel releases it when the
+    holder exits, however it dies (SIGKILL included), so a dead run never blocks a resume.
+    The file records the holder (pid, host, start time) for the message the next writer gets.
+    Re-entrant within a process (the CLI and the TUI open the store more than once per run);
+    readers take no lock. Without ``fcntl`` (not POSIX) nothing is locked.
+    """
+
+    _held: dict[str, list[Any]] = {}  # lock path -> [fd, holders in this process]
+    _guard = threading.Lock()
+
+    def __init__(self, db: str | Path) -> None:
+        self.db = Path(db)
+        self.path = Path(f"{self.db}.lock")
+        self._key = str(self.path.absolute())
+        self._active = False
+
+    def acquire(self) -> "WriterLock":
+        """Take the lock, or raise :class:`StoreBusy` naming the holder (:class:`StoreError`
+        when the results file's folder cannot be written)."""
+        if self.db.is_dir():
+            raise StoreError(f"{self.db}: is a folder; give a results file path such as {self.db / 'results.db'}")
+        if self.db.exists() and not self.db.is_file():
+            raise StoreError(f"{self.db}: is not a regular file; give a results file path such as runs/NAME.db")
+        if fcntl is None:
+            return self
+        with self._guard:
+            held = self._held.get(self._key)
+            if held is not None:
+                held[1] += 1
+                self._active = True
+                return self
+            try:
+                self.db.parent.mkdir(parents=True, exist_ok=True)
+                fd = self._lock_fd()
+            except OSError as exc:
+                raise StoreError(f"{self.db}: cannot write in {self.db.parent} ({exc.strerror}); "
+                                 "choose another results file with --db") from None
+            self._held[self._key] = [fd, 1]
+            self._active = True
+        return self
+
+    def _lock_fd(self) -> int:
+        """A descriptor of the lock file holding the lock (retries if the file was replaced)."""
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 4096).decode("utf-8", "replace")
+                os.close(fd)
+                raise StoreBusy(self._busy_message(holder)) from None
+            except OSError:
+                os.close(fd)
+                raise
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:  # the previous holder removed it between our open and flock
+                same = False
+            if same:
+                info = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()})
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, info.encode(), 0)
+                return fd
+            os.close(fd)
+
+    def _busy_message(self, holder: str) -> str:
+        try:
+            info = json.loads(holder)
+            since = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(float(info["since"])))
+            who = f"pid {int(info['pid'])} on {info['host']}, since {since}"
+        except (ValueError, KeyError, TypeError):
+            who = "a process that left no details"
+        return (f"{self.db} is being written by another rcx run ({who}). Wait for it to finish or stop it "
+                f"(then run again to resume), or write to another file with --db. Readers such as "
+                f"`rcx results {self.db}` work meanwhile.")
+
+    def release(self) -> None:
+        """Give up this holder's share; the last one in the process removes the lock file."""
+        if not self._active:
+            return
+        self._active = False
+        with self._guard:
+            held = self._held.get(self._key)
+            if held is None:
+                return
+            held[1] -= 1
+            if held[1] == 0:
+                del self._held[self._key]
+                try:
+                    os.unlink(self.path)  # while still locked: a waiting writer re-checks the inode
+                except OSError:
+                    pass
+                os.close(held[0])
+
+    def __enter__(self) -> "WriterLock":
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 @dataclass(frozen=True)
@@ -110,17 +328,25 @@ class RunInfo:
 class Store:
     """A results database. Open with :meth:`open` (read-write) or :meth:`open_readonly`."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, lock: WriterLock | None = None) -> None:
         self.conn = conn
         self.path = path
+        self._lock = lock
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod
     def open(cls, path: str | Path) -> "Store":
-        """Open or create ``path`` for writing (parent directories are created)."""
+        """Open or create ``path`` for writing (parent directories are created).
+
+        Takes the :class:`WriterLock` (:class:`StoreBusy` when another process writes it).
+        """
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, timeout=30.0, check_same_thread=False)
+        lock = WriterLock(path).acquire()
+        try:
+            conn = sqlite3.connect(path, timeout=30.0, check_same_thread=False)
+        except sqlite3.Error as exc:
+            lock.release()
+            raise StoreError(describe_sqlite_error(path, exc)) from None
         conn.row_factory = sqlite3.Row
         try:
             conn.execute("PRAGMA journal_mode=WAL")
@@ -131,40 +357,76 @@ class Store:
                 row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
                 if row is None:
                     conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-                elif int(row[0]) > SCHEMA_VERSION:
+                elif _schema(row[0]) > SCHEMA_VERSION:
                     raise StoreError(f"{path}: written by a newer rcx (schema {row[0]} > {SCHEMA_VERSION}); upgrade rcx")
-                elif int(row[0]) < SCHEMA_VERSION:  # 1 -> 2: the script above created `curves`
+                elif _schema(row[0]) < SCHEMA_VERSION:  # 1 -> 2: the script above created `curves`
                     conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise StoreError(f"{path}: not an rcx results database ({exc})") from None
-        return cls(conn, path)
+            lock.release()
+            low = str(exc).lower()
+            if "not a database" in low or "malformed" in low:
+                raise StoreError(f"{path}: not an rcx results database ({exc})") from None
+            raise StoreError(describe_sqlite_error(path, exc)) from None
+        except BaseException:
+            conn.close()
+            lock.release()
+            raise
+        return cls(conn, path, lock)
 
     @classmethod
     def open_readonly(cls, path: str | Path) -> "Store":
-        """Open an existing results file without writing to it (it may be in use by a run)."""
+        """Open an existing results file without writing to it (it may be in use by a run).
+
+        On read-only storage, where SQLite cannot create the WAL index next to the file, the
+        file is opened as immutable (it cannot be changing there).
+        """
         path = Path(path)
+        if path.is_dir():
+            raise StoreError(f"{path}: is a folder, not a results file")
         if not path.exists():
             raise StoreError(f"{path}: no such results file")
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0, check_same_thread=False)
-        conn.row_factory = sqlite3.Row
+        uri = path.resolve().as_uri()
         try:
-            row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            conn, row = cls._read_schema(f"{uri}?mode=ro")
+        except sqlite3.OperationalError as exc:
+            if "unable to open" not in str(exc) and "readonly" not in str(exc):
+                raise StoreError(f"{path}: not an rcx results database ({exc})") from None
+            try:
+                conn, row = cls._read_schema(f"{uri}?mode=ro&immutable=1")
+            except sqlite3.DatabaseError as exc2:
+                raise StoreError(f"{path}: not an rcx results database ({exc2})") from None
         except sqlite3.DatabaseError as exc:
-            conn.close()
             raise StoreError(f"{path}: not an rcx results database ({exc})") from None
-        if row is None or int(row[0]) > SCHEMA_VERSION:
+        if row is None or not str(row[0]).isdigit() or int(row[0]) > SCHEMA_VERSION:
             conn.close()
             raise StoreError(f"{path}: not an rcx results database of schema <= {SCHEMA_VERSION}")
         return cls(conn, path)
 
+    @staticmethod
+    def _read_schema(uri: str) -> tuple[sqlite3.Connection, sqlite3.Row | None]:
+        """A read-only connection to ``uri`` and its schema-version row (None if absent)."""
+        conn = sqlite3.connect(uri, uri=True, timeout=30.0, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        try:
+            return conn, conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        except BaseException:
+            conn.close()
+            raise
+
     def close(self) -> None:
-        self.conn.close()
+        try:
+            self.conn.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
 
     # -- runs ------------------------------------------------------------------------------
+    @_db_errors
     def runs(self) -> list[RunInfo]:
         return [self._run(r) for r in self.conn.execute("SELECT * FROM runs ORDER BY id")]
 
+    @_db_errors
     def run(self, run_id: int | None = None) -> RunInfo:
         """The run ``run_id``, or the latest one."""
         if run_id is None:
@@ -183,6 +445,7 @@ class Store:
             r["state"], r["created"], r["updated"],
         )
 
+    @_db_errors
     def create_run(
         self, *, name: str, plan_text: str, plan: dict[str, Any], plan_hash: str, versions: dict[str, str],
         device: str, device_name: str, dataset: dict[str, Any],
@@ -197,6 +460,7 @@ class Store:
             )
         return int(cur.lastrowid)
 
+    @_db_errors
     def set_run_state(self, run_id: int, state: str, **updates: Any) -> None:
         cols = {"state": state, "updated": time.time()}
         for key in ("versions", "device", "device_name"):
@@ -209,6 +473,7 @@ class Store:
             self.conn.execute(f"UPDATE runs SET {assignments} WHERE id=?", (*cols.values(), run_id))
 
     # -- candidates ------------------------------------------------------------------------
+    @_db_errors
     def add_candidates(self, run_id: int, rows: Iterable[tuple[int, str, dict, dict, bool, str]]) -> None:
         """Insert ``(idx, arch, params, info, valid, reason)`` rows; existing ones are kept."""
         with self.conn:
@@ -217,6 +482,7 @@ class Store:
                 ((run_id, i, a, json.dumps(p), json.dumps(inf), int(v), r) for i, a, p, inf, v, r in rows),
             )
 
+    @_db_errors
     def candidates(self, run_id: int) -> list[dict[str, Any]]:
         rows = self.conn.execute(
             "SELECT idx, arch, params_json, info_json, valid, reason FROM candidates WHERE run_id=? ORDER BY idx",
@@ -228,14 +494,14 @@ class Store:
         ]
 
     # -- evaluations -----------------------------------------------------------------------
+    @_db_errors
     def finished_keys(self, run_id: int) -> set[tuple[str, str]]:
-        """(arch, evaluator) pairs whose evaluation reached a final state."""
-        marks = ",".join("?" * len(FINAL_STATES))
-        rows = self.conn.execute(
-            f"SELECT arch, evaluator FROM evaluations WHERE run_id=? AND state IN ({marks})", (run_id, *FINAL_STATES)
-        )
+        """(arch, evaluator) pairs whose evaluation reached a final state (any state but
+        ``running``: a status a plugin declares beyond :data:`FINAL_STATES` is final too)."""
+        rows = self.conn.execute("SELECT arch, evaluator FROM evaluations WHERE run_id=? AND state != 'running'", (run_id,))
         return {(a, e) for a, e in rows}
 
+    @_db_errors
     def reset_unfinished(self, run_id: int, retry_failed: bool = False) -> int:
         """Forget evaluations left ``running`` by a crash (and ``failed`` ones if asked)."""
         states = ("running", "failed") if retry_failed else ("running",)
@@ -251,6 +517,7 @@ class Store:
             )
         return cur.rowcount
 
+    @_db_errors
     def start_evaluation(self, run_id: int, arch: str, evaluator: str, seed: int, device: str) -> None:
         """Mark an evaluation ``running``; curve points left by an earlier, unfinished attempt go."""
         with self.conn:
@@ -261,12 +528,19 @@ class Store:
                 (run_id, arch, evaluator, "running", seed, device, time.time()),
             )
 
+    @_db_errors
     def finish_evaluation(
         self, run_id: int, arch: str, evaluator: str, state: str, *, metrics: dict[str, Any] | None = None,
         trials: list[dict[str, Any]] | None = None, extra: dict[str, Any] | None = None, error: str = "",
         seconds: float | None = None, seed: int | None = None, device: str = "",
     ) -> None:
-        """Record a final state (inserting the row if it was never started, e.g. ``invalid``)."""
+        """Record a final state (inserting the row if it was never started, e.g. ``invalid``).
+
+        Non-finite numbers are stored as ``null``; a metric or trial value that JSON cannot
+        hold raises :class:`UnstorableValue` before anything is written (``extra`` values of
+        other types are stored as their text).
+        """
+        texts = (_dumps(metrics or {}, "metrics"), _dumps(trials or [], "trials"), _dumps(extra or {}, "extra", True))
         now = time.time()
         with self.conn:
             self.conn.execute(
@@ -276,10 +550,10 @@ class Store:
                 " metrics_json=excluded.metrics_json, trials_json=excluded.trials_json, extra_json=excluded.extra_json,"
                 " error=excluded.error, finished=excluded.finished, seconds=excluded.seconds,"
                 " seed=COALESCE(excluded.seed, seed), device=CASE WHEN excluded.device='' THEN device ELSE excluded.device END",
-                (run_id, arch, evaluator, state, json.dumps(metrics or {}), json.dumps(trials or []),
-                 json.dumps(extra or {}, default=str), error, seed, device, now, now, seconds),
+                (run_id, arch, evaluator, state, *texts, error, seed, device, now, now, seconds),
             )
 
+    @_db_errors
     def cancel_evaluation(self, run_id: int, arch: str, evaluator: str) -> None:
         """Drop an in-flight row and its curve points (a cancelled evaluation is simply not done)."""
         with self.conn:
@@ -289,6 +563,7 @@ class Store:
                 (run_id, arch, evaluator),
             )
 
+    @_db_errors
     def evaluations(self, run_id: int) -> list[dict[str, Any]]:
         rows = self.conn.execute("SELECT * FROM evaluations WHERE run_id=? ORDER BY rowid", (run_id,))
         out = []
@@ -299,11 +574,13 @@ class Store:
             out.append(d)
         return out
 
+    @_db_errors
     def counts(self, run_id: int) -> dict[str, int]:
         rows = self.conn.execute("SELECT state, COUNT(*) FROM evaluations WHERE run_id=? GROUP BY state", (run_id,))
         return {s: n for s, n in rows}
 
     # -- learning curves -------------------------------------------------------------------
+    @_db_errors
     def add_curve_point(self, run_id: int, arch: str, evaluator: str, step: int, epoch: float,
                         metrics: dict[str, Any]) -> None:
         """Record one point of an evaluation's learning curve (``step``: optimiser steps so far)."""
@@ -311,13 +588,15 @@ class Store:
             self.conn.execute(
                 "INSERT OR REPLACE INTO curves (run_id, arch, evaluator, step, epoch, metrics_json, time)"
                 " VALUES (?,?,?,?,?,?,?)",
-                (run_id, arch, evaluator, int(step), float(epoch), json.dumps(metrics), time.time()),
+                (run_id, arch, evaluator, int(step), float(epoch), _dumps(metrics, "curve point"), time.time()),
             )
 
+    @_db_errors
     def curve(self, run_id: int, arch: str, evaluator: str) -> list[dict[str, Any]]:
         """One evaluation's points in step order: ``{"step", "epoch", **metrics}``."""
         return self._curve_rows("run_id=? AND arch=? AND evaluator=?", (run_id, arch, evaluator))
 
+    @_db_errors
     def curves(self, run_id: int, evaluator: str | None = None) -> dict[tuple[str, str], list[dict[str, Any]]]:
         """Every curve of a run (or of one evaluator instance), keyed by (arch, evaluator)."""
         where, args = ("run_id=?", (run_id,)) if evaluator is None else ("run_id=? AND evaluator=?", (run_id, evaluator))
@@ -342,9 +621,11 @@ class Store:
         self.conn.execute("DELETE FROM curves WHERE run_id=? AND arch=? AND evaluator=?", (run_id, arch, evaluator))
 
     # -- log -------------------------------------------------------------------------------
+    @_db_errors
     def log(self, run_id: int, level: str, message: str) -> None:
         with self.conn:
             self.conn.execute("INSERT INTO log (run_id, time, level, message) VALUES (?,?,?,?)", (run_id, time.time(), level, message))
 
+    @_db_errors
     def logs(self, run_id: int) -> list[tuple[float, str, str]]:
         return [tuple(r) for r in self.conn.execute("SELECT time, level, message FROM log WHERE run_id=? ORDER BY id", (run_id,))]

@@ -58,6 +58,13 @@ class DatasetProvider(ABC):
     help: ClassVar[str] = ""
     options: ClassVar[list[Option]] = []
 
+    @classmethod
+    def size_hint(cls, options: dict[str, Any]) -> tuple[int, int, tuple[int, int, int]] | None:
+        """``(train images, test images, (C, H, W))`` that :meth:`load` will return for the
+        validated ``options`` (all of the plan's [dataset] values), or None when unknown before
+        loading. The plan check uses it to estimate the memory a plan needs."""
+        return None
+
     @abstractmethod
     def load(self, options: dict[str, Any], cache_dir: Path) -> ImageDataset:
         """Load both splits; raise :class:`DatasetError` with one clear message on failure."""

@@ -23,7 +23,7 @@ import torch
 from rcx.core.options import Option
 from rcx.data.base import DatasetError, DatasetProvider, ImageDataset
 from rcx.data.cache import load_tensors, save_tensors
-from rcx.data.prepare import channel_stats, resize_uint8
+from rcx.data.prepare import MAX_SIDE, channel_stats, resize_uint8
 
 EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
 LAYOUT = "ROOT/train/<class>/<image> and ROOT/test/<class>/<image>"
@@ -154,7 +154,7 @@ class ImageFolderProvider(DatasetProvider):
     options = [
         Option("root", str, None, f"the dataset folder, laid out as {LAYOUT}"),
         Option("image_size", int, None, "resize every image to image_size x image_size (default: keep the "
-               "native size, which must then be the same for all images)", min=1),
+               "native size, which must then be the same for all images)", min=1, max=MAX_SIDE),
     ]
 
     def load(self, options: dict[str, Any], cache_dir: Path) -> ImageDataset:
@@ -174,6 +174,11 @@ class ImageFolderProvider(DatasetProvider):
                 f"imagefolder: train and test class folders differ under {root}: "
                 f"only in train: {only_train or 'none'}; only in test: {only_test or 'none'}")
         splits = {"train": train_files, "test": test_files}
+        empty = [c for c in classes if not train_files[c] and not test_files[c]]
+        if empty:
+            raise DatasetError(f"imagefolder: class folder(s) {', '.join(map(repr, empty))} hold no image file in "
+                               f"{root / 'train'} nor in {root / 'test'} (extensions: {', '.join(sorted(EXTENSIONS))});"
+                               " add images or remove the folders")
         for split, by_class in splits.items():
             if not any(by_class.values()):
                 raise DatasetError(f"imagefolder: no image files in {root / split}/<class>/ "

@@ -18,6 +18,9 @@ from rcx.core.options import Option
 from rcx.core.seeding import generator
 from rcx.data.base import DatasetError, ImageDataset
 
+MAX_SIDE = 1024
+"""Largest image side (``resize``, ``image_size``): 1024 x 1024 RGB is 3 MB per image."""
+
 COMMON_OPTIONS: list[Option] = [
     Option("train_size", int, None, "training images to keep (default: all)", min=1),
     Option("test_size", int, None, "test images to keep (default: all)", min=1),
@@ -28,6 +31,36 @@ COMMON_OPTIONS: list[Option] = [
 ]
 
 _CHUNK_ELEMENTS = 1 << 24  # float32 values per chunk in float passes (64 MB): bounds temporary memory
+
+
+def check_common(options: dict[str, Any]) -> list[tuple[str, str]]:
+    """Plan problems of the validated common options beyond their declared ranges:
+    ``(key, message)``, e.g. a ``resize`` above :data:`MAX_SIDE`."""
+    if (options.get("resize") or 0) > MAX_SIDE:
+        return [("resize", f"must be <= {MAX_SIDE} (pixels per side), got {options['resize']}")]
+    return []
+
+
+def estimate_memory(provider: Any, options: dict[str, Any]) -> tuple[int, str] | None:
+    """Peak bytes of the dataset's images while it is loaded and prepared, with a description:
+    the provider's full splits as uint8 plus the kept subset after resizing and grey-to-RGB
+    (both exist while :func:`prepare` runs). None when the provider cannot tell before loading.
+    """
+    hint = provider.size_hint(options)
+    if hint is None:
+        return None
+    n_train, n_test, (c, h, w) = hint
+    o = {opt.name: opt.default for opt in COMMON_OPTIONS} | options
+    keep_train = min(n_train, o["train_size"] or n_train)
+    keep_test = min(n_test, o["test_size"] or n_test)
+    c2 = 3 if o["grayscale_to_rgb"] and c == 1 else c
+    h2, w2 = (o["resize"], o["resize"]) if o["resize"] else (h, w)
+    loaded, kept = (n_train + n_test) * c * h * w, (keep_train + keep_test) * c2 * h2 * w2
+    detail = f"{n_train:,} + {n_test:,} images of {c}x{h}x{w} loaded"
+    if (keep_train, keep_test, c2, h2, w2) != (n_train, n_test, c, h, w):
+        detail += f", {keep_train:,} + {keep_test:,} kept at {c2}x{h2}x{w2}"
+        return loaded + kept, detail
+    return loaded, detail
 
 
 def _chunk(*shape: int) -> int:

@@ -151,6 +151,11 @@ class SyntheticProvider(DatasetProvider):
         Option("noise", float, 0.15, "std of the Gaussian pixel noise, in [0, 1] pixel units", min=0.0, max=1.0),
     ]
 
+    @classmethod
+    def size_hint(cls, options: dict[str, Any]) -> tuple[int, int, tuple[int, int, int]]:
+        o = {opt.name: opt.default for opt in cls.options} | options
+        return o["n_train"], o["n_test"], (3, o["image_size"], o["image_size"])
+
     def load(self, options: dict[str, Any], cache_dir: Path) -> ImageDataset:
         o = {opt.name: opt.default for opt in self.options} | options
         size, noise = o["image_size"], o["noise"]

@@ -31,21 +31,28 @@ class _Spec:
     mean: tuple[float, ...] | None  # None: computed from the train split
     std: tuple[float, ...] | None
     help: str
+    sizes: tuple[int, int, tuple[int, int, int]]  # (train images, test images, (C, H, W)) as torchvision gives them
 
 
 _SPECS = [
     _Spec("cifar10", "CIFAR10", "cifar-10-batches-py", "train", "nhwc", "targets",
-          (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), "CIFAR-10: 50k/10k 32x32 RGB, 10 classes"),
+          (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), "CIFAR-10: 50k/10k 32x32 RGB, 10 classes",
+          (50000, 10000, (3, 32, 32))),
     _Spec("cifar100", "CIFAR100", "cifar-100-python", "train", "nhwc", "targets",
-          (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), "CIFAR-100: 50k/10k 32x32 RGB, 100 fine classes"),
+          (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), "CIFAR-100: 50k/10k 32x32 RGB, 100 fine classes",
+          (50000, 10000, (3, 32, 32))),
     _Spec("mnist", "MNIST", "MNIST/raw", "train", "nhw", "targets",
-          (0.1307,), (0.3081,), "MNIST: 60k/10k 28x28 grey digits"),
+          (0.1307,), (0.3081,), "MNIST: 60k/10k 28x28 grey digits",
+          (60000, 10000, (1, 28, 28))),
     _Spec("fashionmnist", "FashionMNIST", "FashionMNIST/raw", "train", "nhw", "targets",
-          (0.2860,), (0.3530,), "Fashion-MNIST: 60k/10k 28x28 grey clothing, 10 classes"),
+          (0.2860,), (0.3530,), "Fashion-MNIST: 60k/10k 28x28 grey clothing, 10 classes",
+          (60000, 10000, (1, 28, 28))),
     _Spec("svhn", "SVHN", "train_32x32.mat and test_32x32.mat", "split", "nchw", "labels",
-          None, None, "SVHN (cropped digits): 73k/26k 32x32 RGB"),
+          None, None, "SVHN (cropped digits): 73k/26k 32x32 RGB",
+          (73257, 26032, (3, 32, 32))),
     _Spec("stl10", "STL10", "stl10_binary", "split", "nchw", "labels",
-          None, None, "STL-10 labelled splits: 5k/8k 96x96 RGB, 10 classes"),
+          None, None, "STL-10 labelled splits: 5k/8k 96x96 RGB, 10 classes",
+          (5000, 8000, (3, 96, 96))),
 ]
 
 
@@ -66,6 +73,10 @@ class TorchvisionProvider(DatasetProvider):
         Option("root", str, None, "folder holding the dataset files (default: <rcx cache dir>/datasets)"),
         Option("download", bool, False, "download the files into root when they are missing"),
     ]
+
+    @classmethod
+    def size_hint(cls, options: dict[str, Any]) -> tuple[int, int, tuple[int, int, int]]:
+        return cls.spec.sizes
 
     def load(self, options: dict[str, Any], cache_dir: Path) -> ImageDataset:
         import torchvision.datasets

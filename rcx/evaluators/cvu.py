@@ -59,8 +59,10 @@ class CVU(Evaluator):
     headline = ("cv_u", "mu_u", "sigma_u")
     statuses = ("done", "degenerate")
     options = [
-        Option("n_init", int, 100, "random initialisations per architecture (the same seeds for every one)", min=2),
-        Option("batch_size", int, 256, "images in the fixed batch, drawn once per run from the training split", min=1),
+        Option("n_init", int, 100, "random initialisations per architecture (the same seeds for every one)", min=2,
+               max=100_000),
+        Option("batch_size", int, 256, "images in the fixed batch, drawn once per run from the training split", min=1,
+               max=65536),
         Option("init", str, "kaiming_normal", "weight init: kaiming_normal = He normal fan-out (reference code), "
                "kaiming_uniform = He uniform (the MNIST study), default = PyTorch's", choices=INIT_SCHEMES),
         Option("bn_mode", str, "train", "BatchNorm: train = batch statistics (reference code), eval = fresh "

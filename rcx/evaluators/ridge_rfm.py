@@ -46,7 +46,8 @@ class RidgeRFM(Evaluator):
     headline = ("val_acc", "val_acc_std", "throughput")
     statuses = ("done", "screened")
     options = [
-        Option("trials", int, 5, "random initialisations per architecture (accuracy is their mean)", min=1),
+        Option("trials", int, 5, "random initialisations per architecture (accuracy is their mean)", min=1,
+               max=1000),
         Option("train_size", int, 500, "training images: the first N of the dataset's train split", min=1),
         Option("val_size", int, 500, "validation images: the first N of the dataset's test split", min=1),
         Option("lambda", float, 1.0, "ridge penalty (sklearn alpha), or \"loo\" to pick it by exact leave-one-out",
@@ -61,7 +62,8 @@ class RidgeRFM(Evaluator):
         Option("bn_mode", str, "train", "BatchNorm: train = batch statistics, eval = running statistics",
                choices=("train", "eval")),
         Option("dtype", str, "auto", "feature extractor precision", choices=("auto", "float32", "bfloat16")),
-        Option("batch_size", int, 0, "images per forward batch (0: per-device default, 32 on CPU, 256 on CUDA)", min=0),
+        Option("batch_size", int, 0, "images per forward batch (0: per-device default, 32 on CPU, 256 on CUDA)", min=0,
+               max=65536),
         Option("screen_val_acc", float, 0.0, "after trial 1, stop if val accuracy is below this (0: off)", min=0.0, max=1.0),
         Option("screen_throughput", float, 0.0, "after trial 1, stop if throughput (img/s) is below this (0: off)", min=0.0),
     ]
