@@ -10,6 +10,7 @@ import argparse
 import csv
 import importlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -76,7 +77,7 @@ def write_results(table, rows: list[dict[str, Any]], fmt: str, all_columns: bool
 
 # -- commands -----------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
-    from rcx.core.device import DeviceError
+    from rcx.core.device import THREADS_ENV, DeviceError, parse_threads
     from rcx.core.plan import PlanError, load_plan
     from rcx.core.results import results_table
     from rcx.core.runner import PlanMismatch, Runner
@@ -85,9 +86,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     from rcx.plugins import get_registry
     from rcx.progress import Reporter
 
+    try:
+        threads = None if args.threads is None else parse_threads(args.threads)
+    except ValueError as exc:
+        raise UsageError(f"--threads: {exc}") from None
     if not args.headless and sys.stdin.isatty() and sys.stdout.isatty():
         if args.db is not None or args.new_run or args.retry_failed:
             raise UsageError("--db, --new-run and --retry-failed need --headless (the TUI takes the plan's output)")
+        if args.threads is not None:  # the TUI's runs read it from the environment
+            os.environ[THREADS_ENV] = args.threads
         return _tui([str(args.plan)])
     registry = get_registry()
     try:
@@ -99,7 +106,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cancel = threading.Event()
     reporter = Reporter(quiet=args.quiet)
-    runner = Runner(plan, registry, on_event=reporter, cancel=cancel)
+    runner = Runner(plan, registry, on_event=reporter, cancel=cancel, threads=threads)
 
     def on_sigint(signum, frame):  # first Ctrl-C: stop after the current batch; second: now
         if cancel.is_set():
@@ -254,6 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--db", type=Path, help="results file (overrides the plan's output)")
     r.add_argument("--new-run", action="store_true", help="add a separate run when the file holds another plan")
     r.add_argument("--retry-failed", action="store_true", help="evaluate failed candidates again on resume")
+    r.add_argument("--threads", metavar="N|auto",
+                   help="torch CPU threads (default: $RCX_THREADS, else auto: fewer on a busy machine); "
+                        "changes the speed, never the plan or its results")
     r.add_argument("--top", type=int, default=10, help="rows of the final table (0: none)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     r.set_defaults(func=cmd_run)

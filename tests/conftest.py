@@ -49,6 +49,18 @@ def tiny_plan(tmp_path: Path, *, seed: int = 0, n: int = 4, valid_only: bool = T
     return path
 
 
+def fake_dist(root: Path, name: str, module: str, source: str | None = None) -> None:
+    """A minimal installed distribution under ``root`` (dist-info with an ``rcx`` entry point
+    to ``module``) that importlib.metadata finds once ``root`` is on the path; ``source``, when
+    given, becomes ``root/<module>.py``."""
+    info = root / f"{name.replace('-', '_')}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[rcx]\n{module.rpartition('.')[2]} = {module}\n")
+    if source is not None:
+        (root / f"{module}.py").write_text(source)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("RCX_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "rcx-cache"))

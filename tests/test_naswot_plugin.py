@@ -57,8 +57,7 @@ def _rcx(args: list[str], cwd: Path, pythonpath: Path | None = None) -> subproce
     env = dict(os.environ)
     if pythonpath is not None:
         env["PYTHONPATH"] = str(pythonpath)
-    return subprocess.run([sys.executable, "-m", "rcx", *args], capture_output=True, text=True, env=env, cwd=cwd,
-                          timeout=300)
+    return subprocess.run([sys.executable, "-m", "rcx", *args], capture_output=True, text=True, env=env, cwd=cwd)
 
 
 def test_rcx_plugins_lists_naswot_with_its_distribution(tmp_path, registry):

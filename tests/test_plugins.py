@@ -16,6 +16,8 @@ from rcx.evaluators.base import EvalResult, Evaluator
 from rcx.hookspecs import hookimpl
 from rcx.plugins import PluginError, load_registry
 
+from .conftest import fake_dist
+
 
 def test_builtins_come_from_rcx_entry_points(registry):
     assert {"ksd", "depthmult"} <= set(registry.names("space"))
@@ -29,23 +31,14 @@ def test_builtins_come_from_rcx_entry_points(registry):
     assert {d for name, d in dists.items() if name not in plugins} == {"rcx"}
 
 
-def _fake_dist(root: Path, name: str, module: str, source: str) -> None:
-    """A minimal installed distribution (dist-info + module) that importlib.metadata finds."""
-    info = root / f"{name.replace('-', '_')}-1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(f"[rcx]\n{module} = {module}\n")
-    (root / f"{module}.py").write_text(source)
-
-
 def _rcx(args: list[str], pythonpath: Path, **env: str) -> subprocess.CompletedProcess:
     environ = {**os.environ, "PYTHONPATH": str(pythonpath), **env}
-    return subprocess.run([sys.executable, "-m", "rcx", *args], capture_output=True, text=True, env=environ, timeout=120)
+    return subprocess.run([sys.executable, "-m", "rcx", *args], capture_output=True, text=True, env=environ)
 
 
 def test_broken_plugin_is_reported_and_others_load(tmp_path):
-    _fake_dist(tmp_path, "rcx-broken", "rcx_broken_plugin", "raise ImportError('this plugin is broken on purpose')\n")
-    _fake_dist(tmp_path, "rcx-raises-in-hook", "rcx_hook_raiser", (
+    fake_dist(tmp_path, "rcx-broken", "rcx_broken_plugin", "raise ImportError('this plugin is broken on purpose')\n")
+    fake_dist(tmp_path, "rcx-raises-in-hook", "rcx_hook_raiser", (
         "from rcx.hookspecs import hookimpl\n"
         "@hookimpl\n"
         "def rcx_register_spaces(register):\n"

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import types
+from pathlib import Path
 
 import pytest
 import torch
@@ -24,7 +25,8 @@ from rcx.evaluators.base import EvalResult, Evaluator
 from rcx.hookspecs import hookimpl
 from rcx.plugins import load_registry
 
-from .conftest import tiny_plan
+from . import blocking_evaluator
+from .conftest import ROOT, fake_dist, tiny_plan
 
 
 def run_plan(path, registry, cancel_after: int | None = None, **kw):
@@ -136,31 +138,61 @@ def test_failures_are_recorded_and_the_run_goes_on(tmp_path):
     assert any(isinstance(e, ev.Log) and e.level == "error" and "boom" in e.message for e in events)
 
 
+def _wait_for(marker: Path, proc: subprocess.Popen, errors: Path) -> str:
+    """The marker's text once the blocked process wrote it; fails if the process ends first.
+
+    The process blocks at the marker until it is killed, so this wait has no race: the loop
+    only decides how soon the test notices. The deadline is a hang guard, not a speed bound.
+    """
+    deadline = time.monotonic() + 300
+    while not marker.exists():
+        assert proc.poll() is None, f"rcx exited ({proc.returncode}) before blocking:\n{errors.read_text()}"
+        assert time.monotonic() < deadline, "rcx never reached the blocking evaluation"
+        time.sleep(0.05)
+    return marker.read_text()
+
+
 @pytest.mark.slow
-def test_sigkill_loses_at_most_the_evaluation_in_flight(tmp_path, registry):
-    path = tiny_plan(tmp_path, n=8, trials=3)
-    db = tmp_path / "results.db"
-    proc = subprocess.Popen([sys.executable, "-m", "rcx", "run", "--headless", str(path), "-q"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    done = 0
-    while time.time() < deadline and done < 3:
-        time.sleep(0.2)
-        if db.exists():
-            try:
-                with sqlite3.connect(db) as conn:
-                    done = conn.execute("SELECT COUNT(*) FROM evaluations WHERE state='done'").fetchone()[0]
-            except sqlite3.OperationalError:
-                pass
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert 3 <= done < 8
+def test_sigkill_loses_at_most_the_evaluation_in_flight(tmp_path):
+    """SIGKILL while the 4th candidate's second evaluation runs: the 7 finished before it stay."""
+    registry = load_registry([(blocking_evaluator, "rcx-test-blocker")])
+    site = tmp_path / "site"
+    fake_dist(site, "rcx-test-blocker", "tests.blocking_evaluator")
+    path = tiny_plan(tmp_path, n=8, trials=3, extra="[evaluators.blocker]\n")
+    db, marker, errors = tmp_path / "results.db", tmp_path / "blocked", tmp_path / "stderr.txt"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)]),
+           blocking_evaluator.BLOCK_AT: "4", blocking_evaluator.MARKER: str(marker)}
+    with errors.open("w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "rcx", "run", "--headless", str(path), "-q"], env=env,
+                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        blocked_arch = _wait_for(marker, proc, errors)
+    finally:
+        proc.kill()  # SIGKILL
+        proc.wait()
+        proc.stdin.close()
+    assert proc.returncode == -signal.SIGKILL
+
+    archs = [c["arch"] for c in _candidates(db)]
+    assert blocked_arch == archs[3]
     with sqlite3.connect(db) as conn:
-        kept = conn.execute("SELECT COUNT(*) FROM evaluations WHERE state='done'").fetchone()[0]
-    assert kept >= done
+        states = dict(((a, e), s) for a, e, s in conn.execute("SELECT arch, evaluator, state FROM evaluations"))
+    done = {(a, "ridge_rfm") for a in archs[:4]} | {(a, "blocker") for a in archs[:3]}
+    assert states == {**{k: "done" for k in done}, (archs[3], "blocker"): "running"}
+
     table, events = run_plan(path, registry)
     started = next(e for e in events if isinstance(e, ev.RunStarted))
-    assert started.resumed and started.done == kept
-    assert [r["ridge_rfm.status"] for r in table.rows] == ["done"] * 8
-    ref, _ = run_plan(tiny_plan(tmp_path / "ref", n=8, trials=3), registry)
+    assert started.resumed and started.done == 7 and started.total == 16
+    assert sum(isinstance(e, ev.EvalFinished) for e in events) == 9
+    assert [(r["ridge_rfm.status"], r["blocker.status"]) for r in table.rows] == [("done", "done")] * 8
+    ref, _ = run_plan(tiny_plan(tmp_path / "ref", n=8, trials=3, extra="[evaluators.blocker]\n"), registry)
     assert accs(table) == accs(ref)
+    assert {r["arch"]: r["blocker.params"] for r in table.rows} == {r["arch"]: r["blocker.params"] for r in ref.rows}
+
+
+def _candidates(db: Path) -> list[dict]:
+    store = Store.open_readonly(db)
+    try:
+        return store.candidates(store.run().id)
+    finally:
+        store.close()

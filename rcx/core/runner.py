@@ -18,7 +18,7 @@ import torch
 
 import rcx
 from rcx.core import events as ev
-from rcx.core.device import device_name, resolve_device
+from rcx.core.device import device_name, resolve_device, use_threads
 from rcx.core.plan import Plan
 from rcx.core.seeding import derive_seed
 from rcx.core.store import Store, StoreError, UnstorableValue, plain_json
@@ -86,6 +86,7 @@ class Runner:
         cancel: threading.Event | None = None,
         executor: Executor | None = None,
         pause: threading.Event | None = None,
+        threads: int | None = None,
     ) -> None:
         self.plan = plan
         self.registry = registry
@@ -93,6 +94,7 @@ class Runner:
         self.cancel = cancel or threading.Event()
         self.pause = pause or threading.Event()  # while set, the run waits before its next evaluation
         self.executor = executor or InProcessExecutor()
+        self.threads = threads  # torch CPU threads; None: $RCX_THREADS, else rcx.core.device.auto_threads()
         self.store: Store | None = None
         self.device: torch.device | None = None
         self.data: ImageDataset | None = None
@@ -105,6 +107,10 @@ class Runner:
 
         Writes nothing: a missing dataset or device fails here, before any results file exists.
         """
+        with use_threads(self.threads):
+            self._setup()
+
+    def _setup(self) -> None:
         plan = self.plan
         self.device = resolve_device(plan.device)
         self._log("info", f"loading dataset {plan.dataset!r}")
@@ -149,10 +155,19 @@ class Runner:
         return 0, False
 
     def run(self, store: Store, new_run: bool = False, retry_failed: bool = False) -> int:
-        """Run (or resume) the plan into ``store``; returns the run id. Calls :meth:`setup` if needed."""
+        """Run (or resume) the plan into ``store``; returns the run id. Calls :meth:`setup` if needed.
+
+        Torch's CPU thread count is set (see :func:`~rcx.core.device.use_threads`) for the run
+        and restored afterwards; the count goes into the run's recorded device name.
+        """
+        with use_threads(self.threads) as (threads, reason):
+            self._log("info", f"torch CPU threads: {threads} ({reason})")
+            return self._run(store, new_run, retry_failed)
+
+    def _run(self, store: Store, new_run: bool, retry_failed: bool) -> int:
         t0 = time.perf_counter()
         if self.data is None:
-            self.setup()
+            self._setup()
         assert self.device is not None and self.data is not None and self.space is not None
         plan, device, data = self.plan, self.device, self.data
         self.store = store

@@ -1,0 +1,121 @@
+"""The CPU thread setting: ``rcx run --threads``, ``$RCX_THREADS`` and the auto default.
+
+Threads are an execution setting: they reach torch inside the evaluations, are recorded with
+the run's device, and change neither the plan's hash nor the results.
+"""
+
+from __future__ import annotations
+
+import threading
+import types
+
+import pytest
+import torch
+
+from rcx.cli import main
+from rcx.core.device import THREADS_ENV, auto_threads, available_cores, parse_threads, resolve_threads, use_threads
+from rcx.core.options import Metric
+from rcx.core.plan import load_plan
+from rcx.core.results import results_table
+from rcx.core.runner import Runner
+from rcx.core.store import Store
+from rcx.evaluators.base import EvalResult, Evaluator
+from rcx.hookspecs import hookimpl
+from rcx.plugins import load_registry
+
+from .conftest import tiny_plan
+
+
+class ThreadProbe(Evaluator):
+    """Reports the torch intra-op thread count seen inside ``evaluate``."""
+
+    name = "probe"
+    metrics = [Metric("threads", "count", True)]
+
+    def evaluate(self, ctx):
+        return EvalResult("done", {"threads": torch.get_num_threads()})
+
+
+def _register(register) -> None:
+    register(ThreadProbe)
+
+
+@pytest.fixture(scope="module")
+def probe_registry():
+    return load_registry([(types.SimpleNamespace(rcx_register_evaluators=hookimpl(_register)), "t")])
+
+
+def _run(folder, registry, threads, in_worker: bool = False):
+    """(plan hash, results table, recorded device name) of the probe plan run with ``threads``,
+    in this thread or, as the TUI does, in a worker thread."""
+    plan = load_plan(tiny_plan(folder, n=3, extra="[evaluators.probe]\n"), registry)
+    store = Store.open(plan.output)
+    try:
+        runner = Runner(plan, registry, threads=threads)
+        if in_worker:
+            worker = threading.Thread(target=runner.run, args=(store,))
+            worker.start()
+            worker.join()
+            run_id = store.run().id
+        else:
+            run_id = runner.run(store)
+        return plan.hash, results_table(store, run_id, registry), store.run(run_id).device_name
+    finally:
+        store.close()
+
+
+def test_threads_reach_the_evaluations_and_change_nothing_else(tmp_path, probe_registry, monkeypatch):
+    monkeypatch.delenv(THREADS_ENV, raising=False)
+    before = torch.get_num_threads()
+    hash1, one, device1 = _run(tmp_path / "one", probe_registry, 1)
+    hash3, three, device3 = _run(tmp_path / "three", probe_registry, 3, in_worker=True)
+    assert torch.get_num_threads() == before  # restored after each run
+    assert {r["probe.threads"] for r in one.rows} == {1} and {r["probe.threads"] for r in three.rows} == {3}
+    assert "1 threads" in device1 and "3 threads" in device3
+    assert hash1 == hash3
+    ridge = ["ridge_rfm.status", "ridge_rfm.val_acc", "ridge_rfm.train_acc", "ridge_rfm.trials"]
+    assert [[r[c] for c in ["arch", *ridge]] for r in one.rows] == [[r[c] for c in ["arch", *ridge]] for r in three.rows]
+
+
+def test_cli_threads_option_and_environment(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(THREADS_ENV, "2")
+    path = tiny_plan(tmp_path, n=1)
+    assert main(["run", "--headless", "--threads", "1", "--db", str(tmp_path / "a.db"), str(path)]) == 0
+    assert "torch CPU threads: 1 (set)" in capsys.readouterr().err
+    assert main(["run", "--headless", "--db", str(tmp_path / "b.db"), str(path)]) == 0
+    assert f"torch CPU threads: 2 ({THREADS_ENV})" in capsys.readouterr().err
+    for db, n in (("a.db", 1), ("b.db", 2)):
+        store = Store.open_readonly(tmp_path / db)
+        assert f"{n} threads" in store.run().device_name
+        store.close()
+
+    for bad in ("0", "-1", "two", "1.5"):
+        assert main(["run", "--headless", "--threads", bad, "--db", str(tmp_path / "c.db"), str(path)]) == 2
+        assert "--threads" in capsys.readouterr().err
+    monkeypatch.setenv(THREADS_ENV, "lots")
+    assert main(["run", "--headless", "--db", str(tmp_path / "c.db"), str(path)]) == 2
+    assert f"{THREADS_ENV}: threads 'lots'" in capsys.readouterr().err
+    assert not (tmp_path / "c.db").exists()
+
+
+def test_parse_and_resolve(monkeypatch):
+    assert parse_threads("auto") is None and parse_threads(" AUTO ") is None and parse_threads("4") == 4
+    for bad in ("0", "", "x", "2.0", "-3"):
+        with pytest.raises(ValueError, match="positive whole number or 'auto'"):
+            parse_threads(bad)
+    monkeypatch.setenv(THREADS_ENV, "3")
+    assert resolve_threads(5) == (5, "set") and resolve_threads() == (3, THREADS_ENV)
+    monkeypatch.setenv(THREADS_ENV, "auto")
+    assert resolve_threads()[1].startswith("auto")
+    with use_threads(2) as (n, reason):
+        assert (n, reason, torch.get_num_threads()) == (2, "set", 2)
+
+
+def test_auto_uses_the_idle_cores():
+    assert auto_threads(cores=2, load=0.0)[0] == 2
+    assert auto_threads(cores=2, load=0.3)[0] == 1  # a 2-core box with anything else running: 1
+    assert auto_threads(cores=2, load=7.5) == (1, "auto: 2 cores, load 7.5")
+    assert auto_threads(cores=16, load=4.2)[0] == 11 and auto_threads(cores=16, load=0.0)[0] == 16
+    assert auto_threads(cores=1, load=0.0)[0] == 1
+    n, reason = auto_threads()  # this machine, now
+    assert 1 <= n <= available_cores() and reason.startswith(f"auto: {available_cores()} cores, load ")
