@@ -279,9 +279,9 @@ def scatter_series(rows: list[dict[str, Any]], x: str, y: str, color: str = "rat
 
 
 def bin_labels(bounds: list[float]) -> list[str]:
-    """``bounds`` with the fewest significant digits (2 to 6) that keep distinct values distinct,
+    """``bounds`` with the fewest significant digits (3 to 6) that keep distinct values distinct,
     so bin labels never read ``0.01-0.01``."""
-    for digits in range(2, 7):
+    for digits in range(3, 7):
         labels = [f"{b:.{digits}g}" for b in bounds]
         if all(labels[i] != labels[i + 1] or bounds[i] == bounds[i + 1] for i in range(len(bounds) - 1)):
             break
