@@ -249,7 +249,11 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from rcx import __version__
 
-    p = argparse.ArgumentParser(prog="rcx", description="Score convolutional architectures with random weights.")
+    p = argparse.ArgumentParser(
+        prog="rcx", usage="rcx [PLAN.toml | RESULTS.db]\n       rcx COMMAND [ARGS]",
+        description="Score convolutional architectures with random weights. On a terminal, `rcx` alone opens the "
+                    "terminal UI, `rcx PLAN.toml` opens a plan in it and `rcx RESULTS.db` a results file; "
+                    "the commands below work without it.")
     p.add_argument("--version", action="version", version=f"rcx {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 

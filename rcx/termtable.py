@@ -24,7 +24,9 @@ def _header_width(column: str) -> int:
 
 
 def format_value(v: Any) -> str:
-    """Integers with thousands separators, floats with 4 decimals (no decimals from 1000 up)."""
+    """One number format for the CLI and the TUI: integers with thousands separators, floats
+    with 4 decimals (no decimals from 1000 up, with separators; 3 significant digits in
+    exponent form below 0.0001, where 4 decimals would show 0), None as blank."""
     if v is None:
         return ""
     if isinstance(v, bool):
@@ -32,10 +34,12 @@ def format_value(v: Any) -> str:
     if isinstance(v, int):
         return f"{v:,}"
     if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"
+        if not math.isfinite(v):
+            return str(v)
         if abs(v) >= 1000:
             return f"{v:,.0f}"
+        if v and abs(v) < 0.0001:
+            return f"{v:.2e}"
         return f"{v:.4f}"
     return str(v)
 

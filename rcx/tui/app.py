@@ -59,6 +59,44 @@ def run_logger(db_path: Path) -> tuple[logging.Logger, logging.Handler]:
     return logger, handler
 
 
+def tidy_results_file(path: Path | None) -> None:
+    """Fold the results file's ``-wal`` into it and remove ``-wal``/``-shm``, as a headless
+    run's closing writer does. The TUI's last connection to a file is often a read-only one,
+    which cannot remove them; a read-write connection that opens the file and closes as the
+    last one does (SQLite checkpoints on the last close). Another process still using the
+    file keeps them, as it should."""
+    if path is None or not Path(f"{path}-wal").exists():
+        return
+    try:
+        conn = sqlite3.connect(path, timeout=1.0)
+        try:
+            conn.execute("PRAGMA schema_version").fetchone()  # opens the database and its WAL
+        finally:
+            conn.close()
+    except sqlite3.Error:  # locked or not a database: nothing to tidy now
+        pass
+
+
+def draft_from_results(path: Path) -> tuple[PlanDraft, str] | None:
+    """The plan of the latest run in the results file ``path`` as a draft writing to ``path``,
+    with the plan's text (None when the file has no readable run or plan)."""
+    import tomli
+
+    try:
+        store = Store.open_readonly(path)
+    except StoreError:
+        return None
+    try:
+        text = store.run().plan_text
+        draft = PlanDraft.from_toml(text)
+    except (StoreError, sqlite3.Error, tomli.TOMLDecodeError):
+        return None
+    finally:
+        store.close()
+    draft.output = str(path)
+    return draft, text
+
+
 def default_draft(registry: Registry) -> PlanDraft:
     """A quickstart-like plan: synthetic data, 40 random fitting ksd nets, the first evaluator."""
     evaluators = registry.names("evaluator")
@@ -87,7 +125,8 @@ class RcxApp(App[int]):
                  db_path: Path | None = None) -> None:
         super().__init__()
         self.registry = registry
-        self.draft = draft or default_draft(registry)
+        loaded = draft_from_results(db_path) if draft is None and db_path is not None else None
+        self.draft = draft or (loaded[0] if loaded else default_draft(registry))
         self.plan_text = plan_text  # the plan file's own text, run as it is when the form did not change it
         self.db_path = db_path
         self.run_id: int | None = None  # None: the latest run in the file
@@ -110,6 +149,12 @@ class RcxApp(App[int]):
         self._logs_seen = 0
         self._quitting = False
         self._last_error_note = 0.0
+        self._run_name = ""  # the shown run's name, for the title
+        self._store_note = ""  # why the results file cannot be read (shown in the title)
+        self._run_log: logging.Logger | None = None  # <results>.log of this app's own run
+        self._run_log_handler: logging.Handler | None = None
+        self._generation = 0  # results files opened so far: a reload of an earlier one is ignored
+        self._read_ok_since = 0.0  # start of the latest successful read of the results file
 
     # -- start-up -------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -118,6 +163,10 @@ class RcxApp(App[int]):
         for problem in self.registry.problems:
             self.add_log("warning", problem, notify=True)
         self.begin_capture_print(self)  # stray print() from plugins: into the log, never over the screen
+
+    def on_unmount(self) -> None:
+        self._close_run_log()
+        tidy_results_file(self.db_path)
 
     def on_print(self, event: events.Print) -> None:
         text = event.text.strip()
@@ -128,6 +177,36 @@ class RcxApp(App[int]):
     def running(self) -> bool:
         return self.job is not None and self.job.state in (WorkerState.PENDING, WorkerState.RUNNING)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Pause and cancel only while this app runs a plan (not when following a file)."""
+        if action in ("toggle_pause", "cancel_run"):
+            return self.running
+        return True
+
+    def is_settled(self) -> bool:
+        """True when what the screen shows has stopped changing: the results file read (when
+        one is open), no reload, detail or correlation worker busy, and the current screen up to
+        date with the App's state (its ``is_settled``). Tests take snapshots then."""
+        if self.db_path is not None and self.table is None and not self._store_note:
+            return False
+        if self._reload_busy or any(w.group in ("reload", "detail", "corr") and w.state in
+                                    (WorkerState.PENDING, WorkerState.RUNNING) for w in self.workers):
+            return False
+        check = getattr(self.screen, "is_settled", None)
+        return bool(check()) if check is not None else True
+
+    def _update_title(self) -> None:
+        """``<results file>  run N (name, state)``, the state as this app sees it (paused,
+        cancelling) rather than the file's ``running``; while a run starts, ``starting``."""
+        if self.db_path is None:
+            self.sub_title = ""
+        elif self._store_note and not self.running:
+            self.sub_title = self._store_note
+        elif self.run_id is None:
+            self.sub_title = f"{self.db_path}  starting {self._run_name!r}" if self.running else str(self.db_path)
+        else:
+            self.sub_title = f"{self.db_path}  run {self.run_id} ({self._run_name}, {self.progress.state})"
+
     # -- log and notifications ----------------------------------------------------------------
     def add_log(self, level: str, message: str, notify: bool = False) -> None:
         """Append to the Run screen's log; errors (and ``notify``) also raise a notification,
@@ -137,6 +216,8 @@ class RcxApp(App[int]):
             drop = len(self.log_lines) - MAX_LOG_LINES
             del self.log_lines[:drop]
             self.log_dropped += drop
+        if self._run_log is not None:
+            self._run_log.log(logging.getLevelName(level.upper()), message)
         now = time.monotonic()
         if notify or (level == "error" and now - self._last_error_note > 2.0):
             self._last_error_note = now
@@ -153,30 +234,37 @@ class RcxApp(App[int]):
         self.pause_event.clear()
         self._reset_results(plan.output)
         self.progress = Progress(state="loading")
+        self._run_name, self._store_note = plan.name, ""
+        self._close_run_log()
+        self._run_log, self._run_log_handler = run_logger(plan.output)
         self.add_log("info", f"starting {plan.name!r}: results in {plan.output}, log in {plan.output.with_suffix('.log')}")
-        self.job = self._run(plan)
+        self.job = self._run(plan, self._run_log)
+        self._update_title()
+        self.refresh_bindings()
         self.switch_mode("run")
+
+    def _close_run_log(self) -> None:
+        if self._run_log is not None and self._run_log_handler is not None:
+            self._run_log.removeHandler(self._run_log_handler)
+            self._run_log_handler.close()
+        self._run_log = self._run_log_handler = None
 
     def _reset_results(self, db_path: Path | None) -> None:
         self.db_path, self.run_id, self.table, self._last_sig, self._last_rows = db_path, None, None, None, {}
         self.table_version += 1
         self.changes.append((self.table_version, None))
         self._logs_seen, self._dirty = 0, True
+        self._generation += 1
 
     @work(thread=True, exclusive=True, group="run", exit_on_error=False)
-    def _run(self, plan: Plan) -> None:
+    def _run(self, plan: Plan, logger: logging.Logger) -> None:
+        """The run worker; the App writes the log lines (``add_log``) to ``logger``'s file,
+        this thread only a traceback, which the screen does not show."""
         from rcx.core.device import DeviceError
         from rcx.core.runner import PlanMismatch, Runner
         from rcx.data.base import DatasetError
 
-        logger, handler = run_logger(plan.output)
-
         def on_event(event: ev.Event) -> None:
-            if isinstance(event, ev.Log):
-                logger.log(logging.getLevelName(event.level.upper()), event.message)
-            elif isinstance(event, ev.RunFinished):
-                logger.info("run %d %s after %.1f s: %s", event.run_id, "cancelled" if event.cancelled else "finished",
-                            event.seconds, event.counts)
             if not isinstance(event, ev.EvalProgress):
                 self.post_message(RunEvent(event))
 
@@ -195,20 +283,16 @@ class RcxApp(App[int]):
             finally:
                 store.close()
         except (PlanMismatch, StoreError, DatasetError, DeviceError, ValueError) as exc:
-            logger.error("%s", exc)
             self.post_message(RunError(str(exc)))
         except Exception as exc:  # a bug in a plugin or in rcx: logged with its traceback, never a crash
             logger.exception("run failed")
             self.post_message(RunError(f"{type(exc).__name__}: {exc} (traceback in {plan.output.with_suffix('.log')})"))
-        finally:
-            logger.removeHandler(handler)
-            handler.close()
 
     def on_run_event(self, message: RunEvent) -> None:
         event = message.event
         self.progress.apply(event)
         if self.pause_event.is_set() and self.progress.state == "running":
-            self.progress.state = "paused"
+            self.progress.pause()
         if isinstance(event, ev.RunStarted):
             self.run_id = self._own_run = event.run_id
             what = "resuming" if event.resumed else "started"
@@ -221,16 +305,21 @@ class RcxApp(App[int]):
             word = "stopped (resumable)" if event.cancelled else "finished"
             self.add_log("info", f"run {event.run_id} {word} in {event.seconds:.1f} s: {counts}", notify=True)
         self._dirty = True
+        self._update_title()
 
     def on_run_error(self, message: RunError) -> None:
         self.progress.state = "failed"
         self.add_log("error", message.message, notify=True)
+        self._update_title()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is self.job and event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
             if event.state == WorkerState.ERROR:
                 self.add_log("error", f"run worker: {event.worker.error}", notify=True)
+            self._close_run_log()
             self._dirty = True
+            self._update_title()
+            self.refresh_bindings()
             if self._quitting:
                 self.exit(0)
 
@@ -240,12 +329,13 @@ class RcxApp(App[int]):
             return
         if self.pause_event.is_set():
             self.pause_event.clear()
-            self.progress.state = "running"
+            self.progress.resume()
             self.add_log("info", "resumed")
         else:
             self.pause_event.set()
-            self.progress.state = "paused"
+            self.progress.pause()
             self.add_log("info", "pausing after the current evaluation")
+        self._update_title()
 
     def action_cancel_run(self) -> None:
         if not self.running:
@@ -255,6 +345,7 @@ class RcxApp(App[int]):
         self.pause_event.clear()
         self.progress.state = "cancelling"
         self.add_log("warning", "cancelling after the current batch; the results file stays resumable")
+        self._update_title()
 
     # -- the results file ---------------------------------------------------------------------
     def _poll_store(self) -> None:
@@ -267,15 +358,15 @@ class RcxApp(App[int]):
             return
         self._dirty = False
         self._reload_busy = True
-        self._reload(self.db_path, self.run_id, self._last_sig, self._last_rows, self._logs_seen, now)
+        self._reload(self.db_path, self.run_id, self._last_sig, self._last_rows, self._logs_seen, now, self._generation)
 
     @work(thread=True, exclusive=True, group="reload", exit_on_error=False)
     def _reload(self, path: Path, run_id: int | None, last_sig: Any, last_rows: dict[str, dict[str, Any]],
-                logs_seen: int, started: float) -> None:
+                logs_seen: int, started: float, generation: int) -> None:
         try:
             store = Store.open_readonly(path)
         except StoreError as exc:
-            self.post_message(StoreUnavailable(str(exc)))
+            self.post_message(StoreUnavailable(str(exc), generation, started))
             return
         try:
             run = store.run(run_id)
@@ -288,9 +379,10 @@ class RcxApp(App[int]):
                 same_run = last_sig is not None and last_sig[0] == run.id
                 changed = changed_rows(last_rows, table.rows) if same_run else None
             total = len(table.rows) * len(table.evaluators) if table else 0
-            self.post_message(StoreLoaded(Snapshot(run, counts, total, table, changed, logs, sig, time.monotonic() - started)))
+            self.post_message(StoreLoaded(Snapshot(run, counts, total, table, changed, logs, sig, time.monotonic() - started),
+                                          generation))
         except (StoreError, sqlite3.Error) as exc:
-            self.post_message(StoreUnavailable(str(exc)))
+            self.post_message(StoreUnavailable(str(exc), generation, started))
         finally:
             store.close()
 
@@ -298,11 +390,12 @@ class RcxApp(App[int]):
         snap = message.snapshot
         self._reload_busy = False
         self._next_reload = time.monotonic() + max(0.5, 3 * snap.seconds)
-        if self.db_path is None:
+        if self.db_path is None or message.generation != self._generation:  # read before a new run began
             return
+        self._read_ok_since = max(self._read_ok_since, time.monotonic() - snap.seconds)
         self.run_id = snap.run.id
         self._last_sig = snap.sig
-        self.sub_title = f"{self.db_path}  run {snap.run.id} ({snap.run.name}, {snap.run.state})"
+        self._run_name, self._store_note = snap.run.name, ""
         if not self.running and snap.run.id != self._own_run:  # another process's run: its log is in the file
             for _, level, text in snap.logs:
                 self.add_log(level, text)
@@ -322,13 +415,17 @@ class RcxApp(App[int]):
                 self.progress.device = snap.run.device_name
             elif snap.run.id == self._own_run:  # the file also counts what earlier sessions finished
                 self.progress.counts = {k: v for k, v in snap.counts.items() if k != "running"}
+        self._update_title()
 
     def on_store_unavailable(self, message: StoreUnavailable) -> None:
         self._reload_busy = False
         self._next_reload = time.monotonic() + 1.0
+        if message.generation != self._generation or message.started < self._read_ok_since or self.running:
+            return  # e.g. "no such results file" read before this app's run created it
         if self.progress.state in ("idle", "following"):
             self.progress.state = "waiting"
-        self.sub_title = message.message
+        self._store_note = message.message  # while this app's run starts, its file may not exist yet
+        self._update_title()
 
     def changes_since(self, version: int) -> set[str] | None:
         """Architectures changed after table ``version`` (None: rebuild, the history is too short)."""

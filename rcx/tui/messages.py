@@ -43,16 +43,19 @@ class Snapshot:
 
 
 class StoreLoaded(Message):
-    """A reload of the results file finished."""
+    """A reload of the results file finished (``generation``: the App's results file when it started)."""
 
-    def __init__(self, snapshot: Snapshot) -> None:
+    def __init__(self, snapshot: Snapshot, generation: int = 0) -> None:
         super().__init__()
         self.snapshot = snapshot
+        self.generation = generation
 
 
 class StoreUnavailable(Message):
     """The results file cannot be read (yet): no such file, no run in it, not an rcx file."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, generation: int = 0, started: float = 0.0) -> None:
         super().__init__()
         self.message = message
+        self.generation = generation
+        self.started = started  # when the read began (monotonic s): older than a successful read, it is stale

@@ -22,9 +22,27 @@ STATUSES = ("done", "screened", "invalid", "failed")
 """Statuses every run shows a count for; evaluator-specific ones are added as they appear."""
 
 
+def clock() -> float:
+    """The progress clock (:func:`time.monotonic` seconds); tests replace it."""
+    return time.monotonic()
+
+
+RATE_WINDOW = 60.0
+"""Seconds of active time the rate averages over (longer when fewer than
+:data:`MIN_RATE_EVALS` evaluations finished in it)."""
+MIN_RATE_EVALS = 3
+"""Evaluations that must finish before a rate (and an ETA) is shown: the first one of a run
+carries its warm-up and would put the ETA far off."""
+
+
 @dataclass
 class Progress:
-    """done/total, rate, ETA and counts per status of one run, fed by events or store snapshots."""
+    """done/total, rate, ETA and counts per status of one run, fed by events or store snapshots.
+
+    The rate is measured on an *active* clock that stops while the run is paused (after the
+    evaluation in flight finishes) and after it ends, so a pause never slows the rate down.
+    Times are :func:`clock` seconds; every method takes ``now`` for tests.
+    """
 
     run_id: int = 0
     total: int = 0
@@ -33,51 +51,105 @@ class Progress:
     device: str = ""
     state: str = "idle"  # idle | loading | running | paused | cancelling | finished | cancelled | failed | following
     current: str = ""
-    samples: deque = field(default_factory=lambda: deque(maxlen=120))  # (time, done) for the rate
+    samples: deque = field(default_factory=lambda: deque(maxlen=512))  # (active seconds, done)
+    in_flight: int = 0  # evaluations started and not finished
+    active_base: float = 0.0  # active seconds before the current stretch
+    active_from: float | None = None  # start of the current active stretch (None: the clock is stopped)
 
+    # -- the active clock ----------------------------------------------------------------------
+    def active_seconds(self, now: float | None = None) -> float:
+        """Seconds the run has been running (pauses left out)."""
+        now = clock() if now is None else now
+        return self.active_base + (now - self.active_from if self.active_from is not None else 0.0)
+
+    def _start_clock(self, now: float) -> None:
+        if self.active_from is None:
+            self.active_from = now
+
+    def _stop_clock(self, now: float) -> None:
+        if self.active_from is not None:
+            self.active_base += now - self.active_from
+            self.active_from = None
+
+    def pause(self, now: float | None = None) -> None:
+        """The user paused: the clock stops once the evaluation in flight has finished."""
+        now = clock() if now is None else now
+        self.state = "paused"
+        if not self.in_flight:
+            self._stop_clock(now)
+
+    def resume(self, now: float | None = None) -> None:
+        now = clock() if now is None else now
+        self.state = "running"
+        self._start_clock(now)
+
+    # -- folding in events -------------------------------------------------------------------------
     def apply(self, event: ev.Event, now: float | None = None) -> None:
         """Fold one runner event in."""
-        now = time.monotonic() if now is None else now
+        now = clock() if now is None else now
         if isinstance(event, ev.RunStarted):
             self.run_id, self.total, self.done, self.device = event.run_id, event.total, event.done, event.device
-            self.state = "running"
+            self.state, self.in_flight, self.active_base, self.active_from = "running", 0, 0.0, now
             self.samples.clear()
-            self.samples.append((now, self.done))
+            self.samples.append((0.0, self.done))
         elif isinstance(event, ev.EvalStarted):
             self.current = f"{event.arch} / {event.evaluator}"
+            self.in_flight += 1
         elif isinstance(event, ev.EvalFinished):
             self.done += 1
+            self.in_flight = max(0, self.in_flight - 1)
             self.counts[event.status] = self.counts.get(event.status, 0) + 1
-            self.samples.append((now, self.done))
+            self.samples.append((self.active_seconds(now), self.done))
+            if self.state == "paused" and not self.in_flight:
+                self._stop_clock(now)
         elif isinstance(event, ev.RunFinished):
             self.counts = dict(event.counts)
             self.done = sum(n for s, n in event.counts.items() if s in FINAL_STATES)
             self.state = "cancelled" if event.cancelled else "finished"
-            self.current = ""
+            self.current, self.in_flight = "", 0
+            self._stop_clock(now)
 
     def snapshot(self, run_id: int, total: int, counts: dict[str, int], run_state: str, now: float | None = None) -> None:
-        """Take the numbers from the store (following a run that another process writes)."""
-        now = time.monotonic() if now is None else now
+        """Take the numbers from the store (following a run that another process writes; its
+        pauses cannot be seen, so its clock runs while the file says ``running``)."""
+        now = clock() if now is None else now
         self.run_id, self.total, self.counts = run_id, total, dict(counts)
         done = sum(n for s, n in counts.items() if s in FINAL_STATES)
+        if run_state == "running":
+            self._start_clock(now)
         if done != self.done or not self.samples:
-            self.samples.append((now, done))
+            self.samples.append((self.active_seconds(now), done))
         self.done = done
+        if run_state != "running":
+            self._stop_clock(now)
         self.state = "following" if run_state == "running" else run_state
+
+    # -- rate and ETA ------------------------------------------------------------------------------
+    def rate_at(self, now: float | None = None) -> float:
+        """Evaluations per active second over the last :data:`RATE_WINDOW` seconds, up to now
+        (so a stall lowers it); 0 until :data:`MIN_RATE_EVALS` evaluations have finished."""
+        t = self.active_seconds(now)
+        base = None
+        for tj, dj in reversed(self.samples):  # back to the window's start, further if it holds too few
+            base = (tj, dj)
+            if tj <= t - RATE_WINDOW and self.done - dj >= MIN_RATE_EVALS:
+                break
+        if base is None or self.done - base[1] < MIN_RATE_EVALS or t <= base[0]:
+            return 0.0
+        return (self.done - base[1]) / (t - base[0])
+
+    def eta_at(self, now: float | None = None) -> float:
+        """Active seconds left at :meth:`rate_at` (inf when unknown)."""
+        rate = self.rate_at(now)
+        return (self.total - self.done) / rate if rate > 0 else math.inf
 
     @property
     def rate(self) -> float:
-        """Evaluations per second over the recent samples (0 when unknown)."""
-        if len(self.samples) < 2:
-            return 0.0
-        (t0, d0), (t1, d1) = self.samples[0], self.samples[-1]
-        return (d1 - d0) / (t1 - t0) if t1 > t0 else 0.0
+        return self.rate_at()
 
     @property
     def eta(self) -> float:
-        """Seconds left at the current rate (inf when unknown)."""
-        rate = self.rate
-        return (self.total - self.done) / rate if rate > 0 else math.inf
+        return self.eta_at()
 
     def status_counts(self) -> dict[str, int]:
         """The four common statuses (0 when absent), then any other final status seen."""
@@ -92,19 +164,6 @@ def fmt_duration(seconds: float) -> str:
     m, s = divmod(int(seconds), 60)
     h, m = divmod(m, 60)
     return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s" if m else f"{s}s"
-
-
-def fmt_value(v: Any) -> str:
-    """A table cell: floats to 4 significant digits, large ints with separators, None as blank."""
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return str(v).lower()
-    if isinstance(v, float):
-        return f"{v:,.0f}" if abs(v) >= 10_000 else f"{v:.4g}"
-    if isinstance(v, int):
-        return f"{v:,}"
-    return str(v)
 
 
 # -- filtering ----------------------------------------------------------------------------------
@@ -211,12 +270,50 @@ def scatter_series(rows: list[dict[str, Any]], x: str, y: str, color: str = "rat
         i = sum(c > e for e in edges) if numeric(c) else len(edges)
         groups[i][0].append(px)
         groups[i][1].append(py)
-    bounds = [coloured[0], *edges, coloured[-1]]
+    bounds = bin_labels([coloured[0], *edges, coloured[-1]])
     out = []
     for i, (xs, ys) in enumerate(groups):
         if xs:
-            out.append((f"{color} {bounds[i]:.2g}-{bounds[i + 1]:.2g}", xs, ys))
+            out.append((bounds[i] if bounds[i] == bounds[i + 1] else f"{bounds[i]}-{bounds[i + 1]}", xs, ys))
     return out
+
+
+def bin_labels(bounds: list[float]) -> list[str]:
+    """``bounds`` with the fewest significant digits (3 to 6) that keep distinct values distinct,
+    so bin labels never read ``0.01-0.01``."""
+    for digits in range(3, 7):
+        labels = [f"{b:.{digits}g}" for b in bounds]
+        if all(labels[i] != labels[i + 1] or bounds[i] == bounds[i + 1] for i in range(len(bounds) - 1)):
+            break
+    return labels
+
+
+def axis_ticks(lo: float, hi: float, n: int = 5, integer: bool = False, log: bool = False) -> tuple[list[float], list[str]]:
+    """About ``n`` round tick values inside ``[lo, hi]`` (never past the data: an accuracy axis
+    ends at 1, not 1.01) and their labels; ``integer`` for counts, ``log`` for a log axis."""
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi < lo:
+        return [], []
+    if log and lo > 0:
+        ticks = [m * 10.0 ** k for k in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+                 for m in (1, 2, 5) if lo <= m * 10.0 ** k <= hi]
+        if len(ticks) > n:
+            ticks = [t for t in ticks if math.isclose(math.log10(t) % 1, 0, abs_tol=1e-9)] or ticks[:: len(ticks) // n + 1]
+        return ticks, [_tick_label(t, 0 if t >= 1 else -math.floor(math.log10(t))) for t in ticks]
+    if hi == lo:
+        return [lo], [_tick_label(lo, 4)]
+    raw = (hi - lo) / max(1, n - 1)
+    mag = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    if integer:
+        step = max(1.0, float(math.ceil(step)))
+    first = math.ceil(lo / step - 1e-9)
+    ticks = [k * step for k in range(first, math.floor(hi / step + 1e-9) + 1)]
+    decimals = 0 if integer else max(0, -math.floor(math.log10(step) + 1e-9) + (1 if round(step / mag, 6) == 2.5 else 0))
+    return ticks, [_tick_label(t, decimals) for t in ticks]
+
+
+def _tick_label(v: float, decimals: int) -> str:
+    return f"{v:,.{decimals}f}" if abs(v) >= 1000 or decimals == 0 else f"{v:.{decimals}f}"
 
 
 def metric_values(rows: list[dict[str, Any]], metric: str) -> list[float]:

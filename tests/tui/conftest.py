@@ -95,14 +95,44 @@ def synthetic_results(path: Path, registry, n: int, done: int | None = None, see
     return path
 
 
-async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
-    """Let the app run until ``condition()`` holds (fails the test after ``timeout`` seconds)."""
+def finish_pending(path: Path, archs: list[str]) -> None:
+    """What a run of :func:`synthetic_results` does next: ``archs``' evaluations finish."""
+    from rcx.core.store import Store
+
+    store = Store.open(path)
+    try:
+        run = store.run()
+        for i, arch in enumerate(archs):
+            for inst in ("ridge_a", "ridge_b"):
+                store.finish_evaluation(run.id, arch, inst, "done", seed=i, seconds=0.1,
+                                        metrics={"val_acc": 0.2 + i / 1000, "val_acc_std": 0.01, "throughput": 50.0})
+        store.set_run_state(run.id, "finished")
+    finally:
+        store.close()
+
+
+HANG_GUARD = 600.0
+"""Seconds after which a wait gives up: only a guard against a hang, never a speed check (a
+loaded 2-core machine may take minutes where a quiet one takes a second)."""
+
+
+async def wait_for(pilot, condition: Callable[[], bool], timeout: float = HANG_GUARD, what: str = "condition") -> None:
+    """Let the app run until ``condition()`` holds (``timeout`` only guards against a hang)."""
     t0 = time.monotonic()
     while not condition():
         if time.monotonic() - t0 > timeout:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        await pilot.pause(0.05)
+            raise AssertionError(f"no {what} after {timeout:.0f} s: the app seems to hang")
+        await pilot.pause()  # until the process is idle (at most 1 s): messages, timers, workers' posts
     await asyncio.sleep(0)
+
+
+async def settle(pilot) -> None:
+    """Wait until the app says its screen shows its current state (:meth:`RcxApp.is_settled`)
+    and nothing is animated: what a snapshot must be taken after, instead of a sleep."""
+    await wait_for(pilot, pilot.app.is_settled, what="settled screen")
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
+    await wait_for(pilot, pilot.app.is_settled, what="settled screen")
 
 
 def sync(test: Callable) -> Callable:

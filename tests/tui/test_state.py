@@ -8,8 +8,8 @@ import pytest
 
 from rcx.core import events as ev
 from rcx.core.results import ResultsTable
-from rcx.tui.state import (FilterError, Progress, RowFilter, best_so_far, changed_rows, decimate, scatter_series,
-                           view_columns, x_column)
+from rcx.tui.state import (FilterError, Progress, RowFilter, axis_ticks, best_so_far, bin_labels, changed_rows,
+                           decimate, scatter_series, view_columns, x_column)
 
 
 def _table() -> ResultsTable:
@@ -28,7 +28,8 @@ def test_progress_from_events_counts_rate_and_eta():
     for i, status in enumerate(["done", "done", "failed", "screened"], start=1):
         p.apply(ev.EvalFinished("a", "e", status), now=float(i))
     assert (p.done, p.total, p.state) == (6, 10, "running")
-    assert p.rate == pytest.approx(1.0) and p.eta == pytest.approx(4.0)
+    assert p.rate_at(4.0) == pytest.approx(1.0) and p.eta_at(4.0) == pytest.approx(4.0)
+    assert p.rate_at(8.0) == pytest.approx(0.5)  # a stall lowers the rate
     assert p.status_counts() == {"done": 2, "screened": 1, "invalid": 0, "failed": 1}
     p.apply(ev.RunFinished(1, {"done": 9, "failed": 1}, 5.0, cancelled=True))
     assert (p.done, p.state) == (10, "cancelled")
@@ -37,9 +38,31 @@ def test_progress_from_events_counts_rate_and_eta():
 def test_progress_snapshot_from_the_store():
     p = Progress()
     p.snapshot(3, 8, {"done": 2, "running": 1}, "running", now=0.0)
-    p.snapshot(3, 8, {"done": 4}, "running", now=2.0)
-    assert (p.done, p.state, p.rate) == (4, "following", 1.0)
+    p.snapshot(3, 8, {"done": 5}, "running", now=3.0)
+    assert (p.done, p.state, p.rate_at(3.0)) == (5, "following", 1.0)
     assert math.isinf(Progress().eta)
+
+
+def test_rate_and_eta_leave_paused_time_out_and_wait_for_evidence():
+    """Issue 12.3.5: 10 evaluations at 1/s, a 100 s pause, 2 more: still 1/s, ETA from it."""
+    p = Progress()
+    p.apply(ev.RunStarted(1, 20, 0, 20, ("e",), False, "cpu"), now=0.0)
+    p.apply(ev.EvalStarted("a", "e"), now=0.0)
+    p.apply(ev.EvalFinished("a", "e", "done"), now=0.1)  # a fast first one (warm-up elsewhere)
+    assert p.rate_at(0.1) == 0 and math.isinf(p.eta_at(0.1))  # one evaluation says nothing yet
+    for i in range(2, 11):
+        p.apply(ev.EvalStarted("a", "e"), now=i - 1.0)
+        p.apply(ev.EvalFinished("a", "e", "done"), now=float(i))
+    p.apply(ev.EvalStarted("a", "e"), now=10.0)
+    p.pause(now=10.5)  # the evaluation in flight still counts: the clock stops when it finishes
+    p.apply(ev.EvalFinished("a", "e", "done"), now=11.0)
+    assert p.active_seconds(111.0) == pytest.approx(11.0)
+    p.resume(now=111.0)
+    p.apply(ev.EvalFinished("a", "e", "done"), now=112.0)
+    assert p.rate_at(112.0) == pytest.approx(1.0)
+    assert p.eta_at(112.0) == pytest.approx(8.0)
+    p.apply(ev.RunFinished(1, {"done": 12}, 112.0, cancelled=True), now=112.0)
+    assert p.active_seconds(500.0) == pytest.approx(12.0)
 
 
 def test_filter_words_and_metric_ranges():
@@ -55,8 +78,20 @@ def test_scatter_is_binned_by_ratio_and_decimated():
     rows = [{"x": float(i), "y": float(i % 7), "ratio": i / 5000} for i in range(5000)]
     series = scatter_series(rows, "x", "y", bins=4, limit=400)
     assert len(series) == 4 and sum(len(xs) for _, xs, _ in series) == 400
-    assert all(label.startswith("ratio ") for label, _, _ in series)
+    labels = [label for label, _, _ in series]
+    assert len(set(labels)) == 4 and labels[0].startswith("0-")
     assert decimate(list(range(10)), 4) == [0, 3, 6, 9]
+
+
+def test_bin_labels_and_axis_ticks_are_readable():
+    """Issue 12.3.2 and 8: bins never read 0.01-0.01; counts are whole; no tick past the data."""
+    assert bin_labels([0.0101, 0.0104, 0.0108, 0.02]) == ["0.0101", "0.0104", "0.0108", "0.02"]
+    ticks, labels = axis_ticks(0, 7, integer=True)
+    assert all(t == int(t) for t in ticks) and labels == ["0", "2", "4", "6"]
+    ticks, labels = axis_ticks(0.2, 1.0)
+    assert max(ticks) <= 1.0 and labels[-1] == "1.0"
+    ticks, labels = axis_ticks(2876.0, 50459.0, log=True)
+    assert labels == ["5,000", "10,000", "20,000", "50,000"]
 
 
 def test_best_so_far_follows_the_direction():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -17,7 +18,7 @@ from textual.widgets import Label, Static
 
 from rcx.core.store import Store
 from rcx.plugins import Registry
-from rcx.tui.state import fmt_value
+from rcx.termtable import format_value
 
 
 def load_detail(path: Path, run_id: int | None, arch: str, registry: Registry) -> dict[str, Any]:
@@ -49,13 +50,15 @@ class DetailLoaded(Message):
 def _layers_table(layers: Any) -> Any:
     if isinstance(layers, str):
         return Text(layers, style="yellow")
-    t = Table(title="layers", title_justify="left", expand=False, header_style="bold")
-    for col in ("#", "layer", "channels", "k", "s", "d", "pad", "out (C,H,W)", "params", "MACs"):
-        t.add_column(col, justify="right" if col not in ("layer",) else "left")
+    # No column rules, kernel/stride/dilation/padding in one column: the table fits 80 columns.
+    t = Table(title="layers", title_justify="left", expand=False, header_style="bold", box=box.SIMPLE_HEAD,
+              padding=(0, 1), pad_edge=False)
+    for col in ("#", "layer", "channels", "k/s/d/pad", "out (C,H,W)", "params", "MACs"):
+        t.add_column(col, justify="left" if col == "layer" else "right", no_wrap=True)
     for i, l in enumerate(layers, 1):
         ch = f"{l.in_channels}->{l.out_channels}" if l.in_channels is not None else ""
-        t.add_row(str(i), l.kind, ch, *(fmt_value(v) for v in (l.kernel, l.stride, l.dilation, l.padding)),
-                  "x".join(map(str, l.out_shape)), fmt_value(l.params), fmt_value(l.flops))
+        ksdp = "/".join(format_value(v) if v is not None else "-" for v in (l.kernel, l.stride, l.dilation, l.padding))
+        t.add_row(str(i), l.kind, ch, ksdp, "x".join(map(str, l.out_shape)), format_value(l.params), format_value(l.flops))
     return t
 
 
@@ -67,7 +70,7 @@ def _evaluation(e: dict[str, Any]) -> Any:
     if e["metrics"]:
         m = Table(show_header=False, box=None, padding=(0, 1))
         for k, v in e["metrics"].items():
-            m.add_row(k, fmt_value(v))
+            m.add_row(k, format_value(v))
         parts.append(m)
     if e["trials"]:
         keys = list(dict.fromkeys(k for t in e["trials"] for k in t))
@@ -75,7 +78,7 @@ def _evaluation(e: dict[str, Any]) -> Any:
         for k in keys:
             t.add_column(k, justify="right")
         for trial in e["trials"]:
-            t.add_row(*(fmt_value(trial.get(k)) for k in keys))
+            t.add_row(*(format_value(trial.get(k)) for k in keys))
         parts.append(t)
     if e["error"]:
         parts.append(Text(e["error"], style="red"))
@@ -100,6 +103,9 @@ class DetailScreen(ModalScreen[None]):
             with VerticalScroll():
                 yield Static("loading...", id="detail-body")
 
+    def is_settled(self) -> bool:
+        return self.shown is not None
+
     def on_detail_loaded(self, message: DetailLoaded) -> None:
         body = self.query_one("#detail-body", Static)
         data = message.data
@@ -112,7 +118,7 @@ class DetailScreen(ModalScreen[None]):
         if c is not None:
             summary = Table(show_header=False, box=None, padding=(0, 1))
             for k, v in {**c["params"], **c["info"]}.items():
-                summary.add_row(k, fmt_value(v))
+                summary.add_row(k, format_value(v))
             if not c["valid"]:
                 summary.add_row("invalid", Text(c["reason"], style="red"))
             parts.append(summary)

@@ -15,7 +15,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Checkbox, Footer, Header, Input, Label, Select, SelectionList, Static
+from textual.widgets import Checkbox, Header, Input, Label, Select, SelectionList, Static
 
 from rcx.core.options import Option
 from rcx.core.plan import PlanError, parse_plan
@@ -24,6 +24,7 @@ from rcx.spaces.samplers import SAMPLER_OPTIONS
 from rcx.tui.forms import Component, PlanDraft, device_choices, errors_by_key, space_summary
 from rcx.tui.screens.dialogs import PathScreen
 from rcx.tui.widgets.option_form import OptionForm
+from rcx.tui.widgets.footer import KeyFooter
 
 # The plan's top-level keys as form fields; the plan validator checks them like any other.
 TOP_FIELDS = [
@@ -77,7 +78,7 @@ class PlanScreen(Screen):
             yield SelectionList[str](*self._evaluator_choices(), id="pick-evaluators", compact=True)
             yield Vertical(*(self._evaluator_form(i, c) for i, c in draft.evaluators.items()), id="evaluator-forms")
         yield Static("", id="field-help")
-        yield Footer()
+        yield KeyFooter()
 
     def _component_form(self, kind: str, comp: Component) -> OptionForm:
         registry = self.app.registry

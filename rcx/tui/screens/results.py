@@ -22,36 +22,41 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import ContentSwitcher, DataTable, Footer, Header, Input, Static
+from textual.widgets import ContentSwitcher, DataTable, Header, Input, Static
 
 from rcx.tui.correlation import CorrRequest, default_request, group_columns, numeric_columns
 from rcx.tui.screens.dialogs import PickScreen
 from rcx.tui.state import FilterError, RowFilter
 from rcx.tui.widgets.corr_view import CorrComputed, CorrView
 from rcx.tui.widgets.results_grid import ResultsGrid
+from rcx.tui.widgets.footer import KeyFooter
 
 TABLE_ONLY = {"sort", "reverse", "focus_filter", "export", "pick_metric"}
 CORR_ONLY = {"pick_x", "pick_y", "pick_by"}
 NO_GROUP = "(none)"
+SORT_KEYS = Binding.Group("Sort")
+AXIS_KEYS = Binding.Group("Axes")
 
 
 class ResultsScreen(Screen):
     """Browse the results of the current results file."""
 
+    # The footer fits 80 columns: s/r and x/y share a label; m and e are listed by F1 and the palette.
     BINDINGS = [
-        Binding("s", "sort", "Sort"),
-        Binding("r", "reverse", "Reverse"),
+        Binding("s", "sort", "Sort", group=SORT_KEYS),
+        Binding("r", "reverse", "Reverse", group=SORT_KEYS),
         Binding("slash", "focus_filter", "Filter"),
-        Binding("m", "pick_metric", "Chart metric"),
-        Binding("e", "export", "Export CSV"),
+        Binding("m", "pick_metric", "Chart metric", show=False),
+        Binding("e", "export", "Export CSV", show=False),
         Binding("c", "correlation", "Correlation"),
-        Binding("x", "pick_x", "x column"),
-        Binding("y", "pick_y", "y column"),
+        Binding("x", "pick_x", "x column", group=AXIS_KEYS),
+        Binding("y", "pick_y", "y column", group=AXIS_KEYS),
         Binding("b", "pick_by", "Group by"),
         Binding("enter", "detail", "Detail", show=False),
-        Binding("escape", "focus_table", "Table", show=False),
+        Binding("escape", "leave", "Table", show=False),
         Binding("q", "app.quit", "Quit", show=False),
     ]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]  # a shorter correlation table below 30 rows
 
     def __init__(self) -> None:
         super().__init__()
@@ -71,7 +76,7 @@ class ResultsScreen(Screen):
             yield ResultsGrid(id="view-table")
             yield CorrView(id="view-corr")
         yield Static("", id="results-status")
-        yield Footer()
+        yield KeyFooter()
 
     @property
     def grid(self) -> ResultsGrid:
@@ -110,6 +115,15 @@ class ResultsScreen(Screen):
         if self._filter_error:
             text.append(f"\n{self._filter_error}", style="red")
         self.query_one("#results-status", Static).update(text)
+
+    def is_settled(self) -> bool:
+        """The App's latest table is shown in full, and in the Correlation view its report."""
+        app = self.app
+        if app.table is not None and (self._version != app.table_version or self.grid.loading):
+            return False
+        if self.showing_corr and app.table is not None and self.corr_request is not None:
+            return not self._corr_busy and self._corr_done == (self.corr_request, app.table_version)
+        return True
 
     @property
     def showing_corr(self) -> bool:
@@ -229,8 +243,12 @@ class ResultsScreen(Screen):
     def action_focus_filter(self) -> None:
         self.query_one("#filter", Input).focus()
 
-    def action_focus_table(self) -> None:
-        (self.query_one("#corr-table") if self.showing_corr else self.grid).focus()
+    def action_leave(self) -> None:
+        """Escape: from the Correlation view back to the table; from the filter to the table."""
+        if self.showing_corr:
+            self.show_view("view-table")
+        else:
+            self.grid.focus()
 
     # -- sorting --------------------------------------------------------------------------
     @on(DataTable.HeaderSelected, "#view-table")

@@ -1,7 +1,8 @@
 """The Run screen: done/total, rate, ETA, counts per status, live charts and the log.
 
 It pulls the App's state four times a second; the charts replot only when the results table
-or the chosen metric changed.
+or the chosen metric changed. Below 110 columns one chart is shown at a time (``v`` shows the
+next), below 30 rows the log is shorter: the stylesheet keys on the breakpoint classes.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Header, ProgressBar, RichLog, Static
+from textual.widgets import Header, ProgressBar, RichLog, Static
 
+from rcx.termtable import format_value
 from rcx.tui.state import fmt_duration
 from rcx.tui.widgets.charts import Charts
+from rcx.tui.widgets.footer import KeyFooter
 
 _LEVEL_STYLE = {"error": "bold red", "warning": "yellow", "info": ""}
 _STATE_STYLE = {"running": "green", "paused": "yellow", "cancelling": "yellow", "failed": "bold red",
@@ -24,10 +27,13 @@ class RunScreen(Screen):
     """Watch the current run (or the results file opened)."""
 
     BINDINGS = [
-        Binding("space", "app.toggle_pause", "Pause/resume"),
-        Binding("c", "app.cancel_run", "Cancel run"),
+        Binding("space", "app.toggle_pause", "Pause/resume", key_display="space"),
+        Binding("c", "app.cancel_run", "Cancel"),
+        Binding("v", "next_chart", "Chart"),
         Binding("q", "app.quit", "Quit", show=False),
     ]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
 
     def __init__(self) -> None:
         super().__init__()
@@ -41,11 +47,28 @@ class RunScreen(Screen):
         yield Static("", id="run-counts")
         yield Charts(id="charts")
         yield RichLog(id="run-log", wrap=True, max_lines=2000, markup=False)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.set_interval(0.25, self.refresh_view)
         self.refresh_view()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "next_chart":  # only where one chart is shown at a time
+            return self.has_class("-narrow")
+        return True
+
+    def action_next_chart(self) -> None:
+        self.query_one(Charts).next_chart()
+
+    def on_resize(self) -> None:
+        self.refresh_bindings()
+
+    def is_settled(self) -> bool:
+        """The log, the numbers and the charts show the App's current state."""
+        app = self.app
+        return (self._chart_key == (app.table_version, app.chart_metric, self.size)
+                and self._log_pos == app.log_dropped + len(app.log_lines))
 
     def refresh_view(self) -> None:
         """Pull progress, log lines and (when changed) chart data from the App."""
@@ -54,22 +77,28 @@ class RunScreen(Screen):
         app = self.app
         p = app.progress
         where = f" -> {app.db_path}" if app.db_path else ""
-        state = Text(p.state, style=_STATE_STYLE.get(p.state, ""))
-        rate = f"{p.rate:.2f}/s" if p.rate else "-"
-        self.query_one("#run-title", Static).update(Text.assemble(
-            (f"run {p.run_id or '-'}", "bold"), f"  {p.device}{where}\n",
-            state, f"   {p.done:,}/{p.total:,} evaluations   rate {rate}   ETA {fmt_duration(p.eta) if p.state in ('running', 'following') else '-'}",
-            f"   {p.current}" if p.state == "running" and p.current else "",
-        ))
+        rate = p.rate
+        eta = fmt_duration(p.eta) if rate and p.state in ("running", "following") else "-"
+        lines = [
+            Text.assemble((f"run {p.run_id or '-'}", "bold"), f"  {p.device}{where}"),
+            Text.assemble((p.state, _STATE_STYLE.get(p.state, "")),
+                          f"   {format_value(p.done)}/{format_value(p.total)} evaluations"
+                          f"   rate {f'{rate:.2f}/s' if rate else '-'}   ETA {eta}"),
+            Text(f"now: {p.current}" if p.state == "running" and p.current else "", style="dim"),
+        ]
+        for line in lines:  # one line each, cut with an ellipsis rather than wrapped
+            line.no_wrap, line.overflow = True, "ellipsis"
+        self.query_one("#run-title", Static).update(Text("\n").join(lines))
         bar = self.query_one("#run-bar", ProgressBar)
         bar.update(total=p.total or None, progress=p.done)
         counts = Text()
         for status, n in p.status_counts().items():
             style = {"failed": "red", "invalid": "red", "screened": "yellow", "done": "green"}.get(status, "")
             counts.append(f"{status} ", style=style)
-            counts.append(f"{n:,}   ", style="bold")
+            counts.append(f"{format_value(n)}   ", style="bold")
         if app.chart_metric:
-            counts.append(f"charts: {app.chart_metric} (F4 to choose)", style="dim")
+            counts.append(f"chart: {app.chart_metric.rpartition('.')[2]} (m on F4)", style="dim")
+        counts.no_wrap, counts.overflow = True, "ellipsis"
         self.query_one("#run-counts", Static).update(counts)
         self._write_log()
         key = (app.table_version, app.chart_metric, self.size)

@@ -4,7 +4,7 @@ A reload of the store gives the set of rows that changed; only their cells are u
 their rows added/removed by the filter), so a table of 30,000 rows stays still while a run
 writes it; a full rebuild adds its rows in chunks so keys are answered meanwhile. Sorting
 uses :meth:`ResultsTable.sorted` (missing values last, best first by the metric's declared
-direction) and keeps the cursor on the same architecture.
+direction); an explicit sort shows the top of the list, a live update keeps the view still.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from textual.widgets import DataTable
 from textual.widgets._data_table import RowKey, default_cell_formatter, measure
 
 from rcx.core.results import ResultsTable
-from rcx.tui.state import RowFilter, fmt_value, view_columns
+from rcx.termtable import format_value
+from rcx.tui.state import RowFilter, view_columns
 
 CHUNK = 500
 """Rows a rebuild adds per event-loop turn (about 25 ms on one core of the 2-core test machine)."""
@@ -63,19 +64,21 @@ class ResultsGrid(DataTable):
                     old = self._shown[arch]
                     for c in cols:
                         if old.get(c) != row.get(c):
-                            self.update_cell(arch, c, fmt_value(row.get(c)))
+                            self.update_cell(arch, c, format_value(row.get(c)))
                     self._shown[arch] = row
                 touched = True
             elif keep:
-                self.add_row(*(fmt_value(row.get(c)) for c in cols), key=arch)
+                self.add_row(*(format_value(row.get(c)) for c in cols), key=arch)
                 self._shown[arch] = row
                 touched = True
         if touched and self.sort_column:
-            self._apply_sort(follow=False)
+            self._apply_sort()
 
-    def _rebuild(self, cols: list[str]) -> None:
+    def _rebuild(self, cols: list[str], keep_cursor: bool = True) -> None:
+        """Clear and add every row again (in chunks); ``keep_cursor`` puts the cursor back on its
+        architecture once they are all there."""
         assert self.table is not None
-        keep_key = self._cursor_key()
+        keep_key = self._cursor_key() if keep_cursor else None
         self.clear(columns=True)
         self.view_cols = cols
         for c in cols:
@@ -93,7 +96,7 @@ class ResultsGrid(DataTable):
             return
         cols = self.view_cols
         for r in rows[start:start + CHUNK]:
-            self.add_row(*(fmt_value(r.get(c)) for c in cols), key=r["arch"])
+            self.add_row(*(format_value(r.get(c)) for c in cols), key=r["arch"])
         if start + CHUNK < len(rows):
             # a timer, not call_later: a queued callback runs before the loop turns to the keys
             self.set_timer(0.001, partial(self._add_rows, rows, start + CHUNK, keep_key, generation))
@@ -106,7 +109,7 @@ class ResultsGrid(DataTable):
 
         DataTable measures every new cell as a Rich renderable on the event loop (about 10 s
         for 30,000 rows x 26 columns); this table's cells are one-line plain strings
-        (:func:`fmt_value`), so their width is their ``cell_len``. Relies on DataTable
+        (:func:`format_value`), so their width is their ``cell_len``. Relies on DataTable
         internals (``_data``, ``ordered_columns``); Textual is pinned exactly in pyproject.
         """
         columns = self.ordered_columns
@@ -152,19 +155,18 @@ class ResultsGrid(DataTable):
             self.sort_column = column
             self.descending = self.table.higher_is_better.get(column, False)
         if self.loading:  # rows still to come: add them all in the new order
-            self._rebuild(self.view_cols)
-            return
-        for c in self.view_cols:
-            self.columns[c].label = self._label(c)  # type: ignore[index]
-        self._apply_sort(follow=True)
+            self._rebuild(self.view_cols, keep_cursor=False)
+        else:
+            for c in self.view_cols:
+                self.columns[c].label = self._label(c)  # type: ignore[index]
+            self._apply_sort()
+        self.move_cursor(row=0, column=self.cursor_column, animate=False, scroll=False)
+        self.scroll_to(y=0, animate=False, immediate=True)  # a sort shows the top of the list
 
-    def _apply_sort(self, follow: bool) -> None:
-        """Reorder the rows; ``follow`` keeps the cursor on its architecture (an explicit sort),
-        otherwise it stays at its position so live updates do not move the view."""
-        keep_key = self._cursor_key() if follow else None
+    def _apply_sort(self) -> None:
+        """Reorder the rows; the cursor stays at its position, so live updates do not move the view."""
         order = {r["arch"]: i for i, r in enumerate(self._ordered())}
         self.sort(self.view_cols[0], key=lambda arch: order.get(str(arch), len(order)))
-        self._restore_cursor(keep_key)
 
     def set_filter(self, row_filter: RowFilter) -> None:
         self.row_filter = row_filter
