@@ -51,8 +51,7 @@ async def test_1_a_sort_shows_the_top_of_the_list(tmp_path, registry):
         grid = app.screen.query_one(ResultsGrid)
         for press in (("r",), ("s", "end", "enter"), None):
             grid.move_cursor(row=35, animate=False)
-            await pilot.pause()
-            assert grid.scroll_y > 0
+            await wait_for(pilot, lambda: grid.scroll_y > 0, what="the table to scroll to row 35")
             if press is None:
                 await pilot.click(ResultsGrid, offset=(3, 0))  # the "arch" header
             else:
