@@ -26,6 +26,7 @@ import math
 import os
 import platform
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -77,12 +78,14 @@ class RunQueue:
         return sum(self.samples) / len(self.samples) if self.samples else None
 
 
-def run_once(plan: Path, folder: Path, threads: str, limit: float, env: dict[str, str]) -> tuple[float | None, float | None]:
-    """(seconds, mean run queue) of one headless run into a fresh results file; seconds is
-    None when the run went past ``limit``."""
+def run_once(plan: Path, folder: Path, threads: str, limit: float,
+             env: dict[str, str]) -> tuple[float | None, float | None, float]:
+    """(wall seconds, mean run queue, CPU seconds) of one headless run into a fresh results
+    file; wall seconds is None when the run went past ``limit``."""
     db = folder / f"run-{threads}-{time.monotonic_ns()}.db"
     cmd = [sys.executable, "-m", "rcx", "run", "--headless", "-q", "--top", "0", "--threads", threads, "--db", str(db),
            str(plan)]
+    cpu0 = _children_cpu()
     t0 = time.perf_counter()
     with RunQueue() as queue:
         try:
@@ -93,7 +96,13 @@ def run_once(plan: Path, folder: Path, threads: str, limit: float, env: dict[str
             seconds = None
         finally:
             db.unlink(missing_ok=True)
-    return seconds, queue.mean
+    return seconds, queue.mean, _children_cpu() - cpu0
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of the finished child processes so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def measure(plan: Path, folder: Path, settings: list[str], limit: float, env: dict[str, str],
@@ -101,10 +110,10 @@ def measure(plan: Path, folder: Path, settings: list[str], limit: float, env: di
     """One run per setting, appended to ``results[(label, setting)]``."""
     for s in settings:
         load = os.getloadavg()[0]
-        seconds, queue = run_once(plan, folder, s, limit, env)
+        seconds, queue, cpu = run_once(plan, folder, s, limit, env)
         results.setdefault((label, s), []).append((seconds, queue))
         shown = f"{seconds:7.1f} s" if seconds is not None else f"> {limit:.0f} s"
-        print(f"{label:6s} threads={s:5s} {shown}   load average before {load:5.1f}, "
+        print(f"{label:6s} threads={s:5s} {shown} (CPU {cpu:6.1f} s)   load average before {load:5.1f}, "
               f"mean run queue during {queue if queue is not None else float('nan'):5.1f}", flush=True)
 
 
@@ -131,7 +140,9 @@ def main() -> int:
         for r in range(args.rounds):  # quiet, loaded, quiet, loaded, ..., quiet: both see the same drift
             order = settings if r % 2 == 0 else settings[::-1]
             measure(plan, folder, order, args.limit, env, "quiet", results)
-            busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.load)]
+            # each in its own session, like other users' jobs (Linux autogroups share the CPU by session)
+            busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+                    for _ in range(args.load)]
             try:
                 time.sleep(args.settle)  # let the 1-minute load average (what auto reads) see the busy loops
                 measure(plan, folder, order, args.limit, env, "loaded", results)
@@ -155,7 +166,8 @@ def main() -> int:
 
 
 def _median(runs: list[tuple[float | None, float | None]]) -> tuple[float | None, float | None]:
-    """Median seconds (a run past the limit counts as infinite) and median run queue."""
+    """Median seconds (a run past the limit counts as infinite) and median run queue; of an
+    even count, the higher of the two middle values."""
     seconds = sorted(s if s is not None else math.inf for s, _ in runs)
     queues = sorted(q for _, q in runs if q is not None)
     mid = seconds[len(seconds) // 2]
