@@ -30,7 +30,7 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 #: Modules behind ``rcx analyze``: each has ``add_parser(subparsers)``, which adds its
 #: sub-command and sets ``func(args) -> exit code``.
-ANALYSES: tuple[str, ...] = ("rcx.analysis.corr", "rcx.analysis.select", "rcx.analysis.proxies")
+ANALYSES: tuple[str, ...] = ("rcx.analysis.corr", "rcx.analysis.select", "rcx.analysis.proxies", "rcx.analysis.combine")
 
 
 class UsageError(Exception):

@@ -207,6 +207,26 @@ def test_jacov_of_a_net_that_ignores_its_input_is_nan():
     assert math.isnan(jacov(net, torch.randn(3, 1, 2, 2, generator=_gen())))
 
 
+class _InputBlind(nn.Module):
+    """A head whose output does not depend on its input (an nb201 cell cut off by ``none``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(torch.ones(3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bias.expand(x.shape[0], 3) * 1.0
+
+
+def test_jacov_of_a_net_whose_output_never_sees_the_input_is_nan_not_an_error():
+    from rcx_zerocost.proxies import jacov
+
+    x = torch.randn(3, 1, 2, 2, generator=_gen())
+    assert math.isnan(jacov(_InputBlind(), x))
+    frozen = _InputBlind().requires_grad_(False)  # nothing in the graph needs a gradient
+    assert math.isnan(jacov(frozen, x))
+
+
 # --- zen ------------------------------------------------------------------------------------
 
 def test_zen_matches_its_definition_with_the_running_variance_correction():

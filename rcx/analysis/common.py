@@ -28,9 +28,20 @@ class AnalysisError(Exception):
 
 
 # -- loading ------------------------------------------------------------------------------------
-def load_table(db: Path, run_id: int | None = None, csv_paths: Sequence[Path] = ()) -> tuple[ResultsTable, int]:
+def load_table(db: Path, run_id: int | None = None, csv_paths: Sequence[Path] = (),
+               join_paths: Sequence[Path] = ()) -> tuple[ResultsTable, int]:
     """The flat results table of run ``run_id`` (the latest when None) of ``db`` with every CSV
-    in ``csv_paths`` joined by architecture id; returns ``(table, run id)``."""
+    in ``csv_paths`` and the latest run of every results file in ``join_paths`` joined by
+    architecture id; returns ``(table, run id)``."""
+    table, run_id = _read_run(db, run_id)
+    for path in join_paths:
+        table = join_results(table, path)
+    for path in csv_paths:
+        table, _ = join_csv(table, path)
+    return table, run_id
+
+
+def _read_run(db: Path, run_id: int | None) -> tuple[ResultsTable, int]:
     from rcx.core.results import results_table
     from rcx.core.store import Store, StoreError
     from rcx.plugins import get_registry
@@ -39,14 +50,35 @@ def load_table(db: Path, run_id: int | None = None, csv_paths: Sequence[Path] = 
         store = Store.open_readonly(db)
         try:
             run = store.run(run_id)
-            table = results_table(store, run.id, get_registry())
+            return results_table(store, run.id, get_registry()), run.id
         finally:
             store.close()
     except StoreError as exc:
         raise AnalysisError(str(exc)) from None
-    for path in csv_paths:
-        table, _ = join_csv(table, path)
-    return table, run.id
+
+
+def join_results(table: ResultsTable, path: Path) -> ResultsTable:
+    """A copy of ``table`` with the evaluator columns (``<instance>.<name>``) of the latest run
+    in the results file ``path`` joined by architecture id, with their declared directions.
+
+    For studies split into several plans over the same architectures (one results file per
+    evaluator group). An instance present in both files is an error, as are files with no
+    architecture in common; architectures only in ``table`` get None (status missing)."""
+    other, _ = _read_run(path, None)
+    clash = [inst for inst in other.evaluators if inst in table.evaluators]
+    if clash:
+        raise AnalysisError(f"{path}: evaluator {clash[0]!r} is also in the first results file; join files whose "
+                            f"evaluator instances differ (or analyse them one at a time)")
+    columns = [c for c in other.columns if c.partition(".")[0] in other.evaluators and "." in c]
+    by_arch = {r["arch"]: r for r in other.rows}
+    archs = {r["arch"] for r in table.rows}
+    if by_arch and not archs & set(by_arch):
+        raise AnalysisError(f"{path}: none of its {len(by_arch)} architecture ids occurs in the first results file "
+                            f"(e.g. {min(by_arch)!r}; the first has ids like {min(archs, default='none')!r})")
+    rows = [{**r, **{c: by_arch.get(r["arch"], {}).get(c) for c in columns}} for r in table.rows]
+    return replace(table, columns=[*table.columns, *columns], rows=rows,
+                   higher_is_better={**table.higher_is_better, **other.higher_is_better},
+                   evaluators=[*table.evaluators, *other.evaluators], headline={**table.headline, **other.headline})
 
 
 def read_value_csv(path: Path) -> dict[str, dict[str, float | None]]:
@@ -183,6 +215,9 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", type=int, help="run id (default: the latest)")
     p.add_argument("--csv", type=Path, action="append", default=[], metavar="FILE",
                    help="join a CSV 'arch,<name>,...' by architecture id; its columns go by their header names (repeatable)")
+    p.add_argument("--join", type=Path, action="append", default=[], metavar="DB",
+                   help="join the evaluator columns of another results file's latest run by architecture id, e.g. a "
+                        "study split into one plan per evaluator group (repeatable)")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
 

@@ -252,7 +252,7 @@ def run(args: argparse.Namespace) -> int:
         baselines = [b.strip() for b in args.baselines.split(",") if b.strip()] if args.baselines != "none" else []
         if (args.y is None) == (args.truth is None):
             raise AnalysisError("say what to correlate x with: --y COLUMN or --truth TABLE:SUBSET (one of the two)")
-        table, run_id = load_table(args.db, args.run, args.csv)
+        table, run_id = load_table(args.db, args.run, args.csv, args.join)
         table, (x, y) = resolve_names(table, [args.x, args.y or args.truth])
         report = corr_report(table, x, y, args.by, bins, baselines)
     except AnalysisError as exc:

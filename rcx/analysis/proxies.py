@@ -197,7 +197,9 @@ def top_precision(score: np.ndarray, truth: np.ndarray, fraction: float = 0.1) -
 class ProxyRow:
     """One metric against the truth. Coefficients are of the oriented metric (negated when
     lower is better); ``*_lo``/``*_hi`` bound the 95 % percentile bootstrap interval;
-    ``select_mean``/``select_std`` are in the truth's unit."""
+    ``select_mean``/``select_std`` are in the truth's unit; ``vs_params``: Spearman minus
+    ``params``'s Spearman over the same architectures, its interval from the same (paired)
+    resamples, so an interval above 0 says the metric ranks better than size alone."""
 
     metric: str
     kind: str  # "proxy" or "baseline"
@@ -213,6 +215,9 @@ class ProxyRow:
     top_precision: float = math.nan
     select_mean: float = math.nan
     select_std: float = math.nan
+    vs_params: float = math.nan
+    vs_params_lo: float = math.nan
+    vs_params_hi: float = math.nan
     note: str = ""
 
 
@@ -254,8 +259,9 @@ def _in_chunks(statistic, x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> np.n
 
 def proxy_row(metric: ColumnValues, kind: str, higher_is_better: bool, truth: ColumnValues, truth_higher: bool,
               log_params: ColumnValues | None, *, boot: int = 1000, seed: int = 0, top_fraction: float = 0.1,
-              n_arch: int = 100, runs: int = 500) -> ProxyRow:
-    """Score one metric column against the truth over the rows usable in both."""
+              n_arch: int = 100, runs: int = 500, baseline: ColumnValues | None = None) -> ProxyRow:
+    """Score one metric column against the truth over the rows usable in both; with a
+    ``baseline`` (``params``, higher is better), also the paired difference from its Spearman."""
     mask, _ = usable_rows([metric, truth])
     n = int(mask.sum())
     sign = 1.0 if higher_is_better else -1.0
@@ -291,7 +297,17 @@ def proxy_row(metric: ColumnValues, kind: str, higher_is_better: bool, truth: Co
         notes.append(f"n < N_a = {n_arch}: no selection")
     if not higher_is_better:
         notes.append("negated (lower is better)")
-    return ProxyRow(**row, spearman=rho, spearman_lo=percentile_interval(rho_b)[0],
+    vs = vs_lo = vs_hi = math.nan
+    if baseline is not None and baseline.name != metric.name:
+        z = baseline.values[mask]
+        if np.isfinite(z).all() and np.ptp(z) > 0:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                vs = rho - float(stats.spearmanr(z, t).statistic)
+            vs_lo, vs_hi = percentile_interval(rho_b - _in_chunks(bootstrap_spearman, z, t, idx))
+        else:
+            notes.append(f"{baseline.name} missing: no difference")
+    return ProxyRow(**row, vs_params=vs, vs_params_lo=vs_lo, vs_params_hi=vs_hi, spearman=rho, spearman_lo=percentile_interval(rho_b)[0],
                     spearman_hi=percentile_interval(rho_b)[1], kendall=tau, kendall_lo=percentile_interval(tau_b)[0],
                     kendall_hi=percentile_interval(tau_b)[1], partial_spearman=partial,
                     top_precision=top_precision(x, t, top_fraction), select_mean=select_mean, select_std=select_std,
@@ -352,11 +368,12 @@ def proxies_report(table, truth: str, *, boot: int = 1000, seed: int = 0, top_fr
         best = simulate(t_all, t_all, n_arch, runs, np.random.default_rng([seed, n_arch]), truth_higher, truth_higher)
         report.optimal = (float(best.best.mean()), float(best.best.std()))
     log_params = _log_params(table)
+    params = column_values(table, "params", require_done=False) if "params" in table.columns else None
     rows = []
     for name, kind, higher in candidates:
         mc = column_values(table, name, require_done=(kind == "proxy"))
         row = proxy_row(mc, kind, higher, tc, truth_higher, log_params, boot=boot, seed=seed,
-                        top_fraction=top_fraction, n_arch=n_arch, runs=runs)
+                        top_fraction=top_fraction, n_arch=n_arch, runs=runs, baseline=params)
         if row.note == "constant":
             report.left_out[name] = "constant"
             continue
@@ -367,13 +384,20 @@ def proxies_report(table, truth: str, *, boot: int = 1000, seed: int = 0, top_fr
 
 # -- command ------------------------------------------------------------------------------------
 COLUMNS = ("metric", "kind", "higher_is_better", "n", "spearman", "spearman_lo", "spearman_hi", "kendall", "kendall_lo",
-           "kendall_hi", "partial_spearman", "top_precision", "select_mean", "select_std", "note")
+           "kendall_hi", "partial_spearman", "vs_params", "vs_params_lo", "vs_params_hi", "top_precision", "select_mean",
+           "select_std", "note")
 
 
 def _interval(v: float, lo: float, hi: float) -> str:
     if not math.isfinite(v):
         return "n/a"
     return f"{v:.3f} [{lo:.3f}, {hi:.3f}]" if math.isfinite(lo) else f"{v:.3f}"
+
+
+def _difference(v: float, lo: float, hi: float) -> str:
+    if not math.isfinite(v):
+        return ""
+    return f"{v:+.3f} [{lo:+.3f}, {hi:+.3f}]" if math.isfinite(lo) else f"{v:+.3f}"
 
 
 def _pm(mean: float, std: float) -> str:
@@ -384,7 +408,7 @@ def table_rows(report: ProxiesReport) -> tuple[list[str], list[dict[str, Any]]]:
     """The terminal table: headers and preformatted rows."""
     pct = f"{100 * report.top_fraction:g}"
     heads = ["metric", "better", "n", "spearman [95% CI]", "kendall [95% CI]", "partial|params",
-             f"top-{pct}% prec", f"select@{report.n_arch}", "note"]
+             "vs params [95% CI]", f"top-{pct}% prec", f"select@{report.n_arch}", "note"]
     out = []
     for r in report.rows:
         out.append({
@@ -394,6 +418,7 @@ def table_rows(report: ProxiesReport) -> tuple[list[str], list[dict[str, Any]]]:
             "spearman [95% CI]": _interval(r.spearman, r.spearman_lo, r.spearman_hi),
             "kendall [95% CI]": _interval(r.kendall, r.kendall_lo, r.kendall_hi),
             "partial|params": fmt_r(r.partial_spearman),
+            "vs params [95% CI]": _difference(r.vs_params, r.vs_params_lo, r.vs_params_hi),
             f"top-{pct}% prec": fmt_r(r.top_precision),
             f"select@{report.n_arch}": _pm(r.select_mean, r.select_std),
             "note": r.note,
@@ -429,14 +454,12 @@ def run(args: argparse.Namespace) -> int:
     from rcx.cli import EXIT_OK, EXIT_USAGE, _err
 
     try:
-        n_arch = parse_int_list(str(args.n_arch), "--n-arch")
-        if len(n_arch) != 1:
-            raise AnalysisError(f"--n-arch: one number, not {args.n_arch!r}")
-        table, run_id = load_table(args.db, args.run, args.csv)
+        table, run_id = load_table(args.db, args.run, args.csv, args.join)
         names = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
         table, (truth,) = resolve_names(table, [args.truth])
         report = proxies_report(table, truth, boot=args.boot, seed=args.seed, top_fraction=args.top_fraction,
-                                n_arch=n_arch[0], runs=args.runs, metrics=names)
+                                n_arch=one_n_arch(args.n_arch), runs=args.runs,
+                                metrics=names)
     except AnalysisError as exc:
         _err(str(exc))
         return EXIT_USAGE
@@ -464,6 +487,23 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def one_n_arch(text: str) -> int:
+    """The value of ``--n-arch`` (one integer >= 1)."""
+    n_arch = parse_int_list(str(text), "--n-arch")
+    if len(n_arch) != 1:
+        raise AnalysisError(f"--n-arch: one number, not {text!r}")
+    return n_arch[0]
+
+
+def add_statistics_arguments(p: argparse.ArgumentParser) -> None:
+    """The leaderboard's statistics options: --boot, --seed, --top-fraction, --n-arch, --runs."""
+    p.add_argument("--boot", type=int, default=1000, help="bootstrap resamples for the intervals (default 1000; 0: none)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the resamples, draws and splits (default 0)")
+    p.add_argument("--top-fraction", type=float, default=0.1, help="fraction for top-k precision (default 0.1)")
+    p.add_argument("--n-arch", default="100", metavar="N", help="N_a of the selection figure (default 100)")
+    p.add_argument("--runs", type=int, default=500, help="selection draws (default 500)")
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Add ``proxies`` to ``rcx analyze``."""
     p = subparsers.add_parser(
@@ -475,10 +515,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_common_arguments(p)
     p.add_argument("--truth", required=True, help="truth table subset, e.g. nb201:cifar10, or a column (trained.val_acc)")
     p.add_argument("--metrics", metavar="COLS", help="only these columns (comma-separated; default: every metric)")
-    p.add_argument("--boot", type=int, default=1000, help="bootstrap resamples for the intervals (default 1000; 0: none)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the resamples and draws (default 0)")
-    p.add_argument("--top-fraction", type=float, default=0.1, help="fraction for top-k precision (default 0.1)")
-    p.add_argument("--n-arch", default="100", metavar="N", help="N_a of the selection figure (default 100)")
-    p.add_argument("--runs", type=int, default=500, help="selection draws (default 500)")
+    add_statistics_arguments(p)
     p.add_argument("--plot", action="store_true", help="table format: also draw Spearman with intervals as bars")
     p.set_defaults(func=run)

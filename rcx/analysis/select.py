@@ -170,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         n_arch = parse_int_list(args.n_arch, "--n-arch")
-        table, run_id = load_table(args.db, args.run, args.csv)
+        table, run_id = load_table(args.db, args.run, args.csv, args.join)
         truth = args.truth
         if args.truth_csv:
             table, truth = _truth_from_csv(table, args.truth_csv, truth)

@@ -167,10 +167,16 @@ def jacov(model: nn.Module, x: torch.Tensor, k: float = 1e-5) -> float:
     batch statistics' dependence on the other images, as in the reference), ``k = 1e-5``.
     Deviation: eigenvalues of the symmetric ``R`` by ``eigvalsh`` in float64 (the reference uses
     ``numpy.linalg.eig`` in float64; same values up to rounding). A constant Jacobian row makes
-    ``R`` undefined: the score is NaN.
+    ``R`` undefined: the score is NaN; so does an output that does not depend on the input at
+    all (a cell whose every path from the input is ``none``), where the reference raises.
     """
     x = x.detach().requires_grad_(True)
-    (jac,) = torch.autograd.grad(model(x).sum(), x)
+    out = model(x).sum()
+    if not out.requires_grad:
+        return math.nan
+    (jac,) = torch.autograd.grad(out, x, allow_unused=True)
+    if jac is None:
+        return math.nan
     corr = torch.corrcoef(jac.flatten(1).double())
     if not bool(torch.isfinite(corr).all()):
         return math.nan
