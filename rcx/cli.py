@@ -188,6 +188,13 @@ def cmd_results(args: argparse.Namespace) -> int:
 
             table, _ = join_specs(table, args.truth)
         sort = table.resolve(args.sort) if args.sort else table.default_sort()
+        front = None
+        if args.pareto:
+            from rcx.analysis.pareto import parse_objectives, pareto_front
+
+            objectives = parse_objectives(args.pareto, table)
+            front, _ = pareto_front(table, objectives)
+            sort = table.resolve(args.sort) if args.sort else objectives[0].column
     except StoreError as exc:
         _err(str(exc))
         return EXIT_USAGE
@@ -199,9 +206,14 @@ def cmd_results(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     descending = True if args.desc else False if args.asc else None
     rows = table.sorted(sort, descending) if sort else table.rows
+    if front is not None:
+        on_front = {r["arch"] for r in front}
+        rows = [r for r in rows if r["arch"] in on_front]
     if args.top:
         rows = rows[: args.top]
     title = f"run {run.id} ({run.name}, {run.state}): {len(rows)} of {len(table.rows)} rows" + (f", by {sort}" if sort else "")
+    if front is not None:
+        title += f", on the Pareto front of {' and '.join(map(str, objectives))}"
     write_results(table, rows, args.format, args.all_columns, title)
     return EXIT_OK
 
@@ -289,6 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("--truth", action="append", default=[], metavar="TABLE[:SUBSET]",
                      help="add a truth table's columns joined by architecture id, e.g. nb201 or nb201:cifar10 "
                           "(repeatable; see `rcx plugins`)")
+    res.add_argument("--pareto", metavar="X,Y[,...]",
+                     help="only the rows on the Pareto front of these columns, e.g. naswot.score,flops (declared "
+                          "directions; params/flops/features lower is better; COL:max or COL:min to say)")
     res.set_defaults(func=cmd_results)
 
     s = sub.add_parser("spaces", help="list the search spaces and their sizes")

@@ -11,7 +11,7 @@ import operator
 import re
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from rcx.core import events as ev
@@ -179,16 +179,30 @@ class FilterError(ValueError):
 
 @dataclass(frozen=True)
 class RowFilter:
-    """``k7 s1 val_acc>=0.3 throughput<500``: words must occur in the architecture id, terms
-    ``COLUMN OP VALUE`` compare a column (full name or a unique metric name) with a number or text."""
+    """``k7 s1 val_acc>=0.3 throughput<500 pareto:score,flops``: words must occur in the
+    architecture id, terms ``COLUMN OP VALUE`` compare a column (full name or a unique metric
+    name) with a number or text, and ``pareto:X,Y[,...]`` keeps the rows on the Pareto front of
+    those columns among the rows the rest lets through (``front``: their ids, recomputed by
+    :meth:`refreshed` when the table changes)."""
 
     words: tuple[str, ...] = ()
     terms: tuple[tuple[str, str, Any], ...] = ()
+    pareto: tuple[Any, ...] = ()  # rcx.analysis.pareto.Objective
+    front: frozenset[str] | None = None
 
     @classmethod
     def parse(cls, query: str, table: ResultsTable) -> "RowFilter":
-        words, terms = [], []
+        words, terms, pareto = [], [], ()
         for token in query.split():
+            if token.lower().startswith("pareto:"):
+                from rcx.analysis.common import AnalysisError
+                from rcx.analysis.pareto import parse_objectives
+
+                try:
+                    pareto = tuple(parse_objectives(token.partition(":")[2], table))
+                except AnalysisError as exc:
+                    raise FilterError(f"{token}: {exc}") from None
+                continue
             m = _TERM_RE.match(token)
             if not m:
                 words.append(token.lower())
@@ -203,9 +217,23 @@ class RowFilter:
             except ValueError:
                 value = raw
             terms.append((column, op, value))
-        return cls(tuple(words), tuple(terms))
+        return cls(tuple(words), tuple(terms), pareto).refreshed(table)
+
+    def refreshed(self, table: ResultsTable) -> "RowFilter":
+        """This filter with its Pareto front computed over ``table``'s rows (itself without one)."""
+        if not self.pareto:
+            return self
+        from rcx.analysis.pareto import pareto_front
+
+        front, _ = pareto_front(table, self.pareto, [r for r in table.rows if self._passes(r)])
+        return replace(self, front=frozenset(r["arch"] for r in front))
 
     def __call__(self, row: dict[str, Any]) -> bool:
+        if not self._passes(row):
+            return False
+        return self.front is None or row.get("arch") in self.front
+
+    def _passes(self, row: dict[str, Any]) -> bool:
         arch = str(row.get("arch", "")).lower()
         if any(w not in arch for w in self.words):
             return False

@@ -108,3 +108,21 @@ def test_changed_rows_and_columns():
     assert changed_rows({}, t.rows) == {"k3_a", "k7_b", "k7_c"}
     assert view_columns(t)[:3] == ["arch", "e.status", "e.acc"] and "e.error" not in view_columns(t)
     assert x_column(t, "e.acc") == "e.throughput"
+
+
+def test_a_pareto_filter_keeps_the_front_of_the_rows_the_rest_lets_through():
+    rows = [
+        {"arch": "k3_a", "e.score": 3.0, "e.status": "done", "flops": 30},
+        {"arch": "k3_b", "e.score": 2.0, "e.status": "done", "flops": 10},
+        {"arch": "k3_c", "e.score": 1.0, "e.status": "done", "flops": 20},
+        {"arch": "k7_d", "e.score": 9.0, "e.status": "done", "flops": 5},
+    ]
+    t = ResultsTable(["arch", "flops", "e.status", "e.score"], rows, {"e.score": True}, ["e"], {})
+    f = RowFilter.parse("pareto:score,flops", t)
+    assert [r["arch"] for r in t.rows if f(r)] == ["k7_d"], "k7_d beats every other in both"
+    f3 = RowFilter.parse("k3 pareto:score,flops", t)
+    assert [r["arch"] for r in t.rows if f3(r)] == ["k3_a", "k3_b"], "the front among the k3 rows"
+    rows.append({"arch": "k3_e", "e.score": 5.0, "e.status": "done", "flops": 1})
+    assert [r["arch"] for r in t.rows if f3.refreshed(t)(r)] == ["k3_e"], "a new row moves the front"
+    with pytest.raises(FilterError, match="pareto:score: .*at least two objectives"):
+        RowFilter.parse("pareto:score", t)

@@ -48,6 +48,10 @@ class ResultsGrid(DataTable):
             self.descending = table.higher_is_better.get(self.sort_column, False) if self.sort_column else False
         cols = view_columns(table)
         self.table = table
+        if self.row_filter.pareto:
+            refreshed = self.row_filter.refreshed(table)
+            if refreshed.front != self.row_filter.front:  # a new point moved the front: show it anew
+                self.row_filter, changed = refreshed, None
         if changed is None or cols != self.view_cols or self.loading:
             self._rebuild(cols)
             return
