@@ -98,7 +98,8 @@ class Plan:
             "device": self.device,
             "dataset": {"name": self.dataset, **self.dataset_options},
             "space": {"name": self.space, **self.space_options},
-            "sampler": self.sampler,
+            # the ids sampler's keys only where set, so plans written before it keep their hash
+            "sampler": {k: v for k, v in self.sampler.items() if v is not None or k not in ("ids", "file")},
             "evaluators": {e.instance: {"evaluator": e.plugin, **e.options} for e in self.evaluators},
         }
 
@@ -205,6 +206,12 @@ def parse_plan(text: str, registry: Registry, source: str = "plan", output: str 
     problems += sampler_problems
     if sampler.get("kind") == "random" and sampler.get("n") is None:
         problems.append(("sampler.n", "the random sampler needs n, the number of architectures to draw"))
+    if sampler.get("kind") == "ids":
+        if (sampler.get("ids") is None) == (sampler.get("file") is None):
+            problems.append(("sampler", 'the ids sampler needs either ids = [...] or file = "top.csv" (one of them)'))
+    else:
+        problems += [(f"sampler.{k}", f'only the ids sampler reads {k}; set kind = "ids"')
+                     for k in ("ids", "file") if sampler.get(k) is not None]
 
     evaluators = _evaluators(raw, registry, problems, dataset_options)
 
@@ -224,6 +231,9 @@ def parse_plan(text: str, registry: Registry, source: str = "plan", output: str 
         else:
             if sampler.get("kind") == "random" and (sampler.get("n") or 0) > size:
                 problems.append(("sampler.n", f"{sampler['n']} is more than the {size:,} architectures of the space"))
+            if sampler.get("kind") == "ids" and not any(p.startswith("sampler") for p, _ in problems):
+                sampler["ids"] = _chosen_ids(sampler, registry.get("space", space)(**space_options), source,
+                                             text, lines, problems)
 
     if problems:
         raise PlanError([Problem(p, m, _line_for(p, lines)) for p, m in problems], source)
@@ -242,6 +252,58 @@ def parse_plan(text: str, registry: Registry, source: str = "plan", output: str 
         sampler=sampler,
         evaluators=evaluators,
     )
+
+
+_MAX_ID_PROBLEMS = 10
+
+
+def _chosen_ids(sampler: dict[str, Any], space: Any, source: str, text: str, lines: dict[str, int],
+                problems: list[tuple[str, str]]) -> list[str]:
+    """The ``ids`` sampler's canonical ids, from ``ids = [...]`` or the CSV ``file``.
+
+    Appends a problem per unknown or malformed id (at most ten, then a count); an id in the plan
+    points at its own line (``sampler.ids[i]`` in ``lines``), one in the file names its line there.
+    """
+    from rcx.spaces.samplers import parse_ids, read_ids_file
+
+    found: list[tuple[str, str]] = []
+    if sampler.get("file") is not None:
+        path = Path(sampler["file"]).expanduser()
+        if not path.is_absolute() and source != "plan":
+            path = Path(source).parent / path
+        try:
+            pairs = read_ids_file(path)
+        except ValueError as exc:
+            problems.append(("sampler.file", str(exc)))
+            return []
+        if not pairs:
+            problems.append(("sampler.file", f"{path} lists no architecture ids in its arch column"))
+        ids, bad = parse_ids(space, pairs)
+        found = [("sampler.file", f"{path.name}, line {line}: {msg}") for line, msg in bad]
+    else:
+        given = list(sampler["ids"])
+        ids, bad = parse_ids(space, list(enumerate(given)))
+        start = lines.get("sampler.ids", 0)
+        text_lines = text.splitlines()
+        for i, msg in bad:
+            key = f"sampler.ids[{i}]"
+            lines[key] = _item_line(text_lines, start, str(given[i])) or start  # type: ignore[index]
+            found.append((key, msg))
+    if len(found) > _MAX_ID_PROBLEMS:
+        rest = len(found) - _MAX_ID_PROBLEMS
+        found = found[:_MAX_ID_PROBLEMS] + [(found[0][0].partition("[")[0], f"and {rest:,} more ids that are not "
+                                             f"{space.name} architectures")]
+    problems += found
+    return ids
+
+
+def _item_line(text_lines: list[str], start: int, item: str) -> int:
+    """The 1-based line, from ``start`` on, that holds ``item`` as a quoted string (0: not found)."""
+    quoted = (f'"{item}"', f"'{item}'")
+    for no in range(max(start, 1), len(text_lines) + 1):
+        if any(q in text_lines[no - 1] for q in quoted):
+            return no
+    return 0
 
 
 def available_memory() -> int | None:

@@ -71,7 +71,7 @@ def make_candidates(plan: Plan, space: SearchSpace, in_shape: tuple[int, int, in
     from rcx.spaces.samplers import sample
 
     s = plan.sampler
-    archs = sample(space, s["kind"], s["n"], plan.seed, s["valid_only"], in_shape)
+    archs = sample(space, s["kind"], s["n"], plan.seed, s["valid_only"], in_shape, s.get("ids"))
     return [Candidate(i, a, space.describe(a, in_shape)) for i, a in enumerate(archs)]
 
 

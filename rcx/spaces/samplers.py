@@ -5,6 +5,12 @@
 "sampler", space.name))``; the list is in draw order, and a larger ``n`` extends a smaller one's
 list (the draw stream does not depend on ``n``). With ``valid_only`` the architectures that do
 not fit the input shape are skipped and do not count towards ``n``.
+``ids`` evaluates the architectures a plan names, in the order given: ``ids = [...]`` in the
+plan, or ``file = "top.csv"``, a CSV file with an ``arch`` column (such as ``rcx results DB
+--format csv`` writes; a relative path is read from the plan's folder). The plan check reads
+the file and parses every id, so an unknown or malformed id is a plan error with its line, and
+the ids (not the file's name) are part of the plan's identity. ``n`` caps the list at its
+first n; an id listed twice is evaluated once.
 
 The draw stream never materialises the whole space: it draws with rejection until half of the
 indices have been seen, then permutes the rest, so ``random`` on 6 ** 11 = 362,797,056
@@ -13,7 +19,9 @@ architectures costs only what it returns.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Iterator
+import csv
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -23,9 +31,11 @@ from rcx.spaces.base import Arch, SearchSpace
 
 SAMPLER_OPTIONS: list[Option] = [
     Option("kind", str, "exhaustive", "exhaustive: indices 0, 1, 2, ...; random: n distinct seeded draws",
-           choices=("exhaustive", "random")),
+           choices=("exhaustive", "random", "ids")),
     Option("n", int, None, "architectures to draw (random, required) or a cap on the first n (exhaustive)", min=1),
     Option("valid_only", bool, False, "skip architectures that do not fit the input; they do not count towards n"),
+    Option("ids", list, None, "ids: the architecture ids to evaluate, in order", item_type=str),
+    Option("file", str, None, "ids: a CSV file with an arch column (relative to the plan's folder)"),
 ]
 
 EXHAUSTIVE_LIMIT = 1_000_000
@@ -85,6 +95,51 @@ def _take(space: SearchSpace, indices: Iterable[int], n: int | None, fits: Calla
     return out
 
 
+def read_ids_file(path: Path) -> list[tuple[int, str]]:
+    """The ``arch`` column of a CSV file as ``(line number, id)`` pairs, blank cells skipped.
+
+    Raises ``ValueError`` naming the file when it cannot be read or has no ``arch`` column.
+    """
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if header is None:
+                raise ValueError(f"{path} is empty; it needs a header line with an arch column")
+            names = [h.strip() for h in header]
+            if "arch" not in names:
+                raise ValueError(f"{path} has no arch column (columns: {', '.join(names) or 'none'}); "
+                                 f"write one with rcx results DB --format csv")
+            col = names.index("arch")
+            return [(reader.line_num, row[col].strip()) for row in reader
+                    if len(row) > col and row[col].strip()]
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is not a readable CSV file: {exc}") from None
+
+
+def parse_ids(space: SearchSpace, ids: Iterable[tuple[int | None, str]]) -> tuple[list[str], list[tuple[int | None, str]]]:
+    """Canonical ids of ``(where, id)`` pairs, first occurrence kept, and the problems.
+
+    ``where`` is a line number or list position carried into each problem ``(where, message)``.
+    """
+    out: list[str] = []
+    seen: set[str] = set()
+    problems: list[tuple[int | None, str]] = []
+    for where, arch_id in ids:
+        try:
+            canonical = space.from_id(arch_id).id
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            said = str(exc)
+            problems.append((where, said if arch_id in said else f"{arch_id!r} is not a {space.name} architecture: {said}"))
+            continue
+        if canonical not in seen:
+            seen.add(canonical)
+            out.append(canonical)
+    return out, problems
+
+
 def sample(
     space: SearchSpace,
     kind: str = "exhaustive",
@@ -92,10 +147,12 @@ def sample(
     seed: int = 0,
     valid_only: bool = False,
     in_shape: tuple[int, int, int] | None = None,
+    ids: Sequence[str] | None = None,
 ) -> list[Arch]:
     """The architectures to evaluate, in evaluation order.
 
-    ``seed`` is the plan seed; ``in_shape`` (C, H, W) is needed only with ``valid_only``.
+    ``seed`` is the plan seed; ``in_shape`` (C, H, W) is needed only with ``valid_only``;
+    ``ids`` (canonical, checked by the plan) only with ``ids``.
     Raises ``ValueError`` when ``random`` asks for more architectures than the space (or its
     fitting part) holds, when ``random`` has no ``n``, and when ``exhaustive`` without ``n``
     would list more than :data:`EXHAUSTIVE_LIMIT` architectures.
@@ -111,8 +168,13 @@ def sample(
             raise ValueError(f"exhaustive sampling would list all {size:,} {space.name} architectures (at most "
                              f"{EXHAUSTIVE_LIMIT:,}); set sampler.n to cap it, or use kind = \"random\"")
         return _take(space, range(size), n, fits)
+    if kind == "ids":
+        if not ids:
+            raise ValueError("the ids sampler needs ids = [...] or file = \"top.csv\"")
+        archs = [space.from_id(i) for i in ids]
+        return [a for a in archs if fits is None or fits(a)][:n]
     if kind != "random":
-        raise ValueError(f"unknown sampler kind {kind!r} (known: exhaustive, random)")
+        raise ValueError(f"unknown sampler kind {kind!r} (known: exhaustive, random, ids)")
     if n is None:
         raise ValueError("the random sampler needs n, the number of architectures to draw")
     if n > size:

@@ -152,7 +152,14 @@ def space_summary(registry: Registry, draft: PlanDraft) -> str:
     n = draft.sampler.get("n")
     kind = draft.sampler.get("kind", "exhaustive")
     fitting = " that fit the input" if draft.sampler.get("valid_only") else ""
-    if isinstance(n, int) and not isinstance(n, bool):
+    if kind == "ids":
+        ids = draft.sampler.get("ids")
+        if not isinstance(ids, list):
+            named = "the architectures in " + str(draft.sampler["file"]) if draft.sampler.get("file") else None
+            return f"{size:,} architectures; " + (f"the sampler takes {named}" if named
+                                                  else "the ids sampler needs ids or file")
+        draws = min(len(ids), n) if isinstance(n, int) and not isinstance(n, bool) else len(ids)
+    elif isinstance(n, int) and not isinstance(n, bool):
         draws = n if kind == "random" else min(n, size)
     else:
         draws = size if kind == "exhaustive" else None
