@@ -52,6 +52,8 @@ class Reporter:
             self._started(event)
         elif isinstance(event, ev.EvalFinished):
             self._finished(event)
+        elif isinstance(event, ev.StageStarted):
+            self._stage(event)
         elif isinstance(event, ev.Log):
             if event.level != "info" or not self.quiet:
                 self._print(f"[{event.level}] {event.message}")
@@ -82,6 +84,16 @@ class Reporter:
             )
             self.task = self.progress.add_task("evaluating", total=e.total, completed=e.done, rate="", status="")
             self.progress.start()
+
+    def _stage(self, e: ev.StageStarted) -> None:
+        self.done += e.newly_skipped
+        if e.newly_skipped:
+            self.counts["skipped"] = self.counts.get("skipped", 0) + e.newly_skipped
+        if self.progress is not None and self.task is not None:
+            self.progress.update(self.task, completed=self.done)
+        if not self.quiet:
+            skipped = f", {e.skipped:,} skipped" if e.skipped else ""
+            self._print(f"stage {e.stage + 1}/{e.stages}: {e.rule}: {e.selected:,} candidates{skipped}")
 
     def _finished(self, e: ev.EvalFinished) -> None:
         self.done += 1

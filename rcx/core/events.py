@@ -63,6 +63,21 @@ class EvalFinished:
 
 
 @dataclass(frozen=True)
+class StageStarted:
+    """Stage ``stage`` (0-based, of ``stages``) begins: its evaluator ``instances`` run on
+    ``selected`` candidates (``rule`` says how they were chosen); ``skipped`` were not selected,
+    ``newly_skipped`` of them just now (they count as finished evaluations from here on)."""
+
+    stage: int
+    stages: int
+    instances: tuple[str, ...]
+    rule: str
+    selected: int
+    skipped: int = 0
+    newly_skipped: int = 0
+
+
+@dataclass(frozen=True)
 class Log:
     level: str  # "info" | "warning" | "error"
     message: str
@@ -78,4 +93,4 @@ class RunFinished:
     cancelled: bool
 
 
-Event = RunStarted | EvalStarted | EvalProgress | CurvePoint | EvalFinished | Log | RunFinished
+Event = RunStarted | StageStarted | EvalStarted | EvalProgress | CurvePoint | EvalFinished | Log | RunFinished

@@ -36,6 +36,7 @@ from typing import Any
 import tomli
 
 from rcx.core.options import Option, validate_options
+from rcx.core.stages import STAGE_KEYS, Stage
 from rcx.plugins import Registry, UnknownName
 
 _TOP_KEYS = ("name", "description", "seed", "device", "output", "dataset", "space", "sampler", "evaluators")
@@ -72,6 +73,7 @@ class EvaluatorSpec:
     instance: str
     plugin: str
     options: dict[str, Any]
+    stage: Stage | None = None
 
 
 @dataclass
@@ -100,7 +102,8 @@ class Plan:
             "space": {"name": self.space, **self.space_options},
             # the ids sampler's keys only where set, so plans written before it keep their hash
             "sampler": {k: v for k, v in self.sampler.items() if v is not None or k not in ("ids", "file")},
-            "evaluators": {e.instance: {"evaluator": e.plugin, **e.options} for e in self.evaluators},
+            "evaluators": {e.instance: {"evaluator": e.plugin, **e.options, **(e.stage.plan_keys() if e.stage else {})}
+                           for e in self.evaluators},
         }
 
     @property
@@ -395,10 +398,49 @@ def _evaluators(
         except UnknownName as exc:
             problems.append((f"{where}.evaluator" if "evaluator" in table else where, str(exc)))
             continue
-        given = {k: v for k, v in table.items() if k != "evaluator"}
+        given = {k: v for k, v in table.items() if k != "evaluator" and k not in STAGE_KEYS}
         values, opt_problems = validate_options(cls.options, given, where)
         problems += opt_problems
         if not opt_problems:
             problems += [(f"{where}.{p}", m) for p, m in cls(values).check_plan(dataset_options)]
-        specs.append(EvaluatorSpec(instance, plugin, values))
+        stage = _stage(table, where, {s.instance: registry.get("evaluator", s.plugin) for s in specs}, problems)
+        specs.append(EvaluatorSpec(instance, plugin, values, stage))
     return specs
+
+
+_STAGE_OPTIONS = [
+    Option("top", int, None, "run only on the best N candidates of an earlier evaluator", min=1),
+    Option("top_fraction", float, None, "run only on this fraction of them", min=0, max=1, gt_min=True),
+    Option("by", str, None, "instance.metric of an earlier evaluator table that ranks them"),
+]
+
+
+def _stage(table: dict[str, Any], where: str, earlier: dict[str, Any], problems: list[tuple[str, str]]) -> Stage | None:
+    """The table's :class:`~rcx.core.stages.Stage` (None without stage keys); problems appended."""
+    given = {k: table[k] for k in STAGE_KEYS if k in table}
+    if not given:
+        return None
+    values, found = validate_options(_STAGE_OPTIONS, given, where)
+    if (values["top"] is None) == (values["top_fraction"] is None) and not found:
+        found.append((where, "a stage needs either top = N or top_fraction = F (one of them) with by"))
+    by = values["by"]
+    if by is None and not any(p == f"{where}.by" for p, _ in found):
+        found.append((f"{where}.by", 'a stage needs by = "instance.metric" (an earlier evaluator table\'s metric)'))
+    higher = True
+    if isinstance(by, str):
+        instance, _, metric = by.partition(".")
+        if instance not in earlier:
+            tables = ", ".join(earlier) or "none"
+            found.append((f"{where}.by", f"{by!r} must name an earlier evaluator table as instance.metric "
+                                         f"(earlier tables: {tables})"))
+        else:
+            declared = {m.name: m for m in earlier[instance].metrics}
+            if metric not in declared:
+                found.append((f"{where}.by", f"{instance} reports no metric {metric!r} "
+                                             f"(declared: {', '.join(declared) or 'none'})"))
+            else:
+                higher = declared[metric].higher_is_better
+    problems += found
+    if found:
+        return None
+    return Stage(by=by, higher_is_better=higher, top=values["top"], top_fraction=values["top_fraction"])

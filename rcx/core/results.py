@@ -30,6 +30,7 @@ class ResultsTable:
     evaluators: list[str] = field(default_factory=list)
     headline: dict[str, tuple[str, ...]] = field(default_factory=dict)
     space: str | None = None
+    stages: dict[str, int] = field(default_factory=dict)  # instance -> stage (plans with stages)
 
     def summary_columns(self) -> list[str]:
         """A narrow view: the id, feature size, and per evaluator its status and headline metrics."""
@@ -55,8 +56,9 @@ class ResultsTable:
 
     def default_sort(self) -> str | None:
         """The first evaluator's first headline metric (e.g. ``cvu.cv_u``, lower is better),
-        else the first metric with a declared direction."""
-        for inst in self.evaluators:
+        else the first metric with a declared direction. In a plan with stages, the first
+        evaluator of the last stage: the funnel's final word sorts the table."""
+        for inst in sorted(self.evaluators, key=lambda i: -self.stages.get(i, 0)):
             for metric in self.headline.get(inst, ()):
                 if f"{inst}.{metric}" in self.higher_is_better:
                     return f"{inst}.{metric}"
@@ -138,4 +140,8 @@ def results_table(store: Store, run_id: int | None = None, registry: Registry | 
         for col in columns:
             row.setdefault(col, None)
     space = (run.plan.get("space") or {}).get("name")
-    return ResultsTable(columns, list(rows.values()), higher, list(metric_cols), headline, space)
+    stages: dict[str, int] = {}
+    for inst, table in plan_evaluators.items():  # "by" names an earlier table, so this is in order
+        by = table.get("by")
+        stages[inst] = stages.get(str(by).partition(".")[0], 0) + 1 if by else 0
+    return ResultsTable(columns, list(rows.values()), higher, list(metric_cols), headline, space, stages)

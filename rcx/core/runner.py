@@ -21,6 +21,7 @@ from rcx.core import events as ev
 from rcx.core.device import device_name, resolve_device, use_threads
 from rcx.core.plan import Plan
 from rcx.core.seeding import derive_seed
+from rcx.core.stages import select, stage_numbers
 from rcx.core.store import Store, StoreError, UnstorableValue, plain_json
 from rcx.data.base import ImageDataset
 from rcx.evaluators.base import Cancelled, EvalContext, EvalResult, Evaluator, InvalidArchitecture, RunContext
@@ -205,14 +206,19 @@ class Runner:
         try:
             if resumed and len(finished) < total:
                 self._prepare_evaluators()
-            for cand in self.candidates:
-                for instance, evaluator in self.evaluators:
-                    if (cand.arch.id, instance) in finished:
-                        continue
-                    self._wait_while_paused()
-                    if self.cancel.is_set():
-                        raise Cancelled()
-                    self._evaluate(run_id, cand, instance, evaluator, device)
+            numbers = stage_numbers([(e.instance, e.stage) for e in plan.evaluators])
+            stages = max(numbers.values(), default=0) + 1
+            for number in range(stages):
+                group = [(i, e) for i, e in self.evaluators if numbers[i] == number]
+                chosen = self._start_stage(run_id, number, stages, [i for i, _ in group])
+                for cand in self.candidates:
+                    for instance, evaluator in group:
+                        if (cand.arch.id, instance) in finished or (instance in chosen and cand.arch.id not in chosen[instance]):
+                            continue
+                        self._wait_while_paused()
+                        if self.cancel.is_set():
+                            raise Cancelled()
+                        self._evaluate(run_id, cand, instance, evaluator, device)
         except Cancelled:
             cancelled = True
             self._log("warning", "run cancelled; run the same plan again to resume", run_id)
@@ -222,6 +228,36 @@ class Runner:
             store.set_run_state(run_id, "finished" if complete else "interrupted")
             self.on_event(ev.RunFinished(run_id, counts, time.perf_counter() - t0, cancelled))
         return run_id
+
+    def _start_stage(self, run_id: int, number: int, stages: int, instances: list[str]) -> dict[str, set[str]]:
+        """Select (or, on resume, recall) the candidates of the staged ``instances``; emits
+        :class:`~rcx.core.events.StageStarted`. Returns the selected arch ids per staged instance."""
+        assert self.store is not None
+        specs = {e.instance: e for e in self.plan.evaluators}
+        chosen: dict[str, set[str]] = {}
+        skipped = newly = 0
+        for instance in instances:
+            stage = specs[instance].stage
+            if stage is None:
+                continue
+            recorded = self.store.selection(run_id, instance)
+            if recorded is None:
+                ranked = {e["arch"]: (e["state"], e["metrics"]) for e in self.store.evaluations(run_id)
+                          if e["evaluator"] == stage.instance}
+                sel = select(stage, ranked)
+                self.store.record_selection(run_id, instance, {"by": stage.by, "rule": stage.describe(),
+                                                               "selected": sel.selected}, sel.skipped)
+                recorded = {"selected": sel.selected}
+                newly += len(sel.skipped)
+                self.store.log(run_id, "info", f"stage {number + 1}/{stages}: {instance} on the {stage.describe()}: "
+                                               f"selected {', '.join(sel.selected) or 'none'}")
+            chosen[instance] = set(recorded["selected"])
+            skipped += len(self.candidates) - len(chosen[instance])
+        rules = [f"{i} on the {specs[i].stage.describe()}" if i in chosen else f"{i} on every candidate" for i in instances]
+        selected = max((len(c) for c in chosen.values()), default=len(self.candidates))
+        if stages > 1:
+            self.on_event(ev.StageStarted(number, stages, tuple(instances), "; ".join(rules), selected, skipped, newly))
+        return chosen
 
     def _wait_while_paused(self) -> None:
         """Block between evaluations while ``pause`` is set; ``cancel`` ends the wait at once."""

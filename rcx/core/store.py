@@ -32,7 +32,7 @@ except ImportError:  # not POSIX: no writer lock
     fcntl = None  # type: ignore[assignment]
 
 SCHEMA_VERSION = 2
-FINAL_STATES = ("done", "screened", "invalid", "failed", "diverged", "degenerate")
+FINAL_STATES = ("done", "screened", "invalid", "failed", "diverged", "degenerate", "skipped")
 """States that end an evaluation; ``running`` rows are in flight (or were, before a crash)."""
 
 _SCHEMA = """
@@ -552,6 +552,30 @@ class Store:
                 " seed=COALESCE(excluded.seed, seed), device=CASE WHEN excluded.device='' THEN device ELSE excluded.device END",
                 (run_id, arch, evaluator, state, *texts, error, seed, device, now, now, seconds),
             )
+
+    @_db_errors
+    def record_selection(self, run_id: int, instance: str, selection: dict[str, Any], skipped: dict[str, str]) -> None:
+        """Record a stage's selection and mark every candidate it skipped, in one transaction.
+
+        ``selection`` (JSON: e.g. ``by``, ``selected`` ids) is kept in ``meta`` under
+        ``selection/RUN/INSTANCE``; ``skipped`` maps arch ids to the reason stored as the error
+        of their ``skipped`` evaluation of ``instance``.
+        """
+        now = time.time()
+        with self.conn:
+            self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                              (f"selection/{run_id}/{instance}", _dumps(selection, "selection")))
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO evaluations (run_id, arch, evaluator, state, error, started, finished, seconds)"
+                " VALUES (?,?,?,'skipped',?,?,?,0)",
+                [(run_id, arch, instance, reason, now, now) for arch, reason in skipped.items()],
+            )
+
+    @_db_errors
+    def selection(self, run_id: int, instance: str) -> dict[str, Any] | None:
+        """What :meth:`record_selection` kept for ``instance`` of ``run_id``, or None."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (f"selection/{run_id}/{instance}",)).fetchone()
+        return json.loads(row[0]) if row else None
 
     @_db_errors
     def cancel_evaluation(self, run_id: int, arch: str, evaluator: str) -> None:

@@ -298,6 +298,10 @@ class RcxApp(App[int]):
             what = "resuming" if event.resumed else "started"
             self.add_log("info", f"run {event.run_id} {what} on {event.device}: {event.total} evaluations "
                                  f"({event.candidates} candidates x {len(event.evaluators)} evaluators), {event.done} already done")
+        elif isinstance(event, ev.StageStarted):
+            skipped = f", {event.skipped:,} skipped" if event.skipped else ""
+            self.add_log("info", f"stage {event.stage + 1}/{event.stages}: {event.rule}: "
+                                 f"{event.selected:,} candidates{skipped}")
         elif isinstance(event, ev.Log):
             self.add_log(event.level, event.message)
         elif isinstance(event, ev.RunFinished):

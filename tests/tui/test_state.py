@@ -35,6 +35,17 @@ def test_progress_from_events_counts_rate_and_eta():
     assert (p.done, p.state) == (10, "cancelled")
 
 
+def test_a_stage_that_skips_candidates_counts_them_without_raising_the_rate():
+    p = Progress()
+    p.apply(ev.RunStarted(1, 20, 0, 10, ("a", "b"), False, "cpu"), now=0.0)
+    for i in range(1, 11):
+        p.apply(ev.EvalFinished(f"x{i}", "a", "done"), now=float(i))
+    p.apply(ev.StageStarted(1, 2, ("b",), "b on the top 2 by a.score", 2, 8, 8), now=10.0)
+    assert (p.done, p.counts["skipped"]) == (18, 8)
+    assert p.rate_at(10.0) == pytest.approx(1.0) and p.eta_at(10.0) == pytest.approx(2.0)
+    assert p.stage == "stage 2/2: b on the top 2 by a.score (2 candidates)"
+
+
 def test_progress_snapshot_from_the_store():
     p = Progress()
     p.snapshot(3, 8, {"done": 2, "running": 1}, "running", now=0.0)

@@ -84,7 +84,8 @@ class RunScreen(Screen):
             Text.assemble((p.state, _STATE_STYLE.get(p.state, "")),
                           f"   {format_value(p.done)}/{format_value(p.total)} evaluations"
                           f"   rate {f'{rate:.2f}/s' if rate else '-'}   ETA {eta}"),
-            Text(f"now: {p.current}" if p.state == "running" and p.current else "", style="dim"),
+            Text("   ".join(([p.stage] if p.stage else []) + ([f"now: {p.current}"] if p.state == "running" and p.current
+                                                             else [])), style="dim"),
         ]
         for line in lines:  # one line each, cut with an ellipsis rather than wrapped
             line.no_wrap, line.overflow = True, "ellipsis"
@@ -93,7 +94,7 @@ class RunScreen(Screen):
         bar.update(total=p.total or None, progress=p.done)
         counts = Text()
         for status, n in p.status_counts().items():
-            style = {"failed": "red", "invalid": "red", "screened": "yellow", "done": "green"}.get(status, "")
+            style = {"failed": "red", "invalid": "red", "screened": "yellow", "skipped": "dim", "done": "green"}.get(status, "")
             counts.append(f"{status} ", style=style)
             counts.append(f"{format_value(n)}   ", style="bold")
         if app.chart_metric:
