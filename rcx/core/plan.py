@@ -35,7 +35,7 @@ from typing import Any
 
 import tomli
 
-from rcx.core.options import Option, validate_options
+from rcx.api.options import Option, validate_options
 from rcx.core.stages import STAGE_KEYS, Stage
 from rcx.plugins import Registry, UnknownName
 
