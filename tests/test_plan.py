@@ -40,7 +40,7 @@ def problems(text: str, registry) -> list:
 def test_good_plan_fills_defaults(registry):
     plan = parse_plan(GOOD, registry, source="runs/p.toml")
     assert plan.seed == 1 and plan.device == "cpu"
-    assert plan.sampler == {"kind": "random", "n": 5, "valid_only": False, "ids": None, "file": None}
+    assert {k: v for k, v in plan.sampler.items() if v is not None} == {"kind": "random", "n": 5, "valid_only": False}
     (ev,) = plan.evaluators
     assert ev.instance == ev.plugin == "ridge_rfm"
     assert ev.options["trials"] == 2 and ev.options["lambda"] == 1.0

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Mapping, Sequence
 
 from rcx.api.options import Option
 
@@ -130,6 +130,19 @@ class SearchSpace(ABC):
             raise ValueError(f"{arch.id} does not fit {in_shape}: {info.reason}")
         return nn.Sequential(self.build(arch, in_shape), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                              nn.Linear(info.out_shape[0], num_classes))
+
+    def grid(self) -> dict[str, Sequence[Any]] | None:
+        """The space's parameters for search (the ``optuna`` sampler): name -> allowed values,
+        a ``range`` for an integer (e.g. a depth), any other sequence for a categorical choice.
+
+        None (the default) says the space cannot be searched; a plan that asks is refused at
+        plan check. Conditional parameters are fine: :meth:`from_grid` ignores those a value
+        leaves unused (e.g. the fifth block's kernel at depth 3)."""
+        return None
+
+    def from_grid(self, values: Mapping[str, Any]) -> Arch:
+        """The architecture of one value per :meth:`grid` name; ``ValueError`` if none fits."""
+        raise NotImplementedError(f"{self.name} declares no parameter grid")
 
     def __iter__(self) -> Iterator[Arch]:
         for i in range(len(self)):

@@ -39,6 +39,10 @@ from rcx.api.options import Option, validate_options
 from rcx.core.stages import STAGE_KEYS, Stage
 from rcx.plugins import Registry, UnknownName
 
+_OPTIONAL_SAMPLER_KEYS = ("ids", "file", "trials", "objective", "algorithm", "batch")
+"""Sampler keys that only some kinds read; left out of a plan's identity while unset, so plans
+written before these keys existed keep their hash."""
+
 _TOP_KEYS = ("name", "description", "seed", "device", "output", "dataset", "space", "sampler", "evaluators")
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
 _INSTANCE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -101,7 +105,7 @@ class Plan:
             "dataset": {"name": self.dataset, **self.dataset_options},
             "space": {"name": self.space, **self.space_options},
             # the ids sampler's keys only where set, so plans written before it keep their hash
-            "sampler": {k: v for k, v in self.sampler.items() if v is not None or k not in ("ids", "file")},
+            "sampler": {k: v for k, v in self.sampler.items() if v is not None or k not in _OPTIONAL_SAMPLER_KEYS},
             "evaluators": {e.instance: {"evaluator": e.plugin, **e.options, **(e.stage.plan_keys() if e.stage else {})}
                            for e in self.evaluators},
         }
@@ -209,14 +213,20 @@ def parse_plan(text: str, registry: Registry, source: str = "plan", output: str 
     problems += sampler_problems
     if sampler.get("kind") == "random" and sampler.get("n") is None:
         problems.append(("sampler.n", "the random sampler needs n, the number of architectures to draw"))
-    if sampler.get("kind") == "ids":
+    kind = sampler.get("kind")
+    if kind == "ids":
         if (sampler.get("ids") is None) == (sampler.get("file") is None):
             problems.append(("sampler", 'the ids sampler needs either ids = [...] or file = "top.csv" (one of them)'))
-    else:
-        problems += [(f"sampler.{k}", f'only the ids sampler reads {k}; set kind = "ids"')
-                     for k in ("ids", "file") if sampler.get(k) is not None]
+    readers = {"ids": "ids", "file": "ids", "trials": "optuna", "objective": "optuna", "algorithm": "optuna",
+               "batch": "optuna"}
+    problems += [(f"sampler.{k}", f'only the {who} sampler reads {k}; set kind = "{who}"')
+                 for k, who in readers.items() if sampler.get(k) is not None and kind != who]
+    if kind == "optuna" and sampler.get("n") is not None:
+        problems.append(("sampler.n", "the optuna sampler counts trials = N, not n"))
 
     evaluators = _evaluators(raw, registry, problems, dataset_options)
+    if kind == "optuna":
+        _check_search(sampler, evaluators, registry, problems)
 
     if dataset is not None and not any(p.startswith("dataset") for p, _ in problems):
         from rcx.data.prepare import check_common
@@ -234,6 +244,9 @@ def parse_plan(text: str, registry: Registry, source: str = "plan", output: str 
         else:
             if sampler.get("kind") == "random" and (sampler.get("n") or 0) > size:
                 problems.append(("sampler.n", f"{sampler['n']} is more than the {size:,} architectures of the space"))
+            if kind == "optuna" and registry.get("space", space)(**space_options).grid() is None:
+                problems.append(("sampler.kind", f"the {space} space declares no parameter grid, so it cannot be "
+                                                 "searched; use random, exhaustive or ids"))
             if sampler.get("kind") == "ids" and not any(p.startswith("sampler") for p, _ in problems):
                 sampler["ids"] = _chosen_ids(sampler, registry.get("space", space)(**space_options), source,
                                              text, lines, problems)
@@ -255,6 +268,57 @@ def parse_plan(text: str, registry: Registry, source: str = "plan", output: str 
         sampler=sampler,
         evaluators=evaluators,
     )
+
+
+def _check_search(sampler: dict[str, Any], evaluators: list[EvaluatorSpec], registry: Registry,
+                  problems: list[tuple[str, str]]) -> None:
+    """The optuna sampler's keys: Optuna installed, trials, 1-2 objectives, no stages."""
+    from rcx.core.search import COSTS, INSTALL_HINT, optuna_available
+
+    if not optuna_available():
+        problems.append(("sampler.kind", INSTALL_HINT))
+    if sampler.get("trials") is None:
+        problems.append(("sampler.trials", "the optuna sampler needs trials = N, the candidates to propose"))
+    objective = sampler.get("objective")
+    instances = {e.instance: e for e in evaluators}
+    if any(p == "sampler.objective" for p, _ in problems):
+        pass  # the option check said what is wrong
+    elif objective is None or not 1 <= len(objective) <= 2:
+        problems.append(("sampler.objective", 'the optuna sampler needs one or two objectives, e.g. objective = '
+                                              '["naswot.score"] or ["naswot.score", "flops"]'))
+    else:
+        for column in objective:
+            instance, _, metric = column.partition(".")
+            if column in COSTS:
+                continue
+            if instance not in instances:
+                problems.append(("sampler.objective", f"{column!r} must be instance.metric of an evaluator table "
+                                                      f"({', '.join(instances) or 'none'}) or one of {', '.join(COSTS)}"))
+                continue
+            declared = [m.name for m in registry.get("evaluator", instances[instance].plugin).metrics]
+            if metric not in declared:
+                problems.append(("sampler.objective", f"{instance} reports no metric {metric!r} "
+                                                      f"(declared: {', '.join(declared) or 'none'})"))
+    staged = [e.instance for e in evaluators if e.stage is not None]
+    if staged:
+        problems.append((f"evaluators.{staged[0]}", "stages (top, by) need every candidate up front; the optuna "
+                                                    "sampler proposes them one batch at a time"))
+
+
+def search_objectives(plan: "Plan", registry: Registry) -> list[Any]:
+    """The optuna sampler's :class:`~rcx.core.search.Objective` list, directions declared."""
+    from rcx.core.search import COSTS, Objective
+
+    instances = {e.instance: e for e in plan.evaluators}
+    out = []
+    for column in plan.sampler["objective"]:
+        if column in COSTS:
+            out.append(Objective(column, maximize=False))
+        else:
+            instance, _, metric = column.partition(".")
+            cls = registry.get("evaluator", instances[instance].plugin)
+            out.append(Objective(column, next(m.higher_is_better for m in cls.metrics if m.name == metric)))
+    return out
 
 
 _MAX_ID_PROBLEMS = 10

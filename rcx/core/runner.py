@@ -72,6 +72,8 @@ def make_candidates(plan: Plan, space: SearchSpace, in_shape: tuple[int, int, in
     from rcx.spaces.samplers import sample
 
     s = plan.sampler
+    if s["kind"] == "optuna":  # proposed during the run (Runner._search)
+        return []
     archs = sample(space, s["kind"], s["n"], plan.seed, s["valid_only"], in_shape, s.get("ids"))
     return [Candidate(i, a, space.describe(a, in_shape)) for i, a in enumerate(archs)]
 
@@ -195,10 +197,13 @@ class Runner:
             ((c.index, c.arch.id, c.arch.params, c.info.summary(), c.info.valid, c.info.reason) for c in self.candidates),
         )
 
+        searching = plan.sampler["kind"] == "optuna"
+        if searching:
+            self._recall_trials(store, run_id)
         finished = store.finished_keys(run_id)
-        total = len(self.candidates) * len(self.evaluators)
+        total = (plan.sampler["trials"] if searching else len(self.candidates)) * len(self.evaluators)
         self.on_event(ev.RunStarted(
-            run_id, total, len(finished), len(self.candidates), tuple(n for n, _ in self.evaluators), resumed, str(device),
+            run_id, total, len(finished), plan.sampler["trials"] if searching else len(self.candidates), tuple(n for n, _ in self.evaluators), resumed, str(device),
             {n: e.headline_metrics() for n, e in self.evaluators},
         ))
 
@@ -206,6 +211,8 @@ class Runner:
         try:
             if resumed and len(finished) < total:
                 self._prepare_evaluators()
+            if searching:
+                self._search(run_id, finished)
             numbers = stage_numbers([(e.instance, e.stage) for e in plan.evaluators])
             stages = max(numbers.values(), default=0) + 1
             for number in range(stages):
@@ -224,10 +231,81 @@ class Runner:
             self._log("warning", "run cancelled; run the same plan again to resume", run_id)
         finally:
             counts = store.counts(run_id)
+            if searching and not cancelled:  # a repeated proposal reuses a result: fewer evaluations than trials
+                total = len(self.candidates) * len(self.evaluators)
             complete = not cancelled and sum(n for s, n in counts.items() if s != "running") >= total
             store.set_run_state(run_id, "finished" if complete else "interrupted")
             self.on_event(ev.RunFinished(run_id, counts, time.perf_counter() - t0, cancelled))
         return run_id
+
+    # -- search (the optuna sampler) -------------------------------------------------------------
+    def _recall_trials(self, store: Store, run_id: int) -> None:
+        """A resumed search's candidates: the architectures its recorded trials proposed."""
+        assert self.space is not None and self.data is not None
+        seen = {c.arch.id for c in self.candidates}
+        for record in store.trials(run_id):
+            if record["arch"] and record["arch"] not in seen:
+                seen.add(record["arch"])
+                arch = self.space.from_id(record["arch"])
+                self.candidates.append(Candidate(len(self.candidates), arch, self.space.describe(arch, self.data.shape)))
+
+    def _search(self, run_id: int, finished: set[tuple[str, str]]) -> None:
+        """Ask Optuna for ``trials`` candidates in batches, evaluate each batch, tell the results.
+
+        Recorded trials are evaluated first (where a kill left them unfinished) and replayed into
+        a fresh study; then new trials are asked, recorded, evaluated and told.
+        """
+        from rcx.core.plan import search_objectives
+        from rcx.core.search import Search, objective_values
+
+        assert self.store is not None and self.space is not None and self.data is not None
+        store, plan = self.store, self.plan
+        objectives = search_objectives(plan, self.registry)
+        search = Search(self.space, objectives, plan.sampler["algorithm"] or "tpe", plan.seed)
+        by_id = {c.arch.id: c for c in self.candidates}
+
+        def values_of(arch_id: str | None) -> list[float] | None:
+            if arch_id is None:
+                return None
+            evals = {e["evaluator"]: (e["state"], e["metrics"]) for e in store.evaluations_of(run_id, arch_id)}
+            return objective_values(objectives, evals, by_id[arch_id].info.summary())
+
+        records = store.trials(run_id)
+        self._evaluate_candidates(run_id, [by_id[r["arch"]] for r in records if r["arch"]], finished)
+        for record in records:
+            search.replay(record, values_of(record["arch"]))
+        batch = plan.sampler["batch"] or 1
+        while search.trials < plan.sampler["trials"]:
+            self._wait_while_paused()
+            if self.cancel.is_set():
+                raise Cancelled()
+            proposals = [search.ask() for _ in range(min(batch, plan.sampler["trials"] - search.trials))]
+            fresh = []
+            for p in proposals:
+                store.record_trial(run_id, p.record())
+                if p.arch is not None and p.arch.id not in by_id:
+                    cand = Candidate(len(self.candidates), p.arch, self.space.describe(p.arch, self.data.shape))
+                    self.candidates.append(cand)
+                    by_id[p.arch.id] = cand
+                    fresh.append(cand)
+            store.add_candidates(run_id, ((c.index, c.arch.id, c.arch.params, c.info.summary(), c.info.valid,
+                                           c.info.reason) for c in fresh))
+            self._evaluate_candidates(run_id, fresh, finished)
+            for p in proposals:
+                search.tell(p.number, values_of(p.arch.id if p.arch else None))
+
+    def _evaluate_candidates(self, run_id: int, candidates: list[Candidate], finished: set[tuple[str, str]]) -> None:
+        """Every evaluator on each of ``candidates`` that has not finished it yet."""
+        assert self.device is not None
+        for cand in candidates:
+            for instance, evaluator in self.evaluators:
+                if (cand.arch.id, instance) in finished:
+                    continue
+                self._wait_while_paused()
+                if self.cancel.is_set():
+                    raise Cancelled()
+                self._evaluate(run_id, cand, instance, evaluator, self.device)
+                finished.add((cand.arch.id, instance))
 
     def _start_stage(self, run_id: int, number: int, stages: int, instances: list[str]) -> dict[str, set[str]]:
         """Select (or, on resume, recall) the candidates of the staged ``instances``; emits

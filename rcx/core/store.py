@@ -578,6 +578,20 @@ class Store:
         return json.loads(row[0]) if row else None
 
     @_db_errors
+    def record_trial(self, run_id: int, record: dict[str, Any]) -> None:
+        """Keep one search trial (``record["number"]``, its values, ...) under ``trial/RUN/NUMBER``."""
+        with self.conn:
+            self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                              (f"trial/{run_id}/{int(record['number']):09d}", _dumps(record, "trial")))
+
+    @_db_errors
+    def trials(self, run_id: int) -> list[dict[str, Any]]:
+        """The recorded search trials of ``run_id`` in number order."""
+        rows = self.conn.execute("SELECT value FROM meta WHERE key >= ? AND key < ? ORDER BY key",
+                                 (f"trial/{run_id}/", f"trial/{run_id}0"))
+        return [json.loads(v) for (v,) in rows]
+
+    @_db_errors
     def cancel_evaluation(self, run_id: int, arch: str, evaluator: str) -> None:
         """Drop an in-flight row and its curve points (a cancelled evaluation is simply not done)."""
         with self.conn:
@@ -589,7 +603,10 @@ class Store:
 
     @_db_errors
     def evaluations(self, run_id: int) -> list[dict[str, Any]]:
-        rows = self.conn.execute("SELECT * FROM evaluations WHERE run_id=? ORDER BY rowid", (run_id,))
+        return self._evaluation_rows("run_id=?", (run_id,))
+
+    def _evaluation_rows(self, where: str, args: tuple) -> list[dict[str, Any]]:
+        rows = self.conn.execute(f"SELECT * FROM evaluations WHERE {where} ORDER BY rowid", args)
         out = []
         for r in rows:
             d = dict(r)
@@ -597,6 +614,11 @@ class Store:
                 d[key] = json.loads(d.pop(f"{key}_json"))
             out.append(d)
         return out
+
+    @_db_errors
+    def evaluations_of(self, run_id: int, arch: str) -> list[dict[str, Any]]:
+        """The evaluations of one architecture (as :meth:`evaluations` gives them)."""
+        return self._evaluation_rows("run_id=? AND arch=?", (run_id, arch))
 
     @_db_errors
     def counts(self, run_id: int) -> dict[str, int]:

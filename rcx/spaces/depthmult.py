@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 from torch import nn
 
@@ -178,6 +178,22 @@ class DepthMultSpace(SearchSpace):
 
     def from_id(self, arch_id: str) -> Arch:
         return self._arch(self._parse(arch_id))
+
+    def grid(self) -> dict[str, Sequence[Any]]:
+        """``depth`` (an integer range when the depths are consecutive), then per block b up to the
+        deepest: ``kernel{b}``, ``mult{b}`` (blocks beyond the depth are ignored)."""
+        depths = sorted(self.depths)
+        consecutive = depths == list(range(depths[0], depths[-1] + 1))
+        out: dict[str, Sequence[Any]] = {"depth": range(depths[0], depths[-1] + 1) if consecutive else depths}
+        for block in range(1, depths[-1] + 1):
+            out |= {f"kernel{block}": self.kernels, f"mult{block}": self.mults}
+        return out
+
+    def from_grid(self, values: Mapping[str, Any]) -> Arch:
+        depth = int(values["depth"])
+        if depth not in self.depths:
+            raise ValueError(f"{self.name}: depth {depth} is not one of {self.depths}")
+        return self._arch([(int(values[f"kernel{b}"]), float(values[f"mult{b}"])) for b in range(1, depth + 1)])
 
     def index_of(self, arch: Arch | str) -> int:
         """The canonical index of an architecture (or id): ``arch_at(index_of(a)) == a``."""

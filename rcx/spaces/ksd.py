@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 from torch import nn
 
@@ -113,6 +113,17 @@ class KsdSpace(SearchSpace):
 
     def from_id(self, arch_id: str) -> Arch:
         return self._arch(self._parse(arch_id))
+
+    def grid(self) -> dict[str, Sequence[Any]]:
+        """Per layer l (1-based): ``kernel{l}``, ``stride{l}``, ``dilation{l}``."""
+        out: dict[str, Sequence[Any]] = {}
+        for layer in range(1, self.layers + 1):
+            out |= {f"kernel{layer}": self.kernels, f"stride{layer}": self.strides, f"dilation{layer}": self.dilations}
+        return out
+
+    def from_grid(self, values: Mapping[str, Any]) -> Arch:
+        return self._arch([(int(values[f"kernel{n}"]), int(values[f"stride{n}"]), int(values[f"dilation{n}"]))
+                           for n in range(1, self.layers + 1)])
 
     def index_of(self, arch: Arch | str) -> int:
         """The canonical index of an architecture (or id): ``arch_at(index_of(a)) == a``."""

@@ -15,7 +15,7 @@ architecture fits every input. ``flops`` are the two layers' multiply-accumulate
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 from torch import nn
 
@@ -68,6 +68,12 @@ class MLP2Space(SearchSpace):
 
     def from_id(self, arch_id: str) -> Arch:
         return self._arch(*self._parse(arch_id))
+
+    def grid(self) -> dict[str, Sequence[Any]]:
+        return {"units1": self.units, "units2": self.units}
+
+    def from_grid(self, values: Mapping[str, Any]) -> Arch:
+        return self._arch(int(values["units1"]), int(values["units2"]))
 
     def index_of(self, arch: Arch | str) -> int:
         """The canonical index of an architecture (or id): ``arch_at(index_of(a)) == a``."""

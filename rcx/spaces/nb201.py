@@ -27,7 +27,7 @@ of 4.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from rcx.api.arch import Arch, ArchInfo, LayerInfo, SearchSpace
 from rcx.api.options import Option, validate_options
@@ -108,6 +108,13 @@ class NB201Space(SearchSpace):
 
     def from_id(self, arch_id: str) -> Arch:
         return self._arch(parse_arch_string(arch_id))
+
+    def grid(self) -> dict[str, Sequence[Any]]:
+        """One categorical choice per edge, ``edge01`` ... ``edge23`` (the result columns)."""
+        return {f"edge{i}{j}": OPS for i, j in EDGES}
+
+    def from_grid(self, values: Mapping[str, Any]) -> Arch:
+        return self._arch(tuple(str(values[f"edge{i}{j}"]) for i, j in EDGES))
 
     def index_of(self, arch: Arch | str) -> int:
         """The canonical index of an architecture (or id): ``arch_at(index_of(a)) == a``."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from rcx.api.arch import Arch, ArchInfo, SearchSpace
 from rcx.api.options import Option, validate_options
@@ -93,6 +93,13 @@ class ResNetLCSpace(SearchSpace):
 
     def from_id(self, arch_id: str) -> Arch:
         return self._arch(*self._parse(arch_id))
+
+    def grid(self) -> dict[str, Sequence[Any]]:
+        """``depth``, ``width``, ``expansion``, ``kernel``: each of the space's values."""
+        return {key: sorted({g[n] for g in self._grid}) for n, key in enumerate(("depth", "width", "expansion", "kernel"))}
+
+    def from_grid(self, values: Mapping[str, Any]) -> Arch:
+        return self._arch(*(int(values[k]) for k in ("depth", "width", "expansion", "kernel")))
 
     def describe(self, arch: Arch, in_shape: tuple[int, int, int]) -> ArchInfo:
         from rcx.nn.resnet_lc import cifar_resnet

@@ -5,6 +5,7 @@
 "sampler", space.name))``; the list is in draw order, and a larger ``n`` extends a smaller one's
 list (the draw stream does not depend on ``n``). With ``valid_only`` the architectures that do
 not fit the input shape are skipped and do not count towards ``n``.
+``optuna`` proposes candidates with Optuna (:mod:`rcx.core.search`; the runner asks and tells).
 ``ids`` evaluates the architectures a plan names, in the order given: ``ids = [...]`` in the
 plan, or ``file = "top.csv"``, a CSV file with an ``arch`` column (such as ``rcx results DB
 --format csv`` writes; a relative path is read from the plan's folder). The plan check reads
@@ -31,11 +32,16 @@ from rcx.api.arch import Arch, SearchSpace
 
 SAMPLER_OPTIONS: list[Option] = [
     Option("kind", str, "exhaustive", "exhaustive: indices 0, 1, 2, ...; random: n distinct seeded draws",
-           choices=("exhaustive", "random", "ids")),
+           choices=("exhaustive", "random", "ids", "optuna")),
     Option("n", int, None, "architectures to draw (random, required) or a cap on the first n (exhaustive)", min=1),
     Option("valid_only", bool, False, "skip architectures that do not fit the input; they do not count towards n"),
     Option("ids", list, None, "ids: the architecture ids to evaluate, in order", item_type=str),
     Option("file", str, None, "ids: a CSV file with an arch column (relative to the plan's folder)"),
+    Option("trials", int, None, "optuna: candidates to propose", min=1),
+    Option("objective", list, None, 'optuna: one or two columns to optimise, e.g. ["naswot.score", "flops"]',
+           item_type=str),
+    Option("algorithm", str, None, "optuna: tpe (default) | nsga2 | random", choices=("tpe", "nsga2", "random")),
+    Option("batch", int, None, "optuna: trials asked at once and evaluated in parallel (default 1)", min=1),
 ]
 
 EXHAUSTIVE_LIMIT = 1_000_000

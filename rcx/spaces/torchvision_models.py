@@ -17,7 +17,7 @@ input channels.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Sequence
 
 from torch import nn
 
@@ -88,6 +88,12 @@ class TorchvisionSpace(SearchSpace):
         if arch_id not in self.models:
             raise ValueError(f"{self.name} id {arch_id!r} is not in this space (models: {', '.join(self.models)})")
         return Arch(self.name, arch_id, {"model": arch_id})
+
+    def grid(self) -> dict[str, Sequence[Any]]:
+        return {"model": self.models}
+
+    def from_grid(self, values: Mapping[str, Any]) -> Arch:
+        return self.from_id(str(values["model"]))
 
     def describe(self, arch: Arch, in_shape: tuple[int, int, int]) -> ArchInfo:
         return describe_module(lambda: build_model(self.from_id(arch.id).id, in_shape[0]), in_shape)
