@@ -79,7 +79,7 @@ def test_a_plan_using_naswot_runs_and_lands_in_the_store(tmp_path, registry):
     assert len(rows) == 3 and {r["evaluator"] for r in rows} == {"naswot"}
     assert versions["rcx-naswot"] == "0.1.0"
     for r in rows:
-        assert r["state"] == "done", r["error"]
+        assert r["status"] == "done", r["error"]
         assert len(r["trials"]) == 2 and r["metrics"]["relu_units"] > 0
         assert r["metrics"]["score"] == pytest.approx(sum(t["score"] for t in r["trials"]) / 2)
 
@@ -202,5 +202,5 @@ def test_a_broken_copy_is_reported_without_stopping_rcx(tmp_path):
     assert ran.returncode == 0, ran.stderr
     assert "rcx-naswot-broken" in ran.stderr
     store = Store.open_readonly(tmp_path / "broken.db")
-    assert {r["state"] for r in store.evaluations(store.run().id)} == {"done"}
+    assert {r["status"] for r in store.evaluations(store.run().id)} == {"done"}
     store.close()

@@ -384,8 +384,8 @@ def test_a_plan_with_every_proxy_runs_and_lands_in_the_store(tmp_path, registry,
     assert versions["rcx-zerocost"] == "0.1.0"
     assert sorted(r["evaluator"] for r in rows) == sorted(NAMES * 2)
     for r in rows:
-        assert r["state"] in ("done", "degenerate"), (r["evaluator"], r["error"])
+        assert r["status"] in ("done", "degenerate"), (r["evaluator"], r["error"])
         assert r["metrics"]["params"] > 0 and r["metrics"]["seconds"] >= 0
-        if r["state"] == "done":
+        if r["status"] == "done":
             assert math.isfinite(r["metrics"]["score"])
-    assert sum(r["state"] == "done" for r in rows) >= len(NAMES)
+    assert sum(r["status"] == "done" for r in rows) >= len(NAMES)
