@@ -353,6 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
+    from rcx.plugin_checks import ResultError
     from rcx.plugins import PluginError
 
     parser = build_parser()
@@ -365,7 +366,7 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_OK
     try:
         return args.func(args)
-    except (PluginError, UsageError) as exc:
+    except (PluginError, ResultError, UsageError) as exc:
         _err(str(exc))
         return EXIT_USAGE
     except BrokenPipeError:  # e.g. `rcx results db | head`

@@ -24,6 +24,7 @@ from rcx.core.seeding import derive_seed
 from rcx.core.store import Store, StoreError, UnstorableValue, plain_json
 from rcx.data.base import ImageDataset
 from rcx.evaluators.base import Cancelled, EvalContext, EvalResult, Evaluator, InvalidArchitecture, RunContext
+from rcx.plugin_checks import ResultChecker
 from rcx.plugins import Registry
 from rcx.spaces.base import Arch, ArchInfo, SearchSpace
 
@@ -101,6 +102,7 @@ class Runner:
         self.space: SearchSpace | None = None
         self.candidates: list[Candidate] = []
         self.evaluators: list[tuple[str, Evaluator]] = []
+        self.checker = ResultChecker(warn=lambda m: self._log("warning", m), dists=registry.dists("evaluator"))
 
     def setup(self) -> None:
         """Resolve the device, load the data, sample and describe the candidates.
@@ -268,10 +270,7 @@ class Runner:
             self._finish(run_id, arch_id, instance, "failed", {}, [], {"traceback": traceback.format_exc(limit=8)}, msg,
                          time.perf_counter() - t0)
             return
-        status, error = result.status, ""
-        if status not in evaluator.statuses or status == "running":  # else stored, yet never final or recomputed
-            status, error = "failed", (f"the evaluator returned the status {result.status!r}, which it does not "
-                                       f"declare (declared: {', '.join(evaluator.statuses)})")
+        status, error = self.checker.check(instance, evaluator, result.status, result.metrics)  # rcx.plugin_checks
         self._finish(run_id, arch_id, instance, status, result.metrics, result.trials, result.extra, error,
                      time.perf_counter() - t0)
 
