@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import pluggy
 
-from rcx.core.options import Metric, Option
+from rcx.api.options import Metric, Option
 
 STRICT_ENV = "RCX_STRICT_PLUGINS"
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")  # no dots or colons: result columns are "instance.metric"

@@ -17,7 +17,7 @@ from typing import Any, Iterable
 
 import pluggy
 
-from rcx import hookspecs
+from rcx.api import hooks
 from rcx.plugin_checks import declaration_problems, describe, hook_problems, strict_mode
 
 KINDS = ("evaluator", "space", "dataset", "truth")
@@ -116,7 +116,7 @@ def load_registry(
     to the entry points (tests use this to add plugins without installing them).
     """
     pm = pluggy.PluginManager("rcx")
-    pm.add_hookspecs(hookspecs)
+    pm.add_hookspecs(hooks)
     registry = Registry()
     origin: dict[str, tuple[str, str]] = {}  # pluggy plugin name -> (distribution, version)
 

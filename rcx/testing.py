@@ -160,7 +160,7 @@ def check_space(space: Any, *, in_shape: tuple[int, int, int] = (3, 16, 16), num
     """
     import torch
 
-    from rcx.spaces.base import Arch, ArchInfo
+    from rcx.api.arch import Arch, ArchInfo
 
     size = len(space)
     assert size > 0, f"{type(space).__name__}: len(space) is {size}"
