@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 import time
-import traceback
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
@@ -18,6 +17,7 @@ import torch
 
 import rcx
 from rcx.core import events as ev
+from rcx.core.failures import format_traceback
 from rcx.core.device import device_name, resolve_device, use_threads
 from rcx.core.plan import Plan
 from rcx.api.seeding import derive_seed
@@ -267,7 +267,7 @@ class Runner:
             return
         except Exception as exc:  # one failing architecture never stops the run
             msg = f"{type(exc).__name__}: {exc}"
-            self._finish(run_id, arch_id, instance, "failed", {}, [], {"traceback": traceback.format_exc(limit=8)}, msg,
+            self._finish(run_id, arch_id, instance, "failed", {}, [], {"traceback": format_traceback()}, msg,
                          time.perf_counter() - t0)
             return
         status, error = self.checker.check(instance, evaluator, result.status, result.metrics)  # rcx.plugin_checks
