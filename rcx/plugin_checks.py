@@ -32,6 +32,9 @@ STRICT_ENV = "RCX_STRICT_PLUGINS"
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")  # no dots or colons: result columns are "instance.metric"
 _OPTION_TYPES = (int, float, bool, str, list)
 _NOT_DECLARABLE = ("running",)  # the runner's own in-flight status
+_BASES = {"evaluator": "Evaluator", "space": "SearchSpace", "dataset": "DatasetProvider"}
+_METHODS = {"evaluator": ("evaluate",), "space": ("__len__", "arch_at", "from_id", "describe", "build"),
+            "dataset": ("load",)}
 
 
 def strict_mode(environ: Mapping[str, str] | None = None) -> bool:
@@ -61,9 +64,11 @@ def declaration_problems(kind: str, obj: Any) -> list[str]:
         problems.append("register the class itself, not an instance or a function")
         return problems
     problems += option_problems(getattr(obj, "options", []))
+    missing = [m for m in _METHODS.get(kind, ()) if not callable(getattr(obj, m, None))]
+    if missing:
+        problems.append(f"it has no {', '.join(missing)}: subclass rcx.api.{_BASES[kind]} and implement "
+                        f"{'it' if len(missing) == 1 else 'them'}")
     if kind == "evaluator":
-        if not callable(getattr(obj, "evaluate", None)):
-            problems.append("it has no evaluate(ctx) method: subclass rcx.api.Evaluator and implement evaluate")
         problems += metric_problems(getattr(obj, "metrics", []))
         problems += status_problems(getattr(obj, "statuses", ("done",)))
         for h in getattr(obj, "headline", ()) or ():

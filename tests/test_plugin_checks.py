@@ -46,6 +46,24 @@ def test_declaration_problems_are_found_with_their_fix(attrs, words):
     assert declaration_problems("evaluator", Fine) == []
 
 
+def test_spaces_and_datasets_need_their_methods():
+    class NoLoad:
+        name = "no_load"
+        options = []
+
+    class HalfSpace:
+        name = "half"
+        options = [Option("width", int, 4, "w", min=8)]
+
+        def __len__(self):
+            return 1
+
+    assert declaration_problems("dataset", NoLoad) == ["it has no load: subclass rcx.api.DatasetProvider and implement it"]
+    problems = declaration_problems("space", HalfSpace)
+    assert any("default 4 must be int >= 8" in p for p in problems)
+    assert any("arch_at, from_id, describe, build" in p and "SearchSpace" in p for p in problems)
+
+
 def _plugin(**hooks) -> types.SimpleNamespace:
     return types.SimpleNamespace(**hooks)
 
