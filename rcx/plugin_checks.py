@@ -216,10 +216,12 @@ class ResultChecker:
     dists: Mapping[type, str] = field(default_factory=dict)
     _warned: set[tuple[str, str]] = field(default_factory=set)
 
-    def check(self, instance: str, evaluator: Any, status: str, metrics: Iterable[str]) -> tuple[str, str]:
+    def check(self, evaluator: Any, status: str, metrics: Iterable[str], instance: str | None = None) -> tuple[str, str]:
         """``(status, error)`` to record for a returned ``status`` and metric names: the status
         unchanged and ``""`` when declared; ``("failed", why)`` for an undeclared status.
-        Undeclared metrics are stored as returned (after a warning)."""
+        Undeclared metrics are stored as returned (after a warning). ``instance``: the plan's
+        name for this evaluator (default: the evaluator's name), for messages."""
+        instance = instance or evaluator.name
         who = f"evaluator {describe(type(evaluator), self.dists.get(type(evaluator), '?'))}, instance {instance!r}"
         declared = [m.name for m in evaluator.metrics]
         for name in metrics:

@@ -119,15 +119,15 @@ def test_result_checker_warns_once_normally_and_raises_when_strict():
     warnings: list[str] = []
     checker = ResultChecker(strict=False, warn=warnings.append, dists={Sloppy: "rcx-sloppy"})
     evaluator = Sloppy({})
-    assert checker.check("s", evaluator, "done", ["value", "extra_metric"]) == ("done", "")
-    assert checker.check("s", evaluator, "done", ["value", "extra_metric"]) == ("done", "")
+    assert checker.check(evaluator, "done", ["value", "extra_metric"], "s") == ("done", "")
+    assert checker.check(evaluator, "done", ["value", "extra_metric"], "s") == ("done", "")
     assert len(warnings) == 1 and "'extra_metric'" in warnings[0] and "rcx-sloppy" in warnings[0]
     assert "add Metric('extra_metric'" in warnings[0]
-    status, error = checker.check("s", evaluator, "odd", ["value"])
+    status, error = checker.check(evaluator, "odd", ["value"])
     assert status == "failed" and "'odd'" in error and "does not declare" in error
     assert "statuses" in warnings[-1]
     with pytest.raises(ResultError, match="extra_metric"):
-        ResultChecker(strict=True).check("s", evaluator, "done", ["extra_metric"])
+        ResultChecker(strict=True).check(evaluator, "done", ["extra_metric"])
 
 
 def test_the_test_kit_run_is_strict_about_results(tmp_path):

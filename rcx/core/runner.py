@@ -270,7 +270,7 @@ class Runner:
             self._finish(run_id, arch_id, instance, "failed", {}, [], {"traceback": format_traceback()}, msg,
                          time.perf_counter() - t0)
             return
-        status, error = self.checker.check(instance, evaluator, result.status, result.metrics)  # rcx.plugin_checks
+        status, error = self.checker.check(evaluator, result.status, result.metrics, instance)  # rcx.plugin_checks
         self._finish(run_id, arch_id, instance, status, result.metrics, result.trials, result.extra, error,
                      time.perf_counter() - t0)
 
