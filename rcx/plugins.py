@@ -3,7 +3,9 @@
 Entry points in the ``rcx`` group are loaded one by one, so one broken plugin is reported on
 stderr (with its distribution) and the others still load; ``RCX_STRICT_PLUGINS=1`` makes a
 broken plugin fatal. The built-ins come in through rcx's own entry points, like any plugin.
-A name registered twice is an error that names both providers.
+A name registered twice is an error that names both providers. Declarations are checked as
+components register, and misspelled or unmarked hook functions are found after loading
+(:mod:`rcx.plugin_checks`): a component with a bad declaration is not registered.
 """
 
 from __future__ import annotations
