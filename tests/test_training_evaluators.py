@@ -152,7 +152,7 @@ def test_out_of_memory_is_a_failed_evaluation_with_a_clear_message(tmp_path, reg
     def oom(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
-    monkeypatch.setattr("rcx.evaluators.training.train", oom)
+    monkeypatch.setattr("rcx.nn.train.train", oom)  # the evaluator imports it when it trains
     store, run_id, _ = run(write_plan(tmp_path, f"[evaluators.trained]\n{FAST}", n=1), registry)
     try:
         (row,) = store.evaluations(run_id)

@@ -111,6 +111,15 @@ def test_snip_and_grad_norm_match_hand_gradients():
     assert all(p.grad is None for p in net.parameters())  # scoring leaves .grad alone
 
 
+def test_the_loss_option_offers_exactly_the_losses_there_are():
+    """The option's choices are declared without importing torch; they must stay the keys of
+    ``proxies.LOSSES``."""
+    from rcx_zerocost.evaluators import LOSS
+    from rcx_zerocost.proxies import LOSSES
+
+    assert LOSS.choices == tuple(LOSSES)
+
+
 def test_the_mse_loss_is_against_one_hot_labels():
     from rcx_zerocost.proxies import LOSSES
 
