@@ -130,6 +130,7 @@ def run_plan(registry: "Registry", text: str, directory: str | Path | None = Non
     """Run plan ``text`` (its ``output`` is put under ``directory``, a temporary folder by
     default) and return the results table. With ``strict``, an evaluator that returns an
     undeclared metric or status raises ``rcx.plugin_checks.ResultError``."""
+    from rcx.core import session
     from rcx.core.plan import parse_plan
     from rcx.core.results import results_table
     from rcx.core.runner import Runner
@@ -139,11 +140,11 @@ def run_plan(registry: "Registry", text: str, directory: str | Path | None = Non
         folder = Path(directory) if directory is not None else Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
         plan = parse_plan(text, registry, source="rcx.testing plan", output=folder / "results.db")
-        store = Store.open(plan.output)
+        runner = Runner(plan, registry)
+        runner.checker.strict = strict
+        run_id = session.run_plan(runner)  # the CLI's and the TUI's sequence: lock, check, set up, run
+        store = Store.open_readonly(plan.output)
         try:
-            runner = Runner(plan, registry)
-            runner.checker.strict = strict
-            run_id = runner.run(store)
             return results_table(store, run_id, registry)
         finally:
             store.close()
