@@ -65,7 +65,7 @@ def run_plan(text: str, registry) -> list[dict]:
 def scores(evaluations: list[dict], instance: str, metric: str = "score") -> dict[str, tuple[float, float]]:
     """``{arch: (value, seconds)}`` of the done evaluations of ``instance``."""
     return {e["arch"]: (float(e["metrics"][metric]), float(e["seconds"] or 0.0)) for e in evaluations
-            if e["evaluator"] == instance and e["state"] == "done" and e["metrics"].get(metric) is not None
+            if e["evaluator"] == instance and e["status"] == "done" and e["metrics"].get(metric) is not None
             and np.isfinite(e["metrics"][metric])}
 
 

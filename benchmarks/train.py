@@ -46,9 +46,8 @@ from rcx.core.device import resolve_device
 from rcx.api.seeding import generator
 from rcx.data.cache import cache_dir
 from rcx.data.imagefolder import ImageFolderProvider
-from rcx.evaluators.training import Classifier
 from rcx.api.init import init_weights
-from rcx.nn.train import DeviceData, EpochDraws, TrainConfig, accuracy, cosine_lr, train
+from rcx.nn.train import Classifier, DeviceData, EpochDraws, TrainConfig, accuracy, cosine_lr, train
 from rcx.spaces.depthmult import DepthMultSpace
 from rcx.nn.resnet_lc import cifar_resnet
 from rcx.spaces.resnet_lc import parse_id

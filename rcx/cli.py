@@ -1,7 +1,8 @@
 """Command line: ``rcx run --headless PLAN``, ``rcx results DB``, ``rcx spaces``, ``rcx plugins``.
 
-Exit codes: 0 success, 1 unexpected internal error, 2 bad input (plan, names, files, device),
-130 interrupted (the results file stays resumable).
+Exit codes (:mod:`rcx.exits`): 0 success, 1 unexpected internal error, 2 bad input (plan,
+names, files, device), 3 every evaluation of the run failed, 130 interrupted (the results file
+stays resumable).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import threading
 from pathlib import Path
 from typing import Any, Sequence
 
-from rcx.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, error
+from rcx.exits import EXIT_ALL_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, error
 
 
 def print_table(*args: Any, **kwargs: Any) -> None:
@@ -73,12 +74,13 @@ def write_results(table, rows: list[dict[str, Any]], fmt: str, all_columns: bool
 
 # -- commands -----------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
-    from rcx.core.device import THREADS_ENV, DeviceError, parse_threads
+    from rcx.core.device import THREADS_ENV, parse_threads
+    from rcx.core.failures import summarize
     from rcx.core.plan import PlanError, load_plan
     from rcx.core.results import results_table
-    from rcx.core.runner import PlanMismatch, Runner
-    from rcx.core.store import Store, StoreError, WriterLock
-    from rcx.api.dataset import DatasetError
+    from rcx.core.runner import Runner
+    from rcx.core.session import RUN_ERRORS, run_plan
+    from rcx.core.store import Store
     from rcx.plugins import get_registry
     from rcx.progress import Reporter
 
@@ -111,30 +113,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("\nrcx: stopping after the current batch (Ctrl-C again to stop now)", file=sys.stderr)
 
     previous = signal.signal(signal.SIGINT, on_sigint)
-    lock = WriterLock(plan.output)
     try:
-        lock.acquire()  # before the dataset loads: another run on this file, or an unwritable folder, fails now
-        if plan.output.exists():
-            existing = Store.open(plan.output)
-            try:
-                runner.check_store(existing, args.new_run)
-            finally:
-                existing.close()
-        runner.setup()
-        store = Store.open(plan.output)
+        run_id = run_plan(runner, new_run=args.new_run, retry_failed=args.retry_failed)
+        store = Store.open_readonly(plan.output)
         try:
-            run_id = runner.run(store, new_run=args.new_run, retry_failed=args.retry_failed)
             table = results_table(store, run_id, registry)
+            failures = summarize(store.evaluations(run_id))
         finally:
             store.close()
-    except (PlanMismatch, StoreError, DatasetError, DeviceError, ValueError) as exc:
+    except RUN_ERRORS as exc:
         error(str(exc))
         return EXIT_USAGE
     except KeyboardInterrupt:
         error(f"interrupted; finished evaluations are saved in {plan.output}: run the same command to resume")
         return EXIT_INTERRUPTED
     finally:
-        lock.release()
         signal.signal(signal.SIGINT, previous)
 
     if cancel.is_set():
@@ -145,6 +138,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         rows = table.sorted(sort)[: args.top]
         print_table(table.summary_columns(), rows, priority=["arch"], title=f"top {len(rows)} by {sort} (all columns: rcx results {plan.output})")
     print(f"results: {plan.output}", file=sys.stderr)
+    if failures.all_failed:
+        error(failures.message(str(plan.output)))
+        return EXIT_ALL_FAILED
+    if failures.failed:
+        print(f"rcx: warning: {failures.message(str(plan.output))}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -166,7 +164,33 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return status
 
 
+def _print_errors(args: argparse.Namespace) -> int:
+    """``rcx results DB --errors``: the run's failed evaluations with their tracebacks."""
+    from rcx.core.failures import failure_report, summarize
+    from rcx.core.store import Store, StoreError
+
+    try:
+        store = Store.open_readonly(args.db)
+        try:
+            run = store.run(args.run)
+            rows = store.evaluations(run.id)
+        finally:
+            store.close()
+    except StoreError as exc:
+        error(str(exc))
+        return EXIT_USAGE
+    failures = summarize(rows)
+    if not failures.failed:
+        print(f"run {run.id} ({run.name}): no failed evaluations ({failures.total} finished)")
+        return EXIT_OK
+    print(f"run {run.id} ({run.name}): {failures.failed} of {failures.total} evaluations failed\n")
+    print(failure_report(rows))
+    return EXIT_OK
+
+
 def cmd_results(args: argparse.Namespace) -> int:
+    if args.errors:
+        return _print_errors(args)
     from rcx.analysis.common import AnalysisError
     from rcx.core.results import results_table
     from rcx.core.store import Store, StoreError
@@ -292,6 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
     order.add_argument("--asc", action="store_true", help="ascending (default: best first by the metric's direction)")
     order.add_argument("--desc", action="store_true", help="descending")
     res.add_argument("--top", type=int, help="only the first N rows")
+    res.add_argument("--errors", action="store_true",
+                     help="list the failed evaluations with their errors and tracebacks instead of the table")
     res.add_argument("--format", choices=("table", "csv", "json"), default="table")
     res.add_argument("--all-columns", action="store_true", help="table: show every column")
     res.add_argument("--truth", action="append", default=[], metavar="TABLE[:SUBSET]",
@@ -349,6 +375,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
+    from rcx.plugin_checks import ResultError
     from rcx.plugins import PluginError
 
     parser = build_parser()
@@ -361,7 +388,7 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_OK
     try:
         return args.func(args)
-    except (PluginError, UsageError) as exc:
+    except (PluginError, ResultError, UsageError) as exc:
         error(str(exc))
         return EXIT_USAGE
     except BrokenPipeError:  # e.g. `rcx results db | head`

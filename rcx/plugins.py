@@ -3,12 +3,13 @@
 Entry points in the ``rcx`` group are loaded one by one, so one broken plugin is reported on
 stderr (with its distribution) and the others still load; ``RCX_STRICT_PLUGINS=1`` makes a
 broken plugin fatal. The built-ins come in through rcx's own entry points, like any plugin.
-A name registered twice is an error that names both providers.
+A name registered twice is an error that names both providers. Declarations are checked as
+components register, and misspelled or unmarked hook functions are found after loading
+(:mod:`rcx.plugin_checks`): a component with a bad declaration is not registered.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import Any, Iterable
 import pluggy
 
 from rcx.api import hooks
+from rcx.plugin_checks import declaration_problems, describe, hook_problems, strict_mode
 
 KINDS = ("evaluator", "space", "dataset", "truth")
 _HOOKS = {
@@ -87,6 +89,10 @@ class Registry:
         """Truth-table name -> class (``rcx.truth.base.TruthTable`` subclasses)."""
         return {n: e.obj for n, e in self.entries["truth"].items()}
 
+    def dists(self, kind: str) -> dict[Any, str]:
+        """Registered object -> its distribution's name, for messages."""
+        return {e.obj: e.dist for e in self.entries[kind].values()}
+
     def versions(self) -> dict[str, str]:
         """Distribution -> version of every plugin that registered something."""
         return {e.dist: e.dist_version for kind in KINDS for e in self.entries[kind].values()}
@@ -94,7 +100,7 @@ class Registry:
 
 def _report(registry: Registry, message: str) -> None:
     registry.problems.append(message)
-    if os.environ.get("RCX_STRICT_PLUGINS", "") not in ("", "0"):
+    if strict_mode():
         raise PluginError(message)
     print(f"rcx: warning: {message}", file=sys.stderr)
 
@@ -127,7 +133,12 @@ def load_registry(
                 continue
             origin[name] = (dist, version)
     for plugin, dist in extra_plugins:
+        if pm.is_registered(plugin):  # already loaded through its entry point
+            continue
         origin[pm.register(plugin, name=f"{dist}:{id(plugin)}")] = (dist, "dev")
+
+    for problem in hook_problems(pm, {n: d for n, (d, _) in origin.items()}):
+        _report(registry, problem)
 
     # Each implementation is called on its own, so one plugin's exception cannot stop the others.
     for kind, hook_name in _HOOKS.items():
@@ -142,6 +153,11 @@ def load_registry(
                     from rcx.truth.base import check_declaration
 
                     check_declaration(obj)  # a ValueError is reported like any failing hook
+                else:
+                    problems = declaration_problems(_kind, obj)
+                    if problems:  # not registered: every plan using it would fail
+                        _report(registry, f"{_kind} {describe(obj, _dist)} is not registered: " + "; ".join(problems))
+                        return
                 registry.add(Entry(_kind, name, obj, _dist, _ver))
 
             try:

@@ -34,8 +34,8 @@ def hand_store(path: Path, rows: list[dict[str, Any]], evaluators: dict[str, str
                 v = r.get(inst)
                 if v is None:
                     continue
-                state, value = v if isinstance(v, tuple) else ("done", v)
-                store.finish_evaluation(run, r["arch"], inst, state, metrics={} if value is None else {"val_acc": value})
+                status, value = v if isinstance(v, tuple) else ("done", v)
+                store.finish_evaluation(run, r["arch"], inst, status, metrics={} if value is None else {"val_acc": value})
         store.set_run_state(run, "done")
     finally:
         store.close()

@@ -163,12 +163,12 @@ def test_unstorable_values_and_undeclared_statuses_fail_that_evaluation_only(tmp
         raw = [r[0] + r[1] + r[2] for r in store.conn.execute("SELECT metrics_json, trials_json, extra_json FROM evaluations")]
     finally:
         store.close()
-    states = sorted(e["state"] for e in rows.values())
+    states = sorted(e["status"] for e in rows.values())
     assert states == ["done"] * 2 + ["failed"] * 4 + ["weird"] * 2
-    errors = [e["error"] for e in rows.values() if e["state"] == "failed"]
+    errors = [e["error"] for e in rows.values() if e["status"] == "failed"]
     assert sum("metrics.value: a object" in m and "cannot be stored" in m for m in errors) == 2, errors
     assert sum("'bogus_status'" in m and "does not declare" in m for m in errors) == 2, errors
-    inf_rows = [e for e in rows.values() if e["state"] == "done"]
+    inf_rows = [e for e in rows.values() if e["status"] == "done"]
     assert inf_rows and all(e["metrics"]["value"] is None and e["trials"] == [{"u": None}, {"u": None}] for e in inf_rows)
     assert all(e["extra"]["x"] is None and e["extra"]["obj"].startswith("<object") for e in inf_rows)
     assert not any(("NaN" in t or "Infinity" in t) for t in raw)

@@ -217,7 +217,7 @@ batch_size = 32
     store.close()
     assert set(rows) == {ALL_NONE, "|none~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|"}
     for row in rows.values():
-        assert row["evaluator"] == "cvu" and row["state"] == "degenerate"  # no conv reaches the output
+        assert row["evaluator"] == "cvu" and row["status"] == "degenerate"  # no conv reaches the output
         assert set(row["metrics"]) >= {"mu_u", "sigma_u", "cv_u"} and row["metrics"]["cv_u"] is None
         assert len(row["trials"]) == 4 and row["extra"]["path"] == "loop"
     assert registry.get("evaluator", "cvu").metrics[0].name == "cv_u"

@@ -50,4 +50,4 @@ def test_the_study_evaluators_run_on_a_small_copy(tmp_path, registry):
     rows = store.evaluations(run_id)
     store.close()
     assert {r["evaluator"] for r in rows} == {"naswot", "ridge_rfm", "ridge_loo", "cvu"} and len(rows) == 12
-    assert all(r["state"] in ("done", "degenerate") for r in rows), [(r["evaluator"], r["error"]) for r in rows]
+    assert all(r["status"] in ("done", "degenerate") for r in rows), [(r["evaluator"], r["error"]) for r in rows]

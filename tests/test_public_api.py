@@ -17,8 +17,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _rcx_imports(path: Path) -> list[tuple[int, str]]:
-    """(line, module) for every import of an ``rcx`` module other than ``rcx.api`` in ``path``
-    (its submodules included: the flat ``rcx.api`` namespace is the interface, not its files)."""
+    """(line, module) for every import of an ``rcx`` module other than ``rcx.api`` (and, in a
+    ``tests`` folder, the test kit ``rcx.testing``) in ``path`` (their submodules included: the
+    flat ``rcx.api`` namespace is the interface, not its files)."""
+    allowed = {"rcx.api", "rcx.testing"} if path.parent.name == "tests" else {"rcx.api"}
     bad = []
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
@@ -29,7 +31,7 @@ def _rcx_imports(path: Path) -> list[tuple[int, str]]:
         else:
             continue
         bad += [(node.lineno, m) for m in modules
-                if (m == "rcx" or m.startswith("rcx.")) and m != "rcx.api"]
+                if (m == "rcx" or m.startswith("rcx.")) and m not in allowed]
     return bad
 
 
@@ -39,6 +41,14 @@ def test_plugins_import_only_the_public_api():
     problems = [f"{f.relative_to(ROOT)}:{line}: imports {m} (plugins may import only rcx.api)"
                 for f in files for line, m in _rcx_imports(f)]
     assert not problems, "\n".join(problems)
+
+
+def test_plugin_tests_may_use_the_test_kit_and_nothing_else(tmp_path):
+    (tmp_path / "tests").mkdir()
+    for where in (tmp_path / "tests" / "test_p.py", tmp_path / "p.py"):
+        where.write_text("from rcx.testing import make_registry\nfrom rcx.core.store import Store\n")
+    assert _rcx_imports(tmp_path / "tests" / "test_p.py") == [(2, "rcx.core.store")]
+    assert _rcx_imports(tmp_path / "p.py") == [(1, "rcx.testing"), (2, "rcx.core.store")]
 
 
 def test_the_import_check_catches_every_form(tmp_path):

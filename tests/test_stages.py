@@ -123,7 +123,7 @@ def test_a_stage_runs_on_the_best_and_resumes_mid_stage_without_recomputing(regi
     path = tiny_plan(tmp_path, n=6, extra=STAGE_B.format(stage='top = 2\nby = "ridge_rfm.val_acc"'))
     plan = load_plan(path, registry)
     table, evals, recorded, events = run(plan, registry, cancel_after_stage_evals=1)
-    first = [e for e in evals if e["evaluator"] == "ridge_b" and e["state"] == "done"]
+    first = [e for e in evals if e["evaluator"] == "ridge_b" and e["status"] == "done"]
     assert len(first) == 1  # stopped in the middle of stage 2
     stage_events = [e for e in events if isinstance(e, ev.StageStarted)]
     assert [(e.stage, e.stages, e.selected, e.newly_skipped) for e in stage_events] == [(0, 2, 6, 0), (1, 2, 2, 4)]
@@ -133,11 +133,11 @@ def test_a_stage_runs_on_the_best_and_resumes_mid_stage_without_recomputing(regi
     by_stage = {e["arch"]: e for e in evals if e["evaluator"] == "ridge_b"}
     assert len(by_stage) == 6
     ranked = sorted(((-e["metrics"]["val_acc"], e["arch"]) for e in evals
-                     if e["evaluator"] == "ridge_rfm" and e["state"] == "done"))
+                     if e["evaluator"] == "ridge_rfm" and e["status"] == "done"))
     best = [a for _, a in ranked[:2]]
     assert recorded["selected"] == best
-    assert {a for a, e in by_stage.items() if e["state"] == "done"} == set(best)
-    assert all(e["state"] == SKIPPED and "rank" in e["error"] for a, e in by_stage.items() if a not in best)
+    assert {a for a, e in by_stage.items() if e["status"] == "done"} == set(best)
+    assert all(e["status"] == SKIPPED and "rank" in e["error"] for a, e in by_stage.items() if a not in best)
     finished_again = [e for e in events if isinstance(e, ev.EvalFinished)]
     assert [(e.arch, e.evaluator) for e in finished_again] == [(a, "ridge_b") for a in best if a != first[0]["arch"]]
     resumed_stage = [e for e in events if isinstance(e, ev.StageStarted)][-1]

@@ -77,7 +77,7 @@ def test_all_three_evaluators_record_metrics_and_curves(tmp_path, registry):
     store, run_id, events = run(write_plan(tmp_path, evals), registry)
     try:
         rows = store.evaluations(run_id)
-        assert len(rows) == 6 and {r["state"] for r in rows} == {"done"}
+        assert len(rows) == 6 and {r["status"] for r in rows} == {"done"}
         for r in rows:
             m = r["metrics"]
             assert 0 <= m["val_acc"] <= 1 and m["epochs"] == 2 and m["seconds"] > 0 and m["train_loss"] > 0
@@ -140,7 +140,7 @@ def test_non_finite_loss_ends_as_diverged_with_the_step(tmp_path, registry):
                                 registry)
     try:
         (row,) = store.evaluations(run_id)
-        assert row["state"] == "diverged"
+        assert row["status"] == "diverged"
         assert 1 <= row["metrics"]["diverged_step"] <= 6 and "val_acc" not in row["metrics"]
         assert "non-finite training loss at step" in row["extra"]["diverged"]
         assert any(isinstance(e, ev.EvalFinished) and e.status == "diverged" for e in events)
@@ -152,11 +152,11 @@ def test_out_of_memory_is_a_failed_evaluation_with_a_clear_message(tmp_path, reg
     def oom(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
-    monkeypatch.setattr("rcx.evaluators.training.train", oom)
+    monkeypatch.setattr("rcx.nn.train.train", oom)  # the evaluator imports it when it trains
     store, run_id, _ = run(write_plan(tmp_path, f"[evaluators.trained]\n{FAST}", n=1), registry)
     try:
         (row,) = store.evaluations(run_id)
-        assert row["state"] == "failed"
+        assert row["status"] == "failed"
         assert "out of memory" in row["error"] and "batch_size" in row["error"]
     finally:
         store.close()
@@ -176,7 +176,7 @@ def test_cancelled_evaluation_restarts_from_scratch_without_stale_points(tmp_pat
     try:
         assert run_id2 == run_id
         (row,) = store.evaluations(run_id)
-        assert row["state"] == "done"
+        assert row["status"] == "done"
         assert list(store.curves(run_id)) == [(row["arch"], "trained")]
         assert len(store.curve(run_id, row["arch"], "trained")) == 2
     finally:
@@ -258,7 +258,7 @@ def test_trained_on_a_tiny_cifar_imagefolder_end_to_end(cifar_subset, tmp_path, 
     store, run_id, _ = run(path, registry)
     try:
         (row,) = store.evaluations(run_id)
-        assert row["state"] == "done" and row["extra"]["train_images"] == 100 and row["extra"]["val_images"] == 100
+        assert row["status"] == "done" and row["extra"]["train_images"] == 100 and row["extra"]["val_images"] == 100
         assert len(store.curve(run_id, row["arch"], "trained")) == 2
     finally:
         store.close()

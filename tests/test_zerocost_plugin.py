@@ -111,6 +111,15 @@ def test_snip_and_grad_norm_match_hand_gradients():
     assert all(p.grad is None for p in net.parameters())  # scoring leaves .grad alone
 
 
+def test_the_loss_option_offers_exactly_the_losses_there_are():
+    """The option's choices are declared without importing torch; they must stay the keys of
+    ``proxies.LOSSES``."""
+    from rcx_zerocost.evaluators import LOSS
+    from rcx_zerocost.proxies import LOSSES
+
+    assert LOSS.choices == tuple(LOSSES)
+
+
 def test_the_mse_loss_is_against_one_hot_labels():
     from rcx_zerocost.proxies import LOSSES
 
@@ -384,8 +393,8 @@ def test_a_plan_with_every_proxy_runs_and_lands_in_the_store(tmp_path, registry,
     assert versions["rcx-zerocost"] == "0.1.0"
     assert sorted(r["evaluator"] for r in rows) == sorted(NAMES * 2)
     for r in rows:
-        assert r["state"] in ("done", "degenerate"), (r["evaluator"], r["error"])
+        assert r["status"] in ("done", "degenerate"), (r["evaluator"], r["error"])
         assert r["metrics"]["params"] > 0 and r["metrics"]["seconds"] >= 0
-        if r["state"] == "done":
+        if r["status"] == "done":
             assert math.isfinite(r["metrics"]["score"])
-    assert sum(r["state"] == "done" for r in rows) >= len(NAMES)
+    assert sum(r["status"] == "done" for r in rows) >= len(NAMES)

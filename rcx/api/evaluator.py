@@ -45,8 +45,9 @@ class RunContext:
 class EvalContext:
     """What an evaluator gets for one candidate.
 
-    ``seed`` is derived from (plan seed, evaluator instance name, architecture id): derive any
-    per-trial seed from it with ``rcx.api.derive_seed(ctx.seed, "trial", i)``.
+    ``seed`` is derived from (plan seed, evaluator instance name, architecture id): draw every
+    random number from ``rcx.api.generator(ctx.seed, "trial", i)`` (a seeded CPU
+    ``torch.Generator``; ``derive_seed`` gives the same seed as an int for other libraries).
     ``progress(fraction, message)`` reports progress inside the evaluation (never print).
     ``check_cancel()`` raises :class:`Cancelled` when the run is being stopped: call it
     between batches or trials.

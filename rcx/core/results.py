@@ -127,7 +127,7 @@ def results_table(store: Store, run_id: int | None = None, registry: Registry | 
         if row is None:
             continue
         inst = e["evaluator"]
-        row[f"{inst}.status"] = e["state"]
+        row[f"{inst}.status"] = e["status"]
         for k, v in e["metrics"].items():
             row[f"{inst}.{k}"] = v
         if e["error"]:

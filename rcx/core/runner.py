@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 import time
-import traceback
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
@@ -18,6 +17,7 @@ import torch
 
 import rcx
 from rcx.core import events as ev
+from rcx.core.failures import format_traceback
 from rcx.core.device import device_name, resolve_device, use_threads
 from rcx.core.plan import Plan
 from rcx.api.seeding import derive_seed
@@ -25,6 +25,7 @@ from rcx.core.stages import select, stage_numbers
 from rcx.core.store import Store, StoreError, UnstorableValue, plain_json
 from rcx.api.dataset import ImageDataset
 from rcx.api.evaluator import Cancelled, EvalContext, EvalResult, Evaluator, InvalidArchitecture, RunContext
+from rcx.plugin_checks import ResultChecker
 from rcx.plugins import Registry
 from rcx.api.arch import Arch, ArchInfo, SearchSpace
 
@@ -104,6 +105,7 @@ class Runner:
         self.space: SearchSpace | None = None
         self.candidates: list[Candidate] = []
         self.evaluators: list[tuple[str, Evaluator]] = []
+        self.checker = ResultChecker(warn=lambda m: self._log("warning", m), dists=registry.dists("evaluator"))
 
     def setup(self) -> None:
         """Resolve the device, load the data, sample and describe the candidates.
@@ -267,7 +269,7 @@ class Runner:
         def values_of(arch_id: str | None) -> list[float] | None:
             if arch_id is None:
                 return None
-            evals = {e["evaluator"]: (e["state"], e["metrics"]) for e in store.evaluations_of(run_id, arch_id)}
+            evals = {e["evaluator"]: (e["status"], e["metrics"]) for e in store.evaluations_of(run_id, arch_id)}
             return objective_values(objectives, evals, by_id[arch_id].info.summary())
 
         records = store.trials(run_id)
@@ -320,7 +322,7 @@ class Runner:
                 continue
             recorded = self.store.selection(run_id, instance)
             if recorded is None:
-                ranked = {e["arch"]: (e["state"], e["metrics"]) for e in self.store.evaluations(run_id)
+                ranked = {e["arch"]: (e["status"], e["metrics"]) for e in self.store.evaluations(run_id)
                           if e["evaluator"] == stage.instance}
                 sel = select(stage, ranked)
                 self.store.record_selection(run_id, instance, {"by": stage.by, "rule": stage.describe(),
@@ -379,13 +381,10 @@ class Runner:
             return
         except Exception as exc:  # one failing architecture never stops the run
             msg = f"{type(exc).__name__}: {exc}"
-            self._finish(run_id, arch_id, instance, "failed", {}, [], {"traceback": traceback.format_exc(limit=8)}, msg,
+            self._finish(run_id, arch_id, instance, "failed", {}, [], {"traceback": format_traceback()}, msg,
                          time.perf_counter() - t0)
             return
-        status, error = result.status, ""
-        if status not in evaluator.statuses or status == "running":  # else stored, yet never final or recomputed
-            status, error = "failed", (f"the evaluator returned the status {result.status!r}, which it does not "
-                                       f"declare (declared: {', '.join(evaluator.statuses)})")
+        status, error = self.checker.check(evaluator, result.status, result.metrics, instance)  # rcx.plugin_checks
         self._finish(run_id, arch_id, instance, status, result.metrics, result.trials, result.extra, error,
                      time.perf_counter() - t0)
 

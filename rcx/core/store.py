@@ -2,7 +2,7 @@
 
 One file holds one or more runs. Per run: the plan (text, normalised JSON, hash), versions of
 rcx, torch and every plugin, the device, the candidates with their architecture summary, and
-one row per (architecture, evaluator) with its state, metrics, per-trial values, error text,
+one row per (architecture, evaluator) with its status, metrics, per-trial values, error text,
 seed and timings, and the learning-curve points that training evaluators report per epoch.
 WAL journaling; one writer connection (the runner's thread); every finished evaluation is
 committed on its own, so a killed run loses at most the evaluations in flight.
@@ -65,7 +65,7 @@ CREATE TABLE IF NOT EXISTS evaluations (
     run_id INTEGER NOT NULL REFERENCES runs(id),
     arch TEXT NOT NULL,
     evaluator TEXT NOT NULL,
-    state TEXT NOT NULL,
+    state TEXT NOT NULL,  -- the evaluation's status; Store.evaluations() names it "status"
     metrics_json TEXT NOT NULL DEFAULT '{}',
     trials_json TEXT NOT NULL DEFAULT '[]',
     extra_json TEXT NOT NULL DEFAULT '{}',
@@ -530,11 +530,11 @@ class Store:
 
     @_db_errors
     def finish_evaluation(
-        self, run_id: int, arch: str, evaluator: str, state: str, *, metrics: dict[str, Any] | None = None,
+        self, run_id: int, arch: str, evaluator: str, status: str, *, metrics: dict[str, Any] | None = None,
         trials: list[dict[str, Any]] | None = None, extra: dict[str, Any] | None = None, error: str = "",
         seconds: float | None = None, seed: int | None = None, device: str = "",
     ) -> None:
-        """Record a final state (inserting the row if it was never started, e.g. ``invalid``).
+        """Record a final status (inserting the row if it was never started, e.g. ``invalid``).
 
         Non-finite numbers are stored as ``null``; a metric or trial value that JSON cannot
         hold raises :class:`UnstorableValue` before anything is written (``extra`` values of
@@ -550,7 +550,7 @@ class Store:
                 " metrics_json=excluded.metrics_json, trials_json=excluded.trials_json, extra_json=excluded.extra_json,"
                 " error=excluded.error, finished=excluded.finished, seconds=excluded.seconds,"
                 " seed=COALESCE(excluded.seed, seed), device=CASE WHEN excluded.device='' THEN device ELSE excluded.device END",
-                (run_id, arch, evaluator, state, *texts, error, seed, device, now, now, seconds),
+                (run_id, arch, evaluator, status, *texts, error, seed, device, now, now, seconds),
             )
 
     @_db_errors
@@ -610,6 +610,7 @@ class Store:
         out = []
         for r in rows:
             d = dict(r)
+            d["status"] = d.pop("state")  # the column keeps its old name: files stay compatible
             for key in ("metrics", "trials", "extra"):
                 d[key] = json.loads(d.pop(f"{key}_json"))
             out.append(d)

@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from torch import nn
 
 from rcx.api.options import Option, validate_options
 from rcx.nn.layers import ConvSpec, LayerSpec, ReLUSpec, build_stack, conv_out, describe_stack
 from rcx.api.arch import Arch, ArchInfo, SearchSpace
+
+if TYPE_CHECKING:
+    from torch import nn
 
 _ID_RE = re.compile(r"^k([0-9-]+)_s([0-9-]+)_d([0-9-]+)$")
 

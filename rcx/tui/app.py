@@ -30,7 +30,7 @@ from rcx.core.results import ResultsTable, results_table
 from rcx.core.store import Store, StoreError
 from rcx.plugins import Registry
 from rcx.tui.forms import Component, PlanDraft
-from rcx.tui.messages import RunError, RunEvent, Snapshot, StoreLoaded, StoreUnavailable
+from rcx.tui.messages import DevicesListed, RunError, RunEvent, Snapshot, StoreLoaded, StoreUnavailable
 from rcx.tui.screens.dialogs import ConfirmScreen, HelpScreen
 from rcx.tui.screens.detail import DetailLoaded, DetailScreen
 from rcx.tui.screens.plan import PlanScreen
@@ -155,6 +155,7 @@ class RcxApp(App[int]):
         self._run_log_handler: logging.Handler | None = None
         self._generation = 0  # results files opened so far: a reload of an earlier one is ignored
         self._read_ok_since = 0.0  # start of the latest successful read of the results file
+        self.cuda_devices: list[tuple[str, str]] = []  # for the Plan screen, listed after the first frame
 
     # -- start-up -------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -163,6 +164,19 @@ class RcxApp(App[int]):
         for problem in self.registry.problems:
             self.add_log("warning", problem, notify=True)
         self.begin_capture_print(self)  # stray print() from plugins: into the log, never over the screen
+        self.call_after_refresh(self._list_devices)  # imports torch: not before the first screen is drawn
+
+    @work(thread=True, exclusive=True, group="devices", exit_on_error=False)
+    def _list_devices(self) -> None:
+        """The CUDA devices for the Plan screen's device selector (listing them imports torch)."""
+        from rcx.tui.forms import cuda_devices
+
+        self.post_message(DevicesListed(cuda_devices()))
+
+    def on_devices_listed(self, message: DevicesListed) -> None:
+        self.cuda_devices = message.devices
+        if isinstance(self.screen, PlanScreen):
+            self.screen.show_devices()
 
     def on_unmount(self) -> None:
         self._close_run_log()
@@ -189,7 +203,7 @@ class RcxApp(App[int]):
         date with the App's state (its ``is_settled``). Tests take snapshots then."""
         if self.db_path is not None and self.table is None and not self._store_note:
             return False
-        if self._reload_busy or any(w.group in ("reload", "detail", "corr") and w.state in
+        if self._reload_busy or any(w.group in ("reload", "detail", "corr", "devices") and w.state in
                                     (WorkerState.PENDING, WorkerState.RUNNING) for w in self.workers):
             return False
         check = getattr(self.screen, "is_settled", None)
@@ -260,9 +274,8 @@ class RcxApp(App[int]):
     def _run(self, plan: Plan, logger: logging.Logger) -> None:
         """The run worker; the App writes the log lines (``add_log``) to ``logger``'s file,
         this thread only a traceback, which the screen does not show."""
-        from rcx.core.device import DeviceError
-        from rcx.core.runner import PlanMismatch, Runner
-        from rcx.api.dataset import DatasetError
+        from rcx.core.runner import Runner
+        from rcx.core.session import RUN_ERRORS, run_plan
 
         def on_event(event: ev.Event) -> None:
             if not isinstance(event, ev.EvalProgress):
@@ -270,19 +283,8 @@ class RcxApp(App[int]):
 
         runner = Runner(plan, self.registry, on_event=on_event, cancel=self.cancel_event, pause=self.pause_event)
         try:
-            if plan.output.exists():
-                existing = Store.open(plan.output)
-                try:
-                    runner.check_store(existing)
-                finally:
-                    existing.close()
-            runner.setup()
-            store = Store.open(plan.output)
-            try:
-                runner.run(store)
-            finally:
-                store.close()
-        except (PlanMismatch, StoreError, DatasetError, DeviceError, ValueError) as exc:
+            run_plan(runner)
+        except RUN_ERRORS as exc:
             self.post_message(RunError(str(exc)))
         except Exception as exc:  # a bug in a plugin or in rcx: logged with its traceback, never a crash
             logger.exception("run failed")

@@ -31,7 +31,7 @@ def _db_rows(path):
     store = Store.open_readonly(path)
     try:
         run = store.runs()[-1]
-        evals = sorted((e["arch"], e["evaluator"], e["state"], e["metrics"].get("val_acc"), e["seed"],
+        evals = sorted((e["arch"], e["evaluator"], e["status"], e["metrics"].get("val_acc"), e["seed"],
                         [t.get("val_acc") for t in e["trials"]]) for e in store.evaluations(run.id))
         return run.plan_text, run.plan_hash, store.candidates(run.id), evals
     finally:

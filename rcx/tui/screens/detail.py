@@ -63,8 +63,8 @@ def _layers_table(layers: Any) -> Any:
 
 
 def _evaluation(e: dict[str, Any]) -> Any:
-    status_style = {"done": "green", "screened": "yellow", "failed": "bold red", "invalid": "red"}.get(e["state"], "")
-    parts: list[Any] = [Text.assemble((f"{e['evaluator']}: ", "bold"), (e["state"], status_style),
+    status_style = {"done": "green", "screened": "yellow", "failed": "bold red", "invalid": "red"}.get(e["status"], "")
+    parts: list[Any] = [Text.assemble((f"{e['evaluator']}: ", "bold"), (e["status"], status_style),
                                       f"   seed {e['seed']}" if e.get("seed") is not None else "",
                                       f"   {e['seconds']:.2f} s" if e.get("seconds") else "")]
     if e["metrics"]:

@@ -42,7 +42,9 @@ class OptionRow(Horizontal):
                 yield Checkbox(opt.describe(), checked, id=fid, compact=True)
             elif opt.type is str and opt.choices:
                 current = opt.default if value is UNSET or value not in opt.choices else value
-                yield Select([(str(c), c) for c in opt.choices], value=current, allow_blank=False, id=fid, compact=True)
+                optional = opt.default is None  # unset until chosen: the blank entry means "not given"
+                yield Select([(str(c), c) for c in opt.choices], value=Select.NULL if current is None else current,
+                             allow_blank=optional, prompt="none", id=fid, compact=True)
             else:
                 default = "none" if opt.default is None else to_text(opt.default)
                 yield Input(to_text(value), placeholder=f"{default}   ({opt.describe()})", id=fid, compact=True)
@@ -57,7 +59,7 @@ class OptionRow(Horizontal):
         if isinstance(widget, Input):
             return parse_text(self.option, widget.value)
         v = widget.value
-        return UNSET if v == self.option.default else v
+        return UNSET if v == self.option.default or v is Select.NULL else v
 
     def set_error(self, message: str) -> None:
         self.query_one(".option-error", Static).update(message)

@@ -1,8 +1,12 @@
-"""The third-party plugin package ``plugins/rcx-naswot``: installed, listed with its
-distribution, usable from a plan, correct, and a broken copy of it does not stop rcx."""
+"""The plugin package rcx-naswot: installed, listed with its distribution, usable from a plan,
+correct, and a broken copy of it does not stop rcx.
+
+Like any plugin's tests, these use only rcx's public API (``rcx.api``), its test kit
+(``rcx.testing``: the ``rcx_registry`` and ``rcx_run`` fixtures) and the ``rcx`` command."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -14,13 +18,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from rcx.core.plan import parse_plan
-from rcx.core.runner import Runner
-from rcx.core.store import Store
-from rcx.spaces.ksd import KsdSpace
+from rcx.testing import SMALL_DATASET
 
-ROOT = Path(__file__).resolve().parents[1]
-PACKAGE = ROOT / "plugins" / "rcx-naswot"
+PACKAGE = Path(__file__).resolve().parents[1]
 
 PLAN = """
 seed = 0
@@ -60,8 +60,14 @@ def _rcx(args: list[str], cwd: Path, pythonpath: Path | None = None) -> subproce
     return subprocess.run([sys.executable, "-m", "rcx", *args], capture_output=True, text=True, env=env, cwd=cwd)
 
 
-def test_rcx_plugins_lists_naswot_with_its_distribution(tmp_path, registry):
-    entry = registry.entries["evaluator"]["naswot"]
+@pytest.fixture
+def space(rcx_registry):
+    """``space(name, **options)``: a registered search space."""
+    return lambda name, **options: rcx_registry.get("space", name)(**options)
+
+
+def test_rcx_plugins_lists_naswot_with_its_distribution(tmp_path, rcx_registry):
+    entry = rcx_registry.entries["evaluator"]["naswot"]
     assert entry.dist == "rcx-naswot" and entry.obj.__module__ == "rcx_naswot.evaluator"
     proc = _rcx(["plugins"], tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -69,26 +75,21 @@ def test_rcx_plugins_lists_naswot_with_its_distribution(tmp_path, registry):
     assert "rcx-naswot 0.1.0" in line and "evaluator" in line
 
 
-def test_a_plan_using_naswot_runs_and_lands_in_the_store(tmp_path, registry):
-    plan = parse_plan(PLAN.format(output=tmp_path / "naswot.db"), registry)
-    store = Store.open(plan.output)
-    run_id = Runner(plan, registry).run(store)
-    rows = store.evaluations(run_id)
-    versions = store.run(run_id).versions
-    store.close()
-    assert len(rows) == 3 and {r["evaluator"] for r in rows} == {"naswot"}
-    assert versions["rcx-naswot"] == "0.1.0"
-    for r in rows:
-        assert r["state"] == "done", r["error"]
-        assert len(r["trials"]) == 2 and r["metrics"]["relu_units"] > 0
-        assert r["metrics"]["score"] == pytest.approx(sum(t["score"] for t in r["trials"]) / 2)
+def test_a_plan_using_naswot_runs_and_lands_in_the_results(rcx_run):
+    table = rcx_run({"naswot": {"batch_size": 32, "trials": 2}}, dataset_options={**SMALL_DATASET, "n_train": 80},
+                    n=3)
+    assert len(table.rows) == 3 and table.evaluators == ["naswot"]
+    for r in table.rows:
+        assert r["naswot.status"] == "done", r["naswot.error"]
+        assert r["naswot.relu_units"] > 0 and math.isfinite(r["naswot.score"])
+    assert table.higher_is_better["naswot.score"] is True
 
 
-def test_score_is_the_log_determinant_of_the_hamming_kernel():
+def test_score_is_the_log_determinant_of_the_hamming_kernel(space):
     from rcx_naswot.evaluator import naswot_score, relu_kernel
 
-    space = KsdSpace(channels=4, layers=2)
-    net = space.build(space.from_id("k3-3_s1-2_d1-1"), (3, 12, 12))
+    ksd = space("ksd", channels=4, layers=2)
+    net = ksd.build(ksd.from_id("k3-3_s1-2_d1-1"), (3, 12, 12))
     x = torch.randn(10, 3, 12, 12, generator=torch.Generator().manual_seed(0))
     kernel, units = relu_kernel(net, x)
     with torch.no_grad():  # by hand: concatenated codes of both ReLUs, K = N_A - hamming distance
@@ -115,11 +116,9 @@ def _naswot(space, arch_id, edges="all", relu_match="type", x_shape=(12, 3, 16, 
     return naswot_score(kernel), units
 
 
-def test_relu_units_by_hand_for_a_cell_with_a_dead_conv():
+def test_relu_units_by_hand_for_a_cell_with_a_dead_conv(space):
     """C = 4, one cell per stage, 16x16 input: per-image ReLU units counted by hand."""
-    from rcx.spaces.nb201 import NB201Space
-
-    space = NB201Space(channels=4, cells=1)
+    space = space("nb201", channels=4, cells=1)
     stage = [4 * 16 * 16, 8 * 8 * 8, 16 * 4 * 4]  # units of one ReLU at each stage's resolution
     cells = sum(stage)  # the live 1x1 conv on node 2 -> 3, once per stage (one cell each)
     res = stage[0] + stage[1] + stage[1] + stage[2]  # reduction blocks: conv_a at the input, conv_b after
@@ -131,18 +130,16 @@ def test_relu_units_by_hand_for_a_cell_with_a_dead_conv():
     assert _naswot(space, DEAD_CONV, "reachable", "name")[1] == 2 * (cells + res) + last
 
 
-def test_name_matching_adds_the_wrapper_inputs_kernel_once_more():
+def test_name_matching_adds_the_wrapper_inputs_kernel_once_more(space):
     """relu_match = "name": K = K(type) + the kernel of every ReLU inside a ReLU-Conv-BN."""
     from rcx_naswot.evaluator import relu_kernel
-    from rcx.nn.nb201 import ReLUConvBN
-    from rcx.spaces.nb201 import NB201Space
 
-    space = NB201Space(channels=4, cells=1)
+    space = space("nb201", channels=4, cells=1)
     net = space.build(space.from_id(DEAD_CONV), (3, 16, 16), prune_unreachable=False).train()
     x = torch.randn(8, 3, 16, 16, generator=torch.Generator().manual_seed(2))
     inner = []  # the codes of the ReLUs that sit inside a ReLUConvBN, collected independently
     handles = [m[0].register_forward_hook(lambda m, i, o: inner.append((o > 0).flatten(1).double()))
-               for m in net.modules() if isinstance(m, ReLUConvBN)]
+               for m in net.modules() if type(m).__name__ == "ReLUConvBN"]
     k_type, n_type = relu_kernel(net, x, "type")
     for h in handles:
         h.remove()
@@ -153,14 +150,25 @@ def test_name_matching_adds_the_wrapper_inputs_kernel_once_more():
     torch.testing.assert_close(k_name, k_type + extra)
 
 
-def test_edges_change_the_score_exactly_for_cells_with_dead_relus():
-    from rcx.nn.nb201 import unreachable_relu_edges
-    from rcx.spaces.nb201 import NB201Space
+def _relus_run(net: torch.nn.Module, in_shape: tuple[int, int, int]) -> int:
+    """How many ReLU modules a forward pass calls."""
+    called: set[int] = set()
+    handles = [m.register_forward_hook(lambda m, i, o: called.add(id(m)))
+               for m in net.modules() if isinstance(m, torch.nn.ReLU)]
+    with torch.no_grad():
+        net(torch.zeros(1, *in_shape))
+    for h in handles:
+        h.remove()
+    return len(called)
 
-    space = NB201Space(channels=2, cells=1)
+
+def test_edges_change_the_score_exactly_for_cells_with_dead_relus(space):
+    space = space("nb201", channels=2, cells=1)
     ids = [space.arch_at(i).id for i in torch.randperm(len(space), generator=torch.Generator().manual_seed(0))[:40]]
     ids += [DEAD_CONV, "|nor_conv_1x1~0|+|nor_conv_3x3~0|none~1|+|avg_pool_3x3~0|none~1|none~2|"]
-    dead = [unreachable_relu_edges(space.ops(space.from_id(a))) > 0 for a in ids]
+    # a cell has dead ReLUs when the unpruned network runs ReLU modules the pruned one skips
+    dead = [_relus_run(space.build(space.from_id(a), (3, 8, 8), prune_unreachable=False), (3, 8, 8))
+            > _relus_run(space.build(space.from_id(a), (3, 8, 8)), (3, 8, 8)) for a in ids]
     assert any(dead) and not all(dead)
     for arch_id, has_dead in zip(ids, dead):
         full, pruned = _naswot(space, arch_id, "all", x_shape=(8, 3, 8, 8)), \
@@ -172,12 +180,12 @@ def test_edges_change_the_score_exactly_for_cells_with_dead_relus():
             assert full[0] != pruned[0], arch_id
 
 
-def test_edges_all_is_the_default_and_other_spaces_ignore_it():
+def test_edges_all_is_the_default_and_other_spaces_ignore_it(space):
     from rcx_naswot.evaluator import NASWOT
 
     defaults = {o.name: o.default for o in NASWOT.options}
     assert defaults["edges"] == "all" and defaults["relu_match"] == "type"
-    space = KsdSpace(channels=4, layers=2)  # no prune_unreachable keyword: everything runs anyway
+    space = space("ksd", channels=4, layers=2)  # no prune_unreachable keyword: everything runs anyway
     assert _naswot(space, "k3-3_s1-2_d1-1", "all") == _naswot(space, "k3-3_s1-2_d1-1", "reachable")
 
 
@@ -201,6 +209,6 @@ def test_a_broken_copy_is_reported_without_stopping_rcx(tmp_path):
     ran = _rcx(["run", "--headless", "-q", str(plan)], tmp_path, pythonpath=site)
     assert ran.returncode == 0, ran.stderr
     assert "rcx-naswot-broken" in ran.stderr
-    store = Store.open_readonly(tmp_path / "broken.db")
-    assert {r["state"] for r in store.evaluations(store.run().id)} == {"done"}
-    store.close()
+    results = _rcx(["results", str(tmp_path / "broken.db"), "--format", "json"], tmp_path, pythonpath=site)
+    assert results.returncode == 0, results.stderr
+    assert {r["naswot.status"] for r in json.loads(results.stdout)} == {"done"}

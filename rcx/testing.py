@@ -1,0 +1,223 @@
+"""rcx's test kit for plugin authors: a pytest plugin, installed with rcx.
+
+rcx registers this module with pytest (a ``pytest11`` entry point), so in any project where
+rcx is installed these fixtures exist without a ``conftest.py``:
+
+- ``rcx_plugins``: the plugins to add to the registry, ``[]`` by default. Override it in your
+  ``conftest.py`` to test a plugin module that is not installed::
+
+      @pytest.fixture
+      def rcx_plugins():
+          from my_package import plugin
+          return [plugin]
+
+  (An installed plugin is loaded through its entry point; listing it too does no harm.)
+- ``rcx_registry``: a registry with rcx's built-ins, every installed plugin and ``rcx_plugins``,
+  loaded in strict mode: a plugin that fails to load or declares something invalid fails the test.
+- ``rcx_run``: ``rcx_run(evaluators, space=..., n=...)`` runs a small plan on the synthetic
+  dataset in a temporary folder and returns its results table (``table.rows``: one dict per
+  candidate, columns ``<instance>.<metric>`` and ``<instance>.status``). Results are checked
+  strictly: a metric or status the evaluator does not declare raises.
+- ``rcx_strict``: strict plugin checks (``RCX_STRICT_PLUGINS=1``) for the test.
+
+The same things as functions: :func:`make_registry`, :func:`plan_text`, :func:`run_plan`,
+and :func:`check_space`, which checks a search space against the contract rcx relies on.
+
+This module is imported into every pytest session of an environment with rcx: at import it
+loads nothing heavy (no torch); the helpers import what they need when called.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+
+import pytest
+
+if TYPE_CHECKING:
+    from rcx.core.results import ResultsTable
+    from rcx.plugins import Registry
+
+STRICT_ENV = "RCX_STRICT_PLUGINS"
+
+#: The synthetic dataset's options in :func:`plan_text`: small and quick.
+SMALL_DATASET: dict[str, Any] = {"n_train": 96, "n_test": 32, "image_size": 16}
+
+
+@contextmanager
+def strict_plugins(on: bool = True) -> Iterator[None]:
+    """``RCX_STRICT_PLUGINS=1`` (or unset, with ``on=False``) inside the ``with`` block."""
+    before = os.environ.get(STRICT_ENV)
+    if on:
+        os.environ[STRICT_ENV] = "1"
+    else:
+        os.environ.pop(STRICT_ENV, None)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(STRICT_ENV, None)
+        else:
+            os.environ[STRICT_ENV] = before
+
+
+def make_registry(*plugins: Any, entry_points: bool = True, strict: bool = True) -> "Registry":
+    """A registry of the installed plugins (with ``entry_points``) and ``plugins`` (modules or
+    objects with ``@hookimpl`` functions). With ``strict``, any plugin problem raises
+    ``rcx.plugins.PluginError`` instead of printing a warning."""
+    from rcx.plugins import load_registry
+
+    extra = [(p, getattr(p, "__name__", "test-plugin").partition(".")[0]) for p in plugins]
+    with strict_plugins(strict):
+        return load_registry(extra, entry_points=entry_points)
+
+
+def _toml_value(value: Any) -> str:
+    """A scalar or list of scalars as TOML (JSON's spelling of them is valid TOML)."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, float) and not (value == value and abs(value) != float("inf")):
+        raise ValueError(f"{value!r} has no TOML spelling in a plan")
+    return json.dumps(value)
+
+
+def _table(header: str, values: Mapping[str, Any]) -> str:
+    lines = [f"[{header}]"] + [f"{k} = {_toml_value(v)}" for k, v in values.items()]
+    return "\n".join(lines)
+
+
+def plan_text(
+    evaluators: Mapping[str, Mapping[str, Any]] | Sequence[str],
+    *,
+    space: str = "ksd",
+    space_options: Mapping[str, Any] | None = None,
+    dataset: str = "synthetic",
+    dataset_options: Mapping[str, Any] | None = None,
+    n: int = 3,
+    sampler: str = "random",
+    seed: int = 0,
+    output: str | Path = "results.db",
+) -> str:
+    """The TOML text of a small plan on the CPU.
+
+    ``evaluators``: instance names (each the evaluator's name) or ``{instance: options}``; an
+    instance named otherwise than its evaluator says so with an ``evaluator`` key. The space
+    defaults to ``ksd`` at 4 channels, the dataset to :data:`SMALL_DATASET`; ``n`` candidates
+    are drawn by ``sampler`` (valid ones only).
+    """
+    if not isinstance(evaluators, Mapping):
+        evaluators = {name: {} for name in evaluators}
+    if space_options is None:
+        space_options = {"channels": 4} if space == "ksd" else {}
+    if dataset_options is None:
+        dataset_options = SMALL_DATASET if dataset == "synthetic" else {}
+    parts = [
+        f'name = "rcx-testing"\nseed = {int(seed)}\ndevice = "cpu"\noutput = {json.dumps(str(output))}',
+        _table("dataset", {"name": dataset, **dataset_options}),
+        _table("space", {"name": space, **space_options}),
+        _table("sampler", {"kind": sampler, "n": n, "valid_only": True}),
+        *(_table(f"evaluators.{inst}", opts) for inst, opts in evaluators.items()),
+    ]
+    return "\n\n".join(parts) + "\n"
+
+
+def run_plan(registry: "Registry", text: str, directory: str | Path | None = None, *,
+             strict: bool = True) -> "ResultsTable":
+    """Run plan ``text`` (its ``output`` is put under ``directory``, a temporary folder by
+    default) and return the results table. With ``strict``, an evaluator that returns an
+    undeclared metric or status raises ``rcx.plugin_checks.ResultError``."""
+    from rcx.core import session
+    from rcx.core.plan import parse_plan
+    from rcx.core.results import results_table
+    from rcx.core.runner import Runner
+    from rcx.core.store import Store
+
+    with tempfile.TemporaryDirectory(prefix="rcx-testing-") as tmp:
+        folder = Path(directory) if directory is not None else Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        plan = parse_plan(text, registry, source="rcx.testing plan", output=folder / "results.db")
+        runner = Runner(plan, registry)
+        runner.checker.strict = strict
+        run_id = session.run_plan(runner)  # the CLI's and the TUI's sequence: lock, check, set up, run
+        store = Store.open_readonly(plan.output)
+        try:
+            return results_table(store, run_id, registry)
+        finally:
+            store.close()
+
+
+def check_space(space: Any, *, in_shape: tuple[int, int, int] = (3, 16, 16), num_classes: int = 10,
+                samples: int = 3) -> None:
+    """Check a search-space instance against what rcx relies on; raises ``AssertionError``.
+
+    For the first ``samples`` architectures: ``arch_at(i)`` and ``from_id(arch.id)`` agree and
+    ids are unique; ``describe`` gives an ``ArchInfo`` whose ``params`` equal the built
+    network's parameter count when ``valid``; ``build`` maps (B, C, H, W) to the described
+    ``out_shape`` and ``build_classifier`` to (B, num_classes) logits.
+    """
+    import torch
+
+    from rcx.api.arch import Arch, ArchInfo
+
+    size = len(space)
+    assert size > 0, f"{type(space).__name__}: len(space) is {size}"
+    seen: set[str] = set()
+    for i in range(min(samples, size)):
+        arch = space.arch_at(i)
+        assert isinstance(arch, Arch), f"arch_at({i}) returned {arch!r}, not an Arch"
+        assert arch.id not in seen, f"arch_at({i}) repeats the id {arch.id!r}"
+        seen.add(arch.id)
+        again = space.from_id(arch.id)
+        assert again.id == arch.id and again.params == arch.params, f"from_id({arch.id!r}) gives {again!r}, not {arch!r}"
+        info = space.describe(arch, in_shape)
+        assert isinstance(info, ArchInfo), f"describe({arch.id!r}) returned {type(info).__name__}, not ArchInfo"
+        if not info.valid:
+            assert info.reason, f"describe({arch.id!r}) says invalid without a reason"
+            continue
+        torch.manual_seed(0)
+        net = space.build(arch, in_shape).eval()
+        count = sum(p.numel() for p in net.parameters())
+        assert count == info.params, f"{arch.id}: describe says {info.params} parameters, build has {count}"
+        with torch.no_grad():
+            out = net(torch.zeros(2, *in_shape))
+        assert tuple(out.shape[1:]) == tuple(info.out_shape), \
+            f"{arch.id}: describe says out_shape {info.out_shape}, build gives {tuple(out.shape[1:])}"
+        head = space.build_classifier(arch, in_shape, num_classes).eval()
+        with torch.no_grad():
+            logits = head(torch.zeros(2, *in_shape))
+        assert tuple(logits.shape) == (2, num_classes), f"{arch.id}: classifier gives {tuple(logits.shape)}"
+
+
+# -- pytest fixtures ---------------------------------------------------------------------------
+@pytest.fixture
+def rcx_plugins() -> list[Any]:
+    """Plugin modules to add to ``rcx_registry``: override in your conftest.py."""
+    return []
+
+
+@pytest.fixture
+def rcx_registry(rcx_plugins: list[Any]) -> "Registry":
+    """Built-ins, installed plugins and ``rcx_plugins``, loaded strictly."""
+    return make_registry(*rcx_plugins)
+
+
+@pytest.fixture
+def rcx_strict(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Strict plugin checks for this test (``RCX_STRICT_PLUGINS=1``)."""
+    monkeypatch.setenv(STRICT_ENV, "1")
+
+
+@pytest.fixture
+def rcx_run(rcx_registry: "Registry", tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """``rcx_run(evaluators, **plan_text options) -> ResultsTable``: a small strict run."""
+    monkeypatch.setenv("RCX_CACHE_DIR", str(tmp_path / "rcx-cache"))
+    count = iter(range(1_000_000))
+
+    def run(evaluators: Mapping[str, Mapping[str, Any]] | Sequence[str], **options: Any) -> "ResultsTable":
+        return run_plan(rcx_registry, plan_text(evaluators, **options), tmp_path / f"run{next(count)}")
+
+    return run
