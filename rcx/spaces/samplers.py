@@ -24,9 +24,9 @@ import csv
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
+from rcx.api.arch import Arch, SearchSpace
 from rcx.api.options import Option
 from rcx.api.seeding import derive_seed
-from rcx.api.arch import Arch, SearchSpace
 
 if TYPE_CHECKING:
     import numpy as np
