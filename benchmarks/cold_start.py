@@ -30,35 +30,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the tests' tiny plan
+
+from tests.conftest import tiny_plan  # noqa: E402
+
 SECTION = "## Cold start: commands without torch (`benchmarks/cold_start.py`)"
 
-PLAN = """
-name = "cold"
-seed = 0
-device = "cpu"
-output = "{output}"
-
-[dataset]
-name = "synthetic"
-n_train = 120
-n_test = 80
-
-[space]
-name = "ksd"
-channels = 8
-
-[sampler]
-kind = "random"
-n = 8
-valid_only = true
-
-[evaluators.ridge_rfm]
-trials = 1
-train_size = 100
-val_size = 60
-batch_size = 32
-dtype = "float32"
-"""
 
 _COMMAND = """
 import sys
@@ -129,9 +106,8 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         cwd = Path(tmp)
-        plan = cwd / "cold.toml"
         db = cwd / "cold.db"
-        plan.write_text(PLAN.format(output=db))
+        plan = tiny_plan(cwd, n=8, trials=1, name="cold.toml", output=str(db))
         subprocess.run([sys.executable, "-m", "rcx", "run", "--headless", "-q", str(plan)], cwd=cwd, check=True,
                        stdin=subprocess.DEVNULL, capture_output=True)
         commands = {
@@ -156,7 +132,7 @@ def main() -> int:
     table = [f"Median of {args.repeats} fresh interpreters per command (after one uncounted warm-up), wall time from "
              "spawn to exit (the TUI: to the Plan screen's first drawing, headless at 120x40). Reference, same "
              "script run and inputs: the same command with `import torch` first, what every command paid before "
-             "issue 11. A results file of 8 `ksd` candidates scored by `ridge_rfm`; all plugins installed "
+             "issue 11. A results file of 8 `ksd` candidates scored by `ridge_rfm` (the tests' tiny plan); all plugins installed "
              f"(built-ins, rcx-naswot, rcx-zerocost). Machine: {platform.machine()}, {os.cpu_count()} cores, "
              f"Python {platform.python_version()}, load average {load:.1f} at the end.",
              "", "| command | rcx | with torch first | ratio |", "|---|---|---|---|"]

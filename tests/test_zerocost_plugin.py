@@ -13,10 +13,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from rcx.api import EvalContext, RunContext
+from rcx.api.dataset import ImageDataset
 from rcx.core.plan import parse_plan
 from rcx.core.runner import Runner
 from rcx.core.store import Store
-from rcx.api.dataset import ImageDataset
 from rcx.spaces.ksd import KsdSpace
 from rcx.spaces.nb201 import NB201Space
 

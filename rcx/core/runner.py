@@ -16,17 +16,17 @@ from typing import Any, Callable, Protocol
 import torch
 
 import rcx
-from rcx.core import events as ev
-from rcx.core.failures import format_traceback
-from rcx.core.device import device_name, resolve_device, use_threads
-from rcx.core.plan import Plan
-from rcx.api.seeding import derive_seed
-from rcx.core.store import Store, StoreError, UnstorableValue, plain_json
+from rcx.api.arch import Arch, ArchInfo, SearchSpace
 from rcx.api.dataset import ImageDataset
 from rcx.api.evaluator import Cancelled, EvalContext, EvalResult, Evaluator, InvalidArchitecture, RunContext
+from rcx.api.seeding import derive_seed
+from rcx.core import events as ev
+from rcx.core.device import device_name, resolve_device, use_threads
+from rcx.core.failures import format_traceback
+from rcx.core.plan import Plan
+from rcx.core.store import Store, StoreError, UnstorableValue, plain_json
 from rcx.plugin_checks import ResultChecker
 from rcx.plugins import Registry
-from rcx.api.arch import Arch, ArchInfo, SearchSpace
 
 
 class Executor(Protocol):

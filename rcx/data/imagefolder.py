@@ -17,8 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rcx.api.options import Option
 from rcx.api.dataset import DatasetError, DatasetProvider, ImageDataset
+from rcx.api.options import Option
 from rcx.data.cache import load_tensors, save_tensors
 from rcx.data.prepare import MAX_SIDE, channel_stats, resize_uint8
 

@@ -11,10 +11,9 @@ import dataclasses
 import math
 from typing import TYPE_CHECKING, Any
 
-
+from rcx.api.dataset import DatasetError, ImageDataset
 from rcx.api.options import Option
 from rcx.api.seeding import generator
-from rcx.api.dataset import DatasetError, ImageDataset
 
 if TYPE_CHECKING:
     import torch

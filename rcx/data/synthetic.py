@@ -19,10 +19,9 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-
+from rcx.api.dataset import DatasetProvider, ImageDataset
 from rcx.api.options import Option
 from rcx.api.seeding import generator
-from rcx.api.dataset import DatasetProvider, ImageDataset
 from rcx.data.prepare import channel_stats
 
 if TYPE_CHECKING:

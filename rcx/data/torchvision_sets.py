@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from rcx.api.options import Option
 from rcx.api.dataset import DatasetError, DatasetProvider, ImageDataset
+from rcx.api.options import Option
 from rcx.data.prepare import channel_stats
 
 if TYPE_CHECKING:

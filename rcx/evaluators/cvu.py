@@ -40,11 +40,11 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from rcx.api.device import Normalizer
+from rcx.api.evaluator import EvalContext, EvalResult, Evaluator, RunContext
+from rcx.api.init import INIT_SCHEMES
 from rcx.api.options import Metric, Option
 from rcx.api.seeding import generator
-from rcx.api.evaluator import EvalContext, EvalResult, Evaluator, RunContext
-from rcx.api.device import Normalizer
-from rcx.api.init import INIT_SCHEMES
 
 if TYPE_CHECKING:
     import numpy as np

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from rcx.api.options import Metric, Option
 from rcx.api.evaluator import EvalContext
+from rcx.api.options import Metric, Option
 from rcx.evaluators.training import TRAIN_METRICS, TrainingEvaluator, param_counts, train_options
 from rcx.nn.choices import LC_OPS
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from rcx.api.options import Option
 from rcx.api.evaluator import EvalContext
+from rcx.api.options import Option
 from rcx.evaluators.training import TRAIN_METRICS, TrainingEvaluator, train_options
 
 if TYPE_CHECKING:

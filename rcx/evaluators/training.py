@@ -17,11 +17,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-
-from rcx.api.options import Metric, Option
-from rcx.api.seeding import derive_seed, generator
 from rcx.api.evaluator import EvalContext, EvalResult, Evaluator, RunContext
 from rcx.api.init import INIT_SCHEMES, init_weights
+from rcx.api.options import Metric, Option
+from rcx.api.seeding import derive_seed, generator
 
 if TYPE_CHECKING:
     import torch

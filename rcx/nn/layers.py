@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Sequence, Union
 
-
 from rcx.api.arch import ArchInfo, LayerInfo
 
 if TYPE_CHECKING:

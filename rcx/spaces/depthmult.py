@@ -32,10 +32,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-
+from rcx.api.arch import Arch, ArchInfo, SearchSpace
 from rcx.api.options import Option, validate_options
 from rcx.nn.layers import BNSpec, ConvSpec, LayerSpec, MaxPoolSpec, ReLUSpec, build_stack, describe_stack
-from rcx.api.arch import Arch, ArchInfo, SearchSpace
 
 if TYPE_CHECKING:
     from torch import nn

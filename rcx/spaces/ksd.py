@@ -23,10 +23,9 @@ import dataclasses
 import re
 from typing import TYPE_CHECKING, Any
 
-
+from rcx.api.arch import Arch, ArchInfo, SearchSpace
 from rcx.api.options import Option, validate_options
 from rcx.nn.layers import ConvSpec, LayerSpec, ReLUSpec, build_stack, conv_out, describe_stack
-from rcx.api.arch import Arch, ArchInfo, SearchSpace
 
 if TYPE_CHECKING:
     from torch import nn

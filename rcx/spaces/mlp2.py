@@ -17,9 +17,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-
-from rcx.api.options import Option, validate_options
 from rcx.api.arch import Arch, ArchInfo, LayerInfo, SearchSpace
+from rcx.api.options import Option, validate_options
 
 if TYPE_CHECKING:
     from torch import nn

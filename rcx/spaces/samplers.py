@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
+from rcx.api.arch import Arch, SearchSpace
 from rcx.api.options import Option
 from rcx.api.seeding import derive_seed
-from rcx.api.arch import Arch, SearchSpace
 
 if TYPE_CHECKING:
     import numpy as np

@@ -19,9 +19,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
-
-from rcx.api.options import Option, validate_options
 from rcx.api.arch import Arch, ArchInfo, SearchSpace
+from rcx.api.options import Option, validate_options
 
 if TYPE_CHECKING:
     from torch import nn

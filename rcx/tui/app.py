@@ -23,16 +23,16 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
+from rcx.analysis.truth import space_truths
 from rcx.core import events as ev
 from rcx.core.plan import Plan
-from rcx.analysis.truth import space_truths
 from rcx.core.results import ResultsTable, results_table
 from rcx.core.store import Store, StoreError
 from rcx.plugins import Registry
 from rcx.tui.forms import Component, PlanDraft
 from rcx.tui.messages import DevicesListed, RunError, RunEvent, Snapshot, StoreLoaded, StoreUnavailable
-from rcx.tui.screens.dialogs import ConfirmScreen, HelpScreen
 from rcx.tui.screens.detail import DetailLoaded, DetailScreen
+from rcx.tui.screens.dialogs import ConfirmScreen, HelpScreen
 from rcx.tui.screens.plan import PlanScreen
 from rcx.tui.screens.results import ResultsScreen
 from rcx.tui.screens.run import RunScreen

@@ -47,7 +47,6 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
-
 from rcx.api import (INIT_SCHEMES, EvalContext, EvalResult, Evaluator, Metric, Option, RunContext,
                      build_every_edge, generator, init_weights)
 

@@ -25,7 +25,6 @@ import time
 from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
-
 from rcx.api import (INIT_SCHEMES, EvalContext, EvalResult, Evaluator, FixedBatch, Metric, Option,
                      RunContext, build_every_edge, generator, init_weights)
 

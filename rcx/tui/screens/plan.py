@@ -22,8 +22,8 @@ from rcx.data.prepare import COMMON_OPTIONS
 from rcx.spaces.samplers import SAMPLER_OPTIONS
 from rcx.tui.forms import UNTITLED, Component, PlanDraft, device_choices, errors_by_key, space_summary
 from rcx.tui.screens.dialogs import PathScreen
-from rcx.tui.widgets.option_form import OptionForm
 from rcx.tui.widgets.footer import KeyFooter
+from rcx.tui.widgets.option_form import OptionForm
 
 # The plan's top-level keys as form fields; the plan validator checks them like any other.
 TOP_FIELDS = [o for o in top_options(UNTITLED) if o.name in ("name", "seed", "output")]
