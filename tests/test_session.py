@@ -25,7 +25,7 @@ def test_runs_then_resumes_without_recomputing(tmp_path, registry):
     assert not [e for e in events if type(e).__name__ == "EvalFinished"]
     store = Store.open_readonly(load_plan(path, registry).output)
     try:
-        assert {e["state"] for e in store.evaluations(first)} == {"done"}
+        assert {e["status"] for e in store.evaluations(first)} == {"done"}
     finally:
         store.close()
 
