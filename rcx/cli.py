@@ -17,6 +17,8 @@ import threading
 from pathlib import Path
 from typing import Any, Sequence
 
+from rcx.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, error
+
 
 def print_table(*args: Any, **kwargs: Any) -> None:
     """:func:`rcx.termtable.print_table`, imported on first use: this module stays quick to import,
@@ -26,8 +28,6 @@ def print_table(*args: Any, **kwargs: Any) -> None:
     table(*args, **kwargs)
 
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
 #: Modules behind ``rcx analyze``: each has ``add_parser(subparsers)``, which adds its
 #: sub-command and sets ``func(args) -> exit code``.
 ANALYSES: tuple[str, ...] = ("rcx.analysis.corr", "rcx.analysis.select", "rcx.analysis.proxies", "rcx.analysis.combine")
@@ -35,10 +35,6 @@ ANALYSES: tuple[str, ...] = ("rcx.analysis.corr", "rcx.analysis.select", "rcx.an
 
 class UsageError(Exception):
     """Bad input: printed as one message, exit code 2."""
-
-
-def _err(message: str) -> None:
-    print(f"rcx: error: {message}", file=sys.stderr)
 
 
 def _visible_columns(table, all_columns: bool) -> list[str]:
@@ -82,7 +78,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from rcx.core.results import results_table
     from rcx.core.runner import ExecutorError, PlanMismatch, Runner
     from rcx.core.store import Store, StoreError, WriterLock
-    from rcx.data.base import DatasetError
+    from rcx.api.dataset import DatasetError
     from rcx.exec import make_executor
     from rcx.plugins import get_registry
     from rcx.progress import Reporter
@@ -107,7 +103,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         plan = load_plan(args.plan, registry, output=args.db)
     except PlanError as exc:
         print(str(exc), file=sys.stderr)
-        _err(f"the plan has {len(exc.problems)} problem(s); nothing was run")
+        error(f"the plan has {len(exc.problems)} problem(s); nothing was run")
         return EXIT_USAGE
 
     cancel = threading.Event()
@@ -141,10 +137,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         finally:
             store.close()
     except (PlanMismatch, StoreError, DatasetError, DeviceError, ExecutorError, ValueError) as exc:
-        _err(str(exc))
+        error(str(exc))
         return EXIT_USAGE
     except KeyboardInterrupt:
-        _err(f"interrupted; finished evaluations are saved in {plan.output}: run the same command to resume")
+        error(f"interrupted; finished evaluations are saved in {plan.output}: run the same command to resume")
         return EXIT_INTERRUPTED
     finally:
         close = getattr(executor, "close", None)
@@ -154,7 +150,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, previous)
 
     if cancel.is_set():
-        _err(f"stopped; finished evaluations are saved in {plan.output}: run the same command to resume")
+        error(f"stopped; finished evaluations are saved in {plan.output}: run the same command to resume")
         return EXIT_INTERRUPTED
     sort = table.default_sort()
     if args.top and sort and not args.quiet:
@@ -223,13 +219,13 @@ def cmd_results(args: argparse.Namespace) -> int:
             front, _ = pareto_front(table, objectives)
             sort = table.resolve(args.sort) if args.sort else objectives[0].column
     except StoreError as exc:
-        _err(str(exc))
+        error(str(exc))
         return EXIT_USAGE
     except AnalysisError as exc:  # a truth that does not join
-        _err(str(exc))
+        error(str(exc))
         return EXIT_USAGE
     except KeyError as exc:
-        _err(str(exc.args[0]))
+        error(str(exc.args[0]))
         return EXIT_USAGE
     descending = True if args.desc else False if args.asc else None
     rows = table.sorted(sort, descending) if sort else table.rows
@@ -373,14 +369,14 @@ def _tui(argv: list[str], execution: Any = None) -> int:
     from rcx.plugins import PluginError
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        _err("the terminal UI needs a terminal; use `rcx run --headless PLAN` or `rcx results DB` in scripts")
+        error("the terminal UI needs a terminal; use `rcx run --headless PLAN` or `rcx results DB` in scripts")
         return EXIT_USAGE
     from rcx.tui import main as tui_main  # only here: the headless commands never import textual
 
     try:
         return tui_main(Path(argv[0]) if argv else None, execution)
     except PluginError as exc:
-        _err(str(exc))
+        error(str(exc))
         return EXIT_USAGE
 
 
@@ -388,7 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(argv)
     except KeyboardInterrupt:  # Ctrl-C before a command handles it itself (imports, plugin loading, start-up)
-        _err("interrupted")
+        error("interrupted")
         return EXIT_INTERRUPTED
 
 
@@ -406,7 +402,7 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         return args.func(args)
     except (PluginError, UsageError) as exc:
-        _err(str(exc))
+        error(str(exc))
         return EXIT_USAGE
     except BrokenPipeError:  # e.g. `rcx results db | head`
         return EXIT_OK

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from rcx.core.options import Metric, Option
-from rcx.evaluators.base import EvalContext, EvalResult, Evaluator
-from rcx.hookspecs import hookimpl
+from rcx.api.options import Metric, Option
+from rcx.api.evaluator import EvalContext, EvalResult, Evaluator
+from rcx.api.hooks import hookimpl
 
 from .conftest import ROOT, fake_dist
 

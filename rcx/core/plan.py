@@ -35,7 +35,7 @@ from typing import Any
 
 import tomli
 
-from rcx.core.options import Option, validate_options
+from rcx.api.options import Option, validate_options
 from rcx.plugins import Registry, UnknownName
 
 _TOP_KEYS = ("name", "description", "seed", "device", "output", "dataset", "space", "sampler", "evaluators")

@@ -20,12 +20,12 @@ import rcx
 from rcx.core import events as ev
 from rcx.core.device import device_name, resolve_device, use_threads
 from rcx.core.plan import Plan
-from rcx.core.seeding import derive_seed
+from rcx.api.seeding import derive_seed
 from rcx.core.store import Store, StoreError, UnstorableValue, plain_json
-from rcx.data.base import ImageDataset
-from rcx.evaluators.base import Cancelled, EvalContext, EvalResult, Evaluator, InvalidArchitecture, RunContext
+from rcx.api.dataset import ImageDataset
+from rcx.api.evaluator import Cancelled, EvalContext, EvalResult, Evaluator, InvalidArchitecture, RunContext
 from rcx.plugins import Registry
-from rcx.spaces.base import Arch, ArchInfo, SearchSpace
+from rcx.api.arch import Arch, ArchInfo, SearchSpace
 
 
 CANCELLED = "cancelled"

@@ -31,7 +31,7 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
 from rcx.core import events as ev
 from rcx.core.runner import CANCELLED, ExecutorError, Outcome, Runner, Task
-from rcx.evaluators.base import Cancelled
+from rcx.api.evaluator import Cancelled
 from rcx.exec import ExecutionSettings
 from rcx.exec.worker import EvalWorker
 

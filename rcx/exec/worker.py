@@ -52,7 +52,7 @@ class EvalWorker:
         ``{"node", "pid", "device"}``. Raises with a clear message when this node cannot serve
         the plan (another plan hash, no such device, a dataset it cannot load)."""
         from rcx.core.plan import parse_plan
-        from rcx.evaluators.base import RunContext
+        from rcx.api.evaluator import RunContext
         from rcx.plugins import get_registry
 
         torch.set_num_threads(self.threads)
@@ -94,7 +94,7 @@ class EvalWorker:
         """Evaluate ``task``; yields ``("started", device)``, then any number of
         ``("progress", fraction, message)`` and ``("curve", step, epoch, metrics)``, and last
         ``("outcome", Outcome)``."""
-        from rcx.evaluators.base import EvalContext
+        from rcx.api.evaluator import EvalContext
 
         if not self.ready:
             raise RuntimeError(f"worker {self.name} is not set up")
