@@ -313,6 +313,8 @@ class RayExecutor:
             self._finish(runner, task, slot, item[1])
 
     def _finish(self, runner: Runner, task: Task, slot: _Slot, outcome: Outcome) -> None:
+        if slot.running is not task and not outcome.cancelled and task.key not in self._recorded:
+            runner.task_started(task, slot.name, f"{slot.device} on {slot.node} ({slot.name})")  # a quick one: no "started"
         if task in slot.tasks:
             slot.tasks.remove(task)
         if slot.running is task:
