@@ -285,6 +285,10 @@ class RcxApp(App[int]):
                     runner.check_store(existing)
                 finally:
                     existing.close()
+            connect = getattr(executor, "connect", None)
+            if connect is not None:  # an unreachable cluster fails before anything is written
+                self.post_message(RunEvent(ev.Log("info", f"connecting: {self.execution.describe()}")))
+                connect()
             runner.setup()
             store = Store.open(plan.output)
             try:

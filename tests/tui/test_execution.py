@@ -70,3 +70,23 @@ async def test_run_screen_lists_workers(tmp_path, registry):
         text = str(box.render())
         assert "w1" in text and "node-a" in text and "k3-3-3_s1-1-1_d1-1-1 / ridge_rfm" in text
         assert "w2" in text and "idle" in text and "7 done" in text and "lost" in text
+
+
+@sync
+async def test_tui_runs_a_plan_on_ray(tmp_path, registry):
+    """The Plan screen's execution section to a finished Ray run, the workers on the Run screen
+    (Ray starts inside the TUI, whose captured stdout/stderr have no file descriptors)."""
+    import pytest
+
+    pytest.importorskip("ray")
+    path = tiny_plan(tmp_path, n=3)
+    text = path.read_text()
+    app = RcxApp(registry, PlanDraft.from_toml(text, path), text, execution=ExecutionSettings("ray", workers=1))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: "plan ok" in _status(app), what="validation")
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: app.progress.state in ("finished", "failed", "cancelled"), what="the run")
+        assert app.progress.state == "finished", app.log_lines
+        assert app.progress.done == 3 and app.progress.workers[0].done == 3
+        await settle(pilot)
+        assert "w1" in str(app.screen.query_one("#run-workers").render())
