@@ -26,15 +26,15 @@ from typing import Any, Callable, Protocol
 import torch
 
 import rcx
+from rcx.api.arch import Arch, ArchInfo, SearchSpace
+from rcx.api.dataset import ImageDataset
+from rcx.api.evaluator import Cancelled, EvalContext, EvalResult, Evaluator, InvalidArchitecture, RunContext
+from rcx.api.seeding import derive_seed
 from rcx.core import events as ev
 from rcx.core.device import device_name, resolve_device, use_threads
 from rcx.core.plan import Plan
-from rcx.api.seeding import derive_seed
 from rcx.core.store import Store, StoreError, UnstorableValue, plain_json
-from rcx.api.dataset import ImageDataset
-from rcx.api.evaluator import Cancelled, EvalContext, EvalResult, Evaluator, InvalidArchitecture, RunContext
 from rcx.plugins import Registry
-from rcx.api.arch import Arch, ArchInfo, SearchSpace
 
 
 CANCELLED = "cancelled"
@@ -148,6 +148,14 @@ class Executor(Protocol):
         """A readable name of where the run computes, stored with the run."""
         ...
 
+    def connect(self) -> None:
+        """Reach the engine before the dataset loads (:class:`ExecutorError` when it cannot)."""
+        ...
+
+    def close(self) -> None:
+        """Release workers and engine; the executor can connect again later."""
+        ...
+
     def execute(self, runner: "Runner", tasks: list[Task]) -> None: ...
 
 
@@ -162,6 +170,12 @@ class InProcessExecutor:
 
     def device_name(self, device: torch.device) -> str:
         return device_name(device)
+
+    def connect(self) -> None:
+        """Nothing to reach."""
+
+    def close(self) -> None:
+        """Nothing to release."""
 
     def execute(self, runner: "Runner", tasks: list[Task]) -> None:
         for task in tasks:
