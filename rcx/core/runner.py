@@ -362,24 +362,11 @@ class Runner:
         ))
 
         self.run_id = run_id
-        tasks = []
-        for cand in self.candidates:
-            for instance, _ in self.evaluators:
-                if (cand.arch.id, instance) in finished:
-                    continue
-                task = Task(cand.index, cand.arch.id, instance, derive_seed(plan.seed, instance, cand.arch.id), plan.hash)
-                if cand.info.valid:
-                    tasks.append(task)
-                else:  # nothing to run: recorded here, by every executor alike
-                    store.finish_evaluation(run_id, task.arch, instance, "invalid", error=cand.info.reason, seed=task.seed)
-                    self.on_event(ev.EvalFinished(task.arch, instance, "invalid", error=cand.info.reason))
-
         cancelled = False
         try:
-            if resumed and tasks and self.executor.runs_here:
+            if resumed and len(finished) < total and self.executor.runs_here:
                 self._prepare_evaluators()
-            if tasks:
-                self.executor.execute(self, tasks)
+            self.evaluate(self.candidates, [n for n, _ in self.evaluators], finished)
         except Cancelled:
             cancelled = True
             self._log("warning", "run cancelled; run the same plan again to resume", run_id)
@@ -389,6 +376,28 @@ class Runner:
             store.set_run_state(run_id, "finished" if complete else "interrupted")
             self.on_event(ev.RunFinished(run_id, counts, time.perf_counter() - t0, cancelled))
         return run_id
+
+    def evaluate(self, candidates: list[Candidate], instances: list[str], finished: set[tuple[str, str]]) -> None:
+        """Every evaluator instance of ``instances`` on each of ``candidates`` that ``finished``
+        does not hold yet (candidate-major order): invalid candidates are recorded here, the rest
+        go to the executor as :class:`Task` s in one batch. Raises :class:`Cancelled` when the run
+        was cancelled. Can be called more than once per run (stages, search batches)."""
+        assert self.store is not None
+        plan, tasks = self.plan, []
+        for cand in candidates:
+            for instance in instances:
+                if (cand.arch.id, instance) in finished:
+                    continue
+                task = Task(cand.index, cand.arch.id, instance, derive_seed(plan.seed, instance, cand.arch.id), plan.hash)
+                if cand.info.valid:
+                    tasks.append(task)
+                else:  # nothing to run: recorded here, by every executor alike
+                    self.store.finish_evaluation(self.run_id, task.arch, instance, "invalid", error=cand.info.reason,
+                                                 seed=task.seed)
+                    self.on_event(ev.EvalFinished(task.arch, instance, "invalid", error=cand.info.reason))
+                finished.add(task.key)
+        if tasks:
+            self.executor.execute(self, tasks)
 
     # -- what executors call (the driver's side: the only writer of the results file) ---------
     def wait_while_paused(self) -> None:
