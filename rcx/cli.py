@@ -78,9 +78,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from rcx.core.failures import summarize
     from rcx.core.plan import PlanError, load_plan
     from rcx.core.results import results_table
-    from rcx.core.runner import Runner
+    from rcx.core.runner import ExecutorError, Runner
     from rcx.core.session import RUN_ERRORS, run_plan
     from rcx.core.store import Store
+    from rcx.exec import make_executor
     from rcx.plugins import get_registry
     from rcx.progress import Reporter
 
@@ -88,12 +89,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         threads = None if args.threads is None else parse_threads(args.threads)
     except ValueError as exc:
         raise UsageError(f"--threads: {exc}") from None
+    settings = execution_settings(args)
     if not args.headless and sys.stdin.isatty() and sys.stdout.isatty():
         if args.db is not None or args.new_run or args.retry_failed:
             raise UsageError("--db, --new-run and --retry-failed need --headless (the TUI takes the plan's output)")
         if args.threads is not None:  # the TUI's runs read it from the environment
             os.environ[THREADS_ENV] = args.threads
-        return _tui([str(args.plan)])
+        return _tui([str(args.plan)], settings)
+    try:
+        executor = make_executor(settings)
+    except ExecutorError as exc:
+        raise UsageError(str(exc)) from None
     registry = get_registry()
     try:
         plan = load_plan(args.plan, registry, output=args.db)
@@ -104,7 +110,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cancel = threading.Event()
     reporter = Reporter(quiet=args.quiet)
-    runner = Runner(plan, registry, on_event=reporter, cancel=cancel, threads=threads)
+    runner = Runner(plan, registry, on_event=reporter, cancel=cancel, threads=threads, executor=executor)
 
     def on_sigint(signum, frame):  # first Ctrl-C: stop after the current batch; second: now
         if cancel.is_set():
@@ -144,6 +150,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     if failures.failed:
         print(f"rcx: warning: {failures.message(str(plan.output))}", file=sys.stderr)
     return EXIT_OK
+
+
+def execution_settings(args: argparse.Namespace) -> Any:
+    """``rcx run``'s execution flags as :class:`~rcx.exec.ExecutionSettings` (UsageError when wrong)."""
+    from rcx.exec.settings import ExecutionSettings
+
+    settings = ExecutionSettings(
+        executor=args.executor, address=args.address, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
+        cpus_per_worker=1.0 if args.cpus_per_worker is None else args.cpus_per_worker,
+        threads_per_worker=args.threads_per_worker,
+    )
+    problems = settings.problems()
+    if problems:
+        raise UsageError("; ".join(problems))
+    return settings
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -300,6 +321,19 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--threads", metavar="N|auto",
                    help="torch CPU threads (default: $RCX_THREADS, else auto: fewer on a busy machine); "
                         "changes the speed, never the plan or its results")
+    x = r.add_argument_group("execution", "where evaluations run; never part of the plan, never a change of results")
+    x.add_argument("--executor", choices=("in-process", "ray"), default="in-process",
+                   help="in-process (default): one evaluation at a time here; ray: parallel workers on a local Ray "
+                        "instance or a cluster (pip install \"rcx[ray]\")")
+    x.add_argument("--address", metavar="auto|HOST:PORT",
+                   help="ray: join a running cluster (auto: the one this machine belongs to) instead of starting a "
+                        "private local instance")
+    x.add_argument("--workers", type=int, metavar="N", help="ray: workers (default: as many as the resources allow)")
+    x.add_argument("--gpus-per-worker", type=float, metavar="F",
+                   help="ray: GPU share of each worker (default 1 on a CUDA plan, else 0; 0.25 = four per GPU)")
+    x.add_argument("--cpus-per-worker", type=float, metavar="N", help="ray: CPUs reserved per worker (default 1)")
+    x.add_argument("--threads-per-worker", type=int, metavar="N",
+                   help="ray: torch CPU threads per worker (default: its CPUs)")
     r.add_argument("--top", type=int, default=10, help="rows of the final table (0: none)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     r.set_defaults(func=cmd_run)
@@ -351,7 +385,7 @@ def _opens_tui(parser: argparse.ArgumentParser, argv: list[str]) -> bool:
     return len(argv) == 1 and not argv[0].startswith("-") and argv[0] not in commands
 
 
-def _tui(argv: list[str]) -> int:
+def _tui(argv: list[str], execution: Any = None) -> int:
     from rcx.plugins import PluginError
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
@@ -360,7 +394,7 @@ def _tui(argv: list[str]) -> int:
     from rcx.tui import main as tui_main  # only here: the headless commands never import textual
 
     try:
-        return tui_main(Path(argv[0]) if argv else None)
+        return tui_main(Path(argv[0]) if argv else None, execution)
     except PluginError as exc:
         error(str(exc))
         return EXIT_USAGE

@@ -2,8 +2,8 @@
 
 Open (take the results file's writer lock, before the dataset loads, so a second writer or an
 unwritable folder fails at once), check (an existing file must hold this plan, or take a new
-run), set up (load the dataset, prepare the evaluators) and run (every evaluation into the
-store). The caller builds the :class:`~rcx.core.runner.Runner` with its own event handler,
+run), connect the executor (a Ray cluster), set up (load the dataset, prepare the
+evaluators), run (every evaluation into the store) and close the executor. The caller builds the :class:`~rcx.core.runner.Runner` with its own event handler,
 cancel and pause events, and reports :data:`RUN_ERRORS` as one message.
 """
 
@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from rcx.api.dataset import DatasetError
 from rcx.core.device import DeviceError
-from rcx.core.runner import PlanMismatch, Runner
+from rcx.core.runner import ExecutorError, PlanMismatch, Runner
 from rcx.core.store import Store, StoreError, WriterLock
 
-RUN_ERRORS: tuple[type[Exception], ...] = (PlanMismatch, StoreError, DatasetError, DeviceError, ValueError)
+RUN_ERRORS: tuple[type[Exception], ...] = (PlanMismatch, StoreError, DatasetError, DeviceError, ExecutorError,
+                                           ValueError)
 """Bad input met while opening, checking or setting up a run: one message, no traceback."""
 
 
@@ -27,15 +28,19 @@ def run_plan(runner: Runner, *, new_run: bool = False, retry_failed: bool = Fals
     """
     output = runner.plan.output
     with WriterLock(output):
-        if output.exists():
-            existing = Store.open(output)
-            try:
-                runner.check_store(existing, new_run)
-            finally:
-                existing.close()
-        runner.setup()
-        store = Store.open(output)
         try:
-            return runner.run(store, new_run=new_run, retry_failed=retry_failed)
+            if output.exists():
+                existing = Store.open(output)
+                try:
+                    runner.check_store(existing, new_run)
+                finally:
+                    existing.close()
+            runner.executor.connect()  # an unreachable cluster fails here, before the dataset loads
+            runner.setup()
+            store = Store.open(output)
+            try:
+                return runner.run(store, new_run=new_run, retry_failed=retry_failed)
+            finally:
+                store.close()
         finally:
-            store.close()
+            runner.executor.close()

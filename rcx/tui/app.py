@@ -28,6 +28,7 @@ from rcx.core import events as ev
 from rcx.core.plan import Plan
 from rcx.core.results import ResultsTable, results_table
 from rcx.core.store import Store, StoreError
+from rcx.exec.settings import ExecutionSettings
 from rcx.plugins import Registry
 from rcx.tui.forms import Component, PlanDraft
 from rcx.tui.messages import DevicesListed, RunError, RunEvent, Snapshot, StoreLoaded, StoreUnavailable
@@ -122,9 +123,10 @@ class RcxApp(App[int]):
     ]
 
     def __init__(self, registry: Registry, draft: PlanDraft | None = None, plan_text: str | None = None,
-                 db_path: Path | None = None) -> None:
+                 db_path: Path | None = None, execution: ExecutionSettings | None = None) -> None:
         super().__init__()
         self.registry = registry
+        self.execution = execution or ExecutionSettings()  # the Plan screen's execution section (not the plan)
         loaded = draft_from_results(db_path) if draft is None and db_path is not None else None
         self.draft = draft or (loaded[0] if loaded else default_draft(registry))
         self.plan_text = plan_text  # the plan file's own text, run as it is when the form did not change it
@@ -274,15 +276,24 @@ class RcxApp(App[int]):
     def _run(self, plan: Plan, logger: logging.Logger) -> None:
         """The run worker; the App writes the log lines (``add_log``) to ``logger``'s file,
         this thread only a traceback, which the screen does not show."""
-        from rcx.core.runner import Runner
+        from rcx.core.runner import ExecutorError, Runner
         from rcx.core.session import RUN_ERRORS, run_plan
+        from rcx.exec import make_executor
 
         def on_event(event: ev.Event) -> None:
             if not isinstance(event, ev.EvalProgress):
                 self.post_message(RunEvent(event))
 
-        runner = Runner(plan, self.registry, on_event=on_event, cancel=self.cancel_event, pause=self.pause_event)
         try:
+            executor = make_executor(self.execution)
+        except ExecutorError as exc:
+            self.post_message(RunError(str(exc)))
+            return
+        runner = Runner(plan, self.registry, on_event=on_event, cancel=self.cancel_event, pause=self.pause_event,
+                        executor=executor)
+        try:
+            if self.execution.executor != "in-process":
+                self.post_message(RunEvent(ev.Log("info", f"connecting: {self.execution.describe()}")))
             run_plan(runner)
         except RUN_ERRORS as exc:
             self.post_message(RunError(str(exc)))
