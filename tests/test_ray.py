@@ -212,3 +212,24 @@ def test_unreachable_address_exits_2_with_one_message(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"rcx: error: cannot reach the Ray cluster at 127.0.0.1:{port}"), proc.stderr
     assert not (tmp_path / "results.db").exists()
+
+
+def test_stages_and_a_search_give_the_in_process_tables_on_ray(local_ray, registry, tmp_path):
+    """A funnel's selections and a search's proposals do not depend on the executor."""
+    stage = ('\n[evaluators.best]\nevaluator = "ridge_rfm"\ntrials = 1\ntrain_size = 100\nval_size = 60\n'
+             'batch_size = 32\ntop = 2\nby = "ridge_rfm.val_acc"\n')
+    ref, _ = run(tiny_plan(tmp_path / "a", n=5, trials=1, extra=stage), registry)
+    table, _ = run(tiny_plan(tmp_path / "b", n=5, trials=1, extra=stage), registry, RAY2)
+    assert computed(table) == computed(ref)
+    assert sum(r["best.status"] == "done" for r in table.rows) == 2
+    if pytest.importorskip("optuna"):
+        text = tiny_plan(tmp_path / "c", n=1, trials=1).read_text()
+        head, _, rest = text.partition("[sampler]")
+        searched = head + '[sampler]\nkind = "optuna"\ntrials = 4\nobjective = ["ridge_rfm.val_acc"]\nbatch = 2\n' \
+            + rest[rest.index("\n["):]
+        (tmp_path / "c" / "plan.toml").write_text(searched)
+        (tmp_path / "d").mkdir()
+        (tmp_path / "d" / "plan.toml").write_text(searched.replace(str(tmp_path / "c"), str(tmp_path / "d")))
+        a, _ = run(tmp_path / "c" / "plan.toml", registry)
+        b, _ = run(tmp_path / "d" / "plan.toml", registry, RAY2)
+        assert computed(a) == computed(b) and len(a.rows) >= 1
