@@ -31,14 +31,15 @@ import torch
 from scipy.stats import spearmanr
 from torch import nn
 
-from rcx.core.device import device_name, synchronize
-from rcx.core.options import validate_options
+from rcx.api.device import synchronize
+from rcx.core.device import device_name
+from rcx.api.options import validate_options
 from rcx.core.plan import parse_plan
 from rcx.core.runner import Runner
-from rcx.core.seeding import generator
-from rcx.evaluators.base import EvalContext, RunContext
+from rcx.api.seeding import generator
+from rcx.api.evaluator import EvalContext, RunContext
 from rcx.evaluators.cvu import CVU
-from rcx.nn.init import init_weights
+from rcx.api.init import init_weights
 from rcx.plugins import load_registry
 
 from cifar_subset import unzip_subset  # benchmarks/, the script's own folder

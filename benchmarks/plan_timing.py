@@ -23,8 +23,8 @@ import torch
 
 from rcx.core.plan import load_plan
 from rcx.core.runner import Runner
-from rcx.core.seeding import derive_seed
-from rcx.evaluators.base import EvalContext, RunContext
+from rcx.api.seeding import derive_seed
+from rcx.api.evaluator import EvalContext, RunContext
 from rcx.plugins import load_registry
 
 

@@ -17,6 +17,8 @@ import threading
 from pathlib import Path
 from typing import Any, Sequence
 
+from rcx.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, error
+
 
 def print_table(*args: Any, **kwargs: Any) -> None:
     """:func:`rcx.termtable.print_table`, imported on first use: this module stays quick to import,
@@ -26,8 +28,6 @@ def print_table(*args: Any, **kwargs: Any) -> None:
     table(*args, **kwargs)
 
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
 #: Modules behind ``rcx analyze``: each has ``add_parser(subparsers)``, which adds its
 #: sub-command and sets ``func(args) -> exit code``.
 ANALYSES: tuple[str, ...] = ("rcx.analysis.corr", "rcx.analysis.select", "rcx.analysis.proxies", "rcx.analysis.combine")
@@ -35,10 +35,6 @@ ANALYSES: tuple[str, ...] = ("rcx.analysis.corr", "rcx.analysis.select", "rcx.an
 
 class UsageError(Exception):
     """Bad input: printed as one message, exit code 2."""
-
-
-def _err(message: str) -> None:
-    print(f"rcx: error: {message}", file=sys.stderr)
 
 
 def _visible_columns(table, all_columns: bool) -> list[str]:
@@ -80,9 +76,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from rcx.core.device import THREADS_ENV, DeviceError, parse_threads
     from rcx.core.plan import PlanError, load_plan
     from rcx.core.results import results_table
-    from rcx.core.runner import PlanMismatch, Runner
+    from rcx.core.runner import ExecutorError, PlanMismatch, Runner
     from rcx.core.store import Store, StoreError, WriterLock
-    from rcx.data.base import DatasetError
+    from rcx.api.dataset import DatasetError
+    from rcx.exec import make_executor
     from rcx.plugins import get_registry
     from rcx.progress import Reporter
 
@@ -90,23 +87,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         threads = None if args.threads is None else parse_threads(args.threads)
     except ValueError as exc:
         raise UsageError(f"--threads: {exc}") from None
+    settings = execution_settings(args)
     if not args.headless and sys.stdin.isatty() and sys.stdout.isatty():
         if args.db is not None or args.new_run or args.retry_failed:
             raise UsageError("--db, --new-run and --retry-failed need --headless (the TUI takes the plan's output)")
         if args.threads is not None:  # the TUI's runs read it from the environment
             os.environ[THREADS_ENV] = args.threads
-        return _tui([str(args.plan)])
+        return _tui([str(args.plan)], settings)
+    try:
+        executor = make_executor(settings)
+    except ExecutorError as exc:
+        raise UsageError(str(exc)) from None
     registry = get_registry()
     try:
         plan = load_plan(args.plan, registry, output=args.db)
     except PlanError as exc:
         print(str(exc), file=sys.stderr)
-        _err(f"the plan has {len(exc.problems)} problem(s); nothing was run")
+        error(f"the plan has {len(exc.problems)} problem(s); nothing was run")
         return EXIT_USAGE
 
     cancel = threading.Event()
     reporter = Reporter(quiet=args.quiet)
-    runner = Runner(plan, registry, on_event=reporter, cancel=cancel, threads=threads)
+    runner = Runner(plan, registry, on_event=reporter, cancel=cancel, threads=threads, executor=executor)
 
     def on_sigint(signum, frame):  # first Ctrl-C: stop after the current batch; second: now
         if cancel.is_set():
@@ -118,6 +120,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     lock = WriterLock(plan.output)
     try:
         lock.acquire()  # before the dataset loads: another run on this file, or an unwritable folder, fails now
+        connect = getattr(executor, "connect", None)
+        if connect is not None:  # an unreachable cluster fails now, before the dataset loads
+            connect()
         if plan.output.exists():
             existing = Store.open(plan.output)
             try:
@@ -131,18 +136,21 @@ def cmd_run(args: argparse.Namespace) -> int:
             table = results_table(store, run_id, registry)
         finally:
             store.close()
-    except (PlanMismatch, StoreError, DatasetError, DeviceError, ValueError) as exc:
-        _err(str(exc))
+    except (PlanMismatch, StoreError, DatasetError, DeviceError, ExecutorError, ValueError) as exc:
+        error(str(exc))
         return EXIT_USAGE
     except KeyboardInterrupt:
-        _err(f"interrupted; finished evaluations are saved in {plan.output}: run the same command to resume")
+        error(f"interrupted; finished evaluations are saved in {plan.output}: run the same command to resume")
         return EXIT_INTERRUPTED
     finally:
+        close = getattr(executor, "close", None)
+        if close is not None:
+            close()
         lock.release()
         signal.signal(signal.SIGINT, previous)
 
     if cancel.is_set():
-        _err(f"stopped; finished evaluations are saved in {plan.output}: run the same command to resume")
+        error(f"stopped; finished evaluations are saved in {plan.output}: run the same command to resume")
         return EXIT_INTERRUPTED
     sort = table.default_sort()
     if args.top and sort and not args.quiet:
@@ -150,6 +158,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         print_table(table.summary_columns(), rows, priority=["arch"], title=f"top {len(rows)} by {sort} (all columns: rcx results {plan.output})")
     print(f"results: {plan.output}", file=sys.stderr)
     return EXIT_OK
+
+
+def execution_settings(args: argparse.Namespace) -> Any:
+    """``rcx run``'s execution flags as :class:`~rcx.exec.ExecutionSettings` (UsageError when wrong)."""
+    from rcx.exec.settings import ExecutionSettings
+
+    settings = ExecutionSettings(
+        executor=args.executor, address=args.address, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
+        cpus_per_worker=1.0 if args.cpus_per_worker is None else args.cpus_per_worker,
+        threads_per_worker=args.threads_per_worker,
+    )
+    problems = settings.problems()
+    if problems:
+        raise UsageError("; ".join(problems))
+    return settings
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -196,13 +219,13 @@ def cmd_results(args: argparse.Namespace) -> int:
             front, _ = pareto_front(table, objectives)
             sort = table.resolve(args.sort) if args.sort else objectives[0].column
     except StoreError as exc:
-        _err(str(exc))
+        error(str(exc))
         return EXIT_USAGE
     except AnalysisError as exc:  # a truth that does not join
-        _err(str(exc))
+        error(str(exc))
         return EXIT_USAGE
     except KeyError as exc:
-        _err(str(exc.args[0]))
+        error(str(exc.args[0]))
         return EXIT_USAGE
     descending = True if args.desc else False if args.asc else None
     rows = table.sorted(sort, descending) if sort else table.rows
@@ -280,6 +303,19 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--threads", metavar="N|auto",
                    help="torch CPU threads (default: $RCX_THREADS, else auto: fewer on a busy machine); "
                         "changes the speed, never the plan or its results")
+    x = r.add_argument_group("execution", "where evaluations run; never part of the plan, never a change of results")
+    x.add_argument("--executor", choices=("in-process", "ray"), default="in-process",
+                   help="in-process (default): one evaluation at a time here; ray: parallel workers on a local Ray "
+                        "instance or a cluster (pip install \"rcx[ray]\")")
+    x.add_argument("--address", metavar="auto|HOST:PORT",
+                   help="ray: join a running cluster (auto: the one this machine belongs to) instead of starting a "
+                        "private local instance")
+    x.add_argument("--workers", type=int, metavar="N", help="ray: workers (default: as many as the resources allow)")
+    x.add_argument("--gpus-per-worker", type=float, metavar="F",
+                   help="ray: GPU share of each worker (default 1 on a CUDA plan, else 0; 0.25 = four per GPU)")
+    x.add_argument("--cpus-per-worker", type=float, metavar="N", help="ray: CPUs reserved per worker (default 1)")
+    x.add_argument("--threads-per-worker", type=int, metavar="N",
+                   help="ray: torch CPU threads per worker (default: its CPUs)")
     r.add_argument("--top", type=int, default=10, help="rows of the final table (0: none)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     r.set_defaults(func=cmd_run)
@@ -329,18 +365,18 @@ def _opens_tui(parser: argparse.ArgumentParser, argv: list[str]) -> bool:
     return len(argv) == 1 and not argv[0].startswith("-") and argv[0] not in commands
 
 
-def _tui(argv: list[str]) -> int:
+def _tui(argv: list[str], execution: Any = None) -> int:
     from rcx.plugins import PluginError
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        _err("the terminal UI needs a terminal; use `rcx run --headless PLAN` or `rcx results DB` in scripts")
+        error("the terminal UI needs a terminal; use `rcx run --headless PLAN` or `rcx results DB` in scripts")
         return EXIT_USAGE
     from rcx.tui import main as tui_main  # only here: the headless commands never import textual
 
     try:
-        return tui_main(Path(argv[0]) if argv else None)
+        return tui_main(Path(argv[0]) if argv else None, execution)
     except PluginError as exc:
-        _err(str(exc))
+        error(str(exc))
         return EXIT_USAGE
 
 
@@ -348,7 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(argv)
     except KeyboardInterrupt:  # Ctrl-C before a command handles it itself (imports, plugin loading, start-up)
-        _err("interrupted")
+        error("interrupted")
         return EXIT_INTERRUPTED
 
 
@@ -366,7 +402,7 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         return args.func(args)
     except (PluginError, UsageError) as exc:
-        _err(str(exc))
+        error(str(exc))
         return EXIT_USAGE
     except BrokenPipeError:  # e.g. `rcx results db | head`
         return EXIT_OK

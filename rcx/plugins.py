@@ -18,7 +18,7 @@ from typing import Any, Iterable
 
 import pluggy
 
-from rcx import hookspecs
+from rcx.api import hooks
 
 KINDS = ("evaluator", "space", "dataset", "truth")
 _HOOKS = {
@@ -112,7 +112,7 @@ def load_registry(
     to the entry points (tests use this to add plugins without installing them).
     """
     pm = pluggy.PluginManager("rcx")
-    pm.add_hookspecs(hookspecs)
+    pm.add_hookspecs(hooks)
     registry = Registry()
     origin: dict[str, tuple[str, str]] = {}  # pluggy plugin name -> (distribution, version)
 

@@ -46,12 +46,15 @@ class Reporter:
         self.t0 = time.perf_counter()
         self.counts: dict[str, int] = {}
         self.headline: dict[str, tuple[str, ...]] = {}
+        self.workers: dict[str, ev.WorkerInfo] = {}
 
     def __call__(self, event: ev.Event) -> None:
         if isinstance(event, ev.RunStarted):
             self._started(event)
         elif isinstance(event, ev.EvalFinished):
             self._finished(event)
+        elif isinstance(event, ev.Workers):
+            self._workers(event)
         elif isinstance(event, ev.Log):
             if event.level != "info" or not self.quiet:
                 self._print(f"[{event.level}] {event.message}")
@@ -78,9 +81,11 @@ class Reporter:
             self.progress = Progress(
                 TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                 TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
+                TextColumn("{task.fields[workers]}"),
                 console=self.console, transient=False,
             )
-            self.task = self.progress.add_task("evaluating", total=e.total, completed=e.done, rate="", status="")
+            self.task = self.progress.add_task("evaluating", total=e.total, completed=e.done, rate="", status="",
+                                               workers="")
             self.progress.start()
 
     def _finished(self, e: ev.EvalFinished) -> None:
@@ -97,8 +102,22 @@ class Reporter:
             self.progress.update(self.task, completed=self.done, rate=f"{rate:.2f}/s", status=status)
         elif not self.quiet:
             detail = _fmt_metrics(e.metrics, self.headline.get(e.evaluator, ())) if e.metrics else e.error
+            where = f" on {e.worker}" if e.worker else ""
             print(
                 f"[{self.done:>{len(str(self.total))}}/{self.total}] {e.arch} {e.evaluator} {e.status} {detail} "
-                f"({e.seconds:.2f}s) | {rate:.2f}/s ETA {_fmt_eta(eta)}",
+                f"({e.seconds:.2f}s{where}) | {rate:.2f}/s ETA {_fmt_eta(eta)}",
                 file=self.stream, flush=True,
             )
+
+    def _workers(self, e: ev.Workers) -> None:
+        """A line per worker that became ready or was lost; the live bar counts busy workers."""
+        for w in e.workers:
+            before = self.workers.get(w.name)
+            if (before is None or before.state != w.state) and w.state in ("ready", "lost") and not self.quiet:
+                verb = "ready" if w.state == "ready" else "lost"
+                self._print(f"[worker] {w.name} {verb} on {w.node or '?'} ({w.device or '?'}), {w.done} done")
+            self.workers[w.name] = w
+        if self.progress is not None and self.task is not None:
+            alive = [w for w in self.workers.values() if w.state != "lost"]
+            busy = sum(1 for w in alive if w.running)
+            self.progress.update(self.task, workers=f"workers {busy}/{len(alive)} busy")

@@ -18,9 +18,9 @@ import os
 import sys
 from pathlib import Path
 
-from rcx.core.options import Metric
-from rcx.evaluators.base import EvalContext, EvalResult, Evaluator
-from rcx.hookspecs import hookimpl
+from rcx.api.options import Metric
+from rcx.api.evaluator import EvalContext, EvalResult, Evaluator
+from rcx.api.hooks import hookimpl
 
 BLOCK_AT = "RCX_TEST_BLOCK_AT"
 MARKER = "RCX_TEST_BLOCK_MARKER"

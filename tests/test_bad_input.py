@@ -19,14 +19,14 @@ import pytest
 import torch
 
 from rcx import cli
-from rcx.core.options import Metric
+from rcx.api.options import Metric
 from rcx.core.plan import PlanError, load_plan, parse_plan
 from rcx.core.runner import Runner
 from rcx.core import store as rcx_store
 from rcx.core.store import Store
-from rcx.data.base import DatasetError
-from rcx.evaluators.base import EvalResult, Evaluator
-from rcx.hookspecs import hookimpl
+from rcx.api.dataset import DatasetError
+from rcx.api.evaluator import EvalResult, Evaluator
+from rcx.api.hooks import hookimpl
 from rcx.plugins import load_registry
 
 from .analysis_store import hand_store
@@ -452,7 +452,7 @@ def _name_of(node: ast.AST) -> str:
 def test_plans_execute_no_code(tmp_path, registry, monkeypatch):
     forbidden = {"eval", "exec", "compile", "__import__", "importlib.import_module", "pickle.loads", "os.system",
                  "subprocess.run", "subprocess.Popen"}
-    for module in ("rcx/core/plan.py", "rcx/core/options.py"):
+    for module in ("rcx/core/plan.py", "rcx/api/options.py"):
         assert not [_name(c) for c in _calls(ROOT / module) if _name(c) in forbidden], module
     monkeypatch.chdir(tmp_path)
     payload = "__import__('os').system('touch PWNED')"

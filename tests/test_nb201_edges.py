@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from rcx.nn.nb201 import EDGES, OPS, live_edges, unreachable_relu_edges
+from rcx.nn.nb201_topology import EDGES, OPS, live_edges, unreachable_relu_edges
 from rcx.spaces.nb201 import NB201Space
 
 # 0 -> 1 is a conv whose node 1 reaches node 3 only through `none`; 2 -> 3 is a live conv.

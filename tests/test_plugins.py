@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from rcx.core.options import Metric, Option
+from rcx.api.options import Metric, Option
 from rcx.core.plan import PlanError, parse_plan
-from rcx.evaluators.base import EvalResult, Evaluator
-from rcx.hookspecs import hookimpl
+from rcx.api.evaluator import EvalResult, Evaluator
+from rcx.api.hooks import hookimpl
 from rcx.plugins import PluginError, load_registry
 
 from .conftest import fake_dist
@@ -39,7 +39,7 @@ def _rcx(args: list[str], pythonpath: Path, **env: str) -> subprocess.CompletedP
 def test_broken_plugin_is_reported_and_others_load(tmp_path):
     fake_dist(tmp_path, "rcx-broken", "rcx_broken_plugin", "raise ImportError('this plugin is broken on purpose')\n")
     fake_dist(tmp_path, "rcx-raises-in-hook", "rcx_hook_raiser", (
-        "from rcx.hookspecs import hookimpl\n"
+        "from rcx.api.hooks import hookimpl\n"
         "@hookimpl\n"
         "def rcx_register_spaces(register):\n"
         "    raise RuntimeError('hook failed on purpose')\n"

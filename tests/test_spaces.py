@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from rcx.core.options import validate_options
+from rcx.api.options import validate_options
 from rcx.nn.layers import BNSpec, ConvSpec, MaxPoolSpec, ReLUSpec, build_stack, describe_stack
 from rcx.spaces import rcx_register_spaces
 from rcx.spaces.depthmult import DepthMultSpace, pool_positions, scaled_width

@@ -14,13 +14,13 @@ import torch
 
 from rcx.cli import main
 from rcx.core.device import THREADS_ENV, auto_threads, available_cores, parse_threads, resolve_threads, use_threads
-from rcx.core.options import Metric
+from rcx.api.options import Metric
 from rcx.core.plan import load_plan
 from rcx.core.results import results_table
 from rcx.core.runner import Runner
 from rcx.core.store import Store
-from rcx.evaluators.base import EvalResult, Evaluator
-from rcx.hookspecs import hookimpl
+from rcx.api.evaluator import EvalResult, Evaluator
+from rcx.api.hooks import hookimpl
 from rcx.plugins import load_registry
 
 from .conftest import tiny_plan

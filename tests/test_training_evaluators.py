@@ -12,7 +12,7 @@ from rcx.core import events as ev
 from rcx.core.plan import PlanError, load_plan, parse_plan
 from rcx.core.runner import Runner
 from rcx.core.store import SCHEMA_VERSION, Store
-from rcx.evaluators.base import EvalContext, RunContext
+from rcx.api.evaluator import EvalContext, RunContext
 
 from .conftest import ROOT
 from .test_data import cifar_subset  # noqa: F401  (fixture: a tiny unzipped CIFAR-10 tree)

@@ -16,7 +16,7 @@ from rcx.api import EvalContext, RunContext
 from rcx.core.plan import parse_plan
 from rcx.core.runner import Runner
 from rcx.core.store import Store
-from rcx.data.base import ImageDataset
+from rcx.api.dataset import ImageDataset
 from rcx.spaces.ksd import KsdSpace
 from rcx.spaces.nb201 import NB201Space
 

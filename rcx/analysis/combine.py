@@ -184,7 +184,7 @@ def combine_report(table, truth: str, *, metrics: Sequence[str] | None = None, m
 # -- command ------------------------------------------------------------------------------------
 def run(args: argparse.Namespace) -> int:
     """The ``rcx analyze combine`` command."""
-    from rcx.cli import EXIT_OK, EXIT_USAGE, _err
+    from rcx.exits import EXIT_OK, EXIT_USAGE, error
 
     try:
         table, run_id = load_table(args.db, args.run, args.csv, args.join)
@@ -194,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
                                 boot=args.boot, seed=args.seed, top_fraction=args.top_fraction,
                                 n_arch=one_n_arch(args.n_arch), runs=args.runs)
     except AnalysisError as exc:
-        _err(str(exc))
+        error(str(exc))
         return EXIT_USAGE
     report = result.report
     rows = [{k: getattr(r, k) for k in COLUMNS} for r in report.rows]

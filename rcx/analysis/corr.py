@@ -245,7 +245,7 @@ def _parse_bins(text: str) -> tuple[str, int]:
 
 def run(args: argparse.Namespace) -> int:
     """The ``rcx analyze corr`` command."""
-    from rcx.cli import EXIT_OK, EXIT_USAGE, _err
+    from rcx.exits import EXIT_OK, EXIT_USAGE, error
 
     try:
         bins = _parse_bins(args.bins) if args.bins else None
@@ -256,7 +256,7 @@ def run(args: argparse.Namespace) -> int:
         table, (x, y) = resolve_names(table, [args.x, args.y or args.truth])
         report = corr_report(table, x, y, args.by, bins, baselines)
     except AnalysisError as exc:
-        _err(str(exc))
+        error(str(exc))
         return EXIT_USAGE
     rows = report_rows(report)
     meta = {"db": str(args.db), "run": run_id, "x": report.x, "y": report.y, "by": report.by,

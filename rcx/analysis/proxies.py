@@ -451,7 +451,7 @@ def bar_chart(report: ProxiesReport, stream: IO[str] | None = None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """The ``rcx analyze proxies`` command."""
-    from rcx.cli import EXIT_OK, EXIT_USAGE, _err
+    from rcx.exits import EXIT_OK, EXIT_USAGE, error
 
     try:
         table, run_id = load_table(args.db, args.run, args.csv, args.join)
@@ -461,7 +461,7 @@ def run(args: argparse.Namespace) -> int:
                                 n_arch=one_n_arch(args.n_arch), runs=args.runs,
                                 metrics=names)
     except AnalysisError as exc:
-        _err(str(exc))
+        error(str(exc))
         return EXIT_USAGE
     rows = [{k: getattr(r, k) for k in COLUMNS} for r in report.rows]
     meta = {"db": str(args.db), "run": run_id, "truth": report.truth, "truth_higher_is_better": report.truth_higher_is_better,

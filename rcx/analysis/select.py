@@ -166,7 +166,7 @@ def _truth_from_csv(table, path: Path, truth: str | None):
 
 def run(args: argparse.Namespace) -> int:
     """The ``rcx analyze select`` command."""
-    from rcx.cli import EXIT_OK, EXIT_USAGE, _err
+    from rcx.exits import EXIT_OK, EXIT_USAGE, error
 
     try:
         n_arch = parse_int_list(args.n_arch, "--n-arch")
@@ -181,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
         higher = True if args.higher_is_better else False if args.lower_is_better else None
         report = selection_report(table, score, truth, n_arch, args.runs, args.seed, higher)
     except AnalysisError as exc:
-        _err(str(exc))
+        error(str(exc))
         return EXIT_USAGE
     rows: list[dict[str, Any]] = [{k: getattr(r, k) for k in COLUMNS} for r in report.rows]
     table_rows = [{**r, "mean": fmt_r(r["mean"]), "std": fmt_r(r["std"]),

@@ -3,8 +3,9 @@
 The names in ``__all__`` are the public, stable interface for plugin authors, versioned with
 rcx: a plugin that imports only ``rcx.api`` keeps working across rcx releases that keep this
 module's names and signatures. Everything else under ``rcx`` is internal and may change.
-(A later step makes this module the bottom layer of the package, importing nothing else of
-rcx; today it re-exports the objects from where they live.)
+This package is the bottom layer of rcx: it imports nothing else of rcx, and importing it does
+not import torch (torch is imported where a function needs it), so a plugin's declarations load
+without torch.
 
 - Hooks: :data:`hookimpl` marks a plugin's ``rcx_register_evaluators`` /
   ``rcx_register_spaces`` / ``rcx_register_datasets`` functions.
@@ -18,14 +19,23 @@ rcx; today it re-exports the objects from where they live.)
   candidate) and the candidate's network, with or without its classifier head.
 - Seeding: :func:`generator` / :func:`derive_seed` (seeds from identities, never from order);
   weights: :func:`init_weights` with a scheme from :data:`INIT_SCHEMES`.
+- Devices: :class:`Normalizer` (uint8 images -> normalised float32 on the device),
+  :func:`synchronize` (before reading a clock), :func:`cpu_has_fast_bf16`.
 - Spaces and datasets: :class:`SearchSpace`, :class:`Arch`, :class:`ArchInfo`,
   :class:`LayerInfo`; :class:`DatasetProvider`, :class:`ImageDataset`, :class:`DatasetError`.
+
+Stability and versioning: the names in ``__all__`` follow rcx's version (``rcx.__version__``,
+semantic versioning from 1.0; until then a minor release may change them, and says so in its
+notes). Within a major version a name is not removed and a signature changes only by new
+keyword arguments with defaults; a class gains attributes and methods only with defaults. The
+submodules (``rcx.api.options``, ``rcx.api.evaluator``...) are where the names live, not part
+of the interface: import from ``rcx.api`` itself.
 """
 
-from rcx.core.options import Metric, Option
-from rcx.core.seeding import derive_seed, generator
-from rcx.data.base import DatasetError, DatasetProvider, ImageDataset
-from rcx.evaluators.base import (
+from rcx.api.arch import Arch, ArchInfo, LayerInfo, SearchSpace
+from rcx.api.dataset import DatasetError, DatasetProvider, ImageDataset
+from rcx.api.device import Normalizer, cpu_has_fast_bf16, synchronize
+from rcx.api.evaluator import (
     Cancelled,
     EvalContext,
     EvalResult,
@@ -35,9 +45,10 @@ from rcx.evaluators.base import (
     RunContext,
     build_every_edge,
 )
-from rcx.hookspecs import hookimpl
-from rcx.nn.init import INIT_SCHEMES, init_weights
-from rcx.spaces.base import Arch, ArchInfo, LayerInfo, SearchSpace
+from rcx.api.hooks import hookimpl
+from rcx.api.init import INIT_SCHEMES, init_weights
+from rcx.api.options import Metric, Option
+from rcx.api.seeding import derive_seed, generator
 
 __all__ = [
     "Arch",
@@ -54,12 +65,15 @@ __all__ = [
     "InvalidArchitecture",
     "LayerInfo",
     "Metric",
+    "Normalizer",
     "Option",
     "RunContext",
     "SearchSpace",
     "build_every_edge",
+    "cpu_has_fast_bf16",
     "derive_seed",
     "generator",
     "hookimpl",
     "init_weights",
+    "synchronize",
 ]

@@ -1,4 +1,6 @@
-"""Device resolution and description, and the CPU thread setting of a run."""
+"""Device resolution and description, and the CPU thread setting of a run.
+
+(:func:`rcx.api.device.synchronize` and the other helpers an evaluator needs live in :mod:`rcx.api`.)"""
 
 from __future__ import annotations
 
@@ -37,19 +39,6 @@ def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return f"cpu ({platform.machine()}, {torch.get_num_threads()} threads, {torch.backends.cpu.get_cpu_capability()})"
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def cpu_has_fast_bf16() -> bool:
-    """True when the CPU runs bf16 convolutions natively (AVX512-BF16 / AMX via oneDNN)."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 # -- CPU threads --------------------------------------------------------------------------------

@@ -23,8 +23,11 @@ class RunStarted:
 
 @dataclass(frozen=True)
 class EvalStarted:
+    """An evaluation began (``worker``: the executor's worker running it; empty in-process)."""
+
     arch: str
     evaluator: str
+    worker: str = ""
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class EvalProgress:
     evaluator: str
     fraction: float
     message: str
+    worker: str = ""
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class CurvePoint:
     step: int
     epoch: float
     metrics: dict[str, Any] = field(default_factory=dict)
+    worker: str = ""
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,30 @@ class EvalFinished:
     metrics: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     error: str = ""
+    worker: str = ""
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """One worker of a distributed executor: ``name`` (e.g. ``w1``), the ``node`` it runs on
+    (host or IP), its ``device`` (e.g. ``cuda:0 (0.25 GPU)``), ``running`` (``arch / evaluator``
+    of its current task, empty when idle), ``done`` (evaluations it finished) and ``state``
+    (``starting``, ``ready``, ``lost``)."""
+
+    name: str
+    node: str = ""
+    device: str = ""
+    running: str = ""
+    done: int = 0
+    state: str = "ready"
+
+
+@dataclass(frozen=True)
+class Workers:
+    """The executor's workers and what each runs now (sent whenever that changes; never sent
+    by the in-process executor)."""
+
+    workers: tuple[WorkerInfo, ...]
 
 
 @dataclass(frozen=True)
@@ -78,4 +107,4 @@ class RunFinished:
     cancelled: bool
 
 
-Event = RunStarted | EvalStarted | EvalProgress | CurvePoint | EvalFinished | Log | RunFinished
+Event = RunStarted | EvalStarted | EvalProgress | CurvePoint | EvalFinished | Log | RunFinished | Workers

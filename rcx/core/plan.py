@@ -35,7 +35,7 @@ from typing import Any
 
 import tomli
 
-from rcx.core.options import Option, validate_options
+from rcx.api.options import Option, validate_options
 from rcx.plugins import Registry, UnknownName
 
 _TOP_KEYS = ("name", "description", "seed", "device", "output", "dataset", "space", "sampler", "evaluators")
@@ -92,10 +92,14 @@ class Plan:
     evaluators: list[EvaluatorSpec] = field(default_factory=list)
 
     def normalized(self) -> dict[str, Any]:
-        """Everything that determines the results (not the output path nor the name)."""
+        """Everything that determines the results (not the output path nor the name).
+
+        The device counts by its kind only (``cuda:1`` is ``cuda``): another GPU of the same
+        kind, or another executor, computes the same results and resumes the same run.
+        """
         return {
             "seed": self.seed,
-            "device": self.device,
+            "device": device_kind(self.device),
             "dataset": {"name": self.dataset, **self.dataset_options},
             "space": {"name": self.space, **self.space_options},
             "sampler": self.sampler,
@@ -104,8 +108,28 @@ class Plan:
 
     @property
     def hash(self) -> str:
-        blob = json.dumps(self.normalized(), sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return plan_hash(self.normalized())
+
+    def matches(self, stored_hash: str, stored_plan: dict[str, Any]) -> bool:
+        """True when a run stored with ``stored_hash`` and normalised plan ``stored_plan`` is a
+        run of this plan. Files written before the device counted by its kind hold the hash of
+        the full device (``cuda:0``): their stored plan is re-hashed with the device's kind."""
+        if stored_hash == self.hash:
+            return True
+        if not isinstance(stored_plan, dict) or not isinstance(stored_plan.get("device"), str):
+            return False
+        return plan_hash({**stored_plan, "device": device_kind(stored_plan["device"])}) == self.hash
+
+
+def device_kind(device: str) -> str:
+    """``cuda:1`` -> ``cuda``; ``auto``, ``cpu`` and ``cuda`` stay as they are."""
+    return device.partition(":")[0]
+
+
+def plan_hash(normalized: dict[str, Any]) -> str:
+    """The plan's identity: 16 hex digits of the SHA-256 of its normalised JSON."""
+    blob = json.dumps(normalized, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def key_lines(text: str) -> dict[str, int]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 import torch
@@ -20,24 +20,154 @@ import rcx
 from rcx.core import events as ev
 from rcx.core.device import device_name, resolve_device, use_threads
 from rcx.core.plan import Plan
-from rcx.core.seeding import derive_seed
+from rcx.api.seeding import derive_seed
 from rcx.core.store import Store, StoreError, UnstorableValue, plain_json
-from rcx.data.base import ImageDataset
-from rcx.evaluators.base import Cancelled, EvalContext, EvalResult, Evaluator, InvalidArchitecture, RunContext
+from rcx.api.dataset import ImageDataset
+from rcx.api.evaluator import Cancelled, EvalContext, EvalResult, Evaluator, InvalidArchitecture, RunContext
 from rcx.plugins import Registry
-from rcx.spaces.base import Arch, ArchInfo, SearchSpace
+from rcx.api.arch import Arch, ArchInfo, SearchSpace
+
+
+CANCELLED = "cancelled"
+"""The :attr:`Outcome.status` of an evaluation stopped by a cancel: nothing is stored for it."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """One evaluation to run: small and picklable, so it can travel to another process.
+
+    ``index`` is the candidate's position in the plan's sample, ``arch`` its canonical id,
+    ``evaluator`` the evaluator instance name, ``seed`` the evaluation's seed (derived from the
+    plan seed, the instance and the architecture id), ``plan_hash`` the plan it belongs to (a
+    worker refuses a task of another plan).
+    """
+
+    index: int
+    arch: str
+    evaluator: str
+    seed: int
+    plan_hash: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.arch, self.evaluator
+
+
+@dataclass
+class Outcome:
+    """What one evaluation came to, ready to store (plain JSON values only, picklable).
+
+    ``status``: a final state (``done``, ``screened``, ``invalid``, ``failed``, ``diverged``,
+    any status the evaluator declares) or :data:`CANCELLED`. ``oom``: the failure was an
+    out-of-memory error. ``extra["traceback"]`` holds the traceback of an exception.
+    ``seconds``: wall time of the evaluation on its worker.
+    """
+
+    status: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    trials: list[dict[str, Any]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+    seconds: float = 0.0
+    oom: bool = False
+
+    @property
+    def cancelled(self) -> bool:
+        return self.status == CANCELLED
+
+
+def evaluate_one(evaluator: Evaluator, ctx: EvalContext) -> Outcome:
+    """Run ``evaluator`` on one candidate and turn whatever happens into its :class:`Outcome`.
+
+    The one place that maps an evaluation to its outcome, for every executor: a result with a
+    declared status (values made plain JSON; an unstorable value fails the evaluation),
+    :class:`InvalidArchitecture` -> ``invalid``, out of memory -> ``failed`` (``oom``, with
+    advice), any other exception -> ``failed`` with its traceback, :class:`Cancelled` ->
+    :data:`CANCELLED`. ``KeyboardInterrupt`` propagates.
+    """
+    t0 = time.perf_counter()
+    try:
+        result = evaluator.evaluate(ctx)
+    except Cancelled:
+        return Outcome(CANCELLED, seconds=time.perf_counter() - t0)
+    except InvalidArchitecture as exc:
+        return Outcome("invalid", error=str(exc), seconds=time.perf_counter() - t0)
+    except torch.OutOfMemoryError as exc:
+        if ctx.device.type == "cuda":
+            torch.cuda.empty_cache()
+        msg = f"out of memory on {ctx.device}: {str(exc).splitlines()[0]} (lower the evaluator's batch_size)"
+        return Outcome("failed", error=msg, seconds=time.perf_counter() - t0, oom=True)
+    except Exception as exc:  # one failing architecture never stops the run
+        return Outcome("failed", extra={"traceback": traceback.format_exc(limit=8)}, error=f"{type(exc).__name__}: {exc}",
+                       seconds=time.perf_counter() - t0)
+    seconds = time.perf_counter() - t0
+    status, error = result.status, ""
+    if status not in evaluator.statuses or status in ("running", CANCELLED):  # else never final, or never stored
+        return Outcome("failed", seconds=seconds, error=(
+            f"the evaluator returned the status {result.status!r}, which it does not declare "
+            f"(declared: {', '.join(evaluator.statuses)})"))
+    try:
+        metrics, trials = plain_json(result.metrics, "metrics"), plain_json(result.trials, "trials")
+        extra = plain_json(result.extra, "extra", lenient=True)
+    except UnstorableValue as exc:  # that evaluation fails; the run goes on
+        return Outcome("failed", error=f"the result cannot be stored: {exc}", seconds=seconds)
+    return Outcome(status, metrics, trials, extra, error, seconds)
+
+
+class ExecutorError(Exception):
+    """The executor cannot run (its engine is missing, unreachable, or lost every worker):
+    one clear message; the results file stays resumable."""
 
 
 class Executor(Protocol):
-    """Runs one (candidate, evaluator) evaluation. In-process today; a distributed executor
-    would ship (plan, arch id, evaluator instance, seed) to a worker and return the result."""
+    """Runs a run's tasks. ``execute`` reports through the runner (the driver and only writer
+    of the results file): :meth:`Runner.task_started`, :meth:`Runner.record`,
+    :meth:`Runner.curve_point`, :meth:`Runner.progress`, :meth:`Runner.emit`; it honours
+    ``runner.cancel`` (raise :class:`Cancelled` after recording what finished) and
+    ``runner.pause`` (no new task starts while it is set)."""
 
-    def run(self, evaluator: Evaluator, ctx: EvalContext) -> EvalResult: ...
+    name: str
+    #: True when tasks run in the driver's process on the runner's own evaluators (prepared
+    #: there); False when workers prepare their own.
+    runs_here: bool
+
+    def resolve_device(self, spec: str) -> torch.device:
+        """The device (kind) the plan's ``device`` means for this executor's workers."""
+        ...
+
+    def device_name(self, device: torch.device) -> str:
+        """A readable name of where the run computes, stored with the run."""
+        ...
+
+    def execute(self, runner: "Runner", tasks: list[Task]) -> None: ...
 
 
 class InProcessExecutor:
-    def run(self, evaluator: Evaluator, ctx: EvalContext) -> EvalResult:
-        return evaluator.evaluate(ctx)
+    """The default: one task after another in the calling thread, on the plan's device."""
+
+    name = "in-process"
+    runs_here = True
+
+    def resolve_device(self, spec: str) -> torch.device:
+        return resolve_device(spec)
+
+    def device_name(self, device: torch.device) -> str:
+        return device_name(device)
+
+    def execute(self, runner: "Runner", tasks: list[Task]) -> None:
+        for task in tasks:
+            runner.wait_while_paused()
+            if runner.cancel.is_set():
+                raise Cancelled()
+            runner.task_started(task)
+            try:
+                outcome = evaluate_one(runner.evaluator(task.evaluator), runner.eval_context(task))
+            except BaseException:  # KeyboardInterrupt: the row goes, the run stays resumable
+                runner.record(task, Outcome(CANCELLED))
+                raise
+            runner.record(task, outcome)
+            if outcome.cancelled:
+                raise Cancelled()
 
 
 class PlanMismatch(StoreError):
@@ -101,6 +231,9 @@ class Runner:
         self.space: SearchSpace | None = None
         self.candidates: list[Candidate] = []
         self.evaluators: list[tuple[str, Evaluator]] = []
+        self.run_id = 0
+        self._by_arch: dict[str, Candidate] = {}
+        self._instances: dict[str, Evaluator] = {}
 
     def setup(self) -> None:
         """Resolve the device, load the data, sample and describe the candidates.
@@ -112,12 +245,14 @@ class Runner:
 
     def _setup(self) -> None:
         plan = self.plan
-        self.device = resolve_device(plan.device)
+        self.device = self.executor.resolve_device(plan.device)
         self._log("info", f"loading dataset {plan.dataset!r}")
         self.data = load_data(plan, self.registry)
         self.space = self.registry.get("space", plan.space)(**plan.space_options)
         self.candidates = make_candidates(plan, self.space, self.data.shape)
         self.evaluators = [(s.instance, self.registry.get("evaluator", s.plugin)(s.options)) for s in plan.evaluators]
+        self._by_arch = {c.arch.id: c for c in self.candidates}
+        self._instances = dict(self.evaluators)
         self._check_data()
 
     def _check_data(self) -> None:
@@ -143,7 +278,7 @@ class Runner:
         Raises :class:`PlanMismatch` when the file holds a different plan and ``new_run`` is off.
         """
         runs = store.runs()
-        same = [r for r in runs if r.plan_hash == self.plan.hash]
+        same = [r for r in runs if self.plan.matches(r.plan_hash, r.plan)]
         if same and not new_run:
             return same[-1].id, True
         if runs and not new_run:
@@ -175,19 +310,21 @@ class Runner:
 
         versions = {"rcx": rcx.__version__, "torch": torch.__version__, **self.registry.versions()}
         if resumed:
-            store.set_run_state(run_id, "running", versions=versions, device=str(device), device_name=device_name(device))
+            store.set_run_state(run_id, "running", versions=versions, device=str(device),
+                                device_name=self.executor.device_name(device))
             dropped = store.reset_unfinished(run_id, retry_failed)
             if dropped:
                 self._log("info", f"resuming: {dropped} unfinished evaluation(s) will run again", run_id)
         else:
-            self._prepare_evaluators()  # before the run is written: a failure here leaves no empty run
+            if self.executor.runs_here:  # before the run is written: a failure here leaves no empty run
+                self._prepare_evaluators()
             dataset_meta = {
                 "name": data.name, "shape": list(data.shape), "train": int(data.train_y.numel()),
                 "test": int(data.test_y.numel()), "classes": data.classes,
             }
             run_id = store.create_run(
                 name=plan.name, plan_text=plan.text, plan=plan.normalized(), plan_hash=plan.hash, versions=versions,
-                device=str(device), device_name=device_name(device), dataset=dataset_meta,
+                device=str(device), device_name=self.executor.device_name(device), dataset=dataset_meta,
             )
         store.add_candidates(
             run_id,
@@ -201,18 +338,25 @@ class Runner:
             {n: e.headline_metrics() for n, e in self.evaluators},
         ))
 
+        self.run_id = run_id
+        tasks = []
+        for cand in self.candidates:
+            for instance, _ in self.evaluators:
+                if (cand.arch.id, instance) in finished:
+                    continue
+                task = Task(cand.index, cand.arch.id, instance, derive_seed(plan.seed, instance, cand.arch.id), plan.hash)
+                if cand.info.valid:
+                    tasks.append(task)
+                else:  # nothing to run: recorded here, by every executor alike
+                    store.finish_evaluation(run_id, task.arch, instance, "invalid", error=cand.info.reason, seed=task.seed)
+                    self.on_event(ev.EvalFinished(task.arch, instance, "invalid", error=cand.info.reason))
+
         cancelled = False
         try:
-            if resumed and len(finished) < total:
+            if resumed and tasks and self.executor.runs_here:
                 self._prepare_evaluators()
-            for cand in self.candidates:
-                for instance, evaluator in self.evaluators:
-                    if (cand.arch.id, instance) in finished:
-                        continue
-                    self._wait_while_paused()
-                    if self.cancel.is_set():
-                        raise Cancelled()
-                    self._evaluate(run_id, cand, instance, evaluator, device)
+            if tasks:
+                self.executor.execute(self, tasks)
         except Cancelled:
             cancelled = True
             self._log("warning", "run cancelled; run the same plan again to resume", run_id)
@@ -223,78 +367,69 @@ class Runner:
             self.on_event(ev.RunFinished(run_id, counts, time.perf_counter() - t0, cancelled))
         return run_id
 
-    def _wait_while_paused(self) -> None:
+    # -- what executors call (the driver's side: the only writer of the results file) ---------
+    def wait_while_paused(self) -> None:
         """Block between evaluations while ``pause`` is set; ``cancel`` ends the wait at once."""
         while self.pause.is_set() and not self.cancel.is_set():
             self.cancel.wait(0.05)
 
-    # -- one evaluation ------------------------------------------------------------------------
-    def _evaluate(self, run_id: int, cand: Candidate, instance: str, evaluator: Evaluator, device: torch.device) -> None:
-        assert self.store is not None
-        arch_id = cand.arch.id
-        seed = derive_seed(self.plan.seed, instance, arch_id)
-        if not cand.info.valid:
-            self.store.finish_evaluation(run_id, arch_id, instance, "invalid", error=cand.info.reason, seed=seed)
-            self.on_event(ev.EvalFinished(arch_id, instance, "invalid", error=cand.info.reason))
-            return
+    def evaluator(self, instance: str) -> Evaluator:
+        """This process's prepared evaluator instance (in-process execution)."""
+        return self._instances[instance]
 
-        self.store.start_evaluation(run_id, arch_id, instance, seed, str(device))
-        self.on_event(ev.EvalStarted(arch_id, instance))
-        ctx = EvalContext(
-            arch=cand.arch, info=cand.info, seed=seed, device=device, cancel_event=self.cancel,
-            progress=lambda f, m: self.on_event(ev.EvalProgress(arch_id, instance, f, m)),
-            curve=lambda step, epoch, metrics: self._curve_point(run_id, arch_id, instance, step, epoch, metrics),
+    def eval_context(self, task: Task) -> EvalContext:
+        """The live context of ``task`` in this process: its progress and curve points go
+        straight to :meth:`progress` and :meth:`curve_point`."""
+        assert self.device is not None
+        cand = self._by_arch[task.arch]
+        return EvalContext(
+            arch=cand.arch, info=cand.info, seed=task.seed, device=self.device, cancel_event=self.cancel,
+            progress=lambda f, m: self.progress(task, f, m),
+            curve=lambda step, epoch, metrics: self.curve_point(task, step, epoch, metrics),
         )
-        t0 = time.perf_counter()
-        try:
-            result = self.executor.run(evaluator, ctx)
-        except Cancelled:
-            self.store.cancel_evaluation(run_id, arch_id, instance)
-            raise
-        except KeyboardInterrupt:
-            self.store.cancel_evaluation(run_id, arch_id, instance)
-            raise
-        except InvalidArchitecture as exc:
-            self._finish(run_id, arch_id, instance, "invalid", {}, [], {}, str(exc), time.perf_counter() - t0)
-            return
-        except torch.OutOfMemoryError as exc:
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
-            msg = f"out of memory on {device}: {str(exc).splitlines()[0]} (lower the evaluator's batch_size)"
-            self._finish(run_id, arch_id, instance, "failed", {}, [], {}, msg, time.perf_counter() - t0)
-            return
-        except Exception as exc:  # one failing architecture never stops the run
-            msg = f"{type(exc).__name__}: {exc}"
-            self._finish(run_id, arch_id, instance, "failed", {}, [], {"traceback": traceback.format_exc(limit=8)}, msg,
-                         time.perf_counter() - t0)
-            return
-        status, error = result.status, ""
-        if status not in evaluator.statuses or status == "running":  # else stored, yet never final or recomputed
-            status, error = "failed", (f"the evaluator returned the status {result.status!r}, which it does not "
-                                       f"declare (declared: {', '.join(evaluator.statuses)})")
-        self._finish(run_id, arch_id, instance, status, result.metrics, result.trials, result.extra, error,
-                     time.perf_counter() - t0)
 
-    def _finish(self, run_id: int, arch_id: str, instance: str, status: str, metrics: dict[str, Any],
-                trials: list[dict[str, Any]], extra: dict[str, Any], error: str, seconds: float) -> None:
+    def task_started(self, task: Task, worker: str = "", device: str | None = None) -> None:
+        """Mark ``task`` running (on ``worker``'s ``device``); a restarted task's old curve goes."""
         assert self.store is not None
+        self.store.start_evaluation(self.run_id, task.arch, task.evaluator, task.seed, device or str(self.device))
+        self.on_event(ev.EvalStarted(task.arch, task.evaluator, worker))
+
+    def record(self, task: Task, outcome: Outcome, worker: str = "") -> None:
+        """Store ``outcome`` (a cancelled one drops the running row) and report it."""
+        assert self.store is not None
+        run_id, arch, instance = self.run_id, task.arch, task.evaluator
+        if outcome.cancelled:
+            self.store.cancel_evaluation(run_id, arch, instance)
+            return
+        status, metrics, trials, extra, error = outcome.status, outcome.metrics, outcome.trials, outcome.extra, outcome.error
         try:
             metrics, trials = plain_json(metrics, "metrics"), plain_json(trials, "trials")
             extra = plain_json(extra, "extra", lenient=True)
-        except UnstorableValue as exc:  # that evaluation fails; the run goes on
+        except UnstorableValue as exc:
             status, metrics, trials, extra, error = "failed", {}, [], {}, f"the result cannot be stored: {exc}"
-        self.store.finish_evaluation(run_id, arch_id, instance, status, metrics=metrics, trials=trials, extra=extra,
-                                     error=error, seconds=seconds)
+        self.store.finish_evaluation(run_id, arch, instance, status, metrics=metrics, trials=trials, extra=extra,
+                                     error=error, seconds=outcome.seconds)
         if status == "failed":
-            self._log("error", f"{arch_id} / {instance}: {error}", run_id)
-        self.on_event(ev.EvalFinished(arch_id, instance, status, metrics, seconds, error))
+            self._log("error", f"{arch} / {instance}: {error}", run_id)
+        self.on_event(ev.EvalFinished(arch, instance, status, metrics, outcome.seconds, error, worker))
 
-    def _curve_point(self, run_id: int, arch_id: str, instance: str, step: int, epoch: float,
-                     metrics: dict[str, Any]) -> None:
+    def curve_point(self, task: Task, step: int, epoch: float, metrics: dict[str, Any], worker: str = "") -> None:
+        """Store one learning-curve point of ``task`` and report it."""
         assert self.store is not None
         metrics = plain_json(metrics, "curve point")
-        self.store.add_curve_point(run_id, arch_id, instance, step, epoch, metrics)
-        self.on_event(ev.CurvePoint(arch_id, instance, int(step), float(epoch), metrics))
+        self.store.add_curve_point(self.run_id, task.arch, task.evaluator, step, epoch, metrics)
+        self.on_event(ev.CurvePoint(task.arch, task.evaluator, int(step), float(epoch), metrics, worker))
+
+    def progress(self, task: Task, fraction: float, message: str, worker: str = "") -> None:
+        self.on_event(ev.EvalProgress(task.arch, task.evaluator, fraction, message, worker))
+
+    def emit(self, event: ev.Event) -> None:
+        """Report an executor's own event (e.g. :class:`~rcx.core.events.Workers`)."""
+        self.on_event(event)
+
+    def log(self, level: str, message: str) -> None:
+        """A line for the run's log (stored with the run) and the reporters."""
+        self._log(level, message, self.run_id or None)
 
     def _log(self, level: str, message: str, run_id: int | None = None) -> None:
         if run_id and self.store is not None:

@@ -3,7 +3,7 @@
 Providers import their heavy dependencies (``torchvision.datasets``) only when they load.
 """
 
-from rcx.hookspecs import hookimpl
+from rcx.api.hooks import hookimpl
 
 
 @hookimpl

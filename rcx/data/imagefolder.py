@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from rcx.core.options import Option
-from rcx.data.base import DatasetError, DatasetProvider, ImageDataset
+from rcx.api.options import Option
+from rcx.api.dataset import DatasetError, DatasetProvider, ImageDataset
 from rcx.data.cache import load_tensors, save_tensors
 from rcx.data.prepare import MAX_SIDE, channel_stats, resize_uint8
 

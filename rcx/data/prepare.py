@@ -14,9 +14,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from rcx.core.options import Option
-from rcx.core.seeding import generator
-from rcx.data.base import DatasetError, ImageDataset
+from rcx.api.options import Option
+from rcx.api.seeding import generator
+from rcx.api.dataset import DatasetError, ImageDataset
 
 MAX_SIDE = 1024
 """Largest image side (``resize``, ``image_size``): 1024 x 1024 RGB is 3 MB per image."""

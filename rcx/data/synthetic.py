@@ -21,9 +21,9 @@ from typing import Any
 
 import torch
 
-from rcx.core.options import Option
-from rcx.core.seeding import generator
-from rcx.data.base import DatasetProvider, ImageDataset
+from rcx.api.options import Option
+from rcx.api.seeding import generator
+from rcx.api.dataset import DatasetProvider, ImageDataset
 from rcx.data.prepare import channel_stats
 
 CLASSES = [

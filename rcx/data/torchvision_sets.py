@@ -15,8 +15,8 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from rcx.core.options import Option
-from rcx.data.base import DatasetError, DatasetProvider, ImageDataset
+from rcx.api.options import Option
+from rcx.api.dataset import DatasetError, DatasetProvider, ImageDataset
 from rcx.data.prepare import channel_stats
 
 

@@ -43,11 +43,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from rcx.core.options import Metric, Option
-from rcx.core.seeding import generator
-from rcx.evaluators.base import EvalContext, EvalResult, Evaluator, RunContext
-from rcx.nn.features import Normalizer, choose_dtype
-from rcx.nn.init import INIT_SCHEMES
+from rcx.api.options import Metric, Option
+from rcx.api.seeding import generator
+from rcx.api.evaluator import EvalContext, EvalResult, Evaluator, RunContext
+from rcx.api.device import Normalizer
+from rcx.nn.features import choose_dtype
+from rcx.api.init import INIT_SCHEMES
 from rcx.nn.multi_init import auto_chunk, batched_logits, loop_logits
 from rcx.nn.train import EpochDraws, crop_flip
 

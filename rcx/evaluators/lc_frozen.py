@@ -23,11 +23,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from rcx.core.options import Metric, Option
-from rcx.evaluators.base import EvalContext
-from rcx.evaluators.training import TRAIN_METRICS, Classifier, TrainingEvaluator, param_counts, train_options
-from rcx.nn.lc import LC_OPS, filter_variance_entropy, freeze_spatial, lc_transform, spatial_filters
-from rcx.nn.train import TrainOutcome
+from rcx.api.options import Metric, Option
+from rcx.api.evaluator import EvalContext
+from rcx.evaluators.training import TRAIN_METRICS, TrainingEvaluator, param_counts, train_options
+from rcx.nn.choices import LC_OPS
+from rcx.nn.lc import filter_variance_entropy, freeze_spatial, lc_transform, spatial_filters
+from rcx.nn.train import Classifier, TrainOutcome
 
 
 class LCFrozen(TrainingEvaluator):

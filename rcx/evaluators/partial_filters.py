@@ -19,10 +19,12 @@ from typing import Any
 
 from torch import nn
 
-from rcx.core.options import Metric, Option
-from rcx.evaluators.base import EvalContext, InvalidArchitecture
-from rcx.evaluators.training import TRAIN_METRICS, Classifier, TrainingEvaluator, param_counts, train_options
-from rcx.nn.partial import PARTIAL_DIMS, PARTIAL_RESTS, partialize
+from rcx.api.options import Metric, Option
+from rcx.api.evaluator import EvalContext, InvalidArchitecture
+from rcx.nn.train import Classifier
+from rcx.evaluators.training import TRAIN_METRICS, TrainingEvaluator, param_counts, train_options
+from rcx.nn.choices import PARTIAL_DIMS, PARTIAL_RESTS
+from rcx.nn.partial import partialize
 
 
 class PartialFilters(TrainingEvaluator):

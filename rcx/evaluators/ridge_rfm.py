@@ -31,11 +31,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from rcx.core.options import Metric, Option
-from rcx.core.seeding import generator
-from rcx.evaluators.base import EvalContext, EvalResult, Evaluator, RunContext
-from rcx.nn.features import ForwardTimer, Normalizer, batched_features, choose_dtype, default_batch_size
-from rcx.nn.init import INIT_SCHEMES, init_weights
+from rcx.api.options import Metric, Option
+from rcx.api.seeding import generator
+from rcx.api.evaluator import EvalContext, EvalResult, Evaluator, RunContext
+from rcx.api.device import Normalizer
+from rcx.nn.features import ForwardTimer, batched_features, choose_dtype, default_batch_size
+from rcx.api.init import INIT_SCHEMES, init_weights
 from rcx.nn.ridge import RidgeAccumulator
 
 

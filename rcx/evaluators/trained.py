@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from rcx.core.options import Option
-from rcx.evaluators.base import EvalContext
-from rcx.evaluators.training import TRAIN_METRICS, Classifier, TrainingEvaluator, train_options
+from rcx.api.options import Option
+from rcx.api.evaluator import EvalContext
+from rcx.nn.train import Classifier
+from rcx.evaluators.training import TRAIN_METRICS, TrainingEvaluator, train_options
 
 PRESETS = {"seed000": {"lr": 0.1, "min_lr": 0.001}}
 """Settings a preset sets; every other seed-000 setting is already a default."""

@@ -20,11 +20,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from rcx.core.options import Metric, Option
-from rcx.core.seeding import derive_seed, generator
-from rcx.evaluators.base import EvalContext, EvalResult, Evaluator, RunContext
-from rcx.nn.init import INIT_SCHEMES, init_weights
-from rcx.nn.train import DeviceData, TrainConfig, TrainHooks, TrainOutcome, train
+from rcx.api.options import Metric, Option
+from rcx.api.seeding import derive_seed, generator
+from rcx.api.evaluator import EvalContext, EvalResult, Evaluator, RunContext
+from rcx.api.init import INIT_SCHEMES, init_weights
+from rcx.nn.train import Classifier, DeviceData, TrainConfig, TrainHooks, TrainOutcome, train
 
 TRAIN_METRICS = [
     Metric("val_acc", "fraction", True, "validation accuracy after the last step"),
@@ -60,18 +60,6 @@ def train_options(*, epochs: int, batch_size: int, lr: float, min_lr: float, mom
                choices=("auto", "float32", "bfloat16")),
         Option("eval_batch_size", int, 0, "images per validation batch (0: 500 on CPU, 1024 on CUDA)", min=0),
     ]
-
-
-class Classifier(nn.Module):
-    """``features`` (B, C, H, W) -> (B, C', H', W'), flattened, then ``head``: logits (B, classes)."""
-
-    def __init__(self, features: nn.Module, in_features: int, num_classes: int) -> None:
-        super().__init__()
-        self.features = features
-        self.head = nn.Linear(in_features, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x).flatten(1))
 
 
 def param_counts(model: nn.Module) -> tuple[int, int]:

@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
-from rcx.core.device import cpu_has_fast_bf16, synchronize
+from rcx.api.device import cpu_has_fast_bf16, synchronize
 
 
 def choose_dtype(option: str, device: torch.device) -> torch.dtype:
@@ -33,23 +33,6 @@ def choose_dtype(option: str, device: torch.device) -> torch.dtype:
 def default_batch_size(device: torch.device) -> int:
     """Measured sweet spots: 32 images per batch on a 2-core CPU at 96x96, 256 on a GPU."""
     return 256 if device.type == "cuda" else 32
-
-
-@dataclass
-class Normalizer:
-    """(x / 255 - mean) / std on the device; mean/std are per channel in [0, 1] units."""
-
-    mean: torch.Tensor  # (1, C, 1, 1) float32
-    std: torch.Tensor  # (1, C, 1, 1) float32
-
-    @classmethod
-    def create(cls, mean: tuple[float, ...], std: tuple[float, ...], device: torch.device) -> "Normalizer":
-        shape = (1, len(mean), 1, 1)
-        return cls(torch.tensor(mean, device=device).view(shape), torch.tensor(std, device=device).view(shape))
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, H, W) uint8 -> (B, C, H, W) float32."""
-        return (x.float() / 255.0 - self.mean) / self.std
 
 
 def autocast(device: torch.device, dtype: torch.dtype) -> contextlib.AbstractContextManager:

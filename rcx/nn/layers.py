@@ -17,7 +17,7 @@ from typing import ClassVar, Sequence, Union
 
 from torch import nn
 
-from rcx.spaces.base import ArchInfo, LayerInfo
+from rcx.api.arch import ArchInfo, LayerInfo
 
 Shape = tuple[int, int, int]  # (C, H, W)
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from rcx.nn.choices import LC_OPS
 from rcx.nn.surgery import replace_module
 
-LC_OPS = ("none", "relu", "bn", "bn_relu")
 
 
 def _op(name: str, channels: int) -> nn.Module:

@@ -9,7 +9,7 @@ Two execution paths with the same results (within float tolerance; ``tests/test_
   convolutions), chunk after chunk. The path for GPUs, where one network on 256 images does
   not fill the device.
 
-Weights always come from ``rcx.nn.init.init_weights`` with one generator per initialisation, so
+Weights always come from ``rcx.api.init.init_weights`` with one generator per initialisation, so
 both paths draw identical weights. BatchNorm in ``train`` mode normalises with the batch's own
 statistics per initialisation; in ``eval`` mode it uses the fresh running statistics (mean 0,
 variance 1), which are the same for every initialisation.
@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from rcx.nn.features import autocast
-from rcx.nn.init import init_weights
+from rcx.api.init import init_weights
 
 
 def _forward(model: nn.Module, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

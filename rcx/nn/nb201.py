@@ -29,12 +29,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-"""NAS-Bench-201's operations, in the benchmark's order."""
-
-EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
-"""The cell's edges ``(from, to)`` in the order of the official architecture string."""
-
+from rcx.nn.nb201_topology import EDGES, OPS, live_edges
 
 class ReLUConvBN(nn.Sequential):
     """ReLU -> Conv2d(no bias) -> BatchNorm2d (affine)."""
@@ -64,24 +59,6 @@ def make_op(name: str, channels: int) -> nn.Module:
     if name == "avg_pool_3x3":
         return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
     raise ValueError(f"unknown NAS-Bench-201 operation {name!r} (known: {', '.join(OPS)})")
-
-
-def live_edges(ops: tuple[str, ...]) -> list[bool]:
-    """Per edge (in :data:`EDGES` order): does it contribute to the cell output (node 3)?"""
-    live_nodes = {3}
-    live = [False] * len(EDGES)
-    for k in sorted(range(len(EDGES)), key=lambda k: -EDGES[k][1]):  # targets from node 3 down
-        src, dst = EDGES[k]
-        if ops[k] != "none" and dst in live_nodes:
-            live[k] = True
-            live_nodes.add(src)
-    return live
-
-
-def unreachable_relu_edges(ops: tuple[str, ...]) -> int:
-    """Edges of the cell that hold a ReLU (``nor_conv_*``) but cannot reach its output: the
-    ReLUs a build with ``prune_unreachable=True`` leaves out, per cell."""
-    return sum(op.startswith("nor_conv") and not live for op, live in zip(ops, live_edges(ops)))
 
 
 class Cell(nn.Module):

@@ -20,10 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rcx.nn.choices import PARTIAL_DIMS, PARTIAL_RESTS
 from rcx.nn.surgery import replace_module
-
-PARTIAL_DIMS = ("out", "in")
-PARTIAL_RESTS = ("random", "zero")
 
 
 def learned_count(size: int, fraction: float | None, count: int | None) -> int:

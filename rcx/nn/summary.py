@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from rcx.spaces.base import ArchInfo, LayerInfo
+from rcx.api.arch import ArchInfo, LayerInfo
 
 
 def _first(v: int | tuple[int, ...] | str) -> int | None:

@@ -28,10 +28,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rcx.core.device import synchronize
-from rcx.core.seeding import generator
-from rcx.data.base import ImageDataset
-from rcx.nn.features import Normalizer, autocast, batched_features
+from rcx.api.device import Normalizer, synchronize
+from rcx.api.seeding import generator
+from rcx.api.dataset import ImageDataset
+from rcx.nn.features import autocast, batched_features
 
 CHECK_EVERY = 25
 """Steps between host reads of the divergence flag (and at every epoch end)."""
@@ -252,3 +252,15 @@ def train(model: nn.Module, data: DeviceData, cfg: TrainConfig, seed: int,
         msg = f"epoch {epoch:.3g}: train_loss {last_loss:.4f}"
         hooks.progress(step / total, msg + (f", val_acc {val_acc:.4f}" if "val_acc" in point else ""))
     return TrainOutcome("done", val_acc, last_loss, step / per_epoch, step, train_seconds, None, curve)
+
+
+class Classifier(nn.Module):
+    """``features`` (B, C, H, W) -> (B, C', H', W'), flattened, then ``head``: logits (B, classes)."""
+
+    def __init__(self, features: nn.Module, in_features: int, num_classes: int) -> None:
+        super().__init__()
+        self.features = features
+        self.head = nn.Linear(in_features, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x).flatten(1))

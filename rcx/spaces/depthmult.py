@@ -34,9 +34,9 @@ from typing import Any
 
 from torch import nn
 
-from rcx.core.options import Option, validate_options
+from rcx.api.options import Option, validate_options
 from rcx.nn.layers import BNSpec, ConvSpec, LayerSpec, MaxPoolSpec, ReLUSpec, build_stack, describe_stack
-from rcx.spaces.base import Arch, ArchInfo, SearchSpace
+from rcx.api.arch import Arch, ArchInfo, SearchSpace
 
 _ID_RE = re.compile(r"^k([0-9-]+)_m([0-9.-]+)$")
 _MAX_SIZE = 2**62  # len() must fit in an index-sized int

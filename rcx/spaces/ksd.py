@@ -25,9 +25,9 @@ from typing import Any
 
 from torch import nn
 
-from rcx.core.options import Option, validate_options
+from rcx.api.options import Option, validate_options
 from rcx.nn.layers import ConvSpec, LayerSpec, ReLUSpec, build_stack, conv_out, describe_stack
-from rcx.spaces.base import Arch, ArchInfo, SearchSpace
+from rcx.api.arch import Arch, ArchInfo, SearchSpace
 
 _ID_RE = re.compile(r"^k([0-9-]+)_s([0-9-]+)_d([0-9-]+)$")
 

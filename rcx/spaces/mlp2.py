@@ -19,8 +19,8 @@ from typing import Any
 
 from torch import nn
 
-from rcx.core.options import Option, validate_options
-from rcx.spaces.base import Arch, ArchInfo, LayerInfo, SearchSpace
+from rcx.api.options import Option, validate_options
+from rcx.api.arch import Arch, ArchInfo, LayerInfo, SearchSpace
 
 UNITS = [8, 16, 24, 32, 56, 64, 96, 128, 256, 512, 1024, 2048]
 _ID_RE = re.compile(r"^u(\d+)-(\d+)$")

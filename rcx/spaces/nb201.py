@@ -27,13 +27,14 @@ of 4.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torch import nn
+from rcx.api.arch import Arch, ArchInfo, LayerInfo, SearchSpace
+from rcx.api.options import Option, validate_options
+from rcx.nn.nb201_topology import EDGES, OPS
 
-from rcx.core.options import Option, validate_options
-from rcx.nn.nb201 import EDGES, OPS, build_network
-from rcx.spaces.base import Arch, ArchInfo, LayerInfo, SearchSpace
+if TYPE_CHECKING:
+    from torch import nn
 
 _GROUP_RE = re.compile(r"^([a-z0-9_]+)~(\d)$")
 _EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
@@ -171,6 +172,8 @@ class NB201Space(SearchSpace):
         reach a cell's output do switch (what NASWOT's ``edges = "all"`` counts). The keyword is a
         convention, not part of :class:`SearchSpace`: a space that can skip unreachable work takes
         it, and an evaluator that needs every module run passes it where ``build`` accepts it."""
+        from rcx.nn.nb201 import build_network
+
         return build_network(self.ops(arch), int(in_shape[0]), self.channels, self.cells, prune_unreachable)
 
     def is_valid(self, arch: Arch, in_shape: tuple[int, int, int]) -> bool:

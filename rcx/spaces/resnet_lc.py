@@ -6,7 +6,7 @@ channels (the first block of stages 2 and 3 has stride 2), global average poolin
 block is conv -> BN -> ReLU -> conv -> BN, plus the shortcut, then ReLU; when the shape changes
 the shortcut is a 1x1 conv (stride 2) -> BN (option B). Every spatial conv (the stem and the
 blocks' convs, kernel ``k`` with padding ``k // 2``, no bias) is an LC-Block with expansion
-``E`` and no intermediate op (``rcx.nn.lc``); ``E = 0`` builds the unmodified ResNet (the
+``E`` and no intermediate op (``rcx.nn.lc``; the network is :mod:`rcx.nn.resnet_lc`); ``E = 0`` builds the unmodified ResNet (the
 paper's baseline). ``D`` counts the spatial convs plus the classifier (6n + 2), as in the
 paper. The module is marked ``rcx.nn.lc.LC_NATIVE``: ``lc_frozen`` keeps its blocks (only
 setting their op) and inserts none, whatever its ``expansion`` option.
@@ -22,15 +22,13 @@ from __future__ import annotations
 
 import itertools
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch.nn.functional as F
-from torch import nn
+from rcx.api.arch import Arch, ArchInfo, SearchSpace
+from rcx.api.options import Option, validate_options
 
-from rcx.core.options import Option, validate_options
-from rcx.nn.lc import LC_NATIVE, LCBlock
-from rcx.nn.summary import describe_module
-from rcx.spaces.base import Arch, ArchInfo, SearchSpace
+if TYPE_CHECKING:
+    from torch import nn
 
 _ID_RE = re.compile(r"^resnet_lc-(\d+)-(\d+)(?:x(\d+))?-k(\d+)$")
 
@@ -42,46 +40,6 @@ def parse_id(arch_id: str) -> tuple[int, int, int, int]:
         raise ValueError(f"malformed resnet_lc id {arch_id!r}: expected e.g. 'resnet_lc-20-16x8-k3' "
                          "(depth, width, expansion, kernel) or 'resnet_lc-20-16-k3' (no LC-Blocks)")
     return int(m[1]), int(m[2]), int(m[3] or 0), int(m[4])
-
-
-def _spatial(cin: int, cout: int, k: int, stride: int, expansion: int) -> nn.Module:
-    if expansion == 0:
-        return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, bias=False)
-    return LCBlock(cin, cout, k, expansion, stride=stride, padding=k // 2, bias=False)
-
-
-class BasicBlock(nn.Module):
-    """(B, cin, H, W) -> (B, cout, H / stride, W / stride)."""
-
-    def __init__(self, cin: int, cout: int, stride: int, k: int, expansion: int) -> None:
-        super().__init__()
-        self.conv1 = _spatial(cin, cout, k, stride, expansion)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = _spatial(cout, cout, k, 1, expansion)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.shortcut = nn.Sequential()
-        if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return F.relu(out + self.shortcut(x))
-
-
-def cifar_resnet(depth: int, width: int, expansion: int, kernel: int, in_channels: int = 3) -> nn.Sequential:
-    """The feature extractor of ResNet-LC-{depth}-{width}x{expansion}: (B, C, H, W) -> (B, 4W, 1, 1)."""
-    n = (depth - 2) // 6
-    layers: list[nn.Module] = [_spatial(in_channels, width, kernel, 1, expansion), nn.BatchNorm2d(width), nn.ReLU()]
-    cin = width
-    for stage, cout in enumerate((width, 2 * width, 4 * width)):
-        for i in range(n):
-            layers.append(BasicBlock(cin, cout, 2 if stage > 0 and i == 0 else 1, kernel, expansion))
-            cin = cout
-    layers.append(nn.AdaptiveAvgPool2d(1))
-    model = nn.Sequential(*layers)
-    setattr(model, LC_NATIVE, True)  # its E is part of the architecture: lc_frozen inserts no blocks
-    return model
 
 
 class ResNetLCSpace(SearchSpace):
@@ -137,8 +95,13 @@ class ResNetLCSpace(SearchSpace):
         return self._arch(*self._parse(arch_id))
 
     def describe(self, arch: Arch, in_shape: tuple[int, int, int]) -> ArchInfo:
+        from rcx.nn.resnet_lc import cifar_resnet
+        from rcx.nn.summary import describe_module
+
         d, w, e, k = self._parse(arch.id)
         return describe_module(lambda: cifar_resnet(d, w, e, k, in_shape[0]), in_shape)
 
     def build(self, arch: Arch, in_shape: tuple[int, int, int]) -> nn.Module:
+        from rcx.nn.resnet_lc import cifar_resnet
+
         return cifar_resnet(*self._parse(arch.id), in_channels=in_shape[0])

@@ -17,9 +17,9 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from rcx.core.options import Option
-from rcx.core.seeding import derive_seed
-from rcx.spaces.base import Arch, SearchSpace
+from rcx.api.options import Option
+from rcx.api.seeding import derive_seed
+from rcx.api.arch import Arch, SearchSpace
 
 SAMPLER_OPTIONS: list[Option] = [
     Option("kind", str, "exhaustive", "exhaustive: indices 0, 1, 2, ...; random: n distinct seeded draws",

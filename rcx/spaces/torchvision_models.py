@@ -21,9 +21,9 @@ from typing import Any, Callable
 
 from torch import nn
 
-from rcx.core.options import Option, validate_options
+from rcx.api.options import Option, validate_options
 from rcx.nn.summary import describe_module
-from rcx.spaces.base import Arch, ArchInfo, SearchSpace
+from rcx.api.arch import Arch, ArchInfo, SearchSpace
 
 MODELS = ("resnet18", "resnet50", "mobilenet_v2", "wide_resnet50_2")
 

@@ -1,6 +1,6 @@
 """Built-in truth tables, registered through rcx's own ``rcx`` entry point like any plugin."""
 
-from rcx.hookspecs import hookimpl
+from rcx.api.hooks import hookimpl
 
 
 @hookimpl

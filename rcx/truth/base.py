@@ -2,7 +2,7 @@
 
 A truth table covers one search space (``space``) and holds one value per architecture id and
 subset (e.g. NAS-Bench-201's test accuracy on ``cifar10``, ``cifar100``, ``imagenet16``).
-Subsets are declared like evaluator metrics (:class:`~rcx.core.options.Metric`: name, unit,
+Subsets are declared like evaluator metrics (:class:`~rcx.api.options.Metric`: name, unit,
 direction), so ``rcx plugins -v`` lists them and analyses know which way is better.
 
 This module imports neither torch nor the core: loading a truth table is a file read.
@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from typing import ClassVar
 
-from rcx.core.options import Metric, Option
+from rcx.api.options import Metric, Option
 
 Values = dict[str, dict[str, float]]
 """``{architecture id: {subset: value}}``; a subset absent from an id's dict is a missing value."""
@@ -55,7 +55,7 @@ def check_declaration(cls: type) -> None:
     if not isinstance(getattr(cls, "space", None), str) or not cls.space:
         raise ValueError(f"truth table {cls.name!r} declares no 'space'")
     if not cls.subsets or not all(isinstance(m, Metric) for m in cls.subsets):
-        raise ValueError(f"truth table {cls.name!r} declares no subsets (a tuple of rcx.core.options.Metric)")
+        raise ValueError(f"truth table {cls.name!r} declares no subsets (a tuple of rcx.api.options.Metric)")
     names = [m.name for m in cls.subsets]
     if len(set(names)) != len(names) or any(not n or ":" in n or "." in n for n in names):
         raise ValueError(f"truth table {cls.name!r}: subset names must be distinct and contain no ':' or '.' ({names})")

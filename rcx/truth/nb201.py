@@ -13,7 +13,7 @@ import gzip
 import io
 from importlib import resources
 
-from rcx.core.options import Metric
+from rcx.api.options import Metric
 from rcx.truth.base import TruthTable, Values
 
 FILE = "nb201_truth.csv.gz"

@@ -262,7 +262,7 @@ class RcxApp(App[int]):
         this thread only a traceback, which the screen does not show."""
         from rcx.core.device import DeviceError
         from rcx.core.runner import PlanMismatch, Runner
-        from rcx.data.base import DatasetError
+        from rcx.api.dataset import DatasetError
 
         def on_event(event: ev.Event) -> None:
             if not isinstance(event, ev.EvalProgress):

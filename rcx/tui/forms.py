@@ -1,7 +1,7 @@
 """The Plan screen's model: a draft plan edited as form values, written as TOML and checked by
 the plan validator (so the form shows exactly the messages ``rcx validate`` gives).
 
-Fields are generated from the components' declared :class:`~rcx.core.options.Option` lists;
+Fields are generated from the components' declared :class:`~rcx.api.options.Option` lists;
 a field's key is the dotted path the validator uses (``evaluators.ridge_rfm.trials``).
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 
 import tomli
 
-from rcx.core.options import Option, validate_options
+from rcx.api.options import Option, validate_options
 from rcx.core.plan import Plan, PlanError, Problem, parse_plan
 from rcx.plugins import Registry, UnknownName
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rcx.core.options import Option
+from rcx.api.options import Option
 from rcx.core.plan import load_plan
 from rcx.tui.forms import UNSET, PlanDraft, device_choices, errors_by_key, parse_text, space_summary
 

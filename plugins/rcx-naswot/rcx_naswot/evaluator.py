@@ -107,7 +107,7 @@ class NASWOT(Evaluator):
     options = [
         Option("batch_size", int, 128, "images in the minibatch (drawn once per run from the training split)", min=2),
         Option("trials", int, 1, "random initialisations; the score is their mean", min=1),
-        Option("init", str, "default", "weight init scheme (rcx.nn.init)", choices=INIT_SCHEMES),
+        Option("init", str, "default", "weight init scheme (rcx.api.INIT_SCHEMES)", choices=INIT_SCHEMES),
         Option("bn_mode", str, "train", "BatchNorm: train = batch statistics, eval = running statistics",
                choices=("train", "eval")),
         Option("edges", str, "all", "all = every edge runs and its ReLUs count, as the public code; reachable = "

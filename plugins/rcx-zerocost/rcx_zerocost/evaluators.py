@@ -42,7 +42,7 @@ def _batch_size(default: int = 64, minimum: int = 1) -> Option:
 
 
 TRIALS = Option("trials", int, 1, "random initialisations; the score is their mean", min=1)
-INIT = Option("init", str, "default", "weight init (rcx.nn.init); default = PyTorch's, as zero-cost-nas",
+INIT = Option("init", str, "default", "weight init (rcx.api.INIT_SCHEMES); default = PyTorch's, as zero-cost-nas",
               choices=INIT_SCHEMES)
 BN_MODE = Option("bn_mode", str, "train", "BatchNorm: train = batch statistics (reference), eval = fresh running "
                  "statistics", choices=("train", "eval"))
@@ -220,7 +220,7 @@ class Zen(ZeroCostProxy):
         _batch_size(),
         TRIALS,
         Option("init", str, "gaussian", "weight init: gaussian = N(0, 1) weights, zero biases (Zen-NAS), or an "
-               "rcx.nn.init scheme", choices=("gaussian", *INIT_SCHEMES)),
+               "rcx.api.INIT_SCHEMES scheme", choices=("gaussian", *INIT_SCHEMES)),
         Option("mixup_gamma", float, 1e-2, "perturbation scale gamma (Zen-NAS: 0.01)", min=0.0, gt_min=True),
     ]
     metrics = _metrics("", "Zen-score")

@@ -17,7 +17,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Checkbox, Header, Input, Label, Select, SelectionList, Static
 
-from rcx.core.options import Option
+from rcx.api.options import Option
 from rcx.core.plan import PlanError, parse_plan
 from rcx.data.prepare import COMMON_OPTIONS
 from rcx.spaces.samplers import SAMPLER_OPTIONS

@@ -1,4 +1,4 @@
-"""A form generated from declared :class:`~rcx.core.options.Option` lists.
+"""A form generated from declared :class:`~rcx.api.options.Option` lists.
 
 Every option becomes one row: its name, a field chosen by its type (a checkbox for booleans, a
 select for string choices, a text input otherwise, showing the default and the allowed range)
@@ -14,7 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from rcx.core.options import Option
+from rcx.api.options import Option
 from rcx.tui.forms import UNSET, parse_text, to_text
 
 

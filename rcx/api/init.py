@@ -8,9 +8,11 @@ any evaluation order.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 INIT_SCHEMES = ("default", "kaiming_uniform", "kaiming_normal")
 """``default``: PyTorch's own ``reset_parameters`` (weights U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
@@ -25,10 +27,11 @@ def _fans(weight: torch.Tensor) -> tuple[int, int]:
 
 
 def _uniform(shape: torch.Size, bound: float, g: torch.Generator) -> torch.Tensor:
+    import torch
+
     return torch.empty(shape).uniform_(-bound, bound, generator=g)
 
 
-@torch.no_grad()
 def init_weights(module: nn.Module, scheme: str, g: torch.Generator) -> nn.Module:
     """Re-initialise every conv/linear/BN layer of ``module`` in place from generator ``g``.
 
@@ -37,22 +40,26 @@ def init_weights(module: nn.Module, scheme: str, g: torch.Generator) -> nn.Modul
     """
     if scheme not in INIT_SCHEMES:
         raise ValueError(f"unknown init scheme {scheme!r} (known: {', '.join(INIT_SCHEMES)})")
-    for m in module.modules():
-        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
-            w = m.weight
-            fan_in, fan_out = _fans(w)
-            if scheme == "default":
-                new_w = _uniform(w.shape, 1.0 / math.sqrt(fan_in), g)
-                new_b = _uniform(m.bias.shape, 1.0 / math.sqrt(fan_in), g) if m.bias is not None else None
-            elif scheme == "kaiming_uniform":
-                new_w = _uniform(w.shape, math.sqrt(6.0 / fan_in), g)
-                new_b = torch.zeros(m.bias.shape) if m.bias is not None else None
-            else:  # kaiming_normal, fan-out
-                new_w = torch.empty(w.shape).normal_(0.0, math.sqrt(2.0 / fan_out), generator=g)
-                new_b = torch.zeros(m.bias.shape) if m.bias is not None else None
-            w.copy_(new_w)
-            if new_b is not None:
-                m.bias.copy_(new_b)
-        elif isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.reset_parameters()
+    import torch
+    from torch import nn
+
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
+                w = m.weight
+                fan_in, fan_out = _fans(w)
+                if scheme == "default":
+                    new_w = _uniform(w.shape, 1.0 / math.sqrt(fan_in), g)
+                    new_b = _uniform(m.bias.shape, 1.0 / math.sqrt(fan_in), g) if m.bias is not None else None
+                elif scheme == "kaiming_uniform":
+                    new_w = _uniform(w.shape, math.sqrt(6.0 / fan_in), g)
+                    new_b = torch.zeros(m.bias.shape) if m.bias is not None else None
+                else:  # kaiming_normal, fan-out
+                    new_w = torch.empty(w.shape).normal_(0.0, math.sqrt(2.0 / fan_out), generator=g)
+                    new_b = torch.zeros(m.bias.shape) if m.bias is not None else None
+                w.copy_(new_w)
+                if new_b is not None:
+                    m.bias.copy_(new_b)
+            elif isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.reset_parameters()
     return module

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import inspect
-
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
-import torch
-from torch import nn
+from rcx.api.arch import Arch, ArchInfo, SearchSpace
+from rcx.api.dataset import ImageDataset
+from rcx.api.device import Normalizer
+from rcx.api.options import Metric, Option
+from rcx.api.seeding import generator
 
-from rcx.core.options import Metric, Option
-from rcx.core.seeding import generator
-from rcx.data.base import ImageDataset
-from rcx.nn.features import Normalizer
-from rcx.spaces.base import Arch, ArchInfo, SearchSpace
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 
 class Cancelled(Exception):
@@ -46,7 +46,7 @@ class EvalContext:
     """What an evaluator gets for one candidate.
 
     ``seed`` is derived from (plan seed, evaluator instance name, architecture id): derive any
-    per-trial seed from it with ``rcx.core.seeding.derive_seed(ctx.seed, "trial", i)``.
+    per-trial seed from it with ``rcx.api.derive_seed(ctx.seed, "trial", i)``.
     ``progress(fraction, message)`` reports progress inside the evaluation (never print).
     ``check_cancel()`` raises :class:`Cancelled` when the run is being stopped: call it
     between batches or trials.
@@ -110,6 +110,8 @@ class FixedBatch:
         "batch")``: the same batch for every candidate, evaluation order and resume. Evaluators
         that name the same ``stream`` share the batch. Raises ``ValueError`` when the training
         split holds fewer than ``size`` images."""
+        import torch
+
         data, dev = ctx.data, ctx.device
         n = data.train_x.shape[0]
         if size > n:

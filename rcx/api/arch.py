@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator
 
-from torch import nn
+from rcx.api.options import Option
 
-from rcx.core.options import Option
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ class SearchSpace(ABC):
         """The feature extractor as a module mapping (B, C, H, W) -> (B, C', H', W').
 
         Weights are PyTorch-default initialised; evaluators re-initialise them from their own
-        seeded generator (``rcx.nn.init.init_weights``)."""
+        seeded generator (``rcx.api.init.init_weights``)."""
 
     def build_classifier(self, arch: Arch, in_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
         """A classifier for untrained accuracy, (B, C, H, W) -> logits (B, num_classes).
@@ -122,6 +123,8 @@ class SearchSpace(ABC):
         is the benchmark's own classifier; for conv stacks without one (``ksd``, ``depthmult``)
         it is rcx's documented head; ``mlp2``'s 1x1 output makes it the MLP's output layer.
         Spaces with their own classifier override this."""
+        from torch import nn
+
         info = self.describe(arch, in_shape)
         if not info.valid or info.out_shape is None:
             raise ValueError(f"{arch.id} does not fit {in_shape}: {info.reason}")

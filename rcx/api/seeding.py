@@ -8,8 +8,10 @@ architecture alone, in another order, or on resume gives the same numbers.
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 def derive_seed(*parts: object) -> int:
@@ -21,6 +23,8 @@ def derive_seed(*parts: object) -> int:
 
 def generator(*parts: object) -> torch.Generator:
     """A CPU ``torch.Generator`` seeded with ``derive_seed(*parts)``."""
+    import torch
+
     g = torch.Generator(device="cpu")
     g.manual_seed(derive_seed(*parts))
     return g

@@ -1,7 +1,7 @@
 """Plugin hooks. Every hook only *registers* things; work happens outside the hook loop.
 
-A plugin module implements any of these with ``@rcx.hookimpl`` and is exposed through an entry
-point in the ``rcx`` group::
+A plugin module implements any of these with ``@hookimpl`` (``from rcx.api import hookimpl``) and
+is exposed through an entry point in the ``rcx`` group::
 
     [project.entry-points.rcx]
     my_plugin = "my_package.plugin_module"
@@ -21,17 +21,17 @@ hookimpl = pluggy.HookimplMarker("rcx")
 
 @hookspec
 def rcx_register_evaluators(register: Callable[[type], None]) -> None:
-    """Call ``register(EvaluatorClass)`` for each evaluator (subclass of ``rcx.evaluators.base.Evaluator``)."""
+    """Call ``register(EvaluatorClass)`` for each evaluator (subclass of ``rcx.api.Evaluator``)."""
 
 
 @hookspec
 def rcx_register_spaces(register: Callable[[type], None]) -> None:
-    """Call ``register(SpaceClass)`` for each search space (subclass of ``rcx.spaces.base.SearchSpace``)."""
+    """Call ``register(SpaceClass)`` for each search space (subclass of ``rcx.api.SearchSpace``)."""
 
 
 @hookspec
 def rcx_register_datasets(register: Callable[[type], None]) -> None:
-    """Call ``register(ProviderClass)`` for each dataset provider (subclass of ``rcx.data.base.DatasetProvider``)."""
+    """Call ``register(ProviderClass)`` for each dataset provider (subclass of ``rcx.api.DatasetProvider``)."""
 
 
 @hookspec

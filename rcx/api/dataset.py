@@ -5,11 +5,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import torch
+from rcx.api.options import Option
 
-from rcx.core.options import Option
+if TYPE_CHECKING:
+    import torch
 
 
 class DatasetError(Exception):

@@ -1,0 +1,370 @@
+"""The Ray executor: tasks on Ray actors, one machine or a cluster; the driver writes the file.
+
+Each worker is an actor (:class:`~rcx.exec.worker.EvalWorker`) that owns a device slot
+(``num_gpus`` may be fractional) and holds the dataset and the prepared evaluators. The driver
+(:meth:`RayExecutor.execute`, in the process that runs :class:`~rcx.core.runner.Runner`)
+submits each task as a streaming generator call, keeps at most :data:`IN_FLIGHT_PER_WORKER`
+calls per worker (Ray's "limit pending tasks" pattern with ``ray.wait``), and hands every
+message back to the runner as it arrives: task started, progress, curve points, the outcome.
+The runner is the only writer of the results file, and records each task exactly once.
+
+Faults: a worker that dies (its process killed, its node gone) loses its tasks to the other
+workers and is replaced (Ray itself retries nothing, so no result can arrive twice). Cancel:
+no new submissions, the workers stop their evaluations at the next cancel check, what still
+runs after :data:`CANCEL_GRACE` seconds is dropped with its actor; the file stays resumable.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray
+import torch
+from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+
+from rcx.core import events as ev
+from rcx.core.runner import CANCELLED, ExecutorError, Outcome, Runner, Task
+from rcx.api.evaluator import Cancelled
+from rcx.exec import ExecutionSettings
+from rcx.exec.worker import EvalWorker
+
+IN_FLIGHT_PER_WORKER = 2
+"""Calls submitted to one worker at a time: one running, one queued behind it (no idle gap)."""
+CANCEL_GRACE = 3.0
+"""Seconds a cancel waits for running evaluations to stop by themselves before killing them."""
+WAIT_TIMEOUT = 0.1
+"""Seconds one ``ray.wait`` blocks: how soon a cancel or a pause is noticed."""
+SETUP_TIMEOUT = 600.0
+"""Seconds without a single ready worker (none could be placed or set up) before giving up."""
+REPLACEMENTS_PER_WORKER = 3
+"""Lost workers replaced per requested worker before the run gives up."""
+
+RemoteWorker = ray.remote(concurrency_groups={"control": 1})(EvalWorker)
+
+
+@dataclass
+class _Slot:
+    """One worker actor as the driver sees it."""
+
+    name: str
+    actor: Any
+    node: str = ""
+    device: str = ""
+    pid: int = 0
+    state: str = "starting"  # starting | ready | lost
+    running: Task | None = None
+    tasks: list[Task] = field(default_factory=list)  # submitted, not yet finished
+    done: int = 0
+
+    def info(self) -> ev.WorkerInfo:
+        running = f"{self.running.arch} / {self.running.evaluator}" if self.running else ""
+        return ev.WorkerInfo(self.name, self.node, self.device, running, self.done, self.state)
+
+
+class RayExecutor:
+    """Runs tasks on Ray actors; see the module docstring. ``settings`` as
+    :class:`~rcx.exec.ExecutionSettings` with ``executor="ray"``."""
+
+    name = "ray"
+    runs_here = False
+
+    def __init__(self, settings: ExecutionSettings) -> None:
+        self.settings = settings
+        self._started_ray = False
+        self._slots: list[_Slot] = []
+        self._setups: dict[Any, _Slot] = {}  # setup ObjectRef -> slot
+        self._calls: dict[Any, tuple[Task, _Slot]] = {}  # streaming generator -> (task, slot)
+        self._recorded: set[tuple[str, str]] = set()
+        self._lost = 0
+
+    # -- connecting --------------------------------------------------------------------------
+    def connect(self) -> None:
+        """Start a private local Ray instance (no ``address``) or join a cluster; idempotent.
+
+        :class:`ExecutorError` when the cluster cannot be reached."""
+        if ray.is_initialized():
+            return
+        address = self.settings.address
+        options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
+        try:
+            if address is None:  # "local", never None: None joins whatever cluster runs on this machine
+                wanted = (self.settings.workers or 0) * self.settings.cpus_per_worker
+                ray.init(address="local", num_cpus=max(os.cpu_count() or 1, math.ceil(wanted)), **options)
+            else:
+                if address != "auto":
+                    _check_reachable(address)
+                ray.init(address=address, **options)
+        except ExecutorError:
+            raise
+        except Exception as exc:  # ConnectionError, RuntimeError, ValueError...: one message
+            where = "a local Ray instance" if address is None else f"the Ray cluster at {address!r}"
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ExecutorError(f"cannot start or join {where}: {first}") from None
+        self._started_ray = True
+
+    def close(self) -> None:
+        """Stop every worker; shut down the local Ray instance this executor started."""
+        self._kill_all()
+        if self._started_ray and ray.is_initialized():
+            ray.shutdown()
+        self._started_ray = False
+
+    # -- the Executor protocol ---------------------------------------------------------------
+    def resolve_device(self, spec: str) -> torch.device:
+        """The device kind of the workers: ``cuda:N``/``cuda`` -> ``cuda``, ``cpu`` -> ``cpu``,
+        ``auto`` -> ``cuda`` when the cluster has GPUs (and workers may have them)."""
+        kind = spec.partition(":")[0]
+        if kind == "auto":
+            self.connect()
+            gpus = ray.cluster_resources().get("GPU", 0)
+            kind = "cuda" if gpus > 0 and self.settings.gpus_per_worker != 0 else "cpu"
+        return torch.device(kind)
+
+    def device_name(self, device: torch.device) -> str:
+        return f"{device.type} on Ray ({self.settings.address or 'local'})"
+
+    def execute(self, runner: Runner, tasks: list[Task]) -> None:
+        self.connect()
+        device = runner.device or torch.device("cpu")
+        n = self._plan_workers(device, len(tasks))
+        runner.log("info", f"Ray: {n} worker(s), {self._gpus(device):g} GPU and {self.settings.cpus_per_worker:g} CPU "
+                           f"each, {self.settings.threads()} torch thread(s) each ({self.settings.address or 'local'})")
+        self._recorded.clear()
+        self._lost = 0
+        try:
+            for _ in range(n):
+                self._add_worker(runner, device)
+            self._drive(runner, deque(tasks), n)
+        except BaseException:
+            for task, slot in list(self._calls.values()):  # started rows go: the file stays resumable
+                if slot.running is task and task.key not in self._recorded:
+                    try:
+                        runner.record(task, Outcome(CANCELLED))
+                    except Exception:
+                        pass
+            raise
+        finally:
+            self._kill_all()
+
+    # -- workers -----------------------------------------------------------------------------
+    def _gpus(self, device: torch.device) -> float:
+        gpw = self.settings.gpus_per_worker
+        return float(gpw) if gpw is not None else (1.0 if device.type == "cuda" else 0.0)
+
+    def _plan_workers(self, device: torch.device, n_tasks: int) -> int:
+        """How many workers to start; :class:`ExecutorError` when the cluster cannot hold one."""
+        resources = ray.cluster_resources()
+        gpus, cpus = resources.get("GPU", 0.0), resources.get("CPU", 0.0)
+        gpw, cpw = self._gpus(device), self.settings.cpus_per_worker
+        if device.type == "cuda" and gpw == 0:
+            raise ExecutorError("the plan runs on CUDA: give each worker a GPU share (--gpus-per-worker 1, "
+                                "or 0.25 for four workers per GPU)")
+        if gpw > gpus:
+            raise ExecutorError(f"each worker needs {gpw:g} GPU but the Ray cluster has {gpus:g}")
+        if cpw > cpus:
+            raise ExecutorError(f"each worker needs {cpw:g} CPU but the Ray cluster has {cpus:g}")
+        if self.settings.workers:
+            n = self.settings.workers
+        else:
+            n = int(cpus // cpw)
+            if gpw > 0:
+                n = min(n, int(gpus // gpw + 1e-9))
+        return max(1, min(n, n_tasks))
+
+    def _add_worker(self, runner: Runner, device: torch.device) -> _Slot:
+        name = f"w{len(self._slots) + 1}"
+        plan = runner.plan
+        actor = RemoteWorker.options(
+            num_cpus=self.settings.cpus_per_worker, num_gpus=self._gpus(device), max_restarts=0, max_task_retries=0,
+            name=None,
+        ).remote(name, plan.text, plan.source, plan.hash, device.type, self.settings.threads())
+        slot = _Slot(name, actor)
+        self._slots.append(slot)
+        self._setups[actor.setup.remote()] = slot
+        return slot
+
+    def _alive(self) -> list[_Slot]:
+        return [s for s in self._slots if s.state != "lost"]
+
+    def _emit_workers(self, runner: Runner) -> None:
+        runner.emit(ev.Workers(tuple(s.info() for s in self._slots)))
+
+    def _kill_all(self) -> None:
+        for slot in self._slots:
+            if slot.state != "lost":
+                try:
+                    ray.kill(slot.actor, no_restart=True)
+                except Exception:
+                    pass
+                slot.state = "lost"
+        self._slots.clear()
+        self._setups.clear()
+        self._calls.clear()
+
+    def _lose(self, runner: Runner, slot: _Slot, pending: deque[Task], requested: int, why: str) -> None:
+        """``slot``'s worker is gone: its unfinished tasks go back to the front of the queue and a
+        new worker takes its place (up to :data:`REPLACEMENTS_PER_WORKER` per worker)."""
+        if slot.state == "lost":
+            return
+        slot.state, slot.running = "lost", None
+        for gen in [g for g, (_, s) in self._calls.items() if s is slot]:
+            del self._calls[gen]
+        for ref in [r for r, s in self._setups.items() if s is slot]:
+            del self._setups[ref]
+        again = [t for t in slot.tasks if t.key not in self._recorded]
+        slot.tasks = []
+        pending.extendleft(reversed(again))
+        self._lost += 1
+        where = f" on {slot.node}" if slot.node else ""
+        runner.log("warning", f"worker {slot.name}{where} was lost ({why}); {len(again)} evaluation(s) run again elsewhere")
+        if runner.cancel.is_set():  # cancelling: nothing more will run
+            pass
+        elif self._lost <= REPLACEMENTS_PER_WORKER * requested:
+            self._add_worker(runner, runner.device or torch.device("cpu"))
+        elif not self._alive():
+            raise ExecutorError(f"every Ray worker was lost ({self._lost} so far, the last: {why}); "
+                                "run the same command again to resume")
+        self._emit_workers(runner)
+
+    # -- the loop ----------------------------------------------------------------------------
+    def _submit(self, pending: deque[Task]) -> None:
+        """Fill every ready worker up to :data:`IN_FLIGHT_PER_WORKER` calls."""
+        for slot in self._slots:
+            while slot.state == "ready" and pending and len(slot.tasks) < IN_FLIGHT_PER_WORKER:
+                task = pending.popleft()
+                if task.key in self._recorded:
+                    continue
+                gen = slot.actor.run.options(num_returns="streaming").remote(task)
+                self._calls[gen] = (task, slot)
+                slot.tasks.append(task)
+
+    def _drive(self, runner: Runner, pending: deque[Task], requested: int) -> None:
+        last_ready = time.monotonic()
+        while pending or self._calls:
+            if runner.cancel.is_set():
+                self._cancel(runner, pending, requested)
+                raise Cancelled()
+            if not runner.pause.is_set():
+                self._submit(pending)
+            if any(s.state == "ready" for s in self._slots):
+                last_ready = time.monotonic()
+            elif time.monotonic() - last_ready > SETUP_TIMEOUT:
+                raise ExecutorError(f"no Ray worker became ready in {SETUP_TIMEOUT:.0f} s: the cluster may lack the "
+                                    "resources asked for (see `ray status`)")
+            waitables = [*self._setups, *self._calls]
+            if not waitables:
+                runner.cancel.wait(WAIT_TIMEOUT)  # paused with nothing in flight
+                continue
+            ready, _ = ray.wait(waitables, num_returns=1, timeout=WAIT_TIMEOUT)
+            for obj in ready:
+                if obj in self._setups:
+                    self._on_setup(runner, obj, pending, requested)
+                elif obj in self._calls:
+                    self._on_message(runner, obj, pending, requested)
+
+    def _on_setup(self, runner: Runner, ref: Any, pending: deque[Task], requested: int) -> None:
+        slot = self._setups.pop(ref)
+        try:
+            info = ray.get(ref)
+        except RayActorError as exc:
+            self._lose(runner, slot, pending, requested, _first_line(exc))
+            return
+        except RayTaskError as exc:  # setup raised: this node cannot serve the plan
+            cause = getattr(exc, "cause", None) or exc
+            raise ExecutorError(f"Ray worker {slot.name} could not start: {type(cause).__name__}: "
+                                f"{_first_line(cause)}") from None
+        slot.node, slot.pid, slot.device, slot.state = info["node"], info["pid"], info["device"], "ready"
+        self._emit_workers(runner)
+
+    def _on_message(self, runner: Runner, gen: Any, pending: deque[Task], requested: int) -> None:
+        task, slot = self._calls[gen]
+        try:
+            item = ray.get(next(gen))
+        except StopIteration:  # ended without an outcome: treat as lost work
+            del self._calls[gen]
+            self._lose(runner, slot, pending, requested, "a task ended without a result")
+            return
+        except (RayActorError, GetTimeoutError) as exc:
+            self._lose(runner, slot, pending, requested, _first_line(exc))
+            return
+        except RayTaskError as exc:  # a bug outside the evaluation: this task fails, the run goes on
+            del self._calls[gen]
+            cause = getattr(exc, "cause", None) or exc
+            self._finish(runner, task, slot, Outcome("failed", error=f"{type(cause).__name__}: {_first_line(cause)}"))
+            return
+        kind = item[0]
+        if kind == "started":
+            slot.running = task
+            runner.task_started(task, slot.name, f"{item[1]} on {slot.node} ({slot.name})")
+            self._emit_workers(runner)
+        elif kind == "progress":
+            runner.progress(task, item[1], item[2], slot.name)
+        elif kind == "curve":
+            runner.curve_point(task, item[1], item[2], item[3], slot.name)
+        elif kind == "outcome":
+            del self._calls[gen]
+            self._finish(runner, task, slot, item[1])
+
+    def _finish(self, runner: Runner, task: Task, slot: _Slot, outcome: Outcome) -> None:
+        if task in slot.tasks:
+            slot.tasks.remove(task)
+        if slot.running is task:
+            slot.running = None
+        if task.key in self._recorded:
+            return
+        if not outcome.cancelled:
+            self._recorded.add(task.key)
+            slot.done += 1
+        runner.record(task, outcome, slot.name)
+        self._emit_workers(runner)
+
+    def _cancel(self, runner: Runner, pending: deque[Task], requested: int) -> None:
+        """No new submissions; workers stop at their next cancel check; whatever still runs
+        after :data:`CANCEL_GRACE` seconds is dropped (its row removed) with its worker."""
+        pending.clear()
+        for slot in self._alive():
+            try:
+                slot.actor.cancel.options(concurrency_group="control").remote()
+            except Exception:
+                pass
+        deadline = time.monotonic() + CANCEL_GRACE
+        while self._calls and time.monotonic() < deadline:
+            ready, _ = ray.wait(list(self._calls), num_returns=1, timeout=WAIT_TIMEOUT)
+            for gen in ready:
+                if gen in self._calls:
+                    self._on_message(runner, gen, pending, 0)
+        for task, slot in list(self._calls.values()):
+            if task.key not in self._recorded:
+                runner.record(task, Outcome(CANCELLED), slot.name)
+        self._calls.clear()
+        self._kill_all()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _check_reachable(address: str) -> None:
+    """:class:`ExecutorError` unless something listens at ``HOST:PORT`` (a fast, clear failure:
+    Ray itself retries an unreachable address for a long time)."""
+    host, sep, port = address.rpartition(":")
+    if address.startswith("ray://"):
+        host, sep, port = address[len("ray://"):].rpartition(":")
+    if not sep or not port.isdigit():
+        raise ExecutorError(f"--address {address!r}: expected auto or HOST:PORT (the head node's `ray start "
+                            "--head` prints it; the port is 6379 by default)")
+    try:
+        with socket.create_connection((host, int(port)), timeout=5.0):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ExecutorError(f"cannot reach the Ray cluster at {address} ({reason}): start it there with "
+                            f"`ray start --head --port={port}`, or check the address") from None

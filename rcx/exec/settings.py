@@ -1,0 +1,73 @@
+"""Execution settings: which executor, where, how many workers. Imports neither torch nor Ray
+(the CLI builds them while parsing its arguments)."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+
+EXECUTORS = ("in-process", "ray")
+RAY_MISSING = 'the Ray executor needs Ray, which is not installed: pip install "rcx[ray]"'
+
+
+@dataclass(frozen=True)
+class ExecutionSettings:
+    """How to run a plan (``rcx run --executor ... --workers ...``; the TUI's execution section).
+
+    ``address``: None starts a private local Ray instance; ``auto`` joins the cluster this
+    machine belongs to (``ray start``); ``HOST:PORT`` a head node's GCS. ``workers``: None ->
+    as many as the resources allow (GPUs / ``gpus_per_worker`` on a GPU plan, else CPUs /
+    ``cpus_per_worker``). ``gpus_per_worker``: None -> 1 for a CUDA plan, 0 for a CPU plan
+    (fractional: 0.25 puts four workers on one GPU). ``threads_per_worker``: torch CPU threads
+    of each worker (None -> ``cpus_per_worker`` rounded, at least 1).
+    """
+
+    executor: str = "in-process"
+    address: str | None = None
+    workers: int | None = None
+    gpus_per_worker: float | None = None
+    cpus_per_worker: float = 1.0
+    threads_per_worker: int | None = None
+
+    def problems(self) -> list[str]:
+        """What is wrong with these settings, one message each (empty: usable)."""
+        out = []
+        if self.executor not in EXECUTORS:
+            out.append(f"executor {self.executor!r}: expected one of {', '.join(EXECUTORS)}")
+        if self.workers is not None and self.workers < 1:
+            out.append(f"workers {self.workers}: expected at least 1")
+        if self.gpus_per_worker is not None and not 0 <= self.gpus_per_worker:
+            out.append(f"gpus per worker {self.gpus_per_worker}: expected 0 or more (0.25: four workers per GPU)")
+        if self.gpus_per_worker is not None and self.gpus_per_worker > 1 and self.gpus_per_worker != int(self.gpus_per_worker):
+            out.append(f"gpus per worker {self.gpus_per_worker}: above 1 it must be a whole number")
+        if not self.cpus_per_worker > 0:
+            out.append(f"cpus per worker {self.cpus_per_worker}: expected more than 0")
+        if self.threads_per_worker is not None and self.threads_per_worker < 1:
+            out.append(f"threads per worker {self.threads_per_worker}: expected at least 1")
+        if self.executor == "in-process":
+            given = [flag for flag, value in (("--address", self.address), ("--workers", self.workers),
+                                              ("--gpus-per-worker", self.gpus_per_worker),
+                                              ("--threads-per-worker", self.threads_per_worker)) if value is not None]
+            if self.cpus_per_worker != 1.0:
+                given.append("--cpus-per-worker")
+            if given:
+                out.append(f"{', '.join(given)} only apply to --executor ray")
+        return out
+
+    def threads(self) -> int:
+        """Torch CPU threads of each worker."""
+        return self.threads_per_worker or max(1, int(self.cpus_per_worker))
+
+    def describe(self) -> str:
+        """One line, e.g. ``ray (local), 2 workers x 1 CPU, 1 thread``."""
+        if self.executor != "ray":
+            return self.executor
+        where = self.address or "local"
+        workers = f"{self.workers} workers" if self.workers else "workers as resources allow"
+        gpus = f", {self.gpus_per_worker:g} GPU" if self.gpus_per_worker else ""
+        return f"ray ({where}), {workers} x {self.cpus_per_worker:g} CPU{gpus}, {self.threads()} thread(s)"
+
+
+def ray_available() -> bool:
+    """True when Ray can be imported (without importing it)."""
+    return importlib.util.find_spec("ray") is not None

@@ -1,0 +1,137 @@
+"""The worker side of a distributed run: one plan, one dataset, prepared evaluators, many tasks.
+
+:class:`EvalWorker` is a plain class (no Ray import): the Ray executor makes it an actor. It
+parses the plan once, loads the dataset once from its own node's decoded-tensor cache
+(:func:`rcx.data.cache.cache_dir`, so images never travel per task), prepares every evaluator
+once on its own device, and then runs :class:`~rcx.core.runner.Task` after task through
+:func:`~rcx.core.runner.evaluate_one`, the same function the in-process executor uses.
+
+A task's messages stream back to the driver as tuples (see :meth:`EvalWorker.run`); the
+driver stores them, so the worker never touches the results file.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import socket
+import threading
+import time
+from typing import Any, Iterator
+
+import torch
+
+from rcx.core.runner import CANCELLED, Outcome, Task, evaluate_one, load_data
+
+PROGRESS_INTERVAL = 0.25
+"""Seconds between two progress messages of one task (curve points are never dropped)."""
+
+_END = object()
+
+
+class EvalWorker:
+    """Evaluates tasks of one plan on one device.
+
+    ``plan_text``/``plan_source``: the plan as the driver read it (validated again here with
+    this node's plugins). ``device_kind``: ``cpu`` or ``cuda`` (a GPU worker computes on the
+    first GPU it sees: Ray gives each worker its own ``CUDA_VISIBLE_DEVICES``). ``threads``:
+    torch CPU threads per evaluation.
+    """
+
+    def __init__(self, name: str, plan_text: str, plan_source: str, plan_hash: str, device_kind: str,
+                 threads: int) -> None:
+        self.name = name
+        self.plan_text, self.plan_source, self.plan_hash = plan_text, plan_source, plan_hash
+        self.device_kind = device_kind
+        self.threads = max(1, int(threads))
+        self.cancel_event = threading.Event()
+        self.ready = False
+
+    def setup(self) -> dict[str, Any]:
+        """Parse the plan, load the data, prepare the evaluators; returns where this worker runs:
+        ``{"node", "pid", "device"}``. Raises with a clear message when this node cannot serve
+        the plan (another plan hash, no such device, a dataset it cannot load)."""
+        from rcx.core.plan import parse_plan
+        from rcx.api.evaluator import RunContext
+        from rcx.plugins import get_registry
+
+        torch.set_num_threads(self.threads)
+        registry = get_registry()
+        plan = parse_plan(self.plan_text, registry, source=self.plan_source)
+        if plan.hash != self.plan_hash:
+            raise RuntimeError(f"worker {self.name}: the plan reads differently on {socket.gethostname()} "
+                               f"(hash {plan.hash}, driver {self.plan_hash}): install the same rcx and plugins "
+                               "on every node")
+        if self.device_kind == "cuda":
+            if not torch.cuda.is_available():
+                raise RuntimeError(f"worker {self.name} on {socket.gethostname()}: the plan asks for CUDA but torch "
+                                   "sees no GPU here (give workers GPUs with --gpus-per-worker)")
+            self.device = torch.device("cuda", 0)
+        else:
+            self.device = torch.device("cpu")
+        self.data = load_data(plan, registry)
+        self.space = registry.get("space", plan.space)(**plan.space_options)
+        self.evaluators = {s.instance: registry.get("evaluator", s.plugin)(s.options) for s in plan.evaluators}
+        run_ctx = RunContext(data=self.data, space=self.space, device=self.device, seed=plan.seed)
+        for evaluator in self.evaluators.values():
+            evaluator.prepare(run_ctx)
+        self.ready = True
+        return {"node": socket.gethostname(), "pid": os.getpid(), "device": self.device_label()}
+
+    def device_label(self) -> str:
+        """``cpu`` or ``cuda:0 (GPU 3)``: the device as this worker sees it, and which GPU it is."""
+        if self.device.type != "cuda":
+            return "cpu"
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+        return f"cuda:0 (GPU {visible})" if visible else "cuda:0"
+
+    def cancel(self) -> None:
+        """Stop the running evaluation at its next cancel check; tasks queued here return
+        cancelled. Final: a cancelled worker takes no more work."""
+        self.cancel_event.set()
+
+    def run(self, task: Task) -> Iterator[tuple]:
+        """Evaluate ``task``; yields ``("started", device)``, then any number of
+        ``("progress", fraction, message)`` and ``("curve", step, epoch, metrics)``, and last
+        ``("outcome", Outcome)``."""
+        from rcx.api.evaluator import EvalContext
+
+        if not self.ready:
+            raise RuntimeError(f"worker {self.name} is not set up")
+        if task.plan_hash != self.plan_hash:
+            raise RuntimeError(f"worker {self.name}: task of plan {task.plan_hash}, worker of plan {self.plan_hash}")
+        if self.cancel_event.is_set():
+            yield ("outcome", Outcome(CANCELLED))
+            return
+        yield ("started", self.device_label())
+        arch = self.space.from_id(task.arch)
+        messages: queue.Queue = queue.Queue()
+        last_progress = [0.0]
+
+        def progress(fraction: float, message: str) -> None:
+            now = time.monotonic()
+            if now - last_progress[0] >= PROGRESS_INTERVAL or fraction >= 1.0:
+                last_progress[0] = now
+                messages.put(("progress", float(fraction), str(message)))
+
+        ctx = EvalContext(
+            arch=arch, info=self.space.describe(arch, self.data.shape), seed=task.seed, device=self.device,
+            cancel_event=self.cancel_event, progress=progress,
+            curve=lambda step, epoch, metrics: messages.put(("curve", int(step), float(epoch), dict(metrics))),
+        )
+        evaluator = self.evaluators[task.evaluator]
+
+        def evaluate() -> None:
+            torch.set_num_threads(self.threads)  # per thread with OpenMP
+            try:
+                messages.put(("outcome", evaluate_one(evaluator, ctx)))
+            except BaseException as exc:  # not an evaluation outcome: a bug, reported as a failure
+                messages.put(("outcome", Outcome("failed", error=f"{type(exc).__name__}: {exc}")))
+            finally:
+                messages.put(_END)
+
+        thread = threading.Thread(target=evaluate, name=f"rcx-{self.name}-eval", daemon=True)
+        thread.start()
+        while (item := messages.get()) is not _END:
+            yield item
+        thread.join()

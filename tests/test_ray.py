@@ -1,0 +1,213 @@
+"""The Ray executor on a local Ray instance with 2 CPUs: same results as in-process, faults,
+cancel, resume across executors. One instance serves the whole module."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from rcx.core import events as ev
+from rcx.core.plan import load_plan
+from rcx.core.results import results_table
+from rcx.core.runner import Runner
+from rcx.core.store import Store
+from rcx.exec import ExecutionSettings, make_executor
+from rcx.plugins import load_registry
+
+from . import ray_gate
+from .conftest import ROOT, tiny_plan
+from .ray_gate import gate_plan, ray, wait_started
+
+TIMING = ("throughput", "seconds")  # measured, not computed: the only columns allowed to differ
+
+
+@pytest.fixture(scope="module")
+def local_ray(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ray")
+    address = ray_gate.start_local_ray(tmp, num_cpus=2)
+    yield address
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def gate_registry():
+    return load_registry([(ray_gate, "rcx-test-gate")])
+
+
+def run(path: Path, registry, settings: ExecutionSettings | None = None, cancel: threading.Event | None = None,
+        events: list | None = None, **kw):
+    """Run ``path`` with ``settings`` (in-process when None); the table and the events."""
+    plan = load_plan(path, registry)
+    events = [] if events is None else events
+    executor = make_executor(settings)
+    store = Store.open(plan.output)
+    try:
+        run_id = Runner(plan, registry, on_event=events.append, cancel=cancel, executor=executor).run(store, **kw)
+        table = results_table(store, run_id, registry)
+    finally:
+        store.close()
+        close = getattr(executor, "close", None)
+        if close:
+            close()
+    return table, events
+
+
+def computed(table) -> list[dict]:
+    return [{k: v for k, v in row.items() if not k.endswith(TIMING)} for row in table.rows]
+
+
+def rows_of(db: Path) -> list[tuple[str, str, str]]:
+    with sqlite3.connect(db) as conn:
+        return sorted(conn.execute("SELECT arch, evaluator, state FROM evaluations"))
+
+
+def arch_ids(path: Path, registry) -> list[str]:
+    runner = Runner(load_plan(path, registry), registry)
+    runner.setup()
+    return [c.arch.id for c in runner.candidates]
+
+
+RAY2 = ExecutionSettings("ray", workers=2)
+
+
+def test_two_workers_give_the_in_process_table(local_ray, gate_registry, tmp_path):
+    folder = tmp_path / "gate"
+    ref, _ = run(gate_plan(tmp_path / "a", folder, n=6), gate_registry)
+    table, events = run(gate_plan(tmp_path / "b", folder, n=6), gate_registry, RAY2)
+    assert computed(table) == computed(ref)
+    assert all(r["ridge_rfm.status"] == "done" and r["gate.status"] == "done" for r in table.rows)
+    finished = [e for e in events if isinstance(e, ev.EvalFinished)]
+    assert len(finished) == 12 and {e.worker for e in finished} <= {"w1", "w2"} and all(e.worker for e in finished)
+    workers = [e for e in events if isinstance(e, ev.Workers)]
+    assert workers and {w.name for w in workers[-1].workers} == {"w1", "w2"}
+    assert all(w.node and w.device == "cpu" for w in workers[-1].workers)
+
+
+def test_in_process_run_resumes_on_ray(local_ray, gate_registry, tmp_path):
+    folder = tmp_path / "gate"
+    ref, _ = run(gate_plan(tmp_path / "a", folder, n=5), gate_registry)
+    path = gate_plan(tmp_path / "b", folder, n=5)
+    cancel = threading.Event()
+    events: list = []
+
+    def stop_after_three(e):
+        events.append(e)
+        if sum(isinstance(x, ev.EvalFinished) for x in events) >= 3:
+            cancel.set()
+
+    plan = load_plan(path, gate_registry)
+    store = Store.open(plan.output)
+    try:
+        Runner(plan, gate_registry, on_event=stop_after_three, cancel=cancel).run(store)
+    finally:
+        store.close()
+    assert events[-1].cancelled
+    table, more = run(path, gate_registry, RAY2)
+    started = next(e for e in more if isinstance(e, ev.RunStarted))
+    assert started.resumed and started.done == 3
+    assert sum(isinstance(e, ev.EvalFinished) for e in more) == 10 - 3
+    assert computed(table) == computed(ref)
+
+
+def test_killed_worker_reruns_elsewhere_and_is_recorded_once(local_ray, gate_registry, tmp_path):
+    folder = tmp_path / "gate"
+    held = arch_ids(gate_plan(tmp_path, folder, n=6), gate_registry)[2]
+    path = gate_plan(tmp_path, folder, hold=held, n=6)
+    events: list = []
+    result: dict = {}
+    thread = threading.Thread(target=lambda: result.setdefault("table", run(path, gate_registry, RAY2, events=events)[0]))
+    thread.start()
+    try:
+        (pid,) = wait_started(folder, held)
+        os.kill(pid, signal.SIGKILL)  # the worker process, in the middle of the held evaluation
+        pids = wait_started(folder, held, attempts=2)
+    finally:
+        (folder / "release").touch()
+        thread.join(300)
+    assert not thread.is_alive()
+    assert len(set(pids)) == 2, "the evaluation ran again in another worker process"
+    table = result["table"]
+    assert all(r["gate.status"] == "done" and r["ridge_rfm.status"] == "done" for r in table.rows)
+    assert sum(isinstance(e, ev.EvalFinished) and e.arch == held and e.evaluator == "gate" for e in events) == 1
+    assert len(rows_of(path.parent / "results.db")) == 12
+    assert any(isinstance(e, ev.Log) and "was lost" in e.message for e in events)
+    assert not events[-1].cancelled and events[-1].counts == {"done": 12}
+
+
+def test_cancel_stops_in_flight_work_and_resumes_in_process(local_ray, gate_registry, tmp_path):
+    folder = tmp_path / "gate"
+    ids = arch_ids(gate_plan(tmp_path, folder, n=6), gate_registry)
+    path = gate_plan(tmp_path, folder, hold=ids[1], n=6)
+    cancel = threading.Event()
+    events: list = []
+    thread = threading.Thread(target=run, args=(path, gate_registry, RAY2, cancel, events))
+    thread.start()
+    wait_started(folder, ids[1])
+    cancel.set()  # the held evaluation sees it at its next check
+    thread.join(300)
+    assert not thread.is_alive() and events[-1].cancelled
+    db = path.parent / "results.db"
+    assert all(state != "running" for _, _, state in rows_of(db))
+    assert (ids[1], "gate") not in {(a, e) for a, e, _ in rows_of(db)}
+    store = Store.open_readonly(db)
+    try:
+        assert store.run().state == "interrupted"
+    finally:
+        store.close()
+
+    (folder / "release").touch()
+    table, more = run(path, gate_registry)  # Ray -> in-process
+    assert next(e for e in more if isinstance(e, ev.RunStarted)).resumed
+    ref, _ = run(gate_plan(tmp_path / "ref", folder, hold=ids[1], n=6), gate_registry)
+    assert computed(table) == computed(ref)
+
+
+def test_killed_driver_resumes_without_duplicates(local_ray, gate_registry, tmp_path):
+    """The driver (``rcx run --executor ray``, joined to this module's Ray) is SIGKILLed while a
+    worker holds an evaluation; running the command again finishes the run, each row once."""
+    folder = tmp_path / "gate"
+    ids = arch_ids(gate_plan(tmp_path, folder, n=6), gate_registry)
+    path = gate_plan(tmp_path, folder, hold=ids[3], n=6)
+    env = {**os.environ, **ray_gate.ray_env(tmp_path)}
+    cmd = [sys.executable, "-m", "rcx", "run", "--headless", str(path), "-q", "--executor", "ray", "--address", local_ray,
+           "--workers", "2"]
+    errors = tmp_path / "stderr.txt"
+    with errors.open("w") as err:
+        proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT)
+    try:
+        wait_started(folder, ids[3])
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, errors.read_text()
+    db = path.parent / "results.db"
+    before = {(a, e) for a, e, s in rows_of(db) if s == "done"}
+    (folder / "release").touch()
+    table, events = run(path, gate_registry, RAY2)
+    started = next(e for e in events if isinstance(e, ev.RunStarted))
+    assert started.resumed and started.done == len(before)
+    assert sum(isinstance(e, ev.EvalFinished) for e in events) == 12 - len(before)
+    rows = rows_of(db)
+    assert len(rows) == len(set((a, e) for a, e, _ in rows)) == 12 and {s for *_, s in rows} == {"done"}
+
+
+def test_unreachable_address_exits_2_with_one_message(tmp_path):
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    path = tiny_plan(tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "rcx", "run", "--headless", str(path), "--executor", "ray",
+                           "--address", f"127.0.0.1:{port}"], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                          cwd=ROOT, timeout=300)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"rcx: error: cannot reach the Ray cluster at 127.0.0.1:{port}"), proc.stderr
+    assert not (tmp_path / "results.db").exists()
