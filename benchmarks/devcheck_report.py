@@ -68,7 +68,7 @@ def summary_table(results: list[PartResult], width: int = 100) -> str:
     for i, row in enumerate(rows):
         head = f"{row[0]:<{w[0]}}  {row[1]:<{w[1]}}  {row[2]:>{w[2]}}  "
         lines.append((head + _wrap(row[3], width - len(head), len(head))).rstrip())
-        if row[4]:
+        if row[4] and i:
             lines.append(" " * len(head) + f"target: {row[4]}")
         if i == 0:
             lines.append("-" * min(width, max(len(ln) for ln in lines)))

@@ -79,8 +79,8 @@ FULL = Profile(
 )
 QUICK = Profile(
     sweep_archs=6, sweep_image=16, sweep_images=60, sweep_channels=4, sweep_trials=1, overhead_evals=20,
-    ridge=("--archs", "1", "--trials", "1"),
-    cvu=("--archs", "2", "--inits", "3", "--batch", "32"),
+    ridge=("--archs", "1", "--trials", "1", "--per-class", "10", "--resize", "32"),
+    cvu=("--archs", "2", "--inits", "2", "--batch", "16"),
     train=("--model", "resnet_lc-8-8-k3", "--train", "100", "--epochs", "1", "--rounds", "1", "--batch", "50",
            "--threads", "1"),
     limits={"setup": 120, "pytest-gpu": 300, "ksd-sweep": 300, "ray-overhead": 240, "ridge": 240, "cvu": 180,
@@ -327,7 +327,7 @@ def part_cvu(ctx: Context) -> Outcome:
     limit = ctx.limit("cvu")
     rc, out, timed_out = call(ctx, [sys.executable, str(ROOT / "benchmarks" / "cvu.py"), "--device", ctx.device,
                                     *ctx.profile.cvu], limit)
-    r, du = _floats(r"ratio ([\d.]+)x \(per architecture", out), _floats(r"max \|dU\| ([\d.]+);", out)
+    r, du = _floats(r"ratio ([\d.]+)x \(per architecture", out), _floats(r"max \|dU\| ([\d.]+), identical", out)
     if rc or timed_out or not r:
         return Outcome(False, reason=failure(rc, out, timed_out, limit))
     path = re.search(r"rcx path (\w+), dtype (\w+)", out)
@@ -383,7 +383,7 @@ def synthetic_zip(dest: Path, train: int = 200, test: int = 100) -> Path:
     from PIL import Image
 
     from rcx.data.synthetic import CLASSES, generate
-    from rcx.core.seeding import generator
+    from rcx.api.seeding import generator
 
     with zipfile.ZipFile(dest, "w", zipfile.ZIP_STORED) as z:
         for split, per_class in (("train", train), ("test", test)):

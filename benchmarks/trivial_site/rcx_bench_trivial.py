@@ -12,9 +12,9 @@ inherit the driver's environment) loads it like an installed plugin.
 
 from __future__ import annotations
 
-from rcx.core.options import Metric
-from rcx.evaluators.base import EvalContext, EvalResult, Evaluator
-from rcx.hookspecs import hookimpl
+from rcx.api.evaluator import EvalContext, EvalResult, Evaluator
+from rcx.api.hooks import hookimpl
+from rcx.api.options import Metric
 
 
 class Trivial(Evaluator):
