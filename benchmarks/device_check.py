@@ -43,7 +43,7 @@ from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from devcheck_report import PartResult, one_line, summary_table, write_reports  # noqa: E402  benchmarks/
-from sweep_timing import ROOT, child_env, executor_args, ratio, run_sweep  # noqa: E402
+from sweep_timing import ROOT, SweepTiming, child_env, executor_args, ratio, run_sweep  # noqa: E402
 
 PARTS = ("setup", "pytest-gpu", "ksd-sweep", "ray-overhead", "ridge", "cvu", "train")
 SWEEP_TARGET = 2.0  # Ray 4 x 0.25 GPU over in-process, sweep rate (issue 10)
@@ -170,20 +170,38 @@ print("SETUP " + json.dumps(out))
 """
 
 
+RAY_GPUS_CODE = r"""
+import ray
+ray.init(include_dashboard=False, log_to_driver=False)
+print("RAY_GPUS %g" % ray.cluster_resources().get("GPU", 0))
+ray.shutdown()
+"""
+
+
 def part_setup(ctx: Context) -> Outcome:
+    """The versions and devices; on CUDA also a bf16 matrix product and the GPUs Ray sees
+    (without them the sweep's workers could never be placed)."""
     limit = ctx.limit("setup")
     rc, out, timed_out = call(ctx, [sys.executable, "-c", SETUP_CODE], limit)
     line = next((ln for ln in out.splitlines() if ln.startswith("SETUP ")), None)
     if rc or line is None:
         return Outcome(False, reason=failure(rc, out, timed_out, limit))
     facts = json.loads(line[len("SETUP "):])
-    ctx.found.update(facts)
     problems = []
     if ctx.device == "cuda" and not facts["gpus"]:
         problems.append("torch sees no CUDA device")
     for dist in ("ray", "rcx"):
         if facts[dist] == "missing":
             problems.append(f"{dist} is not installed (run through device_check.sh, after --prepare)")
+    if ctx.device == "cuda" and facts["ray"] != "missing":
+        rc, out, timed_out = call(ctx, [sys.executable, "-c", RAY_GPUS_CODE], ctx.limit("setup"))
+        seen = re.search(r"^RAY_GPUS ([\d.]+)", out, re.M)
+        facts["ray_gpus"] = float(seen[1]) if seen else "?"
+        if not seen:
+            problems.append(f"ray.init failed: {failure(rc, out, timed_out, limit)}")
+        elif not float(seen[1]):
+            problems.append("Ray sees no GPU (its workers at 0.25 GPU cannot be placed)")
+    ctx.found.update(facts)
     return Outcome(not problems, facts, "; ".join(problems))
 
 
@@ -270,8 +288,11 @@ def part_ksd_sweep(ctx: Context) -> Outcome:
     total = ctx.limit("ksd-sweep")
     inproc = run_sweep("in-process", plan, ctx.tmp / "sweep_inproc.db", executor_args("in-process"),
                        timeout=0.42 * total, env=ctx.env, log=ctx.log)
-    ray = run_sweep("ray", plan, ctx.tmp / "sweep_ray.db", sweep_workers(ctx),
-                    timeout=max(10.0, ctx.limit("ksd-sweep") - 5), env=ctx.env, log=ctx.log)
+    if ctx.device == "cuda" and ctx.found.get("ray_gpus") == 0:  # its workers could never be placed
+        ray = SweepTiming("ray", 1, 0.0, 0, 0.0, 0.0, error="not run: Ray sees no GPU (setup)")
+    else:
+        ray = run_sweep("ray", plan, ctx.tmp / "sweep_ray.db", sweep_workers(ctx),
+                        timeout=max(10.0, ctx.limit("ksd-sweep") - 5), env=ctx.env, log=ctx.log)
     accs_in, accs_ray = val_accs(ctx.tmp / "sweep_inproc.db"), val_accs(ctx.tmp / "sweep_ray.db")
     common = sorted(set(accs_in) & set(accs_ray))
     figures: dict[str, Any] = {
@@ -286,7 +307,7 @@ def part_ksd_sweep(ctx: Context) -> Outcome:
               f"in-process sweep rate") if ctx.device == "cuda" else ""
     # A run cut at its time limit still gives a sweep rate (from what it finished): not a failure.
     problems = [f"{t.label}: {t.error}" for t in (inproc, ray) if t.returncode and not t.timed_out]
-    problems += [f"{t.label}: no evaluation finished" for t in (inproc, ray) if not t.done]
+    problems += [f"{t.label}: no evaluation finished" for t in (inproc, ray) if not t.done and not t.returncode]
     return Outcome(not problems, figures, "; ".join(problems), target)
 
 

@@ -44,7 +44,7 @@ device = "cpu"
 name = "synthetic"
 n_train = 20
 n_test = 20
-image_size = 16
+image_size = 32
 [space]
 name = "ksd"
 channels = 4
