@@ -3,8 +3,10 @@
 ``examples/quickstart.toml`` (40 ``ksd`` architectures x 3 ridge-RFM trials on 500 + 500
 synthetic 32x32 images) runs through ``rcx run --headless`` in subprocesses, in turn:
 
-- **in-process, N threads** (``--inproc-threads``, 2 and 1 by default): one process, torch on
-  N threads; 2 is the whole of this 2-core machine, 1 is what one Ray worker gets;
+- **in-process, N threads** (``--inproc-threads``, ``auto`` and 1 by default): one process,
+  torch on N threads; ``auto`` is rcx's default (one thread per idle core: 2 on a quiet 2-core
+  machine, 1 on a busy one, where 2 threads stall each other, BENCHMARKS.md "CPU threads
+  under load"), 1 is what one Ray worker gets;
 - **Ray, 2 workers x 1 thread**: a local Ray instance, two worker processes.
 
 Rounds alternate the order (machines here are shared; interleaving makes drifting load hit
@@ -14,7 +16,7 @@ second between the first start and the last finish in the results file), the ste
 and its workers' set-up included). Ratios are Ray over in-process with 2 threads, and Ray over
 the 1-thread run (parallel efficiency: 2.0 would be two workers doing two workers' work).
 
-    python benchmarks/ray_sweep.py [--rounds 2] [--inproc-threads 2,1] [--json FILE]
+    python benchmarks/ray_sweep.py [--rounds 2] [--inproc-threads auto,1] [--json FILE]
 """
 
 from __future__ import annotations
@@ -32,9 +34,9 @@ from sweep_timing import ROOT, SweepTiming, child_env, dump, executor_args, rati
 QUICKSTART = ROOT / "examples" / "quickstart.toml"
 
 
-def configurations(inproc_threads: list[int], workers: int) -> dict[str, list[str]]:
-    """Label -> `rcx run` flags of every configuration of a round."""
-    configs = {f"in-process {t} thr": [*executor_args("in-process"), "--threads", str(t)] for t in inproc_threads}
+def configurations(inproc_threads: list[str], workers: int) -> dict[str, list[str]]:
+    """Label -> `rcx run` flags of every configuration of a round (threads: a number or ``auto``)."""
+    configs = {f"in-process {t} thr": [*executor_args("in-process"), "--threads", t] for t in inproc_threads}
     configs[f"ray {workers}x1"] = executor_args("ray", workers=workers, threads_per_worker=1, cpus_per_worker=1)
     return configs
 
@@ -50,13 +52,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--plan", type=Path, default=QUICKSTART)
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--inproc-threads", default="2,1")
+    ap.add_argument("--inproc-threads", default="auto,1", help="in-process configurations: thread counts or auto")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=900, help="seconds allowed to one rcx command")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--log", type=Path, help="append the rcx commands' output here")
     args = ap.parse_args()
-    threads = [int(t) for t in args.inproc_threads.split(",")]
+    threads = [t.strip() for t in args.inproc_threads.split(",") if t.strip()]
     configs = configurations(threads, args.workers)
     runs: dict[str, list[SweepTiming]] = {label: [] for label in configs}
     loads = [os.getloadavg()[0]]
@@ -70,7 +72,7 @@ def main() -> int:
                 loads.append(os.getloadavg()[0])
                 print(f"round {r} {label:18s} sweep {t.sweep_rate:6.2f} eval/s  steady {t.steady_rate:6.2f} eval/s  "
                       f"command {t.wall_s:6.1f} s  ({t.done} evaluations{'; ' + t.error if t.error else ''}) "
-                      f"load {loads[-1]:.1f}", flush=True)
+                      f"load {loads[-1]:.1f}; {t.device}", flush=True)
                 if not t.ok:
                     print(f"{label} failed: {t.error}", file=sys.stderr)
                     return 1

@@ -41,6 +41,7 @@ class SweepTiming:
     steady_s: float
     timed_out: bool = False
     error: str = ""  # the last line of stderr when the command failed
+    device: str = ""  # the run's recorded device description (torch threads included)
 
     @property
     def ok(self) -> bool:
@@ -81,6 +82,20 @@ def read_timestamps(db: Path) -> tuple[int, float, float]:
     if not n:
         return 0, 0.0, 0.0
     return int(n), float(last_finish - first_start), float(last_finish - first_finish)
+
+
+def recorded_device(db: Path) -> str:
+    """The device description recorded with the file's latest run, e.g. ``cpu (x86_64, 1 threads, AVX2)``."""
+    if not db.exists():
+        return ""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        row = con.execute("SELECT device_name FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+    except sqlite3.Error:
+        row = None
+    finally:
+        con.close()
+    return str(row[0]) if row else ""
 
 
 def executor_args(executor: str, workers: int = 0, gpus_per_worker: float = 0.0, cpus_per_worker: int = 0,
@@ -141,7 +156,7 @@ def run_sweep(label: str, plan: Path, db: Path, flags: Sequence[str], *, timeout
     lines = [ln for ln in (err or "").splitlines() if ln.strip()]
     error = "" if proc.returncode == 0 and not timed_out else (
         f"stopped at its {timeout:.0f} s limit" if timed_out else (lines[-1] if lines else f"exit {proc.returncode}"))
-    return SweepTiming(label, proc.returncode, wall, n, span, steady, timed_out, error[:300])
+    return SweepTiming(label, proc.returncode, wall, n, span, steady, timed_out, error[:300], recorded_device(db))
 
 
 def ratio(num: float, den: float) -> float:

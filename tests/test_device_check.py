@@ -24,7 +24,7 @@ import devcheck_env  # noqa: E402
 from devcheck_report import (PartResult, format_value, load_results, markdown, one_line, summary_table,  # noqa: E402
                              write_reports)
 from ray_overhead import overhead_ms  # noqa: E402
-from sweep_timing import SweepTiming, child_env, executor_args, read_timestamps  # noqa: E402
+from sweep_timing import SweepTiming, child_env, executor_args, read_timestamps, recorded_device  # noqa: E402
 
 HAS_RAY = importlib.util.find_spec("ray") is not None
 HAS_RCX_DIST = any(d.metadata["Name"] == "rcx" for d in metadata.distributions())
@@ -185,6 +185,17 @@ def test_read_timestamps_uses_the_latest_run_and_final_rows(tmp_path):
     t = SweepTiming("x", 0, 8.0, 3, 4.0, 3.0)
     assert (t.sweep_rate, t.steady_rate, t.wall_rate, t.ok) == (0.75, 2 / 3, 0.375, True)
     assert dc.val_accs(db) == {"a0": 0.0, "a1": 0.1}
+    assert recorded_device(db) == ""  # this file's runs table has no device column
+
+
+def test_recorded_device_reads_the_latest_run(tmp_path):
+    db = tmp_path / "d.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE runs (id INTEGER PRIMARY KEY, device_name TEXT)")
+    con.executemany("INSERT INTO runs VALUES (?, ?)", [(1, "cpu (x86_64, 2 threads)"), (2, "cpu (x86_64, 1 threads)")])
+    con.commit()
+    con.close()
+    assert recorded_device(db) == "cpu (x86_64, 1 threads)" and recorded_device(tmp_path / "none.db") == ""
 
 
 def test_overhead_is_ray_minus_in_process_per_evaluation():
