@@ -1,9 +1,18 @@
-"""The runner: a plan becomes candidates x evaluators, each outcome goes to the store.
+"""The runner: a plan becomes tasks (candidate x evaluator), each outcome goes to the store.
 
-The runner is headless and single-threaded; the CLI calls :meth:`Runner.run` in the main
-thread, the TUI in a worker thread. It reports through ``on_event`` callbacks and stops between
-evaluations (and, through ``EvalContext.check_cancel``, between batches) when ``cancel`` is set;
-while ``pause`` is set it waits before starting the next evaluation.
+The runner is the driver of a run and the only writer of its results file. It samples and
+describes the candidates, records the invalid ones, and hands the rest as small, picklable
+:class:`Task` s to an executor (:meth:`Executor.execute`): the default
+:class:`InProcessExecutor` runs them one after another in this thread; others (``rcx.exec``,
+which the core never imports) run them elsewhere and report back through the runner's
+:meth:`Runner.task_started`, :meth:`Runner.record`, :meth:`Runner.curve_point` and
+:meth:`Runner.progress`. Every executor turns an evaluation into its :class:`Outcome` with the
+one function :func:`evaluate_one`.
+
+The CLI calls :meth:`Runner.run` in the main thread, the TUI in a worker thread. It reports
+through ``on_event`` callbacks and stops between evaluations (and, through
+``EvalContext.check_cancel``, between batches) when ``cancel`` is set; while ``pause`` is set
+no new evaluation starts.
 """
 
 from __future__ import annotations
@@ -402,13 +411,12 @@ class Runner:
             self.store.cancel_evaluation(run_id, arch, instance)
             return
         status, metrics, trials, extra, error = outcome.status, outcome.metrics, outcome.trials, outcome.extra, outcome.error
-        try:
-            metrics, trials = plain_json(metrics, "metrics"), plain_json(trials, "trials")
-            extra = plain_json(extra, "extra", lenient=True)
+        try:  # evaluate_one made the values plain already; the store checks them once more
+            self.store.finish_evaluation(run_id, arch, instance, status, metrics=metrics, trials=trials, extra=extra,
+                                         error=error, seconds=outcome.seconds)
         except UnstorableValue as exc:
-            status, metrics, trials, extra, error = "failed", {}, [], {}, f"the result cannot be stored: {exc}"
-        self.store.finish_evaluation(run_id, arch, instance, status, metrics=metrics, trials=trials, extra=extra,
-                                     error=error, seconds=outcome.seconds)
+            status, metrics, error = "failed", {}, f"the result cannot be stored: {exc}"
+            self.store.finish_evaluation(run_id, arch, instance, status, error=error, seconds=outcome.seconds)
         if status == "failed":
             self._log("error", f"{arch} / {instance}: {error}", run_id)
         self.on_event(ev.EvalFinished(arch, instance, status, metrics, outcome.seconds, error, worker))

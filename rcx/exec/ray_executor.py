@@ -20,10 +20,12 @@ import logging
 import math
 import os
 import socket
+import sys
 import time
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 import ray
 import torch
@@ -93,6 +95,11 @@ class RayExecutor:
             return
         address = self.settings.address
         options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
+        with _real_std_streams():
+            self._init(address, options)
+        self._started_ray = True
+
+    def _init(self, address: str | None, options: dict[str, Any]) -> None:
         try:
             if address is None:  # "local", never None: None joins whatever cluster runs on this machine
                 wanted = (self.settings.workers or 0) * self.settings.cpus_per_worker
@@ -107,7 +114,6 @@ class RayExecutor:
             where = "a local Ray instance" if address is None else f"the Ray cluster at {address!r}"
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ExecutorError(f"cannot start or join {where}: {first}") from None
-        self._started_ray = True
 
     def close(self) -> None:
         """Stop every worker; shut down the local Ray instance this executor started."""
@@ -313,6 +319,8 @@ class RayExecutor:
             self._finish(runner, task, slot, item[1])
 
     def _finish(self, runner: Runner, task: Task, slot: _Slot, outcome: Outcome) -> None:
+        if slot.running is not task and not outcome.cancelled and task.key not in self._recorded:
+            runner.task_started(task, slot.name, f"{slot.device} on {slot.node} ({slot.name})")  # a quick one: no "started"
         if task in slot.tasks:
             slot.tasks.remove(task)
         if slot.running is task:
@@ -345,6 +353,34 @@ class RayExecutor:
                 runner.record(task, Outcome(CANCELLED), slot.name)
         self._calls.clear()
         self._kill_all()
+
+
+_null: Any = None
+
+
+@contextmanager
+def _real_std_streams() -> Iterator[None]:
+    """Ray's start-up needs ``sys.stdout``/``sys.stderr`` with file descriptors; under the TUI
+    (which captures them) they have none: Ray then gets the null device, never the screen."""
+    def usable(stream: Any) -> bool:
+        try:
+            os.fstat(stream.fileno())  # the TUI's capture object answers -1
+            return True
+        except (AttributeError, OSError, ValueError):
+            return False
+
+    if usable(sys.stdout) and usable(sys.stderr):
+        yield
+        return
+    global _null
+    if _null is None:  # kept open: Ray's faulthandler keeps writing to it
+        _null = open(os.devnull, "w")
+    saved = sys.stdout, sys.stderr
+    sys.stdout = sys.stderr = _null
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
 
 
 def _first_line(exc: BaseException) -> str:

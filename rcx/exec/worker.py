@@ -25,6 +25,9 @@ from rcx.core.runner import CANCELLED, Outcome, Task, evaluate_one, load_data
 
 PROGRESS_INTERVAL = 0.25
 """Seconds between two progress messages of one task (curve points are never dropped)."""
+STARTED_DELAY = 0.05
+"""An evaluation that ends within this many seconds sends no ``started`` message of its own
+(one message less per trivial task; the driver marks it started when its outcome arrives)."""
 
 _END = object()
 
@@ -91,9 +94,9 @@ class EvalWorker:
         self.cancel_event.set()
 
     def run(self, task: Task) -> Iterator[tuple]:
-        """Evaluate ``task``; yields ``("started", device)``, then any number of
-        ``("progress", fraction, message)`` and ``("curve", step, epoch, metrics)``, and last
-        ``("outcome", Outcome)``."""
+        """Evaluate ``task``; yields ``("started", device)`` (left out when the evaluation ends
+        within :data:`STARTED_DELAY`), then any number of ``("progress", fraction, message)``
+        and ``("curve", step, epoch, metrics)``, and last ``("outcome", Outcome)``."""
         from rcx.api.evaluator import EvalContext
 
         if not self.ready:
@@ -103,7 +106,6 @@ class EvalWorker:
         if self.cancel_event.is_set():
             yield ("outcome", Outcome(CANCELLED))
             return
-        yield ("started", self.device_label())
         arch = self.space.from_id(task.arch)
         messages: queue.Queue = queue.Queue()
         last_progress = [0.0]
@@ -132,6 +134,14 @@ class EvalWorker:
 
         thread = threading.Thread(target=evaluate, name=f"rcx-{self.name}-eval", daemon=True)
         thread.start()
-        while (item := messages.get()) is not _END:
+        try:
+            first = messages.get(timeout=STARTED_DELAY)
+        except queue.Empty:
+            first = None
+        if first is None or first[0] != "outcome":
+            yield ("started", self.device_label())
+        item = first if first is not None else messages.get()
+        while item is not _END:
             yield item
+            item = messages.get()
         thread.join()

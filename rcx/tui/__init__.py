@@ -7,11 +7,13 @@ import sys
 from pathlib import Path
 
 
-def main(target: Path | None = None) -> int:
+def main(target: Path | None = None, execution=None) -> int:
     """Open the app: empty, with a plan file (``.toml``), or on a results file (anything else).
 
     A plan with a TOML syntax error, or a results file that is not one, is refused with one
     message (exit code 2); a plan with other problems opens with them shown in the form.
+    ``execution`` (:class:`~rcx.exec.ExecutionSettings`, from ``rcx run PLAN --executor ...``)
+    fills the Plan screen's execution section.
     """
     import tomli
 
@@ -39,6 +41,6 @@ def main(target: Path | None = None) -> int:
             print(f"rcx: error: {exc}", file=sys.stderr)
             return 2
         db_path = target
-    app = RcxApp(registry, draft, plan_text, db_path)
+    app = RcxApp(registry, draft, plan_text, db_path, execution)
     app.run()
     return app.return_code or 0

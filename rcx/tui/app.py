@@ -28,6 +28,7 @@ from rcx.core.plan import Plan
 from rcx.analysis.truth import space_truths
 from rcx.core.results import ResultsTable, results_table
 from rcx.core.store import Store, StoreError
+from rcx.exec.settings import ExecutionSettings
 from rcx.plugins import Registry
 from rcx.tui.forms import Component, PlanDraft
 from rcx.tui.messages import RunError, RunEvent, Snapshot, StoreLoaded, StoreUnavailable
@@ -122,9 +123,10 @@ class RcxApp(App[int]):
     ]
 
     def __init__(self, registry: Registry, draft: PlanDraft | None = None, plan_text: str | None = None,
-                 db_path: Path | None = None) -> None:
+                 db_path: Path | None = None, execution: ExecutionSettings | None = None) -> None:
         super().__init__()
         self.registry = registry
+        self.execution = execution or ExecutionSettings()  # the Plan screen's execution section (not the plan)
         loaded = draft_from_results(db_path) if draft is None and db_path is not None else None
         self.draft = draft or (loaded[0] if loaded else default_draft(registry))
         self.plan_text = plan_text  # the plan file's own text, run as it is when the form did not change it
@@ -261,14 +263,21 @@ class RcxApp(App[int]):
         """The run worker; the App writes the log lines (``add_log``) to ``logger``'s file,
         this thread only a traceback, which the screen does not show."""
         from rcx.core.device import DeviceError
-        from rcx.core.runner import PlanMismatch, Runner
+        from rcx.core.runner import ExecutorError, PlanMismatch, Runner
+        from rcx.exec import make_executor
         from rcx.api.dataset import DatasetError
 
         def on_event(event: ev.Event) -> None:
             if not isinstance(event, ev.EvalProgress):
                 self.post_message(RunEvent(event))
 
-        runner = Runner(plan, self.registry, on_event=on_event, cancel=self.cancel_event, pause=self.pause_event)
+        try:
+            executor = make_executor(self.execution)
+        except ExecutorError as exc:
+            self.post_message(RunError(str(exc)))
+            return
+        runner = Runner(plan, self.registry, on_event=on_event, cancel=self.cancel_event, pause=self.pause_event,
+                        executor=executor)
         try:
             if plan.output.exists():
                 existing = Store.open(plan.output)
@@ -276,17 +285,25 @@ class RcxApp(App[int]):
                     runner.check_store(existing)
                 finally:
                     existing.close()
+            connect = getattr(executor, "connect", None)
+            if connect is not None:  # an unreachable cluster fails before anything is written
+                self.post_message(RunEvent(ev.Log("info", f"connecting: {self.execution.describe()}")))
+                connect()
             runner.setup()
             store = Store.open(plan.output)
             try:
                 runner.run(store)
             finally:
                 store.close()
-        except (PlanMismatch, StoreError, DatasetError, DeviceError, ValueError) as exc:
+        except (PlanMismatch, StoreError, DatasetError, DeviceError, ExecutorError, ValueError) as exc:
             self.post_message(RunError(str(exc)))
         except Exception as exc:  # a bug in a plugin or in rcx: logged with its traceback, never a crash
             logger.exception("run failed")
             self.post_message(RunError(f"{type(exc).__name__}: {exc} (traceback in {plan.output.with_suffix('.log')})"))
+        finally:
+            close = getattr(executor, "close", None)
+            if close is not None:
+                close()
 
     def on_run_event(self, message: RunEvent) -> None:
         event = message.event

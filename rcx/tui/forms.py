@@ -17,6 +17,7 @@ import tomli
 
 from rcx.api.options import Option, validate_options
 from rcx.core.plan import Plan, PlanError, Problem, parse_plan
+from rcx.exec.settings import ExecutionSettings
 from rcx.plugins import Registry, UnknownName
 
 UNSET = object()
@@ -169,3 +170,59 @@ def device_choices() -> list[tuple[str, str]]:
         for i in range(torch.cuda.device_count()):
             out.append((f"cuda:{i} {torch.cuda.get_device_name(i)}", f"cuda:{i}"))
     return out
+
+
+# -- execution (not part of the plan) -------------------------------------------------------------
+EXECUTION_FIELDS = [
+    Option("executor", str, "in-process", "in-process: one evaluation at a time in this process; ray: parallel "
+           "workers on a local Ray instance or a cluster (pip install \"rcx[ray]\"). Never part of the plan, never "
+           "a change of results", choices=("in-process", "ray")),
+    Option("address", str, "", "ray: empty starts a private local instance; auto joins the cluster this machine "
+           "belongs to; HOST:PORT a head node"),
+    Option("workers", int, None, "ray: workers (empty: as many as the resources allow)", min=1),
+    Option("gpus_per_worker", float, None, "ray: GPU share of each worker (empty: 1 on a CUDA plan, else 0; "
+           "0.25 puts four workers on one GPU)", min=0),
+    Option("cpus_per_worker", float, None, "ray: CPUs reserved per worker (empty: 1)", min=0, gt_min=True),
+    Option("threads_per_worker", int, None, "ray: torch CPU threads per worker (empty: its CPUs)", min=1),
+]
+"""The Plan screen's execution section: :class:`~rcx.exec.ExecutionSettings` as form fields."""
+
+
+def execution_values(settings: ExecutionSettings) -> dict[str, Any]:
+    """Form values showing ``settings`` (defaults left empty)."""
+    values = {"executor": settings.executor, "address": settings.address or "", "workers": settings.workers,
+              "gpus_per_worker": settings.gpus_per_worker,
+              "cpus_per_worker": None if settings.cpus_per_worker == 1.0 else settings.cpus_per_worker,
+              "threads_per_worker": settings.threads_per_worker}
+    return {k: v for k, v in values.items() if v not in (None, "")}
+
+
+def execution_settings(values: dict[str, Any]) -> tuple[ExecutionSettings | None, list[Problem]]:
+    """The execution section's values as settings, or None with the problems (keyed
+    ``execution.<field>``). With the in-process executor the Ray fields are ignored."""
+    executor = values.get("executor", "in-process")
+    if executor != "ray":
+        plain = ExecutionSettings(executor)
+        problems = [Problem("execution.executor", p) for p in plain.problems()]
+        return (None if problems else plain), problems
+    problems: list[Problem] = []
+
+    def number(key: str, kind: type) -> Any:
+        value = values.get(key)
+        if value is None:
+            return None
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            what = "a number" if kind is float else "a whole number"
+            problems.append(Problem(f"execution.{key}", f"expected {what}, got {value!r}"))
+            return None
+        return value
+
+    cpus = number("cpus_per_worker", float)
+    settings = ExecutionSettings("ray", address=(values.get("address") or "").strip() or None,
+                                 workers=number("workers", int), gpus_per_worker=number("gpus_per_worker", float),
+                                 cpus_per_worker=1.0 if cpus is None else cpus,
+                                 threads_per_worker=number("threads_per_worker", int))
+    problems += [Problem("execution", p) for p in settings.problems()]
+    return (None if problems else settings), problems

@@ -55,6 +55,7 @@ class Progress:
     in_flight: int = 0  # evaluations started and not finished
     active_base: float = 0.0  # active seconds before the current stretch
     active_from: float | None = None  # start of the current active stretch (None: the clock is stopped)
+    workers: tuple = ()  # ev.WorkerInfo of a distributed executor's workers (empty in-process)
 
     # -- the active clock ----------------------------------------------------------------------
     def active_seconds(self, now: float | None = None) -> float:
@@ -92,6 +93,9 @@ class Progress:
             self.state, self.in_flight, self.active_base, self.active_from = "running", 0, 0.0, now
             self.samples.clear()
             self.samples.append((0.0, self.done))
+            self.workers = ()
+        elif isinstance(event, ev.Workers):
+            self.workers = event.workers
         elif isinstance(event, ev.EvalStarted):
             self.current = f"{event.arch} / {event.evaluator}"
             self.in_flight += 1

@@ -21,7 +21,8 @@ from rcx.api.options import Option
 from rcx.core.plan import PlanError, parse_plan
 from rcx.data.prepare import COMMON_OPTIONS
 from rcx.spaces.samplers import SAMPLER_OPTIONS
-from rcx.tui.forms import Component, PlanDraft, device_choices, errors_by_key, space_summary
+from rcx.tui.forms import (EXECUTION_FIELDS, Component, PlanDraft, device_choices, errors_by_key, execution_settings,
+                           execution_values, space_summary)
 from rcx.tui.screens.dialogs import PathScreen
 from rcx.tui.widgets.option_form import OptionForm
 from rcx.tui.widgets.footer import KeyFooter
@@ -77,6 +78,8 @@ class PlanScreen(Screen):
             yield Label("Evaluators", classes="section-title")
             yield SelectionList[str](*self._evaluator_choices(), id="pick-evaluators", compact=True)
             yield Vertical(*(self._evaluator_form(i, c) for i, c in draft.evaluators.items()), id="evaluator-forms")
+            yield Label("Execution (not part of the plan: never a change of results)", classes="section-title")
+            yield OptionForm("execution", EXECUTION_FIELDS, execution_values(app.execution), id="form-execution")
         yield Static("", id="field-help")
         yield KeyFooter()
 
@@ -137,6 +140,10 @@ class PlanScreen(Screen):
         """Validate the form and show the validator's messages where they belong."""
         draft = self.collect()
         plan, problems = draft.validate(self.app.registry)
+        settings, exec_problems = execution_settings(self.query_one("#form-execution", OptionForm).values())
+        if settings is not None:
+            self.app.execution = settings
+        problems = [*problems, *exec_problems]
         self.problems = problems
         errors = errors_by_key(problems)
         shown: set[str] = set()
@@ -144,8 +151,9 @@ class PlanScreen(Screen):
             shown |= form.set_errors(errors)
         others = [p for p in problems if p.path not in shown]
         status = self.query_one("#plan-status", Static)
-        if plan is not None:
-            status.update(f"[green]plan ok[/]: {plan.name} -> {plan.output}   ctrl+r runs it, ctrl+s saves it")
+        if plan is not None and not exec_problems:
+            where = f"   on {settings.describe()}" if settings is not None and settings.executor != "in-process" else ""
+            status.update(f"[green]plan ok[/]: {plan.name} -> {plan.output}{where}   ctrl+r runs it, ctrl+s saves it")
         else:
             lines = [f"[red]{len(problems)} problem(s)[/]"] + [f"  [red]{p.path or 'plan'}[/]: {p.message}" for p in others]
             status.update("\n".join(lines))
@@ -197,8 +205,8 @@ class PlanScreen(Screen):
         self.check_now()
         draft: PlanDraft = self.app.draft
         plan, problems = draft.validate(self.app.registry)
-        if plan is None:
-            self.notify(f"the plan has {len(problems)} problem(s); fix them first", severity="error")
+        if plan is None or self.problems:
+            self.notify(f"the plan has {len(self.problems or problems)} problem(s); fix them first", severity="error")
             return
         original = self.app.plan_text
         if original is not None and draft.path is not None:  # run the file's own text when it says the same

@@ -1,4 +1,5 @@
-"""The Run screen: done/total, rate, ETA, counts per status, live charts and the log.
+"""The Run screen: done/total, rate, ETA, counts per status, the workers of a distributed run
+(which node and device, running what), live charts and the log.
 
 It pulls the App's state four times a second; the charts replot only when the results table
 or the chosen metric changed. Below 110 columns one chart is shown at a time (``v`` shows the
@@ -45,6 +46,7 @@ class RunScreen(Screen):
         yield Static("", id="run-title")
         yield ProgressBar(total=None, show_eta=False, id="run-bar")
         yield Static("", id="run-counts")
+        yield Static("", id="run-workers")
         yield Charts(id="charts")
         yield RichLog(id="run-log", wrap=True, max_lines=2000, markup=False)
         yield KeyFooter()
@@ -100,11 +102,29 @@ class RunScreen(Screen):
             counts.append(f"chart: {app.chart_metric.rpartition('.')[2]} (m on F4)", style="dim")
         counts.no_wrap, counts.overflow = True, "ellipsis"
         self.query_one("#run-counts", Static).update(counts)
+        self._show_workers(p.workers)
         self._write_log()
         key = (app.table_version, app.chart_metric, self.size)
         if key != self._chart_key:
             self._chart_key = key
             self.query_one(Charts).update_data(app.table, app.chart_metric)
+
+    def _show_workers(self, workers: tuple) -> None:
+        """One line per worker of a distributed run (which, where, on what device, running what);
+        hidden in-process."""
+        box = self.query_one("#run-workers", Static)
+        box.display = bool(workers)
+        if not workers:
+            return
+        lines = []
+        for w in workers:
+            style = {"lost": "red", "starting": "yellow"}.get(w.state, "")
+            doing = w.running or ("idle" if w.state == "ready" else w.state)
+            line = Text.assemble((f"{w.name:<4}", "bold"), f" {w.node or '?'} {w.device or ''}  ", (f"{w.done} done  ", "dim"),
+                                 (doing, style))
+            line.no_wrap, line.overflow = True, "ellipsis"
+            lines.append(line)
+        box.update(Text("\n").join(lines))
 
     def _write_log(self) -> None:
         app = self.app
