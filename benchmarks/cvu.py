@@ -32,14 +32,14 @@ from scipy.stats import spearmanr
 from torch import nn
 
 from rcx.api.device import synchronize
-from rcx.core.device import device_name
+from rcx.api.evaluator import EvalContext, RunContext
+from rcx.api.init import init_weights
 from rcx.api.options import validate_options
+from rcx.api.seeding import generator
+from rcx.core.device import device_name
 from rcx.core.plan import parse_plan
 from rcx.core.runner import Runner
-from rcx.api.seeding import generator
-from rcx.api.evaluator import EvalContext, RunContext
 from rcx.evaluators.cvu import CVU
-from rcx.api.init import init_weights
 from rcx.plugins import load_registry
 
 from cifar_subset import unzip_subset  # benchmarks/, the script's own folder

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import torch
 
+from rcx.api.evaluator import EvalContext, RunContext
+from rcx.api.seeding import derive_seed
 from rcx.core.plan import load_plan
 from rcx.core.runner import Runner
-from rcx.api.seeding import derive_seed
-from rcx.api.evaluator import EvalContext, RunContext
 from rcx.plugins import load_registry
 
 

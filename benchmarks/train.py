@@ -42,15 +42,14 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from rcx.api.device import synchronize
-from rcx.core.device import resolve_device
+from rcx.api.init import init_weights
 from rcx.api.seeding import generator
+from rcx.core.device import resolve_device
 from rcx.data.cache import cache_dir
 from rcx.data.imagefolder import ImageFolderProvider
-from rcx.evaluators.training import Classifier
-from rcx.api.init import init_weights
-from rcx.nn.train import DeviceData, EpochDraws, TrainConfig, accuracy, cosine_lr, train
-from rcx.spaces.depthmult import DepthMultSpace
 from rcx.nn.resnet_lc import cifar_resnet
+from rcx.nn.train import Classifier, DeviceData, EpochDraws, TrainConfig, accuracy, cosine_lr, train
+from rcx.spaces.depthmult import DepthMultSpace
 from rcx.spaces.resnet_lc import parse_id
 
 from cifar_subset import unzip_subset  # benchmarks/, the script's own folder

@@ -73,12 +73,12 @@ def write_results(table, rows: list[dict[str, Any]], fmt: str, all_columns: bool
 
 # -- commands -----------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
-    from rcx.core.device import THREADS_ENV, DeviceError, parse_threads
+    from rcx.core.device import THREADS_ENV, parse_threads
     from rcx.core.plan import PlanError, load_plan
     from rcx.core.results import results_table
-    from rcx.core.runner import ExecutorError, PlanMismatch, Runner
-    from rcx.core.store import Store, StoreError, WriterLock
-    from rcx.api.dataset import DatasetError
+    from rcx.core.runner import ExecutorError, Runner
+    from rcx.core.session import RUN_ERRORS, run_plan
+    from rcx.core.store import Store
     from rcx.exec import make_executor
     from rcx.plugins import get_registry
     from rcx.progress import Reporter
@@ -117,36 +117,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("\nrcx: stopping after the current batch (Ctrl-C again to stop now)", file=sys.stderr)
 
     previous = signal.signal(signal.SIGINT, on_sigint)
-    lock = WriterLock(plan.output)
     try:
-        lock.acquire()  # before the dataset loads: another run on this file, or an unwritable folder, fails now
-        connect = getattr(executor, "connect", None)
-        if connect is not None:  # an unreachable cluster fails now, before the dataset loads
-            connect()
-        if plan.output.exists():
-            existing = Store.open(plan.output)
-            try:
-                runner.check_store(existing, args.new_run)
-            finally:
-                existing.close()
-        runner.setup()
-        store = Store.open(plan.output)
+        run_id = run_plan(runner, new_run=args.new_run, retry_failed=args.retry_failed)
+        store = Store.open_readonly(plan.output)
         try:
-            run_id = runner.run(store, new_run=args.new_run, retry_failed=args.retry_failed)
             table = results_table(store, run_id, registry)
         finally:
             store.close()
-    except (PlanMismatch, StoreError, DatasetError, DeviceError, ExecutorError, ValueError) as exc:
+    except RUN_ERRORS as exc:
         error(str(exc))
         return EXIT_USAGE
     except KeyboardInterrupt:
         error(f"interrupted; finished evaluations are saved in {plan.output}: run the same command to resume")
         return EXIT_INTERRUPTED
     finally:
-        close = getattr(executor, "close", None)
-        if close is not None:
-            close()
-        lock.release()
         signal.signal(signal.SIGINT, previous)
 
     if cancel.is_set():

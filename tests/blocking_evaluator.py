@@ -18,9 +18,9 @@ import os
 import sys
 from pathlib import Path
 
-from rcx.api.options import Metric
 from rcx.api.evaluator import EvalContext, EvalResult, Evaluator
 from rcx.api.hooks import hookimpl
+from rcx.api.options import Metric
 
 BLOCK_AT = "RCX_TEST_BLOCK_AT"
 MARKER = "RCX_TEST_BLOCK_MARKER"

@@ -19,14 +19,14 @@ import pytest
 import torch
 
 from rcx import cli
-from rcx.api.options import Metric
-from rcx.core.plan import PlanError, load_plan, parse_plan
-from rcx.core.runner import Runner
-from rcx.core import store as rcx_store
-from rcx.core.store import Store
 from rcx.api.dataset import DatasetError
 from rcx.api.evaluator import EvalResult, Evaluator
 from rcx.api.hooks import hookimpl
+from rcx.api.options import Metric
+from rcx.core import store as rcx_store
+from rcx.core.plan import PlanError, load_plan, parse_plan
+from rcx.core.runner import Runner
+from rcx.core.store import Store
 from rcx.plugins import load_registry
 
 from .analysis_store import hand_store

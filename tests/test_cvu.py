@@ -10,16 +10,16 @@ import numpy as np
 import pytest
 import torch
 
+from rcx.api.evaluator import EvalContext, RunContext
+from rcx.api.init import init_weights
 from rcx.api.options import validate_options
+from rcx.api.seeding import generator
 from rcx.core.plan import PlanError, parse_plan
 from rcx.core.runner import Runner
-from rcx.api.seeding import generator
 from rcx.core.store import Store
 from rcx.data.prepare import prepare
 from rcx.data.synthetic import SyntheticProvider
-from rcx.api.evaluator import EvalContext, RunContext
 from rcx.evaluators.cvu import CVU
-from rcx.api.init import init_weights
 from rcx.nn.multi_init import batched_logits, loop_logits
 from rcx.spaces.depthmult import DepthMultSpace
 from rcx.spaces.ksd import KsdSpace

@@ -16,8 +16,8 @@ import pytest
 import torch
 from PIL import Image
 
-from rcx.data import imagefolder
 from rcx.api.dataset import DatasetError, ImageDataset
+from rcx.data import imagefolder
 from rcx.data.cache import cache_dir, load_tensors, save_tensors
 from rcx.data.imagefolder import ImageFolderProvider
 from rcx.data.prepare import COMMON_OPTIONS, channel_stats, prepare, resize_uint8, stratified_indices

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from rcx.api.seeding import generator
 from rcx.api.init import init_weights
+from rcx.api.seeding import generator
 from rcx.nn.lc import LCBlock, filter_variance_entropy, freeze_spatial, is_spatial, lc_transform, spatial_filters
 from rcx.nn.train import TrainConfig, train
 from rcx.spaces.resnet_lc import ResNetLCSpace

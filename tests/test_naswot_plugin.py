@@ -154,7 +154,7 @@ def test_name_matching_adds_the_wrapper_inputs_kernel_once_more():
 
 
 def test_edges_change_the_score_exactly_for_cells_with_dead_relus():
-    from rcx.nn.nb201 import unreachable_relu_edges
+    from rcx.nn.nb201_topology import unreachable_relu_edges
     from rcx.spaces.nb201 import NB201Space
 
     space = NB201Space(channels=2, cells=1)

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from rcx.api.seeding import generator
 from rcx.api.init import init_weights
+from rcx.api.seeding import generator
 from rcx.nn.partial import PartialConv2d, learned_count, partialize
 from rcx.nn.train import TrainConfig, train
 

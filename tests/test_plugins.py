@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from rcx.api.options import Metric, Option
-from rcx.core.plan import PlanError, parse_plan
 from rcx.api.evaluator import EvalResult, Evaluator
 from rcx.api.hooks import hookimpl
+from rcx.api.options import Metric, Option
+from rcx.core.plan import PlanError, parse_plan
 from rcx.plugins import PluginError, load_registry
 
 from .conftest import fake_dist

@@ -8,13 +8,13 @@ import pytest
 import torch
 from sklearn.linear_model import RidgeClassifier
 
+from rcx.api.evaluator import EvalContext, RunContext
+from rcx.api.init import init_weights
 from rcx.api.options import validate_options
 from rcx.api.seeding import generator
 from rcx.data.prepare import prepare
 from rcx.data.synthetic import SyntheticProvider
-from rcx.api.evaluator import EvalContext, RunContext
 from rcx.evaluators.ridge_rfm import RidgeRFM
-from rcx.api.init import init_weights
 from rcx.spaces.depthmult import DepthMultSpace
 from rcx.spaces.ksd import KsdSpace
 

@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from rcx.core import events as ev
+from rcx.api.evaluator import EvalResult, Evaluator
+from rcx.api.hooks import hookimpl
 from rcx.api.options import Metric
+from rcx.core import events as ev
 from rcx.core.plan import load_plan
 from rcx.core.results import results_table
 from rcx.core.runner import PlanMismatch, Runner
 from rcx.core.store import Store
-from rcx.api.evaluator import EvalResult, Evaluator
-from rcx.api.hooks import hookimpl
 from rcx.plugins import load_registry
 
 from . import blocking_evaluator

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from rcx.nn.nb201 import live_edges
+from rcx.nn.nb201_topology import live_edges
 from rcx.spaces.depthmult import DepthMultSpace
 from rcx.spaces.ksd import KsdSpace
 from rcx.spaces.mlp2 import MLP2Space

@@ -12,15 +12,15 @@ import types
 import pytest
 import torch
 
+from rcx.api.evaluator import EvalResult, Evaluator
+from rcx.api.hooks import hookimpl
+from rcx.api.options import Metric
 from rcx.cli import main
 from rcx.core.device import THREADS_ENV, auto_threads, available_cores, parse_threads, resolve_threads, use_threads
-from rcx.api.options import Metric
 from rcx.core.plan import load_plan
 from rcx.core.results import results_table
 from rcx.core.runner import Runner
 from rcx.core.store import Store
-from rcx.api.evaluator import EvalResult, Evaluator
-from rcx.api.hooks import hookimpl
 from rcx.plugins import load_registry
 
 from .conftest import tiny_plan

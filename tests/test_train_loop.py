@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rcx.api.evaluator import Cancelled
 from rcx.api.device import Normalizer
+from rcx.api.evaluator import Cancelled
 from rcx.nn.train import CHECK_EVERY, DeviceData, TrainConfig, TrainHooks, cosine_lr, crop_flip, train
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")

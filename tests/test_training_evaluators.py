@@ -8,11 +8,11 @@ import threading
 import pytest
 import torch
 
+from rcx.api.evaluator import EvalContext, RunContext
 from rcx.core import events as ev
 from rcx.core.plan import PlanError, load_plan, parse_plan
 from rcx.core.runner import Runner
 from rcx.core.store import SCHEMA_VERSION, Store
-from rcx.api.evaluator import EvalContext, RunContext
 
 from .conftest import ROOT
 from .test_data import cifar_subset  # noqa: F401  (fixture: a tiny unzipped CIFAR-10 tree)
@@ -152,7 +152,7 @@ def test_out_of_memory_is_a_failed_evaluation_with_a_clear_message(tmp_path, reg
     def oom(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
-    monkeypatch.setattr("rcx.evaluators.training.train", oom)
+    monkeypatch.setattr("rcx.nn.train.train", oom)  # the evaluator imports it when it trains
     store, run_id, _ = run(write_plan(tmp_path, f"[evaluators.trained]\n{FAST}", n=1), registry)
     try:
         (row,) = store.evaluations(run_id)

@@ -13,10 +13,10 @@ import pytest
 
 from rcx.analysis.common import AnalysisError
 from rcx.analysis.truth import add_truth, is_truth_column, join_specs, parse_spec, resolve_names, space_truths
-from rcx.cli import main
-from rcx.api.options import Metric
-from rcx.core.results import ResultsTable
 from rcx.api.hooks import hookimpl
+from rcx.api.options import Metric
+from rcx.cli import main
+from rcx.core.results import ResultsTable
 from rcx.plugins import load_registry
 from rcx.truth.base import TruthTable, truth_values
 from rcx.truth.nb201 import SHA256, NB201Truth

@@ -13,10 +13,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from rcx.api import EvalContext, RunContext
+from rcx.api.dataset import ImageDataset
 from rcx.core.plan import parse_plan
 from rcx.core.runner import Runner
 from rcx.core.store import Store
-from rcx.api.dataset import ImageDataset
 from rcx.spaces.ksd import KsdSpace
 from rcx.spaces.nb201 import NB201Space
 
@@ -109,6 +109,15 @@ def test_snip_and_grad_norm_match_hand_gradients():
     assert grad_norm(net, x, y, LOSSES["cross_entropy"]) == pytest.approx(
         float(dw1.pow(2).sum().sqrt() + dw2.pow(2).sum().sqrt()), rel=1e-10)
     assert all(p.grad is None for p in net.parameters())  # scoring leaves .grad alone
+
+
+def test_the_loss_option_offers_exactly_the_losses_there_are():
+    """The option's choices are declared without importing torch; they must stay the keys of
+    ``proxies.LOSSES``."""
+    from rcx_zerocost.evaluators import LOSS
+    from rcx_zerocost.proxies import LOSSES
+
+    assert LOSS.choices == tuple(LOSSES)
 
 
 def test_the_mse_loss_is_against_one_hot_labels():

@@ -19,9 +19,7 @@ import itertools
 import math
 import zlib
 from dataclasses import dataclass, field
-from typing import Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Sequence
 
 from rcx.analysis.common import (
     AnalysisError, ColumnValues, add_common_arguments, column_values, emit, excluded_note, load_table, usable_rows,
@@ -32,6 +30,9 @@ from rcx.analysis.proxies import (
     proxy_row, table_rows,
 )
 from rcx.analysis.truth import resolve_names
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def rank_average(oriented: np.ndarray) -> np.ndarray:
@@ -93,6 +94,8 @@ def combine_report(table, truth: str, *, metrics: Sequence[str] | None = None, m
                    n_arch: int = 100, runs: int = 500) -> CombineReport:
     """Choose a rank-average combination on one part of the architectures and report every
     candidate on the other; see the module docstring."""
+    import numpy as np
+
     if not 0 < holdout < 1:
         raise AnalysisError(f"--holdout must be in (0, 1), not {holdout}")
     if max_size < 2:

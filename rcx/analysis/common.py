@@ -17,9 +17,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Sequence
 
-import numpy as np
-
 if TYPE_CHECKING:
+    import numpy as np
+
     from rcx.core.results import ResultsTable
 
 
@@ -150,6 +150,8 @@ def resolve(table: ResultsTable, name: str) -> str:
 
 
 def _is_number(v: Any) -> bool:
+    import numpy as np
+
     return isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
 
 
@@ -173,6 +175,8 @@ class ColumnValues:
 def column_values(table: ResultsTable, name: str, require_done: bool = True) -> ColumnValues:
     """Resolve ``name`` and read it as numbers. A row is unusable when its value is missing or
     not finite, or (``require_done``, evaluator columns only) its evaluation status is not done."""
+    import numpy as np
+
     col = resolve(table, name)
     status = status_column(table, col) if require_done else None
     values = np.full(len(table.rows), np.nan)
@@ -197,6 +201,8 @@ def column_values(table: ResultsTable, name: str, require_done: bool = True) -> 
 def usable_rows(columns: Sequence[ColumnValues]) -> tuple[np.ndarray, dict[str, int]]:
     """Rows usable in every column: a boolean mask (n_rows,) and, for the others, a count per
     first reason (``{"cvu.status degenerate": 4, ...}``)."""
+    import numpy as np
+
     n = len(columns[0].reasons)
     mask = np.ones(n, dtype=bool)
     excluded: Counter[str] = Counter()
@@ -234,6 +240,8 @@ def parse_int_list(text: str, what: str, minimum: int = 1) -> list[int]:
 
 def plain(v: Any) -> Any:
     """A JSON-safe value: numpy scalars to Python, NaN and infinities to None."""
+    import numpy as np
+
     if isinstance(v, np.generic):
         v = v.item()
     if isinstance(v, float) and not math.isfinite(v):

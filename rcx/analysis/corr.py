@@ -15,15 +15,16 @@ import math
 import sys
 import warnings
 from dataclasses import dataclass, field
-from typing import IO, Any, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, IO, Sequence
 
 from rcx.analysis.common import (
     AnalysisError, ColumnValues, add_common_arguments, column_values, emit, excluded_note, fmt_p, fmt_r, load_table,
     resolve, show_table, usable_rows,
 )
 from rcx.analysis.truth import resolve_names
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DEFAULT_BASELINES = ("params", "flops")
 MIN_N = 3
@@ -47,6 +48,8 @@ class Correlation:
 
 def correlate(x: np.ndarray, y: np.ndarray) -> Correlation:
     """Pearson, Spearman and Kendall (tau-b) of ``x`` and ``y`` (both (n,) finite floats)."""
+    import numpy as np
+
     from scipy import stats
 
     n = len(x)
@@ -109,6 +112,8 @@ def bin_index(values: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
     """Evenly spaced bins over [min, max] of ``values`` (n,): right-closed ``(e_i, e_i+1]``
     with the minimum in the first bin, as pandas.cut does. Returns (bin of each value (n,),
     edges (n_bins + 1,))."""
+    import numpy as np
+
     lo, hi = float(values.min()), float(values.max())
     edges = np.linspace(lo, hi, n_bins + 1)
     idx = np.clip(np.searchsorted(edges, values, side="left") - 1, 0, n_bins - 1)
@@ -117,6 +122,8 @@ def bin_index(values: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _group(label: str, sel: np.ndarray, arch: np.ndarray, x: ColumnValues, y: ColumnValues,
            baselines: Sequence[ColumnValues], **where: Any) -> CorrGroup:
+    import numpy as np
+
     xs, ys = x.values[sel], y.values[sel]
     pairs = [PairResult(x.name, y.name, correlate(xs, ys))]
     for b in baselines:
@@ -140,6 +147,8 @@ def corr_report(table, x: str, y: str, by: str | None = None, bins: tuple[str, i
     """Correlate columns ``x`` and ``y`` of a :class:`~rcx.core.results.ResultsTable`: over all
     usable architectures, then per ``by`` value, then in ``bins = (column, n)`` (within each
     ``by`` value when both are given). Names are full column names or unique metric names."""
+    import numpy as np
+
     xc, yc = column_values(table, x), column_values(table, y)
     base = [c for b in baselines if (c := column_values(table, b, require_done=False)).name not in (xc.name, yc.name)]
     needed = [xc, yc]

@@ -12,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
-import numpy as np
-
 from rcx.analysis.common import AnalysisError, column_values, usable_rows
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from rcx.core.results import ResultsTable
 
 COSTS = ("params", "flops", "features")
@@ -28,6 +28,8 @@ _CHUNK = 1024  # rows compared against all others at once in k > 2 dimensions: (
 def front_mask(values: np.ndarray) -> np.ndarray:
     """(n,) bool: which rows of ``values`` (n, k), every column higher-is-better and finite,
     no other row dominates. O(n log n) for k = 2, O(n^2 k) in chunks above."""
+    import numpy as np
+
     n, k = values.shape
     if n == 0:
         return np.zeros(0, dtype=bool)
@@ -47,6 +49,8 @@ def front_mask(values: np.ndarray) -> np.ndarray:
 def _front_2d(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The 2-D front by one sweep in decreasing ``a``: a point is on it when its ``b`` is the
     best among the points with its ``a`` and better than every ``b`` at a strictly greater ``a``."""
+    import numpy as np
+
     order = np.lexsort((-b, -a))
     mask = np.zeros(len(a), dtype=bool)
     best_above = -np.inf  # best b over strictly greater a
@@ -109,6 +113,8 @@ def pareto_front(table: ResultsTable, objectives: Sequence[Objective],
     """The rows of ``rows`` (default: the table's) on the front of ``objectives``, in their
     given order, and the count of rows left out per reason (missing or non-finite value, an
     evaluation that is not done)."""
+    import numpy as np
+
     from dataclasses import replace
 
     pool = list(table.rows if rows is None else rows)

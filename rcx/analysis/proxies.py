@@ -20,9 +20,7 @@ import sys
 import warnings
 import zlib
 from dataclasses import dataclass, field
-from typing import IO, Any, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, IO, Sequence
 
 from rcx.analysis.common import (
     AnalysisError, ColumnValues, add_common_arguments, column_values, emit, excluded_note, fmt_r, load_table,
@@ -31,6 +29,9 @@ from rcx.analysis.common import (
 from rcx.analysis.corr import MIN_N
 from rcx.analysis.select import simulate
 from rcx.analysis.truth import is_truth_column, resolve_names
+
+if TYPE_CHECKING:
+    import numpy as np
 
 BASELINES = ("params", "flops")
 """Architecture-summary columns ranked as trivial baselines (bigger is better)."""
@@ -41,12 +42,16 @@ def _levels(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(order, inverse, ends)``: a stable sort order of ``v`` (n,), each value's level (index
     among the distinct values, ascending), and the position in sorted order of each level's last
     value."""
+    import numpy as np
+
     _, inverse, counts = np.unique(v, return_inverse=True, return_counts=True)
     return np.argsort(inverse, kind="stable"), inverse, np.cumsum(counts) - 1
 
 
 def _counts(idx: np.ndarray, n: int) -> np.ndarray:
     """Multiplicities (B, n) int64 of the original points in each resample of ``idx`` (B, n)."""
+    import numpy as np
+
     b = idx.shape[0]
     return np.bincount((idx + n * np.arange(b)[:, None]).ravel(), minlength=b * n).reshape(b, n)
 
@@ -54,6 +59,8 @@ def _counts(idx: np.ndarray, n: int) -> np.ndarray:
 def _level_counts(counts: np.ndarray, order: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per resample and distinct value (B, levels): how many drawn points are at or below the
     level, and how many are at it."""
+    import numpy as np
+
     upto = np.cumsum(counts[:, order], axis=1)[:, ends]
     return upto, np.diff(upto, axis=1, prepend=0)
 
@@ -74,6 +81,8 @@ def bootstrap_spearman(x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> np.ndar
     and a point's rank in a resample follows from the multiplicities of the distinct values
     below it, so the cost is O(B n) after one sort of x and one of y.
     """
+    import numpy as np
+
     n = len(x)
     counts = _counts(idx, n)
     rx = _weighted_ranks(counts, *_levels(x)) - (n + 1) / 2  # weighted mean rank is (n + 1) / 2
@@ -101,6 +110,8 @@ def bootstrap_kendall(x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> np.ndarr
     (copies of one point are tied in both and add nothing) and the tie counts come from the
     multiplicities per distinct value; one matrix product serves every resample.
     """
+    import numpy as np
+
     n = len(x)
     if n > DENSE_KENDALL_MAX_N:
         return _kendall_per_resample(x, y, idx)
@@ -121,6 +132,8 @@ def bootstrap_kendall(x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> np.ndarr
 
 
 def _kendall_per_resample(x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     from scipy import stats
 
     out = np.full(idx.shape[0], np.nan)
@@ -134,6 +147,8 @@ def _kendall_per_resample(x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> np.n
 def percentile_interval(samples: np.ndarray, level: float = 0.95) -> tuple[float, float]:
     """The percentile bootstrap interval of ``samples`` (B,), ignoring NaN resamples; NaN when
     fewer than half of the resamples are defined."""
+    import numpy as np
+
     ok = samples[np.isfinite(samples)]
     if not len(ok) or 2 * len(ok) < len(samples):
         return math.nan, math.nan
@@ -176,6 +191,8 @@ def top_inclusion(values: np.ndarray, k: int) -> np.ndarray:
     """(n,) probability that each value is among the ``k`` highest when ties are broken
     uniformly at random: 1 above the k-th value, 0 below, and the remaining places shared
     among the values tied with it."""
+    import numpy as np
+
     threshold = np.sort(values)[-k]
     above = values > threshold
     at = values == threshold
@@ -246,12 +263,16 @@ class ProxiesReport:
 def _stream(seed: int, name: str) -> np.random.Generator:
     """The bootstrap stream of one metric: seeded by (seed, metric name), so a row does not
     depend on which other metrics the run has."""
+    import numpy as np
+
     return np.random.default_rng([seed, zlib.crc32(name.encode())])
 
 
 def _in_chunks(statistic, x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """``statistic(x, y, idx)`` over slices of the resamples ``idx`` (B, n) whose (slice, n)
     work arrays stay near 32 MB each; (B,)."""
+    import numpy as np
+
     step = max(1, 4_000_000 // len(x))
     parts = [statistic(x, y, idx[i:i + step]) for i in range(0, len(idx), step)]
     return np.concatenate(parts) if parts else np.zeros(0)
@@ -262,6 +283,8 @@ def proxy_row(metric: ColumnValues, kind: str, higher_is_better: bool, truth: Co
               n_arch: int = 100, runs: int = 500, baseline: ColumnValues | None = None) -> ProxyRow:
     """Score one metric column against the truth over the rows usable in both; with a
     ``baseline`` (``params``, higher is better), also the paired difference from its Spearman."""
+    import numpy as np
+
     mask, _ = usable_rows([metric, truth])
     n = int(mask.sum())
     sign = 1.0 if higher_is_better else -1.0
@@ -315,6 +338,8 @@ def proxy_row(metric: ColumnValues, kind: str, higher_is_better: bool, truth: Co
 
 
 def _log_params(table) -> ColumnValues | None:
+    import numpy as np
+
     if "params" not in table.columns:
         return None
     p = column_values(table, "params", require_done=False)
@@ -343,6 +368,8 @@ def proxies_report(table, truth: str, *, boot: int = 1000, seed: int = 0, top_fr
                    n_arch: int = 100, runs: int = 500, metrics: Sequence[str] | None = None) -> ProxiesReport:
     """The leaderboard of a :class:`~rcx.core.results.ResultsTable` against the column ``truth``
     (e.g. ``truth.nb201.cifar10``); ``metrics`` restricts it to some columns (default: all)."""
+    import numpy as np
+
     if boot < 0 or runs < 1 or n_arch < 1:
         raise AnalysisError("--boot must be >= 0, --runs and --n-arch >= 1")
     if not 0 < top_fraction <= 1:

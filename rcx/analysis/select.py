@@ -14,15 +14,16 @@ import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Sequence
 
 from rcx.analysis.common import (
     AnalysisError, add_common_arguments, column_values, emit, excluded_note, fmt_p, fmt_r, join_csv, load_table,
     parse_int_list, usable_rows,
 )
 from rcx.analysis.truth import resolve_names
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def draw_subsets(n_pool: int, n_arch: int, runs: int, rng: np.random.Generator) -> np.ndarray:
@@ -33,6 +34,8 @@ def draw_subsets(n_pool: int, n_arch: int, runs: int, rng: np.random.Generator) 
     (Floyd's method), so 500 draws from 15,625 take milliseconds, where random sort keys for the
     whole pool took 0.2 s per N_a.
     """
+    import numpy as np
+
     if not 1 <= n_arch <= n_pool:
         raise ValueError(f"cannot draw {n_arch} of {n_pool}")
     return np.stack([rng.choice(n_pool, n_arch, replace=False, shuffle=True) for _ in range(runs)]).astype(np.int64)
@@ -51,6 +54,8 @@ class Picks:
 def simulate(score: np.ndarray, truth: np.ndarray, n_arch: int, runs: int, rng: np.random.Generator,
              higher_is_better: bool, truth_higher_is_better: bool = True) -> Picks:
     """Run the selection ``runs`` times on a pool of finite ``score`` and ``truth`` (n_pool,)."""
+    import numpy as np
+
     idx = draw_subsets(len(score), n_arch, runs, rng)  # (runs, n_arch)
     s, t = score[idx], truth[idx]
     pick = s.argmax(axis=1) if higher_is_better else s.argmin(axis=1)  # first of tied scores in draw order
@@ -92,6 +97,8 @@ class SelectionReport:
 
 
 def _welch_p(a: np.ndarray, b: np.ndarray) -> float:
+    import numpy as np
+
     from scipy import stats
 
     if len(a) < 2 or len(b) < 2 or (np.ptp(a) == 0 and np.ptp(b) == 0):
@@ -105,6 +112,8 @@ def selection_rows(score: np.ndarray, truth: np.ndarray, n_arch: Sequence[int], 
                    higher_is_better: bool, truth_higher_is_better: bool = True, label: str = "score") -> list[SelectionRow]:
     """The Table-2 rows for a pool of finite ``score`` and ``truth`` (n_pool,). Each N_a draws
     from its own stream seeded by ``(seed, N_a)``, so a row does not depend on the other N_a."""
+    import numpy as np
+
     too_many = [n for n in n_arch if n > len(score)]
     if too_many:
         raise AnalysisError(f"N_a = {max(too_many)} is larger than the {len(score)} usable architectures")

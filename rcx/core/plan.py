@@ -132,6 +132,19 @@ def plan_hash(normalized: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def top_options(stem: str = "plan") -> list[Option]:
+    """The plan's top-level keys with their defaults: the one declaration the validator, the
+    TUI's form and its new plans use. ``stem`` is the plan file's name without ``.toml``, which
+    ``name`` and ``output`` default to."""
+    return [
+        Option("name", str, stem, "run name, stored with the run"),
+        Option("description", str, "", "free text"),
+        Option("seed", int, 0, "plan seed: every random draw derives from (seed, evaluator, architecture, trial)", min=0),
+        Option("device", str, "auto", "auto | cpu | cuda | cuda:N"),
+        Option("output", str, f"runs/{stem}.db", "results file, relative to the current directory"),
+    ]
+
+
 def key_lines(text: str) -> dict[str, int]:
     """Map dotted key paths to the 1-based line where they are defined (best effort).
 
@@ -201,14 +214,8 @@ def parse_plan(text: str, registry: Registry, source: str = "plan", output: str 
         if key not in _TOP_KEYS:
             problems.append((key, f"unknown key (known: {', '.join(_TOP_KEYS)})"))
 
-    top_options = [
-        Option("name", str, Path(source).stem, "run name"),
-        Option("description", str, "", "free text"),
-        Option("seed", int, 0, "plan seed", min=0),
-        Option("device", str, "auto", "auto | cpu | cuda | cuda:N"),
-        Option("output", str, f"runs/{Path(source).stem}.db", "results database"),
-    ]
-    top, top_problems = validate_options(top_options, {k: raw[k] for k in raw if k in {o.name for o in top_options}}, "")
+    options = top_options(Path(source).stem)
+    top, top_problems = validate_options(options, {k: raw[k] for k in raw if k in {o.name for o in options}}, "")
     problems += [(p.lstrip("."), m) for p, m in top_problems]
     out = top.get("output")
     if isinstance(out, str) and (not out.strip() or "\0" in out or out.endswith(("/", os.sep))):

@@ -26,15 +26,15 @@ from typing import Any, Callable, Protocol
 import torch
 
 import rcx
+from rcx.api.arch import Arch, ArchInfo, SearchSpace
+from rcx.api.dataset import ImageDataset
+from rcx.api.evaluator import Cancelled, EvalContext, EvalResult, Evaluator, InvalidArchitecture, RunContext
+from rcx.api.seeding import derive_seed
 from rcx.core import events as ev
 from rcx.core.device import device_name, resolve_device, use_threads
 from rcx.core.plan import Plan
-from rcx.api.seeding import derive_seed
 from rcx.core.store import Store, StoreError, UnstorableValue, plain_json
-from rcx.api.dataset import ImageDataset
-from rcx.api.evaluator import Cancelled, EvalContext, EvalResult, Evaluator, InvalidArchitecture, RunContext
 from rcx.plugins import Registry
-from rcx.api.arch import Arch, ArchInfo, SearchSpace
 
 
 CANCELLED = "cancelled"
@@ -148,6 +148,14 @@ class Executor(Protocol):
         """A readable name of where the run computes, stored with the run."""
         ...
 
+    def connect(self) -> None:
+        """Reach the engine before the dataset loads (:class:`ExecutorError` when it cannot)."""
+        ...
+
+    def close(self) -> None:
+        """Release workers and engine; the executor can connect again later."""
+        ...
+
     def execute(self, runner: "Runner", tasks: list[Task]) -> None: ...
 
 
@@ -162,6 +170,12 @@ class InProcessExecutor:
 
     def device_name(self, device: torch.device) -> str:
         return device_name(device)
+
+    def connect(self) -> None:
+        """Nothing to reach."""
+
+    def close(self) -> None:
+        """Nothing to release."""
 
     def execute(self, runner: "Runner", tasks: list[Task]) -> None:
         for task in tasks:
@@ -348,24 +362,11 @@ class Runner:
         ))
 
         self.run_id = run_id
-        tasks = []
-        for cand in self.candidates:
-            for instance, _ in self.evaluators:
-                if (cand.arch.id, instance) in finished:
-                    continue
-                task = Task(cand.index, cand.arch.id, instance, derive_seed(plan.seed, instance, cand.arch.id), plan.hash)
-                if cand.info.valid:
-                    tasks.append(task)
-                else:  # nothing to run: recorded here, by every executor alike
-                    store.finish_evaluation(run_id, task.arch, instance, "invalid", error=cand.info.reason, seed=task.seed)
-                    self.on_event(ev.EvalFinished(task.arch, instance, "invalid", error=cand.info.reason))
-
         cancelled = False
         try:
-            if resumed and tasks and self.executor.runs_here:
+            if resumed and len(finished) < total and self.executor.runs_here:
                 self._prepare_evaluators()
-            if tasks:
-                self.executor.execute(self, tasks)
+            self.evaluate(self.candidates, [n for n, _ in self.evaluators], finished)
         except Cancelled:
             cancelled = True
             self._log("warning", "run cancelled; run the same plan again to resume", run_id)
@@ -375,6 +376,28 @@ class Runner:
             store.set_run_state(run_id, "finished" if complete else "interrupted")
             self.on_event(ev.RunFinished(run_id, counts, time.perf_counter() - t0, cancelled))
         return run_id
+
+    def evaluate(self, candidates: list[Candidate], instances: list[str], finished: set[tuple[str, str]]) -> None:
+        """Every evaluator instance of ``instances`` on each of ``candidates`` that ``finished``
+        does not hold yet (candidate-major order): invalid candidates are recorded here, the rest
+        go to the executor as :class:`Task` s in one batch. Raises :class:`Cancelled` when the run
+        was cancelled. Can be called more than once per run (stages, search batches)."""
+        assert self.store is not None
+        plan, tasks = self.plan, []
+        for cand in candidates:
+            for instance in instances:
+                if (cand.arch.id, instance) in finished:
+                    continue
+                task = Task(cand.index, cand.arch.id, instance, derive_seed(plan.seed, instance, cand.arch.id), plan.hash)
+                if cand.info.valid:
+                    tasks.append(task)
+                else:  # nothing to run: recorded here, by every executor alike
+                    self.store.finish_evaluation(self.run_id, task.arch, instance, "invalid", error=cand.info.reason,
+                                                 seed=task.seed)
+                    self.on_event(ev.EvalFinished(task.arch, instance, "invalid", error=cand.info.reason))
+                finished.add(task.key)
+        if tasks:
+            self.executor.execute(self, tasks)
 
     # -- what executors call (the driver's side: the only writer of the results file) ---------
     def wait_while_paused(self) -> None:

@@ -11,9 +11,10 @@ import os
 import pickle
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 def cache_dir() -> Path:
@@ -34,6 +35,8 @@ def save_tensors(path: Path, data: dict[str, torch.Tensor | list[Any]]) -> None:
     The file is written to a temporary name in the same directory and moved into place with
     ``os.replace``, so readers never see a partial file and concurrent writers do not clash.
     """
+    import torch
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -49,6 +52,8 @@ def save_tensors(path: Path, data: dict[str, torch.Tensor | list[Any]]) -> None:
 
 def load_tensors(path: Path) -> dict[str, torch.Tensor | list[Any]] | None:
     """The dict stored by :func:`save_tensors`, or None if ``path`` is missing or unreadable."""
+    import torch
+
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError):

@@ -15,15 +15,16 @@ import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import torch
-
-from rcx.api.options import Option
 from rcx.api.dataset import DatasetError, DatasetProvider, ImageDataset
+from rcx.api.options import Option
 from rcx.data.cache import load_tensors, save_tensors
 from rcx.data.prepare import MAX_SIDE, channel_stats, resize_uint8
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
 
 EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
 LAYOUT = "ROOT/train/<class>/<image> and ROOT/test/<class>/<image>"
@@ -33,6 +34,8 @@ _CHUNK = 256  # files per thread-pool task
 
 def _read(path: str) -> torch.Tensor:
     """The bytes of one file as a 1-D uint8 tensor."""
+    import torch
+
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -45,6 +48,8 @@ def _read(path: str) -> torch.Tensor:
 
 def _decode_file(path: str, data: torch.Tensor) -> torch.Tensor:
     """Encoded bytes ``data`` of ``path`` -> (3, H, W) uint8 RGB. torchvision first, PIL for other formats."""
+    import torch
+
     from torchvision.io import ImageReadMode, decode_image
 
     try:
@@ -57,6 +62,9 @@ def _decode_file(path: str, data: torch.Tensor) -> torch.Tensor:
 
 
 def _decode_pil(path: str) -> torch.Tensor:
+    import numpy as np
+    import torch
+
     from PIL import Image
 
     try:
@@ -123,6 +131,8 @@ def _stack(images: list[torch.Tensor], image_size: int | None) -> torch.Tensor:
     Without image_size all images must have one size; with it, images are resized in groups of
     equal size (aspect ratio is not kept).
     """
+    import torch
+
     if image_size is None:
         return torch.stack(images)
     sizes = [tuple(t.shape[1:]) for t in images]
@@ -195,6 +205,8 @@ class ImageFolderProvider(DatasetProvider):
     @staticmethod
     def _decode(classes: list[str], splits: dict[str, dict[str, list[os.DirEntry]]],
                 image_size: int | None) -> dict[str, Any]:
+        import torch
+
         threads = max(2, min(4, os.cpu_count() or 1))
         out: dict[str, Any] = {"classes": classes}
         order = {s: _round_robin(classes, by_class) for s, by_class in splits.items()}

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-import torch.nn.functional as F
-
+from rcx.api.dataset import DatasetError, ImageDataset
 from rcx.api.options import Option
 from rcx.api.seeding import generator
-from rcx.api.dataset import DatasetError, ImageDataset
+
+if TYPE_CHECKING:
+    import torch
+    import torch.nn.functional as F
 
 MAX_SIDE = 1024
 """Largest image side (``resize``, ``image_size``): 1024 x 1024 RGB is 3 MB per image."""
@@ -106,6 +107,8 @@ def stratified_indices(y: torch.Tensor, n: int, num_classes: int, seed: int, spl
     gives all it has and the others share the rest); the classes that get one extra are a
     seeded draw. The order is round-robin over classes, so every prefix is balanced too.
     """
+    import torch
+
     g = generator(seed, "dataset", "stratified", split)
     perm = torch.randperm(len(y), generator=g)
     priority = torch.randperm(num_classes, generator=g)
@@ -125,6 +128,9 @@ def resize_uint8(x: torch.Tensor, size: int) -> torch.Tensor:
 
     Works in float32 chunks of at most ~16M values; returns ``x`` itself if already that size.
     """
+    import torch
+    import torch.nn.functional as F
+
     if x.shape[-2:] == (size, size):
         return x
     out = torch.empty((x.shape[0], x.shape[1], size, size), dtype=torch.uint8)
@@ -140,6 +146,8 @@ def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]
 
     Float32 sums per chunk (so memory stays bounded), accumulated in float64.
     """
+    import torch
+
     c = x.shape[1]
     s = torch.zeros(c, dtype=torch.float64)
     s2 = torch.zeros(c, dtype=torch.float64)

@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
+from rcx.api.dataset import DatasetProvider, ImageDataset
 from rcx.api.options import Option
 from rcx.api.seeding import generator
-from rcx.api.dataset import DatasetProvider, ImageDataset
 from rcx.data.prepare import channel_stats
+
+if TYPE_CHECKING:
+    import torch
 
 CLASSES = [
     "stripes_h", "stripes_v", "stripes_diag", "checkerboard", "dots",
@@ -35,6 +36,8 @@ _DIAG_JITTER = math.radians(12)  # stripe angles vary this much around their cla
 
 def _params(n: int, g: torch.Generator) -> dict[str, torch.Tensor]:
     """Per-image random parameters, (n,) or (n, 3), in image units where [-1, 1] spans the image."""
+    import torch
+
     u = lambda *shape: torch.rand(*shape, generator=g)  # noqa: E731
     return {
         "cx": u(n) * 0.8 - 0.4,
@@ -60,6 +63,8 @@ def _masks(label: int, p: dict[str, torch.Tensor], xs: torch.Tensor, px: float) 
     Each pattern is a signed distance (negative inside), turned into a mask with a one-pixel
     linear edge so small images are anti-aliased.
     """
+    import torch
+
     v = lambda t: t.view(-1, 1, 1)  # noqa: E731
     x, y = xs.view(1, 1, -1) - v(p["cx"]), xs.view(1, -1, 1) - v(p["cy"])
     name = CLASSES[label]
@@ -105,6 +110,8 @@ def generate(n: int, size: int, noise: float, g: torch.Generator) -> tuple[torch
     balanced and every prefix of the split is as balanced as it can be. Images are rendered in
     chunks of about 16M floats (a chunk size fixed by ``size``, so results do not depend on it).
     """
+    import torch
+
     labels = torch.argsort(torch.rand(-(-n // 10), 10, generator=g), dim=1).flatten()[:n]
     p = _params(n, g)
     out = torch.empty((n, 3, size, size), dtype=torch.uint8)
@@ -118,6 +125,8 @@ def generate(n: int, size: int, noise: float, g: torch.Generator) -> tuple[torch
 def _render(labels: torch.Tensor, p: dict[str, torch.Tensor], size: int, noise: float,
             g: torch.Generator) -> torch.Tensor:
     """Images (n, 3, size, size) uint8 for ``labels`` (n,) and their parameters ``p``."""
+    import torch
+
     n = len(labels)
     texture = torch.randn(n, 3, 4, 4, generator=g) * 0.03  # ~0.07 std per pixel
     pixel_noise = torch.randn(n, 3, size, size, generator=g) * noise

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
-import torch
-
-from rcx.api.options import Option
 from rcx.api.dataset import DatasetError, DatasetProvider, ImageDataset
+from rcx.api.options import Option
 from rcx.data.prepare import channel_stats
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,9 @@ _SPECS = [
 
 
 def _to_nchw(data: Any, layout: str) -> torch.Tensor:
+    import numpy as np
+    import torch
+
     x = data if isinstance(data, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(data))
     if layout == "nhw":
         x = x.unsqueeze(1)
@@ -79,6 +83,9 @@ class TorchvisionProvider(DatasetProvider):
         return cls.spec.sizes
 
     def load(self, options: dict[str, Any], cache_dir: Path) -> ImageDataset:
+        import numpy as np
+        import torch
+
         import torchvision.datasets
 
         o = {opt.name: opt.default for opt in self.options} | options

@@ -38,19 +38,21 @@ the accuracies move by a few images of 256 (BENCHMARKS.md).
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import torch
-
+from rcx.api.device import Normalizer
+from rcx.api.evaluator import EvalContext, EvalResult, Evaluator, RunContext
+from rcx.api.init import INIT_SCHEMES
 from rcx.api.options import Metric, Option
 from rcx.api.seeding import generator
-from rcx.api.evaluator import EvalContext, EvalResult, Evaluator, RunContext
-from rcx.api.device import Normalizer
-from rcx.nn.features import choose_dtype
-from rcx.api.init import INIT_SCHEMES
-from rcx.nn.multi_init import auto_chunk, batched_logits, loop_logits
-from rcx.nn.train import EpochDraws, crop_flip
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+    from rcx.nn.features import choose_dtype
+    from rcx.nn.multi_init import auto_chunk, batched_logits, loop_logits
+    from rcx.nn.train import EpochDraws, crop_flip
 
 
 class CVU(Evaluator):
@@ -94,6 +96,11 @@ class CVU(Evaluator):
         return self.check_batch_fits(dataset_options)
 
     def prepare(self, ctx: RunContext) -> None:
+        import torch
+
+        from rcx.nn.features import choose_dtype
+        from rcx.nn.train import EpochDraws, crop_flip
+
         data, cfg, dev = ctx.data, self.config, ctx.device
         n = data.train_x.shape[0]
         if cfg["batch_size"] > n:
@@ -123,6 +130,10 @@ class CVU(Evaluator):
         """U_i for the initialisations ``inits`` as (len(inits),) float64 on the CPU, the
         initialisations per forward call (1 on the loop path), and the predictions
         (len(inits), B) on the device."""
+        import torch
+
+        from rcx.nn.multi_init import auto_chunk, batched_logits, loop_logits
+
         gens = self._generators(inits)
         chunk = 1
         if self.path == "batched":
@@ -142,6 +153,9 @@ class CVU(Evaluator):
         return (pred == self.y).sum(-1).cpu().double() / self.y.numel(), chunk, pred
 
     def evaluate(self, ctx: EvalContext) -> EvalResult:
+        import numpy as np
+        import torch
+
         cfg = self.config
         t0 = time.perf_counter()
         model = self.space.build_classifier(ctx.arch, self.in_shape, self.num_classes).to(self.device)

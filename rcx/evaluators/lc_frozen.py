@@ -21,14 +21,16 @@ spatial filters; a plain spatial conv's own filters) after training. With ``op``
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rcx.api.options import Metric, Option
 from rcx.api.evaluator import EvalContext
+from rcx.api.options import Metric, Option
 from rcx.evaluators.training import TRAIN_METRICS, TrainingEvaluator, param_counts, train_options
 from rcx.nn.choices import LC_OPS
-from rcx.nn.lc import filter_variance_entropy, freeze_spatial, lc_transform, spatial_filters
-from rcx.nn.train import Classifier, TrainOutcome
+
+if TYPE_CHECKING:
+    from rcx.nn.lc import filter_variance_entropy, freeze_spatial, lc_transform, spatial_filters
+    from rcx.nn.train import Classifier, TrainOutcome
 
 
 class LCFrozen(TrainingEvaluator):
@@ -57,6 +59,8 @@ class LCFrozen(TrainingEvaluator):
     ]
 
     def setup(self, model: Classifier, ctx: EvalContext) -> dict[str, Any]:
+        from rcx.nn.lc import freeze_spatial, lc_transform
+
         cfg = self.config
         blocks = lc_transform(model, cfg["expansion"], cfg["op"])
         self.init(model, ctx)
@@ -66,6 +70,8 @@ class LCFrozen(TrainingEvaluator):
         return {"learnable_params": learnable, "frozen_params": frozen, "lc_blocks": blocks}
 
     def after_training(self, model: Classifier, outcome: TrainOutcome) -> dict[str, Any]:
+        from rcx.nn.lc import filter_variance_entropy, spatial_filters
+
         filters = spatial_filters(model) if self.config["fve"] else []
         if not filters:
             return {}

@@ -15,16 +15,18 @@ recipe. ``learned_fraction`` = learned parameters / all parameters (BN and head 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torch import nn
-
-from rcx.api.options import Metric, Option
 from rcx.api.evaluator import EvalContext, InvalidArchitecture
-from rcx.nn.train import Classifier
+from rcx.api.options import Metric, Option
 from rcx.evaluators.training import TRAIN_METRICS, TrainingEvaluator, param_counts, train_options
 from rcx.nn.choices import PARTIAL_DIMS, PARTIAL_RESTS
-from rcx.nn.partial import partialize
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from rcx.nn.train import Classifier
+    from rcx.nn.partial import partialize
 
 
 class PartialFilters(TrainingEvaluator):
@@ -52,6 +54,10 @@ class PartialFilters(TrainingEvaluator):
     ]
 
     def setup(self, model: Classifier, ctx: EvalContext) -> dict[str, Any]:
+        from torch import nn
+
+        from rcx.nn.partial import partialize
+
         cfg = self.config
         self.init(model, ctx)
         try:

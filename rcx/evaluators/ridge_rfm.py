@@ -26,18 +26,20 @@ Defaults and what they mean:
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import torch
-
+from rcx.api.device import Normalizer
+from rcx.api.evaluator import EvalContext, EvalResult, Evaluator, RunContext
+from rcx.api.init import INIT_SCHEMES, init_weights
 from rcx.api.options import Metric, Option
 from rcx.api.seeding import generator
-from rcx.api.evaluator import EvalContext, EvalResult, Evaluator, RunContext
-from rcx.api.device import Normalizer
-from rcx.nn.features import ForwardTimer, batched_features, choose_dtype, default_batch_size
-from rcx.api.init import INIT_SCHEMES, init_weights
-from rcx.nn.ridge import RidgeAccumulator
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+    from rcx.nn.features import ForwardTimer, batched_features, choose_dtype, default_batch_size
+    from rcx.nn.ridge import RidgeAccumulator
 
 
 class RidgeRFM(Evaluator):
@@ -93,6 +95,10 @@ class RidgeRFM(Evaluator):
         return problems
 
     def prepare(self, ctx: RunContext) -> None:
+        import torch
+
+        from rcx.nn.features import choose_dtype, default_batch_size
+
         data, cfg = ctx.data, self.config
         for key, split, x in (("train_size", "train", data.train_x), ("val_size", "test", data.test_x)):
             if cfg[key] > x.shape[0]:
@@ -115,6 +121,11 @@ class RidgeRFM(Evaluator):
         self.lam_grid = torch.tensor(cfg["lambda_grid"], dtype=torch.float64) if cfg["lambda_grid"] else None
 
     def evaluate(self, ctx: EvalContext) -> EvalResult:
+        import numpy as np
+        import torch
+
+        from rcx.nn.features import batched_features
+
         cfg, info = self.config, ctx.info
         t0 = time.perf_counter()
         model = self.space.build(ctx.arch, self.in_shape).to(self.device)
@@ -162,6 +173,11 @@ class RidgeRFM(Evaluator):
 
     def _trial(self, model: torch.nn.Module, d: int, ctx: EvalContext) -> dict[str, Any]:
         """One random initialisation: features -> ridge fit -> validation accuracy."""
+        import torch
+
+        from rcx.nn.features import ForwardTimer, batched_features
+        from rcx.nn.ridge import RidgeAccumulator
+
         cfg = self.config
         timer = ForwardTimer()
         acc = RidgeAccumulator(self.train_x.shape[0], d, self.num_classes, targets=cfg["targets"],

@@ -11,12 +11,14 @@ status ``diverged`` and the step (``diverged_step``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rcx.api.options import Option
 from rcx.api.evaluator import EvalContext
-from rcx.nn.train import Classifier
+from rcx.api.options import Option
 from rcx.evaluators.training import TRAIN_METRICS, TrainingEvaluator, train_options
+
+if TYPE_CHECKING:
+    from rcx.nn.train import Classifier
 
 PRESETS = {"seed000": {"lr": 0.1, "min_lr": 0.001}}
 """Settings a preset sets; every other seed-000 setting is already a default."""

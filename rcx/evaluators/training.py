@@ -15,16 +15,18 @@ the evaluation seed itself derives from (plan seed, evaluator instance, architec
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
-
-from rcx.api.options import Metric, Option
-from rcx.api.seeding import derive_seed, generator
 from rcx.api.evaluator import EvalContext, EvalResult, Evaluator, RunContext
 from rcx.api.init import INIT_SCHEMES, init_weights
-from rcx.nn.train import Classifier, DeviceData, TrainConfig, TrainHooks, TrainOutcome, train
+from rcx.api.options import Metric, Option
+from rcx.api.seeding import derive_seed, generator
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from rcx.nn.train import Classifier, DeviceData, TrainConfig, TrainHooks, TrainOutcome, train
 
 TRAIN_METRICS = [
     Metric("val_acc", "fraction", True, "validation accuracy after the last step"),
@@ -90,6 +92,10 @@ class TrainingEvaluator(Evaluator):
         return problems
 
     def prepare(self, ctx: RunContext) -> None:
+        import torch
+
+        from rcx.nn.train import DeviceData, TrainConfig
+
         cfg, data = self.config, ctx.data
         sizes = (("train_size", "train", data.train_x.shape[0]), ("val_size", "test", data.test_x.shape[0]))
         for key, split, n in sizes:
@@ -122,6 +128,10 @@ class TrainingEvaluator(Evaluator):
         return {}
 
     def evaluate(self, ctx: EvalContext) -> EvalResult:
+        import torch
+
+        from rcx.nn.train import Classifier, TrainHooks, train
+
         t0 = time.perf_counter()
         tc = self.train_config
         model = Classifier(self.space.build(ctx.arch, self.in_shape), ctx.info.features, self.data.num_classes)

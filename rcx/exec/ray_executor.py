@@ -118,6 +118,8 @@ class RayExecutor:
     def close(self) -> None:
         """Stop every worker; shut down the local Ray instance this executor started."""
         self._kill_all()
+        self._recorded.clear()
+        self._lost = 0
         if self._started_ray and ray.is_initialized():
             ray.shutdown()
         self._started_ray = False
@@ -140,12 +142,11 @@ class RayExecutor:
         self.connect()
         device = runner.device or torch.device("cpu")
         n = self._plan_workers(device, len(tasks))
-        runner.log("info", f"Ray: {n} worker(s), {self._gpus(device):g} GPU and {self.settings.cpus_per_worker:g} CPU "
-                           f"each, {self.settings.threads()} torch thread(s) each ({self.settings.address or 'local'})")
-        self._recorded.clear()
-        self._lost = 0
+        if not self._slots:
+            runner.log("info", f"Ray: {n} worker(s), {self._gpus(device):g} GPU and {self.settings.cpus_per_worker:g} CPU "
+                               f"each, {self.settings.threads()} torch thread(s) each ({self.settings.address or 'local'})")
         try:
-            for _ in range(n):
+            for _ in range(n - len(self._alive())):  # workers of an earlier batch (stage) stay
                 self._add_worker(runner, device)
             self._drive(runner, deque(tasks), n)
         except BaseException:
@@ -155,9 +156,8 @@ class RayExecutor:
                         runner.record(task, Outcome(CANCELLED))
                     except Exception:
                         pass
-            raise
-        finally:
             self._kill_all()
+            raise
 
     # -- workers -----------------------------------------------------------------------------
     def _gpus(self, device: torch.device) -> float:

@@ -13,11 +13,12 @@ parameters), so ``params()`` equals ``sum(p.numel() for p in module().parameters
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Sequence, Union
-
-from torch import nn
+from typing import TYPE_CHECKING, ClassVar, Sequence, Union
 
 from rcx.api.arch import ArchInfo, LayerInfo
+
+if TYPE_CHECKING:
+    from torch import nn
 
 Shape = tuple[int, int, int]  # (C, H, W)
 
@@ -77,6 +78,8 @@ class ConvSpec:
         )
 
     def module(self) -> nn.Module:
+        from torch import nn
+
         return nn.Conv2d(self.in_ch, self.out_ch, self.kernel, stride=self.stride, padding=self.padding,
                          dilation=self.dilation, bias=self.bias)
 
@@ -107,6 +110,8 @@ class ReLUSpec:
         return LayerInfo("relu", in_shape)
 
     def module(self) -> nn.Module:
+        from torch import nn
+
         return nn.ReLU()
 
 
@@ -137,6 +142,8 @@ class BNSpec:
         return LayerInfo("bn", in_shape, in_channels=self.ch, out_channels=self.ch, params=self.params())
 
     def module(self) -> nn.Module:
+        from torch import nn
+
         return nn.BatchNorm2d(self.ch)
 
 
@@ -170,6 +177,8 @@ class MaxPoolSpec:
         return LayerInfo("maxpool", self.out_shape(in_shape), kernel=self.kernel, stride=self.stride)
 
     def module(self) -> nn.Module:
+        from torch import nn
+
         return nn.MaxPool2d(self.kernel, self.stride)
 
 
@@ -218,4 +227,6 @@ def describe_stack(specs: Sequence[LayerSpec], in_shape: Shape, names: Sequence[
 
 def build_stack(specs: Sequence[LayerSpec]) -> nn.Sequential:
     """The specs as an ``nn.Sequential`` mapping (B, C, H, W) -> (B, C', H', W'), PyTorch-default init."""
+    from torch import nn
+
     return nn.Sequential(*(spec.module() for spec in specs))

@@ -23,8 +23,8 @@ from typing import Iterator, Sequence
 import torch
 from torch import nn
 
-from rcx.nn.features import autocast
 from rcx.api.init import init_weights
+from rcx.nn.features import autocast
 
 
 def _forward(model: nn.Module, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

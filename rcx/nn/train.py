@@ -28,9 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rcx.api.dataset import ImageDataset
 from rcx.api.device import Normalizer, synchronize
 from rcx.api.seeding import generator
-from rcx.api.dataset import ImageDataset
 from rcx.nn.features import autocast, batched_features
 
 CHECK_EVERY = 25

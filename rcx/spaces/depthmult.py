@@ -30,13 +30,14 @@ from __future__ import annotations
 import re
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torch import nn
-
+from rcx.api.arch import Arch, ArchInfo, SearchSpace
 from rcx.api.options import Option, validate_options
 from rcx.nn.layers import BNSpec, ConvSpec, LayerSpec, MaxPoolSpec, ReLUSpec, build_stack, describe_stack
-from rcx.api.arch import Arch, ArchInfo, SearchSpace
+
+if TYPE_CHECKING:
+    from torch import nn
 
 _ID_RE = re.compile(r"^k([0-9-]+)_m([0-9.-]+)$")
 _MAX_SIZE = 2**62  # len() must fit in an index-sized int

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torch import nn
-
+from rcx.api.arch import Arch, ArchInfo, SearchSpace
 from rcx.api.options import Option, validate_options
 from rcx.nn.layers import ConvSpec, LayerSpec, ReLUSpec, build_stack, conv_out, describe_stack
-from rcx.api.arch import Arch, ArchInfo, SearchSpace
+
+if TYPE_CHECKING:
+    from torch import nn
 
 _ID_RE = re.compile(r"^k([0-9-]+)_s([0-9-]+)_d([0-9-]+)$")
 

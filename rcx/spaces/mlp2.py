@@ -15,12 +15,13 @@ architecture fits every input. ``flops`` are the two layers' multiply-accumulate
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torch import nn
-
-from rcx.api.options import Option, validate_options
 from rcx.api.arch import Arch, ArchInfo, LayerInfo, SearchSpace
+from rcx.api.options import Option, validate_options
+
+if TYPE_CHECKING:
+    from torch import nn
 
 UNITS = [8, 16, 24, 32, 56, 64, 96, 128, 256, 512, 1024, 2048]
 _ID_RE = re.compile(r"^u(\d+)-(\d+)$")
@@ -91,6 +92,8 @@ class MLP2Space(SearchSpace):
         return True
 
     def build(self, arch: Arch, in_shape: tuple[int, int, int]) -> nn.Module:
+        from torch import nn
+
         n1, n2 = self._parse(arch.id)
         d = int(in_shape[0]) * int(in_shape[1]) * int(in_shape[2])
         return nn.Sequential(nn.Flatten(), nn.Linear(d, n1), nn.ReLU(), nn.Linear(n1, n2), nn.ReLU(),

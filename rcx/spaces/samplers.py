@@ -13,13 +13,14 @@ architectures costs only what it returns.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
-import numpy as np
-
+from rcx.api.arch import Arch, SearchSpace
 from rcx.api.options import Option
 from rcx.api.seeding import derive_seed
-from rcx.api.arch import Arch, SearchSpace
+
+if TYPE_CHECKING:
+    import numpy as np
 
 SAMPLER_OPTIONS: list[Option] = [
     Option("kind", str, "exhaustive", "exhaustive: indices 0, 1, 2, ...; random: n distinct seeded draws",
@@ -43,6 +44,8 @@ def random_order(size: int, rng: np.random.Generator) -> Iterator[int]:
     Rejection draws (into a set) until ``size // 2`` distinct indices are out, then a
     permutation of the remaining ones; memory grows with what is consumed, not with ``size``.
     """
+    import numpy as np
+
     seen: set[int] = set()
     half = size // 2
     while len(seen) < half:
@@ -100,6 +103,8 @@ def sample(
     fitting part) holds, when ``random`` has no ``n``, and when ``exhaustive`` without ``n``
     would list more than :data:`EXHAUSTIVE_LIMIT` architectures.
     """
+    import numpy as np
+
     size = len(space)
     fits = None
     if valid_only:

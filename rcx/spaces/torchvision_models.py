@@ -17,24 +17,30 @@ input channels.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from torch import nn
-
-from rcx.api.options import Option, validate_options
-from rcx.nn.summary import describe_module
 from rcx.api.arch import Arch, ArchInfo, SearchSpace
+from rcx.api.options import Option, validate_options
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from rcx.nn.summary import describe_module
 
 MODELS = ("resnet18", "resnet50", "mobilenet_v2", "wide_resnet50_2")
 
 
 def _resnet(factory: Callable[..., nn.Module], in_channels: int) -> nn.Module:
+    from torch import nn
+
     m = factory(weights=None)
     m.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
     return nn.Sequential(m.conv1, m.bn1, m.relu, m.layer1, m.layer2, m.layer3, m.layer4, m.avgpool)
 
 
 def _mobilenet_v2(in_channels: int) -> nn.Module:
+    from torch import nn
+
     from torchvision.models import mobilenet_v2
 
     m = mobilenet_v2(weights=None)
@@ -90,6 +96,8 @@ class TorchvisionSpace(SearchSpace):
         return Arch(self.name, arch_id, {"model": arch_id})
 
     def describe(self, arch: Arch, in_shape: tuple[int, int, int]) -> ArchInfo:
+        from rcx.nn.summary import describe_module
+
         return describe_module(lambda: build_model(self.from_id(arch.id).id, in_shape[0]), in_shape)
 
     def build(self, arch: Arch, in_shape: tuple[int, int, int]) -> nn.Module:

@@ -23,17 +23,17 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
+from rcx.analysis.truth import space_truths
 from rcx.core import events as ev
 from rcx.core.plan import Plan
-from rcx.analysis.truth import space_truths
 from rcx.core.results import ResultsTable, results_table
 from rcx.core.store import Store, StoreError
 from rcx.exec.settings import ExecutionSettings
 from rcx.plugins import Registry
 from rcx.tui.forms import Component, PlanDraft
-from rcx.tui.messages import RunError, RunEvent, Snapshot, StoreLoaded, StoreUnavailable
-from rcx.tui.screens.dialogs import ConfirmScreen, HelpScreen
+from rcx.tui.messages import DevicesListed, RunError, RunEvent, Snapshot, StoreLoaded, StoreUnavailable
 from rcx.tui.screens.detail import DetailLoaded, DetailScreen
+from rcx.tui.screens.dialogs import ConfirmScreen, HelpScreen
 from rcx.tui.screens.plan import PlanScreen
 from rcx.tui.screens.results import ResultsScreen
 from rcx.tui.screens.run import RunScreen
@@ -157,6 +157,7 @@ class RcxApp(App[int]):
         self._run_log_handler: logging.Handler | None = None
         self._generation = 0  # results files opened so far: a reload of an earlier one is ignored
         self._read_ok_since = 0.0  # start of the latest successful read of the results file
+        self.cuda_devices: list[tuple[str, str]] = []  # for the Plan screen, listed after the first frame
 
     # -- start-up -------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -165,6 +166,19 @@ class RcxApp(App[int]):
         for problem in self.registry.problems:
             self.add_log("warning", problem, notify=True)
         self.begin_capture_print(self)  # stray print() from plugins: into the log, never over the screen
+        self.call_after_refresh(self._list_devices)  # imports torch: not before the first screen is drawn
+
+    @work(thread=True, exclusive=True, group="devices", exit_on_error=False)
+    def _list_devices(self) -> None:
+        """The CUDA devices for the Plan screen's device selector (listing them imports torch)."""
+        from rcx.tui.forms import cuda_devices
+
+        self.post_message(DevicesListed(cuda_devices()))
+
+    def on_devices_listed(self, message: DevicesListed) -> None:
+        self.cuda_devices = message.devices
+        if isinstance(self.screen, PlanScreen):
+            self.screen.show_devices()
 
     def on_unmount(self) -> None:
         self._close_run_log()
@@ -191,7 +205,7 @@ class RcxApp(App[int]):
         date with the App's state (its ``is_settled``). Tests take snapshots then."""
         if self.db_path is not None and self.table is None and not self._store_note:
             return False
-        if self._reload_busy or any(w.group in ("reload", "detail", "corr") and w.state in
+        if self._reload_busy or any(w.group in ("reload", "detail", "corr", "devices") and w.state in
                                     (WorkerState.PENDING, WorkerState.RUNNING) for w in self.workers):
             return False
         check = getattr(self.screen, "is_settled", None)
@@ -262,10 +276,9 @@ class RcxApp(App[int]):
     def _run(self, plan: Plan, logger: logging.Logger) -> None:
         """The run worker; the App writes the log lines (``add_log``) to ``logger``'s file,
         this thread only a traceback, which the screen does not show."""
-        from rcx.core.device import DeviceError
-        from rcx.core.runner import ExecutorError, PlanMismatch, Runner
+        from rcx.core.runner import ExecutorError, Runner
+        from rcx.core.session import RUN_ERRORS, run_plan
         from rcx.exec import make_executor
-        from rcx.api.dataset import DatasetError
 
         def on_event(event: ev.Event) -> None:
             if not isinstance(event, ev.EvalProgress):
@@ -279,31 +292,14 @@ class RcxApp(App[int]):
         runner = Runner(plan, self.registry, on_event=on_event, cancel=self.cancel_event, pause=self.pause_event,
                         executor=executor)
         try:
-            if plan.output.exists():
-                existing = Store.open(plan.output)
-                try:
-                    runner.check_store(existing)
-                finally:
-                    existing.close()
-            connect = getattr(executor, "connect", None)
-            if connect is not None:  # an unreachable cluster fails before anything is written
+            if self.execution.executor != "in-process":
                 self.post_message(RunEvent(ev.Log("info", f"connecting: {self.execution.describe()}")))
-                connect()
-            runner.setup()
-            store = Store.open(plan.output)
-            try:
-                runner.run(store)
-            finally:
-                store.close()
-        except (PlanMismatch, StoreError, DatasetError, DeviceError, ExecutorError, ValueError) as exc:
+            run_plan(runner)
+        except RUN_ERRORS as exc:
             self.post_message(RunError(str(exc)))
         except Exception as exc:  # a bug in a plugin or in rcx: logged with its traceback, never a crash
             logger.exception("run failed")
             self.post_message(RunError(f"{type(exc).__name__}: {exc} (traceback in {plan.output.with_suffix('.log')})"))
-        finally:
-            close = getattr(executor, "close", None)
-            if close is not None:
-                close()
 
     def on_run_event(self, message: RunEvent) -> None:
         event = message.event

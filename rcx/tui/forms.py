@@ -7,21 +7,34 @@ a field's key is the dotted path the validator uses (``evaluators.ridge_rfm.tria
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import tomli
+import tomli_w
 
 from rcx.api.options import Option, validate_options
-from rcx.core.plan import Plan, PlanError, Problem, parse_plan
+from rcx.core.plan import Plan, PlanError, Problem, parse_plan, top_options
 from rcx.exec.settings import ExecutionSettings
 from rcx.plugins import Registry, UnknownName
+from rcx.spaces.samplers import SAMPLER_OPTIONS
 
 UNSET = object()
 """A form field left empty: the option is omitted and takes its default."""
+
+UNTITLED = "untitled"
+"""The plan-file stem of a new plan: its name and output default to it (``top_options``)."""
+
+STARTER_SAMPLER: dict[str, Any] = {"kind": "random", "n": 40, "valid_only": True}
+"""What a new plan's sampler is set to (40 random architectures that fit the input). These are
+values the draft sets, not defaults: a plan without them takes ``SAMPLER_OPTIONS``' defaults."""
+
+_SAMPLER_DEFAULTS = {o.name: o.default for o in SAMPLER_OPTIONS}
+
+
+def _top_defaults(stem: str) -> dict[str, Any]:
+    return {o.name: o.default for o in top_options(stem)}
 
 
 def parse_text(option: Option, text: str) -> Any:
@@ -49,15 +62,15 @@ def to_text(value: Any) -> str:
 
 
 def toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return json.dumps(v)  # a TOML basic string for everything JSON escapes
-    if isinstance(v, float):
-        return repr(v) if math.isfinite(v) else json.dumps(str(v))
-    if isinstance(v, list):
+    """``v`` as an inline TOML value, as typed into a field: arrays on one line."""
+    if isinstance(v, (list, tuple)):
         return "[" + ", ".join(toml_value(x) for x in v) + "]"
-    return str(v)
+    return tomli_w.dumps({"v": v})[len("v = "):].rstrip("\n")
+
+
+def _present(values: dict[str, Any]) -> dict[str, Any]:
+    """The values that are set (a field left empty, or None, is omitted)."""
+    return {k: v for k, v in values.items() if v is not UNSET and v is not None}
 
 
 @dataclass
@@ -72,13 +85,13 @@ class Component:
 class PlanDraft:
     """A plan being edited. Values hold what the user set; missing keys take the defaults."""
 
-    name: str = "untitled"
-    seed: Any = 0
-    device: str = "auto"
-    output: str = "runs/untitled.db"
+    name: str = _top_defaults(UNTITLED)["name"]
+    seed: Any = _top_defaults(UNTITLED)["seed"]
+    device: str = _top_defaults(UNTITLED)["device"]
+    output: str = _top_defaults(UNTITLED)["output"]
     dataset: Component = field(default_factory=lambda: Component("synthetic"))
     space: Component = field(default_factory=lambda: Component("ksd"))
-    sampler: dict[str, Any] = field(default_factory=lambda: {"kind": "random", "n": 40, "valid_only": True})
+    sampler: dict[str, Any] = field(default_factory=lambda: dict(STARTER_SAMPLER))
     evaluators: dict[str, Component] = field(default_factory=dict)
     path: Path | None = None
 
@@ -86,14 +99,14 @@ class PlanDraft:
     def from_toml(cls, text: str, path: Path | None = None) -> "PlanDraft":
         """A draft from plan text (raises ``tomli.TOMLDecodeError`` on a syntax error)."""
         raw = tomli.loads(text)
-        stem = path.stem if path else "untitled"
+        top = _top_defaults(path.stem if path else UNTITLED)
 
         def table(value: Any) -> dict[str, Any]:  # a key that should be a table but is not: left to the validator
             return dict(value) if isinstance(value, dict) else {}
 
-        draft = cls(name=raw.get("name", stem), seed=raw.get("seed", 0), device=raw.get("device", "auto"),
-                    output=raw.get("output", f"runs/{stem}.db"), path=path, sampler=table(raw.get("sampler")),
-                    evaluators={})
+        draft = cls(name=raw.get("name", top["name"]), seed=raw.get("seed", top["seed"]),
+                    device=raw.get("device", top["device"]), output=raw.get("output", top["output"]), path=path,
+                    sampler=table(raw.get("sampler")), evaluators={})
         for key in ("dataset", "space"):
             values = table(raw.get(key))
             setattr(draft, key, Component(str(values.pop("name", "")), values))
@@ -103,22 +116,17 @@ class PlanDraft:
         return draft
 
     def to_toml(self) -> str:
-        """The plan as TOML, in the order of the README's example."""
-        lines = [f"name = {toml_value(self.name)}", f"seed = {toml_value(self.seed)}",
-                 f"device = {toml_value(self.device)}", f"output = {toml_value(self.output)}", ""]
-
-        def table(header: str, values: dict[str, Any]) -> None:
-            lines.append(f"[{header}]")
-            lines.extend(f"{k} = {toml_value(v)}" for k, v in values.items() if v is not UNSET and v is not None)
-            lines.append("")
-
-        table("dataset", {"name": self.dataset.plugin, **self.dataset.values})
-        table("space", {"name": self.space.plugin, **self.space.values})
-        table("sampler", self.sampler)
-        for inst, comp in self.evaluators.items():
-            values = comp.values if comp.plugin == inst else {"evaluator": comp.plugin, **comp.values}
-            table(f"evaluators.{inst}", values)
-        return "\n".join(lines)
+        """The plan as TOML (``tomli_w``), in the order of the README's example."""
+        evaluators = {inst: _present(comp.values if comp.plugin == inst else {"evaluator": comp.plugin, **comp.values})
+                      for inst, comp in self.evaluators.items()}
+        doc = {
+            **_present({"name": self.name, "seed": self.seed, "device": self.device, "output": self.output}),
+            "dataset": _present({"name": self.dataset.plugin, **self.dataset.values}),
+            "space": _present({"name": self.space.plugin, **self.space.values}),
+            "sampler": _present(self.sampler),
+            **({"evaluators": evaluators} if evaluators else {}),
+        }
+        return tomli_w.dumps(doc)
 
     def validate(self, registry: Registry) -> tuple[Plan | None, list[Problem]]:
         """The validated plan, or the validator's problems."""
@@ -150,9 +158,9 @@ def space_summary(registry: Registry, draft: PlanDraft) -> str:
         size = len(cls(**values))
     except (ValueError, TypeError) as exc:
         return f"size unknown: {exc}"
-    n = draft.sampler.get("n")
-    kind = draft.sampler.get("kind", "exhaustive")
-    fitting = " that fit the input" if draft.sampler.get("valid_only") else ""
+    n = draft.sampler.get("n", _SAMPLER_DEFAULTS["n"])
+    kind = draft.sampler.get("kind", _SAMPLER_DEFAULTS["kind"])
+    fitting = " that fit the input" if draft.sampler.get("valid_only", _SAMPLER_DEFAULTS["valid_only"]) else ""
     if isinstance(n, int) and not isinstance(n, bool):
         draws = n if kind == "random" else min(n, size)
     else:
@@ -161,15 +169,20 @@ def space_summary(registry: Registry, draft: PlanDraft) -> str:
     return f"{size:,} architectures{tail}"
 
 
-def device_choices() -> list[tuple[str, str]]:
-    """``(label, value)`` for the device selector: auto, the CPU and every CUDA device torch sees."""
+def device_choices(cuda: list[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
+    """``(label, value)`` for the device selector: auto, the CPU and the CUDA devices ``cuda``
+    (:func:`cuda_devices`, listed after the first frame: it imports torch)."""
+    return [("auto (first CUDA device, else CPU)", "auto"), ("cpu", "cpu"), *(cuda or [])]
+
+
+def cuda_devices() -> list[tuple[str, str]]:
+    """``(label, value)`` of every CUDA device torch sees, e.g. ``("cuda:0 NVIDIA H200", "cuda:0")``.
+    Imports torch (seconds): the App calls it in a thread worker once the first screen is up."""
     import torch
 
-    out = [("auto (first CUDA device, else CPU)", "auto"), ("cpu", "cpu")]
-    if torch.cuda.is_available():
-        for i in range(torch.cuda.device_count()):
-            out.append((f"cuda:{i} {torch.cuda.get_device_name(i)}", f"cuda:{i}"))
-    return out
+    if not torch.cuda.is_available():
+        return []
+    return [(f"cuda:{i} {torch.cuda.get_device_name(i)}", f"cuda:{i}") for i in range(torch.cuda.device_count())]
 
 
 # -- execution (not part of the plan) -------------------------------------------------------------

@@ -20,6 +20,14 @@ class RunEvent(Message):
         self.event = event
 
 
+class DevicesListed(Message):
+    """The CUDA devices torch sees, ``(label, value)`` pairs (empty without CUDA)."""
+
+    def __init__(self, devices: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.devices = devices
+
+
 class RunError(Message):
     """The run could not start or stopped on an error outside any single evaluation."""
 

@@ -7,12 +7,12 @@ import threading
 
 from rich.console import Console
 
+from rcx.api.evaluator import EvalResult, Evaluator
+from rcx.api.hooks import hookimpl
 from rcx.core import events as ev
 from rcx.core.plan import load_plan
 from rcx.core.runner import Runner
 from rcx.core.store import Store
-from rcx.api.evaluator import EvalResult, Evaluator
-from rcx.api.hooks import hookimpl
 from rcx.plugins import load_registry
 from rcx.tui.app import RcxApp
 from rcx.tui.forms import PlanDraft

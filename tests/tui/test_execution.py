@@ -88,5 +88,12 @@ async def test_tui_runs_a_plan_on_ray(tmp_path, registry):
         await wait_for(pilot, lambda: app.progress.state in ("finished", "failed", "cancelled"), what="the run")
         assert app.progress.state == "finished", app.log_lines
         assert app.progress.done == 3 and app.progress.workers[0].done == 3
-        await settle(pilot)
-        assert "w1" in str(app.screen.query_one("#run-workers").render())
+        await wait_for(pilot, lambda: "3 done" in _workers_shown(app), what="the workers on the Run screen")
+
+
+def _workers_shown(app) -> str:
+    """The Run screen's worker lines, or "" while that screen is not (yet) the current one."""
+    try:
+        return str(app.screen.query_one("#run-workers").render())
+    except Exception:
+        return ""

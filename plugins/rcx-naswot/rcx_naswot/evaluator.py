@@ -45,18 +45,21 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from rcx.api import (INIT_SCHEMES, EvalContext, EvalResult, Evaluator, Metric, Option, RunContext,
                      build_every_edge, generator, init_weights)
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 
 def is_counted(module: nn.Module, relu_match: str) -> bool:
     """Does NASWOT code this module's input? ``type``: every ``nn.ReLU``; ``name``: every module
     whose class name contains "ReLU" (the public code's rule)."""
+    from torch import nn
+
     if relu_match == "name":
         return "ReLU" in type(module).__name__
     return isinstance(module, nn.ReLU)
@@ -67,6 +70,8 @@ def relu_kernel(model: nn.Module, x: torch.Tensor, relu_match: str = "type") -> 
 
     A unit's code is ``input > 0`` of each counted module (:func:`is_counted`): for a ReLU the
     same as ``output > 0``, and for a wrapper that starts with a ReLU its ReLU's code."""
+    import torch
+
     n = x.shape[0]
     kernel = torch.zeros(n, n, dtype=torch.float64, device=x.device)
     units = [0]
@@ -88,6 +93,8 @@ def relu_kernel(model: nn.Module, x: torch.Tensor, relu_match: str = "type") -> 
 
 def naswot_score(kernel: torch.Tensor) -> float:
     """``log |det K|``; ``-inf`` when ``K`` is singular."""
+    import torch
+
     sign, logdet = torch.linalg.slogdet(kernel)
     return float(logdet) if sign != 0 else -math.inf
 
@@ -127,6 +134,8 @@ class NASWOT(Evaluator):
         return self.check_batch_fits(dataset_options)
 
     def prepare(self, ctx: RunContext) -> None:
+        import torch
+
         data, dev = ctx.data, ctx.device
         n = data.train_x.shape[0]
         if self.config["batch_size"] > n:
@@ -138,6 +147,8 @@ class NASWOT(Evaluator):
         self.space, self.in_shape, self.device = ctx.space, data.shape, dev
 
     def evaluate(self, ctx: EvalContext) -> EvalResult:
+        import torch
+
         cfg = self.config
         t0 = time.perf_counter()
         model = build_network(self.space, ctx.arch, self.in_shape, cfg["edges"] == "all")

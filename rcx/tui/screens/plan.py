@@ -17,22 +17,18 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Checkbox, Header, Input, Label, Select, SelectionList, Static
 
-from rcx.api.options import Option
-from rcx.core.plan import PlanError, parse_plan
+from rcx.core.plan import PlanError, parse_plan, top_options
 from rcx.data.prepare import COMMON_OPTIONS
 from rcx.spaces.samplers import SAMPLER_OPTIONS
-from rcx.tui.forms import (EXECUTION_FIELDS, Component, PlanDraft, device_choices, errors_by_key, execution_settings,
-                           execution_values, space_summary)
+from rcx.tui.forms import (UNTITLED, EXECUTION_FIELDS, Component, PlanDraft, device_choices, errors_by_key,
+                           execution_settings, execution_values, space_summary)
 from rcx.tui.screens.dialogs import PathScreen
-from rcx.tui.widgets.option_form import OptionForm
 from rcx.tui.widgets.footer import KeyFooter
+from rcx.tui.widgets.option_form import OptionForm
 
 # The plan's top-level keys as form fields; the plan validator checks them like any other.
-TOP_FIELDS = [
-    Option("name", str, "untitled", "run name, stored with the run"),
-    Option("seed", int, 0, "plan seed: every random draw derives from (seed, evaluator, architecture, trial)", min=0),
-    Option("output", str, "runs/untitled.db", "results file, relative to the current directory"),
-]
+TOP_FIELDS = [o for o in top_options(UNTITLED) if o.name in ("name", "seed", "output")]
+_TOP_DEFAULTS = {o.name: o.default for o in TOP_FIELDS}
 
 
 class PlanScreen(Screen):
@@ -47,6 +43,7 @@ class PlanScreen(Screen):
         super().__init__()
         self._check_timer: Timer | None = None
         self.problems: list = []
+        self._shown_devices: list[tuple[str, str]] | None = None
 
     # -- layout ---------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -58,12 +55,10 @@ class PlanScreen(Screen):
         with VerticalScroll(id="plan-form"):
             yield Label("Plan", classes="section-title")
             yield OptionForm("", TOP_FIELDS, {"name": draft.name, "seed": draft.seed, "output": draft.output}, id="form-top")
-            devices = device_choices()
-            if draft.device not in [v for _, v in devices]:
-                devices.append((draft.device, draft.device))
             with Horizontal(classes="option-row"):
                 yield Label("device", classes="option-label")
-                yield Select(devices, value=draft.device, allow_blank=False, id="pick-device", compact=True)
+                self._shown_devices = self._devices(draft.device)
+                yield Select(self._shown_devices, value=draft.device, allow_blank=False, id="pick-device", compact=True)
             yield Label("Dataset", classes="section-title")
             yield Select([(n, n) for n in registry.names("dataset")], value=draft.dataset.plugin, allow_blank=False,
                          id="pick-dataset", compact=True)
@@ -116,6 +111,27 @@ class PlanScreen(Screen):
     def on_mount(self) -> None:
         self.check_now()
 
+    def on_screen_resume(self) -> None:
+        self.show_devices()
+
+    def _devices(self, current: str) -> list[tuple[str, str]]:
+        """The selector's devices: auto, cpu, the CUDA devices the App has listed so far, and the
+        plan's own device when it is none of these."""
+        devices = device_choices(self.app.cuda_devices)
+        if current not in [v for _, v in devices]:
+            devices.append((current, current))
+        return devices
+
+    def show_devices(self) -> None:
+        """Add the CUDA devices the App listed after the first frame, keeping the selection."""
+        select = self.query_one("#pick-device", Select)
+        current = str(select.value)
+        devices = self._devices(current)
+        if devices != self._shown_devices:
+            self._shown_devices = devices
+            select.set_options(devices)
+            select.value = current
+
     # -- reading the form -----------------------------------------------------------------
     def collect(self) -> PlanDraft:
         """The draft as the form shows it (also stored as the App's draft)."""
@@ -123,7 +139,8 @@ class PlanScreen(Screen):
         old: PlanDraft = app.draft
         top = self.query_one("#form-top", OptionForm).values()
         draft = PlanDraft(
-            name=top.get("name", TOP_FIELDS[0].default), seed=top.get("seed", 0), output=top.get("output", TOP_FIELDS[2].default),
+            name=top.get("name", _TOP_DEFAULTS["name"]), seed=top.get("seed", _TOP_DEFAULTS["seed"]),
+            output=top.get("output", _TOP_DEFAULTS["output"]),
             device=self.query_one("#pick-device", Select).value,
             dataset=Component(self.query_one("#pick-dataset", Select).value, self.query_one("#form-dataset", OptionForm).values()),
             space=Component(self.query_one("#pick-space", Select).value, self.query_one("#form-space", OptionForm).values()),
