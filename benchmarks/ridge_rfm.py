@@ -6,10 +6,11 @@ one architecture after the other): torch forward in float32 batches of 32, then 
 ``RidgeClassifier()`` fit and predict. rcx: the same architectures through the runner (plan,
 results store and all) with screening off. Both run 1 trial and 5 trials per architecture.
 
-    python benchmarks/ridge_rfm.py [--archs 30] [--trials 1,5] [--data DIR]
+    python benchmarks/ridge_rfm.py [--archs 30] [--trials 1,5] [--data DIR] [--device cpu] [--per-class 50] [--resize 96]
 
 DIR is an image-folder tree; by default the needed files are unzipped from
-``../shared/data/cifar10-jpeg.zip`` into a temporary directory.
+``../shared/data/cifar10-jpeg.zip`` into a temporary directory. ``--device`` is rcx's side
+(the reference stays the blog's CPU script whatever the device).
 """
 
 from __future__ import annotations
@@ -37,11 +38,11 @@ from cifar_subset import unzip_subset  # benchmarks/, the script's own folder
 PLAN = """
 name = "bench-ridge"
 seed = 0
-device = "cpu"
+device = "{device}"
 [dataset]
 name = "imagefolder"
 root = "{root}"
-resize = 96
+resize = {resize}
 [space]
 name = "ksd"
 [sampler]
@@ -50,8 +51,8 @@ n = {archs}
 valid_only = true
 [evaluators.ridge_rfm]
 trials = {trials}
-train_size = 500
-val_size = 500
+train_size = {images}
+val_size = {images}
 lambda = 1.0
 """
 
@@ -64,8 +65,9 @@ def reference(plan, registry, trials: int) -> tuple[float, list[float]]:
     data, space = runner.data, runner.space
     mean = torch.tensor(data.mean).view(1, -1, 1, 1)
     std = torch.tensor(data.std).view(1, -1, 1, 1)
-    xtr, ytr = data.train_x[:500], data.train_y[:500].numpy()
-    xva, yva = data.test_x[:500], data.test_y[:500].numpy()
+    n_tr, n_va = plan.evaluators[0].options["train_size"], plan.evaluators[0].options["val_size"]
+    xtr, ytr = data.train_x[:n_tr], data.train_y[:n_tr].numpy()
+    xva, yva = data.test_x[:n_va], data.test_y[:n_va].numpy()
     accs = []
     t0 = time.perf_counter()
     for cand in runner.candidates:
@@ -100,14 +102,18 @@ def main() -> None:
     ap.add_argument("--archs", type=int, default=30)
     ap.add_argument("--trials", default="1,5")
     ap.add_argument("--data", type=Path)
+    ap.add_argument("--per-class", type=int, default=50, help="training and test images per class (10 classes)")
+    ap.add_argument("--resize", type=int, default=96, help="image side (seed 001: STL-10's 96)")
+    ap.add_argument("--device", default="cpu", help="rcx's device (cpu, cuda, auto); the reference runs on the CPU")
     args = ap.parse_args()
     registry = load_registry()
     with tempfile.TemporaryDirectory() as tmp:
-        root = args.data or unzip_subset(Path(tmp) / "cifar", 50, 50)  # 500 train, 500 test
+        root = args.data or unzip_subset(Path(tmp) / "cifar", args.per_class, args.per_class)  # 500 train, 500 test
         print(f"machine: {platform.machine()} {platform.processor() or ''}, {torch.get_num_threads()} threads, "
-              f"torch {torch.__version__}, {torch.backends.cpu.get_cpu_capability()}")
+              f"torch {torch.__version__}, {torch.backends.cpu.get_cpu_capability()}; rcx on {args.device}")
         for trials in [int(t) for t in args.trials.split(",")]:
-            plan = parse_plan(PLAN.format(root=root, archs=args.archs, trials=trials), registry)
+            plan = parse_plan(PLAN.format(root=root, archs=args.archs, trials=trials, device=args.device, resize=args.resize,
+                                          images=10 * args.per_class), registry)
             t_ref, acc_ref = reference(plan, registry, trials)
             t_rcx, acc_rcx, dtype = rcx_run(plan, registry, Path(tmp) / f"bench{trials}.db")
             print(f"trials={trials}: reference {args.archs / t_ref:.3f} arch/s ({t_ref:.1f} s), "
