@@ -8,8 +8,9 @@ rcx) is what the lazy imports save on this machine, load or not.
 
 The TUI's first screen: a fresh interpreter imports what ``rcx`` with no arguments imports,
 loads the plugins, starts the app headless at 120x40 and reports when the Plan screen has been
-drawn once: the moment the App starts its device-listing worker (``call_after_refresh`` in
-``on_mount``), wall time since the process was spawned; the reference again imports torch first.
+drawn once: the moment the screen starts mounting its sections below the first screenful
+(``call_after_refresh`` in its ``on_mount``), wall time since the process was spawned; the
+reference again imports torch first.
 
     python benchmarks/cold_start.py [--repeats 5] [--write]
 
@@ -53,18 +54,18 @@ import asyncio, os, sys, time
 {pre}
 from rcx.plugins import get_registry
 from rcx.tui.app import RcxApp
+from rcx.tui.screens.plan import PlanScreen
 
 t_spawn = float(sys.argv[1])
-list_devices = RcxApp._list_devices
 
 
-def first_frame(self):
-    # the App calls this right after its first screen is drawn (call_after_refresh in on_mount)
-    print(f"FIRST {{time.time() - t_spawn:.4f}} {{type(self.screen).__name__}}", flush=True)
+async def first_frame(self):
+    # the Plan screen calls this right after its first drawing (call_after_refresh in on_mount)
+    print(f"FIRST {{time.time() - t_spawn:.4f}} {{type(self).__name__}}", flush=True)
     os._exit(0)
 
 
-RcxApp._list_devices = first_frame
+PlanScreen._mount_rest = first_frame
 app = RcxApp(get_registry())
 
 

@@ -157,7 +157,8 @@ def check_space(space: Any, *, in_shape: tuple[int, int, int] = (3, 16, 16), num
     For the first ``samples`` architectures: ``arch_at(i)`` and ``from_id(arch.id)`` agree and
     ids are unique; ``describe`` gives an ``ArchInfo`` whose ``params`` equal the built
     network's parameter count when ``valid``; ``build`` maps (B, C, H, W) to the described
-    ``out_shape`` and ``build_classifier`` to (B, num_classes) logits.
+    ``out_shape`` and ``build_classifier`` to (B, num_classes) logits. A space that declares a
+    :meth:`~rcx.api.arch.SearchSpace.grid` gets seeded draws of it through ``from_grid``.
     """
     import torch
 
@@ -190,6 +191,23 @@ def check_space(space: Any, *, in_shape: tuple[int, int, int] = (3, 16, 16), num
         with torch.no_grad():
             logits = head(torch.zeros(2, *in_shape))
         assert tuple(logits.shape) == (2, num_classes), f"{arch.id}: classifier gives {tuple(logits.shape)}"
+    _check_grid(space, samples)
+
+
+def _check_grid(space: Any, samples: int) -> None:
+    """A declared grid (search): ``from_grid`` of seeded value draws gives architectures of the space."""
+    import random
+
+    grid = space.grid()
+    if grid is None:
+        return
+    assert isinstance(grid, dict) and grid, f"{type(space).__name__}.grid() must be a non-empty dict or None"
+    rng = random.Random(0)
+    for _ in range(max(samples, 5)):
+        values = {name: rng.choice(list(choices)) for name, choices in grid.items()}
+        arch = space.from_grid(values)
+        again = space.from_id(arch.id)
+        assert again.id == arch.id, f"from_grid({values}) gives {arch.id!r}, which from_id reads as {again.id!r}"
 
 
 # -- pytest fixtures ---------------------------------------------------------------------------

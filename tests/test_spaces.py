@@ -245,7 +245,9 @@ def test_depthmult_validity_and_modules():
 
 def test_sampler_options():
     values, problems = validate_options(SAMPLER_OPTIONS, {}, "sampler")
-    assert values == {"kind": "exhaustive", "n": None, "valid_only": False} and not problems
+    assert {k: v for k, v in values.items() if v is not None} == {"kind": "exhaustive", "valid_only": False}
+    assert not problems and set(values) == {"kind", "n", "valid_only", "ids", "file", "trials", "objective",
+                                            "algorithm", "batch"}
     _, problems = validate_options(SAMPLER_OPTIONS, {"kind": "grid", "n": 0}, "sampler")
     assert {p for p, _ in problems} == {"sampler.kind", "sampler.n"}
 

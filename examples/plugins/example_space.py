@@ -47,6 +47,12 @@ class WidthStack(SearchSpace):
             return ArchInfo(False, f"{features} output elements is more than 8x the input", in_shape)
         return ArchInfo(True, "", in_shape, (c, h, w), params, flops, features, ratio, tuple(layers))
 
+    def grid(self):  # optional: one choice per parameter makes the space searchable (kind = "optuna")
+        return {f"w{i + 1}": self.config["widths"] for i in range(self.config["layers"])}
+
+    def from_grid(self, values):
+        return self.from_id("w" + "-".join(str(values[f"w{i + 1}"]) for i in range(self.config["layers"])))
+
     def build(self, arch, in_shape):
         from torch import nn  # here, not at the top: listing plugins stays quick
 

@@ -145,6 +145,9 @@ class RcxApp(App[int]):
         self._own_run: int | None = None
         self._dirty = db_path is not None
         self._reload_busy = False
+        self._readers = 0  # read-only connections the reload thread holds open (0 or 1)
+        self._closing = False  # the App is unmounting: no new reads
+        self._readers_done = threading.Condition()
         self._next_reload = 0.0
         self._last_sig: Any = None
         self._last_rows: dict[str, dict[str, Any]] = {}
@@ -182,6 +185,9 @@ class RcxApp(App[int]):
 
     def on_unmount(self) -> None:
         self._close_run_log()
+        with self._readers_done:  # a reload thread still reading: let it close first (bounded)
+            self._closing = True  # and none starts from now on
+            self._readers_done.wait_for(lambda: self._readers == 0, timeout=5.0)
         tidy_results_file(self.db_path)
 
     def on_print(self, event: events.Print) -> None:
@@ -380,6 +386,19 @@ class RcxApp(App[int]):
     @work(thread=True, exclusive=True, group="reload", exit_on_error=False)
     def _reload(self, path: Path, run_id: int | None, last_sig: Any, last_rows: dict[str, dict[str, Any]],
                 logs_seen: int, started: float, generation: int) -> None:
+        with self._readers_done:
+            if self._closing:
+                return
+            self._readers += 1
+        try:
+            self._read_store(path, run_id, last_sig, last_rows, logs_seen, started, generation)
+        finally:
+            with self._readers_done:
+                self._readers -= 1
+                self._readers_done.notify_all()
+
+    def _read_store(self, path: Path, run_id: int | None, last_sig: Any, last_rows: dict[str, dict[str, Any]],
+                    logs_seen: int, started: float, generation: int) -> None:
         try:
             store = Store.open_readonly(path)
         except StoreError as exc:

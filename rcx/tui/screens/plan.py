@@ -15,6 +15,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Checkbox, Header, Input, Label, Select, SelectionList, Static
 
 from rcx.core.plan import PlanError, parse_plan, top_options
@@ -44,6 +45,7 @@ class PlanScreen(Screen):
         self._check_timer: Timer | None = None
         self.problems: list = []
         self._shown_devices: list[tuple[str, str]] | None = None
+        self._rest_mounted = False
 
     # -- layout ---------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -68,13 +70,7 @@ class PlanScreen(Screen):
                          id="pick-space", compact=True)
             yield Static("", id="space-size")
             yield self._component_form("space", draft.space)
-            yield Label("Sampler", classes="section-title")
-            yield OptionForm("sampler", SAMPLER_OPTIONS, draft.sampler, id="form-sampler")
-            yield Label("Evaluators", classes="section-title")
-            yield SelectionList[str](*self._evaluator_choices(), id="pick-evaluators", compact=True)
-            yield Vertical(*(self._evaluator_form(i, c) for i, c in draft.evaluators.items()), id="evaluator-forms")
-            yield Label("Execution (not part of the plan: never a change of results)", classes="section-title")
-            yield OptionForm("execution", EXECUTION_FIELDS, execution_values(app.execution), id="form-execution")
+            yield Vertical(id="plan-rest")  # below the first screenful: mounted after the first frame
         yield Static("", id="field-help")
         yield KeyFooter()
 
@@ -108,8 +104,32 @@ class PlanScreen(Screen):
                         OptionForm(f"evaluators.{instance}", declared, comp.values),
                         id=f"ev-{instance}", classes="evaluator")
 
+    def _rest(self) -> list[Widget]:
+        """The sections below the first screenful: sampler, evaluators, execution."""
+        app, draft = self.app, self.app.draft
+        return [
+            Label("Sampler", classes="section-title"),
+            OptionForm("sampler", SAMPLER_OPTIONS, draft.sampler, id="form-sampler"),
+            Label("Evaluators", classes="section-title"),
+            SelectionList[str](*self._evaluator_choices(), id="pick-evaluators", compact=True),
+            Vertical(*(self._evaluator_form(i, c) for i, c in draft.evaluators.items()), id="evaluator-forms"),
+            Label("Execution (not part of the plan: never a change of results)", classes="section-title"),
+            OptionForm("execution", EXECUTION_FIELDS, execution_values(app.execution), id="form-execution"),
+        ]
+
     def on_mount(self) -> None:
+        self.call_after_refresh(self._mount_rest)
+
+    async def _mount_rest(self) -> None:
+        """Mount the sections below the first screenful once the first frame is drawn (a form
+        of a few hundred widgets takes Textual a second to style and lay out), then check."""
+        await self.query_one("#plan-rest", Vertical).mount_all(self._rest())
+        self._rest_mounted = True
         self.check_now()
+
+    def is_settled(self) -> bool:
+        """Every section is mounted (snapshots and the App's ``is_settled`` wait for it)."""
+        return self._rest_mounted
 
     def on_screen_resume(self) -> None:
         self.show_devices()
@@ -144,9 +164,10 @@ class PlanScreen(Screen):
             device=self.query_one("#pick-device", Select).value,
             dataset=Component(self.query_one("#pick-dataset", Select).value, self.query_one("#form-dataset", OptionForm).values()),
             space=Component(self.query_one("#pick-space", Select).value, self.query_one("#form-space", OptionForm).values()),
-            sampler=self.query_one("#form-sampler", OptionForm).values(), evaluators={}, path=old.path,
+            sampler=self.query_one("#form-sampler", OptionForm).values() if self._rest_mounted else old.sampler,
+            evaluators={} if self._rest_mounted else dict(old.evaluators), path=old.path,
         )
-        for inst in self.query_one("#pick-evaluators", SelectionList).selected:
+        for inst in self.query_one("#pick-evaluators", SelectionList).selected if self._rest_mounted else ():
             comp = old.evaluators.get(inst, Component(inst))
             forms = self.query(f"#ev-{inst} OptionForm")
             draft.evaluators[inst] = Component(comp.plugin, forms.first(OptionForm).values() if forms else comp.values)
@@ -157,7 +178,10 @@ class PlanScreen(Screen):
         """Validate the form and show the validator's messages where they belong."""
         draft = self.collect()
         plan, problems = draft.validate(self.app.registry)
-        settings, exec_problems = execution_settings(self.query_one("#form-execution", OptionForm).values())
+        if self._rest_mounted:
+            settings, exec_problems = execution_settings(self.query_one("#form-execution", OptionForm).values())
+        else:
+            settings, exec_problems = self.app.execution, []
         if settings is not None:
             self.app.execution = settings
         problems = [*problems, *exec_problems]
