@@ -70,7 +70,7 @@ class KsdSpace(SearchSpace):
         index = int(index)
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} is out of range for {self.name} (size {len(self):,})")
-        nk, ns, nd = len(self.kernels), len(self.strides), len(self.dilations)
+        ns, nd = len(self.strides), len(self.dilations)
         digits = []
         for _ in range(self.layers):
             index, digit = divmod(index, self._per_layer)

@@ -11,7 +11,6 @@ from typing import Any, Sequence
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from rcx.api.options import Option
