@@ -267,20 +267,20 @@ def parse_plan(text: str, registry: Registry, source: str = "plan", output: str 
 
     if space is not None and not any(p.startswith("space") for p, _ in problems):
         try:
-            size = len(registry.get("space", space)(**space_options))
+            space_obj = registry.get("space", space)(**space_options)
+            size = len(space_obj)
         except (ValueError, TypeError) as exc:
             problems.append(("space", str(exc)))
         except OverflowError:  # len() above sys.maxsize
             problems.append(("space", "has more than 2**63 architectures; give its options fewer values"))
         else:
-            if sampler.get("kind") == "random" and (sampler.get("n") or 0) > size:
+            if kind == "random" and (sampler.get("n") or 0) > size:
                 problems.append(("sampler.n", f"{sampler['n']} is more than the {size:,} architectures of the space"))
-            if kind == "optuna" and registry.get("space", space)(**space_options).grid() is None:
+            if kind == "optuna" and space_obj.grid() is None:
                 problems.append(("sampler.kind", f"the {space} space declares no parameter grid, so it cannot be "
                                                  "searched; use random, exhaustive or ids"))
-            if sampler.get("kind") == "ids" and not any(p.startswith("sampler") for p, _ in problems):
-                sampler["ids"] = _chosen_ids(sampler, registry.get("space", space)(**space_options), source,
-                                             text, lines, problems)
+            if kind == "ids" and not any(p.startswith("sampler") for p, _ in problems):
+                sampler["ids"] = _chosen_ids(sampler, space_obj, source, text, lines, problems)
 
     if problems:
         raise PlanError([Problem(p, m, _line_for(p, lines)) for p, m in problems], source)

@@ -86,8 +86,8 @@ def distributions(grid: dict[str, Sequence[Any]]) -> dict[str, "optuna.distribut
     return out
 
 
-def make_sampler(algorithm: str, seed: int, objectives: int) -> "optuna.samplers.BaseSampler":
-    """The Optuna sampler for ``algorithm`` seeded with ``seed`` (NSGA-II for any objective count)."""
+def make_sampler(algorithm: str, seed: int) -> "optuna.samplers.BaseSampler":
+    """The Optuna sampler for ``algorithm`` seeded with ``seed`` (each takes one or two objectives)."""
     import optuna
 
     if algorithm == "tpe":
@@ -117,7 +117,7 @@ class Search:
         self.dists = distributions(grid)
         self.study = optuna.create_study(
             directions=["maximize" if o.maximize else "minimize" for o in self.objectives],
-            sampler=make_sampler(algorithm, seed % 2**32, len(self.objectives)),
+            sampler=make_sampler(algorithm, seed % 2**32),
         )
         self._open: dict[int, "optuna.trial.Trial"] = {}
 
@@ -144,7 +144,7 @@ class Search:
         """Ask Optuna for the next trial, its sampler seeded by the plan seed and trial number."""
         number = self.trials
         seed = derive_seed(self.seed, "optuna", number) % 2**32  # numpy's RandomState takes 32 bits
-        self.study.sampler = make_sampler(self.algorithm, seed, len(self.objectives))
+        self.study.sampler = make_sampler(self.algorithm, seed)
         trial = self.study.ask(self.dists)
         self._open[number] = trial
         values = dict(trial.params)
