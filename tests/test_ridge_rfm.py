@@ -116,3 +116,74 @@ def test_bfloat16_agrees_with_float32(data):
     b16 = make(data, space, trials=1, train_size=200, val_size=200, standardize=True, dtype="bfloat16")
     diffs = [evaluate(f32, space, a, data).metrics["val_acc"] - evaluate(b16, space, a, data).metrics["val_acc"] for a in ids]
     assert abs(np.mean(diffs)) <= 0.03 and max(abs(d) for d in diffs) <= 0.06
+
+
+def test_shared_init_computes_features_once_and_matches_streaming(data, monkeypatch):
+    """init_seed = "shared": a second instance with another readout reuses the first one's
+    features (no forward pass), and its results equal a fresh, uncached computation."""
+    import rcx.evaluators.ridge_rfm as mod
+    from rcx.api.seeding import derive_seed
+
+    space = KsdSpace(channels=8)
+    arch_id = "k5-3-3_s1-2-1_d1-1-1"
+    fixed = make(data, space, trials=2, train_size=120, val_size=80, init_seed="shared")
+    loo = make(data, space, trials=2, train_size=120, val_size=80, init_seed="shared", standardize=True,
+               **{"lambda": "loo"})
+    mod.SHARED_FEATURES.clear()
+    calls = []
+    real = mod.RidgeRFM._features
+    monkeypatch.setattr(mod.RidgeRFM, "_features", lambda self, *a: calls.append(1) or real(self, *a))
+    first = evaluate(fixed, space, arch_id, data, seed=1)
+    second = evaluate(loo, space, arch_id, data, seed=2)  # another instance's seed: ignored when shared
+    assert len(calls) == 2  # two trials of the first instance; the second instance computed nothing
+    assert second.metrics["throughput"] == first.metrics["throughput"]
+    mod.SHARED_FEATURES.clear()
+    alone = evaluate(loo, space, arch_id, data, seed=3)
+    assert len(calls) == 4
+    assert [t["val_acc"] for t in alone.trials] == [t["val_acc"] for t in second.trials]
+    assert [t["lambda"] for t in alone.trials] == [t["lambda"] for t in second.trials]
+    # the shared seed is the one an instance named like the plugin gets: bit-identical to streaming
+    streamed = make(data, space, trials=2, train_size=120, val_size=80)
+    reference = evaluate(streamed, space, arch_id, data, seed=derive_seed(0, "ridge_rfm", arch_id))
+    assert [t["val_acc"] for t in reference.trials] == [t["val_acc"] for t in first.trials]
+    assert [t["train_acc"] for t in reference.trials] == [t["train_acc"] for t in first.trials]
+
+
+def test_shared_cache_never_matches_another_dataset(data, tmp_path, monkeypatch):
+    """The cache holds the dataset weakly and by identity: a run on other images recomputes."""
+    import rcx.evaluators.ridge_rfm as mod
+
+    raw = SyntheticProvider().load({"image_size": 32, "n_train": 300, "n_test": 200, "seed": 5, "noise": 0.15},
+                                   tmp_path)
+    other = prepare(raw, {"train_size": None, "test_size": None, "selection": "first", "resize": None,
+                          "grayscale_to_rgb": False}, seed=0)
+    space = KsdSpace(channels=8)
+    arch_id = "k3-3-3_s2-1-1_d1-2-1"
+    calls = []
+    real = mod.RidgeRFM._features
+    monkeypatch.setattr(mod.RidgeRFM, "_features", lambda self, *a: calls.append(1) or real(self, *a))
+    mod.SHARED_FEATURES.clear()
+    evaluate(make(data, space, trials=1, train_size=120, val_size=80, init_seed="shared"), space, arch_id, data)
+    b = evaluate(make(other, space, trials=1, train_size=120, val_size=80, init_seed="shared"), space, arch_id, other)
+    assert len(calls) == 2  # same key, other dataset: computed again
+    mod.SHARED_FEATURES.clear()
+    b_fresh = evaluate(make(other, space, trials=1, train_size=120, val_size=80, init_seed="shared"), space, arch_id,
+                       other)
+    assert [(t["val_acc"], t["train_acc"]) for t in b.trials] == [(t["val_acc"], t["train_acc"]) for t in b_fresh.trials]
+
+
+def test_init_seed_at_its_default_keeps_the_plan_hash(registry, tmp_path):
+    """init_seed was added after results were published: at "instance" a plan's identity (and so
+    the results file it resumes) is what it was before; "shared" is a different plan."""
+    from rcx.core.plan import parse_plan
+
+    base = (
+        'name = "h"\nseed = 0\noutput = "%s"\n[dataset]\nname = "synthetic"\n[space]\nname = "ksd"\n'
+        "[sampler]\nkind = \"random\"\nn = 2\n[evaluators.ridge_rfm]\ntrials = 1\n" % (tmp_path / "h.db")
+    )
+    plain, explicit, shared = (parse_plan(base + extra, registry)
+                               for extra in ("", 'init_seed = "instance"\n', 'init_seed = "shared"\n'))
+    assert "init_seed" not in plain.normalized()["evaluators"]["ridge_rfm"]
+    assert plain.hash == explicit.hash
+    assert shared.hash != plain.hash
+    assert shared.normalized()["evaluators"]["ridge_rfm"]["init_seed"] == "shared"

@@ -26,7 +26,10 @@ class Option:
     values for str options; for int/float options it lists extra string values that are also
     accepted (e.g. ``lambda`` is a float or ``"loo"``). ``min``/``max`` bound numbers
     (inclusive) and, for lists, every item. ``item_type`` is the item type of list options.
-    ``default`` of None means the option is optional with no value.
+    ``default`` of None means the option is optional with no value. ``neutral_default``: the
+    option was added after results were published and its default reproduces the behaviour from
+    before; at that default it stays out of a plan's identity, so results files written before
+    it existed still resume.
     """
 
     name: str
@@ -38,6 +41,7 @@ class Option:
     choices: tuple[Any, ...] = ()
     item_type: type | None = None
     gt_min: bool = False  # min is exclusive (value must be > min)
+    neutral_default: bool = False
 
     def describe(self) -> str:
         """Short human-readable allowed range, e.g. ``int >= 1`` or ``'first' | 'stratified'``."""

@@ -78,6 +78,12 @@ class EvaluatorSpec:
     plugin: str
     options: dict[str, Any]
     stage: Stage | None = None
+    unhashed: tuple[str, ...] = ()  # options at a neutral default: not part of the plan's identity
+
+    def identity(self) -> dict[str, Any]:
+        """What of this instance determines its results (for the plan hash)."""
+        return {"evaluator": self.plugin, **{k: v for k, v in self.options.items() if k not in self.unhashed},
+                **(self.stage.plan_keys() if self.stage else {})}
 
 
 @dataclass
@@ -110,8 +116,7 @@ class Plan:
             "space": {"name": self.space, **self.space_options},
             # the ids sampler's keys only where set, so plans written before it keep their hash
             "sampler": {k: v for k, v in self.sampler.items() if v is not None or k not in _OPTIONAL_SAMPLER_KEYS},
-            "evaluators": {e.instance: {"evaluator": e.plugin, **e.options, **(e.stage.plan_keys() if e.stage else {})}
-                           for e in self.evaluators},
+            "evaluators": {e.instance: e.identity() for e in self.evaluators},
         }
 
     @property
@@ -499,7 +504,8 @@ def _evaluators(
         if not opt_problems:
             problems += [(f"{where}.{p}", m) for p, m in cls(values).check_plan(dataset_options)]
         stage = _stage(table, where, {s.instance: registry.get("evaluator", s.plugin) for s in specs}, problems)
-        specs.append(EvaluatorSpec(instance, plugin, values, stage))
+        unhashed = tuple(o.name for o in cls.options if o.neutral_default and values.get(o.name) == o.default)
+        specs.append(EvaluatorSpec(instance, plugin, values, stage, unhashed))
     return specs
 
 

@@ -21,18 +21,29 @@ Defaults and what they mean:
 - ``throughput``: images per second of the feature extractor alone on the plan's device,
   measured over the train and validation passes after one warm-up batch, with device
   synchronisation; it excludes the solver.
+- ``init_seed = "instance"``: every evaluator instance draws its own initialisations (from the
+  plan seed, the instance name, the architecture and the trial). ``"shared"`` drops the instance
+  name, so instances that differ only in the readout (``lambda``, ``standardize``, ``targets``,
+  screening) compare readouts on the very same random features (common random numbers), and the
+  features are computed once: the next such instance on the same candidate in the same process
+  reuses them (one cached trial set, at most ``CACHE_BYTES``), which halves the cost of a
+  fixed-lambda plus leave-one-out study.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+import weakref
+from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from rcx.api.device import Normalizer
 from rcx.api.evaluator import EvalContext, EvalResult, Evaluator, RunContext
 from rcx.api.init import INIT_SCHEMES, init_weights
 from rcx.api.options import Metric, Option
-from rcx.api.seeding import generator
+from rcx.api.seeding import derive_seed, generator
 
 if TYPE_CHECKING:
     import numpy as np
@@ -40,6 +51,50 @@ if TYPE_CHECKING:
 
     from rcx.nn.features import ForwardTimer, batched_features, choose_dtype, default_batch_size
     from rcx.nn.ridge import RidgeAccumulator
+
+
+CACHE_BYTES = 512 * 2**20  # largest feature set kept for the next instance (train + validation, float32)
+
+
+@dataclass(frozen=True)
+class TrialFeatures:
+    """One initialisation's features: ``train`` (n, d) and ``val`` (m, d) float32 on the device,
+    and the extractor's ``throughput`` in images per second when they were computed."""
+
+    train: torch.Tensor
+    val: torch.Tensor
+    throughput: float
+
+
+class SharedFeatures:
+    """The features of the last candidate evaluated with ``init_seed = "shared"``, for the next
+    instance that asks with the same key. Entries hold the dataset and the space weakly: a run
+    that ends (or another run's objects at a reused address) never matches."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owner: tuple[weakref.ref, weakref.ref] | None = None
+        self._key: tuple[Any, ...] | None = None
+        self._trials: dict[int, TrialFeatures] = {}
+
+    def get(self, data: object, space: object, key: tuple[Any, ...], trial: int) -> TrialFeatures | None:
+        with self._lock:
+            if self._owner is None or self._key != key or self._owner[0]() is not data or self._owner[1]() is not space:
+                return None
+            return self._trials.get(trial)
+
+    def put(self, data: object, space: object, key: tuple[Any, ...], trial: int, features: TrialFeatures) -> None:
+        with self._lock:
+            if self._owner is None or self._key != key or self._owner[0]() is not data or self._owner[1]() is not space:
+                self._owner, self._key, self._trials = (weakref.ref(data), weakref.ref(space)), key, {}
+            self._trials[trial] = features
+
+    def clear(self) -> None:
+        with self._lock:
+            self._owner, self._key, self._trials = None, None, {}
+
+
+SHARED_FEATURES = SharedFeatures()
 
 
 class RidgeRFM(Evaluator):
@@ -69,6 +124,9 @@ class RidgeRFM(Evaluator):
                max=65536),
         Option("screen_val_acc", float, 0.0, "after trial 1, stop if val accuracy is below this (0: off)", min=0.0, max=1.0),
         Option("screen_throughput", float, 0.0, "after trial 1, stop if throughput (img/s) is below this (0: off)", min=0.0),
+        Option("init_seed", str, "instance", "instance: initialisations drawn per evaluator instance; shared: the "
+               "same for every instance (readouts compared on the same features, computed once)",
+               choices=("instance", "shared"), neutral_default=True),
     ]
     metrics = [
         Metric("val_acc", "fraction", True, "mean validation accuracy over trials"),
@@ -118,13 +176,15 @@ class RidgeRFM(Evaluator):
         self.batch_size = cfg["batch_size"] or default_batch_size(dev)
         self.channels_last = dev.type == "cuda"
         self.space = ctx.space
+        self.data = data
+        self.plan_seed = ctx.seed
         self.lam_grid = torch.tensor(cfg["lambda_grid"], dtype=torch.float64) if cfg["lambda_grid"] else None
 
     def evaluate(self, ctx: EvalContext) -> EvalResult:
         import numpy as np
         import torch
 
-        from rcx.nn.features import batched_features
+        from rcx.nn.features import ForwardTimer, batched_features
 
         cfg, info = self.config, ctx.info
         t0 = time.perf_counter()
@@ -132,17 +192,36 @@ class RidgeRFM(Evaluator):
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         model.train(cfg["bn_mode"] == "train")
-
-        # Warm-up (untimed): first-call allocations and kernel selection for these shapes.
-        next(batched_features(model, self.train_x[: self.batch_size], self.normalize, self.batch_size, self.dtype,
-                              channels_last=self.channels_last))
+        shared = cfg["init_seed"] == "shared"
+        seed = derive_seed(self.plan_seed, self.name, ctx.arch.id) if shared else ctx.seed
+        key = (ctx.arch.id, seed, cfg["init"], cfg["bn_mode"], cfg["normalize"], cfg["train_size"], cfg["val_size"],
+               str(self.dtype), self.batch_size, str(self.device))
+        cache = shared and 4 * info.features * (self.train_x.shape[0] + self.val_x.shape[0]) <= CACHE_BYTES
+        warm = False
 
         trials: list[dict[str, Any]] = []
         status = "done"
         for t in range(cfg["trials"]):
             ctx.check_cancel()
-            init_weights(model, cfg["init"], generator(ctx.seed, "trial", t))
-            trials.append(self._trial(model, info.features, ctx))
+            feats = SHARED_FEATURES.get(self.data, self.space, key, t) if cache else None
+            if feats is None:
+                if not warm:  # untimed: first-call allocations and kernel selection for these shapes
+                    next(batched_features(model, self.train_x[: self.batch_size], self.normalize, self.batch_size,
+                                          self.dtype, channels_last=self.channels_last))
+                    warm = True
+                init_weights(model, cfg["init"], generator(seed, "trial", t))
+                if cache:
+                    feats = self._features(model, ctx)
+                    SHARED_FEATURES.put(self.data, self.space, key, t, feats)
+            if feats is None:  # streamed: the features are never held whole
+                timer = ForwardTimer()
+                trial = self._readout(self._stream(model, self.train_x, timer, ctx),
+                                      self._stream(model, self.val_x, timer, ctx), info.features)
+                trial["throughput"] = timer.throughput
+            else:
+                trial = self._readout(self._batches(feats.train), self._batches(feats.val), info.features)
+                trial["throughput"] = feats.throughput
+            trials.append(trial)
             ctx.progress((t + 1) / cfg["trials"], f"trial {t + 1}/{cfg['trials']}: val_acc {trials[-1]['val_acc']:.4f}")
             if t == 0 and self._screened(trials[0]):
                 status = "screened"
@@ -171,30 +250,52 @@ class RidgeRFM(Evaluator):
         }
         return EvalResult(status, metrics, trials, extra)
 
-    def _trial(self, model: torch.nn.Module, d: int, ctx: EvalContext) -> dict[str, Any]:
-        """One random initialisation: features -> ridge fit -> validation accuracy."""
+    def _stream(self, model: torch.nn.Module, images: torch.Tensor, timer: ForwardTimer,
+                ctx: EvalContext) -> Iterator[tuple[slice, torch.Tensor]]:
+        """``(rows, features)`` batches of ``images`` through ``model``, checking for cancel."""
+        from rcx.nn.features import batched_features
+
+        for rows, feats in batched_features(model, images, self.normalize, self.batch_size, self.dtype, timer,
+                                            self.channels_last):
+            yield rows, feats
+            ctx.check_cancel()
+
+    def _batches(self, feats: torch.Tensor) -> list[tuple[slice, torch.Tensor]]:
+        """Whole features as the batches the stream would have given: the readout adds them in the
+        same order, so cached and streamed features give bit-identical results."""
+        b = self.batch_size
+        return [(slice(i, min(i + b, feats.shape[0])), feats[i:i + b]) for i in range(0, feats.shape[0], b)]
+
+    def _features(self, model: torch.nn.Module, ctx: EvalContext) -> TrialFeatures:
+        """One initialisation's train and validation features, whole, and the throughput."""
         import torch
 
-        from rcx.nn.features import ForwardTimer, batched_features
+        from rcx.nn.features import ForwardTimer
+
+        timer = ForwardTimer()
+        train, val = (torch.cat([f for _, f in self._stream(model, x, timer, ctx)]) for x in (self.train_x, self.val_x))
+        return TrialFeatures(train, val, timer.throughput)
+
+    def _readout(self, train: Iterable[tuple[slice, torch.Tensor]], val: Iterable[tuple[slice, torch.Tensor]],
+                 d: int) -> dict[str, Any]:
+        """One initialisation's readout: ridge fit on the ``train`` feature batches (B, d), then
+        accuracy on the ``val`` batches."""
+        import torch
+
         from rcx.nn.ridge import RidgeAccumulator
 
         cfg = self.config
-        timer = ForwardTimer()
         acc = RidgeAccumulator(self.train_x.shape[0], d, self.num_classes, targets=cfg["targets"],
                                standardize=cfg["standardize"], device=self.device)
-        for rows, feats in batched_features(model, self.train_x, self.normalize, self.batch_size, self.dtype, timer,
-                                            self.channels_last):
+        for rows, feats in train:
             acc.add(feats, self.train_y[rows])
-            ctx.check_cancel()
         ridge = acc.fit(cfg["lambda"], self.lam_grid)
         correct = torch.zeros((), dtype=torch.int64, device=self.device)
-        for rows, feats in batched_features(model, self.val_x, self.normalize, self.batch_size, self.dtype, timer,
-                                            self.channels_last):
+        for rows, feats in val:
             correct += (ridge.predict(feats) == self.val_y[rows]).sum()
         return {
             "val_acc": correct.item() / self.val_x.shape[0],
             "train_acc": ridge.train_acc,
-            "throughput": timer.throughput,
             "lambda": ridge.lam,
             "solver": ridge.solver,
         }
