@@ -222,6 +222,8 @@ def test_end_to_end_with_the_shipped_truth(run_db, capsys):
     spearmans = [r["spearman"] for r in prox["rows"] if r["spearman"] is not None]
     assert spearmans == sorted(spearmans, reverse=True)
     assert not any(m.startswith("truth.") for m in rows)
+    assert "cvu.params" not in rows and "params (baseline)" in prox["meta"]["left_out"]["cvu.params"], \
+        "an evaluator's copy of the baseline is the baseline, not a proxy"
 
     assert main(["analyze", "proxies", str(run_db), "--truth", "nb201:cifar10", "--n-arch", "3", "--runs", "40",
                  "--boot", "50", "--format", "csv"]) == 0

@@ -348,14 +348,30 @@ def _log_params(table) -> ColumnValues | None:
     return ColumnValues("log(params)", values, p.reasons)
 
 
+def _offset_copy(rows: Sequence[dict[str, Any]], column: str, baseline: str) -> bool:
+    """Whether ``column`` is ``baseline`` plus one constant wherever both are numbers."""
+    diffs = {r[column] - r[baseline] for r in rows
+             if isinstance(r.get(column), (int, float)) and isinstance(r.get(baseline), (int, float))}
+    return len(diffs) == 1
+
+
 def candidate_metrics(table, truth: str) -> tuple[list[tuple[str, str, bool]], dict[str, str]]:
     """``(column, kind, higher_is_better)`` for every declared metric except truths and the
-    truth column itself, then the baselines; and the numeric evaluator columns left out
-    because their direction is not declared (their plugin is not installed here)."""
-    out = [(c, "proxy", table.higher_is_better[c]) for c in table.metric_columns()
-           if c != truth and not is_truth_column(c)]
-    out += [(b, "baseline", True) for b in BASELINES if b in table.columns and b != truth]
+    truth column itself, then the baselines; and the columns left out: an evaluator's own copy
+    of a baseline (``cvu.params``: ``params`` plus its classifier head, the same ranking), and the numeric
+    evaluator columns whose direction is not declared (their plugin is not installed here)."""
+    baselines = [b for b in BASELINES if b in table.columns and b != truth]
     left_out = {}
+    out = []
+    for c in table.metric_columns():
+        if c == truth or is_truth_column(c):
+            continue
+        base = c.rpartition(".")[2]
+        if base in baselines and _offset_copy(table.rows, c, base):
+            left_out[c] = f"{base} (baseline) plus a constant"
+            continue
+        out.append((c, "proxy", table.higher_is_better[c]))
+    out += [(b, "baseline", True) for b in baselines]
     for c in table.columns:
         inst, dot, name = c.rpartition(".")
         if (dot and c not in table.higher_is_better and name not in ("status", "error") and not is_truth_column(c)
