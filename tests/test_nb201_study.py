@@ -40,7 +40,7 @@ def test_the_study_evaluators_run_on_a_small_copy(tmp_path, registry):
         ('root = "/tmp/cifar10"', ""),
         ("channels = 16", "channels = 4"), ("cells = 5", "cells = 1"), ("n = 1000", "n = 3"),
         ("= 500", "= 40"), ("batch_size = 256", "batch_size = 32"), ("batch_size = 128", "batch_size = 16"),
-        ("n_init = 20", "n_init = 3"),
+        ("n_init = 10", "n_init = 3"),
     ):
         assert big in text, big
         text = text.replace(big, small)
