@@ -358,8 +358,9 @@ def _offset_copy(rows: Sequence[dict[str, Any]], column: str, baseline: str) -> 
 def candidate_metrics(table, truth: str) -> tuple[list[tuple[str, str, bool]], dict[str, str]]:
     """``(column, kind, higher_is_better)`` for every declared metric except truths and the
     truth column itself, then the baselines; and the columns left out: an evaluator's own copy
-    of a baseline (``cvu.params``: ``params`` plus its classifier head, the same ranking), and the numeric
-    evaluator columns whose direction is not declared (their plugin is not installed here)."""
+    of a baseline (``cvu.params``: ``params`` plus its classifier head, the same ranking), and
+    the numeric evaluator columns whose direction is not declared (their plugin is not
+    installed here)."""
     baselines = [b for b in BASELINES if b in table.columns and b != truth]
     left_out = {}
     out = []
