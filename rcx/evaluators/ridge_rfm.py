@@ -35,8 +35,8 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from dataclasses import dataclass
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rcx.api.device import Normalizer
@@ -77,15 +77,18 @@ class SharedFeatures:
         self._key: tuple[Any, ...] | None = None
         self._trials: dict[int, TrialFeatures] = {}
 
+    def _holds(self, data: object, space: object, key: tuple[Any, ...]) -> bool:
+        """Whether the entry is for ``key`` on these very objects (call with the lock held)."""
+        return (self._owner is not None and self._key == key
+                and self._owner[0]() is data and self._owner[1]() is space)
+
     def get(self, data: object, space: object, key: tuple[Any, ...], trial: int) -> TrialFeatures | None:
         with self._lock:
-            if self._owner is None or self._key != key or self._owner[0]() is not data or self._owner[1]() is not space:
-                return None
-            return self._trials.get(trial)
+            return self._trials.get(trial) if self._holds(data, space, key) else None
 
     def put(self, data: object, space: object, key: tuple[Any, ...], trial: int, features: TrialFeatures) -> None:
         with self._lock:
-            if self._owner is None or self._key != key or self._owner[0]() is not data or self._owner[1]() is not space:
+            if not self._holds(data, space, key):
                 self._owner, self._key, self._trials = (weakref.ref(data), weakref.ref(space)), key, {}
             self._trials[trial] = features
 
