@@ -209,9 +209,25 @@ def _print_errors(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _print_curves(args: argparse.Namespace) -> int:
+    """``rcx results DB --curves ARCH``: the learning curves of one candidate (table, and a plot on a terminal)."""
+    from rcx.analysis.common import AnalysisError
+    from rcx.analysis.curves import show_curves
+    from rcx.core.store import StoreError
+
+    try:
+        show_curves(args.db, args.curves, args.run, "table" if args.format == "table" else args.format)
+    except (StoreError, AnalysisError) as exc:
+        error(str(exc))
+        return EXIT_USAGE
+    return EXIT_OK
+
+
 def cmd_results(args: argparse.Namespace) -> int:
     if args.errors:
         return _print_errors(args)
+    if args.curves:
+        return _print_curves(args)
     from rcx.analysis.common import AnalysisError
     from rcx.core.results import results_table
     from rcx.core.store import Store, StoreError
@@ -352,6 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("--top", type=int, help="only the first N rows")
     res.add_argument("--errors", action="store_true",
                      help="list the failed evaluations with their errors and tracebacks instead of the table")
+    res.add_argument("--curves", metavar="ARCH",
+                     help="the learning curves (per epoch) of one candidate's training evaluators instead of the "
+                          "table: a table of the points, and a plot when the output is a terminal")
     res.add_argument("--format", choices=("table", "csv", "json"), default="table")
     res.add_argument("--all-columns", action="store_true", help="table: show every column")
     res.add_argument("--truth", action="append", default=[], metavar="TABLE[:SUBSET]",

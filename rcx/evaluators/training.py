@@ -132,7 +132,7 @@ class TrainingEvaluator(Evaluator):
 
         from rcx.nn.train import Classifier, TrainHooks, train
 
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         tc = self.train_config
         model = Classifier(self.space.build(ctx.arch, self.in_shape), ctx.info.features, self.data.num_classes)
         metrics = self.setup(model, ctx)
@@ -149,7 +149,9 @@ class TrainingEvaluator(Evaluator):
             metrics["diverged_step"] = outcome.diverged_step
         metrics["seconds"] = time.perf_counter() - t0
         extra = {
-            "steps": outcome.steps, "train_seconds": outcome.train_seconds, "batch_size": tc.batch_size,
+            "steps": outcome.steps, "train_seconds": outcome.train_seconds,
+            "train_cpu_seconds": outcome.train_cpu_seconds, "cpu_seconds": time.process_time() - c0,
+            "batch_size": tc.batch_size,
             "dtype": str(tc.dtype).removeprefix("torch."), "train_images": int(self.data.train_x.shape[0]),
             "val_images": int(self.data.val_x.shape[0]),
         }

@@ -111,7 +111,9 @@ class TrainOutcome:
     1-based step of the first non-finite loss and ``val_acc``/``train_loss`` are None).
     ``train_loss``: mean training loss (augmented, label-smoothed) over the last epoch.
     ``epochs``: epochs completed (fractional under a step budget). ``train_seconds``: time in
-    optimiser steps, synchronised, validation excluded."""
+    optimiser steps, synchronised, validation excluded; ``train_cpu_seconds``: this process's
+    CPU time over the same spans (all threads: core-seconds, unaffected by other processes
+    sharing the cores)."""
 
     status: str
     val_acc: float | None
@@ -121,6 +123,7 @@ class TrainOutcome:
     train_seconds: float
     diverged_step: int | None = None
     curve: list[dict[str, float]] = field(default_factory=list)
+    train_cpu_seconds: float = 0.0
 
 
 def cosine_lr(step: int, total: int, lr: float, min_lr: float) -> float:
@@ -206,14 +209,14 @@ def train(model: nn.Module, data: DeviceData, cfg: TrainConfig, seed: int,
     bad = torch.full((), -1, dtype=torch.int64, device=device)  # first non-finite step, -1 if none
     step, epoch_idx = 0, 0
     curve: list[dict[str, float]] = []
-    train_seconds = 0.0
+    train_seconds = train_cpu = 0.0
     last_loss: float | None = None
     val_acc: float | None = None
     while step < total:
         draws = EpochDraws(n, g, device)
         loss_sum = torch.zeros((), dtype=torch.float32, device=device)
         taken = 0
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for b in range(per_epoch):
             if step >= total:
                 break
@@ -237,10 +240,12 @@ def train(model: nn.Module, data: DeviceData, cfg: TrainConfig, seed: int,
                 break
         synchronize(device)
         train_seconds += time.perf_counter() - t0
+        train_cpu += time.process_time() - c0
         epoch_idx += 1
         epoch = step / per_epoch
         if bad.item() >= 0:
-            return TrainOutcome("diverged", None, None, epoch, step, train_seconds, int(bad.item()) + 1, curve)
+            return TrainOutcome("diverged", None, None, epoch, step, train_seconds, int(bad.item()) + 1, curve,
+                                train_cpu)
         last_loss = loss_sum.item() / max(1, taken)
         point = {"train_loss": last_loss, "lr": lr}
         if step >= total or (cfg.eval_every and epoch_idx % cfg.eval_every == 0):
@@ -251,7 +256,7 @@ def train(model: nn.Module, data: DeviceData, cfg: TrainConfig, seed: int,
         hooks.point(step, epoch, point)
         msg = f"epoch {epoch:.3g}: train_loss {last_loss:.4f}"
         hooks.progress(step / total, msg + (f", val_acc {val_acc:.4f}" if "val_acc" in point else ""))
-    return TrainOutcome("done", val_acc, last_loss, step / per_epoch, step, train_seconds, None, curve)
+    return TrainOutcome("done", val_acc, last_loss, step / per_epoch, step, train_seconds, None, curve, train_cpu)
 
 
 class Classifier(nn.Module):

@@ -1,4 +1,6 @@
-"""One architecture's detail: layers, cost, and per evaluator its status, metrics, trials and error."""
+"""One architecture's detail: layers, cost, and per evaluator its status, metrics, trials, error
+and, for training evaluators, the learning curve (a plot of training loss and validation
+accuracy per epoch, as ``rcx results DB --curves ARCH`` draws it)."""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ def load_detail(path: Path, run_id: int | None, arch: str, registry: Registry) -
         run = store.run(run_id)
         candidate = next((c for c in store.candidates(run.id) if c["arch"] == arch), None)
         evaluations = [e for e in store.evaluations(run.id) if e["arch"] == arch]
+        curves = {ev: pts for (a, ev), pts in store.curves(run.id).items() if a == arch}
     finally:
         store.close()
     layers: Any = None
@@ -38,7 +41,7 @@ def load_detail(path: Path, run_id: int | None, arch: str, registry: Registry) -
         layers = info.layers
     except Exception as exc:  # the space's plugin is not installed here, or the id does not parse
         layers = f"layers unavailable: {exc}"
-    return {"candidate": candidate, "evaluations": evaluations, "layers": layers}
+    return {"candidate": candidate, "evaluations": evaluations, "layers": layers, "curves": curves}
 
 
 class DetailLoaded(Message):
@@ -62,7 +65,21 @@ def _layers_table(layers: Any) -> Any:
     return t
 
 
-def _evaluation(e: dict[str, Any]) -> Any:
+CURVE_WIDTH = 76
+"""Columns of a learning-curve plot in the detail dialog."""
+
+
+def _curve(evaluator: str, points: list[dict[str, Any]]) -> Any:
+    """The learning-curve plot of one evaluation (plain text: the dialog has its own colours)."""
+    from rcx.analysis.curves import curve_plot
+
+    last = points[-1]
+    title = f"{evaluator}: {len(points)} epoch point(s)" + (
+        f", val_acc {format_value(last['val_acc'])}" if last.get("val_acc") is not None else "")
+    return Text(curve_plot({evaluator: points}, title, width=CURVE_WIDTH, height=16))
+
+
+def _evaluation(e: dict[str, Any], curve: list[dict[str, Any]] | None = None) -> Any:
     status_style = {"done": "green", "screened": "yellow", "failed": "bold red", "invalid": "red"}.get(e["status"], "")
     parts: list[Any] = [Text.assemble((f"{e['evaluator']}: ", "bold"), (e["status"], status_style),
                                       f"   seed {e['seed']}" if e.get("seed") is not None else "",
@@ -80,6 +97,8 @@ def _evaluation(e: dict[str, Any]) -> Any:
         for trial in e["trials"]:
             t.add_row(*(format_value(trial.get(k)) for k in keys))
         parts.append(t)
+    if curve:
+        parts.append(_curve(e["evaluator"], curve))
     if e["error"]:
         parts.append(Text(e["error"], style="red"))
     if e["extra"].get("traceback"):
@@ -124,6 +143,7 @@ class DetailScreen(ModalScreen[None]):
             parts.append(summary)
         parts.append(_layers_table(data["layers"]))
         parts.append(Text(""))
-        parts += [_evaluation(e) for e in data["evaluations"]] or [Text("not evaluated yet", style="dim")]
+        curves = data.get("curves", {})
+        parts += [_evaluation(e, curves.get(e["evaluator"])) for e in data["evaluations"]] or [Text("not evaluated yet", style="dim")]
         self.shown = Group(*parts)
         body.update(self.shown)
