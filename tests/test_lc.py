@@ -8,7 +8,8 @@ from torch import nn
 
 from rcx.api.init import init_weights
 from rcx.api.seeding import generator
-from rcx.nn.lc import LCBlock, filter_variance_entropy, freeze_spatial, is_spatial, lc_transform, spatial_filters
+from rcx.nn.lc import (LCBlock, filter_variance_entropy, freeze_spatial, is_spatial, lc_transform, set_folded,
+                      spatial_filters)
 from rcx.nn.train import TrainConfig, train
 from rcx.spaces.resnet_lc import ResNetLCSpace
 from rcx.spaces.torchvision_models import TorchvisionSpace, build_model
@@ -34,6 +35,37 @@ def test_lc_block_with_no_op_folds_into_one_conv(geometry):
     assert folded.weight.shape == (geometry["out_ch"], geometry["in_ch"] // geometry.get("groups", 1),
                                    geometry["kernel_size"], geometry["kernel_size"])
     torch.testing.assert_close(folded(x), block(x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("geometry", [
+    dict(in_ch=3, out_ch=5, kernel_size=3, expansion=4, padding=1),
+    dict(in_ch=4, out_ch=6, kernel_size=5, expansion=2, stride=2, padding=2),
+    dict(in_ch=6, out_ch=6, kernel_size=3, expansion=8, padding=1, groups=6),  # depthwise
+    dict(in_ch=4, out_ch=8, kernel_size=3, expansion=2, padding=1, groups=2, padding_mode="reflect"),
+])
+def test_folded_compute_gives_the_blocks_outputs_and_gradients(geometry):
+    """Computing folded (one conv with the combined filters, formed differentiably) is the
+    same function with the same weight and input gradients as the two convolutions."""
+    grads = []
+    for folded in (False, True):
+        block = LCBlock(**geometry)
+        init_weights(block, "default", generator(0, "lc"))
+        block.folded = folded
+        x = torch.randn(2, geometry["in_ch"], 11, 11, generator=torch.Generator().manual_seed(0), requires_grad=True)
+        y = block(x)
+        (y * torch.linspace(-1, 1, y.numel()).reshape(y.shape)).sum().backward()
+        grads.append((y.detach(), x.grad, block.spatial.weight.grad, block.pointwise.weight.grad,
+                      None if block.pointwise.bias is None else block.pointwise.bias.grad))
+    for a, b in zip(*grads):
+        if a is not None:
+            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+
+
+def test_set_folded_leaves_blocks_with_an_op_alone():
+    model = nn.Sequential(LCBlock(3, 4, 3, 2, padding=1), LCBlock(4, 4, 3, 2, padding=1, op="relu"))
+    assert set_folded(model) == 1 and model[0].folded and not model[1].folded
+    model[0].set_op("bn")
+    assert not model[0].folded  # an op between the convs: the block cannot compute folded
 
 
 def test_lc_block_with_an_op_does_not_fold():
@@ -64,11 +96,12 @@ def test_transform_torchvision_resnet18_on_meta():
     assert out.shape == (1, 512, 1, 1)
 
 
-def _train_short(mode: str):
+def _train_short(mode: str, folded: bool = False):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(), nn.Conv2d(6, 6, 3, padding=1),
                           nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(24, 4))
     lc_transform(model, 4)
+    set_folded(model, folded)
     init_weights(model, "default", generator(0, "init"))
     if mode == "frozen":
         freeze_spatial(model)
@@ -87,6 +120,20 @@ def test_frozen_spatial_weights_are_bit_identical_after_training():
         assert not w.requires_grad and w.grad is None  # no weight gradient was ever computed
         assert torch.equal(w, before[f"{name}.spatial.weight"])
         assert not torch.equal(model.get_submodule(name).pointwise.weight, before[f"{name}.pointwise.weight"])
+
+
+@pytest.mark.parametrize("mode", ["frozen", "learnable"])
+def test_folded_training_follows_the_two_conv_training(mode):
+    """Two epochs with folded blocks end at the two-conv run's weights, up to float rounding;
+    frozen spatial filters stay bit-identical either way."""
+    a, _ = _train_short(mode, folded=False)
+    b, before = _train_short(mode, folded=True)
+    for (name, pa), (_, pb) in zip(a.named_parameters(), b.named_parameters()):
+        torch.testing.assert_close(pb, pa, rtol=1e-3, atol=1e-4, msg=name)
+    if mode == "frozen":
+        for name, m in b.named_modules():
+            if isinstance(m, LCBlock):
+                assert torch.equal(m.spatial.weight, before[f"{name}.spatial.weight"])
 
 
 def test_learnable_spatial_weights_move():

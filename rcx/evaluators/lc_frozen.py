@@ -29,13 +29,13 @@ from rcx.evaluators.training import TRAIN_METRICS, TrainingEvaluator, param_coun
 from rcx.nn.choices import LC_OPS
 
 if TYPE_CHECKING:
-    from rcx.nn.lc import filter_variance_entropy, freeze_spatial, lc_transform, spatial_filters
+    from rcx.nn.lc import filter_variance_entropy, freeze_spatial, lc_transform, set_folded, spatial_filters
     from rcx.nn.train import Classifier, TrainOutcome
 
 
 class LCFrozen(TrainingEvaluator):
     name = "lc_frozen"
-    version = "1"
+    version = "2"  # 2: op-none LC-Blocks compute folded by default (option fold)
     help = "Train with random frozen (or learnable) spatial filters combined by LC-Blocks (seed 003)."
     headline = ("val_acc", "learnable_params", "seconds")
     options = [
@@ -44,6 +44,9 @@ class LCFrozen(TrainingEvaluator):
         Option("expansion", int, 1, "LC expansion E for spatial convs not already in LC-Blocks (0: no blocks, "
                "freeze only)", min=0, max=1024),
         Option("op", str, "none", "op between spatial and 1x1 conv (Appendix C ablation)", choices=LC_OPS),
+        Option("fold", bool, True, "compute each op-none LC-Block as one conv with its combined filters, formed "
+               "every step from the current weights: the same function and gradients up to float rounding, at the "
+               "plain conv's cost instead of E times it (false: the spatial conv with c_out*E filters, then the 1x1)"),
         Option("fve", bool, True, "report the filter variance entropy of the first and last combined filters"),
         *train_options(epochs=75, batch_size=256, lr=0.01, min_lr=0.0, momentum=0.9, nesterov=True,
                        weight_decay=0.01, label_smoothing=0.1),
@@ -59,10 +62,11 @@ class LCFrozen(TrainingEvaluator):
     ]
 
     def setup(self, model: Classifier, ctx: EvalContext) -> dict[str, Any]:
-        from rcx.nn.lc import freeze_spatial, lc_transform
+        from rcx.nn.lc import freeze_spatial, lc_transform, set_folded
 
         cfg = self.config
         blocks = lc_transform(model, cfg["expansion"], cfg["op"])
+        set_folded(model, cfg["fold"])
         self.init(model, ctx)
         if cfg["mode"] == "frozen":
             freeze_spatial(model)

@@ -6,7 +6,12 @@ dilation and groups, no bias) followed by an intermediate op and a 1x1 convoluti
 ``c_out`` (with the original conv's bias, if it had one; same groups, so a grouped or
 depthwise conv stays one). With op ``none`` the block is a re-parameterisation of one spatial
 convolution: its *combined filters* ``W_o = sum_j P_oj S_j`` (Lemma 3.1) give the same outputs,
-see :meth:`LCBlock.fold`. The ops ``relu``, ``bn`` (affine BatchNorm) and ``bn_relu`` are the
+see :meth:`LCBlock.fold`. Such a block can also *compute* that way (``folded = True``, set by
+:func:`set_folded`): each forward pass forms the combined filters from the current weights
+(differentiably: a (c_out x c_out E) by (c_out E x c_in k k) product) and runs one spatial
+convolution, so the gradients of the 1x1 and spatial weights are the same as the two-conv
+block's up to float rounding, while the spatial convolution costs what the plain conv costs
+instead of E times that and no (B, c_out E, H, W) activation is stored. The ops ``relu``, ``bn`` (affine BatchNorm) and ``bn_relu`` are the
 paper's Appendix C ablation.
 
 ``frozen`` training freezes every spatial filter (kernel > 1, inside LC-Blocks or not) at its
@@ -18,6 +23,7 @@ classifier always learn.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from rcx.nn.choices import LC_OPS
@@ -62,6 +68,7 @@ class LCBlock(nn.Module):
         self.op_name = op
         self.op = _op(op, mid)
         self.pointwise = nn.Conv2d(mid, out_ch, 1, groups=groups, bias=bias)
+        self.folded = False  # compute as one conv with the combined filters (op none only; set_folded)
 
     @classmethod
     def replacing(cls, conv: nn.Conv2d, expansion: int, op: str = "none") -> "LCBlock":
@@ -71,11 +78,20 @@ class LCBlock(nn.Module):
                    op=op, padding_mode=conv.padding_mode).to(conv.weight.device)
 
     def set_op(self, op: str) -> None:
-        """Replace the intermediate op (a fresh module; call before initialising/training)."""
+        """Replace the intermediate op (a fresh module; call before initialising/training); a
+        block with an op other than ``none`` no longer computes folded."""
         self.op_name = op
+        self.folded = self.folded and op == "none"
         self.op = _op(op, self.out_ch * self.expansion).to(self.spatial.weight.device)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.folded:
+            sp = self.spatial
+            if sp.padding_mode != "zeros":
+                x = F.pad(x, sp._reversed_padding_repeated_twice, mode=sp.padding_mode)
+                return F.conv2d(x, self.combined_weight(), self.pointwise.bias, sp.stride, 0, sp.dilation, self.groups)
+            return F.conv2d(x, self.combined_weight(), self.pointwise.bias, sp.stride, sp.padding, sp.dilation,
+                            self.groups)
         return self.pointwise(self.op(self.spatial(x)))
 
     def combined_weight(self) -> torch.Tensor:
@@ -126,6 +142,16 @@ def lc_transform(model: nn.Module, expansion: int, op: str = "none") -> int:
     for b in blocks:
         if b.op_name != op:
             b.set_op(op)
+    return len(blocks)
+
+
+def set_folded(model: nn.Module, folded: bool = True) -> int:
+    """Make every LC-Block of ``model`` with op ``none`` compute as one convolution with its
+    combined filters (``folded``) or as the two convolutions; returns how many blocks were set.
+    Blocks with another op always compute as written (their op sits between the convs)."""
+    blocks = [m for m in model.modules() if isinstance(m, LCBlock) and m.op_name == "none"]
+    for b in blocks:
+        b.folded = folded
     return len(blocks)
 
 
