@@ -262,3 +262,36 @@ def test_trained_on_a_tiny_cifar_imagefolder_end_to_end(cifar_subset, tmp_path, 
         assert len(store.curve(run_id, row["arch"], "trained")) == 2
     finally:
         store.close()
+
+
+def test_partial_filters_fraction_zero_trains_only_batchnorm_and_head(tmp_path, registry):
+    """The left end of seed 004's curve: no conv filter learns (issue 20)."""
+    from torch import nn
+
+    from rcx.evaluators.partial_filters import PartialFilters
+
+    store, run_id, _ = run(write_plan(tmp_path, f"[evaluators.p0]\nevaluator = \"partial_filters\"\n{FAST}"
+                                                "fraction = 0.0\n", n=1), registry)
+    try:
+        (row,) = store.evaluations(run_id)
+    finally:
+        store.close()
+    m = row["metrics"]
+    assert row["status"] == "done" and m["partial_convs"] == 2
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten())
+    ev = PartialFilters({"fraction": 0.0})
+
+    class Model(nn.Module):  # the Classifier's two parts
+        def __init__(self):
+            super().__init__()
+            self.features, self.head = model, nn.Linear(4, 2)
+
+    ctx = EvalContext(arch=None, info=None, seed=0, device=torch.device("cpu"))  # setup reads the seed only
+    out = ev.setup(Model(), ctx)
+    assert not model[0].weight.requires_grad and model[1].weight.requires_grad
+    assert out["learned_params"] == 4 + 4 + 4 * 2 + 2 and m["learned_params"] < m["learned_params"] / m["learned_fraction"]
+    for bad, message in (('rest = "zero"', "zeroes every conv filter"),
+                         ("bn_learnable = false\nclassifier_learnable = false", "nothing to train")):
+        with pytest.raises(PlanError, match=message):
+            parse_plan(write_plan(tmp_path, f"[evaluators.partial_filters]\nfraction = 0.0\n{bad}\n").read_text(),
+                       registry)

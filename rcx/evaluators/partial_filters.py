@@ -1,7 +1,8 @@
 """``partial_filters``: learn only a slice of every conv layer (seed 004, Rosenfeld & Tsotsos).
 
 Per conv layer the first ``fraction`` of the output filters (rounded half up, at least 1) --
-or a fixed ``count`` of them, when set -- learn; the rest stays at its random init
+or a fixed ``count`` of them, when set -- learn (``fraction = 0``: none, every conv stays at
+its random init and only BatchNorm and the head learn, the left end of the paper's curve); the rest stays at its random init
 (``rest = "random"``) or is zeroed (``rest = "zero"``). ``dim = "in"`` slices input channels
 instead (the paper's alternative; biases then stay at init). The frozen part is a buffer used
 by a second convolution (``rcx.nn.partial``): it costs no weight gradient and no optimiser,
@@ -31,12 +32,12 @@ if TYPE_CHECKING:
 
 class PartialFilters(TrainingEvaluator):
     name = "partial_filters"
-    version = "1"
+    version = "2"  # 2: fraction = 0 (no conv filter learns)
     help = "Train only the first fraction (or count) of each conv's filters; the rest stays random or zero (seed 004)."
     headline = ("val_acc", "learned_fraction", "seconds")
     options = [
-        Option("fraction", float, 0.1, "fraction of each conv's filters that learn (0 < f <= 1)", min=0.0, max=1.0,
-               gt_min=True),
+        Option("fraction", float, 0.1, "fraction of each conv's filters that learn (0 <= f <= 1; 0: no conv "
+               "filter learns, only BatchNorm and the head)", min=0.0, max=1.0),
         Option("count", int, None, "a fixed number of filters per conv instead of fraction", min=1),
         Option("dim", str, "out", "slice output filters (out) or input channels (in)", choices=PARTIAL_DIMS),
         Option("rest", str, "random", "the filters that do not learn: random init or zero", choices=PARTIAL_RESTS),
@@ -49,9 +50,18 @@ class PartialFilters(TrainingEvaluator):
         TRAIN_METRICS[0],
         Metric("learned_params", "count", False, "parameters that train"),
         Metric("learned_fraction", "fraction", False, "learned parameters / all parameters"),
-        Metric("partial_convs", "count", True, "conv layers split into a learned and a frozen part"),
+        Metric("partial_convs", "count", True, "conv layers with a frozen part (split, or whole when fraction = 0)"),
         *TRAIN_METRICS[1:],
     ]
+
+    def check_plan(self, dataset_options: dict[str, Any]) -> list[tuple[str, str]]:
+        cfg, problems = self.config, []
+        if cfg["fraction"] == 0 and cfg["count"] is None and cfg["rest"] == "zero":
+            problems.append(("rest", "fraction = 0 with rest = \"zero\" zeroes every conv filter; use rest = "
+                                     "\"random\" (the frozen random network) or a fraction above 0"))
+        if cfg["fraction"] == 0 and cfg["count"] is None and not (cfg["bn_learnable"] or cfg["classifier_learnable"]):
+            problems.append(("fraction", "fraction = 0 with BatchNorm and the head frozen leaves nothing to train"))
+        return problems + super().check_plan(dataset_options)
 
     def setup(self, model: Classifier, ctx: EvalContext) -> dict[str, Any]:
         from torch import nn
@@ -60,11 +70,17 @@ class PartialFilters(TrainingEvaluator):
 
         cfg = self.config
         self.init(model, ctx)
-        try:
-            replaced = partialize(model.features, fraction=cfg["fraction"], count=cfg["count"], dim=cfg["dim"],
-                                  rest=cfg["rest"])
-        except ValueError as exc:
-            raise InvalidArchitecture(f"partial_filters: {exc}") from None
+        if cfg["fraction"] == 0 and cfg["count"] is None:  # no conv filter learns: freeze them whole
+            for m in model.features.modules():
+                if isinstance(m, nn.Conv2d):
+                    m.requires_grad_(False)
+            replaced = [n for n, m in model.features.named_modules() if isinstance(m, nn.Conv2d)]
+        else:
+            try:
+                replaced = partialize(model.features, fraction=cfg["fraction"], count=cfg["count"], dim=cfg["dim"],
+                                      rest=cfg["rest"])
+            except ValueError as exc:
+                raise InvalidArchitecture(f"partial_filters: {exc}") from None
         for m in model.features.modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm):
                 for p in m.parameters(recurse=False):
