@@ -13,6 +13,18 @@ Training defaults are the paper's Appendix A: SGD Nesterov momentum 0.9, lr 0.01
 annealing (to 0), weight decay 0.01, batch 256, label smoothing 0.1, 75 epochs, pad-4 crop +
 flip, normalisation. ``epochs`` is the option to lower for proxy use.
 
+LC-Blocks with op ``none`` compute folded by default (``fold``): one convolution with the
+combined filters, formed from the current weights at every step (``rcx.nn.lc``), the same
+function and gradients as the two convolutions up to float rounding, at about the plain
+network's cost for any E instead of E times it (BENCHMARKS.md: LC-Blocks folded).
+
+What it reproduces (seed 003, Gavrikov & Keuper): Figure 4 (ResNet-LC-20-16xE on CIFAR-10,
+frozen vs learnable against E; E = 0 learnable is the trained baseline) and Figure 8 (the gap
+against kernel size). At this CPU's scale (5,000 images, 10 epochs): examples/seed003_small.toml
+and examples/seed003_small_k7.toml; at the paper's (50,000 images, 75 epochs, 4 seeds):
+examples/seed003_small_gpu.toml and examples/seed003_small_k7_gpu.toml. docs/training.md says
+what each shows; SCIENCE.md holds the results.
+
 ``fve_first``/``fve_last``: filter variance entropy (not normalised, as the paper's
 Appendix D) of the first and last layer's combined filters (an LC-Block's 1x1 weights times its
 spatial filters; a plain spatial conv's own filters) after training. With ``op`` other than

@@ -7,6 +7,12 @@ dataset normalisation) except the learning rate: seed 000's max lr 0.1 made dept
 the seed's 100:1 ratio) trained them, so ``lr = 0.02``, ``min_lr = 0.0002`` are the defaults
 and ``preset = "seed000"`` restores 0.1 -> 0.001. A non-finite loss ends the evaluation with
 status ``diverged`` and the step (``diverged_step``).
+
+What it reproduces: seed 000's trained ground truth (examples/seed000_depth_study.toml), the
+trained baseline of seeds 003 and 004 (there through ``lc_frozen`` E = 0 learnable and
+``partial_filters`` fraction 1), and, with a short budget, a reduced-training proxy on
+NAS-Bench-201 (examples/nb201_train_short.toml: one epoch on 2,000 images;
+examples/nb201_train_long.toml: 4 epochs on 5,000; docs/training.md).
 """
 
 from __future__ import annotations
