@@ -79,3 +79,26 @@ def test_frozen_slice_is_bit_identical_after_training_with_decay_and_momentum(di
         assert torch.equal(p.frozen_weight, fb)
         assert not torch.equal(p.weight, lb)
         assert p.weight.grad is not None
+
+
+@pytest.mark.parametrize("dim", ["out", "in"])
+@pytest.mark.parametrize("kw", [
+    dict(in_channels=4, out_channels=6, kernel_size=3, padding=1),
+    dict(in_channels=4, out_channels=6, kernel_size=3, stride=2, padding=1, bias=False),
+    dict(in_channels=6, out_channels=6, kernel_size=3, padding=1, groups=6),
+])
+def test_one_conv_and_split_give_the_same_outputs_and_gradients(dim, kw):
+    """The single convolution over the concatenated weight (the default) is the two-convolution
+    forward, with the same input and learned-slice gradients and none for the frozen rest."""
+    got = []
+    for split in (True, False):
+        part = PartialConv2d(_conv(**kw), 2, dim, "random")
+        part.split = split
+        x = torch.randn(2, kw["in_channels"], 9, 9, generator=torch.Generator().manual_seed(1), requires_grad=True)
+        y = part(x)
+        (y * torch.linspace(-1, 1, y.numel()).reshape(y.shape)).sum().backward()
+        assert part.frozen_weight.grad is None
+        got.append((y.detach(), x.grad, part.weight.grad, None if part.bias is None else part.bias.grad))
+    for a, b in zip(*got):
+        if a is not None:
+            torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)

@@ -73,11 +73,18 @@ class PartialConv2d(nn.Module):
                 frozen_b.zero_()
         self.register_buffer("frozen_weight", frozen_w)
         self.register_buffer("frozen_bias", frozen_b)
+        self.split = False  # True: two convolutions (learned slice, frozen rest) instead of one
 
     def _conv(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, groups: int) -> torch.Tensor:
         return F.conv2d(x, w, b, self.stride, self.padding, self.dilation, groups)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.rest == "random" and not self.split:
+            groups = self.out_channels if self.depthwise else 1
+            if self.dim == "out":
+                bias = None if self.bias is None else torch.cat([self.bias, self.frozen_bias])
+                return self._conv(x, torch.cat([self.weight, self.frozen_weight], 0), bias, groups)
+            return self._conv(x, torch.cat([self.weight, self.frozen_weight], 1), self.frozen_bias, groups)
         n = self.n
         if self.dim == "out":
             x_learn, x_rest = (x[:, :n], x[:, n:]) if self.depthwise else (x, x)
