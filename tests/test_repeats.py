@@ -1,0 +1,49 @@
+"""``rcx analyze repeats``: mean and spread over instances that differ only in _s<N> (issue 20)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from rcx.analysis.repeats import group_of, repeats
+from rcx.cli import main
+from rcx.core.store import Store
+
+
+@pytest.fixture
+def db(tmp_path):
+    path = tmp_path / "r.db"
+    store = Store.open(path)
+    plan = {"evaluators": {"frozen_s0": {}, "learnable_s0": {}, "frozen_s1": {}, "learnable_s1": {}, "one": {}}}
+    run_id = store.create_run(name="r", plan_text="", plan=plan, plan_hash="h", versions={}, device="cpu",
+                              device_name="cpu", dataset={"shape": [3, 8, 8]})
+    store.add_candidates(run_id, [(0, "b", {}, {}, True, ""), (1, "a", {}, {}, True, "")])
+    values = {("b", "frozen_s0"): 0.5, ("b", "frozen_s1"): 0.7, ("b", "learnable_s0"): 0.6, ("b", "one"): 0.1,
+              ("a", "frozen_s0"): 0.2, ("a", "frozen_s1"): 0.4}
+    for (arch, ev), v in values.items():
+        store.finish_evaluation(run_id, arch, ev, "done", metrics={"val_acc": v}, seed=0)
+    store.finish_evaluation(run_id, "a", "learnable_s0", "failed", error="boom", seed=0)
+    store.close()
+    return path
+
+
+def test_group_names():
+    assert group_of("frozen_s12") == "frozen" and group_of("f1_16_s0") == "f1_16" and group_of("s0") == "s0"
+
+
+def test_rows_follow_candidates_then_plan_order_with_sample_std(db):
+    _, rows = repeats(db, "val_acc")
+    assert [(r["arch"], r["group"], r["n"]) for r in rows] == [
+        ("b", "frozen", 2), ("b", "learnable", 1), ("b", "one", 1), ("a", "frozen", 2)]
+    assert rows[0]["mean"] == pytest.approx(0.6) and rows[0]["std"] == pytest.approx(0.1414, abs=1e-4)
+    assert rows[1]["std"] is None and rows[0]["instances"] == "frozen_s0,frozen_s1"  # failed ones do not count
+
+
+def test_cli_csv_and_an_unknown_metric(db, capsys):
+    assert main(["analyze", "repeats", str(db), "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert rows[-1]["arch"] == "a" and float(rows[-1]["mean"]) == pytest.approx(0.3)
+    assert main(["analyze", "repeats", str(db), "--metric", "nope"]) == 2
+    assert "no finished evaluation" in capsys.readouterr().err
