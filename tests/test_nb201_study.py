@@ -51,3 +51,19 @@ def test_the_study_evaluators_run_on_a_small_copy(tmp_path, registry):
     store.close()
     assert {r["evaluator"] for r in rows} == {"naswot", "ridge_rfm", "ridge_loo", "cvu"} and len(rows) == 12
     assert all(r["status"] in ("done", "degenerate") for r in rows), [(r["evaluator"], r["error"]) for r in rows]
+
+
+def test_the_training_plans_sample_a_prefix_of_the_study_cells(registry):
+    """examples/nb201_train*.toml (issue 20) draw the study's first n cells: same seed, dataset,
+    space and random sampler, a smaller n, so their results join the study's by id."""
+    from rcx.spaces.samplers import sample
+
+    study = tomli.loads((ROOT / "examples" / "nb201_study.toml").read_text())
+    plans = {p.name: tomli.loads(p.read_text()) for p in sorted((ROOT / "examples").glob("nb201_train*.toml"))}
+    assert set(plans) >= {"nb201_train_short.toml", "nb201_train_long.toml", "nb201_train_short_gpu.toml"}
+    for name, plan in plans.items():
+        assert {k: plan[k] for k in ("seed", "dataset", "space")} == {k: study[k] for k in ("seed", "dataset", "space")}
+        assert plan["sampler"]["kind"] == "random" and plan["sampler"]["n"] <= 1000, name
+    space = registry.get("space", "nb201")(channels=16, cells=5)
+    first = [a.id for a in sample(space, "random", 1000, 0)]
+    assert [a.id for a in sample(space, "random", 100, 0)] == first[:100]
