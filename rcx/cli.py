@@ -31,8 +31,10 @@ def print_table(*args: Any, **kwargs: Any) -> None:
 
 #: Modules behind ``rcx analyze``: each has ``add_parser(subparsers)``, which adds its
 #: sub-command and sets ``func(args) -> exit code``.
-ANALYSES: tuple[str, ...] = ("rcx.analysis.corr", "rcx.analysis.select", "rcx.analysis.proxies", "rcx.analysis.combine",
-                             "rcx.analysis.repeats")
+ANALYSES: tuple[str, ...] = (
+    "rcx.analysis.corr", "rcx.analysis.select", "rcx.analysis.proxies", "rcx.analysis.combine", "rcx.analysis.fit",
+    "rcx.analysis.variation", "rcx.analysis.repeats",
+)
 
 
 class UsageError(Exception):

@@ -12,7 +12,8 @@ back in ``runs/``, ``rcx run`` skips every finished evaluation, ``push`` stores 
     python studies/study.py tables [--check] [FILE.md ...]   # regenerate the marked tables (SCIENCE.md)
 
 Tables: a block in a markdown file between ``<!-- rcx-table: ARGS -->`` and ``<!-- /rcx-table -->``
-is the output of ``rcx ARGS`` (an ``analyze`` command) rendered as a markdown table; ``--check``
+is the output of ``rcx ARGS`` (an ``analyze`` command; or ``python studies/SCRIPT.py ...``) with
+``--format csv``, rendered as a markdown table; ``--check``
 exits 1 when a block differs from what the archives give (tests/test_studies.py runs it).
 """
 
@@ -216,7 +217,8 @@ def render(args: str, runs: Path = RUNS) -> str:
         with PUBLISHED.open("rb") as fh:
             published = tomllib.load(fh)[option.strip().removeprefix("published=")]
     argv = [str(runs / a.removeprefix("runs/")) if a.startswith("runs/") else a for a in shlex.split(args)]
-    out = subprocess.run(["rcx", *argv, "--format", "csv"], cwd=ROOT, capture_output=True, text=True)
+    cmd = [sys.executable, *argv[1:]] if argv[0] == "python" else ["rcx", *argv]
+    out = subprocess.run([*cmd, "--format", "csv"], cwd=ROOT, capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(f"rcx {args}: exit {out.returncode}\n{out.stderr}")
     rows = list(csv.reader(io.StringIO(out.stdout)))

@@ -10,7 +10,11 @@ This module imports neither torch nor the core: loading a truth table is a file 
 
 from __future__ import annotations
 
+import csv
+import gzip
+import io
 import threading
+from importlib import resources
 from typing import ClassVar
 
 from rcx.api.options import Metric, Option
@@ -63,6 +67,23 @@ def check_declaration(cls: type) -> None:
         raise ValueError(f"truth table name {cls.name!r} must contain no ':' or '.'")
     if cls.load is TruthTable.load:
         raise ValueError(f"truth table {cls.name!r} does not implement load()")
+
+
+def read_packaged_csv(file: str) -> tuple[list[str], list[list[str]]]:
+    """The header and rows of a gzipped CSV file shipped in ``rcx/truth/data`` (blank lines skipped)."""
+    raw = resources.files("rcx.truth").joinpath("data", file).read_bytes()
+    reader = csv.reader(io.StringIO(gzip.decompress(raw).decode("ascii")))
+    header = next(reader)
+    return header, [row for row in reader if row]
+
+
+def columns_by_id(file: str, columns: dict[str, str], key: str = "arch") -> Values:
+    """``{row[key]: {subset: float(row[column])}}`` of a packaged file, ``columns`` mapping
+    subset -> file column."""
+    header, rows = read_packaged_csv(file)
+    at = {subset: header.index(col) for subset, col in columns.items()}
+    k = header.index(key)
+    return {row[k]: {subset: float(row[i]) for subset, i in at.items()} for row in rows}
 
 
 _cache: dict[type, Values] = {}
