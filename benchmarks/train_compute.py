@@ -20,7 +20,7 @@ rest) concatenated. Same figures, "split" in place of "two convs".
 - the largest difference of the final training loss and of the validation accuracy between
   the two (rounding only: the runs start from the same weights and draw the same batches).
 
-    python benchmarks/train_compute.py [--expansions 1,8,32] [--fractions 0.125,0.5] [--train 512] [--threads 1]
+    python benchmarks/train_compute.py [--expansions 1,8,32] [--fractions 0.125,0.5] [--train 512] [--threads 1] [--device cuda]
 
 Images: the first ``--train`` training and 500 test JPEGs of ``../shared/data/cifar10-jpeg.zip``
 (class-balanced; ``$RCX_CIFAR_ZIP`` names another copy), or ``--data DIR`` (an image-folder tree).
@@ -58,7 +58,7 @@ def run_once(data: DeviceData, expansion: int, kernel: int, mode: str, folded: b
         freeze_spatial(model)
     cfg = TrainConfig(epochs=epochs, batch_size=batch, lr=0.01, min_lr=0.0, momentum=0.9, nesterov=True,
                       weight_decay=0.01, label_smoothing=0.1)
-    return train(model, data, cfg, seed=1)
+    return train(model.to(data.device), data, cfg, seed=1)
 
 
 def run_partial(data: DeviceData, fraction: float, split: bool, epochs: int, batch: int):
@@ -69,11 +69,12 @@ def run_partial(data: DeviceData, fraction: float, split: bool, epochs: int, bat
     for m in model.modules():
         if isinstance(m, PartialConv2d):
             m.split = split
-    return train(model, data, TrainConfig(epochs=epochs, batch_size=batch), seed=1)
+    return train(model.to(data.device), data, TrainConfig(epochs=epochs, batch_size=batch), seed=1)
 
 
-def row(label: str, mode: str, slow, fast, images: int) -> str:
-    per = lambda o: o.train_cpu_seconds / o.epochs / (images / 1000)  # noqa: E731
+def row(label: str, mode: str, slow, fast, images: int, wall: bool = False) -> str:
+    """One table row; ``wall``: synchronised wall seconds (a GPU), else process CPU seconds."""
+    per = lambda o: (o.train_seconds if wall else o.train_cpu_seconds) / o.epochs / (images / 1000)  # noqa: E731
     return (f"| {label} | {mode} | {per(slow):.2f} | {per(fast):.2f} | {per(slow) / per(fast):.2f}x "
             f"| {abs(slow.train_loss - fast.train_loss):.1e} | {abs(slow.val_acc - fast.val_acc):.3f} |")
 
@@ -88,27 +89,32 @@ def main() -> int:
     ap.add_argument("--train", type=int, default=512, help="training images")
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda: figures are then synchronised wall seconds "
+                    "(float32, as the rewrites are compared; rcx's own runs use bf16 autocast there)")
     ap.add_argument("--data", type=Path, help="an image-folder tree instead of the shared zip")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         root = args.data or unzip_subset(Path(tmp) / "cifar", math.ceil(args.train / 10), 50)
         ds = ImageFolderProvider().load({"root": str(root)}, cache_dir())
-    data = DeviceData.from_dataset(ds, torch.device("cpu"), args.train, 500)
-    print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} thread(s), "
+    device = torch.device(args.device)
+    data = DeviceData.from_dataset(ds, device, args.train, 500)
+    wall = device.type != "cpu"
+    print(f"# {platform.processor() or platform.machine()} ({device}), torch {torch.__version__}, {args.threads} thread(s), "
           f"{args.train} images x {args.epochs} epoch(s), batch {args.batch}, k = {args.kernel}")
-    print("| model | mode | as written (CPU s / epoch / 1k img) | rcx's default | ratio | d train_loss | d val_acc |")
+    unit = "wall s" if wall else "CPU s"
+    print(f"| model | mode | as written ({unit} / epoch / 1k img) | rcx's default | ratio | d train_loss | d val_acc |")
     print("|---|---|---:|---:|---:|---:|---:|")
     n = data.train_x.shape[0]
     for e in (int(v) for v in args.expansions.split(",") if v):
         for mode in args.modes.split(","):
             two = run_once(data, e, args.kernel, mode, False, args.epochs, args.batch)
             one = run_once(data, e, args.kernel, mode, True, args.epochs, args.batch)
-            print(row(f"ResNet-LC-20-16x{e}, two convs vs folded", mode, two, one, n), flush=True)
+            print(row(f"ResNet-LC-20-16x{e}, two convs vs folded", mode, two, one, n, wall), flush=True)
     for f in (float(v) for v in args.fractions.split(",") if v):
         split = run_partial(data, f, True, args.epochs, args.batch)
         one = run_partial(data, f, False, args.epochs, args.batch)
-        print(row(f"ResNet-20-16 partial {f:g}, split vs one conv", "partial", split, one, n), flush=True)
+        print(row(f"ResNet-20-16 partial {f:g}, split vs one conv", "partial", split, one, n, wall), flush=True)
     return 0
 
 
