@@ -47,3 +47,16 @@ def test_cli_csv_and_an_unknown_metric(db, capsys):
     assert rows[-1]["arch"] == "a" and float(rows[-1]["mean"]) == pytest.approx(0.3)
     assert main(["analyze", "repeats", str(db), "--metric", "nope"]) == 2
     assert "no finished evaluation" in capsys.readouterr().err
+
+
+def test_nothing_finished_yet_is_an_empty_table(tmp_path, capsys):
+    path = tmp_path / "r.db"
+    store = Store.open(path)
+    run_id = store.create_run(name="r", plan_text="", plan={"evaluators": {"a_s0": {}}}, plan_hash="h", versions={},
+                              device="cpu", device_name="cpu", dataset={"shape": [3, 8, 8]})
+    store.add_candidates(run_id, [(0, "x", {}, {}, True, "")])
+    store.start_evaluation(run_id, "x", "a_s0", 0, "cpu")
+    store.close()
+    assert repeats(path, "val_acc") == (run_id, [])
+    assert main(["analyze", "repeats", str(path)]) == 0
+    assert "no finished evaluation yet" in capsys.readouterr().out

@@ -46,8 +46,9 @@ def repeats(db: Path, metric: str, run_id: int | None = None) -> tuple[int, list
         v = e["metrics"].get(metric)
         if e["status"] == "done" and isinstance(v, (int, float)) and math.isfinite(v):
             values.setdefault((e["arch"], group_of(e["evaluator"])), []).append((e["evaluator"], float(v)))
-    if not values and evaluations:
-        known = sorted({k for e in evaluations for k in e["metrics"]})
+    finished = [e for e in evaluations if e["status"] == "done"]
+    if not values and finished:  # a metric no finished evaluation has: a typo, not "nothing yet"
+        known = sorted({k for e in finished for k in e["metrics"]})
         raise AnalysisError(f"no finished evaluation of run {run.id} has the metric {metric!r} "
                             f"(metrics: {', '.join(known) or 'none'})")
     rank = {g: i for i, g in enumerate(groups)}
