@@ -1,0 +1,173 @@
+"""``rcx analyze funnel``: what a second, dearer score adds on top of a cheap one.
+
+A two-stage funnel scores N_a architectures with a cheap score (``--first``, e.g.
+``naswot.score``), runs a dearer one (``--second``, e.g. ``short.val_acc``: a short training)
+on the first score's best ``--top`` only, and picks the best of those by the second score. From
+one results file that holds both (the second on enough of the first's best; a staged plan such
+as ``examples/nb201_funnel_train.toml``), this analysis draws N_a architectures ``--runs``
+times (seeded) and reports the truth of four picks per draw:
+
+- ``funnel``: the second score's best among the first score's top k;
+- ``first``: the first score's best alone;
+- ``params``: the largest network (the trivial baseline; FLOPs rank NAS-Bench-201 the same);
+- ``optimum``: the best truth among the same N_a.
+
+Each row: mean and std of the pick's truth over the draws, the paired difference from the
+funnel with a 95 % percentile bootstrap interval over the draws (an interval above 0 in the
+funnel's favour: ``funnel - row``), and the cost of a pick in seconds (N_a times the first
+evaluator's median seconds, plus k times the second's; ``rcx analyze cost`` says how they
+are measured). A draw whose top k holds an architecture without the second score uses the
+others; ``covered`` counts the draws whose whole top k was scored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rcx.analysis.common import AnalysisError, column_values, emit, load_table
+
+if TYPE_CHECKING:
+    import numpy as np
+
+COLUMNS = ("method", "mean", "std", "funnel_minus", "funnel_minus_lo", "funnel_minus_hi", "seconds")
+
+
+@dataclass
+class Picks:
+    """Per draw (arrays of length ``runs``): the truth of each method's pick; ``covered``: the
+    draw's whole top k had the second score; ``scored``: how many of it had."""
+
+    funnel: np.ndarray
+    first: np.ndarray
+    params: np.ndarray
+    optimum: np.ndarray
+    covered: np.ndarray
+    scored: np.ndarray
+
+
+def funnel_picks(first: np.ndarray, second: np.ndarray, truth: np.ndarray, params: np.ndarray, *, n_arch: int,
+                 top: int, runs: int, seed: int) -> Picks:
+    """Simulate the funnel on aligned arrays (one entry per architecture; scores oriented so
+    that higher is better; ``second`` NaN where not scored; ``first``/``truth``/``params``
+    finite). Each draw takes ``n_arch`` distinct architectures with ``default_rng(seed)``."""
+    import numpy as np
+
+    n = len(truth)
+    if not 1 <= top <= n_arch <= n:
+        raise AnalysisError(f"need 1 <= --top ({top}) <= --n-arch ({n_arch}) <= usable architectures ({n})")
+    rng = np.random.default_rng(seed)
+    out = {k: np.empty(runs) for k in ("funnel", "first", "params", "optimum")}
+    covered, scored = np.zeros(runs, dtype=bool), np.zeros(runs, dtype=int)
+    for r in range(runs):
+        idx = rng.choice(n, n_arch, replace=False)
+        by_first = idx[np.argsort(-first[idx], kind="stable")]
+        head = by_first[:top]
+        have = head[np.isfinite(second[head])]
+        scored[r], covered[r] = len(have), len(have) == top
+        pick = have[np.argmax(second[have])] if len(have) else head[0]
+        out["funnel"][r] = truth[pick]
+        out["first"][r] = truth[by_first[0]]
+        out["params"][r] = truth[idx[np.argmax(params[idx])]]
+        out["optimum"][r] = truth[idx].max()
+    return Picks(**out, covered=covered, scored=scored)
+
+
+def paired_interval(a: np.ndarray, b: np.ndarray, boot: int, seed: int) -> tuple[float, float, float]:
+    """Mean of ``a - b`` with its 95 % percentile bootstrap interval over the draws."""
+    import numpy as np
+
+    d = a - b
+    if boot <= 0 or len(d) < 2:
+        return float(d.mean()), math.nan, math.nan
+    rng = np.random.default_rng([seed, 20])
+    means = d[rng.integers(0, len(d), (boot, len(d)))].mean(axis=1)
+    return float(d.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def _oriented(table: Any, name: str, require_done: bool) -> tuple[str, np.ndarray]:
+    cv = column_values(table, name, require_done=require_done)
+    higher = table.higher_is_better.get(cv.name, True)
+    return cv.name, cv.values if higher else -cv.values
+
+
+def run(args: argparse.Namespace) -> int:
+    """The ``rcx analyze funnel`` command."""
+    import numpy as np
+
+    from rcx.analysis.cost import evaluation_costs
+    from rcx.analysis.truth import resolve_names
+    from rcx.exits import EXIT_OK, EXIT_USAGE, error
+    from rcx.termtable import format_value
+
+    try:
+        table, run_id = load_table(args.db, args.run, (), args.join)
+        table, (truth_name,) = resolve_names(table, [args.truth])
+        f_name, first = _oriented(table, args.first, True)
+        s_name, second = _oriented(table, args.second, True)
+        t_name, truth = _oriented(table, truth_name, False)
+        if "params" not in table.columns:
+            raise AnalysisError("the results have no params column")
+        params = column_values(table, "params", require_done=False).values
+        ok = np.isfinite(first) & np.isfinite(truth) & np.isfinite(params)
+        picks = funnel_picks(first[ok], second[ok], truth[ok], params[ok], n_arch=args.n_arch, top=args.top,
+                             runs=args.runs, seed=args.seed)
+        costs = evaluation_costs([args.db, *args.join], args.run)
+    except AnalysisError as exc:
+        error(str(exc))
+        return EXIT_USAGE
+    cost_first = costs.get(f_name.split(".", 1)[0], (math.nan, ""))[0]
+    cost_second = costs.get(s_name.split(".", 1)[0], (math.nan, ""))[0]
+    seconds = {"funnel": args.n_arch * cost_first + args.top * cost_second, "first": args.n_arch * cost_first,
+               "params": 0.0, "optimum": math.nan}
+    rows = []
+    for method in ("funnel", "first", "params", "optimum"):
+        values = getattr(picks, method)
+        diff = (math.nan,) * 3 if method == "funnel" else paired_interval(picks.funnel, values, args.boot, args.seed)
+        rows.append({"method": method, "mean": float(values.mean()), "std": float(values.std()),
+                     "funnel_minus": diff[0], "funnel_minus_lo": diff[1], "funnel_minus_hi": diff[2],
+                     "seconds": seconds[method]})
+    labels = {"funnel": f"funnel: {s_name} on the top {args.top} of {f_name}", "first": f"best {f_name}",
+              "params": "best params", "optimum": "optimum (the truth)"}
+    shown = [{"method": labels[r["method"]], "mean": format_value(r["mean"]), "std": format_value(r["std"]),
+              "funnel_minus": "" if r["method"] == "funnel" else
+              f"{r['funnel_minus']:+.3f} [{r['funnel_minus_lo']:+.3f}, {r['funnel_minus_hi']:+.3f}]",
+              "seconds": format_value(r["seconds"]) if math.isfinite(r["seconds"]) else ""} for r in rows]
+    title = (f"funnel against single picks, truth {t_name} (run {run_id}): {args.runs} draws of {args.n_arch} "
+             f"of {int(ok.sum())} architectures")
+    note = (f"funnel_minus: mean paired difference funnel - method over the draws with a 95% bootstrap interval "
+            f"(B={args.boot}); seconds per pick: N_a x median seconds of {f_name.split('.')[0]} "
+            f"({format_value(cost_first)}) + k x {s_name.split('.')[0]} ({format_value(cost_second)}); "
+            f"{int(picks.covered.sum())} of {args.runs} draws had the second score on their whole top {args.top}")
+    meta = {"db": str(args.db), "run": run_id, "first": f_name, "second": s_name, "truth": t_name,
+            "n_arch": args.n_arch, "top": args.top, "runs": args.runs, "seed": args.seed, "boot": args.boot,
+            "covered": int(picks.covered.sum())}
+    emit(args.format, COLUMNS, rows, title=title, meta=meta, note=note,
+         table_rows=shown if args.format == "table" else None)
+    return EXIT_OK
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``funnel`` to ``rcx analyze``."""
+    p = subparsers.add_parser(
+        "funnel", help="a two-stage funnel's pick (cheap score, then a dearer one on its top k) against single picks",
+        description="Draw N_a architectures --runs times; per draw pick the best of the first score's top k by the "
+                    "second score, and compare its truth with the best first score alone, the largest network and "
+                    "the optimum: mean, std, paired differences with bootstrap intervals, seconds per pick.")
+    p.add_argument("db", type=Path, help="results file")
+    p.add_argument("--run", type=int, help="run id (default: the latest)")
+    p.add_argument("--join", type=Path, action="append", default=[], metavar="DB",
+                   help="join another results file's evaluator columns by architecture id (repeatable)")
+    p.add_argument("--first", required=True, help="the cheap score, e.g. naswot.score")
+    p.add_argument("--second", required=True, help="the dearer score run on the first's top k, e.g. short.val_acc")
+    p.add_argument("--truth", required=True, help="truth table subset, e.g. nb201:cifar10, or a column")
+    p.add_argument("--n-arch", type=int, default=100, help="architectures per draw (default 100)")
+    p.add_argument("--top", type=int, default=10, help="k: how many of the first score's best get the second")
+    p.add_argument("--runs", type=int, default=20, help="draws (default 20)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the draws and resamples (default 0)")
+    p.add_argument("--boot", type=int, default=1000, help="bootstrap resamples of the draws (default 1000)")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.set_defaults(func=run)

@@ -1,0 +1,64 @@
+"""``rcx analyze funnel``: a cheap score's top k re-ranked by a dearer one, against single picks (issue 20)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from rcx.analysis.common import AnalysisError
+from rcx.analysis.funnel import funnel_picks, paired_interval
+from rcx.cli import main
+
+from .test_cost import run_db  # noqa: F401  (fixture: a tiny run with ridge_rfm and ridge_loo)
+
+
+def _arrays(n=200, seed=1):
+    rng = np.random.default_rng(seed)
+    truth = rng.normal(size=n)
+    first = truth + rng.normal(scale=1.0, size=n)  # a noisy cheap score
+    params = truth + rng.normal(scale=2.0, size=n)
+    return first, truth, params
+
+
+def test_a_perfect_second_score_picks_the_best_of_the_top_k():
+    first, truth, params = _arrays()
+    p = funnel_picks(first, truth.copy(), truth, params, n_arch=50, top=10, runs=40, seed=0)
+    assert p.covered.all() and (p.scored == 10).all()
+    assert (p.funnel >= p.first).all() and (p.funnel <= p.optimum).all()
+    assert p.funnel.mean() > p.first.mean()
+    again = funnel_picks(first, truth.copy(), truth, params, n_arch=50, top=10, runs=40, seed=0)
+    assert np.array_equal(again.funnel, p.funnel)  # seeded draws
+
+
+def test_top_1_is_the_first_score_and_missing_second_scores_are_counted():
+    first, truth, params = _arrays()
+    same = funnel_picks(first, truth.copy(), truth, params, n_arch=50, top=1, runs=20, seed=3)
+    assert np.array_equal(same.funnel, same.first)
+    second = truth.copy()
+    second[np.argsort(-first)[:5]] = np.nan  # the five best by the first score were never trained
+    p = funnel_picks(first, second, truth, params, n_arch=200, top=10, runs=3, seed=0)
+    assert not p.covered.any() and (p.scored == 5).all()
+    with pytest.raises(AnalysisError, match="--top"):
+        funnel_picks(first, second, truth, params, n_arch=10, top=11, runs=1, seed=0)
+
+
+def test_paired_interval_brackets_the_mean():
+    a, b = np.arange(20.0), np.arange(20.0) - 1.0
+    assert paired_interval(a, b, 200, 0) == pytest.approx((1.0, 1.0, 1.0))
+    mean, lo, hi = paired_interval(np.random.default_rng(0).normal(size=50), np.zeros(50), 500, 0)
+    assert lo < mean < hi
+
+
+def test_cli_on_a_run(run_db, capsys):  # noqa: F811
+    argv = ["analyze", "funnel", str(run_db), "--first", "ridge_loo.val_acc", "--second", "ridge_rfm.train_acc",
+            "--truth", "ridge_rfm.val_acc", "--n-arch", "4", "--top", "2", "--runs", "10", "--boot", "50",
+            "--format", "json"]
+    assert main(argv) == 0, capsys.readouterr().err
+    doc = json.loads(capsys.readouterr().out)
+    rows = {r["method"]: r for r in doc["rows"]}
+    assert set(rows) == {"funnel", "first", "params", "optimum"} and doc["meta"]["covered"] == 10
+    assert rows["optimum"]["mean"] >= max(rows[m]["mean"] for m in ("funnel", "first", "params"))
+    assert rows["funnel"]["seconds"] > rows["first"]["seconds"] > 0
+    assert main([*argv[:-2], "--top", "9"]) == 2
