@@ -95,7 +95,8 @@ def _cell(text: Any) -> str:
 
 
 def _code(text: Any) -> str:
-    return f"`{_cell(text)}`" if str(text) != "" else ""
+    """Text as inline code in a table cell (a pipe in a code span does not split the cell)."""
+    return f"`{' '.join(str(text).split())}`" if str(text) != "" else ""
 
 
 def _table(header: list[str], rows: Iterable[list[str]]) -> str:
@@ -340,8 +341,8 @@ def relink(text: str, source: str, page: str) -> str:
         if in_fence or _FENCE.match(line):
             out.append(line)
             continue
-        parts = re.split(r"(`[^`]*`)", line)  # code spans stay as they are
-        out.append("".join(p if p.startswith("`") else _LINK.sub(one, p) for p in parts))
+        spans = [m.span() for m in re.finditer(r"`[^`]*`", line)]  # links inside code spans stay as they are
+        out.append(_LINK.sub(lambda m: m.group(0) if any(a <= m.start() < b for a, b in spans) else one(m), line))
     return "".join(out)
 
 
