@@ -177,6 +177,35 @@ def test_tour_pictures_exist_and_stay_small():
         assert path.stat().st_size < 40_000, f"{picture}: {path.stat().st_size} bytes (python docs/screens.py minifies)"
 
 
+def _doc_plans() -> list[tuple[str, str]]:
+    """Every complete plan the hand-written pages show (a ``toml`` block with a ``[space]`` and
+    an evaluator table), with its page."""
+    plans = []
+    for page in sorted(DOCS.rglob("*.md")):
+        for block in re.findall(r"```toml\n(.*?)```", page.read_text(encoding="utf-8"), re.S):
+            if "[space]" in block and "[evaluators." in block and "--8<--" not in block:
+                plans.append((str(page.relative_to(DOCS)), block))
+    return plans
+
+
+@pytest.mark.parametrize("page,text", _doc_plans(), ids=[f"{p}:{i}" for i, (p, _) in enumerate(_doc_plans())])
+def test_the_plans_the_docs_show_validate(page, text, tmp_path, monkeypatch):
+    """A plan a page shows passes ``rcx validate`` (the tutorial's with its example plugins)."""
+    from rcx.core.plan import parse_plan
+    from rcx.testing import make_registry
+
+    if "optuna" in text:
+        pytest.importorskip("optuna")
+    examples = []
+    for name in ("example_evaluator", "example_space", "example_dataset"):
+        spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / "plugins" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        examples.append(module)
+    monkeypatch.chdir(tmp_path)
+    parse_plan(text, make_registry(*examples), source=page)
+
+
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
