@@ -395,6 +395,15 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     return relink(markdown, "docs/" + page.file.src_uri, page.file.src_uri)
 
 
+_SPHINX_ROLE = re.compile(r":(?:class|func|meth|data|attr|mod|exc|obj):<code>~?")
+
+
+def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
+    """MkDocs hook: the docstrings' Sphinx roles (``:class:`Option```) read as plain code on
+    the pages mkdocstrings renders from them."""
+    return _SPHINX_ROLE.sub("<code>", html)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python docs/gen_reference.py OUT``: write the generated pages under OUT to read them."""
     parser = argparse.ArgumentParser(description="Write the docs' generated reference pages to a folder.")
