@@ -206,6 +206,28 @@ def test_the_plans_the_docs_show_validate(page, text, tmp_path, monkeypatch):
     parse_plan(text, make_registry(*examples), source=page)
 
 
+@pytest.mark.slow
+def test_the_tutorials_package_installs_and_registers(tmp_path):
+    """The tutorial's package, as its page lays it out (its pyproject.toml block and the example
+    files as modules), installs with pip and rcx lists its three components from it."""
+    tutorial = (DOCS / "plugins" / "tutorial.md").read_text(encoding="utf-8")
+    pyproject = next(b for b in re.findall(r"```toml\n(.*?)```", tutorial, re.S) if "[project.entry-points.rcx]" in b)
+    package = tmp_path / "rcx-example"
+    (package / "rcx_example").mkdir(parents=True)
+    (package / "pyproject.toml").write_text(pyproject, encoding="utf-8")
+    (package / "rcx_example" / "__init__.py").write_text("", encoding="utf-8")
+    for module in ("evaluator", "space", "dataset"):
+        shutil.copy(ROOT / "examples" / "plugins" / f"example_{module}.py", package / "rcx_example" / f"{module}.py")
+    site = tmp_path / "site-packages"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target",
+                    str(site), str(package)], check=True, capture_output=True)
+    env = {**_env(), "PYTHONPATH": f"{site}:{ROOT}", "RCX_STRICT_PLUGINS": "1"}
+    listed = subprocess.run([sys.executable, "-m", "rcx", "plugins"], env=env, capture_output=True, text=True, check=True)
+    for name in ("mean_activation", "width_stack", "bright_dark"):
+        line = next((row for row in listed.stdout.splitlines() if f" {name} " in row), "")
+        assert "rcx-example" in line, f"{name} not listed from rcx-example:\n{listed.stdout}"
+
+
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
