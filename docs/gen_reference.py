@@ -346,6 +346,25 @@ def relink(text: str, source: str, page: str) -> str:
     return "".join(out)
 
 
+_LIST_ITEM = re.compile(r"^(?:[-*+]|\d+\.) ")
+
+
+def separate_lists(text: str) -> str:
+    """A blank line before a list that follows a paragraph line directly: GitHub's Markdown
+    starts the list there, Python-Markdown (MkDocs) would read it as more of the paragraph."""
+    out: list[str] = []
+    in_fence = False
+    for line in text.splitlines(keepends=True):
+        if _FENCE.match(line):
+            in_fence = not in_fence
+        previous = out[-1] if out else "\n"
+        if (not in_fence and _LIST_ITEM.match(line) and previous.strip() and not _LIST_ITEM.match(previous)
+                and not previous.startswith((" ", "\t", "#", "|", ">")) and not _FENCE.match(previous)):
+            out.append("\n")
+        out.append(line)
+    return "".join(out)
+
+
 def _normalise(path: Path) -> str | None:
     """``docs/../SCIENCE.md`` -> ``SCIENCE.md``; None for a path outside the repository."""
     parts: list[str] = []
@@ -363,7 +382,7 @@ def included_page(page: str) -> str:
     """The site page ``page``: its repository file with the links pointed into the site."""
     source = INCLUDED[page]
     note = f"<!-- This page is {source} of the repository, included at build time. -->\n\n"
-    return note + relink((ROOT / source).read_text(encoding="utf-8"), source, page)
+    return note + separate_lists(relink((ROOT / source).read_text(encoding="utf-8"), source, page))
 
 
 # --- the whole set ------------------------------------------------------------------------------
@@ -389,10 +408,11 @@ def on_files(files: Any, config: Any) -> Any:
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     """MkDocs hook: links of the hand-written pages to repository files (``../../SCIENCE.md``,
-    which work when browsing the repository) point at those files' pages in the site."""
+    which work when browsing the repository) point at those files' pages in the site, and lists
+    start where GitHub starts them (:func:`separate_lists`)."""
     if page.file.generated_by:
         return markdown
-    return relink(markdown, "docs/" + page.file.src_uri, page.file.src_uri)
+    return separate_lists(relink(markdown, "docs/" + page.file.src_uri, page.file.src_uri))
 
 
 _SPHINX_ROLE = re.compile(r":(?:class|func|meth|data|attr|mod|exc|obj):<code>~?")

@@ -134,6 +134,12 @@ def test_relink_points_repository_links_into_the_site():
     assert "x = layers[0](../../SCIENCE.md)" in out  # code blocks stay as they are
 
 
+def test_separate_lists_starts_lists_where_github_does():
+    text = "Where rcx differs:\n- one\n- two\n  more\n\n```\ntext\n- not a list\n```\n## Head\n- item\n"
+    out = gen.separate_lists(text)
+    assert out == "Where rcx differs:\n\n- one\n- two\n  more\n\n```\ntext\n- not a list\n```\n## Head\n- item\n"
+
+
 def test_included_pages_keep_their_files_text(pages):
     for page, source in gen.INCLUDED.items():
         text = (ROOT / source).read_text(encoding="utf-8")
