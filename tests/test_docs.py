@@ -215,7 +215,8 @@ def test_the_plans_the_docs_show_validate(page, text, tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_the_tutorials_package_installs_and_registers(tmp_path):
     """The tutorial's package, as its page lays it out (its pyproject.toml block and the example
-    files as modules), installs with pip and rcx lists its three components from it."""
+    files as modules), installs with pip, rcx lists its three components from it, and the
+    tutorial's tests pass against the installed package."""
     tutorial = (DOCS / "plugins" / "tutorial.md").read_text(encoding="utf-8")
     pyproject = next(b for b in re.findall(r"```toml\n(.*?)```", tutorial, re.S) if "[project.entry-points.rcx]" in b)
     package = tmp_path / "rcx-example"
@@ -232,6 +233,19 @@ def test_the_tutorials_package_installs_and_registers(tmp_path):
     for name in ("mean_activation", "width_stack", "bright_dark"):
         line = next((row for row in listed.stdout.splitlines() if f" {name} " in row), "")
         assert "rcx-example" in line, f"{name} not listed from rcx-example:\n{listed.stdout}"
+
+    # its tests: the tutorial's, less what it says to leave out for an installed package
+    source = (ROOT / "examples" / "plugins" / "test_examples.py").read_text(encoding="utf-8")
+    tests = source.split("[start:tests]\n", 1)[1].split("# --8<-- [end", 1)[0]
+    tests = re.sub(r"^import example_\w+\n", "", tests, flags=re.M)
+    tests = re.sub(r"@pytest.fixture\ndef rcx_plugins\(\):\n.*?\n\n", "", tests, flags=re.S)
+    assert "example_" not in tests and "def test_" in tests
+    (package / "tests").mkdir()
+    (package / "tests" / "test_plugin.py").write_text(tests, encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], cwd=package,
+                         env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert re.search(r"\b4 passed\b", run.stdout), run.stdout[-500:]
 
 
 def test_screens_minify_keeps_the_drawing():
