@@ -9,10 +9,11 @@ drift from the code: nothing here is typed by hand twice. The pages are not comm
 
 The components documented are rcx's built-ins and the plugin packages of this repository
 (``plugins/*``), loaded from their own ``pyproject.toml`` entry points rather than from what
-happens to be installed, so every build shows the same set. The same hook includes the repository's own Markdown
-files (SCIENCE.md, BENCHMARKS.md, DEVELOPERS.md, CHANGELOG.md, the plugin packages' READMEs)
-as pages, with their relative links pointed into the site (:func:`relink`), so those files stay
-the one copy of their text.
+happens to be installed, so every build shows the same set. The same hook includes the
+repository's own Markdown files (SCIENCE.md, BENCHMARKS.md, DEVELOPERS.md, CHANGELOG.md, the
+plugin packages' READMEs) as pages, with their relative links pointed into the site
+(:func:`relink`), so those files stay the one copy of their text; the hand-written pages under
+``docs/`` get the same treatment (:func:`on_page_markdown`).
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import re
 import sys
 from pathlib import Path
 from typing import Any, Iterable
+from unittest.mock import patch
 
 import tomli
 
@@ -65,8 +68,6 @@ def load_documented_registry() -> Any:
     """A registry of rcx's built-ins and this repository's plugin packages, and nothing else
     installed: the modules named by their ``pyproject.toml`` entry points, imported from the
     source tree and loaded strictly (a plugin problem fails the build)."""
-    import os
-
     from rcx.plugins import load_registry
 
     plugins: list[tuple[Any, str]] = []
@@ -76,15 +77,8 @@ def load_documented_registry() -> Any:
             sys.path.append(str(path))
         dist, modules = _entry_points(path / "pyproject.toml")
         plugins += [(importlib.import_module(m), dist) for m in modules]
-    strict = os.environ.get("RCX_STRICT_PLUGINS")
-    os.environ["RCX_STRICT_PLUGINS"] = "1"
-    try:
+    with patch.dict(os.environ, {"RCX_STRICT_PLUGINS": "1"}):
         return load_registry(plugins, entry_points=False)
-    finally:
-        if strict is None:
-            del os.environ["RCX_STRICT_PLUGINS"]
-        else:
-            os.environ["RCX_STRICT_PLUGINS"] = strict
 
 
 # --- Markdown helpers ---------------------------------------------------------------------------
@@ -237,7 +231,8 @@ def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
     return {}
 
 
-def _help_of(parser: argparse.ArgumentParser, name: str, parent: argparse.ArgumentParser) -> str:
+def _help_of(name: str, parent: argparse.ArgumentParser) -> str:
+    """The one-line help ``parent`` gives its subcommand ``name``."""
     for action in parent._actions:
         if isinstance(action, argparse._SubParsersAction):
             for choice in action._choices_actions:
@@ -275,11 +270,20 @@ def cli_page() -> str:
     out = ["# Command line\n\n", GENERATED_NOTE,
            f"{_cell(root.description)}\n\n",
            "```text\nrcx [PLAN.toml | RESULTS.db]\nrcx COMMAND [ARGS]\n```\n\n",
-           "Every command prints its own help: `rcx COMMAND --help`. Exit codes: "
-           "0 ok, 1 unexpected internal error, 2 bad input (plan, names, files, device, a plugin problem in "
-           "strict mode), 3 the run ended and every evaluation in it failed, 130 interrupted.\n"]
+           "Every command prints its own help: `rcx COMMAND --help`.\n\n",
+           f"**Exit codes.** {_exit_codes()}\n\n",
+           _table(["argument", "default", "help"], _argument_rows(root))]
     out += _commands(root, "rcx", 2)
     return "".join(out)
+
+
+def _exit_codes() -> str:
+    """The exit codes as :mod:`rcx.exits` states them (its docstring's second paragraph, up to
+    where it speaks of the module itself)."""
+    import rcx.exits
+
+    text = " ".join((rcx.exits.__doc__ or "").split("\n\n")[1].split())
+    return re.sub(r"``([^`]*)``", r"`\1`", text.split(" Shared by")[0])
 
 
 def _commands(parser: argparse.ArgumentParser, prefix: str, level: int) -> list[str]:
@@ -287,7 +291,7 @@ def _commands(parser: argparse.ArgumentParser, prefix: str, level: int) -> list[
     for name, sub in _subparsers(parser).items():
         full = f"{prefix} {name}"
         out.append(f"\n{'#' * level} `{full}` {{#{_anchor(full.replace(' ', '-'))}}}\n\n")
-        text = sub.description or _help_of(sub, name, parser)
+        text = sub.description or _help_of(name, parser)
         if text:
             out.append(_cell(text) + "\n\n")
         rows = _argument_rows(sub)

@@ -104,6 +104,11 @@ def test_cli_page_holds_every_command_and_option(pages):
 
     walk(build_parser(), "rcx")
     assert "`rcx analyze proxies`" in page
+    from rcx import exits
+
+    codes = [v for k, v in vars(exits).items() if k.startswith("EXIT_")]
+    stated = page.split("**Exit codes.**", 1)[1].split("\n", 1)[0]
+    assert all(re.search(rf"\b{code} ", stated) for code in codes), stated
 
 
 def test_generated_tables_have_whole_rows(pages):
