@@ -188,6 +188,23 @@ def test_tour_pictures_exist_and_stay_small():
         assert path.stat().st_size < 40_000, f"{picture}: {path.stat().st_size} bytes (python docs/screens.py minifies)"
 
 
+def test_the_migration_note_is_true():
+    """Each module the note says is gone is gone, the ones it says still exist exist, and each
+    name it moves is in rcx.api's public names."""
+    import rcx.api
+
+    note = (DOCS / "migration.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| (`rcx\.[^|]*) \| ([^|]*) \| `from rcx\.api import", note, re.M)
+    assert len(rows) == 8
+    still = set(re.findall(r"`(rcx\.[\w.]+)`", note.split("still exist", 1)[0].rsplit("\n\n", 1)[1]))
+    assert still == {"rcx.core.device", "rcx.nn.features"}
+    for modules, names in rows:
+        listed = re.findall(r"`(\w+)`", names)
+        assert listed and set(listed) <= set(rcx.api.__all__), listed
+        for module in re.findall(r"`(rcx\.[\w.]+)`", modules):
+            assert (importlib.util.find_spec(module) is not None) == (module in still), module
+
+
 def _doc_plans() -> list[tuple[str, str]]:
     """Every complete plan the hand-written pages show (a ``toml`` block with a ``[space]`` and
     an evaluator table), with its page."""
