@@ -156,7 +156,7 @@ class Registry:
 
     @property
     def truths(self) -> dict[str, Any]:
-        """Truth-table name -> class (``rcx.truth.base.TruthTable`` subclasses)."""
+        """Truth-table name -> class (``rcx.api.TruthTable`` subclasses)."""
         return {n: e.obj for n, e in self.entries["truth"].items()}
 
     def dists(self, kind: str) -> dict[Any, str]:
