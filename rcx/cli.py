@@ -323,6 +323,11 @@ def cmd_plugins(args: argparse.Namespace) -> int:
          "help": getattr(e.obj, "help", "")}
         for kind in KINDS for e in registry.all(kind)
     ]
+    rows += [{"kind": kind, "name": name, "version": "", "provider": " and ".join(dists),
+              "help": "unusable: registered by two distributions (disable one: --disable-plugin NAME)"}
+             for (kind, name), dists in sorted(registry.clashes.items())]
+    rows += [{"kind": "(disabled)", "name": ep, "version": "", "provider": dist, "help": "turned off by RCX_DISABLE_PLUGINS "
+              "or --disable-plugin"} for ep, dist in registry.disabled]
     print_table(["kind", "name", "version", "provider", "help"], rows, title="plugins", priority=["kind", "name", "provider"])
     if args.verbose:
         for kind in KINDS:

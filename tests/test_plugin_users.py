@@ -48,6 +48,8 @@ def test_a_clash_makes_only_its_name_unusable_and_a_flag_turns_one_off(tmp_path)
     listing = _rcx(["spaces"], tmp_path)
     assert listing.returncode == 0, listing.stderr  # a command that uses neither works
     assert "rcx-echo-one" in listing.stderr and "rcx-echo-two" in listing.stderr  # the clash is reported
+    plugins = _rcx(["plugins"], tmp_path)
+    assert plugins.returncode == 0 and "unusable" in plugins.stdout and "echo" in plugins.stdout
     plan = tmp_path / "echo.toml"
     plan.write_text('[dataset]\nname = "synthetic"\n[space]\nname = "ksd"\n[evaluators.echo]\n')
     used = _rcx(["validate", str(plan)], tmp_path)
@@ -85,6 +87,8 @@ def test_disabled_plugin_is_not_loaded_and_plans_say_so(fresh_registry, capsys):
     assert "unknown evaluator 'naswot'" in err and "rcx-naswot" in err and "disabled" in err
     assert "naswot" not in rcx.plugins.get_registry().names("evaluator")
     assert os.environ[DISABLE_ENV] == "naswot"  # worker processes inherit it
+    assert main(["plugins"]) == 0
+    assert "(disabled)" in capsys.readouterr().out
 
 
 def test_a_missing_plugin_package_is_named_once_without_follow_on_errors(monkeypatch):
