@@ -136,9 +136,11 @@ def canonical_arch(space: SearchSpace, arch_id: str) -> Arch:
     Raises ``ValueError`` for an id the space refuses, and for a space whose ids do not
     round-trip (``from_id(canonical(x)).id`` or ``canonical(canonical(x))`` differs from
     ``canonical(x)``), naming the space: results are keyed by the canonical id."""
-    canonical = space.canonical(arch_id)
+    read = getattr(space, "canonical", None)  # a space that does not subclass SearchSpace: the default
+    canon = read if callable(read) else (lambda i: space.from_id(i).id)
+    canonical = canon(arch_id)
     arch = space.from_id(canonical)
-    again = space.canonical(canonical)
+    again = canon(canonical)
     if arch.id != canonical or again != canonical:
         raise ValueError(f"the {space.name} space does not round-trip its ids: canonical({arch_id!r}) is {canonical!r}, "
                          f"but from_id of that gives {arch.id!r} and canonical {again!r}: fix the space's canonical() "
