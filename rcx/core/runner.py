@@ -17,6 +17,7 @@ no new evaluation starts.
 
 from __future__ import annotations
 
+import shlex
 import threading
 import time
 from dataclasses import dataclass, field
@@ -394,7 +395,7 @@ class Runner:
                 self.evaluate(self.candidates, group, finished)
         except Cancelled:
             cancelled = True
-            self._log("warning", "run cancelled; run the same plan again to resume", run_id)
+            self._log("warning", f"run cancelled; resume with: rcx run --headless {shlex.quote(str(plan.output))}", run_id)
         finally:
             counts = store.counts(run_id)
             if searching and not cancelled:  # a repeated proposal reuses a result: fewer evaluations than trials

@@ -30,3 +30,4 @@ async def test_the_quit_dialog_names_the_resume_command(tmp_path, registry):
         assert f"rcx run --headless {tmp_path / 'results.db'}" in prompt
         await pilot.press("y")
         await wait_for(pilot, lambda: not app.running, what="the worker to stop")
+    assert f"resume with: rcx run --headless {tmp_path / 'results.db'}" in (tmp_path / "results.log").read_text()
