@@ -350,7 +350,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="rcx", usage="rcx [PLAN.toml | RESULTS.db]\n       rcx COMMAND [ARGS]",
         description="Score convolutional architectures with random weights. On a terminal, `rcx` alone opens the "
                     "terminal UI, `rcx PLAN.toml` opens a plan in it and `rcx RESULTS.db` a results file; "
-                    "the commands below work without it.")
+                    "the commands below work without it.",
+        epilog="Environment: RCX_DISABLE_PLUGINS=NAME,... turns plugins off (as --disable-plugin); "
+               "RCX_STRICT_PLUGINS=1 makes any plugin problem an error; RCX_THREADS=N|auto sets torch's CPU threads; "
+               "RCX_CACHE_DIR is rcx's cache folder (default: ~/.cache/rcx).")
     p.add_argument("--version", action="version", version=f"rcx {__version__}")
     p.add_argument("--disable-plugin", "-p", action="append", default=[], metavar="NAME",
                    help="turn a plugin off (its entry-point or distribution name, e.g. naswot or rcx-naswot; "
