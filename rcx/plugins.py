@@ -41,7 +41,7 @@ _HOOKS = {
 DISABLE_ENV = "RCX_DISABLE_PLUGINS"
 """Comma-separated plugins not to load: entry-point names (``naswot``) or distributions (``rcx-naswot``)."""
 
-#: Components of the plugin packages rcx knows, name -> distribution: a plan that names one of
+#: Evaluators of the plugin packages rcx knows, name -> distribution: a plan that names one of
 #: them when it is not installed is told which package to install.
 KNOWN_PLUGINS: dict[str, str] = {
     "naswot": "rcx-naswot",
@@ -130,7 +130,7 @@ class Registry:
         except KeyError:
             if (kind, name) in self.clashes:
                 raise NameClash(self.clash_message(kind, name)) from None
-            dist = KNOWN_PLUGINS.get(name)
+            dist = KNOWN_PLUGINS.get(name) if kind == "evaluator" else None
             if dist is not None:
                 raise UnknownName(f"unknown {kind} {name!r}: {self.missing_hint(dist)}") from None
             known = ", ".join(sorted(self.entries[kind])) or "none"

@@ -455,8 +455,8 @@ _NEEDS_RE = re.compile(r"^#\s*needs:\s*(.+?)\s*$", re.IGNORECASE)
 
 def plan_needs(text: str) -> list[str]:
     """The plugin distributions a plan's leading comment names on a ``# needs: a, b`` line."""
-    for line in text.splitlines():
-        if not line.startswith("#"):
+    for line in text.lstrip("\ufeff").splitlines():
+        if line.strip() and not line.startswith("#"):
             break
         m = _NEEDS_RE.match(line)
         if m:
