@@ -21,7 +21,8 @@ without torch.
   weights: :func:`init_weights` with a scheme from :data:`INIT_SCHEMES`.
 - Devices: :class:`Normalizer` (uint8 images -> normalised float32 on the device),
   :func:`synchronize` (before reading a clock), :func:`cpu_has_fast_bf16`.
-- Spaces and datasets: :class:`SearchSpace`, :class:`Arch`, :class:`ArchInfo`,
+- Spaces and datasets: :class:`SearchSpace` (its ``canonical(id)`` gives the one spelling of
+  an id that rcx keys results by), :class:`Arch`, :class:`ArchInfo`,
   :class:`LayerInfo`; :class:`DatasetProvider`, :class:`ImageDataset`, :class:`DatasetError`.
 - Truth tables: :class:`TruthTable` (a benchmark's value per architecture id and subset, the
   subsets declared as :class:`Metric` s) and :data:`TruthValues`, what its ``load`` returns.
