@@ -42,12 +42,12 @@ def hand_store(path: Path, rows: list[dict[str, Any]], evaluators: dict[str, str
     return path
 
 
-def nb201_store(path: Path, ids: list[str]) -> Path:
-    """One ``nb201`` run (its plan names the space) of the official cell strings ``ids``: params
+def nb201_store(path: Path, ids: list[str], space: str = "nb201") -> Path:
+    """One ``nb201`` (or ``space``) run (its plan names the space) of the ids ``ids``: params
     10, 11, ...; a ``proxy`` (``ridge_rfm``) evaluation done with val_acc 0.0, 0.1, ..."""
     store = Store.open(path)
     try:
-        plan = {"name": "hand", "space": {"name": "nb201"}, "evaluators": {"proxy": {"evaluator": "ridge_rfm"}}}
+        plan = {"name": "hand", "space": {"name": space}, "evaluators": {"proxy": {"evaluator": "ridge_rfm"}}}
         run = store.create_run(name="hand", plan_text="# hand", plan=plan, plan_hash="h", versions={}, device="cpu",
                                device_name="cpu", dataset={})
         store.add_candidates(run, [(i, a, {}, {"params": 10 + i, "flops": 100 + i}, True, "") for i, a in enumerate(ids)])

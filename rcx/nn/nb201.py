@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from rcx.nn.nb201_topology import EDGES, OPS, live_edges
+from rcx.nn.pool import AvgPool3x3
 
 class ReLUConvBN(nn.Sequential):
     """ReLU -> Conv2d(no bias) -> BatchNorm2d (affine)."""
@@ -46,35 +47,49 @@ class Zero(nn.Module):
         return x.mul(0.0)
 
 
-def make_op(name: str, channels: int) -> nn.Module:
-    """One edge operation at ``channels`` channels, stride 1."""
+def make_op(name: str, channels: int, c_in: int | None = None) -> nn.Module:
+    """One edge operation at stride 1, from ``c_in`` (default ``channels``) to ``channels`` channels.
+
+    A cell whose input width differs from its own (NATS-Bench's size space, :mod:`rcx.nn.nats_sss`)
+    gets, on the edges leaving node 0, convolutions from ``c_in`` channels and, for
+    ``skip_connect``, the benchmark's stride-1 ``FactorizedReduce``: Conv1x1(no bias) -> BN,
+    without a ReLU. ``none`` and ``avg_pool_3x3`` cannot change the width here (``ValueError``)."""
+    c_in = channels if c_in is None else c_in
+    if c_in != channels:
+        if name == "skip_connect":
+            return nn.Sequential(nn.Conv2d(c_in, channels, 1, bias=False), nn.BatchNorm2d(channels))
+        if name in ("none", "avg_pool_3x3"):
+            raise ValueError(f"NAS-Bench-201 operation {name!r} cannot map {c_in} to {channels} channels here")
     if name == "none":
         return Zero()
     if name == "skip_connect":
         return nn.Identity()
     if name == "nor_conv_1x1":
-        return ReLUConvBN(channels, channels, 1)
+        return ReLUConvBN(c_in, channels, 1)
     if name == "nor_conv_3x3":
-        return ReLUConvBN(channels, channels, 3, padding=1)
+        return ReLUConvBN(c_in, channels, 3, padding=1)
     if name == "avg_pool_3x3":
-        return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+        return AvgPool3x3()  # nn.AvgPool2d(3, 1, 1, count_include_pad=False), bit-identical, faster
     raise ValueError(f"unknown NAS-Bench-201 operation {name!r} (known: {', '.join(OPS)})")
 
 
 class Cell(nn.Module):
-    """A NAS-Bench-201 cell: (B, C, H, W) -> (B, C, H, W)."""
+    """A NAS-Bench-201 cell: (B, C_in, H, W) -> (B, C, H, W); ``c_in`` defaults to ``channels``
+    (the benchmark's cells keep their width; NATS-Bench's size space changes it, see :func:`make_op`)."""
 
-    def __init__(self, ops: tuple[str, ...], channels: int, prune_unreachable: bool = True) -> None:
+    def __init__(self, ops: tuple[str, ...], channels: int, prune_unreachable: bool = True,
+                 c_in: int | None = None) -> None:
         super().__init__()
         self.ops = tuple(ops)
-        self.edges = nn.ModuleList(make_op(op, channels) for op in ops)
+        self.edges = nn.ModuleList(make_op(op, channels, c_in if src == 0 else None)
+                                   for op, (src, _) in zip(ops, EDGES))
         self.run = live_edges(self.ops) if prune_unreachable else [op != "none" for op in self.ops]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes = [x]
         for j in (1, 2, 3):
             terms = [self.edges[k](nodes[i]) for k, (i, dst) in enumerate(EDGES) if dst == j and self.run[k]]
-            nodes.append(sum(terms[1:], terms[0]) if terms else torch.zeros_like(x))
+            nodes.append(sum(terms[1:], terms[0]) if terms else torch.zeros_like(x))  # width kept: c_in == C
         return nodes[3]
 
 

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from rcx.api.arch import Arch, ArchInfo, LayerInfo, SearchSpace
 from rcx.api.options import Option, validate_options
-from rcx.nn.nb201_topology import EDGES, OPS
+from rcx.nn.nb201_topology import EDGES, OPS, cell_cost, res_cost
 
 if TYPE_CHECKING:
     from torch import nn
@@ -141,7 +141,7 @@ class NB201Space(SearchSpace):
             if stage:
                 h, w = h // 2, w // 2
                 layers.append(LayerInfo("resblock", (2 * c, h, w), c, 2 * c, 3, 2, params=self._res_params(c),
-                                         flops=(9 * c * 2 * c + 9 * 4 * c * c + 2 * c * c) * h * w))
+                                         flops=res_cost(c, 2 * c)[1] * h * w))
                 c *= 2
             cell_params, cell_macs = self._cell_cost(ops, c)
             layers += [LayerInfo("cell", (c, h, w), c, c, params=cell_params, flops=cell_macs * h * w)] * self.cells
@@ -154,14 +154,12 @@ class NB201Space(SearchSpace):
     @staticmethod
     def _cell_cost(ops: tuple[str, ...], c: int) -> tuple[int, int]:
         """(parameters, MACs per output pixel) of one cell at ``c`` channels, every edge counted."""
-        kernel = {"nor_conv_1x1": 1, "nor_conv_3x3": 9}
-        params = sum(kernel[op] * c * c + 2 * c for op in ops if op in kernel)
-        return params, sum(kernel[op] * c * c for op in ops if op in kernel)
+        return cell_cost(ops, c)
 
     @staticmethod
     def _res_params(c: int) -> int:
         """Reduction block from ``c`` to ``2c`` channels: two 3x3 convs with BN, a 1x1 shortcut conv."""
-        return 9 * c * 2 * c + 4 * c + 9 * 4 * c * c + 4 * c + 2 * c * c
+        return res_cost(c, 2 * c)[0]
 
     def _params(self, ops: tuple[str, ...], c_in: int) -> int:
         c = self.channels

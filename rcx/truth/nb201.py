@@ -8,13 +8,8 @@ space uses as its id) is NATS-Bench / NAS-Bench-201 data (MIT licence, Xuanyi Do
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
-from importlib import resources
-
 from rcx.api.options import Metric
-from rcx.truth.base import TruthTable, Values
+from rcx.truth.base import TruthTable, Values, columns_by_id
 
 FILE = "nb201_truth.csv.gz"
 SHA256 = "bcb7fcaa0bfda9eb415dbc7d371f0ad281edc1b3f973ec3b00a9944fef6d617b"
@@ -42,9 +37,4 @@ class NB201Truth(TruthTable):
 
     def load(self) -> Values:
         """Parse the packaged file: ``{arch string: {"cifar10": %, "cifar100": %, "imagenet16": %}}``."""
-        raw = resources.files("rcx.truth").joinpath("data", FILE).read_bytes()
-        text = gzip.decompress(raw).decode("ascii")
-        reader = csv.reader(io.StringIO(text))
-        header = next(reader)
-        at = {subset: header.index(col) for subset, col in COLUMNS.items()}
-        return {row[0]: {subset: float(row[i]) for subset, i in at.items()} for row in reader if row}
+        return columns_by_id(FILE, COLUMNS)
