@@ -273,6 +273,9 @@ def cli_page() -> str:
            "Every command prints its own help: `rcx COMMAND --help`.\n\n",
            f"**Exit codes.** {_exit_codes()}\n\n",
            _table(["argument", "default", "help"], _argument_rows(root))]
+    if root.epilog:
+        epilog = " ".join(root.epilog.split()).removeprefix("Environment: ")
+        out.append(f"\n## Environment {{#environment}}\n\n{epilog}\n")
     out += _commands(root, "rcx", 2)
     return "".join(out)
 

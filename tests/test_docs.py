@@ -106,6 +106,8 @@ def test_cli_page_holds_every_command_and_option(pages):
     assert "`rcx analyze proxies`" in page
     from rcx import exits
 
+    epilog = build_parser().epilog or ""
+    assert all(var in page.split("## Environment", 1)[1] for var in re.findall(r"RCX_\w+", epilog))
     codes = [v for k, v in vars(exits).items() if k.startswith("EXIT_")]
     stated = page.split("**Exit codes.**", 1)[1].split("\n", 1)[0]
     assert all(re.search(rf"\b{code} ", stated) for code in codes), stated
@@ -203,6 +205,14 @@ def test_the_migration_note_is_true():
         assert listed and set(listed) <= set(rcx.api.__all__), listed
         for module in re.findall(r"`(rcx\.[\w.]+)`", modules):
             assert (importlib.util.find_spec(module) is not None) == (module in still), module
+
+
+def test_the_plugin_reference_names_every_public_api_name():
+    import rcx.api
+
+    page = (DOCS / "plugins" / "reference.md").read_text(encoding="utf-8")
+    stable = page.split("The stable names", 1)[1].split("Versioning", 1)[0]
+    assert [n for n in rcx.api.__all__ if f"`{n}`" not in stable] == []
 
 
 def _doc_plans() -> list[tuple[str, str]]:
