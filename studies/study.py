@@ -152,7 +152,7 @@ def _cell(value: str, signed: bool = False) -> str:
     try:
         number = float(value)
     except ValueError:
-        return value
+        return value.replace("|", "\\|")  # a pipe (NAS-Bench-201 ids) would end the markdown cell
     if number.is_integer() and abs(number) >= 1000 or re.fullmatch(r"-?\d+", value):
         return f"{int(number):,}"
     return f"{number:+.3f}" if signed else f"{number:.3f}"

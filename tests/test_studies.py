@@ -76,6 +76,12 @@ def test_markdown_merges_intervals_and_the_published_column() -> None:
     assert table[2] == "| zico | 980 | 0.789 [0.763, 0.814] | +0.023 [-0.002, +0.048] | 93.29 ± 0.42 | 0.80 (ZiCo) |"
 
 
+def test_markdown_escapes_pipes_in_cells() -> None:
+    """NAS-Bench-201 ids are full of pipes; unescaped, each would split a cell (issue 20)."""
+    table = study.markdown(["arch", "mean"], [["|nor_conv_3x3~0|+|none~0|", "0.5"]], {}).splitlines()
+    assert table[2] == "| \\|nor_conv_3x3~0\\|+\\|none~0\\| | 0.500 |"
+
+
 def test_regenerate_replaces_only_marked_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(study, "render", lambda args, runs: f"TABLE({args})")
     text = "a\n<!-- rcx-table: analyze x runs/a.db -->\nold\n<!-- /rcx-table -->\nb\n"
