@@ -482,6 +482,7 @@ def _evaluators(
         problems.append(("evaluators", f"at least one [evaluators.NAME] table is needed (known: {known})"))
         return []
     specs = []
+    earlier: dict[str, Any] = {}  # instance -> evaluator class of the tables so far (grown, never rebuilt: linear)
     for instance, table in tables.items():
         where = f"evaluators.{instance}"
         if not isinstance(table, dict):
@@ -503,9 +504,10 @@ def _evaluators(
         problems += opt_problems
         if not opt_problems:
             problems += [(f"{where}.{p}", m) for p, m in cls(values).check_plan(dataset_options)]
-        stage = _stage(table, where, {s.instance: registry.get("evaluator", s.plugin) for s in specs}, problems)
+        stage = _stage(table, where, earlier, problems)
         unhashed = tuple(o.name for o in cls.options if o.neutral_default and values.get(o.name) == o.default)
         specs.append(EvaluatorSpec(instance, plugin, values, stage, unhashed))
+        earlier[instance] = cls
     return specs
 
 
