@@ -105,7 +105,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         plan = load_plan(args.plan, registry, output=args.db)
     except PlanError as exc:
         print(str(exc), file=sys.stderr)
-        error(f"the plan has {len(exc.problems)} problem(s); nothing was run")
+        error(f"the plan has {exc.total:,} problem(s); nothing was run")
         return EXIT_USAGE
 
     cancel = threading.Event()

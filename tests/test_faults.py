@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rcx.core.plan import parse_plan
+from rcx.core.plan import MAX_REPEATS, PlanError, parse_plan
 from rcx.core.store import Store
 from rcx.plugins import Registry
 
@@ -21,7 +21,8 @@ from .test_bad_input import rcx_main, run, tiny_plan_text
 
 def many_tables(n: int) -> str:
     """The tiny plan with ``n`` more ``ridge_rfm`` evaluator tables (``e0`` .. ``e{n-1}``)."""
-    return tiny_plan_text() + "".join(f'\n[evaluators.e{i}]\nevaluator = "ridge_rfm"\n' for i in range(n))
+    table = 'evaluator = "ridge_rfm"\ntrain_size = 100\nval_size = 60'
+    return tiny_plan_text() + "".join(f"\n[evaluators.e{i}]\n{table}\n" for i in range(n))
 
 
 # -- plan validation is linear in the number of evaluator tables ------------------------------------
@@ -154,3 +155,58 @@ def test_a_reader_beside_a_writer_keeps_the_writers_wal(finished, tmp_path):
     finally:
         reader.close()
     assert not Path(f"{db}-wal").exists() and not Path(f"{db}-shm").exists()
+
+
+# -- plan messages: the real cause at validate time, one message per problem, no flood --------------
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "inf", "nan", "1.5"])
+def test_a_bad_sampler_n_is_one_message(registry, value):
+    with pytest.raises(PlanError) as info:
+        parse_plan(tiny_plan_text().replace("n = 2", f"n = {value}"), registry)
+    assert [p.path for p in info.value.problems] == ["sampler.n"], info.value
+
+
+def test_channels_that_no_architecture_fits_are_refused_at_validate_naming_why(registry):
+    """``channels = 10**12``: every output exceeds the input, so ``valid_only`` finds nothing;
+    said by the plan check (the dataset's shape is known without loading), with the reason."""
+    text = tiny_plan_text().replace("channels = 8", "channels = 1000000000000")
+    with pytest.raises(PlanError) as info:
+        parse_plan(text, registry)
+    (problem,) = info.value.problems
+    assert problem.path == "sampler.valid_only" and "fit 3x32x32" in problem.message, problem
+    assert "output 1000000000000x" in problem.message and "exceeds the input" in problem.message, problem
+    parse_plan(text.replace("valid_only = true", "valid_only = false"), registry)  # no fit rule: nothing to say
+
+
+def test_an_evaluator_asking_more_images_than_the_dataset_has_is_refused_at_validate(registry):
+    text = tiny_plan_text().replace("train_size = 100", "train_size = 100000")  # n_train is 120
+    with pytest.raises(PlanError) as info:
+        parse_plan(text, registry)
+    (problem,) = info.value.problems
+    assert problem.path == "evaluators.ridge_rfm.train_size" and "100000 exceeds" in problem.message
+    assert "120 training" in problem.message
+    subset = text.replace('name = "synthetic"', 'name = "synthetic"\ntrain_size = 110')
+    with pytest.raises(PlanError, match="110 training"):
+        parse_plan(subset.replace("train_size = 100000", "train_size = 115"), registry)
+
+
+def test_many_unknown_keys_print_a_few_lines_and_a_count(tmp_path, capsys):
+    n = 20_000
+    path = tmp_path / "plan.toml"
+    path.write_text(tiny_plan_text().replace("[space]", "".join(f"x{i} = 1\n" for i in range(n)) + "[space]"))
+    code, _, err = rcx_main(capsys, "run", "--headless", "-q", path)
+    assert code == 2 and len(err) < 5_000, len(err)
+    assert f"and {n - MAX_REPEATS:,} more keys with the same problem (unknown option" in err
+    assert f"the plan has {n:,} problem(s)" in err
+    assert sum("dataset.x" in line for line in err.splitlines()) == MAX_REPEATS
+
+
+def test_the_synthetic_image_size_help_states_the_limit_the_validator_applies(registry):
+    from rcx.data.prepare import MAX_SIDE
+    from rcx.data.synthetic import SyntheticProvider
+
+    (opt,) = [o for o in SyntheticProvider.options if o.name == "image_size"]
+    assert f"at most {int(opt.max)}" in opt.help and opt.max < MAX_SIDE
+    with pytest.raises(PlanError, match="image_size: must be int <= 256"):
+        parse_plan(tiny_plan_text().replace('name = "synthetic"', 'name = "synthetic"\nimage_size = 257'), registry)
