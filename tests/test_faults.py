@@ -210,3 +210,29 @@ def test_the_synthetic_image_size_help_states_the_limit_the_validator_applies(re
     assert f"at most {int(opt.max)}" in opt.help and opt.max < MAX_SIDE
     with pytest.raises(PlanError, match="image_size: must be int <= 256"):
         parse_plan(tiny_plan_text().replace('name = "synthetic"', 'name = "synthetic"\nimage_size = 257'), registry)
+
+
+# -- Ray settings checked before anything starts -------------------------------------------------------
+
+
+def test_ray_client_addresses_are_refused_with_the_alternative(tmp_path, capsys):
+    """The Ray executor streams each evaluation's messages, which Ray Client cannot: a ray://
+    address is a usage error naming what to use instead, before Ray or the plan is touched."""
+    from rcx.exec import ExecutionSettings
+
+    assert any("ray://" in p and "not supported" in p
+               for p in ExecutionSettings("ray", address="ray://head:10001").problems())
+    code, _, err = rcx_main(capsys, "run", "--headless", tiny_plan(tmp_path), "--executor", "ray",
+                            "--address", "ray://head:10001")
+    assert code == 2 and "Ray Client addresses (ray://) are not supported" in err and "--address auto" in err
+    assert not (tmp_path / "results.db").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--executor", "ray", "--worker-timeout", "0"], "worker timeout 0.0: expected seconds above 0"),
+    (["--executor", "ray", "--worker-timeout", "inf"], "worker timeout inf: expected seconds above 0"),
+    (["--worker-timeout", "30"], "--worker-timeout only apply to --executor ray"),
+])
+def test_the_worker_timeout_flag_is_checked(tmp_path, capsys, argv, message):
+    code, _, err = rcx_main(capsys, "run", "--headless", tiny_plan(tmp_path), *argv)
+    assert code == 2 and message in err, err
