@@ -96,6 +96,7 @@ class RayExecutor:
         self._pings: dict[Any, _Slot] = {}  # ping ObjectRef -> slot (answers once the actor is placed)
         self._paused = False  # the workers were asked to hold unstarted calls
         self._failed: list[str] = []  # why each worker that failed to start did
+        self._orphans: dict[tuple[str, str], Task] = {}  # started on a lost worker, queued again: row "running"
         self._calls: dict[Any, tuple[Task, _Slot]] = {}  # streaming generator -> (task, slot)
         self._recorded: set[tuple[str, str]] = set()
         self._lost = 0
@@ -165,12 +166,14 @@ class RayExecutor:
                 self._add_worker(runner, device)
             self._drive(runner, deque(tasks), n)
         except BaseException:
-            for task, slot in list(self._calls.values()):  # started rows go: the file stays resumable
-                if slot.running is task and task.key not in self._recorded:
+            started = [t for t, s in self._calls.values() if s.running is t] + list(self._orphans.values())
+            for task in started:  # started rows go: the file stays resumable
+                if task.key not in self._recorded:
                     try:
                         runner.record(task, Outcome(CANCELLED))
                     except Exception:
                         pass
+            self._orphans.clear()
             self._kill_all()
             raise
 
@@ -240,6 +243,8 @@ class RayExecutor:
         new worker takes its place (up to :data:`REPLACEMENTS_PER_WORKER` per worker)."""
         if slot.state in ("lost", "failed"):
             return
+        if slot.running is not None and slot.running.key not in self._recorded:
+            self._orphans[slot.running.key] = slot.running
         slot.state, slot.running = "lost", None
         self._forget(slot)
         again = [t for t in slot.tasks if t.key not in self._recorded]
@@ -422,6 +427,7 @@ class RayExecutor:
             if task.key not in self._recorded:
                 pending.appendleft(task)
         elif kind == "started":
+            self._orphans.pop(task.key, None)
             slot.running = task
             runner.task_started(task, slot.name, f"{item[1]} on {slot.node} ({slot.name})")
             self._emit_workers(runner)
@@ -442,6 +448,7 @@ class RayExecutor:
             slot.running = None
         if task.key in self._recorded:
             return
+        self._orphans.pop(task.key, None)
         if not outcome.cancelled:
             self._recorded.add(task.key)
             slot.done += 1
