@@ -546,9 +546,12 @@ def _fit_problems(space: Any, sampler: dict[str, Any], seed: Any, shape: tuple[i
         message = f"no {space.name} architecture fits {'x'.join(map(str, shape))}"
     except ValueError as exc:
         message = str(exc)
+    except Exception:  # a third-party space's is_valid that fails: the run reports it
+        return []
     try:
         first = space.arch_at(0)
-        why = f" ({first.id}: {space.describe(first, shape).reason})"
+        info = space.describe(first, shape)
+        why = "" if info.valid or not info.reason else f" ({first.id}: {info.reason})"
     except Exception:
         why = ""
     return [("sampler.valid_only", message + why)]
