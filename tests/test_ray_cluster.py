@@ -1,5 +1,6 @@
-"""The Ray executor on a 2-node cluster simulated on this host (``ray.cluster_utils.Cluster``):
-a node removed mid-evaluation loses its task to the other node, recorded once."""
+"""The Ray executor on clusters simulated on this host (``ray.cluster_utils.Cluster``): a node
+removed mid-evaluation loses its task to a live node, recorded once; with no node left (or the
+local raylet killed) the run stops with Ray's reason after the worker timeout, resumable."""
 
 from __future__ import annotations
 
@@ -81,15 +82,18 @@ def test_removed_node_loses_its_task_to_the_other(cluster, tmp_path):
     assert any(isinstance(e, ev.Log) and "was lost" in e.message for e in events)
 
 
-def test_the_node_of_every_worker_removed_stops_the_run_resumable_then_a_new_node_resumes_it(tmp_path):
-    """A cluster whose only worker node is removed mid-run: the lost workers' replacements find
-    no node, fail to start after the worker timeout, and the run stops with Ray's reason (no
-    hang), the file resumable; with a node added, the same command finishes the run, each
-    evaluation recorded once, the table the in-process one."""
+def test_workers_go_on_to_a_live_node_and_with_no_node_left_the_run_stops_resumable(tmp_path):
+    """Both workers on node A; node B joins and A is removed mid-evaluation: the replacements
+    land on B and the held evaluation runs again there. Then B is removed too: no replacement
+    can be placed, they fail to start after the worker timeout, and the run stops with Ray's
+    reason (no hang), nothing left running. With node C added, the same command finishes the
+    run, each evaluation recorded once, the table the in-process one."""
     from ray.cluster_utils import Cluster
 
     from rcx.core.runner import ExecutorError
     from rcx.plugins import load_registry
+
+    from .test_ray import computed
 
     registry = load_registry([(ray_gate, "rcx-test-gate")])
     folder = tmp_path / "gate"
@@ -99,10 +103,10 @@ def test_the_node_of_every_worker_removed_stops_the_run_resumable_then_a_new_nod
         ray.shutdown()
     with ray_gate.ray_environment(tmp_path):
         c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
-        node = c.add_node(num_cpus=2)
+        a = c.add_node(num_cpus=2)
         c.wait_for_nodes()
     try:
-        settings = ExecutionSettings("ray", address=c.address, workers=2, worker_timeout=5)
+        settings = ExecutionSettings("ray", address=c.address, workers=2, worker_timeout=10)
         events: list = []
         result: dict = {}
 
@@ -115,13 +119,21 @@ def test_the_node_of_every_worker_removed_stops_the_run_resumable_then_a_new_nod
         thread = threading.Thread(target=first_run)
         thread.start()
         try:
-            wait_started(folder, held)
-            c.remove_node(node, allow_graceful=False)
+            (pid,) = wait_started(folder, held)
+            assert node_of(pid, [a]) is a
+            with ray_gate.ray_environment(tmp_path):
+                b = c.add_node(num_cpus=2)
+                c.wait_for_nodes()
+            c.remove_node(a, allow_graceful=False)
+            again = [p for p in wait_started(folder, held, attempts=2) if p != pid]
+            assert len(again) == 1 and node_of(again[0], [b]) is b  # went on with the live node
+            c.remove_node(b, allow_graceful=False)
         finally:
             thread.join(300)
         assert not thread.is_alive()
         assert "no Ray worker is left" in result.get("error", ""), result
-        assert "not placed on a node in 5 s" in result["error"] and "resume" in result["error"]
+        assert "not placed on a node in 10 s" in result["error"] and "resume" in result["error"]
+        assert any(isinstance(e, ev.Log) and "failed to start" in e.message for e in events)
         db = Path(path).parent / "results.db"
         assert all(state != "running" for *_, state in rows_of(db))
         done_before = len(rows_of(db))
@@ -142,8 +154,6 @@ def test_the_node_of_every_worker_removed_stops_the_run_resumable_then_a_new_nod
     rows = rows_of(Path(path).parent / "results.db")
     assert len(rows) == 8 and {s for *_, s in rows} == {"done"}
     ref, _ = run(gate_plan(tmp_path / "ref", folder, n=4), registry)
-    from .test_ray import computed
-
     assert computed(table) == computed(ref)
 
 
