@@ -277,6 +277,7 @@ class RayExecutor:
         timeout = self.settings.timeout()
         now = time.monotonic()
         for slot in [s for s in self._slots if s.state == "starting"]:
+            actor_state = ""
             if not slot.placed and now - slot.started > timeout:
                 actor_state, pid = _actor_state(slot.actor)
                 slot.placed = actor_state == "ALIVE" or pid > 0  # a process was started for it: setting up
@@ -302,7 +303,8 @@ class RayExecutor:
             self._emit_workers(runner)
         if not self._alive():
             lost = f" ({self._lost} lost before)" if self._lost else ""
-            raise ExecutorError(f"no Ray worker is left{lost}; the last one {self._failed[-1]}. Finished evaluations "
+            last = self._failed[-1] if self._failed else "was lost"
+            raise ExecutorError(f"no Ray worker is left{lost}; the last one {last}. Finished evaluations "
                                 "are saved: run the same command again to resume once the cluster has room "
                                 "(--worker-timeout sets the wait)")
 
