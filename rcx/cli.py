@@ -118,7 +118,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             plan = load_plan(args.plan, registry, output=args.db)
     except PlanError as exc:
         print(str(exc), file=sys.stderr)
-        error(f"the plan has {len(exc.problems)} problem(s); nothing was run")
+        error(f"the plan has {exc.total:,} problem(s); nothing was run")
         return EXIT_USAGE
 
     cancel = threading.Event()
@@ -201,7 +201,7 @@ def execution_settings(args: argparse.Namespace) -> Any:
     settings = ExecutionSettings(
         executor=args.executor, address=args.address, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
         cpus_per_worker=1.0 if args.cpus_per_worker is None else args.cpus_per_worker,
-        threads_per_worker=args.threads_per_worker,
+        threads_per_worker=args.threads_per_worker, worker_timeout=args.worker_timeout,
     )
     problems = settings.problems()
     if problems:
@@ -385,13 +385,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "instance or a cluster (pip install \"rcx[ray]\")")
     x.add_argument("--address", metavar="auto|HOST:PORT",
                    help="ray: join a running cluster (auto: the one this machine belongs to) instead of starting a "
-                        "private local instance")
+                        "private local instance; Ray Client addresses (ray://) are not supported")
     x.add_argument("--workers", type=int, metavar="N", help="ray: workers (default: as many as the resources allow)")
     x.add_argument("--gpus-per-worker", type=float, metavar="F",
                    help="ray: GPU share of each worker (default 1 on a CUDA plan, else 0; 0.25 = four per GPU)")
     x.add_argument("--cpus-per-worker", type=float, metavar="N", help="ray: CPUs reserved per worker (default 1)")
     x.add_argument("--threads-per-worker", type=int, metavar="N",
                    help="ray: torch CPU threads per worker (default: its CPUs)")
+    x.add_argument("--worker-timeout", type=float, metavar="SECONDS",
+                   help="ray: seconds a worker may wait to be placed on a node (default 120); one that waits longer "
+                        "is reported as failed to start, with Ray's reason, and the run goes on with the others; "
+                        "when no worker is left (the node's raylet died, no node has room) the run stops, exit 2, "
+                        "resumable. See docs/faults.md")
     r.add_argument("--top", type=int, default=10, help="rows of the final table (0: none)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     r.set_defaults(func=cmd_run)

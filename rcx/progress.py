@@ -131,6 +131,6 @@ class Reporter:
                 self._print(f"[worker] {w.name} {verb} on {w.node or '?'} ({w.device or '?'}), {w.done} done")
             self.workers[w.name] = w
         if self.progress is not None and self.task is not None:
-            alive = [w for w in self.workers.values() if w.state != "lost"]
+            alive = [w for w in self.workers.values() if w.state not in ("lost", "failed")]
             busy = sum(1 for w in alive if w.running)
             self.progress.update(self.task, workers=f"workers {busy}/{len(alive)} busy")

@@ -137,10 +137,11 @@ def validate_options(
     by_name = {o.name: o for o in declared}
     values: dict[str, Any] = {o.name: o.default for o in declared}
     problems: list[tuple[str, str]] = []
+    known = ""
     for key, value in given.items():
         opt = by_name.get(key)
         if opt is None:
-            known = ", ".join(sorted(by_name)) or "none"
+            known = known or ", ".join(sorted(by_name)) or "none"
             problems.append((f"{where}.{key}", f"unknown option (known: {known})"))
             continue
         v, err = opt.check(value)

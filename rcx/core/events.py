@@ -73,7 +73,7 @@ class WorkerInfo:
     """One worker of a distributed executor: ``name`` (e.g. ``w1``), the ``node`` it runs on
     (host or IP), its ``device`` (e.g. ``cuda:0 (0.25 GPU)``), ``running`` (``arch / evaluator``
     of its current task, empty when idle), ``done`` (evaluations it finished) and ``state``
-    (``starting``, ``ready``, ``lost``)."""
+    (``starting``, ``ready``, ``lost``, ``failed``: never became ready)."""
 
     name: str
     node: str = ""

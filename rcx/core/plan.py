@@ -62,12 +62,36 @@ class Problem:
 
 
 class PlanError(Exception):
-    """A plan that cannot run; ``problems`` lists everything that is wrong with it."""
+    """A plan that cannot run; ``problems`` lists everything that is wrong with it (a message
+    repeated for many keys kept :data:`MAX_REPEATS` times, then counted: see :func:`cap_repeats`);
+    ``total`` counts them all."""
 
-    def __init__(self, problems: list[Problem], source: str = "plan") -> None:
+    def __init__(self, problems: list[Problem], source: str = "plan", total: int | None = None) -> None:
         self.problems = problems
         self.source = source
+        self.total = len(problems) if total is None else total
         super().__init__("\n".join(p.format(source) for p in problems))
+
+
+MAX_REPEATS = 5
+"""Problems with one message (e.g. "unknown option (known: ...)") listed before the rest are counted."""
+
+
+def cap_repeats(problems: list[Problem], keep: int = MAX_REPEATS) -> list[Problem]:
+    """``problems`` with each message kept for its first ``keep`` keys; the rest of a message's
+    keys become one problem that counts them (900,000 unknown keys: a few lines, not 228 MB)."""
+    seen: dict[str, int] = {}
+    out: list[Problem] = []
+    for p in problems:
+        seen[p.message] = seen.get(p.message, 0) + 1
+        if seen[p.message] <= keep:
+            out.append(p)
+    for message, n in seen.items():
+        if n > keep:
+            first = next(p for p in problems if p.message == message)
+            brief = message if len(message) <= 60 else message[:57] + "..."
+            out.append(Problem("", f"and {n - keep:,} more keys with the same problem ({brief})", first.line))
+    return out
 
 
 @dataclass(frozen=True)
@@ -247,7 +271,8 @@ def parse_plan(text: str, registry: Registry, source: str = "plan", output: str 
         sampler_raw = {}
     sampler, sampler_problems = validate_options(SAMPLER_OPTIONS, sampler_raw, "sampler")
     problems += sampler_problems
-    if sampler.get("kind") == "random" and sampler.get("n") is None:
+    said = {p for p, _ in problems}  # a key already refused gets no follow-on "needs" message
+    if sampler.get("kind") == "random" and sampler.get("n") is None and "sampler.n" not in said:
         problems.append(("sampler.n", "the random sampler needs n, the number of architectures to draw"))
     kind = sampler.get("kind")
     if kind == "ids":
@@ -260,8 +285,11 @@ def parse_plan(text: str, registry: Registry, source: str = "plan", output: str 
     if kind == "optuna" and sampler.get("n") is not None:
         problems.append(("sampler.n", "the optuna sampler counts trials = N, not n"))
 
+    hint = None
+    if dataset is not None and not any(p.startswith("dataset") for p, _ in problems):
+        hint = data_hint(registry.get("dataset", dataset), dataset_options)
     unknown: dict[str, tuple[str, str, str]] = {}
-    evaluators = _evaluators(raw, registry, problems, dataset_options, unknown)
+    evaluators = _evaluators(raw, registry, problems, dataset_options, unknown, hint)
     problems += _unknown_evaluators(unknown, registry, plan_needs(text))
     if kind == "optuna":
         _check_search(sampler, evaluators, registry, problems, set(unknown))
@@ -288,9 +316,12 @@ def parse_plan(text: str, registry: Registry, source: str = "plan", output: str 
                                                  "searched; use random, exhaustive or ids"))
             if kind == "ids" and not any(p.startswith("sampler") for p, _ in problems):
                 sampler["ids"] = _chosen_ids(sampler, space_obj, source, text, lines, problems)
+            if hint is not None and not any(p.startswith(("sampler", "space")) for p, _ in problems):
+                problems += _fit_problems(space_obj, sampler, top.get("seed"), hint[2])
 
     if problems:
-        raise PlanError([Problem(p, m, _line_for(p, lines)) for p, m in problems], source)
+        raise PlanError(cap_repeats([Problem(p, m, _line_for(p, lines)) for p, m in problems]), source,
+                        total=len(problems))
 
     return Plan(
         text=text,
@@ -316,7 +347,7 @@ def _check_search(sampler: dict[str, Any], evaluators: list[EvaluatorSpec], regi
 
     if not optuna_available():
         problems.append(("sampler.kind", INSTALL_HINT))
-    if sampler.get("trials") is None:
+    if sampler.get("trials") is None and not any(p == "sampler.trials" for p, _ in problems):
         problems.append(("sampler.trials", "the optuna sampler needs trials = N, the candidates to propose"))
     objective = sampler.get("objective")
     instances = {e.instance: e for e in evaluators}
@@ -520,19 +551,81 @@ def _component(
     return name, values
 
 
+def data_hint(provider: Any, options: dict[str, Any]) -> tuple[int, int, tuple[int, int, int]] | None:
+    """``(training images, test images, (C, H, W))`` the run will have after the common options
+    (``train_size``/``test_size`` subsets, ``resize``, ``grayscale_to_rgb``), from the provider's
+    :meth:`~rcx.api.dataset.DatasetProvider.size_hint` without loading; None when unknown."""
+    try:
+        hint = provider.size_hint(options)
+    except Exception:  # a third-party hint that fails: the run's own check still applies
+        return None
+    if hint is None:
+        return None
+    n_train, n_test, (c, h, w) = hint
+    train = min(n_train, options.get("train_size") or n_train)
+    test = min(n_test, options.get("test_size") or n_test)
+    if options.get("grayscale_to_rgb") and c == 1:
+        c = 3
+    if options.get("resize"):
+        h = w = options["resize"]
+    return int(train), int(test), (int(c), int(h), int(w))
+
+
+FIT_PROBE_LIMIT = 100_000
+"""Largest space whose fitting architectures the plan check counts (with the space's fast
+``is_valid``); beyond it the run finds out."""
+
+
+def _fit_problems(space: Any, sampler: dict[str, Any], seed: Any, shape: tuple[int, int, int]) -> list[tuple[str, str]]:
+    """A ``sampler`` problem when ``valid_only`` cannot give the architectures the sampler asks
+    for at the input shape ``shape`` (known without loading), naming why the first one does not
+    fit (e.g. ``channels = 10**12``: every output exceeds the input)."""
+    from rcx.spaces.samplers import sample
+
+    if not sampler.get("valid_only") or sampler.get("kind") not in ("random", "exhaustive"):
+        return []
+    if not callable(getattr(space, "is_valid", None)) or len(space) > FIT_PROBE_LIMIT:
+        return []
+    try:
+        fits = sample(space, sampler["kind"], sampler.get("n"), seed if isinstance(seed, int) else 0, True, shape)
+        if fits:
+            return []
+        message = f"no {space.name} architecture fits {'x'.join(map(str, shape))}"
+    except ValueError as exc:
+        message = str(exc)
+    except Exception:  # a third-party space's is_valid that fails: the run reports it
+        return []
+    try:
+        first = space.arch_at(0)
+        info = space.describe(first, shape)
+        why = "" if info.valid or not info.reason else f" ({first.id}: {info.reason})"
+    except Exception:
+        why = ""
+    return [("sampler.valid_only", message + why)]
+
+
 def _evaluators(
     raw: dict[str, Any], registry: Registry, problems: list[tuple[str, str]], dataset_options: dict[str, Any],
     unknown: dict[str, tuple[str, str, str]],
+    hint: tuple[int, int, tuple[int, int, int]] | None = None,
 ) -> list[EvaluatorSpec]:
-    """The evaluator tables as specs; problems appended. A table whose evaluator no plugin
-    registered goes to ``unknown`` (instance -> (key path, evaluator name, message)) for
-    :func:`_unknown_evaluators`, and later tables' references to it are not reported again."""
+    """The ``[evaluators.NAME]`` tables as specs; problems appended. A table whose evaluator no
+    plugin registered goes to ``unknown`` (instance -> (key path, evaluator name, message)) for
+    :func:`_unknown_evaluators`, and later tables' references to it are not reported again.
+    ``hint`` (see :func:`data_hint`): the dataset's split sizes known without loading, which the
+    evaluators' plan checks then see as ``train_size``/``test_size`` (as the run's own check
+    does after loading)."""
     tables = raw.get("evaluators")
     known = ", ".join(registry.names("evaluator"))
     if not isinstance(tables, dict) or not tables:
         problems.append(("evaluators", f"at least one [evaluators.NAME] table is needed (known: {known})"))
         return []
+    sizes, sized = dataset_options, ""
+    if hint is not None:
+        sizes = {**dataset_options, "train_size": hint[0], "test_size": hint[1]}
+        sized = f" (the dataset will have {hint[0]:,} training and {hint[1]:,} test images)"
     specs = []
+    earlier: dict[str, Any] = {}  # instance -> evaluator class of the tables so far (grown, never rebuilt: linear)
     for instance, table in tables.items():
         where = f"evaluators.{instance}"
         if not isinstance(table, dict):
@@ -553,11 +646,11 @@ def _evaluators(
         values, opt_problems = validate_options(cls.options, given, where)
         problems += opt_problems
         if not opt_problems:
-            problems += [(f"{where}.{p}", m) for p, m in cls(values).check_plan(dataset_options)]
-        stage = _stage(table, where, {s.instance: registry.get("evaluator", s.plugin) for s in specs}, problems,
-                       set(unknown))
+            problems += [(f"{where}.{p}", m + sized) for p, m in cls(values).check_plan(sizes)]
+        stage = _stage(table, where, earlier, problems, set(unknown))
         unhashed = tuple(o.name for o in cls.options if o.neutral_default and values.get(o.name) == o.default)
         specs.append(EvaluatorSpec(instance, plugin, values, stage, unhashed))
+        earlier[instance] = cls
     return specs
 
 

@@ -119,7 +119,7 @@ class RunScreen(Screen):
             return
         lines = []
         for w in workers:
-            style = {"lost": "red", "starting": "yellow"}.get(w.state, "")
+            style = {"lost": "red", "failed": "red", "starting": "yellow"}.get(w.state, "")
             doing = w.running or ("idle" if w.state == "ready" else w.state)
             line = Text.assemble((f"{w.name:<4}", "bold"), f" {w.node or '?'} {w.device or ''}  ", (f"{w.done} done  ", "dim"),
                                  (doing, style))
