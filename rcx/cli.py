@@ -1,5 +1,9 @@
 """Command line: ``rcx run --headless PLAN``, ``rcx results DB``, ``rcx spaces``, ``rcx plugins``.
 
+``rcx run --headless RESULTS.db`` resumes the latest run of a results file from the plan it
+holds. ``--disable-plugin NAME`` (or ``-p no:NAME``, as pytest), anywhere on the command line,
+turns a plugin off for that command, like ``RCX_DISABLE_PLUGINS=NAME``.
+
 Exit codes (:mod:`rcx.exits`): 0 success, 1 unexpected internal error, 2 bad input (plan,
 names, files, device), 3 every evaluation of the run failed, 130 interrupted (the results file
 stays resumable).
@@ -9,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import difflib
 import importlib
 import json
 import os
@@ -31,7 +36,10 @@ def print_table(*args: Any, **kwargs: Any) -> None:
 
 #: Modules behind ``rcx analyze``: each has ``add_parser(subparsers)``, which adds its
 #: sub-command and sets ``func(args) -> exit code``.
-ANALYSES: tuple[str, ...] = ("rcx.analysis.corr", "rcx.analysis.select", "rcx.analysis.proxies", "rcx.analysis.combine")
+ANALYSES: tuple[str, ...] = (
+    "rcx.analysis.corr", "rcx.analysis.select", "rcx.analysis.proxies", "rcx.analysis.combine", "rcx.analysis.fit",
+    "rcx.analysis.variation",
+)
 
 
 class UsageError(Exception):
@@ -90,7 +98,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(f"--threads: {exc}") from None
     settings = execution_settings(args)
-    if not args.headless and sys.stdin.isatty() and sys.stdout.isatty():
+    if not args.headless and sys.stdin.isatty() and sys.stdout.isatty() and not is_results_file(args.plan):
         if args.db is not None or args.new_run or args.retry_failed:
             raise UsageError("--db, --new-run and --retry-failed need --headless (the TUI takes the plan's output)")
         if args.threads is not None:  # the TUI's runs read it from the environment
@@ -102,7 +110,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     registry = get_registry()
     try:
-        plan = load_plan(args.plan, registry, output=args.db)
+        if is_results_file(args.plan):
+            if args.db is not None or args.new_run:
+                raise UsageError(f"{args.plan} is a results file: its run resumes there (--db and --new-run take a plan)")
+            plan = stored_plan(args.plan, registry)
+        else:
+            plan = load_plan(args.plan, registry, output=args.db)
     except PlanError as exc:
         print(str(exc), file=sys.stderr)
         error(f"the plan has {len(exc.problems)} problem(s); nothing was run")
@@ -150,6 +163,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     if failures.failed:
         print(f"rcx: warning: {failures.message(str(plan.output))}", file=sys.stderr)
     return EXIT_OK
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def is_results_file(path: Path) -> bool:
+    """True when ``path`` is an SQLite file (a results file), whatever its name."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
+    except OSError:
+        return False
+
+
+def stored_plan(db: Path, registry: Any) -> Any:
+    """The plan of the latest run in results file ``db``, validated, with ``db`` as its output:
+    running it resumes that run. ``UsageError`` when the file holds no run."""
+    from rcx.core.plan import parse_plan
+    from rcx.core.store import Store, StoreError
+
+    try:
+        store = Store.open_readonly(db)
+        try:
+            run = store.run(None)
+        finally:
+            store.close()
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    return parse_plan(run.plan_text, registry, source=f"{db} (the plan of run {run.id}, {run.name!r})", output=db)
 
 
 def execution_settings(args: argparse.Namespace) -> Any:
@@ -284,6 +326,11 @@ def cmd_plugins(args: argparse.Namespace) -> int:
          "help": getattr(e.obj, "help", "")}
         for kind in KINDS for e in registry.all(kind)
     ]
+    rows += [{"kind": kind, "name": name, "version": "", "provider": " and ".join(dists),
+              "help": "unusable: registered by two distributions (disable one: --disable-plugin NAME)"}
+             for (kind, name), dists in sorted(registry.clashes.items())]
+    rows += [{"kind": "(disabled)", "name": ep, "version": "", "provider": dist, "help": "turned off by RCX_DISABLE_PLUGINS "
+              "or --disable-plugin"} for ep, dist in registry.disabled]
     print_table(["kind", "name", "version", "provider", "help"], rows, title="plugins", priority=["kind", "name", "provider"])
     if args.verbose:
         for kind in KINDS:
@@ -306,12 +353,23 @@ def build_parser() -> argparse.ArgumentParser:
         prog="rcx", usage="rcx [PLAN.toml | RESULTS.db]\n       rcx COMMAND [ARGS]",
         description="Score convolutional architectures with random weights. On a terminal, `rcx` alone opens the "
                     "terminal UI, `rcx PLAN.toml` opens a plan in it and `rcx RESULTS.db` a results file; "
-                    "the commands below work without it.")
+                    "the commands below work without it.",
+        epilog="Environment: RCX_DISABLE_PLUGINS=NAME,... turns plugins off (as --disable-plugin); "
+               "RCX_STRICT_PLUGINS=1 makes any plugin problem an error; RCX_THREADS=N|auto sets torch's CPU threads; "
+               "RCX_CACHE_DIR is rcx's cache folder (default: ~/.cache/rcx).")
     p.add_argument("--version", action="version", version=f"rcx {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    p.add_argument("--disable-plugin", "-p", action="append", default=[], metavar="NAME",
+                   help="turn a plugin off (its entry-point or distribution name, e.g. naswot or rcx-naswot; "
+                        "-p no:NAME as in pytest); repeatable, anywhere on the line; the same as "
+                        "RCX_DISABLE_PLUGINS=NAME,...")
+    # prog: without it argparse prefixes each command's usage with the whole usage above
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", prog="rcx")
 
-    r = sub.add_parser("run", help="run a plan (TOML)", description="Run or resume a plan.")
-    r.add_argument("plan", type=Path, help="plan file (TOML)")
+    r = sub.add_parser("run", help="run a plan (TOML), or resume the run of a results file",
+                       description="Run or resume a plan. Given a results file instead, resume its latest run "
+                                   "from the plan stored in it (in this terminal, as with --headless).")
+    r.add_argument("plan", type=Path, metavar="PLAN.toml | RESULTS.db",
+                   help="plan file (TOML), or a results file whose latest run to resume")
     r.add_argument("--headless", action="store_true",
                    help="run in this terminal without the TUI (the default when input or output is not a terminal; "
                         "otherwise `rcx run PLAN` opens the plan in the TUI)")
@@ -377,12 +435,57 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _commands(parser: argparse.ArgumentParser) -> list[str]:
+    return list(next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)))
+
+
 def _opens_tui(parser: argparse.ArgumentParser, argv: list[str]) -> bool:
-    """``rcx`` alone (on a terminal), ``rcx PLAN.toml`` and ``rcx RESULTS.db`` open the TUI."""
+    """``rcx`` alone (on a terminal), ``rcx PLAN.toml`` and ``rcx RESULTS.db`` open the TUI.
+
+    ``UsageError`` for one word that is neither a command nor an existing file, naming the
+    nearest command."""
     if not argv:
         return sys.stdin.isatty() and sys.stdout.isatty()
-    commands = next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return len(argv) == 1 and not argv[0].startswith("-") and argv[0] not in commands
+    commands = _commands(parser)
+    if len(argv) != 1 or argv[0].startswith("-") or argv[0] in commands:
+        return False
+    if not Path(argv[0]).exists():
+        close = difflib.get_close_matches(argv[0], commands, n=1, cutoff=0.5)
+        hint = f"; did you mean `rcx {close[0]}`?" if close else ""
+        raise UsageError(f"{argv[0]!r} is neither an rcx command nor a file{hint} (commands: {', '.join(commands)}; "
+                         "`rcx --help` says more)")
+    return True
+
+
+def split_plugin_flags(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``argv`` without its ``--disable-plugin NAME`` / ``-p no:NAME`` flags, and those names.
+
+    Taken out before parsing, so they work anywhere on the line (before ``--`` only); ``-p``
+    takes only ``no:NAME`` (rcx loads every installed plugin itself)."""
+    rest: list[str] = []
+    names: list[str] = []
+    it = iter(argv)
+    for arg in it:
+        if arg == "--":
+            rest += [arg, *it]
+            break
+        flag, eq, value = arg.partition("=")
+        if flag in ("--disable-plugin", "-p") or (arg.startswith("-p") and not arg.startswith("--") and len(arg) > 2):
+            if not eq and flag in ("--disable-plugin", "-p"):
+                value = next(it, "")
+            elif not eq:
+                value = arg[2:]
+            if flag != "--disable-plugin":
+                if not value.startswith("no:"):
+                    raise UsageError(f"-p takes no:NAME to turn a plugin off, got {value!r} (rcx loads every installed "
+                                     "plugin itself)")
+                value = value[3:]
+            if not value:
+                raise UsageError(f"{flag} needs a plugin name (an entry-point or distribution name; see `rcx plugins`)")
+            names.append(value)
+        else:
+            rest.append(arg)
+    return rest, names
 
 
 def _tui(argv: list[str], execution: Any = None) -> int:
@@ -414,8 +517,17 @@ def _main(argv: Sequence[str] | None) -> int:
 
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    if _opens_tui(parser, argv):
-        return _tui(argv)
+    try:
+        argv, disabled = split_plugin_flags(argv)
+        if disabled:
+            from rcx.plugins import disable_plugins
+
+            disable_plugins(disabled)
+        if _opens_tui(parser, argv):
+            return _tui(argv)
+    except UsageError as exc:
+        error(str(exc))
+        return EXIT_USAGE
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

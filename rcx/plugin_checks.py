@@ -9,9 +9,11 @@ Three moments:
 - **Loading** (:func:`hook_problems`): pluggy's ``check_pending()`` finds ``@hookimpl``
   functions for hooks that do not exist (``rcx_register_space``); module functions named like
   a hook but not marked ``@hookimpl`` are found here too (pluggy ignores them silently).
-- **Each result** (:class:`ResultChecker`): a metric or status the evaluator does not declare.
-  A warning normally (an undeclared status also fails that evaluation); an error
-  (:class:`ResultError`) with ``RCX_STRICT_PLUGINS=1`` and in the test kit (``rcx.testing``).
+- **Each result** (:class:`ResultChecker`): a metric or status the evaluator does not declare,
+  and a metric value that is NaN or infinite (:func:`nonfinite_values`; JSON cannot hold it,
+  so the evaluation fails with the metric named). A warning normally (an undeclared status or
+  a non-finite value also fails that evaluation); an error (:class:`ResultError`) with
+  ``RCX_STRICT_PLUGINS=1`` and in the test kit (``rcx.testing``).
 
 This module imports no torch: plugin listing stays quick.
 """
@@ -19,6 +21,7 @@ This module imports no torch: plugin listing stays quick.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -198,6 +201,52 @@ def _did_you_mean(name: str, known: list[str]) -> str:
 
 
 # -- results -----------------------------------------------------------------------------------
+def nonfinite_values(metrics: Mapping[str, Any], trials: Iterable[Mapping[str, Any]] = ()) -> list[str]:
+    """Key paths of the NaN and infinite numbers in a result: ``score`` in ``metrics``,
+    ``trials[2].score`` in ``trials``; nested lists and one-element tensors or numpy values are
+    looked into (without importing torch). Empty when every number is finite."""
+    found: list[str] = []
+
+    def walk(value: Any, where: str) -> None:
+        if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+            return
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                found.append(where)
+            return
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                walk(v, f"{where}.{k}" if where else str(k))
+            return
+        if isinstance(value, (list, tuple)):
+            for i, v in enumerate(value):
+                walk(v, f"{where}[{i}]")
+            return
+        tolist = getattr(value, "tolist", None)  # torch tensors, numpy arrays and scalars
+        if callable(tolist) and hasattr(value, "dtype"):
+            try:
+                items = tolist()
+            except Exception:  # unreadable: the store's own check reports it
+                return
+            if type(items) is not type(value):
+                walk(items, where)
+
+    walk(dict(metrics), "")
+    for i, trial in enumerate(trials):
+        walk(trial, f"trials[{i}]")
+    return found
+
+
+def nonfinite_message(paths: list[str], metrics: Mapping[str, Any]) -> str:
+    """Why a result with non-finite values fails, naming them and the fix."""
+    first = paths[0]
+    value = metrics.get(first, "NaN or infinite")
+    more = f" (and {', '.join(repr(p) for p in paths[1:4])}{'...' if len(paths) > 4 else ''})" if len(paths) > 1 else ""
+    return (f"metric {first!r} is {value} (not a finite number){more}: results hold finite numbers only; return None "
+            "for a value that does not exist, with a declared status that says why (e.g. statuses = ('done', "
+            "'degenerate'))")
+
+
 class ResultError(Exception):
     """An evaluator returned what it does not declare (strict mode)."""
 
@@ -216,13 +265,19 @@ class ResultChecker:
     dists: Mapping[type, str] = field(default_factory=dict)
     _warned: set[tuple[str, str]] = field(default_factory=set)
 
-    def check(self, evaluator: Any, status: str, metrics: Iterable[str], instance: str | None = None) -> tuple[str, str]:
+    def check(self, evaluator: Any, status: str, metrics: Iterable[str], instance: str | None = None,
+              nonfinite: Iterable[str] = ()) -> tuple[str, str]:
         """``(status, error)`` to record for a returned ``status`` and metric names: the status
-        unchanged and ``""`` when declared; ``("failed", why)`` for an undeclared status.
+        unchanged and ``""`` when declared; ``("failed", why)`` for an undeclared status or
+        ``nonfinite`` values (key paths from :func:`nonfinite_values`: NaN or infinity).
         Undeclared metrics are stored as returned (after a warning). ``instance``: the plan's
         name for this evaluator (default: the evaluator's name), for messages."""
         instance = instance or evaluator.name
         who = f"evaluator {describe(type(evaluator), self.dists.get(type(evaluator), '?'))}, instance {instance!r}"
+        nonfinite = list(nonfinite)
+        if nonfinite:
+            why = nonfinite_message(nonfinite, {})
+            self._problem(instance, f"nonfinite:{nonfinite[0]}", f"{who} returned {why}")
         declared = [m.name for m in evaluator.metrics]
         for name in metrics:
             if name not in declared:
@@ -231,7 +286,7 @@ class ResultChecker:
                               f"{', '.join(declared) or 'none'}): add Metric({name!r}, unit, higher_is_better) to "
                               "its metrics, or stop returning it")
         if status in evaluator.statuses and status not in _NOT_DECLARABLE:
-            return status, ""
+            return ("failed", nonfinite_message(nonfinite, {})) if nonfinite else (status, "")
         why = (f"the evaluator returned the status {status!r}, which it does not declare (declared: "
                f"{', '.join(evaluator.statuses)})")
         self._problem(instance, f"status:{status}", f"{who}: {why}: add it to the class attribute statuses, "

@@ -3,19 +3,26 @@
 Entry points in the ``rcx`` group are loaded one by one, so one broken plugin is reported on
 stderr (with its distribution) and the others still load; ``RCX_STRICT_PLUGINS=1`` makes a
 broken plugin fatal. The built-ins come in through rcx's own entry points, like any plugin.
-A name registered twice is an error that names both providers. Declarations are checked as
-components register, and misspelled or unmarked hook functions are found after loading
-(:mod:`rcx.plugin_checks`): a component with a bad declaration is not registered.
+
+A name registered by two distributions is unusable (and only that name): the clash is reported
+on stderr while loading, and using the name is an error that names both distributions (in
+strict mode the clash itself is fatal). A user turns plugins off with ``RCX_DISABLE_PLUGINS``
+(comma-separated entry-point or distribution names, e.g. ``naswot`` or ``rcx-naswot``) or the
+command line's ``--disable-plugin NAME`` / ``-p no:NAME``: a disabled plugin is not imported.
+Declarations are checked as components register, and misspelled or unmarked hook functions are
+found after loading (:mod:`rcx.plugin_checks`): a component with a bad declaration is not
+registered.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from dataclasses import dataclass, field
 from importlib import metadata
 from types import ModuleType
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import pluggy
 
@@ -31,8 +38,19 @@ _HOOKS = {
 }
 
 
+DISABLE_ENV = "RCX_DISABLE_PLUGINS"
+"""Comma-separated plugins not to load: entry-point names (``naswot``) or distributions (``rcx-naswot``)."""
+
+#: Evaluators of the plugin packages rcx knows, name -> distribution: a plan that names one of
+#: them when it is not installed is told which package to install.
+KNOWN_PLUGINS: dict[str, str] = {
+    "naswot": "rcx-naswot",
+    **dict.fromkeys(("synflow", "snip", "grad_norm", "grasp", "fisher", "jacov", "zen", "zico"), "rcx-zerocost"),
+}
+
+
 class PluginError(Exception):
-    """A plugin problem that stops rcx (a duplicate name, or any failure in strict mode)."""
+    """A plugin problem that stops rcx (any plugin failure in strict mode)."""
 
 
 class UnknownName(KeyError):
@@ -40,6 +58,26 @@ class UnknownName(KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class NameClash(UnknownName):
+    """A name that two distributions registered: unusable until one is uninstalled or disabled."""
+
+
+def disabled_plugins(environ: Mapping[str, str] | None = None) -> set[str]:
+    """The plugin names in ``RCX_DISABLE_PLUGINS`` (entry-point or distribution names)."""
+    value = (os.environ if environ is None else environ).get(DISABLE_ENV, "")
+    return {n.strip() for n in value.split(",") if n.strip()}
+
+
+def disable_plugins(names: Iterable[str]) -> None:
+    """Add ``names`` to ``RCX_DISABLE_PLUGINS`` in this process's environment (so worker
+    processes started from it inherit them) and forget a registry loaded before."""
+    global _cached
+    merged = sorted(disabled_plugins() | {n.strip() for n in names if n.strip()})
+    if merged:
+        os.environ[DISABLE_ENV] = ",".join(merged)
+    _cached = None
 
 
 @dataclass(frozen=True)
@@ -59,24 +97,56 @@ class Registry:
 
     entries: dict[str, dict[str, Entry]] = field(default_factory=lambda: {k: {} for k in KINDS})
     problems: list[str] = field(default_factory=list)
+    #: (kind, name) -> the distributions that registered it, for names registered more than once
+    clashes: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    #: entry points not loaded because the user disabled them, as ``(entry point, distribution)``
+    disabled: list[tuple[str, str]] = field(default_factory=list)
 
-    def add(self, entry: Entry) -> None:
-        known = self.entries[entry.kind]
-        if entry.name in known:
-            other = known[entry.name]
-            raise PluginError(
-                f"{entry.kind} {entry.name!r} is registered twice: by {other.dist!r} and by "
-                f"{entry.dist!r}. Uninstall one of the two distributions."
-            )
-        known[entry.name] = entry
+    def add(self, entry: Entry) -> str:
+        """Register ``entry``; returns ``""``, or the clash message when another distribution
+        (or an earlier clash) holds the name: then the name becomes unusable."""
+        known, key = self.entries[entry.kind], (entry.kind, entry.name)
+        if key in self.clashes:
+            self.clashes[key].append(entry.dist)
+        elif entry.name in known:
+            self.clashes[key] = [known.pop(entry.name).dist, entry.dist]
+        else:
+            known[entry.name] = entry
+            return ""
+        return self.clash_message(entry.kind, entry.name)
+
+    def clash_message(self, kind: str, name: str) -> str:
+        dists = self.clashes[(kind, name)]
+        first = next((d for d in dists if d != "rcx"), dists[0])
+        return (f"{kind} {name!r} is registered by {' and by '.join(repr(d) for d in dists)}, so it cannot be used: "
+                f"uninstall one of them, or turn one off ({DISABLE_ENV}={first} or rcx --disable-plugin {first})")
 
     def get(self, kind: str, name: str) -> Any:
-        """The registered class, or :class:`UnknownName` listing what exists."""
+        """The registered class; :class:`UnknownName` listing what exists (or naming the plugin
+        package that provides it, :data:`KNOWN_PLUGINS`), or :class:`NameClash` naming both
+        distributions for a name registered twice."""
         try:
             return self.entries[kind][name].obj
         except KeyError:
+            if (kind, name) in self.clashes:
+                raise NameClash(self.clash_message(kind, name)) from None
+            dist = KNOWN_PLUGINS.get(name) if kind == "evaluator" else None
+            if dist is not None:
+                raise UnknownName(f"unknown {kind} {name!r}: {self.missing_hint(dist)}") from None
             known = ", ".join(sorted(self.entries[kind])) or "none"
             raise UnknownName(f"unknown {kind} {name!r} (known: {known})") from None
+
+    def missing_hint(self, dist: str, plural: bool = False) -> str:
+        """Where the components of the plugin distribution ``dist`` come from: that the user
+        disabled it, or the package to install (``plural``: "they come from")."""
+        come = "they come" if plural else "it comes"
+        off = [ep for ep, d in self.disabled if d == dist]
+        if off:
+            return f"{come} from the plugin {dist!r}, which is disabled ({DISABLE_ENV} or --disable-plugin {off[0]})"
+        if dist in KNOWN_PLUGINS.values():
+            return (f"{come} from the plugin package {dist}, which is not installed (from rcx's repository: "
+                    f"pip install -e plugins/{dist})")
+        return f"{come} from the plugin package {dist} (the plan's '# needs:' line), which is not installed"
 
     def names(self, kind: str) -> list[str]:
         return sorted(self.entries[kind])
@@ -86,7 +156,7 @@ class Registry:
 
     @property
     def truths(self) -> dict[str, Any]:
-        """Truth-table name -> class (``rcx.truth.base.TruthTable`` subclasses)."""
+        """Truth-table name -> class (``rcx.api.TruthTable`` subclasses)."""
         return {n: e.obj for n, e in self.entries["truth"].items()}
 
     def dists(self, kind: str) -> dict[Any, str]:
@@ -123,9 +193,13 @@ def load_registry(
     origin: dict[str, tuple[str, str]] = {}  # pluggy plugin name -> (distribution, version)
 
     if entry_points:
+        off = disabled_plugins()
         for ep in _entry_points():
             dist = ep.dist.name if ep.dist else "?"
             version = ep.dist.version if ep.dist else "?"
+            if ep.name in off or dist in off:
+                registry.disabled.append((ep.name, dist))
+                continue
             try:
                 name = pm.register(ep.load(), name=f"{dist}:{ep.name}")
             except Exception as exc:  # a broken plugin must not stop the others
@@ -158,7 +232,9 @@ def load_registry(
                     if problems:  # not registered: every plan using it would fail
                         _report(registry, f"{_kind} {describe(obj, _dist)} is not registered: " + "; ".join(problems))
                         return
-                registry.add(Entry(_kind, name, obj, _dist, _ver))
+                clash = registry.add(Entry(_kind, name, obj, _dist, _ver))
+                if clash:
+                    _report(registry, clash)
 
             try:
                 impl.function(register=register)
@@ -167,7 +243,8 @@ def load_registry(
             except Exception as exc:
                 _report(registry, f"plugin from distribution {dist!r} failed in {hook_name}: {_one_line(exc)}")
 
-    if entry_points and not registry.entries["space"] and not any(ep.dist and ep.dist.name == "rcx" for ep in _entry_points()):
+    if entry_points and not registry.entries["space"] and not registry.disabled and \
+            not any(ep.dist and ep.dist.name == "rcx" for ep in _entry_points()):
         _report(registry, "rcx's own entry points were not found: install rcx (pip install -e .) rather than running it from a source tree")
     return registry
 

@@ -108,12 +108,13 @@ class Reporter:
         rate = self.done_here / elapsed if elapsed > 0 else 0.0
         eta = (self.total - self.done) / rate if rate > 0 else float("inf")
         status = " ".join(f"{k}:{v}" for k, v in sorted(self.counts.items()))
-        if e.status == "failed":
-            self._print(f"[failed] {e.arch} / {e.evaluator}: {e.error}")
+        # a failure is printed once, by the runner's "[error] arch / instance: why" log line
         if self.progress is not None and self.task is not None:
             self.progress.update(self.task, completed=self.done, rate=f"{rate:.2f}/s", status=status)
         elif not self.quiet:
-            detail = _fmt_metrics(e.metrics, self.headline.get(e.evaluator, ())) if e.metrics else e.error
+            detail = _fmt_metrics(e.metrics, self.headline.get(e.evaluator, ())) if e.metrics else ""
+            if e.error and e.status != "failed":  # e.g. an invalid candidate's reason
+                detail = e.error
             where = f" on {e.worker}" if e.worker else ""
             print(
                 f"[{self.done:>{len(str(self.total))}}/{self.total}] {e.arch} {e.evaluator} {e.status} {detail} "

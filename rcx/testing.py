@@ -13,15 +13,34 @@ rcx is installed these fixtures exist without a ``conftest.py``:
 
   (An installed plugin is loaded through its entry point; listing it too does no harm.)
 - ``rcx_registry``: a registry with rcx's built-ins, every installed plugin and ``rcx_plugins``,
-  loaded in strict mode: a plugin that fails to load or declares something invalid fails the test.
-- ``rcx_run``: ``rcx_run(evaluators, space=..., n=...)`` runs a small plan on the synthetic
-  dataset in a temporary folder and returns its results table (``table.rows``: one dict per
-  candidate, columns ``<instance>.<metric>`` and ``<instance>.status``). Results are checked
-  strictly: a metric or status the evaluator does not declare raises.
+  loaded in strict mode: a plugin that fails to load, declares something invalid, or registers
+  a name another distribution registers fails the test.
+- ``rcx_run``: ``rcx_run(evaluators, **options)`` runs a small plan (:func:`plan_text`'s
+  options: ``space=``, ``space_options=``, ``dataset=``, ``dataset_options=``, ``n=``,
+  ``sampler=`` (``random``, ``exhaustive``...), ``seed=``) on the synthetic dataset
+  (:data:`SMALL_DATASET`) in a temporary folder and returns its results table.
 - ``rcx_strict``: strict plugin checks (``RCX_STRICT_PLUGINS=1``) for the test.
 
+What a run returns (``rcx.core.results.ResultsTable``): ``table.rows``, one dict per candidate
+with the columns ``table.columns``: ``arch`` (the canonical id), the space's parameters under
+their own names, ``params``, ``flops``, ``features``, ``ratio``, ``out_shape``, then per
+evaluator instance ``<instance>.status`` (``done``, ``failed``, ``invalid`` or a declared
+status), ``<instance>.<metric>`` for each metric and ``<instance>.error`` (why it failed, else
+None). ``table.evaluators`` lists the instances, ``table.higher_is_better`` the declared
+direction of each metric column.
+
+Failures: an evaluation that raises, runs out of memory or returns NaN/infinity **does not
+raise**: its row says ``failed`` with the reason in ``<instance>.error``, as in a real run.
+Declaration problems are checked strictly: a metric or status the evaluator does not declare,
+or a metric returned as NaN or infinity, raises ``rcx.plugin_checks.ResultError`` naming it.
+Assert the rest with :func:`assert_results_ok` (no failed evaluation and no missing or
+non-finite headline value) and a plan's refusal with :func:`assert_plan_error`.
+
 The same things as functions: :func:`make_registry`, :func:`plan_text`, :func:`run_plan`,
-and :func:`check_space`, which checks a search space against the contract rcx relies on.
+:func:`strict_plugins` (a ``with`` block in strict mode), :func:`check_space`, which checks a
+search space against the contract rcx relies on (ids round-trip and are canonical, shapes and
+parameter counts agree with the built network), :func:`assert_results_ok` and
+:func:`assert_plan_error`.
 
 This module is imported into every pytest session of an environment with rcx: at import it
 loads nothing heavy (no torch); the helpers import what they need when called.
@@ -30,7 +49,9 @@ loads nothing heavy (no torch); the helpers import what they need when called.
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,12 +60,14 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 import pytest
 
 if TYPE_CHECKING:
+    from rcx.core.plan import PlanError
     from rcx.core.results import ResultsTable
     from rcx.plugins import Registry
 
 STRICT_ENV = "RCX_STRICT_PLUGINS"
 
-#: The synthetic dataset's options in :func:`plan_text`: small and quick.
+#: The synthetic dataset's options in :func:`plan_text` (and so ``rcx_run``): 96 training and
+#: 32 test images of 3x16x16 in 10 classes; small and quick. Pass ``dataset_options`` to change.
 SMALL_DATASET: dict[str, Any] = {"n_train": 96, "n_test": 32, "image_size": 16}
 
 
@@ -151,13 +174,17 @@ def run_plan(registry: "Registry", text: str, directory: str | Path | None = Non
 
 
 def check_space(space: Any, *, in_shape: tuple[int, int, int] = (3, 16, 16), num_classes: int = 10,
-                samples: int = 3) -> None:
+                samples: int = 3, aliases: Mapping[str, str] | None = None) -> None:
     """Check a search-space instance against what rcx relies on; raises ``AssertionError``.
 
     For the first ``samples`` architectures: ``arch_at(i)`` and ``from_id(arch.id)`` agree and
-    ids are unique; ``describe`` gives an ``ArchInfo`` whose ``params`` equal the built
-    network's parameter count when ``valid``; ``build`` maps (B, C, H, W) to the described
-    ``out_shape`` and ``build_classifier`` to (B, num_classes) logits. A space that declares a
+    ids are unique; ids are canonical (``canonical(arch.id) == arch.id``) and a non-canonical
+    spelling (numbers with a leading zero, surrounding spaces) is either refused with a
+    ``ValueError`` or mapped to the canonical id; ``describe`` gives an ``ArchInfo`` whose
+    ``params`` equal the built network's parameter count when ``valid``; ``build`` maps (B, C,
+    H, W) to the described ``out_shape`` and ``build_classifier`` to (B, num_classes) logits.
+    ``aliases`` maps other spellings your space accepts to their canonical ids (e.g.
+    ``{"c08-16": "c8-16"}``): each must canonicalise to its id. A space that declares a
     :meth:`~rcx.api.arch.SearchSpace.grid` gets seeded draws of it through ``from_grid``.
     """
     import torch
@@ -174,6 +201,7 @@ def check_space(space: Any, *, in_shape: tuple[int, int, int] = (3, 16, 16), num
         seen.add(arch.id)
         again = space.from_id(arch.id)
         assert again.id == arch.id and again.params == arch.params, f"from_id({arch.id!r}) gives {again!r}, not {arch!r}"
+        _check_canonical(space, arch.id, _respellings(arch.id))
         info = space.describe(arch, in_shape)
         assert isinstance(info, ArchInfo), f"describe({arch.id!r}) returned {type(info).__name__}, not ArchInfo"
         if not info.valid:
@@ -191,7 +219,32 @@ def check_space(space: Any, *, in_shape: tuple[int, int, int] = (3, 16, 16), num
         with torch.no_grad():
             logits = head(torch.zeros(2, *in_shape))
         assert tuple(logits.shape) == (2, num_classes), f"{arch.id}: classifier gives {tuple(logits.shape)}"
+    for spelling, canonical in (aliases or {}).items():
+        got = space.canonical(spelling)
+        assert got == canonical, f"canonical({spelling!r}) gives {got!r}, not {canonical!r} (aliases)"
+        _check_canonical(space, canonical, [])
     _check_grid(space, samples)
+
+
+def _respellings(arch_id: str) -> list[str]:
+    """Other spellings of an id that name the same thing in any sane scheme."""
+    padded = re.sub(r"\d+", lambda m: "0" + m.group(), arch_id)
+    return [s for s in (padded, f" {arch_id} ") if s != arch_id]
+
+
+def _check_canonical(space: Any, arch_id: str, spellings: list[str]) -> None:
+    got = space.canonical(arch_id)
+    assert got == arch_id, (f"canonical({arch_id!r}) gives {got!r}: the id of an architecture of the space must be "
+                            "canonical (its own canonical form)")
+    for spelling in spellings:
+        try:
+            got = space.canonical(spelling)
+        except (ValueError, KeyError, IndexError, TypeError):
+            continue  # refused: fine
+        assert got == arch_id, (
+            f"{type(space).__name__} accepts {spelling!r} for {arch_id!r} but canonical({spelling!r}) gives {got!r}: "
+            "rcx would evaluate one architecture under two ids. Map every spelling from_id accepts to one id "
+            "(override canonical(), or build the id from the parsed values in from_id), or refuse it with ValueError")
 
 
 def _check_grid(space: Any, samples: int) -> None:
@@ -208,6 +261,48 @@ def _check_grid(space: Any, samples: int) -> None:
         arch = space.from_grid(values)
         again = space.from_id(arch.id)
         assert again.id == arch.id, f"from_grid({values}) gives {arch.id!r}, which from_id reads as {again.id!r}"
+
+
+# -- assertions --------------------------------------------------------------------------------
+def assert_results_ok(table: "ResultsTable", *, statuses: Sequence[str] = ("done",), headline: bool = True) -> None:
+    """Assert a run went well: every evaluation's status is one of ``statuses`` (a failed one
+    is listed with its error) and, with ``headline``, every done evaluation has each headline
+    metric as a finite number (not None, NaN or infinity). Raises ``AssertionError``."""
+    problems = []
+    for row in table.rows:
+        for inst in table.evaluators:
+            status = row.get(f"{inst}.status")
+            if status not in statuses:
+                error = row.get(f"{inst}.error")
+                problems.append(f"{row['arch']} / {inst}: {status}" + (f": {error}" if error else ""))
+                continue
+            if headline and status == "done":
+                for metric in table.headline.get(inst, ()):
+                    value = row.get(f"{inst}.{metric}")
+                    if not isinstance(value, (int, float)) or not math.isfinite(value):
+                        problems.append(f"{row['arch']} / {inst}: headline metric {metric!r} is {value!r}")
+    assert not problems, f"{len(problems)} problem(s) in the results:\n" + "\n".join(problems[:20])
+
+
+def assert_plan_error(registry: "Registry", text: str, *, path: str | None = None,
+                      match: str | None = None) -> "PlanError":
+    """Assert that plan ``text`` is refused, and return the ``rcx.core.plan.PlanError``.
+
+    ``path``: a problem must be at this key path (e.g. ``evaluators.echo.scale``); ``match``:
+    a problem (at ``path`` when given) must match this regular expression (``re.search``).
+    Each problem has ``.path``, ``.message`` and ``.line``; ``str(error)`` is what the user
+    sees."""
+    from rcx.core.plan import PlanError, parse_plan
+
+    try:
+        parse_plan(text, registry, source="rcx.testing plan")
+    except PlanError as exc:
+        problems = [p for p in exc.problems if path is None or p.path == path]
+        assert problems, f"no problem at {path!r}; the problems:\n{exc}"
+        if match is not None:
+            assert any(re.search(match, p.message) for p in problems), f"no problem matches {match!r}:\n{exc}"
+        return exc
+    raise AssertionError("the plan was accepted")
 
 
 # -- pytest fixtures ---------------------------------------------------------------------------

@@ -131,7 +131,8 @@ def test_the_plan_check_refuses_a_dataset_larger_than_memory(tmp_path, registry,
 
 
 class Odd(Evaluator):
-    """Returns values JSON cannot hold for some architectures, non-finite numbers for others."""
+    """Returns values JSON cannot hold for some architectures, non-finite extras for others
+    (a non-finite metric fails the evaluation: tests/test_plugin_authors.py)."""
 
     name = "odd"
     metrics = [Metric("value", "", True)]
@@ -144,8 +145,8 @@ class Odd(Evaluator):
         if kind == 0:
             return EvalResult("done", {"value": object()})
         if kind == 1:
-            return EvalResult("done", {"value": float("inf")}, [{"u": float("nan")}, {"u": torch.tensor(-math.inf)}],
-                              {"x": float("-inf"), "obj": object()})
+            return EvalResult("done", {"value": 2.0}, [{"u": 1.0}, {"u": torch.tensor(-1.5)}],
+                              {"x": float("-inf"), "obj": object(), "y": torch.tensor(math.nan)})
         if kind == 2:
             return EvalResult("bogus_status", {"value": 1.0})
         return EvalResult("weird", {"value": torch.tensor(0.5)})
@@ -169,8 +170,9 @@ def test_unstorable_values_and_undeclared_statuses_fail_that_evaluation_only(tmp
     assert sum("metrics.value: a object" in m and "cannot be stored" in m for m in errors) == 2, errors
     assert sum("'bogus_status'" in m and "does not declare" in m for m in errors) == 2, errors
     inf_rows = [e for e in rows.values() if e["status"] == "done"]
-    assert inf_rows and all(e["metrics"]["value"] is None and e["trials"] == [{"u": None}, {"u": None}] for e in inf_rows)
-    assert all(e["extra"]["x"] is None and e["extra"]["obj"].startswith("<object") for e in inf_rows)
+    assert inf_rows and all(e["metrics"]["value"] == 2.0 and e["trials"] == [{"u": 1.0}, {"u": -1.5}] for e in inf_rows)
+    assert all(e["extra"]["x"] is None and e["extra"]["y"] is None and e["extra"]["obj"].startswith("<object")
+               for e in inf_rows)
     assert not any(("NaN" in t or "Infinity" in t) for t in raw)
     # resume: nothing is recomputed (failed, done and the declared custom status are all final)
     calls = len(Odd.calls)

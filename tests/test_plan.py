@@ -137,7 +137,8 @@ def missing_distributions(plan_text: str) -> list[str]:
     return missing
 
 
-@pytest.mark.parametrize("example", sorted((ROOT / "examples").glob("*.toml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("example", sorted([*(ROOT / "examples").glob("*.toml"), *(ROOT / "studies" / "plans").glob("*.toml")]),
+                         ids=lambda p: p.name)
 def test_examples_validate(example, registry):
     if missing := missing_distributions(example.read_text()):
         pytest.skip(f"{example.name} needs the plugin distribution(s) {', '.join(missing)}, not installed here")

@@ -69,15 +69,27 @@ def _plugin(**hooks) -> types.SimpleNamespace:
     return types.SimpleNamespace(**{k: hookimpl(v) for k, v in hooks.items()})
 
 
-def test_duplicate_name_names_both_distributions():
+def test_duplicate_name_is_unusable_alone_and_names_both_distributions(capsys, monkeypatch):
+    from rcx.plugins import NameClash
     from rcx.spaces.ksd import KsdSpace
 
     def rcx_register_spaces(register):
         register(KsdSpace)
 
-    with pytest.raises(PluginError) as info:
+    monkeypatch.delenv("RCX_STRICT_PLUGINS", raising=False)
+    registry = load_registry([(_plugin(rcx_register_spaces=rcx_register_spaces), "rcx-copycat")])
+    assert "depthmult" in registry.names("space") and "ksd" not in registry.names("space")  # the rest loads
+    warning = capsys.readouterr().err
+    assert "'rcx'" in warning and "'rcx-copycat'" in warning and "ksd" in warning
+    with pytest.raises(NameClash) as info:
+        registry.get("space", "ksd")
+    assert "'rcx'" in str(info.value) and "'rcx-copycat'" in str(info.value) and "RCX_DISABLE_PLUGINS" in str(info.value)
+    with pytest.raises(PlanError, match="rcx-copycat"):  # a plan that uses the name says why
+        parse_plan('[dataset]\nname = "synthetic"\n[space]\nname = "ksd"\n[evaluators.ridge_rfm]\n', registry)
+
+    monkeypatch.setenv("RCX_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError, match="rcx-copycat"):
         load_registry([(_plugin(rcx_register_spaces=rcx_register_spaces), "rcx-copycat")])
-    assert "'rcx'" in str(info.value) and "'rcx-copycat'" in str(info.value) and "ksd" in str(info.value)
 
 
 def test_third_party_evaluator_gets_plan_validation():

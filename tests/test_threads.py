@@ -6,6 +6,7 @@ the run's device, and change neither the plan's hash nor the results.
 
 from __future__ import annotations
 
+import os
 import threading
 import types
 
@@ -16,7 +17,7 @@ from rcx.api.evaluator import EvalResult, Evaluator
 from rcx.api.hooks import hookimpl
 from rcx.api.options import Metric
 from rcx.cli import main
-from rcx.core.device import THREADS_ENV, auto_threads, available_cores, parse_threads, resolve_threads, use_threads
+from rcx.core.device import THREADS_ENV, CpuMeter, auto_threads, available_cores, parse_threads, resolve_threads, use_threads
 from rcx.core.plan import load_plan
 from rcx.core.results import results_table
 from rcx.core.runner import Runner
@@ -112,10 +113,75 @@ def test_parse_and_resolve(monkeypatch):
 
 
 def test_auto_uses_the_idle_cores():
-    assert auto_threads(cores=2, load=0.0)[0] == 2
-    assert auto_threads(cores=2, load=0.3)[0] == 1  # a 2-core box with anything else running: 1
-    assert auto_threads(cores=2, load=7.5) == (1, "auto: 2 cores, load 7.5")
-    assert auto_threads(cores=16, load=4.2)[0] == 11 and auto_threads(cores=16, load=0.0)[0] == 16
-    assert auto_threads(cores=1, load=0.0)[0] == 1
+    assert auto_threads(cores=2, busy=0.0)[0] == 2
+    assert auto_threads(cores=2, busy=0.2)[0] == 2  # a daemon's share of a core: still idle
+    assert auto_threads(cores=2, busy=0.3)[0] == 1  # a 2-core box with anything else running: 1
+    assert auto_threads(cores=2, busy=7.5) == (1, "auto: 2 cores, other processes busy 7.5")
+    assert auto_threads(cores=16, busy=4.2)[0] == 12 and auto_threads(cores=16, busy=0.0)[0] == 16
+    assert auto_threads(cores=1, busy=0.0)[0] == 1
     n, reason = auto_threads()  # this machine, now
-    assert 1 <= n <= available_cores() and reason.startswith(f"auto: {available_cores()} cores, load ")
+    assert 1 <= n <= available_cores() and reason.startswith(f"auto: {available_cores()} cores, ")
+
+
+class FakeMachine:
+    """A clock and CPU counters that the test advances: ``others`` cores busy with other
+    processes, ``mine`` cores busy with this process."""
+
+    def __init__(self, others: float, mine: float) -> None:
+        self.t, self.busy_s, self.own_s = 100.0, 5000.0, 20.0
+        self.others, self.mine = others, mine
+        self.slept: list[float] = []
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+        self.busy_s += (self.others + self.mine) * seconds
+        self.own_s += self.mine * seconds
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.advance(seconds)
+
+    def meter(self) -> CpuMeter:
+        return CpuMeter(busy=lambda: self.busy_s, own=lambda: self.own_s, clock=lambda: self.t, sleep=self.sleep,
+                        window=0.25, max_age=2.0)
+
+
+def test_auto_measures_what_other_processes_use_now_not_its_own_work():
+    machine = FakeMachine(others=1.0, mine=0.0)
+    meter = machine.meter()
+    # one other process on one of two cores: one thread, measured over one window
+    assert auto_threads(cores=2, meter=meter) == (1, "auto: 2 cores, other processes busy 1.0")
+    assert machine.slept == [0.25]
+    # the other process ends; this process then computes on both cores for a while (the load
+    # average would still hold that work): its own CPU time does not count, so two threads
+    machine.others, machine.mine = 0.0, 2.0
+    machine.advance(1.0)
+    assert auto_threads(cores=2, meter=meter)[0] == 2
+    assert machine.slept == [0.25]  # a sample 1 s old starts the window: no waiting
+    # right after a measurement: wait for the rest of the window
+    machine.advance(0.05)
+    assert auto_threads(cores=2, meter=meter)[0] == 2 and machine.slept[-1] == pytest.approx(0.2)
+    # a stale sample (older than max_age) is not used: what ran back then no longer counts
+    machine.others = 2.0
+    machine.advance(30.0)
+    machine.others = 0.1
+    assert auto_threads(cores=2, meter=meter) == (2, "auto: 2 cores, other processes busy 0.1")
+    assert machine.slept[-1] == 0.25
+
+
+def test_auto_falls_back_to_the_load_average_without_counters():
+    meter = CpuMeter(busy=lambda: None)
+    n, reason = auto_threads(cores=2, meter=meter)
+    assert 1 <= n <= 2 and reason.startswith("auto: 2 cores, load ")
+
+
+def test_read_cpu_busy_counts_only_busy_ticks_of_the_given_cpus(tmp_path, monkeypatch):
+    import rcx.core.device as device
+
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  300 0 30 900 9 0 0 0 0 0\ncpu0 100 0 10 400 1 0 0 0 0 0\n"
+                    "cpu1 200 0 20 500 8 1 2 3 0 0\nintr 1 2 3\n")
+    monkeypatch.setattr(device, "Path", lambda _: stat)
+    hz = os.sysconf("SC_CLK_TCK")
+    assert device.read_cpu_busy() == pytest.approx((110 + 226) / hz)
+    assert device.read_cpu_busy({1}) == pytest.approx(226 / hz)

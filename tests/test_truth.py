@@ -224,7 +224,7 @@ def test_analyses_refuse_a_truth_of_another_space(tmp_path, capsys):
 @pytest.mark.slow
 def test_params_baseline_over_the_whole_space(nb201):
     """The guide's known fact: the parameter count alone ranks NAS-Bench-201 about as well as
-    published proxies (Kendall near 0.57); the README quotes these figures."""
+    published proxies (Kendall near 0.57); docs/guide/analyses.md quotes these figures."""
     from rcx.analysis.proxies import proxies_report
     from rcx.spaces.nb201 import NB201Space
 

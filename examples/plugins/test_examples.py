@@ -1,20 +1,19 @@
-"""The plugin guide's examples (README, "Writing a plugin") work, through rcx's test kit
-(``rcx.testing``), and the README shows them exactly as they are here."""
+"""The plugin tutorial's examples (docs/plugins/tutorial.md) work, through rcx's test kit
+(``rcx.testing``), and the tutorial shows them exactly as they are here: it includes these
+files when the site is built (pymdownx.snippets), tested below."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+# --8<-- [start:tests]
 import pytest
 
 import example_dataset
 import example_evaluator
 import example_space
 from rcx.testing import check_space, plan_text
-
-HERE = Path(__file__).resolve().parent
-README = HERE.parents[1] / "README.md"
 
 
 @pytest.fixture
@@ -49,11 +48,23 @@ def test_the_dataset_serves_a_run(rcx_run):
     table = rcx_run(["mean_activation"], dataset="bright_dark", dataset_options={"n": 32},
                     space="width_stack", n=2)
     assert len(table.rows) == 2 and all(r["mean_activation.status"] == "done" for r in table.rows)
+# --8<-- [end:tests]
 
+HERE = Path(__file__).resolve().parent
+TUTORIAL = HERE.parents[1] / "docs" / "plugins" / "tutorial.md"
 
 @pytest.mark.parametrize("name", ["example_evaluator.py", "example_space.py", "example_dataset.py"])
-def test_the_readme_shows_each_example_verbatim(name):
-    text = README.read_text(encoding="utf-8")
-    block = re.search(rf"<!-- {re.escape(name)} -->\n```python\n(.*?)```", text, re.S)
-    assert block, f"README.md has no python block after <!-- {name} -->"
-    assert block.group(1) == (HERE / name).read_text(encoding="utf-8"), f"README's copy of {name} differs from the file"
+def test_the_tutorial_includes_each_example_whole(name):
+    """The tutorial shows each file by including it, never a copy that could drift: a python
+    block holding only the snippet line that names the file (a missing file fails the build)."""
+    text = TUTORIAL.read_text(encoding="utf-8")
+    assert re.search(rf'```python\n--8<-- "examples/plugins/{re.escape(name)}"\n```', text), \
+        f"docs/plugins/tutorial.md does not include examples/plugins/{name} in a python block"
+
+
+def test_the_tutorial_shows_these_tests():
+    text = TUTORIAL.read_text(encoding="utf-8")
+    assert '--8<-- "examples/plugins/test_examples.py:tests"' in text
+    lines = (HERE / "test_examples.py").read_text(encoding="utf-8").splitlines()
+    for end in ("start", "end"):  # spelled so that these lines are no markers themselves
+        assert lines.count(f"# --8<-- [{end}:tests]") == 1

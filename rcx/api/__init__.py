@@ -8,7 +8,7 @@ not import torch (torch is imported where a function needs it), so a plugin's de
 without torch.
 
 - Hooks: :data:`hookimpl` marks a plugin's ``rcx_register_evaluators`` /
-  ``rcx_register_spaces`` / ``rcx_register_datasets`` functions.
+  ``rcx_register_spaces`` / ``rcx_register_datasets`` / ``rcx_register_truths`` functions.
 - Evaluators: :class:`Evaluator` (declares :class:`Option` and :class:`Metric` lists),
   :class:`RunContext` (once per run), :class:`EvalContext` (once per candidate),
   :class:`EvalResult`; raise :class:`InvalidArchitecture` for a candidate that cannot run on
@@ -21,8 +21,11 @@ without torch.
   weights: :func:`init_weights` with a scheme from :data:`INIT_SCHEMES`.
 - Devices: :class:`Normalizer` (uint8 images -> normalised float32 on the device),
   :func:`synchronize` (before reading a clock), :func:`cpu_has_fast_bf16`.
-- Spaces and datasets: :class:`SearchSpace`, :class:`Arch`, :class:`ArchInfo`,
+- Spaces and datasets: :class:`SearchSpace` (its ``canonical(id)`` gives the one spelling of
+  an id that rcx keys results by), :class:`Arch`, :class:`ArchInfo`,
   :class:`LayerInfo`; :class:`DatasetProvider`, :class:`ImageDataset`, :class:`DatasetError`.
+- Truth tables: :class:`TruthTable` (a benchmark's value per architecture id and subset, the
+  subsets declared as :class:`Metric` s) and :data:`TruthValues`, what its ``load`` returns.
 
 Stability and versioning: the names in ``__all__`` follow rcx's version (``rcx.__version__``,
 semantic versioning from 1.0; until then a minor release may change them, and says so in its
@@ -49,6 +52,8 @@ from rcx.api.hooks import hookimpl
 from rcx.api.init import INIT_SCHEMES, init_weights
 from rcx.api.options import Metric, Option
 from rcx.api.seeding import derive_seed, generator
+from rcx.api.truth import TruthTable
+from rcx.api.truth import Values as TruthValues
 
 __all__ = [
     "Arch",
@@ -69,6 +74,8 @@ __all__ = [
     "Option",
     "RunContext",
     "SearchSpace",
+    "TruthTable",
+    "TruthValues",
     "build_every_edge",
     "cpu_has_fast_bf16",
     "derive_seed",

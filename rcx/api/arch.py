@@ -4,6 +4,12 @@ A space is a finite, indexed set of architectures. Index ``i`` maps to one archi
 deterministic order (exhaustive sampling walks the indices; random sampling draws indices with
 a seeded generator). Every architecture has a canonical, human-readable id that round-trips:
 ``space.from_id(arch.id) == arch`` and builds the same module.
+
+An id a user writes (the ``ids`` sampler, a CSV ``file``) may be spelled otherwise
+(``c08-16`` for ``c8-16``): rcx keys results by :meth:`SearchSpace.canonical`, so each
+architecture is evaluated once, under one id. The default reads the id with ``from_id`` and
+takes the id of what it built; a space whose ``from_id`` keeps the spelling it was given must
+override :meth:`~SearchSpace.canonical` (``rcx.testing.check_space`` checks it).
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ class Arch:
     """One architecture of a space.
 
     ``id`` is canonical; ``params`` are the architecture's parameters as flat scalar columns
-    (str/int/float) that results tables show under their own names.
+    (str/int/float) that results tables show under their own names. They identify the
+    architecture: two ids of one space with equal, non-empty ``params`` are one architecture
+    (the ``ids`` sampler refuses a list that names it twice under two ids).
     """
 
     space: str
@@ -103,6 +111,15 @@ class SearchSpace(ABC):
     @abstractmethod
     def from_id(self, arch_id: str) -> Arch:
         """Parse a canonical id; raises ``ValueError`` with a helpful message if malformed."""
+
+    def canonical(self, arch_id: str) -> str:
+        """The canonical spelling of ``arch_id``; ``ValueError`` when it names no architecture.
+
+        The default is the id of ``from_id(arch_id)``: right for a space whose ``from_id``
+        builds the id from the values it parsed (``k07-3-5...`` -> ``k7-3-5...``). Override it
+        when ``from_id`` keeps the spelling it is given. ``canonical(arch.id) == arch.id`` for
+        every architecture of the space."""
+        return self.from_id(arch_id).id
 
     @abstractmethod
     def describe(self, arch: Arch, in_shape: tuple[int, int, int]) -> ArchInfo:

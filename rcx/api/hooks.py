@@ -36,4 +36,4 @@ def rcx_register_datasets(register: Callable[[type], None]) -> None:
 
 @hookspec
 def rcx_register_truths(register: Callable[[type], None]) -> None:
-    """Call ``register(TruthTableClass)`` for each truth table (subclass of ``rcx.truth.base.TruthTable``)."""
+    """Call ``register(TruthTableClass)`` for each truth table (subclass of ``rcx.api.TruthTable``)."""

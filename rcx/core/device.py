@@ -7,8 +7,11 @@ from __future__ import annotations
 import math
 import os
 import platform
+import threading
+import time
 from contextlib import contextmanager
-from typing import Iterator
+from pathlib import Path
+from typing import Callable, Iterator
 
 import torch
 
@@ -64,24 +67,129 @@ def parse_threads(text: str) -> int | None:
     return int(value)
 
 
-def auto_threads(cores: int | None = None, load: float | None = None) -> tuple[int, str]:
-    """The default torch intra-op thread count, ``floor(cores - load)`` within ``[1, cores]``,
-    and a short reason for it.
+SLACK_CORES = 0.25
+"""Other processes' use of a core below this share does not take the core away from rcx (daemons,
+a shell, a sampler: a thread on that core still runs almost undisturbed)."""
 
-    ``cores`` defaults to :func:`available_cores`, ``load`` to the 1-minute load average (busy
-    or waiting processes, rcx's own recent work included). Only the cores idle now get a
-    thread: torch's OpenMP threads meet at a barrier after every parallel op, so one thread
-    descheduled by other work stalls the rest, and on a busy 2-core machine two threads ran the
-    quickstart many times slower than one (BENCHMARKS.md, "CPU threads under load").
+WINDOW_S = 0.25
+"""Shortest window over which :class:`CpuMeter` measures the other processes' CPU use (s); the
+kernel counts CPU time in ticks of 10 ms, so 0.25 s on 2 cores resolves 0.04 cores."""
+
+MAX_AGE_S = 2.0
+"""A previous sample at most this old (s) starts the next window, so a second measurement soon
+after the first (``Runner.setup`` then ``Runner.run``, or plans run back to back) waits for
+nothing; an older one is stale and the meter samples afresh and waits :data:`WINDOW_S`."""
+
+
+def read_cpu_busy(cpus: set[int] | None = None) -> float | None:
+    """CPU seconds the machine's CPUs in ``cpus`` (all when None) have been busy since boot, from
+    ``/proc/stat`` (user + nice + system + irq + softirq + steal; guest time is inside user);
+    ``None`` where there is no ``/proc/stat``."""
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+    except OSError:
+        return None
+    hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    ticks = 0
+    for line in lines:
+        name, *fields = line.split()
+        if not name.startswith("cpu") or name == "cpu":
+            continue
+        if cpus is not None and int(name[3:]) not in cpus:
+            continue
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+        ticks += user + nice + system + irq + softirq + steal
+    return ticks / hz
+
+
+class CpuMeter:
+    """How many cores other processes keep busy now: the CPU time the machine's (allowed) cores
+    spent busy over a short window, minus this process's own CPU time over the same window,
+    divided by the window's length.
+
+    Unlike the load average this sees only the last fraction of a second and never counts this
+    process's own work, so a script that runs plans back to back, or a run that starts right
+    after a heavy one, gets the idle cores. The counters and the clock are injectable (tests
+    drive the rule with fakes): ``busy()`` -> busy CPU seconds of the cores (None: unknown),
+    ``own()`` -> this process's CPU seconds, ``clock()`` -> seconds, ``sleep(s)``.
+    """
+
+    def __init__(self, busy: Callable[[], float | None] | None = None, own: Callable[[], float] = time.process_time,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                 window: float = WINDOW_S, max_age: float = MAX_AGE_S) -> None:
+        if busy is None:
+            cpus = _affinity()
+            busy = lambda: read_cpu_busy(cpus)  # noqa: E731
+        self.busy, self.own, self.clock, self.sleep = busy, own, clock, sleep
+        self.window, self.max_age = window, max_age
+        self._last: tuple[float, float, float] | None = None  # (clock, busy, own) of the previous sample
+        self._lock = threading.Lock()
+
+    def _sample(self) -> tuple[float, float, float] | None:
+        busy = self.busy()
+        return None if busy is None else (self.clock(), busy, self.own())
+
+    def other_busy(self) -> float | None:
+        """Cores (a float >= 0) that other processes kept busy over the last window; ``None``
+        where the machine has no CPU counters. Sleeps at most :attr:`window` seconds."""
+        with self._lock:
+            start = self._last
+            now = self.clock()
+            if start is None or now - start[0] > self.max_age:
+                start = self._sample()
+                if start is None:
+                    return None
+                now = start[0]
+            if now - start[0] < self.window:
+                self.sleep(self.window - (now - start[0]))
+            end = self._sample()
+            if end is None:
+                return None
+            self._last = end
+        elapsed = end[0] - start[0]
+        if elapsed <= 0:
+            return 0.0
+        return max(0.0, ((end[1] - start[1]) - (end[2] - start[2])) / elapsed)
+
+
+def _affinity() -> set[int] | None:
+    try:
+        return set(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return None
+
+
+METER = CpuMeter()
+"""The process's meter for ``--threads auto``."""
+
+
+def auto_threads(cores: int | None = None, busy: float | None = None,
+                 meter: CpuMeter | None = None) -> tuple[int, str]:
+    """The default torch intra-op thread count and a short reason for it: one thread per core
+    that other processes leave idle now, ``floor(cores - busy + SLACK_CORES)`` within
+    ``[1, cores]``.
+
+    ``cores`` defaults to :func:`available_cores`; ``busy`` (cores) to what ``meter`` (default:
+    :data:`METER`) measures over the last quarter of a second, this process's own work
+    excluded; where it cannot measure (no ``/proc/stat``), the 1-minute load average. Only the
+    cores idle now get a thread: torch's OpenMP threads meet at a barrier after every parallel
+    op, so one thread descheduled by other work stalls the rest, and on a busy 2-core machine
+    two threads ran the quickstart many times slower than one (BENCHMARKS.md, "CPU threads
+    under load").
     """
     cores = available_cores() if cores is None else cores
-    if load is None:
+    source = "busy"
+    if busy is None:
+        busy = (meter or METER).other_busy()
+    if busy is None:
+        source = "load"
         try:
-            load = os.getloadavg()[0]
+            busy = os.getloadavg()[0]
         except OSError:  # no load average on this platform
-            load = 0.0
-    n = max(1, min(cores, math.floor(cores - load)))
-    return n, f"auto: {cores} cores, load {load:.1f}"
+            busy = 0.0
+    n = max(1, min(cores, math.floor(cores - busy + SLACK_CORES)))
+    what = "other processes busy" if source == "busy" else "load"
+    return n, f"auto: {cores} cores, {what} {busy:.1f}"
 
 
 def resolve_threads(threads: int | None = None) -> tuple[int, str]:

@@ -260,9 +260,11 @@ def parse_plan(text: str, registry: Registry, source: str = "plan", output: str 
     if kind == "optuna" and sampler.get("n") is not None:
         problems.append(("sampler.n", "the optuna sampler counts trials = N, not n"))
 
-    evaluators = _evaluators(raw, registry, problems, dataset_options)
+    unknown: dict[str, tuple[str, str, str]] = {}
+    evaluators = _evaluators(raw, registry, problems, dataset_options, unknown)
+    problems += _unknown_evaluators(unknown, registry, plan_needs(text))
     if kind == "optuna":
-        _check_search(sampler, evaluators, registry, problems)
+        _check_search(sampler, evaluators, registry, problems, set(unknown))
 
     if dataset is not None and not any(p.startswith("dataset") for p, _ in problems):
         from rcx.data.prepare import check_common
@@ -307,8 +309,9 @@ def parse_plan(text: str, registry: Registry, source: str = "plan", output: str 
 
 
 def _check_search(sampler: dict[str, Any], evaluators: list[EvaluatorSpec], registry: Registry,
-                  problems: list[tuple[str, str]]) -> None:
-    """The optuna sampler's keys: Optuna installed, trials, 1-2 objectives, no stages."""
+                  problems: list[tuple[str, str]], unknown: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+    """The optuna sampler's keys: Optuna installed, trials, 1-2 objectives, no stages.
+    An objective of an ``unknown`` evaluator table is not reported again."""
     from rcx.core.search import COSTS, INSTALL_HINT, optuna_available
 
     if not optuna_available():
@@ -325,7 +328,7 @@ def _check_search(sampler: dict[str, Any], evaluators: list[EvaluatorSpec], regi
     else:
         for column in objective:
             instance, _, metric = column.partition(".")
-            if column in COSTS:
+            if column in COSTS or instance in unknown:
                 continue
             if instance not in instances:
                 problems.append(("sampler.objective", f"{column!r} must be instance.metric of an evaluator table "
@@ -447,6 +450,50 @@ def _common_dataset_options() -> list[Option]:
     return COMMON_OPTIONS
 
 
+_NEEDS_RE = re.compile(r"^#\s*needs:\s*(.+?)\s*$", re.IGNORECASE)
+
+
+def plan_needs(text: str) -> list[str]:
+    """The plugin distributions a plan's leading comment names on a ``# needs: a, b`` line."""
+    for line in text.lstrip("\ufeff").splitlines():
+        if line.strip() and not line.startswith("#"):
+            break
+        m = _NEEDS_RE.match(line)
+        if m:
+            return [n.strip() for n in m.group(1).split(",") if n.strip()]
+    return []
+
+
+def _unknown_evaluators(unknown: dict[str, tuple[str, str, str]], registry: Registry,
+                        needs: list[str]) -> list[tuple[str, str]]:
+    """One problem per plugin package that would provide the plan's unknown evaluators (the
+    known plugin packages, else the plan's ``# needs:`` line), one per other unknown name."""
+    from rcx.plugins import KNOWN_PLUGINS, NameClash
+
+    available = set(registry.versions())
+    wanted = [d for d in needs if d not in available]
+    by_dist: dict[str, list[tuple[str, str]]] = {}
+    out = []
+    for path, plugin, message in unknown.values():
+        dist = KNOWN_PLUGINS.get(plugin) or (wanted[0] if len(wanted) == 1 else None)
+        try:
+            registry.get("evaluator", plugin)
+        except NameClash:
+            dist = None
+        except UnknownName:
+            pass
+        if dist is None:
+            hint = f"; the plan needs {', '.join(wanted)} (its '# needs:' line), not installed" if wanted else ""
+            out.append((path, message + hint))
+        else:
+            by_dist.setdefault(dist, []).append((path, plugin))
+    for dist, items in by_dist.items():
+        names = ", ".join(repr(p) for _, p in items)
+        noun = "evaluator" if len(items) == 1 else "evaluators"
+        out.append((items[0][0], f"unknown {noun} {names}: {registry.missing_hint(dist, len(items) > 1)}"))
+    return out
+
+
 def _component(
     raw: dict[str, Any], key: str, kind: str, registry: Registry, problems: list[tuple[str, str]], common: list[Option]
 ) -> tuple[Any, dict[str, Any]]:
@@ -474,8 +521,12 @@ def _component(
 
 
 def _evaluators(
-    raw: dict[str, Any], registry: Registry, problems: list[tuple[str, str]], dataset_options: dict[str, Any]
+    raw: dict[str, Any], registry: Registry, problems: list[tuple[str, str]], dataset_options: dict[str, Any],
+    unknown: dict[str, tuple[str, str, str]],
 ) -> list[EvaluatorSpec]:
+    """The evaluator tables as specs; problems appended. A table whose evaluator no plugin
+    registered goes to ``unknown`` (instance -> (key path, evaluator name, message)) for
+    :func:`_unknown_evaluators`, and later tables' references to it are not reported again."""
     tables = raw.get("evaluators")
     known = ", ".join(registry.names("evaluator"))
     if not isinstance(tables, dict) or not tables:
@@ -496,14 +547,15 @@ def _evaluators(
         try:
             cls = registry.get("evaluator", plugin)
         except UnknownName as exc:
-            problems.append((f"{where}.evaluator" if "evaluator" in table else where, str(exc)))
+            unknown[instance] = (f"{where}.evaluator" if "evaluator" in table else where, plugin, str(exc))
             continue
         given = {k: v for k, v in table.items() if k != "evaluator" and k not in STAGE_KEYS}
         values, opt_problems = validate_options(cls.options, given, where)
         problems += opt_problems
         if not opt_problems:
             problems += [(f"{where}.{p}", m) for p, m in cls(values).check_plan(dataset_options)]
-        stage = _stage(table, where, {s.instance: registry.get("evaluator", s.plugin) for s in specs}, problems)
+        stage = _stage(table, where, {s.instance: registry.get("evaluator", s.plugin) for s in specs}, problems,
+                       set(unknown))
         unhashed = tuple(o.name for o in cls.options if o.neutral_default and values.get(o.name) == o.default)
         specs.append(EvaluatorSpec(instance, plugin, values, stage, unhashed))
     return specs
@@ -516,8 +568,10 @@ _STAGE_OPTIONS = [
 ]
 
 
-def _stage(table: dict[str, Any], where: str, earlier: dict[str, Any], problems: list[tuple[str, str]]) -> Stage | None:
-    """The table's :class:`~rcx.core.stages.Stage` (None without stage keys); problems appended."""
+def _stage(table: dict[str, Any], where: str, earlier: dict[str, Any], problems: list[tuple[str, str]],
+           unknown: set[str] = frozenset()) -> Stage | None:  # type: ignore[assignment]
+    """The table's :class:`~rcx.core.stages.Stage` (None without stage keys); problems appended.
+    A ``by`` that names an ``unknown`` evaluator table (already reported) is not reported again."""
     given = {k: table[k] for k in STAGE_KEYS if k in table}
     if not given:
         return None
@@ -530,6 +584,8 @@ def _stage(table: dict[str, Any], where: str, earlier: dict[str, Any], problems:
     higher = True
     if isinstance(by, str):
         instance, _, metric = by.partition(".")
+        if instance in unknown:
+            return None
         if instance not in earlier:
             tables = ", ".join(earlier) or "none"
             found.append((f"{where}.by", f"{by!r} must name an earlier evaluator table as instance.metric "

@@ -17,6 +17,7 @@ no new evaluation starts.
 
 from __future__ import annotations
 
+import shlex
 import threading
 import time
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from rcx.core.failures import format_traceback
 from rcx.core.plan import Plan
 from rcx.core.stages import select, stage_numbers
 from rcx.core.store import Store, StoreError, UnstorableValue, plain_json
-from rcx.plugin_checks import ResultChecker
+from rcx.plugin_checks import ResultChecker, nonfinite_message, nonfinite_values
 from rcx.plugins import Registry
 
 
@@ -82,6 +83,7 @@ class Outcome:
     seconds: float = 0.0
     oom: bool = False
     returned: str = ""  # the status the evaluator returned (empty when it raised): the driver checks it
+    nonfinite: tuple[str, ...] = ()  # key paths of NaN/infinite values the evaluator returned (then failed)
 
     @property
     def cancelled(self) -> bool:
@@ -92,7 +94,8 @@ def evaluate_one(evaluator: Evaluator, ctx: EvalContext) -> Outcome:
     """Run ``evaluator`` on one candidate and turn whatever happens into its :class:`Outcome`.
 
     The one place that maps an evaluation to its outcome, for every executor: a result with a
-    declared status (values made plain JSON; an unstorable value fails the evaluation),
+    declared status (values made plain JSON; an unstorable value fails the evaluation, and so
+    does a NaN or infinite metric, named in the error),
     :class:`InvalidArchitecture` -> ``invalid``, out of memory -> ``failed`` (``oom``, with
     advice), any other exception -> ``failed`` with its traceback, :class:`Cancelled` ->
     :data:`CANCELLED`. ``KeyboardInterrupt`` propagates.
@@ -118,6 +121,10 @@ def evaluate_one(evaluator: Evaluator, ctx: EvalContext) -> Outcome:
         return Outcome("failed", seconds=seconds, returned=str(status), error=(
             f"the evaluator returned the status {result.status!r}, which it does not declare "
             f"(declared: {', '.join(evaluator.statuses)})"))
+    nonfinite = nonfinite_values(result.metrics or {}, result.trials or ())
+    if nonfinite:  # JSON has no NaN: stored as null it would pass for a finished result
+        return Outcome("failed", seconds=seconds, returned=status, nonfinite=tuple(nonfinite),
+                       error=nonfinite_message(nonfinite, result.metrics or {}))
     try:
         metrics, trials = plain_json(result.metrics, "metrics"), plain_json(result.trials, "trials")
         extra = plain_json(result.extra, "extra", lenient=True)
@@ -388,7 +395,7 @@ class Runner:
                 self.evaluate(self.candidates, group, finished)
         except Cancelled:
             cancelled = True
-            self._log("warning", "run cancelled; run the same plan again to resume", run_id)
+            self._log("warning", f"run cancelled; resume with: rcx run --headless {shlex.quote(str(plan.output))}", run_id)
         finally:
             counts = store.counts(run_id)
             if searching and not cancelled:  # a repeated proposal reuses a result: fewer evaluations than trials
@@ -544,8 +551,8 @@ class Runner:
             self.store.cancel_evaluation(run_id, arch, instance)
             return
         status, metrics, trials, extra, error = outcome.status, outcome.metrics, outcome.trials, outcome.extra, outcome.error
-        if outcome.returned:  # declarations (rcx.plugin_checks): a warning, or an error in strict mode
-            self.checker.check(self._instances[instance], outcome.returned, metrics, instance)
+        if outcome.returned:  # declarations and NaN (rcx.plugin_checks): a warning, or an error in strict mode
+            self.checker.check(self._instances[instance], outcome.returned, metrics, instance, outcome.nonfinite)
         try:  # evaluate_one made the values plain already; the store checks them once more
             self.store.finish_evaluation(run_id, arch, instance, status, metrics=metrics, trials=trials, extra=extra,
                                          error=error, seconds=outcome.seconds)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from rcx.api.arch import Arch, SearchSpace
 from rcx.api.seeding import derive_seed
+from rcx.spaces.samplers import canonical_arch
 
 if TYPE_CHECKING:
     import optuna
@@ -149,7 +150,7 @@ class Search:
         self._open[number] = trial
         values = dict(trial.params)
         try:
-            arch, error = self.space.from_grid(values), ""
+            arch, error = canonical_arch(self.space, self.space.from_grid(values).id), ""  # results key on it
         except (ValueError, KeyError, TypeError) as exc:
             arch, error = None, f"{type(exc).__name__}: {exc}"
         attrs = self.study.get_trials(deepcopy=False)[number].system_attrs

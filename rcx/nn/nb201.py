@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from rcx.nn.nb201_topology import EDGES, OPS, live_edges
+from rcx.nn.pool import AvgPool3x3
 
 class ReLUConvBN(nn.Sequential):
     """ReLU -> Conv2d(no bias) -> BatchNorm2d (affine)."""
@@ -68,7 +69,7 @@ def make_op(name: str, channels: int, c_in: int | None = None) -> nn.Module:
     if name == "nor_conv_3x3":
         return ReLUConvBN(c_in, channels, 3, padding=1)
     if name == "avg_pool_3x3":
-        return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+        return AvgPool3x3()  # nn.AvgPool2d(3, 1, 1, count_include_pad=False), bit-identical, faster
     raise ValueError(f"unknown NAS-Bench-201 operation {name!r} (known: {', '.join(OPS)})")
 
 

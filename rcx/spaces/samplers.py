@@ -11,7 +11,9 @@ plan, or ``file = "top.csv"``, a CSV file with an ``arch`` column (such as ``rcx
 --format csv`` writes; a relative path is read from the plan's folder). The plan check reads
 the file and parses every id, so an unknown or malformed id is a plan error with its line, and
 the ids (not the file's name) are part of the plan's identity. ``n`` caps the list at its
-first n; an id listed twice is evaluated once.
+first n. Every id is read through the space's ``canonical`` (:func:`canonical_arch`), so an id
+listed twice, in any spelling the space accepts, is evaluated once; two ids of one space with
+equal parameters that the space does not map to one id are refused.
 
 The draw stream never materialises the whole space: it draws with rejection until half of the
 indices have been seen, then permutes the rest, so ``random`` on 6 ** 11 = 362,797,056
@@ -128,24 +130,63 @@ def read_ids_file(path: Path) -> list[tuple[int, str]]:
         raise ValueError(f"{path} is not a readable CSV file: {exc}") from None
 
 
+def canonical_arch(space: SearchSpace, arch_id: str) -> Arch:
+    """The architecture ``arch_id`` names, under its canonical id (``space.canonical``).
+
+    Raises ``ValueError`` for an id the space refuses, and for a space whose ids do not
+    round-trip (``from_id(canonical(x)).id`` or ``canonical(canonical(x))`` differs from
+    ``canonical(x)``), naming the space: results are keyed by the canonical id."""
+    read = getattr(space, "canonical", None)  # a space that does not subclass SearchSpace: the default
+    canon = read if callable(read) else (lambda i: space.from_id(i).id)
+    canonical = canon(arch_id)
+    arch = space.from_id(canonical)
+    again = canon(canonical)
+    if arch.id != canonical or again != canonical:
+        raise ValueError(f"the {space.name} space does not round-trip its ids: canonical({arch_id!r}) is {canonical!r}, "
+                         f"but from_id of that gives {arch.id!r} and canonical {again!r}: fix the space's canonical() "
+                         "or from_id() (rcx.testing.check_space finds this)")
+    return arch
+
+
+def _identity(arch: Arch) -> tuple | None:
+    """``arch.params`` as a hashable key (None when empty or unhashable)."""
+    try:
+        return tuple(sorted(arch.params.items())) or None
+    except TypeError:
+        return None
+
+
 def parse_ids(space: SearchSpace, ids: Iterable[tuple[int | None, str]]) -> tuple[list[str], list[tuple[int | None, str]]]:
     """Canonical ids of ``(where, id)`` pairs, first occurrence kept, and the problems.
 
     ``where`` is a line number or list position carried into each problem ``(where, message)``.
+    Two ids the space does not canonicalise to one, whose architectures have equal ``params``,
+    are a problem: one architecture would be evaluated twice under two ids.
     """
     out: list[str] = []
     seen: set[str] = set()
+    by_params: dict[tuple, str] = {}
     problems: list[tuple[int | None, str]] = []
     for where, arch_id in ids:
         try:
-            canonical = space.from_id(arch_id).id
+            arch = canonical_arch(space, arch_id)
         except (ValueError, TypeError, KeyError, IndexError) as exc:
             said = str(exc)
             problems.append((where, said if arch_id in said else f"{arch_id!r} is not a {space.name} architecture: {said}"))
             continue
-        if canonical not in seen:
-            seen.add(canonical)
-            out.append(canonical)
+        if arch.id in seen:
+            continue
+        key = _identity(arch)
+        twin = by_params.get(key) if key is not None else None
+        if twin is not None:
+            problems.append((where, f"{arch_id!r} and {twin!r} are one {space.name} architecture ({arch.params}) under "
+                                    f"two ids, which the space does not map to one canonical id: list it once (and "
+                                    "tell the space's author: its canonical() should map both to one id)"))
+            continue
+        if key is not None:
+            by_params[key] = arch.id
+        seen.add(arch.id)
+        out.append(arch.id)
     return out, problems
 
 

@@ -1,9 +1,7 @@
-"""The truth-table interface: a benchmark's measured accuracy per architecture id.
+"""Truth tables inside rcx: the declaration check at registration and the per-process cache.
 
-A truth table covers one search space (``space``) and holds one value per architecture id and
-subset (e.g. NAS-Bench-201's test accuracy on ``cifar10``, ``cifar100``, ``imagenet16``).
-Subsets are declared like evaluator metrics (:class:`~rcx.api.options.Metric`: name, unit,
-direction), so ``rcx plugins -v`` lists them and analyses know which way is better.
+The interface itself, :class:`~rcx.api.truth.TruthTable`, is public in :mod:`rcx.api`
+(re-exported here for rcx's own modules).
 
 This module imports neither torch nor the core: loading a truth table is a file read.
 """
@@ -15,51 +13,21 @@ import gzip
 import io
 import threading
 from importlib import resources
-from typing import ClassVar
 
-from rcx.api.options import Metric, Option
+from rcx.api.options import Metric
+from rcx.api.truth import TruthTable, Values
 
-Values = dict[str, dict[str, float]]
-"""``{architecture id: {subset: value}}``; a subset absent from an id's dict is a missing value."""
-
-
-class TruthTable:
-    """Base class of truth tables. Subclasses declare ``name``, ``space`` (the search space whose
-    ids they key by), ``subsets`` (one :class:`Metric` per column), ``attribution`` (where the
-    numbers come from and their licence) and implement :meth:`load`."""
-
-    name: ClassVar[str]
-    version: ClassVar[str] = "1"
-    help: ClassVar[str] = ""
-    space: ClassVar[str]
-    subsets: ClassVar[tuple[Metric, ...]] = ()
-    attribution: ClassVar[str] = ""
-    #: Truth tables take no options (the attribute keeps ``rcx plugins -v`` uniform).
-    options: ClassVar[tuple[Option, ...]] = ()
-
-    def load(self) -> Values:
-        """Every architecture id the table knows with its values; called once per process
-        (see :func:`truth_values`)."""
-        raise NotImplementedError
-
-    @classmethod
-    def subset(cls, name: str) -> Metric:
-        """The declared subset ``name``; ``KeyError`` naming the known ones otherwise."""
-        for m in cls.subsets:
-            if m.name == name:
-                return m
-        known = ", ".join(f"{cls.name}:{m.name}" for m in cls.subsets)
-        raise KeyError(f"truth table {cls.name!r} has no subset {name!r} (known: {known})")
+__all__ = ["TruthTable", "Values", "check_declaration", "columns_by_id", "read_packaged_csv", "truth_values"]
 
 
 def check_declaration(cls: type) -> None:
     """Raise ``ValueError`` when a registered truth table's declaration is unusable."""
     if not (isinstance(cls, type) and issubclass(cls, TruthTable)):
-        raise ValueError(f"{cls!r} is not a subclass of rcx.truth.base.TruthTable")
+        raise ValueError(f"{cls!r} is not a subclass of rcx.api.TruthTable")
     if not isinstance(getattr(cls, "space", None), str) or not cls.space:
         raise ValueError(f"truth table {cls.name!r} declares no 'space'")
     if not cls.subsets or not all(isinstance(m, Metric) for m in cls.subsets):
-        raise ValueError(f"truth table {cls.name!r} declares no subsets (a tuple of rcx.api.options.Metric)")
+        raise ValueError(f"truth table {cls.name!r} declares no subsets (a tuple of rcx.api.Metric)")
     names = [m.name for m in cls.subsets]
     if len(set(names)) != len(names) or any(not n or ":" in n or "." in n for n in names):
         raise ValueError(f"truth table {cls.name!r}: subset names must be distinct and contain no ':' or '.' ({names})")

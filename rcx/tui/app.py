@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import shlex
 import sqlite3
 import threading
 import time
@@ -46,6 +47,15 @@ FREEZE_ROWS = 5000
 (:func:`gc.freeze`): otherwise every full collection walks its million objects, a 150-250 ms
 pause of the event loop. Tables hold no reference cycles, so a replaced one is still freed by
 reference counting."""
+
+
+def quit_prompt(db_path: Path | None) -> str:
+    """The question before quitting during a run, with the exact command that resumes it (the
+    results file holds the plan, so it is enough, even for a plan edited in the form)."""
+    if db_path is None:
+        return "A run is in progress. Stop it and quit?"
+    return (f"A run is in progress. Stop it and quit?\nFinished evaluations are saved in {db_path}; resume with\n"
+            f"  rcx run --headless {shlex.quote(str(db_path))}")
 
 
 def run_logger(db_path: Path) -> tuple[logging.Logger, logging.Handler]:
@@ -522,8 +532,7 @@ class RcxApp(App[int]):
                 self.action_cancel_run()
                 self.set_timer(5.0, lambda: self.exit(0))  # an evaluator that never checks cancel
 
-        self.push_screen(ConfirmScreen("A run is in progress. Stop it and quit?\n"
-                                       "Finished evaluations are saved; run the plan again to resume."), answer)
+        self.push_screen(ConfirmScreen(quit_prompt(self.db_path)), answer)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -1,0 +1,89 @@
+"""studies/study.py: results files kept compressed in the repository, resumed, and the tables of
+SCIENCE.md regenerated from them alone."""
+
+from __future__ import annotations
+
+import importlib.util
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, tiny_plan
+
+_spec = importlib.util.spec_from_file_location("study", ROOT / "studies" / "study.py")
+study = importlib.util.module_from_spec(_spec)
+assert _spec.loader is not None
+_spec.loader.exec_module(study)
+
+
+def _rcx(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "rcx", *args], cwd=cwd, capture_output=True, text=True)
+
+
+@pytest.fixture
+def archives(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "archives"
+    monkeypatch.setattr(study, "ARCHIVES", folder)
+    return folder
+
+
+def test_push_pull_round_trip_resumes_without_recomputing(tmp_path: Path, archives: Path) -> None:
+    plan = tiny_plan(tmp_path, n=3, trials=1)
+    runs = tmp_path / "runs"
+    db = runs / "tiny.db"
+    first = _rcx("run", "--headless", str(plan), "--db", str(db), "-q", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    done = study.counts(db)
+    assert done.get("done", 0) == 3
+
+    assert "tiny.db.xz" in study.push("tiny", runs)
+    assert (archives / "tiny.db.xz").stat().st_size > 0
+
+    elsewhere = tmp_path / "elsewhere"
+    assert "unpacked 3" in study.pull("tiny", elsewhere)
+    restored = elsewhere / "tiny.db"
+    assert study.counts(restored) == done
+    with sqlite3.connect(restored) as con:
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+
+    again = _rcx("run", "--headless", str(plan), "--db", str(restored), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "3/3 already done" in again.stdout + again.stderr
+    assert study.counts(restored) == done
+
+
+def test_pull_keeps_a_results_file_that_holds_more(tmp_path: Path, archives: Path) -> None:
+    plan = tiny_plan(tmp_path, n=2, trials=1)
+    runs = tmp_path / "runs"
+    assert _rcx("run", "--headless", str(plan), "--db", str(runs / "tiny.db"), "-q", cwd=tmp_path).returncode == 0
+    study.push("tiny", runs)
+    more = tiny_plan(tmp_path, n=4, trials=1)
+    assert _rcx("run", "--headless", str(more), "--db", str(runs / "tiny.db"), "--new-run", "-q", cwd=tmp_path).returncode == 0
+    grown = study.counts(runs / "tiny.db")
+    assert "kept" in study.pull("tiny", runs)
+    assert study.counts(runs / "tiny.db") == grown
+
+
+def test_markdown_merges_intervals_and_the_published_column() -> None:
+    header = ["metric", "n", "spearman", "spearman_lo", "spearman_hi", "vs_params", "vs_params_lo",
+              "vs_params_hi", "select_mean", "select_std"]
+    rows = [["zico", "980", "0.7891", "0.7634", "0.8141", "0.0231", "-0.0021", "0.048", "93.291", "0.42"]]
+    table = study.markdown(header, rows, {"zico": "0.80 (ZiCo)"}).splitlines()
+    assert table[0] == "| metric | n | spearman [95 % CI] | vs params [95 % CI] | select mean | published |"
+    assert table[2] == "| zico | 980 | 0.789 [0.763, 0.814] | +0.023 [-0.002, +0.048] | 93.29 ± 0.42 | 0.80 (ZiCo) |"
+
+
+def test_regenerate_replaces_only_marked_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(study, "render", lambda args, runs: f"TABLE({args})")
+    text = "a\n<!-- rcx-table: analyze x runs/a.db -->\nold\n<!-- /rcx-table -->\nb\n"
+    assert study.regenerate(text) == "a\n<!-- rcx-table: analyze x runs/a.db -->\nTABLE(analyze x runs/a.db)\n<!-- /rcx-table -->\nb\n"
+
+
+def test_science_tables_match_the_committed_archives() -> None:
+    """Every marked table of SCIENCE.md is what `python studies/study.py tables` gives today."""
+    out = subprocess.run([sys.executable, str(ROOT / "studies" / "study.py"), "tables", "--check"],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
