@@ -6,7 +6,7 @@ or the metric changed; the caller limits it to a few times a second.
 
 The scatter's colour key is a line of text under the plot, never a plotext legend: that one
 is drawn over the plot's top-left corner, where the best points are. Axis ticks are chosen
-here (:func:`~rcx.tui.state.axis_ticks`): whole counts on the histogram, never past the data.
+here (:func:`~rcx.numfmt.axis_ticks`): whole counts on the histogram, never past the data.
 In a narrow terminal (the Run screen's ``-narrow`` class) one chart is shown at a time.
 """
 
@@ -21,8 +21,9 @@ from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from rcx.core.results import ResultsTable
+from rcx.numfmt import axis_ticks
 from rcx.termtable import format_value
-from rcx.tui.state import axis_ticks, best_so_far, metric_values, scatter_series, x_column
+from rcx.tui.state import best_so_far, metric_values, scatter_series, x_column
 
 _COLOURS = ("blue", "green", "orange", "red", "magenta")
 _RICH_COLOURS = {"orange": "dark_orange"}  # plotext's colour names in Rich
