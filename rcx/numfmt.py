@@ -123,12 +123,12 @@ def axis_ticks(lo: float, hi: float, n: int = 5, integer: bool = False, log: boo
     steps = [m * mag for m in (10, 5, 2.5, 2, 1, 0.5, 0.25, 0.2, 0.1) if m * mag <= 10 * raw]
     steps = [s for s in steps if s >= raw] [-1:] + [s for s in steps if s < raw]  # the round step >= raw, then finer
     ticks: list[float] = []
-    for step in steps:  # a finer step when the data's range holds fewer than two ticks of this one
+    for step in steps:  # a finer step while the data's range holds too few ticks of this one
         if integer:
             step = max(1.0, float(math.ceil(step)))
         first = math.ceil(lo / step - 1e-9)
         ticks = [k * step for k in range(first, math.floor(hi / step + 1e-9) + 1)]
-        if len(ticks) >= 2:
+        if len(ticks) >= max(2, n - 2):
             break
     return ticks, format_ticks(ticks, integer=integer)
 
