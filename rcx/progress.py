@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from rcx.core import events as ev
+from rcx.numfmt import format_number
 
 
 def _fmt_metrics(metrics: dict, names: tuple[str, ...]) -> str:
@@ -18,7 +19,7 @@ def _fmt_metrics(metrics: dict, names: tuple[str, ...]) -> str:
     parts = []
     for k in keys:
         v = metrics[k]
-        parts.append(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}")
+        parts.append(f"{k}={format_number(v)}" if isinstance(v, (int, float)) else f"{k}={v}")
     return " ".join(parts)
 
 

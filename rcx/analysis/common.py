@@ -17,6 +17,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Sequence
 
+from rcx.numfmt import format_number
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -249,14 +251,15 @@ def plain(v: Any) -> Any:
     return v
 
 
-def fmt_r(v: float) -> str:
-    """A coefficient or a mean for the terminal; NaN is ``n/a``."""
-    return "n/a" if v is None or not math.isfinite(v) else f"{v:.4f}"
+def fmt_r(v: float | None, sign: bool = False) -> str:
+    """A coefficient or a mean for the terminal (:func:`rcx.numfmt.format_number`: 4 significant
+    digits; ``sign``: ``+`` before positive values); NaN is ``n/a``."""
+    return "n/a" if v is None or not math.isfinite(v) else format_number(float(v), sign=sign)
 
 
 def fmt_p(v: float | None) -> str:
-    """A p-value for the terminal (two significant digits); NaN is ``n/a``."""
-    return "n/a" if v is None or not math.isfinite(v) else f"{v:.2g}"
+    """A p-value for the terminal (the same rule at two significant digits); NaN is ``n/a``."""
+    return "n/a" if v is None or not math.isfinite(v) else format_number(float(v), digits=2)
 
 
 def excluded_note(excluded: dict[str, int]) -> str:

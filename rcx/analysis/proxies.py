@@ -432,20 +432,19 @@ COLUMNS = ("metric", "kind", "higher_is_better", "n", "spearman", "spearman_lo",
            "select_std", "note")
 
 
-def _interval(v: float, lo: float, hi: float) -> str:
+def _interval(v: float, lo: float, hi: float, sign: bool = False) -> str:
+    """``v [lo, hi]`` (``v`` alone without an interval), numbers as :func:`fmt_r` writes them."""
     if not math.isfinite(v):
         return "n/a"
-    return f"{v:.3f} [{lo:.3f}, {hi:.3f}]" if math.isfinite(lo) else f"{v:.3f}"
+    return f"{fmt_r(v, sign)} [{fmt_r(lo, sign)}, {fmt_r(hi, sign)}]" if math.isfinite(lo) else fmt_r(v, sign)
 
 
 def _difference(v: float, lo: float, hi: float) -> str:
-    if not math.isfinite(v):
-        return ""
-    return f"{v:+.3f} [{lo:+.3f}, {hi:+.3f}]" if math.isfinite(lo) else f"{v:+.3f}"
+    return _interval(v, lo, hi, sign=True) if math.isfinite(v) else ""
 
 
 def _pm(mean: float, std: float) -> str:
-    return "" if not math.isfinite(mean) else f"{mean:.2f} ± {std:.2f}"
+    return "" if not math.isfinite(mean) else f"{fmt_r(mean)} ± {fmt_r(std)}"
 
 
 def table_rows(report: ProxiesReport) -> tuple[list[str], list[dict[str, Any]]]:

@@ -194,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     rows: list[dict[str, Any]] = [{k: getattr(r, k) for k in COLUMNS} for r in report.rows]
     table_rows = [{**r, "mean": fmt_r(r["mean"]), "std": fmt_r(r["std"]),
-                   "optimal_rate": "" if r["optimal_rate"] is None else f"{r['optimal_rate']:.3f}",
+                   "optimal_rate": "" if r["optimal_rate"] is None else fmt_r(r["optimal_rate"]),
                    "p_vs_random": "" if r["p_vs_random"] is None else fmt_p(r["p_vs_random"]),
                    "n_arch": "" if r["n_arch"] is None else r["n_arch"], "runs": "" if r["runs"] is None else r["runs"]}
                   for r in rows]

@@ -17,6 +17,7 @@ from typing import Any, Callable
 from rcx.core import events as ev
 from rcx.core.results import ResultsTable
 from rcx.core.store import FINAL_STATES
+from rcx.numfmt import format_bounds
 
 STATUSES = ("done", "screened", "invalid", "failed")
 """Statuses every run shows a count for; evaluator-specific ones are added as they appear."""
@@ -318,41 +319,9 @@ def scatter_series(rows: list[dict[str, Any]], x: str, y: str, color: str = "rat
 
 
 def bin_labels(bounds: list[float]) -> list[str]:
-    """``bounds`` with the fewest significant digits (3 to 6) that keep distinct values distinct,
-    so bin labels never read ``0.01-0.01``."""
-    for digits in range(3, 7):
-        labels = [f"{b:.{digits}g}" for b in bounds]
-        if all(labels[i] != labels[i + 1] or bounds[i] == bounds[i + 1] for i in range(len(bounds) - 1)):
-            break
-    return labels
-
-
-def axis_ticks(lo: float, hi: float, n: int = 5, integer: bool = False, log: bool = False) -> tuple[list[float], list[str]]:
-    """About ``n`` round tick values inside ``[lo, hi]`` (never past the data: an accuracy axis
-    ends at 1, not 1.01) and their labels; ``integer`` for counts, ``log`` for a log axis."""
-    if not (math.isfinite(lo) and math.isfinite(hi)) or hi < lo:
-        return [], []
-    if log and lo > 0:
-        ticks = [m * 10.0 ** k for k in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
-                 for m in (1, 2, 5) if lo <= m * 10.0 ** k <= hi]
-        if len(ticks) > n:
-            ticks = [t for t in ticks if math.isclose(math.log10(t) % 1, 0, abs_tol=1e-9)] or ticks[:: len(ticks) // n + 1]
-        return ticks, [_tick_label(t, 0 if t >= 1 else -math.floor(math.log10(t))) for t in ticks]
-    if hi == lo:
-        return [lo], [_tick_label(lo, 4)]
-    raw = (hi - lo) / max(1, n - 1)
-    mag = 10.0 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
-    if integer:
-        step = max(1.0, float(math.ceil(step)))
-    first = math.ceil(lo / step - 1e-9)
-    ticks = [k * step for k in range(first, math.floor(hi / step + 1e-9) + 1)]
-    decimals = 0 if integer else max(0, -math.floor(math.log10(step) + 1e-9) + (1 if round(step / mag, 6) == 2.5 else 0))
-    return ticks, [_tick_label(t, decimals) for t in ticks]
-
-
-def _tick_label(v: float, decimals: int) -> str:
-    return f"{v:,.{decimals}f}" if abs(v) >= 1000 or decimals == 0 else f"{v:.{decimals}f}"
+    """``bounds`` with the fewest significant digits (3 or more) that keep distinct values
+    distinct, so bin labels never read ``0.01-0.01`` (:func:`rcx.numfmt.format_bounds`)."""
+    return format_bounds(bounds)
 
 
 def metric_values(rows: list[dict[str, Any]], metric: str) -> list[float]:

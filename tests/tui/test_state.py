@@ -8,7 +8,8 @@ import pytest
 
 from rcx.core import events as ev
 from rcx.core.results import ResultsTable
-from rcx.tui.state import (FilterError, Progress, RowFilter, axis_ticks, best_so_far, bin_labels, changed_rows,
+from rcx.numfmt import axis_ticks
+from rcx.tui.state import (FilterError, Progress, RowFilter, best_so_far, bin_labels, changed_rows,
                            decimate, scatter_series, view_columns, x_column)
 
 
@@ -96,7 +97,7 @@ def test_scatter_is_binned_by_ratio_and_decimated():
 
 def test_bin_labels_and_axis_ticks_are_readable():
     """Issue 12.3.2 and 8: bins never read 0.01-0.01; counts are whole; no tick past the data."""
-    assert bin_labels([0.0101, 0.0104, 0.0108, 0.02]) == ["0.0101", "0.0104", "0.0108", "0.02"]
+    assert bin_labels([0.0101, 0.0104, 0.0108, 0.02]) == ["0.0101", "0.0104", "0.0108", "0.0200"]
     ticks, labels = axis_ticks(0, 7, integer=True)
     assert all(t == int(t) for t in ticks) and labels == ["0", "2", "4", "6"]
     ticks, labels = axis_ticks(0.2, 1.0)

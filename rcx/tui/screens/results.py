@@ -15,6 +15,7 @@ import csv
 from dataclasses import replace
 from pathlib import Path
 
+from rich.console import Group
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -106,15 +107,24 @@ class ResultsScreen(Screen):
             msg = f"no results yet ({app.db_path})" if app.db_path else "no results file: run a plan (F2) or open one with `rcx RESULTS.db`"
             self.query_one("#results-status", Static).update(msg)
             return
-        text = Text(f"{grid.row_count:,} of {len(app.table.rows):,} rows")
-        if grid.sort_column:
-            text.append(f"  sorted by {grid.sort_column} {'desc' if grid.descending else 'asc'}")
-        if app.chart_metric:
-            text.append(f"  charts: {app.chart_metric}")
-        text.append(f"  {app.db_path}", style="dim")
-        if self._filter_error:
-            text.append(f"\n{self._filter_error}", style="red")
-        self.query_one("#results-status", Static).update(text)
+        box = self.query_one("#results-status", Static)
+        width = box.content_size.width or max(20, self.size.width - 2)
+        for short in (False, True):  # one line: full column names and the file if they fit, else less
+            name = (lambda c: c.rpartition(".")[2]) if short else (lambda c: c)
+            text = Text(f"{grid.row_count:,} of {len(app.table.rows):,} rows")
+            if grid.sort_column:
+                text.append(f"  sorted by {name(grid.sort_column)} {'desc' if grid.descending else 'asc'}")
+            if app.chart_metric:
+                text.append(f"  charts: {name(app.chart_metric)}")
+            if text.cell_len <= width:
+                break
+        if text.cell_len + 2 + len(str(app.db_path)) <= width:  # the file is in the title too
+            text.append(f"  {app.db_path}", style="dim")
+        text.no_wrap, text.overflow = True, "ellipsis"
+        box.update(Group(text, Text(self._filter_error, style="red")) if self._filter_error else text)
+
+    def on_resize(self) -> None:
+        self._status()
 
     def is_settled(self) -> bool:
         """The App's latest table is shown in full, and in the Correlation view its report."""
