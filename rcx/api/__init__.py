@@ -9,7 +9,9 @@ without torch.
 
 - Hooks: :data:`hookimpl` marks a plugin's ``rcx_register_evaluators`` /
   ``rcx_register_spaces`` / ``rcx_register_datasets`` functions.
-- Evaluators: :class:`Evaluator` (declares :class:`Option` and :class:`Metric` lists),
+- Evaluators: :class:`Evaluator` (declares :class:`Option` and :class:`Metric` lists; a
+  metric's ``role`` is :data:`SCORE`, a proxy to rank by, or :data:`DESCRIPTION`, a time,
+  size or count),
   :class:`RunContext` (once per run), :class:`EvalContext` (once per candidate),
   :class:`EvalResult`; raise :class:`InvalidArchitecture` for a candidate that cannot run on
   the input (:class:`Cancelled` is what ``EvalContext.check_cancel`` raises).
@@ -47,13 +49,14 @@ from rcx.api.evaluator import (
 )
 from rcx.api.hooks import hookimpl
 from rcx.api.init import INIT_SCHEMES, init_weights
-from rcx.api.options import Metric, Option
+from rcx.api.options import DESCRIPTION, SCORE, Metric, Option
 from rcx.api.seeding import derive_seed, generator
 
 __all__ = [
     "Arch",
     "ArchInfo",
     "Cancelled",
+    "DESCRIPTION",
     "DatasetError",
     "DatasetProvider",
     "EvalContext",
@@ -68,6 +71,7 @@ __all__ = [
     "Normalizer",
     "Option",
     "RunContext",
+    "SCORE",
     "SearchSpace",
     "build_every_edge",
     "cpu_has_fast_bf16",

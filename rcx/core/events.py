@@ -107,6 +107,29 @@ class StageStarted:
 
 
 @dataclass(frozen=True)
+class StageCount:
+    """One stage's evaluations (candidate x instance): ``waiting`` (not started; a stage
+    that has not selected yet counts every candidate it may get), ``running``, ``done`` (any
+    final status but skipped: done, screened, invalid, failed...) and ``skipped`` (not selected).
+    ``instances`` are the stage's evaluator instances."""
+
+    stage: int
+    instances: tuple[str, ...]
+    waiting: int
+    running: int
+    done: int
+    skipped: int
+
+
+@dataclass(frozen=True)
+class StageProgress:
+    """Every stage's counts (stage 0 first), sent whenever one changes; a plan without stages
+    has one."""
+
+    stages: tuple[StageCount, ...]
+
+
+@dataclass(frozen=True)
 class Log:
     level: str  # "info" | "warning" | "error"
     message: str
@@ -123,4 +146,4 @@ class RunFinished:
 
 
 Event = (RunStarted | StageStarted | EvalStarted | EvalProgress | CurvePoint | EvalFinished | Log | RunFinished
-         | Workers)
+         | Workers | StageProgress)
