@@ -194,17 +194,28 @@ class RowFilter:
     architecture id, terms ``COLUMN OP VALUE`` compare a column (full name or a unique metric
     name) with a number or text, and ``pareto:X,Y[,...]`` keeps the rows on the Pareto front of
     those columns among the rows the rest lets through (``front``: their ids, recomputed by
-    :meth:`refreshed` when the table changes)."""
+    :meth:`refreshed` when the table changes). ``rank:X,Y[,...]`` adds the rank average of those
+    columns (:mod:`rcx.core.scores`) as the column ``rank`` names, and the table sorts by it."""
 
     words: tuple[str, ...] = ()
     terms: tuple[tuple[str, str, Any], ...] = ()
     pareto: tuple[Any, ...] = ()  # rcx.analysis.pareto.Objective
     front: frozenset[str] | None = None
+    rank: str | None = None  # the rank-average column to sort by (rankavg(a,b,c))
 
     @classmethod
     def parse(cls, query: str, table: ResultsTable) -> "RowFilter":
-        words, terms, pareto = [], [], ()
+        words, terms, pareto, rank = [], [], (), None
         for token in query.split():
+            if token.lower().startswith("rank:"):
+                from rcx.core.scores import parse_score
+
+                try:
+                    cols = [table.resolve(c) for c in parse_score(token.partition(":")[2])]
+                    rank = table.add_rank_average(cols) if len(cols) > 1 else cols[0]
+                except (KeyError, ValueError) as exc:
+                    raise FilterError(f"{token}: {exc.args[0]}") from None
+                continue
             if token.lower().startswith("pareto:"):
                 from rcx.analysis.common import AnalysisError
                 from rcx.analysis.pareto import parse_objectives
@@ -228,10 +239,16 @@ class RowFilter:
             except ValueError:
                 value = raw
             terms.append((column, op, value))
-        return cls(tuple(words), tuple(terms), pareto).refreshed(table)
+        return cls(tuple(words), tuple(terms), pareto, rank=rank).refreshed(table)
 
     def refreshed(self, table: ResultsTable) -> "RowFilter":
-        """This filter with its Pareto front computed over ``table``'s rows (itself without one)."""
+        """This filter with its rank average added to ``table`` and its Pareto front computed
+        over ``table``'s rows (itself without either)."""
+        if self.rank and self.rank not in table.columns:
+            try:
+                table.resolve(self.rank)
+            except KeyError:  # a column went away
+                pass
         if not self.pareto:
             return self
         from rcx.analysis.pareto import pareto_front

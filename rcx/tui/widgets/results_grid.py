@@ -43,6 +43,12 @@ class ResultsGrid(DataTable):
     def show(self, table: ResultsTable, changed: set[str] | None = None) -> None:
         """Show ``table``; ``changed`` lists the architectures whose rows changed since the last
         call (None: rebuild everything)."""
+        rank = self.row_filter.rank
+        if rank and rank not in table.columns:  # a new table from the store: add the rank average again
+            try:
+                table.resolve(rank)
+            except KeyError:
+                pass
         if self.sort_column is None:
             self.sort_column = table.default_sort()
             self.descending = table.higher_is_better.get(self.sort_column, False) if self.sort_column else False
