@@ -100,7 +100,7 @@ class ResultsTable:
                 col = f"{inst}.{metric}"
                 if col in self.higher_is_better and self.roles.get(col, SCORE) == SCORE:
                     return col
-        return next((c for c in self.score_columns() if self.roles.get(c) == SCORE), None)
+        return next((c for c in self.score_columns() if self.roles.get(c, SCORE) == SCORE), None)
 
     def reached(self, row: dict[str, Any]) -> int:
         """The last stage whose evaluations ran on ``row`` (0 without stages)."""

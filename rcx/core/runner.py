@@ -376,7 +376,7 @@ class Runner:
         total = (plan.sampler["trials"] if searching else len(self.candidates)) * len(self.evaluators)
         self.on_event(ev.RunStarted(
             run_id, total, len(finished), plan.sampler["trials"] if searching else len(self.candidates), tuple(n for n, _ in self.evaluators), resumed, str(device),
-            {n: e.headline_metrics() for n, e in self.evaluators},
+            {n: e.headline_metrics() for n, e in self.evaluators}, sum(t["skipped"] for t in self._tally.values()),
         ))
 
         self.run_id = run_id

@@ -46,7 +46,9 @@ class Progress:
 
     run_id: int = 0
     total: int = 0
-    done: int = 0
+    done: int = 0  # evaluations that ran (skipped ones apart)
+    skipped: int = 0  # evaluations a stage did not select
+    stages: tuple = ()  # rcx.core.events.StageCount of every stage
     counts: dict[str, int] = field(default_factory=dict)
     device: str = ""
     state: str = "idle"  # idle | loading | running | paused | cancelling | finished | cancelled | failed | following
@@ -90,19 +92,21 @@ class Progress:
         """Fold one runner event in."""
         now = clock() if now is None else now
         if isinstance(event, ev.RunStarted):
-            self.run_id, self.total, self.done, self.device = event.run_id, event.total, event.done, event.device
+            self.run_id, self.total, self.device = event.run_id, event.total, event.device
+            self.done, self.skipped = event.done - event.skipped, event.skipped
             self.state, self.in_flight, self.active_base, self.active_from = "running", 0, 0.0, now
             self.samples.clear()
             self.samples.append((0.0, self.done))
             self.workers = ()
         elif isinstance(event, ev.StageStarted):
-            if event.newly_skipped:  # finished without work: shift the history so the rate does not jump
-                self.done += event.newly_skipped
+            if event.newly_skipped:  # finished without work: counted apart, so the rate does not jump
+                self.skipped += event.newly_skipped
                 self.counts["skipped"] = self.counts.get("skipped", 0) + event.newly_skipped
-                self.samples = deque(((t, d + event.newly_skipped) for t, d in self.samples), maxlen=self.samples.maxlen)
             self.stage = f"stage {event.stage + 1}/{event.stages}: {event.rule} ({event.selected:,} candidates)"
         elif isinstance(event, ev.Workers):
             self.workers = event.workers
+        elif isinstance(event, ev.StageProgress):
+            self.stages = event.stages
         elif isinstance(event, ev.EvalStarted):
             self.current = f"{event.arch} / {event.evaluator}"
             self.in_flight += 1
@@ -115,7 +119,8 @@ class Progress:
                 self._stop_clock(now)
         elif isinstance(event, ev.RunFinished):
             self.counts = dict(event.counts)
-            self.done = sum(n for s, n in event.counts.items() if s in FINAL_STATES)
+            self.skipped = event.counts.get("skipped", 0)
+            self.done = sum(n for s, n in event.counts.items() if s in FINAL_STATES) - self.skipped
             self.state = "cancelled" if event.cancelled else "finished"
             self.current, self.in_flight = "", 0
             self._stop_clock(now)
@@ -125,7 +130,8 @@ class Progress:
         pauses cannot be seen, so its clock runs while the file says ``running``)."""
         now = clock() if now is None else now
         self.run_id, self.total, self.counts = run_id, total, dict(counts)
-        done = sum(n for s, n in counts.items() if s in FINAL_STATES)
+        self.skipped = counts.get("skipped", 0)
+        done = sum(n for s, n in counts.items() if s in FINAL_STATES) - self.skipped
         if run_state == "running":
             self._start_clock(now)
         if done != self.done or not self.samples:
@@ -152,7 +158,7 @@ class Progress:
     def eta_at(self, now: float | None = None) -> float:
         """Active seconds left at :meth:`rate_at` (inf when unknown)."""
         rate = self.rate_at(now)
-        return (self.total - self.done) / rate if rate > 0 else math.inf
+        return (self.total - self.done - self.skipped) / rate if rate > 0 else math.inf
 
     @property
     def rate(self) -> float:
