@@ -13,7 +13,10 @@ rcx is installed these fixtures exist without a ``conftest.py``:
 
   (An installed plugin is loaded through its entry point; listing it too does no harm.)
 - ``rcx_registry``: a registry with rcx's built-ins, every installed plugin and ``rcx_plugins``,
-  loaded in strict mode: a plugin that fails to load or declares something invalid fails the test.
+  loaded in strict mode: a plugin that fails to load or declares something invalid fails the test,
+  also a metric whose role reads wrong (a time, throughput, size or spread such as ``seconds``,
+  ``throughput``, ``params`` or ``score_std`` declared a score rather than
+  ``role=rcx.api.DESCRIPTION``: ``rcx.plugin_checks.role_problems``).
 - ``rcx_run``: ``rcx_run(evaluators, space=..., n=...)`` runs a small plan on the synthetic
   dataset in a temporary folder and returns its results table (``table.rows``: one dict per
   candidate, columns ``<instance>.<metric>`` and ``<instance>.status``). Results are checked
