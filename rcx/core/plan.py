@@ -516,6 +516,10 @@ _STAGE_OPTIONS = [
     Option("top", int, None, "run only on the best N candidates of an earlier evaluator", min=1),
     Option("top_fraction", float, None, "run only on this fraction of them", min=0, max=1, gt_min=True),
 ]
+STAGE_OPTIONS = [*_STAGE_OPTIONS, Option(
+    "by", list, None, "instance.metric of an earlier evaluator table, a baseline (params, flops, features), or a list "
+    "of them ranked by their rank average", item_type=str)]
+"""The stage keys as form fields (the TUI's Plan screen); ``by`` is one column or a list."""
 _BY_HELP = ('a stage needs by = "instance.metric" (an earlier evaluator table\'s metric), a baseline (params, flops, '
             'features) or a list of them, ranked by their rank average')
 
