@@ -119,7 +119,7 @@ class Reporter:
         if not self.quiet:
             skipped = f", {e.skipped:,} skipped" if e.skipped else ""
             self._print(f"stage {e.stage + 1}/{e.stages}: {e.rule}: {e.selected:,} candidates{skipped}")
-            if len(self.stages) > 1:
+            if len(self.stages) > 1 and e.stage > 0:
                 self._print(ev.stage_line(self.stages))
 
     def _finished(self, e: ev.EvalFinished) -> None:

@@ -525,8 +525,8 @@ class Runner:
         rules = [f"{i} on the {specs[i].stage.describe()}" if i in chosen else f"{i} on every candidate" for i in instances]
         selected = max((len(c) for c in chosen.values()), default=len(self.candidates))
         if stages > 1:
-            self.on_event(ev.StageStarted(number, stages, tuple(instances), "; ".join(rules), selected, skipped, newly))
             self._stage_progress()
+            self.on_event(ev.StageStarted(number, stages, tuple(instances), "; ".join(rules), selected, skipped, newly))
         return chosen
 
     def _stage_progress(self) -> None:
