@@ -332,9 +332,10 @@ def cmd_plugins(args: argparse.Namespace) -> int:
                 if opts:
                     print_table(["option", "type", "default", "help"], opts, title=f"{kind} {e.name}: options")
                 metrics = [{"metric": m.name, "unit": m.unit, "better": "higher" if m.higher_is_better else "lower",
-                            "help": m.help} for m in getattr(e.obj, "metrics", None) or getattr(e.obj, "subsets", ())]
+                            "role": getattr(m, "role", "score"), "help": m.help}
+                           for m in getattr(e.obj, "metrics", None) or getattr(e.obj, "subsets", ())]
                 if metrics:
-                    print_table(["metric", "unit", "better", "help"], metrics, title=f"{kind} {e.name}: metrics")
+                    print_table(["metric", "unit", "better", "role", "help"], metrics, title=f"{kind} {e.name}: metrics")
     return EXIT_OK  # broken plugins were reported (once) on stderr while loading
 
 

@@ -138,7 +138,8 @@ class Reporter:
             detail = _fmt_metrics(e.metrics, self.headline.get(e.evaluator, ())) if e.metrics else e.error
             where = f" on {e.worker}" if e.worker else ""
             print(
-                f"[{self.done:>{len(str(self.total))}}/{self.total}{f', {self.skipped:,} skipped' if self.skipped else ''}]"
+                f"[{self.done:>{len(str(self.total))}}/{self.total}"
+                f"{f', {self.skipped:,} skipped' if self.skipped else ''}]"
                 f" {e.arch} {e.evaluator} {e.status} {detail} "
                 f"({e.seconds:.2f}s{where}) | {rate:.2f}/s ETA {_fmt_eta(eta)}",
                 file=self.stream, flush=True,

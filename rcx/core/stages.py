@@ -120,7 +120,8 @@ Evaluations = Mapping[str, tuple[str, Mapping[str, Any]]]
 """One candidate's evaluations: instance -> ``(status, metrics)``."""
 
 
-def select(stage: Stage, evaluations: Mapping[str, Any], info: Mapping[str, Mapping[str, Any]] | None = None) -> Selection:
+def select(stage: Stage, evaluations: Mapping[str, Any],
+           info: Mapping[str, Mapping[str, Any]] | None = None) -> Selection:
     """Choose the candidates of ``stage``.
 
     ``evaluations`` maps the arch id of every candidate to its evaluations by the ranking

@@ -85,7 +85,8 @@ class CVU(Evaluator):
     metrics = [
         Metric("cv_u", "", False, "sigma_u / mu_u (absent when degenerate)"),
         Metric("mu_u", "fraction", True, "mean untrained accuracy over initialisations"),
-        Metric("sigma_u", "fraction", False, "population std of untrained accuracy over initialisations", role=DESCRIPTION),
+        Metric("sigma_u", "fraction", False, "population std of untrained accuracy over initialisations",
+               role=DESCRIPTION),
         Metric("u_min", "fraction", True, "lowest untrained accuracy", role=DESCRIPTION),
         Metric("u_max", "fraction", True, "highest untrained accuracy", role=DESCRIPTION),
         Metric("params", "count", False, "parameters of the classifier (network + head)", role=DESCRIPTION),

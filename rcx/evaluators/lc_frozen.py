@@ -53,8 +53,10 @@ class LCFrozen(TrainingEvaluator):
         Metric("learnable_params", "count", False, "parameters that train", role=DESCRIPTION),
         Metric("frozen_params", "count", True, "parameters frozen at random init", role=DESCRIPTION),
         Metric("lc_blocks", "count", True, "LC-Blocks in the model", role=DESCRIPTION),
-        Metric("fve_first", "", True, "filter variance entropy of the first layer's combined filters (log10)", role=DESCRIPTION),
-        Metric("fve_last", "", True, "filter variance entropy of the last layer's combined filters (log10)", role=DESCRIPTION),
+        Metric("fve_first", "", True, "filter variance entropy of the first layer's combined filters (log10)",
+               role=DESCRIPTION),
+        Metric("fve_last", "", True, "filter variance entropy of the last layer's combined filters (log10)",
+               role=DESCRIPTION),
         *TRAIN_METRICS[1:],
     ]
 

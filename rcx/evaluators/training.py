@@ -33,7 +33,8 @@ TRAIN_METRICS = [
     Metric("train_loss", "nats", False, "mean training loss of the last epoch (augmented, label-smoothed)"),
     Metric("epochs", "count", True, "epochs completed (fractional under a step budget)", role=DESCRIPTION),
     Metric("seconds", "s", False, "wall time of the evaluation", role=DESCRIPTION),
-    Metric("diverged_step", "step", True, "step (1-based) of the first non-finite loss; only when diverged", role=DESCRIPTION),
+    Metric("diverged_step", "step", True, "step (1-based) of the first non-finite loss; only when diverged",
+           role=DESCRIPTION),
 ]
 
 

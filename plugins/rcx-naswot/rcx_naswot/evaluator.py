@@ -126,7 +126,8 @@ class NASWOT(Evaluator):
     metrics = [
         Metric("score", "nats", True, "log|det K| of the ReLU-code kernel, mean over trials"),
         Metric("score_std", "nats", False, "population std of the score over trials", role=DESCRIPTION),
-        Metric("relu_units", "count", False, "N_A: ReLU units per image (the kernel's largest entry)", role=DESCRIPTION),
+        Metric("relu_units", "count", False, "N_A: ReLU units per image (the kernel's largest entry)",
+               role=DESCRIPTION),
         Metric("seconds", "s", False, "wall time of the evaluation", role=DESCRIPTION),
     ]
 
