@@ -214,3 +214,10 @@ def test_csv_leaves_out_an_evaluators_copies_of_the_architecture_columns(funnel_
     assert not {"a.params", "a.flops", "a.features", "a.ratio"} & set(header), header
     assert main(["results", str(funnel_db), "--format", "csv", "--all-columns"]) == 0
     assert "a.params" in next(csv.reader(io.StringIO(capsys.readouterr().out)))
+
+
+def test_corr_takes_a_rank_average(funnel_db, capsys):
+    assert main(["analyze", "corr", str(funnel_db), "--x", "a.val_acc,flops", "--y", "b.val_acc", "--format",
+                 "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["meta"]["x"] == "rankavg(a.val_acc,flops)" and doc["rows"][0]["n"] == 4

@@ -47,6 +47,10 @@ async def test_the_run_screen_counts_every_stage_and_the_results_sort_by_a_rank_
         await pilot.press("f4")
         grid = app.screen.query_one(ResultsGrid)
         await wait_for(pilot, lambda: grid.row_count == 4, what="the table")
+        deciding = "rankavg(ridge_rfm.val_acc,params)"  # the stage's by: a column of the table
+        order = [(r["again.status"], r[deciding]) for r in grid.visible_rows()]
+        assert [s for s, _ in order] == ["done", "done", "skipped", "skipped"], "finalists first"
+        assert order[2][1] <= order[3][1], "then by the score that decided (lower rank average is better)"
         await pilot.press("slash", *"rank:ridge_rfm.val_acc,params", "enter")
         column = "rankavg(ridge_rfm.val_acc,params)"
         await wait_for(pilot, lambda: grid.sort_column == column, what="the rank sort")

@@ -150,8 +150,12 @@ class ResultsGrid(DataTable):
 
     def _ordered(self) -> list[dict[str, Any]]:
         assert self.table is not None
-        if self.sort_column and self.sort_column in self.table.columns:
-            return self.table.sorted(self.sort_column, self.descending)
+        table = self.table
+        if (table.stage_by and self.sort_column == table.default_sort()
+                and self.descending == table.higher_is_better.get(self.sort_column, False)):
+            return table.funnel_order()  # a funnel's default: by stage reached, then the score that decided
+        if self.sort_column and self.sort_column in table.columns:
+            return table.sorted(self.sort_column, self.descending)
         return self.table.rows
 
     # -- sorting and filtering ------------------------------------------------------------
