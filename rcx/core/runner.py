@@ -443,10 +443,9 @@ class Runner:
         described: dict[str, ArchInfo] = {}
 
         def why_invalid(arch: Arch) -> str:
-            if arch.id in by_id:
-                info = by_id[arch.id].info
-            else:
-                info = described.setdefault(arch.id, space.describe(arch, shape))
+            info = by_id[arch.id].info if arch.id in by_id else space.describe(arch, shape)
+            if info.valid and arch.id not in by_id:
+                described[arch.id] = info  # the candidate's description, kept for when it is accepted
             return "" if info.valid else (info.reason or "invalid on this input")
 
         def values_of(arch_id: str | None) -> list[float] | None:
