@@ -221,3 +221,11 @@ def test_corr_takes_a_rank_average(funnel_db, capsys):
                  "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["meta"]["x"] == "rankavg(a.val_acc,flops)" and doc["rows"][0]["n"] == 4
+
+
+def test_a_baseline_stays_a_cost_in_a_pareto_front():
+    """params ranks higher-is-better as a baseline, but a Pareto front minimises it as a cost."""
+    from rcx.analysis.pareto import parse_objectives
+
+    objectives = parse_objectives("a.s,params", _table())
+    assert [(o.column, o.maximize) for o in objectives] == [("a.s", True), ("params", False)]
