@@ -13,8 +13,8 @@ from scipy import stats
 
 from rcx.analysis.common import AnalysisError, ColumnValues
 from rcx.analysis.proxies import (
-    bootstrap_kendall, bootstrap_spearman, partial_spearman, percentile_interval, proxy_row, resample_indices, top_k,
-    top_precision,
+    bootstrap_kendall, bootstrap_spearman, candidate_metrics, partial_spearman, percentile_interval, proxies_report,
+    proxy_row, resample_indices, top_k, top_precision,
 )
 from rcx.cli import main
 from rcx.truth.base import truth_values
@@ -222,8 +222,9 @@ def test_end_to_end_with_the_shipped_truth(run_db, capsys):
     spearmans = [r["spearman"] for r in prox["rows"] if r["spearman"] is not None]
     assert spearmans == sorted(spearmans, reverse=True)
     assert not any(m.startswith("truth.") for m in rows)
-    assert "cvu.params" not in rows and "params (baseline)" in prox["meta"]["left_out"]["cvu.params"], \
-        "an evaluator's copy of the baseline is the baseline, not a proxy"
+    assert "cvu.params" not in rows and "description" in prox["meta"]["left_out"]["cvu.params"], \
+        "an evaluator's copy of the baseline is declared a description, not a proxy"
+    assert "cvu.seconds" not in rows and "description" in prox["meta"]["left_out"]["cvu.seconds"]
 
     assert main(["analyze", "proxies", str(run_db), "--truth", "nb201:cifar10", "--n-arch", "3", "--runs", "40",
                  "--boot", "50", "--format", "csv"]) == 0
@@ -252,6 +253,29 @@ def test_bad_requests_exit_2(run_db, capsys, argv, message):
     assert main(["analyze", "proxies", str(run_db), *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_descriptions_are_left_out_and_scores_and_baselines_stay():
+    """Metric roles: times, throughputs, counts and an evaluator's size copies are descriptions."""
+    from rcx.core.results import ResultsTable
+    from rcx.core.scores import ARCH_BASELINES
+
+    rows = [{"arch": f"a{i}", "params": 10 + i, "flops": 100 + i, "n.status": "done", "n.score": float(i),
+             "n.relu_units": 5.0 * i, "n.seconds": 0.1 * i, "r.status": "done", "r.val_acc": 0.1 * i,
+             "r.throughput": 3.0 * i, "r.params": 10 + i, "truth.val_acc": float(i)} for i in range(8)]
+    higher = {"n.score": True, "n.relu_units": False, "n.seconds": False, "r.val_acc": True, "r.throughput": True,
+              "r.params": False, "truth.val_acc": True, **{c: True for c in ARCH_BASELINES}}
+    roles = {"n.score": "score", "r.val_acc": "score", "n.relu_units": "description", "n.seconds": "description",
+             "r.throughput": "description", "r.params": "description", "params": "baseline", "flops": "baseline"}
+    table = ResultsTable(list(rows[0]), rows, higher, ["n", "r"], roles=roles)
+    out, left_out = candidate_metrics(table, "truth.val_acc")
+    assert out == [("n.score", "proxy", True), ("r.val_acc", "proxy", True), ("params", "baseline", True),
+                   ("flops", "baseline", True)]
+    assert set(left_out) == {"n.relu_units", "n.seconds", "r.throughput", "r.params"}
+    assert all("description" in why for why in left_out.values())
+    report = proxies_report(table, "truth.val_acc", boot=0, n_arch=3, runs=5, metrics=["rankavg(n.score,flops)"])
+    assert [(r.metric, r.higher_is_better) for r in report.rows] == [("rankavg(n.score,flops)", False)]
+    assert report.rows[0].spearman == pytest.approx(1.0)
 
 
 def test_report_needs_a_truth_with_values():

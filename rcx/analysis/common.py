@@ -143,8 +143,23 @@ def join_csv(table: ResultsTable, path: Path) -> tuple[ResultsTable, list[str]]:
     return replace(table, columns=[*table.columns, *values], rows=rows), list(values)
 
 
+def split_columns(text: str) -> list[str]:
+    """``"a.x,rankavg(b.y,flops),c"`` -> ``["a.x", "rankavg(b.y,flops)", "c"]``: commas inside
+    parentheses belong to a rank average."""
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            out.append(text[start:i])
+            start = i + 1
+    out.append(text[start:])
+    return [p.strip() for p in out if p.strip()]
+
+
 def resolve(table: ResultsTable, name: str) -> str:
-    """A column by full name or unique metric name; unknown names raise :class:`AnalysisError`."""
+    """A column by full name or unique metric name, or a rank average of such columns
+    (``a,b,c`` or ``rankavg(a,b,c)``, added to the table: :mod:`rcx.core.scores`); unknown
+    names raise :class:`AnalysisError`."""
     try:
         return table.resolve(name)
     except KeyError as exc:

@@ -299,7 +299,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Pearson and Spearman (with p-values) and Kendall's tau between two columns over the architectures "
                     "that have both (finite, evaluation status done), with params/FLOPs as trivial baselines.")
     add_common_arguments(p)
-    p.add_argument("--x", required=True, help="column, e.g. ridge_rfm.val_acc (or val_acc when unique), or a truth")
+    p.add_argument("--x", required=True, help="column, e.g. ridge_rfm.val_acc (or val_acc when unique), a rank average "
+                                              "such as synflow.score,jacov.score,flops, or a truth")
     p.add_argument("--y", help="column, e.g. trained.val_acc, a --csv column, or a truth such as nb201:cifar10")
     p.add_argument("--truth", metavar="TABLE:SUBSET", help="y from a truth table joined by architecture id, e.g. "
                                                            "nb201:cifar10 (instead of --y; see `rcx plugins`)")

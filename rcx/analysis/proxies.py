@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, IO, Sequence
 
 from rcx.analysis.common import (
     AnalysisError, ColumnValues, add_common_arguments, column_values, emit, excluded_note, fmt_r, load_table,
-    parse_int_list, usable_rows,
+    parse_int_list, split_columns, usable_rows,
 )
 from rcx.analysis.corr import MIN_N
 from rcx.analysis.select import simulate
@@ -356,23 +356,29 @@ def _offset_copy(rows: Sequence[dict[str, Any]], column: str, baseline: str) -> 
 
 
 def candidate_metrics(table, truth: str) -> tuple[list[tuple[str, str, bool]], dict[str, str]]:
-    """``(column, kind, higher_is_better)`` for every declared metric except truths and the
-    truth column itself, then the baselines; and the columns left out: an evaluator's own copy
-    of a baseline (``cvu.params``: ``params`` plus its classifier head, the same ranking), and
-    the numeric evaluator columns whose direction is not declared (their plugin is not
-    installed here)."""
+    """``(column, kind, higher_is_better)`` for every declared score except truths and the
+    truth column itself, then the baselines; and the columns left out: metrics declared
+    descriptions (times, throughputs, sizes, counts: ``rcx.api.Metric.role``), an evaluator's
+    own copy of a baseline (``cvu.params``: ``params`` plus its classifier head, the same
+    ranking), and the numeric evaluator columns whose direction is not declared (their plugin is
+    not installed here)."""
+    from rcx.core.scores import BASELINE
+
     baselines = [b for b in BASELINES if b in table.columns and b != truth]
     left_out = {}
     out = []
     for c in table.metric_columns():
-        if c == truth or is_truth_column(c):
+        if c == truth or is_truth_column(c) or table.roles.get(c) == BASELINE or "." not in c:
+            continue
+        if table.roles.get(c) == "description":
+            left_out[c] = "a description, not a score"
             continue
         base = c.rpartition(".")[2]
         if base in baselines and _offset_copy(table.rows, c, base):
             left_out[c] = f"{base} (baseline) plus a constant"
             continue
         out.append((c, "proxy", table.higher_is_better[c]))
-    out += [(b, "baseline", True) for b in baselines]
+    out += [(b, "baseline", table.higher_is_better.get(b, True)) for b in baselines]
     for c in table.columns:
         inst, dot, name = c.rpartition(".")
         if (dot and c not in table.higher_is_better and name not in ("status", "error") and not is_truth_column(c)
@@ -394,9 +400,14 @@ def proxies_report(table, truth: str, *, boot: int = 1000, seed: int = 0, top_fr
     tc = column_values(table, truth, require_done=False)
     truth_higher = table.higher_is_better.get(tc.name, True)
     candidates, left_out = candidate_metrics(table, tc.name)
-    if metrics is not None:
-        wanted = {column_values(table, m, require_done=False).name for m in metrics}
-        candidates = [c for c in candidates if c[0] in wanted]
+    if metrics is not None:  # as asked: also a description or a rank average (rankavg(a,b))
+        auto = {c[0]: c for c in candidates}
+        candidates = []
+        for m in metrics:
+            name = column_values(table, m, require_done=False).name
+            if name not in auto and name not in table.higher_is_better:
+                raise AnalysisError(f"{name} has no declared direction to rank by")
+            candidates.append(auto.get(name, (name, "proxy", table.higher_is_better.get(name, True))))
         left_out = {}
     if not candidates:
         raise AnalysisError(f"the run has no numeric metric to compare with {tc.name}")
@@ -498,7 +509,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         table, run_id = load_table(args.db, args.run, args.csv, args.join)
-        names = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+        names = split_columns(args.metrics) if args.metrics else None
         table, (truth,) = resolve_names(table, [args.truth])
         report = proxies_report(table, truth, boot=args.boot, seed=args.seed, top_fraction=args.top_fraction,
                                 n_arch=one_n_arch(args.n_arch), runs=args.runs,
@@ -557,7 +568,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "are negated so that a good proxy is positive; rows are sorted by Spearman.")
     add_common_arguments(p)
     p.add_argument("--truth", required=True, help="truth table subset, e.g. nb201:cifar10, or a column (trained.val_acc)")
-    p.add_argument("--metrics", metavar="COLS", help="only these columns (comma-separated; default: every metric)")
+    p.add_argument("--metrics", metavar="COLS",
+                   help="only these columns (comma-separated; a rank average as rankavg(a,b,c); default: every "
+                        "metric declared a score, and the baselines params and flops)")
     add_statistics_arguments(p)
     p.add_argument("--plot", action="store_true", help="table format: also draw Spearman with intervals as bars")
     p.set_defaults(func=run)

@@ -341,8 +341,9 @@ def parse_plan(text: str, registry: Registry, source: str = "plan", output: str 
 
 def _check_search(sampler: dict[str, Any], evaluators: list[EvaluatorSpec], registry: Registry,
                   problems: list[tuple[str, str]], unknown: set[str] = frozenset()) -> None:  # type: ignore[assignment]
-    """The optuna sampler's keys: Optuna installed, trials, 1-2 objectives, no stages.
-    An objective of an ``unknown`` evaluator table is not reported again."""
+    """The optuna sampler's keys: Optuna installed, trials, 1-2 objectives from stage 0 (stages
+    run after the search, on its candidates). An objective of an ``unknown`` evaluator table is
+    not reported again."""
     from rcx.core.search import COSTS, INSTALL_HINT, optuna_available
 
     if not optuna_available():
@@ -369,10 +370,12 @@ def _check_search(sampler: dict[str, Any], evaluators: list[EvaluatorSpec], regi
             if metric not in declared:
                 problems.append(("sampler.objective", f"{instance} reports no metric {metric!r} "
                                                       f"(declared: {', '.join(declared) or 'none'})"))
-    staged = [e.instance for e in evaluators if e.stage is not None]
-    if staged:
-        problems.append((f"evaluators.{staged[0]}", "stages (top, by) need every candidate up front; the optuna "
-                                                    "sampler proposes them one batch at a time"))
+    for column in objective or ():
+        spec = instances.get(str(column).partition(".")[0])
+        if spec is not None and spec.stage is not None:
+            problems.append(("sampler.objective", f"{column!r} comes from a stage ({spec.instance}: "
+                                                  f"{spec.stage.describe()}), which runs after the search; an "
+                                                  "objective must come from an evaluator without top/by"))
 
 
 def search_objectives(plan: "Plan", registry: Registry) -> list[Any]:
@@ -657,40 +660,61 @@ def _evaluators(
 _STAGE_OPTIONS = [
     Option("top", int, None, "run only on the best N candidates of an earlier evaluator", min=1),
     Option("top_fraction", float, None, "run only on this fraction of them", min=0, max=1, gt_min=True),
-    Option("by", str, None, "instance.metric of an earlier evaluator table that ranks them"),
 ]
+STAGE_OPTIONS = [*_STAGE_OPTIONS, Option(
+    "by", list, None, "instance.metric of an earlier evaluator table, a baseline (params, flops, features), or a list "
+    "of them ranked by their rank average", item_type=str)]
+"""The stage keys as form fields (the TUI's Plan screen); ``by`` is one column or a list."""
+_BY_HELP = ('a stage needs by = "instance.metric" (an earlier evaluator table\'s metric), a baseline (params, flops, '
+            'features) or a list of them, ranked by their rank average')
 
 
 def _stage(table: dict[str, Any], where: str, earlier: dict[str, Any], problems: list[tuple[str, str]],
            unknown: set[str] = frozenset()) -> Stage | None:  # type: ignore[assignment]
     """The table's :class:`~rcx.core.stages.Stage` (None without stage keys); problems appended.
-    A ``by`` that names an ``unknown`` evaluator table (already reported) is not reported again."""
-    given = {k: table[k] for k in STAGE_KEYS if k in table}
-    if not given:
+
+    ``by`` is one column or a list of them (a rank average, :mod:`rcx.core.scores`): each an
+    earlier table's ``instance.metric`` or an architecture baseline, with its declared direction.
+    A ``by`` that names an ``unknown`` evaluator table (already reported) is not reported again.
+    """
+    from rcx.core.scores import ARCH_BASELINES, parse_score
+
+    given = {k: table[k] for k in STAGE_KEYS if k in table and k != "by"}
+    if not given and "by" not in table:
         return None
     values, found = validate_options(_STAGE_OPTIONS, given, where)
     if (values["top"] is None) == (values["top_fraction"] is None) and not found:
         found.append((where, "a stage needs either top = N or top_fraction = F (one of them) with by"))
-    by = values["by"]
-    if by is None and not any(p == f"{where}.by" for p, _ in found):
-        found.append((f"{where}.by", 'a stage needs by = "instance.metric" (an earlier evaluator table\'s metric)'))
-    higher = True
-    if isinstance(by, str):
-        instance, _, metric = by.partition(".")
-        if instance in unknown:
-            return None
-        if instance not in earlier:
+    by = table.get("by")
+    columns: tuple[str, ...] = ()
+    if by is None:
+        found.append((f"{where}.by", _BY_HELP))
+    elif not (isinstance(by, str) or (isinstance(by, list) and all(isinstance(b, str) for b in by))):
+        found.append((f"{where}.by", f"{_BY_HELP}, got {by!r}"))
+    else:
+        try:
+            columns = parse_score(by)
+        except ValueError as exc:
+            found.append((f"{where}.by", str(exc)))
+    directions = []
+    if any(c.partition(".")[0] in unknown for c in columns):
+        return None
+    for column in columns:
+        instance, dot, metric = column.partition(".")
+        if not dot and column in ARCH_BASELINES:
+            directions.append(ARCH_BASELINES[column].higher_is_better)
+        elif not dot or instance not in earlier:
             tables = ", ".join(earlier) or "none"
-            found.append((f"{where}.by", f"{by!r} must name an earlier evaluator table as instance.metric "
-                                         f"(earlier tables: {tables})"))
+            found.append((f"{where}.by", f"{column!r} must name an earlier evaluator table as instance.metric "
+                                         f"(earlier tables: {tables}) or a baseline ({', '.join(ARCH_BASELINES)})"))
         else:
             declared = {m.name: m for m in earlier[instance].metrics}
             if metric not in declared:
                 found.append((f"{where}.by", f"{instance} reports no metric {metric!r} "
                                              f"(declared: {', '.join(declared) or 'none'})"))
             else:
-                higher = declared[metric].higher_is_better
+                directions.append(declared[metric].higher_is_better)
     problems += found
     if found:
         return None
-    return Stage(by=by, higher_is_better=higher, top=values["top"], top_fraction=values["top_fraction"])
+    return Stage.rank_average(columns, directions, top=values["top"], top_fraction=values["top_fraction"])

@@ -640,6 +640,15 @@ class Store:
                               (f"trial/{run_id}/{int(record['number']):09d}", _dumps(record, "trial")))
 
     @_db_errors
+    def record_trials(self, run_id: int, records: list[dict[str, Any]]) -> None:
+        """Keep one batch of search trials in one transaction: a batch is recorded whole or not
+        at all, so a resumed search never meets half a batch."""
+        with self.conn:
+            for record in records:
+                self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                                  (f"trial/{run_id}/{int(record['number']):09d}", _dumps(record, "trial")))
+
+    @_db_errors
     def trials(self, run_id: int) -> list[dict[str, Any]]:
         """The recorded search trials of ``run_id`` in number order."""
         rows = self.conn.execute("SELECT value FROM meta WHERE key >= ? AND key < ? ORDER BY key",

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rcx.api.evaluator import EvalContext, InvalidArchitecture
-from rcx.api.options import Metric, Option
+from rcx.api.options import DESCRIPTION, Metric, Option
 from rcx.evaluators.training import TRAIN_METRICS, TrainingEvaluator, param_counts, train_options
 from rcx.nn.choices import PARTIAL_DIMS, PARTIAL_RESTS
 
@@ -47,9 +47,9 @@ class PartialFilters(TrainingEvaluator):
     ]
     metrics = [
         TRAIN_METRICS[0],
-        Metric("learned_params", "count", False, "parameters that train"),
-        Metric("learned_fraction", "fraction", False, "learned parameters / all parameters"),
-        Metric("partial_convs", "count", True, "conv layers split into a learned and a frozen part"),
+        Metric("learned_params", "count", False, "parameters that train", role=DESCRIPTION),
+        Metric("learned_fraction", "fraction", False, "learned parameters / all parameters", role=DESCRIPTION),
+        Metric("partial_convs", "count", True, "conv layers split into a learned and a frozen part", role=DESCRIPTION),
         *TRAIN_METRICS[1:],
     ]
 

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 from rcx.api.device import Normalizer
 from rcx.api.evaluator import EvalContext, EvalResult, Evaluator, RunContext
 from rcx.api.init import INIT_SCHEMES, init_weights
-from rcx.api.options import Metric, Option
+from rcx.api.options import DESCRIPTION, Metric, Option
 from rcx.api.seeding import derive_seed, generator
 
 if TYPE_CHECKING:
@@ -133,18 +133,18 @@ class RidgeRFM(Evaluator):
     ]
     metrics = [
         Metric("val_acc", "fraction", True, "mean validation accuracy over trials"),
-        Metric("val_acc_std", "fraction", False, "population std of validation accuracy over trials"),
+        Metric("val_acc_std", "fraction", False, "population std of validation accuracy over trials", role=DESCRIPTION),
         Metric("val_acc_min", "fraction", True, "worst trial"),
         Metric("val_acc_max", "fraction", True, "best trial"),
         Metric("train_acc", "fraction", True, "mean training accuracy of the ridge fit"),
-        Metric("throughput", "img/s", True, "feature-extractor images per second on the device"),
-        Metric("ratio", "", False, "output elements / input elements"),
-        Metric("features", "count", False, "flattened feature size"),
-        Metric("params", "count", False, "parameters of the feature extractor"),
-        Metric("flops", "MAC/img", False, "multiply-accumulates per image"),
-        Metric("lambda", "", False, "ridge penalty used (mean over trials when chosen by LOO)"),
-        Metric("trials", "count", True, "trials run (1 when screened)"),
-        Metric("seconds", "s", False, "wall time of the evaluation"),
+        Metric("throughput", "img/s", True, "feature-extractor images per second on the device", role=DESCRIPTION),
+        Metric("ratio", "", False, "output elements / input elements", role=DESCRIPTION),
+        Metric("features", "count", False, "flattened feature size", role=DESCRIPTION),
+        Metric("params", "count", False, "parameters of the feature extractor", role=DESCRIPTION),
+        Metric("flops", "MAC/img", False, "multiply-accumulates per image", role=DESCRIPTION),
+        Metric("lambda", "", False, "ridge penalty used (mean over trials when chosen by LOO)", role=DESCRIPTION),
+        Metric("trials", "count", True, "trials run (1 when screened)", role=DESCRIPTION),
+        Metric("seconds", "s", False, "wall time of the evaluation", role=DESCRIPTION),
     ]
 
     def check_plan(self, dataset_options: dict[str, Any]) -> list[tuple[str, str]]:

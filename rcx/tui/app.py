@@ -471,7 +471,7 @@ class RcxApp(App[int]):
             self.changes.append((self.table_version, snap.changed))
             del self.changes[:-CHANGE_HISTORY]
             if self.chart_metric not in snap.table.columns:
-                self.chart_metric = snap.table.default_sort() or next(iter(snap.table.metric_columns()), None)
+                self.chart_metric = snap.table.default_sort() or next(iter(snap.table.score_columns()), None)
             if not self.running:
                 self.progress.snapshot(snap.run.id, snap.total, snap.counts, snap.run.state)
                 self.progress.device = snap.run.device_name

@@ -47,7 +47,9 @@ class Progress:
 
     run_id: int = 0
     total: int = 0
-    done: int = 0
+    done: int = 0  # evaluations that ran (skipped ones apart)
+    skipped: int = 0  # evaluations a stage did not select
+    stages: tuple = ()  # rcx.core.events.StageCount of every stage
     counts: dict[str, int] = field(default_factory=dict)
     device: str = ""
     state: str = "idle"  # idle | loading | running | paused | cancelling | finished | cancelled | failed | following
@@ -91,19 +93,21 @@ class Progress:
         """Fold one runner event in."""
         now = clock() if now is None else now
         if isinstance(event, ev.RunStarted):
-            self.run_id, self.total, self.done, self.device = event.run_id, event.total, event.done, event.device
+            self.run_id, self.total, self.device = event.run_id, event.total, event.device
+            self.done, self.skipped = event.done - event.skipped, event.skipped
             self.state, self.in_flight, self.active_base, self.active_from = "running", 0, 0.0, now
             self.samples.clear()
             self.samples.append((0.0, self.done))
             self.workers = ()
         elif isinstance(event, ev.StageStarted):
-            if event.newly_skipped:  # finished without work: shift the history so the rate does not jump
-                self.done += event.newly_skipped
+            if event.newly_skipped:  # finished without work: counted apart, so the rate does not jump
+                self.skipped += event.newly_skipped
                 self.counts["skipped"] = self.counts.get("skipped", 0) + event.newly_skipped
-                self.samples = deque(((t, d + event.newly_skipped) for t, d in self.samples), maxlen=self.samples.maxlen)
             self.stage = f"stage {event.stage + 1}/{event.stages}: {event.rule} ({event.selected:,} candidates)"
         elif isinstance(event, ev.Workers):
             self.workers = event.workers
+        elif isinstance(event, ev.StageProgress):
+            self.stages = event.stages
         elif isinstance(event, ev.EvalStarted):
             self.current = f"{event.arch} / {event.evaluator}"
             self.in_flight += 1
@@ -116,7 +120,8 @@ class Progress:
                 self._stop_clock(now)
         elif isinstance(event, ev.RunFinished):
             self.counts = dict(event.counts)
-            self.done = sum(n for s, n in event.counts.items() if s in FINAL_STATES)
+            self.skipped = event.counts.get("skipped", 0)
+            self.done = sum(n for s, n in event.counts.items() if s in FINAL_STATES) - self.skipped
             self.state = "cancelled" if event.cancelled else "finished"
             self.current, self.in_flight = "", 0
             self._stop_clock(now)
@@ -126,7 +131,8 @@ class Progress:
         pauses cannot be seen, so its clock runs while the file says ``running``)."""
         now = clock() if now is None else now
         self.run_id, self.total, self.counts = run_id, total, dict(counts)
-        done = sum(n for s, n in counts.items() if s in FINAL_STATES)
+        self.skipped = counts.get("skipped", 0)
+        done = sum(n for s, n in counts.items() if s in FINAL_STATES) - self.skipped
         if run_state == "running":
             self._start_clock(now)
         if done != self.done or not self.samples:
@@ -153,7 +159,7 @@ class Progress:
     def eta_at(self, now: float | None = None) -> float:
         """Active seconds left at :meth:`rate_at` (inf when unknown)."""
         rate = self.rate_at(now)
-        return (self.total - self.done) / rate if rate > 0 else math.inf
+        return (self.total - self.done - self.skipped) / rate if rate > 0 else math.inf
 
     @property
     def rate(self) -> float:
@@ -195,17 +201,28 @@ class RowFilter:
     architecture id, terms ``COLUMN OP VALUE`` compare a column (full name or a unique metric
     name) with a number or text, and ``pareto:X,Y[,...]`` keeps the rows on the Pareto front of
     those columns among the rows the rest lets through (``front``: their ids, recomputed by
-    :meth:`refreshed` when the table changes)."""
+    :meth:`refreshed` when the table changes). ``rank:X,Y[,...]`` adds the rank average of those
+    columns (:mod:`rcx.core.scores`) as the column ``rank`` names, and the table sorts by it."""
 
     words: tuple[str, ...] = ()
     terms: tuple[tuple[str, str, Any], ...] = ()
     pareto: tuple[Any, ...] = ()  # rcx.analysis.pareto.Objective
     front: frozenset[str] | None = None
+    rank: str | None = None  # the rank-average column to sort by (rankavg(a,b,c))
 
     @classmethod
     def parse(cls, query: str, table: ResultsTable) -> "RowFilter":
-        words, terms, pareto = [], [], ()
+        words, terms, pareto, rank = [], [], (), None
         for token in query.split():
+            if token.lower().startswith("rank:"):
+                from rcx.core.scores import parse_score
+
+                try:
+                    cols = [table.resolve(c) for c in parse_score(token.partition(":")[2])]
+                    rank = table.add_rank_average(cols) if len(cols) > 1 else cols[0]
+                except (KeyError, ValueError) as exc:
+                    raise FilterError(f"{token}: {exc.args[0]}") from None
+                continue
             if token.lower().startswith("pareto:"):
                 from rcx.analysis.common import AnalysisError
                 from rcx.analysis.pareto import parse_objectives
@@ -229,10 +246,16 @@ class RowFilter:
             except ValueError:
                 value = raw
             terms.append((column, op, value))
-        return cls(tuple(words), tuple(terms), pareto).refreshed(table)
+        return cls(tuple(words), tuple(terms), pareto, rank=rank).refreshed(table)
 
     def refreshed(self, table: ResultsTable) -> "RowFilter":
-        """This filter with its Pareto front computed over ``table``'s rows (itself without one)."""
+        """This filter with its rank average added to ``table`` and its Pareto front computed
+        over ``table``'s rows (itself without either)."""
+        if self.rank and self.rank not in table.columns:
+            try:
+                table.resolve(self.rank)
+            except KeyError:  # a column went away
+                pass
         if not self.pareto:
             return self
         from rcx.analysis.pareto import pareto_front

@@ -42,9 +42,13 @@ def test_a_stage_that_skips_candidates_counts_them_without_raising_the_rate():
     for i in range(1, 11):
         p.apply(ev.EvalFinished(f"x{i}", "a", "done"), now=float(i))
     p.apply(ev.StageStarted(1, 2, ("b",), "b on the top 2 by a.score", 2, 8, 8), now=10.0)
-    assert (p.done, p.counts["skipped"]) == (18, 8)
+    assert (p.done, p.skipped, p.counts["skipped"]) == (10, 8, 8), "skipped work is counted apart, not as done"
     assert p.rate_at(10.0) == pytest.approx(1.0) and p.eta_at(10.0) == pytest.approx(2.0)
     assert p.stage == "stage 2/2: b on the top 2 by a.score (2 candidates)"
+    p.apply(ev.StageProgress((ev.StageCount(0, ("a",), 0, 0, 10, 0), ev.StageCount(1, ("b",), 2, 0, 0, 8))))
+    assert ev.stage_line(p.stages) == "stage 1 (a): 10 done | stage 2 (b): 2 waiting, 8 skipped"
+    p.apply(ev.RunFinished(1, {"done": 12, "skipped": 8}, 12.0, False), now=12.0)
+    assert (p.done, p.skipped) == (12, 8)
 
 
 def test_progress_snapshot_from_the_store():

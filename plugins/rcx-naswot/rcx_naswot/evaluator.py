@@ -47,7 +47,7 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
-from rcx.api import (INIT_SCHEMES, EvalContext, EvalResult, Evaluator, Metric, Option, RunContext,
+from rcx.api import (DESCRIPTION, INIT_SCHEMES, EvalContext, EvalResult, Evaluator, Metric, Option, RunContext,
                      build_every_edge, generator, init_weights)
 
 if TYPE_CHECKING:
@@ -125,9 +125,10 @@ class NASWOT(Evaluator):
     ]
     metrics = [
         Metric("score", "nats", True, "log|det K| of the ReLU-code kernel, mean over trials"),
-        Metric("score_std", "nats", False, "population std of the score over trials"),
-        Metric("relu_units", "count", False, "N_A: ReLU units per image (the kernel's largest entry)"),
-        Metric("seconds", "s", False, "wall time of the evaluation"),
+        Metric("score_std", "nats", False, "population std of the score over trials", role=DESCRIPTION),
+        Metric("relu_units", "count", False, "N_A: ReLU units per image (the kernel's largest entry)",
+               role=DESCRIPTION),
+        Metric("seconds", "s", False, "wall time of the evaluation", role=DESCRIPTION),
     ]
 
     def check_plan(self, dataset_options: dict[str, Any]) -> list[tuple[str, str]]:

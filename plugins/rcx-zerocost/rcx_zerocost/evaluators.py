@@ -32,7 +32,7 @@ import time
 from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from rcx.api import (INIT_SCHEMES, EvalContext, EvalResult, Evaluator, FixedBatch, Metric, Option,
+from rcx.api import (DESCRIPTION, INIT_SCHEMES, EvalContext, EvalResult, Evaluator, FixedBatch, Metric, Option,
                      RunContext, build_every_edge, generator, init_weights)
 
 if TYPE_CHECKING:
@@ -65,9 +65,9 @@ LOSS = Option("loss", str, "cross_entropy", "loss on the logits: cross_entropy (
 def _metrics(unit: str, help: str) -> list[Metric]:
     return [
         Metric("score", unit, True, f"{help}, mean over trials"),
-        Metric("score_std", unit, False, "population std of the score over trials"),
-        Metric("params", "count", False, "parameters of the scored network"),
-        Metric("seconds", "s", False, "wall time of the evaluation"),
+        Metric("score_std", unit, False, "population std of the score over trials", role=DESCRIPTION),
+        Metric("params", "count", False, "parameters of the scored network", role=DESCRIPTION),
+        Metric("seconds", "s", False, "wall time of the evaluation", role=DESCRIPTION),
     ]
 
 

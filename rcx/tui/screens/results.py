@@ -1,7 +1,8 @@
 """The Results screen: every evaluation in a sortable, filterable table.
 
 Sort with ``s`` (pick a column), ``r`` (reverse) or a header click; filter with ``/`` (words in
-the architecture id and ``COLUMN OP VALUE`` ranges); ``m`` chooses the charts' metric; ``e``
+the architecture id and ``COLUMN OP VALUE`` ranges; ``rank:a.score,b.score,flops`` sorts by the
+rank average of those columns); ``m`` chooses the charts' metric among the scores; ``e``
 writes the visible rows to CSV; enter opens an architecture's detail.
 
 The views live in a ContentSwitcher: ``c`` switches between the table (``#view-table``) and the
@@ -248,6 +249,8 @@ class ResultsScreen(Screen):
             return
         if row_filter != self.grid.row_filter:
             self.grid.set_filter(row_filter)
+            if row_filter.rank and row_filter.rank != self.grid.sort_column:
+                self.grid.sort_by(row_filter.rank)
         self._status()
 
     def action_focus_filter(self) -> None:
@@ -289,7 +292,7 @@ class ResultsScreen(Screen):
         table = self.app.table
         if table is None:
             return
-        metrics = [c for c in table.metric_columns() if c in table.columns]
+        metrics = table.score_columns()  # scores and baselines; descriptions (times, sizes) are not charted
 
         def chosen(metric: str | None) -> None:
             if metric:

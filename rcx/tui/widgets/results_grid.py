@@ -71,6 +71,12 @@ class ResultsGrid(DataTable):
     def show(self, table: ResultsTable, changed: set[str] | None = None) -> None:
         """Show ``table``; ``changed`` lists the architectures whose rows changed since the last
         call (None: rebuild everything)."""
+        rank = self.row_filter.rank
+        if rank and rank not in table.columns:  # a new table from the store: add the rank average again
+            try:
+                table.resolve(rank)
+            except KeyError:
+                pass
         if self.sort_column is None:
             self.sort_column = table.default_sort()
             self.descending = table.higher_is_better.get(self.sort_column, False) if self.sort_column else False
@@ -172,8 +178,12 @@ class ResultsGrid(DataTable):
 
     def _ordered(self) -> list[dict[str, Any]]:
         assert self.table is not None
-        if self.sort_column and self.sort_column in self.table.columns:
-            return self.table.sorted(self.sort_column, self.descending)
+        table = self.table
+        if (table.stage_by and self.sort_column == table.default_sort()
+                and self.descending == table.higher_is_better.get(self.sort_column, False)):
+            return table.funnel_order()  # a funnel's default: by stage reached, then the score that decided
+        if self.sort_column and self.sort_column in table.columns:
+            return table.sorted(self.sort_column, self.descending)
         return self.table.rows
 
     # -- sorting and filtering ------------------------------------------------------------
