@@ -195,6 +195,10 @@ class SharedGradients:
                 self._owner, self._key, self._trials = (weakref.ref(data), weakref.ref(space)), key, {}
             self._trials[trial] = scores
 
+    def clear(self) -> None:
+        with self._lock:
+            self._owner, self._key, self._trials = None, None, {}
+
 
 SHARED_GRADIENTS = SharedGradients()
 
