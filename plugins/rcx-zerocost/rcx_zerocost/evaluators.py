@@ -21,8 +21,8 @@ default (NCHW) memory layout, as the reference code, and the scores equal the re
 computation on the same weights and batch to 1e-4 relative (tests/test_zerocost_fidelity.py).
 ``channels_last`` is faster on a CPU (about 1.4x on NAS-Bench-201 cells, up to 3x on
 pooling-heavy ones) but sums in another order, and the proxies whose score amplifies rounding
-move: zico by up to 1.4 % and grasp by up to 0.4 % (relative) on NAS-Bench-201 cells, the
-others by less than 1e-4 (BENCHMARKS.md, "Zero-cost proxies: layout").
+move: zico by up to 2 % and grasp by up to 0.4 % (relative) on NAS-Bench-201 cells, snip,
+grad_norm and fisher by up to 4e-4, the others by less than 1e-4 (BENCHMARKS.md, "All training-free scores of a NAS-Bench-201 cell").
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ INIT = Option("init", str, "default", "weight init (rcx.api.INIT_SCHEMES); defau
 BN_MODE = Option("bn_mode", str, "train", "BatchNorm: train = batch statistics (reference), eval = fresh running "
                  "statistics", choices=("train", "eval"))
 LAYOUT = Option("layout", str, "contiguous", "memory layout of the network and batch: contiguous = the reference's "
-                "(exact), channels_last = faster on a CPU, zico moves up to 1.4 % and grasp 0.4 % (rounding)",
+                "(exact), channels_last = faster on a CPU, zico moves up to 2 % and grasp 0.4 % (rounding)",
                 choices=("contiguous", "channels_last"))
 INIT_SEED = Option(
     "init_seed", str, "instance", "instance: weights drawn per evaluator instance; shared: from (plan seed, "
