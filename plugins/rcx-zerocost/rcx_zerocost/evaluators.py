@@ -16,6 +16,13 @@ better for every proxy), ``score_std``, ``params`` (parameters of the scored net
 ``seconds``. A non-finite score in any trial gives status ``degenerate``, no ``score``, and the
 reason in ``extra["degenerate"]``.
 
+Shared weights (``init_seed = "shared"``, snip, grad_norm, grasp, fisher, jacov): the weights
+come from ``generator(derive_seed(plan seed, "zerocost", candidate id), "trial", t)`` instead of
+the instance's seed, and the five read one computation (:func:`rcx_zerocost.proxies.gradient_scores`)
+kept per candidate and trial for proxies with equal ``batch_size``, ``init``, ``bn_mode``,
+``loss`` and ``layout``: whichever is evaluated first computes all five, so a score depends
+neither on the order nor on the other proxies of the plan.
+
 Layout (``layout``): ``contiguous`` (default) runs the network and the batch in PyTorch's
 default (NCHW) memory layout, as the reference code, and the scores equal the reference
 computation on the same weights and batch to 1e-4 relative (tests/test_zerocost_fidelity.py).
