@@ -45,6 +45,7 @@ from rcx.api.evaluator import (
     RunContext,
     build_every_edge,
 )
+from rcx.api.cache import CandidateCache
 from rcx.api.hooks import hookimpl
 from rcx.api.init import INIT_SCHEMES, init_weights
 from rcx.api.options import Metric, Option
@@ -53,6 +54,7 @@ from rcx.api.seeding import derive_seed, generator
 __all__ = [
     "Arch",
     "ArchInfo",
+    "CandidateCache",
     "Cancelled",
     "DatasetError",
     "DatasetProvider",

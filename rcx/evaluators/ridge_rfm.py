@@ -36,13 +36,12 @@ Defaults and what they mean:
 
 from __future__ import annotations
 
-import threading
 import time
-import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from rcx.api.cache import CandidateCache
 from rcx.api.device import Normalizer
 from rcx.api.evaluator import EvalContext, EvalResult, Evaluator, RunContext
 from rcx.api.init import INIT_SCHEMES, init_weights
@@ -70,35 +69,9 @@ class TrialFeatures:
     throughput: float
 
 
-class SharedFeatures:
+class SharedFeatures(CandidateCache[TrialFeatures]):
     """The features of the last candidate evaluated with ``init_seed = "shared"``, for the next
-    instance that asks with the same key. Entries hold the dataset and the space weakly: a run
-    that ends (or another run's objects at a reused address) never matches."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._owner: tuple[weakref.ref, weakref.ref] | None = None
-        self._key: tuple[Any, ...] | None = None
-        self._trials: dict[int, TrialFeatures] = {}
-
-    def _holds(self, data: object, space: object, key: tuple[Any, ...]) -> bool:
-        """Whether the entry is for ``key`` on these very objects (call with the lock held)."""
-        return (self._owner is not None and self._key == key
-                and self._owner[0]() is data and self._owner[1]() is space)
-
-    def get(self, data: object, space: object, key: tuple[Any, ...], trial: int) -> TrialFeatures | None:
-        with self._lock:
-            return self._trials.get(trial) if self._holds(data, space, key) else None
-
-    def put(self, data: object, space: object, key: tuple[Any, ...], trial: int, features: TrialFeatures) -> None:
-        with self._lock:
-            if not self._holds(data, space, key):
-                self._owner, self._key, self._trials = (weakref.ref(data), weakref.ref(space)), key, {}
-            self._trials[trial] = features
-
-    def clear(self) -> None:
-        with self._lock:
-            self._owner, self._key, self._trials = None, None, {}
+    instance that asks with the same key (:class:`rcx.api.CandidateCache`)."""
 
 
 SHARED_FEATURES = SharedFeatures()

@@ -29,19 +29,18 @@ computation on the same weights and batch to 1e-4 relative (tests/test_zerocost_
 ``channels_last`` is faster on a CPU (about 1.4x on NAS-Bench-201 cells, up to 3x on
 pooling-heavy ones) but sums in another order, and the proxies whose score amplifies rounding
 move: zico by up to 2 % and grasp by up to 0.4 % (relative) on NAS-Bench-201 cells, snip,
-grad_norm and fisher by up to 4e-4, the others by less than 1e-4 (BENCHMARKS.md, "All training-free scores of a NAS-Bench-201 cell").
+grad_norm and fisher by up to 4e-4, the others by less than 1e-4 (BENCHMARKS.md, "All
+training-free scores of a NAS-Bench-201 cell").
 """
 
 from __future__ import annotations
 
 import math
-import threading
 import time
-import weakref
 from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from rcx.api import (INIT_SCHEMES, EvalContext, EvalResult, Evaluator, FixedBatch, Metric, Option,
+from rcx.api import (INIT_SCHEMES, CandidateCache, EvalContext, EvalResult, Evaluator, FixedBatch, Metric, Option,
                      RunContext, build_every_edge, derive_seed, generator, init_weights)
 
 if TYPE_CHECKING:
@@ -176,38 +175,10 @@ class _LossProxy(ZeroCostProxy):
         return proxies.LOSSES[self.config["loss"]]
 
 
-class SharedGradients:
-    """The :func:`~rcx_zerocost.proxies.gradient_scores` of the last candidate scored with
-    ``init_seed = "shared"``, per trial, for the next proxy that asks with the same key (the
-    candidate, its seed and every option the computation reads). Entries hold the dataset and
-    the space weakly: a run that ends, or another run's objects, never match."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._owner: tuple[weakref.ref, weakref.ref] | None = None
-        self._key: tuple[Any, ...] | None = None
-        self._trials: dict[int, dict[str, float]] = {}
-
-    def _holds(self, data: object, space: object, key: tuple[Any, ...]) -> bool:
-        return (self._owner is not None and self._key == key
-                and self._owner[0]() is data and self._owner[1]() is space)
-
-    def get(self, data: object, space: object, key: tuple[Any, ...], trial: int) -> dict[str, float] | None:
-        with self._lock:
-            return self._trials.get(trial) if self._holds(data, space, key) else None
-
-    def put(self, data: object, space: object, key: tuple[Any, ...], trial: int, scores: dict[str, float]) -> None:
-        with self._lock:
-            if not self._holds(data, space, key):
-                self._owner, self._key, self._trials = (weakref.ref(data), weakref.ref(space)), key, {}
-            self._trials[trial] = scores
-
-    def clear(self) -> None:
-        with self._lock:
-            self._owner, self._key, self._trials = None, None, {}
-
-
-SHARED_GRADIENTS = SharedGradients()
+SHARED_GRADIENTS: CandidateCache[dict[str, float]] = CandidateCache()
+"""The :func:`~rcx_zerocost.proxies.gradient_scores` of the last candidate scored with
+``init_seed = "shared"``, per trial, keyed by the candidate, its seed and every option the
+computation reads."""
 
 
 class _GradientProxy(_LossProxy):
