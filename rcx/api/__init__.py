@@ -50,6 +50,7 @@ from rcx.api.evaluator import (
     RunContext,
     build_every_edge,
 )
+from rcx.api.cache import CandidateCache
 from rcx.api.hooks import hookimpl
 from rcx.api.init import INIT_SCHEMES, init_weights
 from rcx.api.options import DESCRIPTION, SCORE, Metric, Option
@@ -60,6 +61,7 @@ from rcx.api.truth import Values as TruthValues
 __all__ = [
     "Arch",
     "ArchInfo",
+    "CandidateCache",
     "Cancelled",
     "DESCRIPTION",
     "DatasetError",
