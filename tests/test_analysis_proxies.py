@@ -285,3 +285,27 @@ def test_report_needs_a_truth_with_values():
     table = ResultsTable(["arch", "m.s", "t"], [{"arch": "a", "m.s": 1.0, "t": None}], {"m.s": True})
     with pytest.raises(AnalysisError, match="only 0 architectures have a usable t"):
         proxies_report(table, "t")
+
+
+def test_partial_controls_for_the_named_size_column(tmp_path):
+    """--partial features: the partial Spearman controls for log(features) instead of log(params)."""
+    import numpy as np
+
+    from rcx.analysis.common import AnalysisError, load_table
+    from rcx.analysis.proxies import proxies_report
+    from tests.analysis_store import hand_store
+
+    rng = np.random.default_rng(3)
+    n = 120
+    features = rng.integers(10, 1000, size=n)
+    truth = np.log(features) + 0.3 * rng.normal(size=n)
+    rows = [{"arch": f"a{i}", "params": int(rng.integers(10, 1000)), "features": int(features[i]),
+             "truth": float(truth[i]), "proxy": float(np.log(features[i]) + 0.05 * rng.normal())} for i in range(n)]
+    table, _ = load_table(hand_store(tmp_path / "p.db", rows))
+    by_params = {r.metric: r for r in proxies_report(table, "truth.val_acc", boot=0, metrics=["proxy.val_acc"]).rows}
+    by_features = {r.metric: r for r in proxies_report(table, "truth.val_acc", boot=0, metrics=["proxy.val_acc"],
+                                                       partial="features").rows}
+    assert by_params["proxy.val_acc"].partial_spearman > 0.5       # size by params says nothing here
+    assert abs(by_features["proxy.val_acc"].partial_spearman) < 0.3  # the proxy is the feature count (plus noise)
+    with pytest.raises(AnalysisError, match="--partial 'nope'"):
+        proxies_report(table, "truth.val_acc", boot=0, partial="nope")
