@@ -12,7 +12,10 @@ the others (the summary marks it FAIL with a one-line reason):
 - ``ray-overhead``: ``ray_overhead.py``, Ray's cost per evaluation of an evaluator that does
   no work (target: <= 5 ms);
 - ``ridge``, ``cvu``, ``train``: ``ridge_rfm.py``, ``cvu.py``, ``train.py`` with rcx on the
-  device (their reference procedures as those scripts define them).
+  device (their reference procedures as those scripts define them);
+- ``scores``: ``all_scores.py --settings "exact"``: every training-free score of the
+  NAS-Bench-201 study (NASWOT, the ridge pair, the eight zero-cost proxies) on NB201 cells on
+  the device, wall seconds per cell and the time all 15,625 cells would take (target: < 10 min).
 
 It prints one summary table and writes ``device_check.json``, ``device_check.md`` (a section
 for BENCHMARKS.md) and ``device_check.log`` (every command's output) into ``--out``
@@ -45,7 +48,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from devcheck_report import PartResult, one_line, summary_table, write_reports  # noqa: E402  benchmarks/
 from sweep_timing import ROOT, SweepTiming, child_env, executor_args, ratio, run_sweep  # noqa: E402
 
-PARTS = ("setup", "pytest-gpu", "ksd-sweep", "ray-overhead", "ridge", "cvu", "train")
+PARTS = ("setup", "pytest-gpu", "ksd-sweep", "ray-overhead", "ridge", "scores", "cvu", "train")
+SCORES_TARGET_MIN = 10.0  # all 15,625 NB201 cells, every training-free score (issue 21)
 SWEEP_TARGET = 2.0  # Ray 4 x 0.25 GPU over in-process, sweep rate (issue 10)
 OVERHEAD_TARGET_MS = 5.0
 
@@ -64,6 +68,7 @@ class Profile:
     ridge: tuple[str, ...]
     cvu: tuple[str, ...]
     train: tuple[str, ...]
+    scores: tuple[str, ...] = ()
     limits: dict[str, float] = field(default_factory=dict)
     budget: float = 450.0
 
@@ -73,9 +78,10 @@ FULL = Profile(
     ridge=("--archs", "6", "--trials", "1,5"),
     cvu=("--archs", "10", "--inits", "100", "--batch", "256"),
     train=("--model", "resnet_lc-20-16-k3", "--train", "2000", "--epochs", "2", "--rounds", "2"),
-    limits={"setup": 60, "pytest-gpu": 120, "ksd-sweep": 230, "ray-overhead": 90, "ridge": 90, "cvu": 75,
-            "train": 75},
-    budget=450.0,
+    scores=("--archs", "20", "--threads", "0"),
+    limits={"setup": 60, "pytest-gpu": 120, "ksd-sweep": 230, "ray-overhead": 90, "ridge": 90, "scores": 90,
+            "cvu": 75, "train": 75},
+    budget=480.0,
 )
 QUICK = Profile(
     sweep_archs=6, sweep_image=16, sweep_images=60, sweep_channels=4, sweep_trials=1, overhead_evals=20,
@@ -83,8 +89,9 @@ QUICK = Profile(
     cvu=("--archs", "2", "--inits", "2", "--batch", "16"),
     train=("--model", "resnet_lc-8-8-k3", "--train", "100", "--epochs", "1", "--rounds", "1", "--batch", "50",
            "--threads", "1"),
-    limits={"setup": 120, "pytest-gpu": 300, "ksd-sweep": 300, "ray-overhead": 240, "ridge": 240, "cvu": 180,
-            "train": 180},
+    scores=("--archs", "1", "--threads", "1", "--images", "40", "--channels", "4", "--cells", "1"),
+    limits={"setup": 120, "pytest-gpu": 300, "ksd-sweep": 300, "ray-overhead": 240, "ridge": 240, "scores": 240,
+            "cvu": 180, "train": 180},
     budget=1500.0,
 )
 
@@ -344,6 +351,19 @@ def part_ridge(ctx: Context) -> Outcome:
     return Outcome(True, figures)
 
 
+def part_scores(ctx: Context) -> Outcome:
+    limit = ctx.limit("scores")
+    rc, out, timed_out = call(ctx, [sys.executable, str(ROOT / "benchmarks" / "all_scores.py"), "--device", ctx.device,
+                                    "--settings", "exact", *ctx.profile.scores], limit)
+    m = re.search(r"^exact: wall ([\d.]+) s per cell; all 15,625 NAS-Bench-201 cells: ([\d.]+) min", out, re.M)
+    if rc or timed_out or not m:
+        return Outcome(False, reason=failure(rc, out, timed_out, limit))
+    minutes = float(m[2])
+    target = "" if ctx.quick else (f"{'met' if minutes < SCORES_TARGET_MIN else 'missed'}: all 15,625 NB201 cells "
+                                   f"< {SCORES_TARGET_MIN:.0f} min")
+    return Outcome(True, {"s per cell": float(m[1]), "15,625 cells (min)": minutes}, target=target)
+
+
 def part_cvu(ctx: Context) -> Outcome:
     limit = ctx.limit("cvu")
     rc, out, timed_out = call(ctx, [sys.executable, str(ROOT / "benchmarks" / "cvu.py"), "--device", ctx.device,
@@ -374,7 +394,8 @@ def part_train(ctx: Context) -> Outcome:
 
 PART_FUNCTIONS: dict[str, Callable[[Context], Outcome]] = {
     "setup": part_setup, "pytest-gpu": part_pytest_gpu, "ksd-sweep": part_ksd_sweep,
-    "ray-overhead": part_ray_overhead, "ridge": part_ridge, "cvu": part_cvu, "train": part_train,
+    "ray-overhead": part_ray_overhead, "ridge": part_ridge, "scores": part_scores, "cvu": part_cvu,
+    "train": part_train,
 }
 
 
@@ -443,7 +464,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (seconds per part; runs on a CPU)")
     ap.add_argument("--only", default="", help=f"comma-separated parts among {', '.join(PARTS)}")
-    ap.add_argument("--budget", type=float, help="seconds for all parts (default: 450, quick 1500); parts "
+    ap.add_argument("--budget", type=float, help="seconds for all parts (default: 480, quick 1500); parts "
                     "that would start later are skipped")
     ap.add_argument("--out", type=Path, help="report folder (default: $OUT, else .devcheck/out)")
     ap.add_argument("--prepare", action="store_true", help="build .devcheck/ for the GPU machine, then exit")

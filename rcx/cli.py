@@ -64,15 +64,33 @@ def _visible_columns(table, all_columns: bool) -> list[str]:
     return cols
 
 
+def _arch_copies(table) -> set[str]:
+    """Evaluator columns that repeat an architecture column (``ridge_rfm.params`` beside
+    ``params``): equal to it in every row where both have a value."""
+    from rcx.core.results import ARCH_COLUMNS
+
+    out = set()
+    for c in table.columns:
+        inst, dot, name = c.rpartition(".")
+        if inst in table.evaluators and name in ARCH_COLUMNS and name in table.columns:
+            pairs = [(r.get(c), r.get(name)) for r in table.rows if r.get(c) is not None and r.get(name) is not None]
+            if all(a == b or (isinstance(a, list) and list(b) == a) for a, b in pairs):
+                out.add(c)
+    return out
+
+
 def write_results(table, rows: list[dict[str, Any]], fmt: str, all_columns: bool, title: str | None = None) -> None:
-    """``rows`` of ``table`` to stdout as JSON, CSV (every column) or a terminal table."""
+    """``rows`` of ``table`` to stdout as JSON, CSV (every column but an evaluator's copies of
+    the architecture's own columns, unless ``all_columns``) or a terminal table."""
     if fmt == "json":
         from rcx.core.store import plain_json
 
         json.dump(plain_json(rows, "rows", lenient=True), sys.stdout, indent=1, allow_nan=False)  # NaN/inf: null
         sys.stdout.write("\n")
     elif fmt == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=table.columns, extrasaction="ignore")
+        copies = set() if all_columns else _arch_copies(table)
+        writer = csv.DictWriter(sys.stdout, fieldnames=[c for c in table.columns if c not in copies],
+                                extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     else:
@@ -118,7 +136,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             plan = load_plan(args.plan, registry, output=args.db)
     except PlanError as exc:
         print(str(exc), file=sys.stderr)
-        error(f"the plan has {len(exc.problems)} problem(s); nothing was run")
+        error(f"the plan has {exc.total:,} problem(s); nothing was run")
         return EXIT_USAGE
 
     cancel = threading.Event()
@@ -154,8 +172,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     sort = table.default_sort()
     if args.top and sort and not args.quiet:
-        rows = table.sorted(sort)[: args.top]
-        print_table(table.summary_columns(), rows, priority=["arch"], title=f"top {len(rows)} by {sort} (all columns: rcx results {plan.output})")
+        ranked = [r for r in default_order(table) if not is_invalid(table, r)]  # invalid rows never top a table
+        rows = ranked[: args.top]
+        by = f"stage reached, then {sort}" if table.stage_by else sort
+        print_table(table.summary_columns(), rows, priority=["arch"],
+                    title=f"top {len(rows)} by {by} (all columns: rcx results {plan.output})")
     print(f"results: {plan.output}", file=sys.stderr)
     if failures.all_failed:
         error(failures.message(str(plan.output)))
@@ -194,6 +215,21 @@ def stored_plan(db: Path, registry: Any) -> Any:
     return parse_plan(run.plan_text, registry, source=f"{db} (the plan of run {run.id}, {run.name!r})", output=db)
 
 
+def default_order(table) -> list[dict[str, Any]]:
+    """The results' default order: a funnel's by stage reached, then the deciding score
+    (finalists first); otherwise by the default sort column (best first)."""
+    if table.stage_by:
+        return table.funnel_order()
+    sort = table.default_sort()
+    return table.sorted(sort) if sort else table.rows
+
+
+def is_invalid(table, row: dict[str, Any]) -> bool:
+    """Whether the row's architecture does not fit the input (every evaluation ``invalid``)."""
+    statuses = [row.get(f"{i}.status") for i in table.evaluators]
+    return bool(statuses) and all(s == "invalid" for s in statuses)
+
+
 def execution_settings(args: argparse.Namespace) -> Any:
     """``rcx run``'s execution flags as :class:`~rcx.exec.ExecutionSettings` (UsageError when wrong)."""
     from rcx.exec.settings import ExecutionSettings
@@ -201,7 +237,7 @@ def execution_settings(args: argparse.Namespace) -> Any:
     settings = ExecutionSettings(
         executor=args.executor, address=args.address, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
         cpus_per_worker=1.0 if args.cpus_per_worker is None else args.cpus_per_worker,
-        threads_per_worker=args.threads_per_worker,
+        threads_per_worker=args.threads_per_worker, worker_timeout=args.worker_timeout,
     )
     problems = settings.problems()
     if problems:
@@ -304,7 +340,10 @@ def cmd_results(args: argparse.Namespace) -> int:
         error(str(exc.args[0]))
         return EXIT_USAGE
     descending = True if args.desc else False if args.asc else None
-    rows = table.sorted(sort, descending) if sort else table.rows
+    if args.sort or args.pareto or descending is not None or not table.stage_by:
+        rows = table.sorted(sort, descending) if sort else table.rows
+    else:  # a funnel: finalists first
+        rows, sort = table.funnel_order(), f"stage reached, then {sort}"
     if front is not None:
         on_front = {r["arch"] for r in front}
         rows = [r for r in rows if r["arch"] in on_front]
@@ -356,9 +395,10 @@ def cmd_plugins(args: argparse.Namespace) -> int:
                 if opts:
                     print_table(["option", "type", "default", "help"], opts, title=f"{kind} {e.name}: options")
                 metrics = [{"metric": m.name, "unit": m.unit, "better": "higher" if m.higher_is_better else "lower",
-                            "help": m.help} for m in getattr(e.obj, "metrics", None) or getattr(e.obj, "subsets", ())]
+                            "role": getattr(m, "role", "score"), "help": m.help}
+                           for m in getattr(e.obj, "metrics", None) or getattr(e.obj, "subsets", ())]
                 if metrics:
-                    print_table(["metric", "unit", "better", "help"], metrics, title=f"{kind} {e.name}: metrics")
+                    print_table(["metric", "unit", "better", "role", "help"], metrics, title=f"{kind} {e.name}: metrics")
     return EXIT_OK  # broken plugins were reported (once) on stderr while loading
 
 
@@ -401,13 +441,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "instance or a cluster (pip install \"rcx[ray]\")")
     x.add_argument("--address", metavar="auto|HOST:PORT",
                    help="ray: join a running cluster (auto: the one this machine belongs to) instead of starting a "
-                        "private local instance")
+                        "private local instance; Ray Client addresses (ray://) are not supported")
     x.add_argument("--workers", type=int, metavar="N", help="ray: workers (default: as many as the resources allow)")
     x.add_argument("--gpus-per-worker", type=float, metavar="F",
                    help="ray: GPU share of each worker (default 1 on a CUDA plan, else 0; 0.25 = four per GPU)")
     x.add_argument("--cpus-per-worker", type=float, metavar="N", help="ray: CPUs reserved per worker (default 1)")
     x.add_argument("--threads-per-worker", type=int, metavar="N",
                    help="ray: torch CPU threads per worker (default: its CPUs)")
+    x.add_argument("--worker-timeout", type=float, metavar="SECONDS",
+                   help="ray: seconds a worker may wait to be placed on a node (default 120); one that waits longer "
+                        "is reported as failed to start, with Ray's reason, and the run goes on with the others; "
+                        "when no worker is left (the node's raylet died, no node has room) the run stops, exit 2, "
+                        "resumable. See docs/faults.md")
     r.add_argument("--top", type=int, default=10, help="rows of the final table (0: none)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     r.set_defaults(func=cmd_run)
@@ -419,7 +464,9 @@ def build_parser() -> argparse.ArgumentParser:
     res = sub.add_parser("results", help="print the results of a run")
     res.add_argument("db", type=Path, help="results file")
     res.add_argument("--run", type=int, help="run id (default: the latest)")
-    res.add_argument("--sort", help="column, e.g. ridge_rfm.val_acc (or val_acc when unique)")
+    res.add_argument("--sort", help="column, e.g. ridge_rfm.val_acc (or val_acc when unique), or a rank average of "
+                                    "several, e.g. synflow.score,jacov.score,flops (lower is better; docs/scores.md); "
+                                    "default: the last stage's headline score, a funnel's finalists first")
     order = res.add_mutually_exclusive_group()
     order.add_argument("--asc", action="store_true", help="ascending (default: best first by the metric's direction)")
     order.add_argument("--desc", action="store_true", help="descending")

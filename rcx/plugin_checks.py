@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import pluggy
 
-from rcx.api.options import Metric, Option
+from rcx.api.options import ROLES, SCORE, Metric, Option
 
 STRICT_ENV = "RCX_STRICT_PLUGINS"
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")  # no dots or colons: result columns are "instance.metric"
@@ -143,6 +143,32 @@ def metric_problems(metrics: Any) -> list[str]:
         if not isinstance(m.higher_is_better, bool):
             problems.append(f"{label}: higher_is_better must be True or False (it orders results), "
                             f"got {m.higher_is_better!r}")
+        if getattr(m, "role", SCORE) not in ROLES:
+            problems.append(f"{label}: role must be rcx.api.SCORE or rcx.api.DESCRIPTION, got {m.role!r}")
+    return problems
+
+
+_DESCRIPTION_NAMES = ("seconds", "throughput", "params", "flops", "features")
+_DESCRIPTION_UNITS = ("s", "ms", "img/s", "MAC/img")
+
+
+def role_problems(metrics: Any) -> list[str]:
+    """Metrics declared scores that look like descriptions: a time or throughput (``seconds``,
+    ``*_seconds``, ``throughput``, unit ``s`` or ``img/s``), the architecture's size
+    (``params``, ``flops``, ``features``: the baselines rcx ranks already) or a spread
+    (``*_std``). The test kit (strict mode) refuses them; otherwise rcx stays silent, so a
+    plugin written before roles existed keeps loading."""
+    problems = []
+    for m in metrics if isinstance(metrics, (list, tuple)) else ():
+        if not isinstance(m, Metric) or getattr(m, "role", SCORE) != SCORE:
+            continue
+        name = str(m.name)
+        if (name in _DESCRIPTION_NAMES or name.endswith(("_seconds", "_std", "_params", "_flops"))
+                or m.unit in _DESCRIPTION_UNITS):
+            problems.append(f"metric {name!r} ({m.unit or 'no unit'}) is declared a score, but it reads as a "
+                            "description (a time, throughput, size or spread): declare it "
+                            f"Metric({name!r}, {m.unit!r}, {m.higher_is_better}, ..., role=rcx.api.DESCRIPTION) so "
+                            "that leaderboards and stage selection do not rank by it")
     return problems
 
 

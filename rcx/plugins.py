@@ -27,7 +27,7 @@ from typing import Any, Iterable, Mapping
 import pluggy
 
 from rcx.api import hooks
-from rcx.plugin_checks import declaration_problems, describe, hook_problems, strict_mode
+from rcx.plugin_checks import declaration_problems, describe, hook_problems, role_problems, strict_mode
 
 KINDS = ("evaluator", "space", "dataset", "truth")
 _HOOKS = {
@@ -232,6 +232,9 @@ def load_registry(
                     if problems:  # not registered: every plan using it would fail
                         _report(registry, f"{_kind} {describe(obj, _dist)} is not registered: " + "; ".join(problems))
                         return
+                    roles = role_problems(getattr(obj, "metrics", [])) if _kind == "evaluator" and strict_mode() else []
+                    if roles:  # the test kit's check of metric roles (silent outside strict mode)
+                        _report(registry, f"{_kind} {describe(obj, _dist)}: " + "; ".join(roles))
                 clash = registry.add(Entry(_kind, name, obj, _dist, _ver))
                 if clash:
                     _report(registry, clash)

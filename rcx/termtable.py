@@ -6,12 +6,14 @@ priority) and names the ones it left out; piped output always gets every column 
 
 from __future__ import annotations
 
-import math
+import numbers
 import sys
 from typing import IO, Any, Sequence
 
 from rich.console import Console
 from rich.table import Table
+
+from rcx.numfmt import format_number
 
 #: When fitting, a header longer than its values folds at its first dot down to this width.
 HEADER_MIN = 10
@@ -24,23 +26,13 @@ def _header_width(column: str) -> int:
 
 
 def format_value(v: Any) -> str:
-    """One number format for the CLI and the TUI: integers with thousands separators, floats
-    with 4 decimals (no decimals from 1000 up, with separators; 3 significant digits in
-    exponent form below 0.0001, where 4 decimals would show 0), None as blank."""
+    """A table cell: numbers by the one rule of :func:`rcx.numfmt.format_number` (integers
+    whole with thousands separators, floats to 4 significant digits), None as blank, booleans
+    as ``true``/``false``, anything else as its text."""
     if v is None:
         return ""
-    if isinstance(v, bool):
-        return str(v).lower()
-    if isinstance(v, int):
-        return f"{v:,}"
-    if isinstance(v, float):
-        if not math.isfinite(v):
-            return str(v)
-        if abs(v) >= 1000:
-            return f"{v:,.0f}"
-        if v and abs(v) < 0.0001:
-            return f"{v:.2e}"
-        return f"{v:.4f}"
+    if isinstance(v, numbers.Real):
+        return format_number(v)
     return str(v)
 
 

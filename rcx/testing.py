@@ -14,7 +14,10 @@ rcx is installed these fixtures exist without a ``conftest.py``:
   (An installed plugin is loaded through its entry point; listing it too does no harm.)
 - ``rcx_registry``: a registry with rcx's built-ins, every installed plugin and ``rcx_plugins``,
   loaded in strict mode: a plugin that fails to load, declares something invalid, or registers
-  a name another distribution registers fails the test.
+  a name another distribution registers fails the test; so does a metric whose role reads wrong
+  (a time, throughput, size or spread such as ``seconds``, ``throughput``, ``params`` or
+  ``score_std`` declared a score rather than ``role=rcx.api.DESCRIPTION``:
+  ``rcx.plugin_checks.role_problems``).
 - ``rcx_run``: ``rcx_run(evaluators, **options)`` runs a small plan (:func:`plan_text`'s
   options: ``space=``, ``space_options=``, ``dataset=``, ``dataset_options=``, ``n=``,
   ``sampler=`` (``random``, ``exhaustive``...), ``seed=``) on the synthetic dataset

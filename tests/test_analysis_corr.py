@@ -121,7 +121,7 @@ def test_cli_formats(db, capsys):
     assert main(["analyze", "corr", str(db), "--x", "proxy.val_acc", "--y", "truth.val_acc", "--by", "depth",
                  "--plot"]) == 0
     out = capsys.readouterr().out
-    assert "depth=5" in out and "-1.0000" in out and "trivial baselines" in out
+    assert "depth=5" in out and "-1.000 " in out and "trivial baselines" in out
     assert "\x1b[" not in out and "┤" in out and "truth.val_acc vs proxy.val_acc: n=9" in out  # the scatter, piped
 
 

@@ -13,8 +13,8 @@ from scipy import stats
 
 from rcx.analysis.common import AnalysisError, ColumnValues
 from rcx.analysis.proxies import (
-    bootstrap_kendall, bootstrap_spearman, partial_spearman, percentile_interval, proxy_row, resample_indices, top_k,
-    top_precision,
+    bootstrap_kendall, bootstrap_spearman, candidate_metrics, partial_spearman, percentile_interval, proxies_report,
+    proxy_row, resample_indices, top_k, top_precision,
 )
 from rcx.cli import main
 from rcx.truth.base import truth_values
@@ -222,8 +222,9 @@ def test_end_to_end_with_the_shipped_truth(run_db, capsys):
     spearmans = [r["spearman"] for r in prox["rows"] if r["spearman"] is not None]
     assert spearmans == sorted(spearmans, reverse=True)
     assert not any(m.startswith("truth.") for m in rows)
-    assert "cvu.params" not in rows and "params (baseline)" in prox["meta"]["left_out"]["cvu.params"], \
-        "an evaluator's copy of the baseline is the baseline, not a proxy"
+    assert "cvu.params" not in rows and "description" in prox["meta"]["left_out"]["cvu.params"], \
+        "an evaluator's copy of the baseline is declared a description, not a proxy"
+    assert "cvu.seconds" not in rows and "description" in prox["meta"]["left_out"]["cvu.seconds"]
 
     assert main(["analyze", "proxies", str(run_db), "--truth", "nb201:cifar10", "--n-arch", "3", "--runs", "40",
                  "--boot", "50", "--format", "csv"]) == 0
@@ -254,6 +255,29 @@ def test_bad_requests_exit_2(run_db, capsys, argv, message):
     assert message in err and err.count("\n") == 1
 
 
+def test_descriptions_are_left_out_and_scores_and_baselines_stay():
+    """Metric roles: times, throughputs, counts and an evaluator's size copies are descriptions."""
+    from rcx.core.results import ResultsTable
+    from rcx.core.scores import ARCH_BASELINES
+
+    rows = [{"arch": f"a{i}", "params": 10 + i, "flops": 100 + i, "n.status": "done", "n.score": float(i),
+             "n.relu_units": 5.0 * i, "n.seconds": 0.1 * i, "r.status": "done", "r.val_acc": 0.1 * i,
+             "r.throughput": 3.0 * i, "r.params": 10 + i, "truth.val_acc": float(i)} for i in range(8)]
+    higher = {"n.score": True, "n.relu_units": False, "n.seconds": False, "r.val_acc": True, "r.throughput": True,
+              "r.params": False, "truth.val_acc": True, **{c: True for c in ARCH_BASELINES}}
+    roles = {"n.score": "score", "r.val_acc": "score", "n.relu_units": "description", "n.seconds": "description",
+             "r.throughput": "description", "r.params": "description", "params": "baseline", "flops": "baseline"}
+    table = ResultsTable(list(rows[0]), rows, higher, ["n", "r"], roles=roles)
+    out, left_out = candidate_metrics(table, "truth.val_acc")
+    assert out == [("n.score", "proxy", True), ("r.val_acc", "proxy", True), ("params", "baseline", True),
+                   ("flops", "baseline", True)]
+    assert set(left_out) == {"n.relu_units", "n.seconds", "r.throughput", "r.params"}
+    assert all("description" in why for why in left_out.values())
+    report = proxies_report(table, "truth.val_acc", boot=0, n_arch=3, runs=5, metrics=["rankavg(n.score,flops)"])
+    assert [(r.metric, r.higher_is_better) for r in report.rows] == [("rankavg(n.score,flops)", False)]
+    assert report.rows[0].spearman == pytest.approx(1.0)
+
+
 def test_report_needs_a_truth_with_values():
     from rcx.analysis.proxies import proxies_report
     from rcx.core.results import ResultsTable
@@ -261,3 +285,27 @@ def test_report_needs_a_truth_with_values():
     table = ResultsTable(["arch", "m.s", "t"], [{"arch": "a", "m.s": 1.0, "t": None}], {"m.s": True})
     with pytest.raises(AnalysisError, match="only 0 architectures have a usable t"):
         proxies_report(table, "t")
+
+
+def test_partial_controls_for_the_named_size_column(tmp_path):
+    """--partial features: the partial Spearman controls for log(features) instead of log(params)."""
+    import numpy as np
+
+    from rcx.analysis.common import AnalysisError, load_table
+    from rcx.analysis.proxies import proxies_report
+    from tests.analysis_store import hand_store
+
+    rng = np.random.default_rng(3)
+    n = 120
+    features = rng.integers(10, 1000, size=n)
+    truth = np.log(features) + 0.3 * rng.normal(size=n)
+    rows = [{"arch": f"a{i}", "params": int(rng.integers(10, 1000)), "features": int(features[i]),
+             "truth": float(truth[i]), "proxy": float(np.log(features[i]) + 0.05 * rng.normal())} for i in range(n)]
+    table, _ = load_table(hand_store(tmp_path / "p.db", rows))
+    by_params = {r.metric: r for r in proxies_report(table, "truth.val_acc", boot=0, metrics=["proxy.val_acc"]).rows}
+    by_features = {r.metric: r for r in proxies_report(table, "truth.val_acc", boot=0, metrics=["proxy.val_acc"],
+                                                       partial="features").rows}
+    assert by_params["proxy.val_acc"].partial_spearman > 0.5       # size by params says nothing here
+    assert abs(by_features["proxy.val_acc"].partial_spearman) < 0.3  # the proxy is the feature count (plus noise)
+    with pytest.raises(AnalysisError, match="--partial 'nope'"):
+        proxies_report(table, "truth.val_acc", boot=0, partial="nope")

@@ -101,6 +101,26 @@ def test_cli_table_csv_json(db, capsys):
     assert doc["rows"][3]["p_vs_random"] < 1e-6
 
 
+def test_params_is_a_baseline_with_a_declared_direction(db, capsys):
+    """params ranks with higher is better (rcx.core.scores.ARCH_BASELINES): no flag needed."""
+    table, _ = load_table(db)
+    rep = selection_report(table, "params", "truth.val_acc", [46], runs=5)
+    assert rep.higher_is_better is True
+    picked = next(r for r in rep.rows if r.method == "params")
+    best = max((r for r in table.rows if r["truth.val_acc"] is not None), key=lambda r: r["params"])
+    assert picked.mean == pytest.approx(best["truth.val_acc"])
+    assert main(["analyze", "select", str(db), "--score", "params", "--truth", "truth.val_acc", "--n-arch", "5"]) == 0
+    assert "selection by params (higher is better)" in capsys.readouterr().out
+
+
+def test_a_rank_average_is_a_score(db, capsys):
+    """--score a,b: the rank average of the columns (lower is better) selects."""
+    assert main(["analyze", "select", str(db), "--score", "proxy.val_acc,flops", "--truth", "truth.val_acc",
+                 "--n-arch", "5", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["meta"]["score"] == "rankavg(proxy.val_acc,flops)" and doc["meta"]["score_higher_is_better"] is False
+
+
 def test_truth_from_csv_and_direction_override(db, tmp_path, capsys):
     truth_csv = tmp_path / "nb.csv"
     truth_csv.write_text("arch,accuracy\n" + "".join(f"a{i:02d},{100 * (1 - t):.2f}\n" for i, t in enumerate(TRUTH)))
@@ -122,7 +142,7 @@ def test_truth_from_csv_and_direction_override(db, tmp_path, capsys):
     (["--score", "proxy.val_acc", "--truth", "truth.val_acc", "--n-arch", "0"], ">= 1"),
     (["--score", "proxy.val_acc", "--truth", "truth.val_acc", "--runs", "0"], "--runs must be >= 1"),
     (["--score", "proxy.val_acc"], "--truth COLUMN or --truth-csv FILE"),
-    (["--score", "params", "--truth", "truth.val_acc"], "pass --higher-is-better or --lower-is-better"),
+    (["--score", "depth", "--truth", "truth.val_acc"], "pass --higher-is-better or --lower-is-better"),
     (["--score", "proxy.val_acc", "--truth", "proxy.val_acc"], "same column"),
     (["--score", "proxy.val_acc", "--truth-csv", "/nonexistent/nb.csv"], "cannot read"),
 ])

@@ -23,14 +23,26 @@ def test_the_study_plans_sample_the_same_architectures(space, size):
     first = plans[f"{space}_study.toml"]
     assert first["sampler"] == {"kind": "random", "n": 1000} and first["space"] == {"name": space} and first["seed"] == 0
     for name, plan in plans.items():
-        if name.endswith("_gpu.toml"):  # every architecture, every proxy
-            assert plan["sampler"] == {"kind": "exhaustive"} and plan["device"] == "cuda"
+        if name.endswith("_gpu.toml"):  # every architecture in the CPU plans' random order, every proxy
+            assert plan["sampler"] == {"kind": "random", "n": size} and plan["device"] == "cuda"
             assert len(plan["evaluators"]) == 12 and plan["evaluators"]["cvu"]["n_init"] == 100
+            assert {k: plan[k] for k in ("seed", "dataset", "space")} == {k: first[k] for k in ("seed", "dataset", "space")}
             continue
         assert {k: plan[k] for k in SHARED} == {k: first[k] for k in SHARED}, name
     outputs = [p["output"] for p in plans.values()]
     assert len(set(outputs)) == len(outputs) and all(o == f"runs/{n[:-5]}.db" for n, o in zip(plans, outputs))
-    assert "Budget: " in (ROOT / "examples" / f"{space}_study.toml").read_text()
+    assert "Budget (measured" in (ROOT / "examples" / f"{space}_study.toml").read_text()
+
+
+@pytest.mark.parametrize("space", ["nats_sss", "nb_macro"])
+def test_the_gpu_plan_starts_with_the_cpu_sample(space, registry):
+    """A random draw of the whole space lists the 1,000 of the CPU plans first, so a GPU run
+    stopped anywhere holds a random sample that contains theirs once past 1,000."""
+    from rcx.spaces.samplers import sample
+
+    cls = registry.get("space", space)
+    whole = sample(cls(), "random", len(cls()), seed=0)
+    assert len({a.id for a in whole}) == len(cls()) and whole[:1000] == sample(cls(), "random", 1000, seed=0)
 
 
 PLAN = """

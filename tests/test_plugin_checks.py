@@ -138,3 +138,39 @@ def test_the_test_kit_run_is_strict_about_results(tmp_path):
         run_plan(registry, text, tmp_path / "strict")
     table = run_plan(registry, text, tmp_path / "lenient", strict=False)
     assert len(table.rows) == 2 and all(r["sloppy.extra_metric"] == 2.0 for r in table.rows)
+
+
+@pytest.mark.parametrize("metric", [
+    Metric("seconds", "s", False), Metric("throughput", "img/s", True), Metric("params", "count", False),
+    Metric("score_std", "nats", False), Metric("fit_seconds", "", False),
+])
+def test_the_test_kit_refuses_a_time_size_or_spread_declared_a_score(metric):
+    """Metric roles: such a metric must be declared rcx.api.DESCRIPTION (strict mode, the test kit)."""
+    from rcx.api import DESCRIPTION
+
+    timed = type("Timed", (Fine,), {"name": "timed", "__module__": __name__,
+                                     "metrics": [Metric("value", "count", True), metric]})
+    plugin = _plugin(rcx_register_evaluators=hookimpl(lambda register: register(timed)))
+    with pytest.raises(PluginError, match=f"'{metric.name}'.*role=rcx.api.DESCRIPTION"):
+        make_registry(plugin, entry_points=False)
+    assert "timed" in make_registry(plugin, entry_points=False, strict=False).names("evaluator")  # lenient: loads
+    described = type("Described", (Fine,), {"name": "described", "__module__": __name__, "metrics": [
+        Metric("value", "count", True), Metric(metric.name, metric.unit, metric.higher_is_better, role=DESCRIPTION)]})
+    ok = _plugin(rcx_register_evaluators=hookimpl(lambda register: register(described)))
+    assert "described" in make_registry(ok, entry_points=False).names("evaluator")
+
+
+def test_a_role_must_be_score_or_description():
+    problems = declaration_problems("evaluator", _variant(metrics=[Metric("v", "count", True, role="time")]))
+    assert problems and "role must be rcx.api.SCORE or rcx.api.DESCRIPTION" in problems[0]
+
+
+def test_every_installed_evaluator_declares_its_roles():
+    """Built-ins and both plugins pass the test kit's role check (and load strictly)."""
+    from rcx.plugin_checks import role_problems
+
+    registry = make_registry()
+    assert {"naswot", "synflow", "ridge_rfm", "cvu", "trained"} <= set(registry.names("evaluator"))
+    for entry in registry.all("evaluator"):
+        assert role_problems(entry.obj.metrics) == [], entry.name
+        assert any(m.is_score for m in entry.obj.metrics), entry.name

@@ -233,3 +233,83 @@ def test_stages_and_a_search_give_the_in_process_tables_on_ray(local_ray, regist
         a, _ = run(tmp_path / "c" / "plan.toml", registry)
         b, _ = run(tmp_path / "d" / "plan.toml", registry, RAY2)
         assert computed(a) == computed(b) and len(a.rows) >= 1
+
+
+def wait_for(events: list, predicate, deadline_s: float = 300) -> object:
+    """The first event that satisfies ``predicate``, waiting for the run's thread to send it (a
+    hang guard, not a speed bound)."""
+    import time
+
+    end = time.monotonic() + deadline_s
+    while True:
+        found = next((e for e in list(events) if predicate(e)), None)
+        if found is not None:
+            return found
+        assert time.monotonic() < end, "the event never came"
+        time.sleep(0.05)
+
+
+def logged(text: str):
+    return lambda e: isinstance(e, ev.Log) and text in e.message
+
+
+def test_pause_holds_the_calls_that_have_not_started_and_says_how_many_finish(local_ray, gate_registry, tmp_path):
+    """Two calls are queued per worker; pausing while one worker holds an evaluation lets only
+    the started evaluations finish: every gate evaluation that started has finished when the
+    log says so, and the run completes after resuming, each evaluation recorded once."""
+    folder = tmp_path / "gate"
+    held = arch_ids(gate_plan(tmp_path, folder, n=6), gate_registry)[1]
+    path = gate_plan(tmp_path, folder, hold=held, n=6)
+    plan = load_plan(path, gate_registry)
+    pause, events = threading.Event(), []
+    executor = make_executor(RAY2)
+    store = Store.open(plan.output)
+    runner = Runner(plan, gate_registry, on_event=events.append, executor=executor, pause=pause)
+    thread = threading.Thread(target=runner.run, args=(store,))
+    thread.start()
+    try:
+        wait_started(folder, held)
+        pause.set()
+        said = wait_for(events, logged("paused: no evaluation starts until resumed"))
+        assert "still finishing" in said.message
+        (folder / "release").touch()
+        wait_for(events, logged("paused: every started evaluation has finished"))
+        started = len(list(folder.glob("*.started")))
+        finished = sum(isinstance(e, ev.EvalFinished) and e.evaluator == "gate" for e in list(events))
+        assert started == finished < 6, (started, finished)
+        pause.clear()
+    finally:
+        (folder / "release").touch()
+        pause.clear()
+        thread.join(300)
+        store.close()
+        executor.close()
+    assert not thread.is_alive()
+    assert events[-1].counts == {"done": 12} and not events[-1].cancelled
+    assert sum(isinstance(e, ev.EvalFinished) for e in events) == 12
+    assert len(rows_of(path.parent / "results.db")) == 12
+
+
+def test_a_worker_that_is_never_placed_fails_to_start_and_the_run_goes_on(local_ray, gate_registry, tmp_path):
+    """Three workers of one CPU on a 2-CPU instance: the third is never placed; after the worker
+    timeout it is reported as failed to start with Ray's reason, and the other two finish."""
+    folder = tmp_path / "gate"
+    held = arch_ids(gate_plan(tmp_path, folder, n=6), gate_registry)[0]
+    path = gate_plan(tmp_path, folder, hold=held, n=6)
+    events: list = []
+    result: dict = {}
+    settings = ExecutionSettings("ray", workers=3, worker_timeout=5)
+    thread = threading.Thread(target=lambda: result.setdefault("table", run(path, gate_registry, settings, events=events)[0]))
+    thread.start()
+    try:
+        said = wait_for(events, logged("failed to start"))
+    finally:
+        (folder / "release").touch()
+        thread.join(300)
+    assert not thread.is_alive()
+    assert "w3 failed to start" in said.message and "PENDING_CREATION" in said.message, said.message
+    assert "going on with 2 other worker(s)" in said.message
+    assert all(r["gate.status"] == "done" and r["ridge_rfm.status"] == "done" for r in result["table"].rows)
+    last = [e for e in events if isinstance(e, ev.Workers)][-1]
+    assert {w.name: w.state for w in last.workers}["w3"] == "failed"
+    assert {e.worker for e in events if isinstance(e, ev.EvalFinished)} <= {"w1", "w2"}

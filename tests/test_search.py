@@ -165,3 +165,152 @@ def test_without_optuna_or_a_grid_the_plan_says_so(registry, tmp_path, monkeypat
     with pytest.raises(PlanError) as info:
         parse_plan(text, registry, source="p.toml")
     assert "declares no parameter grid" in info.value.problems[0].message
+
+
+# -- stages after a search (issue 25) and a search that knows validity (issue 23) ---------------
+STAGED = """
+[evaluators.second]
+evaluator = "ridge_rfm"
+trials = 1
+train_size = 80
+val_size = 40
+batch_size = 40
+init = "kaiming_normal"
+top = 3
+by = ["ridge_rfm.val_acc", "params"]
+
+[evaluators.third]
+evaluator = "ridge_rfm"
+trials = 1
+train_size = 80
+val_size = 40
+batch_size = 40
+init = "kaiming_uniform"
+top = 1
+by = "second.val_acc"
+"""
+
+
+def staged_plan(tmp_path, registry, trials=6, extra="batch = 3"):
+    path = write_plan(tmp_path, trials=trials, extra=extra)
+    path.write_text(path.read_text() + STAGED)
+    return load_plan(path, registry)
+
+
+def test_stages_follow_the_search_in_one_plan_and_one_results_file(registry, tmp_path):
+    from rcx.core.results import results_table
+
+    plan = staged_plan(tmp_path, registry)
+    events = []
+    store = Store.open(plan.output)
+    try:
+        run_id = Runner(plan, registry, on_event=events.append).run(store)
+        table = results_table(store, run_id, registry)
+        assert store.run(run_id).state == "finished"
+        archs = {t["arch"] for t in store.trials(run_id)}
+        assert {r["arch"] for r in table.rows} == archs  # the search's candidates, one table
+        selection = store.selection(run_id, "second")
+        assert selection["by"] == "rankavg(ridge_rfm.val_acc,params)" and len(selection["selected"]) == 3
+        assert store.selection(run_id, "third")["selected"][0] in selection["selected"]
+    finally:
+        store.close()
+    assert sum(r["second.status"] == "done" for r in table.rows) == 3
+    assert sum(r["third.status"] == "done" for r in table.rows) == 1
+    started = [e for e in events if isinstance(e, ev.EvalStarted)]
+    first_staged = next(i for i, e in enumerate(started) if e.evaluator != "ridge_rfm")
+    assert all(e.evaluator == "ridge_rfm" for e in started[:first_staged]) and \
+        len(started[:first_staged]) == len(archs), "the stages run once the search has proposed every candidate"
+    last = [e for e in events if isinstance(e, ev.StageProgress)][-1]
+    n = len(archs)
+    assert [(s.stage, s.instances, s.waiting, s.running, s.done, s.skipped) for s in last.stages] == [
+        (0, ("ridge_rfm",), 0, 0, n, 0), (1, ("second",), 0, 0, 3, n - 3), (2, ("third",), 0, 0, 1, n - 1)]
+
+
+def test_an_objective_from_a_stage_is_a_plan_error(registry, tmp_path):
+    path = write_plan(tmp_path, objective='["second.val_acc"]')
+    path.write_text(path.read_text() + STAGED)
+    with pytest.raises(PlanError) as info:
+        load_plan(path, registry)
+    assert [(p.path, "runs after the search" in p.message) for p in info.value.problems] == [("sampler.objective", True)]
+
+
+def test_a_search_stopped_while_recording_a_batch_resumes_to_the_same_proposals(registry, tmp_path, monkeypatch):
+    """batch > 1: each batch is recorded whole before it is evaluated (one transaction), so a
+    kill while recording it leaves no half batch that a resumed study would see as finished."""
+    import rcx.core.store as store_module
+
+    extra = 'batch = 4\nalgorithm = "tpe"'
+    whole = staged_plan(tmp_path / "whole", registry, trials=16, extra=extra)
+    expected = [t["arch"] for t in run(whole, registry)[0]]
+
+    plan = staged_plan(tmp_path / "killed", registry, trials=16, extra=extra)
+    dumps = store_module._dumps
+
+    def dies_in_batch_four(value, where, lenient=False):
+        if where == "trial" and value["number"] == 13:
+            raise KeyboardInterrupt  # a kill between two trials of one batch
+        return dumps(value, where, lenient)
+
+    monkeypatch.setattr(store_module, "_dumps", dies_in_batch_four)
+    with pytest.raises(KeyboardInterrupt):
+        run(plan, registry)
+    monkeypatch.undo()
+    store = Store.open(plan.output)
+    try:
+        assert [t["number"] for t in store.trials(1)] == list(range(12)), "the batch is recorded whole or not at all"
+    finally:
+        store.close()
+    trials, evals, state, _ = run(plan, registry)
+    assert state == "finished" and [t["arch"] for t in trials] == expected
+
+
+def _ksd_plan(tmp_path, registry, trials=10):
+    """ksd on 32x32 images (issue 23's case): most kernel/stride/dilation choices shrink them
+    below 1x1 (about 14 % fit)."""
+    text = (write_plan(tmp_path, trials=trials, extra='algorithm = "random"\nbatch = 2').read_text()
+            .replace('name = "mlp2"\nunits = [8, 16, 32, 64]', 'name = "ksd"\nchannels = 4')
+            .replace("image_size = 16", "image_size = 32"))
+    path = tmp_path / "ksd.toml"
+    path.write_text(text)
+    return load_plan(path, registry)
+
+
+def test_the_search_proposes_valid_architectures_and_counts_rejections(registry, tmp_path, capsys):
+    from rcx.cli import main
+
+    plan = _ksd_plan(tmp_path, registry)
+    events = []
+    store = Store.open(plan.output)
+    try:
+        run_id = Runner(plan, registry, on_event=events.append).run(store)
+        records = store.trials(run_id)
+        candidates = store.candidates(run_id)
+    finally:
+        store.close()
+    accepted = [r for r in records if not r.get("rejected")]
+    rejected = [r for r in records if r.get("rejected")]
+    assert len(accepted) == 10 and len(rejected) > 10, "most random ksd proposals do not fit 32x32"
+    assert all(r["error"] for r in rejected) and [r["number"] for r in records] == list(range(len(records)))
+    assert all(c["valid"] for c in candidates), "only valid architectures became candidates"
+    warning = [e.message for e in events if isinstance(e, ev.Log) and e.level == "warning"]
+    assert any(f"{len(rejected)} of {len(records)} proposals were not valid ksd architectures" in m for m in warning)
+
+    resumed = _ksd_plan(tmp_path / "again", registry)
+    first, _, state, _ = run(resumed, registry, cancel_after=3)
+    assert state == "interrupted"
+    again, _, state, _ = run(resumed, registry)
+    assert state == "finished" and [r["arch"] for r in again] == [r["arch"] for r in records]
+    assert main(["run", "--headless", str(tmp_path / "ksd.toml"), "--top", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "top 10 by ridge_rfm.val_acc" in out and "invalid" not in out
+
+
+def test_a_search_accepts_an_invalid_proposal_only_after_the_bound(monkeypatch, registry, tmp_path):
+    from rcx.core import search as search_mod
+
+    monkeypatch.setattr(search_mod, "MAX_REJECTIONS", 0)  # the bound reached at once: invalid ones pass
+    monkeypatch.setattr(search_mod.Search.ask_valid, "__defaults__", (0,))
+    plan = _ksd_plan(tmp_path, registry, trials=6)
+    trials, evals, state, _ = run(plan, registry)
+    assert state == "finished" and not any(t.get("rejected") for t in trials) and len(trials) == 6
+    assert any(e["status"] == "invalid" for e in evals)

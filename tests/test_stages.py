@@ -142,4 +142,19 @@ def test_a_stage_runs_on_the_best_and_resumes_mid_stage_without_recomputing(regi
     assert [(e.arch, e.evaluator) for e in finished_again] == [(a, "ridge_b") for a in best if a != first[0]["arch"]]
     resumed_stage = [e for e in events if isinstance(e, ev.StageStarted)][-1]
     assert resumed_stage.newly_skipped == 0 and resumed_stage.skipped == 4
+    started = next(e for e in events if isinstance(e, ev.RunStarted))
+    assert (started.total, started.done, started.skipped) == (12, 11, 4)  # done counts the skipped ones too
+
+    import io
+
+    from rcx.progress import Reporter
+
+    stream = io.StringIO()  # headless progress, as a resumed run shows it: skipped work counted apart
+    reporter = Reporter(stream, live=False)
+    for e in events:
+        reporter(e)
+    out = stream.getvalue()
+    assert "already done, 4 skipped" in out and "8/12, 4 skipped] " in out, out
+    assert "finished 8 of 12 evaluations, 4 skipped" in out
+    assert "stage 1 (ridge_rfm): 6 done | stage 2 (ridge_b): 2 done, 4 skipped" in out
     assert all(math.isfinite(r["ridge_rfm.val_acc"]) for r in table.rows)

@@ -88,6 +88,7 @@ def test_regenerate_replaces_only_marked_blocks(monkeypatch: pytest.MonkeyPatch)
     assert study.regenerate(text) == "a\n<!-- rcx-table: analyze x runs/a.db -->\nTABLE(analyze x runs/a.db)\n<!-- /rcx-table -->\nb\n"
 
 
+@pytest.mark.slow
 def test_science_tables_match_the_committed_archives() -> None:
     """Every marked table of SCIENCE.md is what `python studies/study.py tables` gives today."""
     out = subprocess.run([sys.executable, str(ROOT / "studies" / "study.py"), "tables", "--check"],

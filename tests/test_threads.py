@@ -185,3 +185,7 @@ def test_read_cpu_busy_counts_only_busy_ticks_of_the_given_cpus(tmp_path, monkey
     hz = os.sysconf("SC_CLK_TCK")
     assert device.read_cpu_busy() == pytest.approx((110 + 226) / hz)
     assert device.read_cpu_busy({1}) == pytest.approx(226 / hz)
+    stat.write_text("cpu  1 2 3 4\ncpu0 1 2 3 4\n")  # an old kernel's four fields
+    assert device.read_cpu_busy() == pytest.approx(6 / hz)
+    stat.write_text("cpu0 1 x 3 4\n")
+    assert device.read_cpu_busy() is None

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Sequence
 
 from rcx.analysis.common import (
-    AnalysisError, ColumnValues, add_common_arguments, column_values, emit, excluded_note, load_table, usable_rows,
+    AnalysisError, ColumnValues, add_common_arguments, column_values, emit, excluded_note, fmt_r, load_table,
+    usable_rows,
 )
 from rcx.analysis.corr import MIN_N
 from rcx.analysis.proxies import (
@@ -163,7 +164,7 @@ def combine_report(table, truth: str, *, metrics: Sequence[str] | None = None, m
     params_part = part(columns["params"].values, "params") if "params" in columns and "params" not in dropped else None
     stats = dict(boot=boot, seed=seed, top_fraction=top_fraction, n_arch=n_arch, runs=runs)
     lineup: list[tuple[ColumnValues, str, bool, str]] = [
-        (combined(chosen), "combination", True, f"chosen on the selection part (Spearman {tried[0][1]:.3f} there)")]
+        (combined(chosen), "combination", True, f"chosen on the selection part (Spearman {fmt_r(tried[0][1])} there)")]
     if len(proxies) > 1 and tuple(proxies) != chosen:
         every = combined(proxies)
         lineup.append((ColumnValues(f"rank-avg(all {len(proxies)} scores)", every.values, every.reasons), "combination",
@@ -210,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
             "runs": report.runs, "random_mean": report.random[0], "random_std": report.random[1],
             "dropped": result.dropped}
     title = f"rank-average combinations against {report.truth} (run {run_id}), on the report part"
-    top = "; ".join(f"{' + '.join(m)} {rho:.3f}" for m, rho in result.selection[:3])
+    top = "; ".join(f"{' + '.join(m)} {fmt_r(rho)}" for m, rho in result.selection[:3])
     note = (f"{result.n_common} architectures have the truth and every metric"
             + (f" ({excluded_note(result.excluded)})" if result.excluded else "")
             + f"; split at random (seed {report.seed}) into {result.n_selection} to choose on and {result.n_report} "

@@ -17,6 +17,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Sequence
 
+from rcx.numfmt import format_number
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -141,8 +143,23 @@ def join_csv(table: ResultsTable, path: Path) -> tuple[ResultsTable, list[str]]:
     return replace(table, columns=[*table.columns, *values], rows=rows), list(values)
 
 
+def split_columns(text: str) -> list[str]:
+    """``"a.x,rankavg(b.y,flops),c"`` -> ``["a.x", "rankavg(b.y,flops)", "c"]``: commas inside
+    parentheses belong to a rank average."""
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            out.append(text[start:i])
+            start = i + 1
+    out.append(text[start:])
+    return [p.strip() for p in out if p.strip()]
+
+
 def resolve(table: ResultsTable, name: str) -> str:
-    """A column by full name or unique metric name; unknown names raise :class:`AnalysisError`."""
+    """A column by full name or unique metric name, or a rank average of such columns
+    (``a,b,c`` or ``rankavg(a,b,c)``, added to the table: :mod:`rcx.core.scores`); unknown
+    names raise :class:`AnalysisError`."""
     try:
         return table.resolve(name)
     except KeyError as exc:
@@ -249,14 +266,15 @@ def plain(v: Any) -> Any:
     return v
 
 
-def fmt_r(v: float) -> str:
-    """A coefficient or a mean for the terminal; NaN is ``n/a``."""
-    return "n/a" if v is None or not math.isfinite(v) else f"{v:.4f}"
+def fmt_r(v: float | None, sign: bool = False) -> str:
+    """A coefficient or a mean for the terminal (:func:`rcx.numfmt.format_number`: 4 significant
+    digits; ``sign``: ``+`` before positive values); NaN is ``n/a``."""
+    return "n/a" if v is None or not math.isfinite(v) else format_number(float(v), sign=sign)
 
 
 def fmt_p(v: float | None) -> str:
-    """A p-value for the terminal (two significant digits); NaN is ``n/a``."""
-    return "n/a" if v is None or not math.isfinite(v) else f"{v:.2g}"
+    """A p-value for the terminal (the same rule at two significant digits); NaN is ``n/a``."""
+    return "n/a" if v is None or not math.isfinite(v) else format_number(float(v), digits=2)
 
 
 def excluded_note(excluded: dict[str, int]) -> str:

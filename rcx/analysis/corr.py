@@ -22,6 +22,7 @@ from rcx.analysis.common import (
     resolve, show_table, usable_rows,
 )
 from rcx.analysis.truth import resolve_names
+from rcx.numfmt import DIGITS, format_ticks, set_round_ticks
 
 if TYPE_CHECKING:
     import numpy as np
@@ -171,12 +172,13 @@ def corr_report(table, x: str, y: str, by: str | None = None, bins: tuple[str, i
             return
         rows = np.flatnonzero(sel)
         idx, edges = bin_index(bin_c.values[rows], bins[1])
+        names = format_ticks([float(e) for e in edges], max_digits=DIGITS)  # [10, 30], not [10.0, 30.0]
         for b in range(bins[1]):
             members = rows[idx == b]
             if len(members) == 0:
                 continue
             lo, hi = float(edges[b]), float(edges[b + 1])
-            label = f"{prefix}{bin_c.name} {'[' if b == 0 else '('}{lo:g}, {hi:g}]"
+            label = f"{prefix}{bin_c.name} {'[' if b == 0 else '('}{names[b]}, {names[b + 1]}]"
             in_bin = np.zeros_like(sel)
             in_bin[members] = True
             report.groups.append(_group(label, in_bin, arch, xc, yc, base, by_value=by_value, bin_range=(lo, hi)))
@@ -231,6 +233,7 @@ def scatter(report: CorrReport, stream: IO[str] | None = None, max_series: int =
             plt.scatter(g.x.tolist(), g.y.tolist(), label=g.label if report.by else None)
     plt.xlabel(report.x)
     plt.ylabel(report.y)
+    set_round_ticks(plt, [v for g in series for v in g.x.tolist()], [v for g in series for v in g.y.tolist()])
     r = report.groups[0].pairs[0].corr
     plt.title(f"{report.y} vs {report.x}: n={r.n}, pearson {fmt_r(r.pearson)}, spearman {fmt_r(r.spearman)}")
     plt.plotsize(min(plt.terminal_width() or 100, 100), 25)
@@ -296,7 +299,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Pearson and Spearman (with p-values) and Kendall's tau between two columns over the architectures "
                     "that have both (finite, evaluation status done), with params/FLOPs as trivial baselines.")
     add_common_arguments(p)
-    p.add_argument("--x", required=True, help="column, e.g. ridge_rfm.val_acc (or val_acc when unique), or a truth")
+    p.add_argument("--x", required=True, help="column, e.g. ridge_rfm.val_acc (or val_acc when unique), a rank average "
+                                              "such as synflow.score,jacov.score,flops, or a truth")
     p.add_argument("--y", help="column, e.g. trained.val_acc, a --csv column, or a truth such as nb201:cifar10")
     p.add_argument("--truth", metavar="TABLE:SUBSET", help="y from a truth table joined by architecture id, e.g. "
                                                            "nb201:cifar10 (instead of --y; see `rcx plugins`)")

@@ -30,8 +30,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
 from rcx.analysis.common import (
-    AnalysisError, add_common_arguments, column_values, emit, excluded_note, load_table, parse_int_list, usable_rows,
+    AnalysisError, add_common_arguments, column_values, emit, excluded_note, fmt_r, load_table, parse_int_list,
+    usable_rows,
 )
+from rcx.analysis.proxies import _difference, _pm
 from rcx.analysis.truth import resolve_names
 
 if TYPE_CHECKING:
@@ -182,13 +184,10 @@ def fit_report(table, truth: str, *, metrics: Sequence[str] | None = None, label
 
 
 # -- command ------------------------------------------------------------------------------------
-def _fmt(v: float, signed: bool = False) -> str:
-    return "" if not math.isfinite(v) else (f"{v:+.3f}" if signed else f"{v:.3f}")
-
-
 def run(args: argparse.Namespace) -> int:
     """The ``rcx analyze fit`` command."""
     from rcx.exits import EXIT_OK, EXIT_USAGE, error
+    from rcx.numfmt import format_number
 
     try:
         table, run_id = load_table(args.db, args.run, args.csv, args.join)
@@ -200,10 +199,8 @@ def run(args: argparse.Namespace) -> int:
         error(str(exc))
         return EXIT_USAGE
     rows = [r.__dict__ for r in report.rows]
-    shown = [{"labels": f"{r.labels:,}", "method": r.method, "kendall": f"{_fmt(r.kendall)} ± {r.kendall_std:.3f}",
-              "spearman": _fmt(r.spearman),
-              "vs params": "" if not math.isfinite(r.vs_params)
-              else f"{_fmt(r.vs_params, True)} [{_fmt(r.vs_params_lo, True)}, {_fmt(r.vs_params_hi, True)}]",
+    shown = [{"labels": format_number(r.labels), "method": r.method, "kendall": _pm(r.kendall, r.kendall_std),
+              "spearman": fmt_r(r.spearman), "vs params": _difference(r.vs_params, r.vs_params_lo, r.vs_params_hi),
               "note": r.note} for r in report.rows]
     meta = {"db": str(args.db), "joined": [str(p) for p in args.join], "run": run_id, "truth": report.truth,
             "usable": report.n, "excluded": report.excluded, "features": report.features, "model": report.model,

@@ -96,10 +96,10 @@ def parse_objectives(spec: str | Sequence[str], table: ResultsTable) -> list[Obj
             raise AnalysisError(str(exc.args[0])) from None
         if direction:
             maximize = direction == "max"
+        elif column in COSTS:  # a cost (lower is better), whatever direction it has as a baseline
+            maximize = False
         elif column in table.higher_is_better:
             maximize = table.higher_is_better[column]
-        elif column in COSTS:
-            maximize = False
         else:
             raise AnalysisError(f"{column}: no declared direction; say {name}:max or {name}:min")
         out.append(Objective(column, maximize))

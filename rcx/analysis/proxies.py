@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, IO, Sequence
 
 from rcx.analysis.common import (
     AnalysisError, ColumnValues, add_common_arguments, column_values, emit, excluded_note, fmt_r, load_table,
-    parse_int_list, usable_rows,
+    parse_int_list, split_columns, usable_rows,
 )
 from rcx.analysis.corr import MIN_N
 from rcx.analysis.select import simulate
@@ -337,15 +337,17 @@ def proxy_row(metric: ColumnValues, kind: str, higher_is_better: bool, truth: Co
                     note="; ".join(notes))
 
 
-def _log_params(table) -> ColumnValues | None:
+def _log_params(table, column: str = "params") -> ColumnValues | None:
+    """log of a positive size column (``params`` by default; ``features``, ``flops`` or any
+    numeric column for ``--partial``), NaN where it is not positive; None when absent."""
     import numpy as np
 
-    if "params" not in table.columns:
+    if column not in table.columns:
         return None
-    p = column_values(table, "params", require_done=False)
+    p = column_values(table, column, require_done=False)
     with np.errstate(divide="ignore", invalid="ignore"):
         values = np.where(p.values > 0, np.log(p.values), np.nan)
-    return ColumnValues("log(params)", values, p.reasons)
+    return ColumnValues(f"log({column})", values, p.reasons)
 
 
 def _offset_copy(rows: Sequence[dict[str, Any]], column: str, baseline: str) -> bool:
@@ -356,23 +358,29 @@ def _offset_copy(rows: Sequence[dict[str, Any]], column: str, baseline: str) -> 
 
 
 def candidate_metrics(table, truth: str) -> tuple[list[tuple[str, str, bool]], dict[str, str]]:
-    """``(column, kind, higher_is_better)`` for every declared metric except truths and the
-    truth column itself, then the baselines; and the columns left out: an evaluator's own copy
-    of a baseline (``cvu.params``: ``params`` plus its classifier head, the same ranking), and
-    the numeric evaluator columns whose direction is not declared (their plugin is not
-    installed here)."""
+    """``(column, kind, higher_is_better)`` for every declared score except truths and the
+    truth column itself, then the baselines; and the columns left out: metrics declared
+    descriptions (times, throughputs, sizes, counts: ``rcx.api.Metric.role``), an evaluator's
+    own copy of a baseline (``cvu.params``: ``params`` plus its classifier head, the same
+    ranking), and the numeric evaluator columns whose direction is not declared (their plugin is
+    not installed here)."""
+    from rcx.core.scores import BASELINE
+
     baselines = [b for b in BASELINES if b in table.columns and b != truth]
     left_out = {}
     out = []
     for c in table.metric_columns():
-        if c == truth or is_truth_column(c):
+        if c == truth or is_truth_column(c) or table.roles.get(c) == BASELINE or "." not in c:
+            continue
+        if table.roles.get(c) == "description":
+            left_out[c] = "a description, not a score"
             continue
         base = c.rpartition(".")[2]
         if base in baselines and _offset_copy(table.rows, c, base):
             left_out[c] = f"{base} (baseline) plus a constant"
             continue
         out.append((c, "proxy", table.higher_is_better[c]))
-    out += [(b, "baseline", True) for b in baselines]
+    out += [(b, "baseline", table.higher_is_better.get(b, True)) for b in baselines]
     for c in table.columns:
         inst, dot, name = c.rpartition(".")
         if (dot and c not in table.higher_is_better and name not in ("status", "error") and not is_truth_column(c)
@@ -382,9 +390,11 @@ def candidate_metrics(table, truth: str) -> tuple[list[tuple[str, str, bool]], d
 
 
 def proxies_report(table, truth: str, *, boot: int = 1000, seed: int = 0, top_fraction: float = 0.1,
-                   n_arch: int = 100, runs: int = 500, metrics: Sequence[str] | None = None) -> ProxiesReport:
+                   n_arch: int = 100, runs: int = 500, metrics: Sequence[str] | None = None,
+                   partial: str = "params") -> ProxiesReport:
     """The leaderboard of a :class:`~rcx.core.results.ResultsTable` against the column ``truth``
-    (e.g. ``truth.nb201.cifar10``); ``metrics`` restricts it to some columns (default: all)."""
+    (e.g. ``truth.nb201.cifar10``); ``metrics`` restricts it to some columns (default: all);
+    ``partial``: the size column whose log the partial Spearman controls for."""
     import numpy as np
 
     if boot < 0 or runs < 1 or n_arch < 1:
@@ -394,9 +404,14 @@ def proxies_report(table, truth: str, *, boot: int = 1000, seed: int = 0, top_fr
     tc = column_values(table, truth, require_done=False)
     truth_higher = table.higher_is_better.get(tc.name, True)
     candidates, left_out = candidate_metrics(table, tc.name)
-    if metrics is not None:
-        wanted = {column_values(table, m, require_done=False).name for m in metrics}
-        candidates = [c for c in candidates if c[0] in wanted]
+    if metrics is not None:  # as asked: also a description or a rank average (rankavg(a,b))
+        auto = {c[0]: c for c in candidates}
+        candidates = []
+        for m in metrics:
+            name = column_values(table, m, require_done=False).name
+            if name not in auto and name not in table.higher_is_better:
+                raise AnalysisError(f"{name} has no declared direction to rank by")
+            candidates.append(auto.get(name, (name, "proxy", table.higher_is_better.get(name, True))))
         left_out = {}
     if not candidates:
         raise AnalysisError(f"the run has no numeric metric to compare with {tc.name}")
@@ -411,7 +426,9 @@ def proxies_report(table, truth: str, *, boot: int = 1000, seed: int = 0, top_fr
     if report.n_truth >= n_arch:
         best = simulate(t_all, t_all, n_arch, runs, np.random.default_rng([seed, n_arch]), truth_higher, truth_higher)
         report.optimal = (float(best.best.mean()), float(best.best.std()))
-    log_params = _log_params(table)
+    if partial != "params" and partial not in table.columns:
+        raise AnalysisError(f"--partial {partial!r}: no such column (e.g. params, flops, features)")
+    log_params = _log_params(table, partial)
     params = column_values(table, "params", require_done=False) if "params" in table.columns else None
     rows = []
     for name, kind, higher in candidates:
@@ -432,26 +449,25 @@ COLUMNS = ("metric", "kind", "higher_is_better", "n", "spearman", "spearman_lo",
            "select_std", "note")
 
 
-def _interval(v: float, lo: float, hi: float) -> str:
+def _interval(v: float, lo: float, hi: float, sign: bool = False) -> str:
+    """``v [lo, hi]`` (``v`` alone without an interval), numbers as :func:`fmt_r` writes them."""
     if not math.isfinite(v):
         return "n/a"
-    return f"{v:.3f} [{lo:.3f}, {hi:.3f}]" if math.isfinite(lo) else f"{v:.3f}"
+    return f"{fmt_r(v, sign)} [{fmt_r(lo, sign)}, {fmt_r(hi, sign)}]" if math.isfinite(lo) else fmt_r(v, sign)
 
 
 def _difference(v: float, lo: float, hi: float) -> str:
-    if not math.isfinite(v):
-        return ""
-    return f"{v:+.3f} [{lo:+.3f}, {hi:+.3f}]" if math.isfinite(lo) else f"{v:+.3f}"
+    return _interval(v, lo, hi, sign=True) if math.isfinite(v) else ""
 
 
 def _pm(mean: float, std: float) -> str:
-    return "" if not math.isfinite(mean) else f"{mean:.2f} ± {std:.2f}"
+    return "" if not math.isfinite(mean) else f"{fmt_r(mean)} ± {fmt_r(std)}"
 
 
-def table_rows(report: ProxiesReport) -> tuple[list[str], list[dict[str, Any]]]:
+def table_rows(report: ProxiesReport, partial: str = "params") -> tuple[list[str], list[dict[str, Any]]]:
     """The terminal table: headers and preformatted rows."""
     pct = f"{100 * report.top_fraction:g}"
-    heads = ["metric", "better", "n", "spearman [95% CI]", "kendall [95% CI]", "partial|params",
+    heads = ["metric", "better", "n", "spearman [95% CI]", "kendall [95% CI]", f"partial|{partial}",
              "vs params [95% CI]", f"top-{pct}% prec", f"select@{report.n_arch}", "note"]
     out = []
     for r in report.rows:
@@ -461,7 +477,7 @@ def table_rows(report: ProxiesReport) -> tuple[list[str], list[dict[str, Any]]]:
             "n": f"{r.n:,}",
             "spearman [95% CI]": _interval(r.spearman, r.spearman_lo, r.spearman_hi),
             "kendall [95% CI]": _interval(r.kendall, r.kendall_lo, r.kendall_hi),
-            "partial|params": fmt_r(r.partial_spearman),
+            f"partial|{partial}": fmt_r(r.partial_spearman),
             "vs params [95% CI]": _difference(r.vs_params, r.vs_params_lo, r.vs_params_hi),
             f"top-{pct}% prec": fmt_r(r.top_precision),
             f"select@{report.n_arch}": _pm(r.select_mean, r.select_std),
@@ -499,11 +515,11 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         table, run_id = load_table(args.db, args.run, args.csv, args.join)
-        names = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+        names = split_columns(args.metrics) if args.metrics else None
         table, (truth,) = resolve_names(table, [args.truth])
         report = proxies_report(table, truth, boot=args.boot, seed=args.seed, top_fraction=args.top_fraction,
                                 n_arch=one_n_arch(args.n_arch), runs=args.runs,
-                                metrics=names)
+                                metrics=names, partial=args.partial)
     except AnalysisError as exc:
         error(str(exc))
         return EXIT_USAGE
@@ -516,12 +532,12 @@ def run(args: argparse.Namespace) -> int:
     title = f"proxies against {report.truth} (run {run_id})"
     note = (f"{report.n_truth} of {report.n_rows} architectures have {report.truth}; lower-is-better metrics are negated, "
             f"so a good proxy is positive; 95% percentile bootstrap intervals (B={report.boot}, seed {report.seed}); "
-            f"partial: Spearman partial to log(params); select@{report.n_arch}: truth of the pick among "
+            f"partial: Spearman partial to log({args.partial}); select@{report.n_arch}: truth of the pick among "
             f"{report.n_arch} random architectures over {report.runs} draws (random {_pm(*report.random)}, "
             f"optimal {_pm(*report.optimal) or 'n/a'})")
     if report.left_out:
         note += "\nleft out: " + ", ".join(f"{c} ({why})" for c, why in report.left_out.items())
-    heads, shown = table_rows(report)
+    heads, shown = table_rows(report, args.partial)
     if args.format != "table":
         emit(args.format, COLUMNS, rows, title=title, meta=meta, note=note)
         return EXIT_OK
@@ -553,12 +569,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "proxies", help="leaderboard of every metric against a truth (Spearman, Kendall, partial, top-10%%, selection)",
         description="Every numeric metric of the run, and params/FLOPs as baselines, against a truth: n, Spearman and "
-                    "Kendall with 95% bootstrap intervals, Spearman partial to log(params), top-10% precision and the "
+                    "Kendall with 95% bootstrap intervals, Spearman partial to log(params) (or --partial), top-10% precision and the "
                     "truth of the metric's pick among N_a random architectures (seed 002). Lower-is-better metrics "
                     "are negated so that a good proxy is positive; rows are sorted by Spearman.")
     add_common_arguments(p)
     p.add_argument("--truth", required=True, help="truth table subset, e.g. nb201:cifar10, or a column (trained.val_acc)")
-    p.add_argument("--metrics", metavar="COLS", help="only these columns (comma-separated; default: every metric)")
+    p.add_argument("--metrics", metavar="COLS",
+                   help="only these columns (comma-separated; a rank average as rankavg(a,b,c); default: every "
+                        "metric declared a score, and the baselines params and flops)")
     add_statistics_arguments(p)
+    p.add_argument("--partial", default="params", metavar="COLUMN",
+                   help="the size column the partial Spearman controls for, as its log (default params; e.g. "
+                        "features: the last layer's feature count, seed 000's explanation of the ridge readout)")
     p.add_argument("--plot", action="store_true", help="table format: also draw Spearman with intervals as bars")
     p.set_defaults(func=run)

@@ -194,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     rows: list[dict[str, Any]] = [{k: getattr(r, k) for k in COLUMNS} for r in report.rows]
     table_rows = [{**r, "mean": fmt_r(r["mean"]), "std": fmt_r(r["std"]),
-                   "optimal_rate": "" if r["optimal_rate"] is None else f"{r['optimal_rate']:.3f}",
+                   "optimal_rate": "" if r["optimal_rate"] is None else fmt_r(r["optimal_rate"]),
                    "p_vs_random": "" if r["p_vs_random"] is None else fmt_p(r["p_vs_random"]),
                    "n_arch": "" if r["n_arch"] is None else r["n_arch"], "runs": "" if r["runs"] is None else r["runs"]}
                   for r in rows]
@@ -217,7 +217,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "score, and report mean +- std of the truth of the pick next to the random and optimal "
                     "baselines (seed 002, Table 2).")
     add_common_arguments(p)
-    p.add_argument("--score", required=True, help="column to select by, e.g. cvu.cv_u")
+    p.add_argument("--score", required=True, help="column to select by, e.g. cvu.cv_u or params (a baseline: higher "
+                                                  "is better), or a rank average of several, e.g. "
+                                                  "synflow.score,jacov.score,flops (lower is better)")
     p.add_argument("--truth", help="column of the truth, e.g. trained.val_acc, or a truth table joined by architecture "
                                    "id, e.g. nb201:cifar10 (with --truth-csv: one of its columns)")
     p.add_argument("--truth-csv", type=Path, metavar="FILE",

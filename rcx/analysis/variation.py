@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from rcx.analysis.common import (
-    AnalysisError, ColumnValues, add_common_arguments, column_values, emit, load_table, usable_rows,
+    AnalysisError, ColumnValues, add_common_arguments, column_values, emit, fmt_r, load_table, usable_rows,
 )
 from rcx.analysis.corr import MIN_N
-from rcx.analysis.proxies import _in_chunks, bootstrap_spearman, candidate_metrics, percentile_interval
+from rcx.analysis.proxies import _difference, _in_chunks, bootstrap_spearman, candidate_metrics, percentile_interval
 from rcx.analysis.truth import resolve_names
 
 if TYPE_CHECKING:
@@ -153,7 +153,7 @@ def variation_report(tables: Sequence[ResultsTable], truth: str, *, metrics: Seq
         folded = per[pick, np.arange(boot)]
         row.spearman = float(rhos.mean())
         row.init_std = float(rhos.std())
-        row.spearman_per_replicate = " ".join(f"{r:.3f}" for r in rhos)
+        row.spearman_per_replicate = " ".join(fmt_r(r) for r in rhos)
         row.cells_lo, row.cells_hi = percentile_interval(per.mean(axis=0))
         row.folded_lo, row.folded_hi = percentile_interval(folded)
         row.vs_params = row.spearman - rho_params
@@ -164,16 +164,14 @@ def variation_report(tables: Sequence[ResultsTable], truth: str, *, metrics: Seq
 
 
 # -- command ------------------------------------------------------------------------------------
-def _ci(lo: float, hi: float, signed: bool = False) -> str:
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return ""
-    f = "{:+.3f}" if signed else "{:.3f}"
-    return f"[{f.format(lo)}, {f.format(hi)}]"
+def _ci(lo: float, hi: float) -> str:
+    return f"[{fmt_r(lo)}, {fmt_r(hi)}]" if math.isfinite(lo) and math.isfinite(hi) else ""
 
 
 def run(args: argparse.Namespace) -> int:
     """The ``rcx analyze variation`` command."""
     from rcx.exits import EXIT_OK, EXIT_USAGE, error
+    from rcx.numfmt import format_number
 
     try:
         base, run_id = load_table(args.db, args.run, args.csv, args.join)
@@ -189,13 +187,10 @@ def run(args: argparse.Namespace) -> int:
         error(str(exc))
         return EXIT_USAGE
     rows = [r.__dict__ for r in report.rows]
-    shown = [{"metric": r.metric, "n": f"{r.n:,}",
-              "spearman": "" if not math.isfinite(r.spearman) else f"{r.spearman:.3f}",
-              "init std": "" if not math.isfinite(r.init_std) else f"{r.init_std:.3f}",
-              "per replicate": r.spearman_per_replicate, "cells [95% CI]": _ci(r.cells_lo, r.cells_hi),
-              "folded [95% CI]": _ci(r.folded_lo, r.folded_hi),
-              "vs params [95% CI]": "" if not math.isfinite(r.vs_params)
-              else f"{r.vs_params:+.3f} {_ci(r.vs_params_lo, r.vs_params_hi, True)}",
+    shown = [{"metric": r.metric, "n": format_number(r.n), "spearman": fmt_r(r.spearman),
+              "init std": fmt_r(r.init_std), "per replicate": r.spearman_per_replicate,
+              "cells [95% CI]": _ci(r.cells_lo, r.cells_hi), "folded [95% CI]": _ci(r.folded_lo, r.folded_hi),
+              "vs params [95% CI]": _difference(r.vs_params, r.vs_params_lo, r.vs_params_hi),
               "note": r.note} for r in report.rows]
     meta = {"db": str(args.db), "joined": [str(p) for p in args.join], "replicates": [str(p) for p in args.replicate],
             "run": run_id, "truth": report.truth, "boot": report.boot, "seed": report.seed, "missing": report.missing}

@@ -9,7 +9,9 @@ without torch.
 
 - Hooks: :data:`hookimpl` marks a plugin's ``rcx_register_evaluators`` /
   ``rcx_register_spaces`` / ``rcx_register_datasets`` / ``rcx_register_truths`` functions.
-- Evaluators: :class:`Evaluator` (declares :class:`Option` and :class:`Metric` lists),
+- Evaluators: :class:`Evaluator` (declares :class:`Option` and :class:`Metric` lists; a
+  metric's ``role`` is :data:`SCORE`, a proxy to rank by, or :data:`DESCRIPTION`, a time,
+  size or count),
   :class:`RunContext` (once per run), :class:`EvalContext` (once per candidate),
   :class:`EvalResult`; raise :class:`InvalidArchitecture` for a candidate that cannot run on
   the input (:class:`Cancelled` is what ``EvalContext.check_cancel`` raises).
@@ -48,9 +50,10 @@ from rcx.api.evaluator import (
     RunContext,
     build_every_edge,
 )
+from rcx.api.cache import CandidateCache
 from rcx.api.hooks import hookimpl
 from rcx.api.init import INIT_SCHEMES, init_weights
-from rcx.api.options import Metric, Option
+from rcx.api.options import DESCRIPTION, SCORE, Metric, Option
 from rcx.api.seeding import derive_seed, generator
 from rcx.api.truth import TruthTable
 from rcx.api.truth import Values as TruthValues
@@ -58,7 +61,9 @@ from rcx.api.truth import Values as TruthValues
 __all__ = [
     "Arch",
     "ArchInfo",
+    "CandidateCache",
     "Cancelled",
+    "DESCRIPTION",
     "DatasetError",
     "DatasetProvider",
     "EvalContext",
@@ -73,6 +78,7 @@ __all__ = [
     "Normalizer",
     "Option",
     "RunContext",
+    "SCORE",
     "SearchSpace",
     "TruthTable",
     "TruthValues",

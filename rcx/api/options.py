@@ -116,14 +116,37 @@ def _check_scalar(opt: Option, typ: type, value: Any) -> tuple[Any, str | None]:
     return value, None
 
 
+SCORE = "score"
+"""The role of a metric meant to rank architectures by (a proxy of trained accuracy)."""
+DESCRIPTION = "description"
+"""The role of a metric that describes an evaluation or an architecture (a time, a size, a
+count, a spread, a setting used): shown and sortable, never offered as a proxy to rank by."""
+ROLES = (SCORE, DESCRIPTION)
+
+
 @dataclass(frozen=True)
 class Metric:
-    """A reported metric: its name, unit and direction (``higher_is_better``)."""
+    """A reported metric: its name, unit, direction (``higher_is_better``) and ``role``.
+
+    ``role`` is :data:`SCORE` (the default: a proxy to rank architectures by; the leaderboard
+    ``rcx analyze proxies``, stage selection and the TUI's chart offer it) or
+    :data:`DESCRIPTION` (a time such as ``seconds``, a throughput, a size or count such as an
+    evaluator's own ``params``/``flops`` copy or ``relu_units``, a spread such as ``score_std``,
+    a setting such as ``lambda``): it is stored, shown and sortable (its direction orders it),
+    but analyses leave it out of the proxies and nothing defaults to ranking by it. The test kit
+    (``rcx.testing``) warns when a time, throughput or architecture-size metric is declared a score.
+    """
 
     name: str
     unit: str
     higher_is_better: bool
     help: str = ""
+    role: str = SCORE
+
+    @property
+    def is_score(self) -> bool:
+        """Whether the metric ranks architectures (``role == "score"``)."""
+        return self.role == SCORE
 
 
 def validate_options(
@@ -137,10 +160,11 @@ def validate_options(
     by_name = {o.name: o for o in declared}
     values: dict[str, Any] = {o.name: o.default for o in declared}
     problems: list[tuple[str, str]] = []
+    known = ""
     for key, value in given.items():
         opt = by_name.get(key)
         if opt is None:
-            known = ", ".join(sorted(by_name)) or "none"
+            known = known or ", ".join(sorted(by_name)) or "none"
             problems.append((f"{where}.{key}", f"unknown option (known: {known})"))
             continue
         v, err = opt.check(value)

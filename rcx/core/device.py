@@ -97,7 +97,11 @@ def read_cpu_busy(cpus: set[int] | None = None) -> float | None:
             continue
         if cpus is not None and int(name[3:]) not in cpus:
             continue
-        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+        try:
+            values = [int(f) for f in fields[:8]]
+        except ValueError:
+            return None
+        user, nice, system, _idle, _iowait, irq, softirq, steal = values + [0] * (8 - len(values))  # old kernels: 4-7
         ticks += user + nice + system + irq + softirq + steal
     return ticks / hz
 

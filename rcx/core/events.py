@@ -8,7 +8,8 @@ from typing import Any
 
 @dataclass(frozen=True)
 class RunStarted:
-    """``total`` evaluations in the run, ``done`` of them already finished (resume).
+    """``total`` evaluations in the run, ``done`` of them already finished (resume), ``skipped``
+    of those not selected by their stage (counted in ``done``).
     ``headline`` maps each evaluator instance to the metrics worth showing per evaluation."""
 
     run_id: int
@@ -19,6 +20,7 @@ class RunStarted:
     resumed: bool
     device: str
     headline: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    skipped: int = 0
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ class WorkerInfo:
     """One worker of a distributed executor: ``name`` (e.g. ``w1``), the ``node`` it runs on
     (host or IP), its ``device`` (e.g. ``cuda:0 (0.25 GPU)``), ``running`` (``arch / evaluator``
     of its current task, empty when idle), ``done`` (evaluations it finished) and ``state``
-    (``starting``, ``ready``, ``lost``)."""
+    (``starting``, ``ready``, ``lost``, ``failed``: never became ready)."""
 
     name: str
     node: str = ""
@@ -107,6 +109,40 @@ class StageStarted:
 
 
 @dataclass(frozen=True)
+class StageCount:
+    """One stage's evaluations (candidate x instance): ``waiting`` (not started; a stage
+    that has not selected yet counts every candidate it may get), ``running``, ``done`` (any
+    final status but skipped: done, screened, invalid, failed...) and ``skipped`` (not selected).
+    ``instances`` are the stage's evaluator instances."""
+
+    stage: int
+    instances: tuple[str, ...]
+    waiting: int
+    running: int
+    done: int
+    skipped: int
+
+
+@dataclass(frozen=True)
+class StageProgress:
+    """Every stage's counts (stage 0 first), sent whenever one changes; a plan without stages
+    has one."""
+
+    stages: tuple[StageCount, ...]
+
+
+def stage_line(stages: tuple[StageCount, ...]) -> str:
+    """``stage 1 (naswot): 40 done | stage 2 (ridge): 3 waiting, 1 running, 6 done, 30 skipped``:
+    every stage's counts, zero counts left out (for the Run screen and headless progress)."""
+    parts = []
+    for s in stages:
+        counts = ", ".join(f"{n:,} {k}" for k, n in (("waiting", s.waiting), ("running", s.running), ("done", s.done),
+                                                        ("skipped", s.skipped)) if n)
+        parts.append(f"stage {s.stage + 1} ({', '.join(s.instances)}): {counts or 'nothing yet'}")
+    return " | ".join(parts)
+
+
+@dataclass(frozen=True)
 class Log:
     level: str  # "info" | "warning" | "error"
     message: str
@@ -123,4 +159,4 @@ class RunFinished:
 
 
 Event = (RunStarted | StageStarted | EvalStarted | EvalProgress | CurvePoint | EvalFinished | Log | RunFinished
-         | Workers)
+         | Workers | StageProgress)

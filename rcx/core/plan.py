@@ -62,12 +62,36 @@ class Problem:
 
 
 class PlanError(Exception):
-    """A plan that cannot run; ``problems`` lists everything that is wrong with it."""
+    """A plan that cannot run; ``problems`` lists everything that is wrong with it (a message
+    repeated for many keys kept :data:`MAX_REPEATS` times, then counted: see :func:`cap_repeats`);
+    ``total`` counts them all."""
 
-    def __init__(self, problems: list[Problem], source: str = "plan") -> None:
+    def __init__(self, problems: list[Problem], source: str = "plan", total: int | None = None) -> None:
         self.problems = problems
         self.source = source
+        self.total = len(problems) if total is None else total
         super().__init__("\n".join(p.format(source) for p in problems))
+
+
+MAX_REPEATS = 5
+"""Problems with one message (e.g. "unknown option (known: ...)") listed before the rest are counted."""
+
+
+def cap_repeats(problems: list[Problem], keep: int = MAX_REPEATS) -> list[Problem]:
+    """``problems`` with each message kept for its first ``keep`` keys; the rest of a message's
+    keys become one problem that counts them (900,000 unknown keys: a few lines, not 228 MB)."""
+    seen: dict[str, int] = {}
+    out: list[Problem] = []
+    for p in problems:
+        seen[p.message] = seen.get(p.message, 0) + 1
+        if seen[p.message] <= keep:
+            out.append(p)
+    for message, n in seen.items():
+        if n > keep:
+            first = next(p for p in problems if p.message == message)
+            brief = message if len(message) <= 60 else message[:57] + "..."
+            out.append(Problem("", f"and {n - keep:,} more keys with the same problem ({brief})", first.line))
+    return out
 
 
 @dataclass(frozen=True)
@@ -247,7 +271,8 @@ def parse_plan(text: str, registry: Registry, source: str = "plan", output: str 
         sampler_raw = {}
     sampler, sampler_problems = validate_options(SAMPLER_OPTIONS, sampler_raw, "sampler")
     problems += sampler_problems
-    if sampler.get("kind") == "random" and sampler.get("n") is None:
+    said = {p for p, _ in problems}  # a key already refused gets no follow-on "needs" message
+    if sampler.get("kind") == "random" and sampler.get("n") is None and "sampler.n" not in said:
         problems.append(("sampler.n", "the random sampler needs n, the number of architectures to draw"))
     kind = sampler.get("kind")
     if kind == "ids":
@@ -260,8 +285,11 @@ def parse_plan(text: str, registry: Registry, source: str = "plan", output: str 
     if kind == "optuna" and sampler.get("n") is not None:
         problems.append(("sampler.n", "the optuna sampler counts trials = N, not n"))
 
+    hint = None
+    if dataset is not None and not any(p.startswith("dataset") for p, _ in problems):
+        hint = data_hint(registry.get("dataset", dataset), dataset_options)
     unknown: dict[str, tuple[str, str, str]] = {}
-    evaluators = _evaluators(raw, registry, problems, dataset_options, unknown)
+    evaluators = _evaluators(raw, registry, problems, dataset_options, unknown, hint)
     problems += _unknown_evaluators(unknown, registry, plan_needs(text))
     if kind == "optuna":
         _check_search(sampler, evaluators, registry, problems, set(unknown))
@@ -288,9 +316,12 @@ def parse_plan(text: str, registry: Registry, source: str = "plan", output: str 
                                                  "searched; use random, exhaustive or ids"))
             if kind == "ids" and not any(p.startswith("sampler") for p, _ in problems):
                 sampler["ids"] = _chosen_ids(sampler, space_obj, source, text, lines, problems)
+            if hint is not None and not any(p.startswith(("sampler", "space")) for p, _ in problems):
+                problems += _fit_problems(space_obj, sampler, top.get("seed"), hint[2])
 
     if problems:
-        raise PlanError([Problem(p, m, _line_for(p, lines)) for p, m in problems], source)
+        raise PlanError(cap_repeats([Problem(p, m, _line_for(p, lines)) for p, m in problems]), source,
+                        total=len(problems))
 
     return Plan(
         text=text,
@@ -310,13 +341,14 @@ def parse_plan(text: str, registry: Registry, source: str = "plan", output: str 
 
 def _check_search(sampler: dict[str, Any], evaluators: list[EvaluatorSpec], registry: Registry,
                   problems: list[tuple[str, str]], unknown: set[str] = frozenset()) -> None:  # type: ignore[assignment]
-    """The optuna sampler's keys: Optuna installed, trials, 1-2 objectives, no stages.
-    An objective of an ``unknown`` evaluator table is not reported again."""
+    """The optuna sampler's keys: Optuna installed, trials, 1-2 objectives from stage 0 (stages
+    run after the search, on its candidates). An objective of an ``unknown`` evaluator table is
+    not reported again."""
     from rcx.core.search import COSTS, INSTALL_HINT, optuna_available
 
     if not optuna_available():
         problems.append(("sampler.kind", INSTALL_HINT))
-    if sampler.get("trials") is None:
+    if sampler.get("trials") is None and not any(p == "sampler.trials" for p, _ in problems):
         problems.append(("sampler.trials", "the optuna sampler needs trials = N, the candidates to propose"))
     objective = sampler.get("objective")
     instances = {e.instance: e for e in evaluators}
@@ -338,10 +370,12 @@ def _check_search(sampler: dict[str, Any], evaluators: list[EvaluatorSpec], regi
             if metric not in declared:
                 problems.append(("sampler.objective", f"{instance} reports no metric {metric!r} "
                                                       f"(declared: {', '.join(declared) or 'none'})"))
-    staged = [e.instance for e in evaluators if e.stage is not None]
-    if staged:
-        problems.append((f"evaluators.{staged[0]}", "stages (top, by) need every candidate up front; the optuna "
-                                                    "sampler proposes them one batch at a time"))
+    for column in objective or ():
+        spec = instances.get(str(column).partition(".")[0])
+        if spec is not None and spec.stage is not None:
+            problems.append(("sampler.objective", f"{column!r} comes from a stage ({spec.instance}: "
+                                                  f"{spec.stage.describe()}), which runs after the search; an "
+                                                  "objective must come from an evaluator without top/by"))
 
 
 def search_objectives(plan: "Plan", registry: Registry) -> list[Any]:
@@ -520,19 +554,81 @@ def _component(
     return name, values
 
 
+def data_hint(provider: Any, options: dict[str, Any]) -> tuple[int, int, tuple[int, int, int]] | None:
+    """``(training images, test images, (C, H, W))`` the run will have after the common options
+    (``train_size``/``test_size`` subsets, ``resize``, ``grayscale_to_rgb``), from the provider's
+    :meth:`~rcx.api.dataset.DatasetProvider.size_hint` without loading; None when unknown."""
+    try:
+        hint = provider.size_hint(options)
+    except Exception:  # a third-party hint that fails: the run's own check still applies
+        return None
+    if hint is None:
+        return None
+    n_train, n_test, (c, h, w) = hint
+    train = min(n_train, options.get("train_size") or n_train)
+    test = min(n_test, options.get("test_size") or n_test)
+    if options.get("grayscale_to_rgb") and c == 1:
+        c = 3
+    if options.get("resize"):
+        h = w = options["resize"]
+    return int(train), int(test), (int(c), int(h), int(w))
+
+
+FIT_PROBE_LIMIT = 100_000
+"""Largest space whose fitting architectures the plan check counts (with the space's fast
+``is_valid``); beyond it the run finds out."""
+
+
+def _fit_problems(space: Any, sampler: dict[str, Any], seed: Any, shape: tuple[int, int, int]) -> list[tuple[str, str]]:
+    """A ``sampler`` problem when ``valid_only`` cannot give the architectures the sampler asks
+    for at the input shape ``shape`` (known without loading), naming why the first one does not
+    fit (e.g. ``channels = 10**12``: every output exceeds the input)."""
+    from rcx.spaces.samplers import sample
+
+    if not sampler.get("valid_only") or sampler.get("kind") not in ("random", "exhaustive"):
+        return []
+    if not callable(getattr(space, "is_valid", None)) or len(space) > FIT_PROBE_LIMIT:
+        return []
+    try:
+        fits = sample(space, sampler["kind"], sampler.get("n"), seed if isinstance(seed, int) else 0, True, shape)
+        if fits:
+            return []
+        message = f"no {space.name} architecture fits {'x'.join(map(str, shape))}"
+    except ValueError as exc:
+        message = str(exc)
+    except Exception:  # a third-party space's is_valid that fails: the run reports it
+        return []
+    try:
+        first = space.arch_at(0)
+        info = space.describe(first, shape)
+        why = "" if info.valid or not info.reason else f" ({first.id}: {info.reason})"
+    except Exception:
+        why = ""
+    return [("sampler.valid_only", message + why)]
+
+
 def _evaluators(
     raw: dict[str, Any], registry: Registry, problems: list[tuple[str, str]], dataset_options: dict[str, Any],
     unknown: dict[str, tuple[str, str, str]],
+    hint: tuple[int, int, tuple[int, int, int]] | None = None,
 ) -> list[EvaluatorSpec]:
-    """The evaluator tables as specs; problems appended. A table whose evaluator no plugin
-    registered goes to ``unknown`` (instance -> (key path, evaluator name, message)) for
-    :func:`_unknown_evaluators`, and later tables' references to it are not reported again."""
+    """The ``[evaluators.NAME]`` tables as specs; problems appended. A table whose evaluator no
+    plugin registered goes to ``unknown`` (instance -> (key path, evaluator name, message)) for
+    :func:`_unknown_evaluators`, and later tables' references to it are not reported again.
+    ``hint`` (see :func:`data_hint`): the dataset's split sizes known without loading, which the
+    evaluators' plan checks then see as ``train_size``/``test_size`` (as the run's own check
+    does after loading)."""
     tables = raw.get("evaluators")
     known = ", ".join(registry.names("evaluator"))
     if not isinstance(tables, dict) or not tables:
         problems.append(("evaluators", f"at least one [evaluators.NAME] table is needed (known: {known})"))
         return []
+    sizes, sized = dataset_options, ""
+    if hint is not None:
+        sizes = {**dataset_options, "train_size": hint[0], "test_size": hint[1]}
+        sized = f" (the dataset will have {hint[0]:,} training and {hint[1]:,} test images)"
     specs = []
+    earlier: dict[str, Any] = {}  # instance -> evaluator class of the tables so far (grown, never rebuilt: linear)
     for instance, table in tables.items():
         where = f"evaluators.{instance}"
         if not isinstance(table, dict):
@@ -553,51 +649,72 @@ def _evaluators(
         values, opt_problems = validate_options(cls.options, given, where)
         problems += opt_problems
         if not opt_problems:
-            problems += [(f"{where}.{p}", m) for p, m in cls(values).check_plan(dataset_options)]
-        stage = _stage(table, where, {s.instance: registry.get("evaluator", s.plugin) for s in specs}, problems,
-                       set(unknown))
+            problems += [(f"{where}.{p}", m + sized) for p, m in cls(values).check_plan(sizes)]
+        stage = _stage(table, where, earlier, problems, set(unknown))
         unhashed = tuple(o.name for o in cls.options if o.neutral_default and values.get(o.name) == o.default)
         specs.append(EvaluatorSpec(instance, plugin, values, stage, unhashed))
+        earlier[instance] = cls
     return specs
 
 
 _STAGE_OPTIONS = [
     Option("top", int, None, "run only on the best N candidates of an earlier evaluator", min=1),
     Option("top_fraction", float, None, "run only on this fraction of them", min=0, max=1, gt_min=True),
-    Option("by", str, None, "instance.metric of an earlier evaluator table that ranks them"),
 ]
+STAGE_OPTIONS = [*_STAGE_OPTIONS, Option(
+    "by", list, None, "instance.metric of an earlier evaluator table, a baseline (params, flops, features), or a list "
+    "of them ranked by their rank average", item_type=str)]
+"""The stage keys as form fields (the TUI's Plan screen); ``by`` is one column or a list."""
+_BY_HELP = ('a stage needs by = "instance.metric" (an earlier evaluator table\'s metric), a baseline (params, flops, '
+            'features) or a list of them, ranked by their rank average')
 
 
 def _stage(table: dict[str, Any], where: str, earlier: dict[str, Any], problems: list[tuple[str, str]],
            unknown: set[str] = frozenset()) -> Stage | None:  # type: ignore[assignment]
     """The table's :class:`~rcx.core.stages.Stage` (None without stage keys); problems appended.
-    A ``by`` that names an ``unknown`` evaluator table (already reported) is not reported again."""
-    given = {k: table[k] for k in STAGE_KEYS if k in table}
-    if not given:
+
+    ``by`` is one column or a list of them (a rank average, :mod:`rcx.core.scores`): each an
+    earlier table's ``instance.metric`` or an architecture baseline, with its declared direction.
+    A ``by`` that names an ``unknown`` evaluator table (already reported) is not reported again.
+    """
+    from rcx.core.scores import ARCH_BASELINES, parse_score
+
+    given = {k: table[k] for k in STAGE_KEYS if k in table and k != "by"}
+    if not given and "by" not in table:
         return None
     values, found = validate_options(_STAGE_OPTIONS, given, where)
     if (values["top"] is None) == (values["top_fraction"] is None) and not found:
         found.append((where, "a stage needs either top = N or top_fraction = F (one of them) with by"))
-    by = values["by"]
-    if by is None and not any(p == f"{where}.by" for p, _ in found):
-        found.append((f"{where}.by", 'a stage needs by = "instance.metric" (an earlier evaluator table\'s metric)'))
-    higher = True
-    if isinstance(by, str):
-        instance, _, metric = by.partition(".")
-        if instance in unknown:
-            return None
-        if instance not in earlier:
+    by = table.get("by")
+    columns: tuple[str, ...] = ()
+    if by is None:
+        found.append((f"{where}.by", _BY_HELP))
+    elif not (isinstance(by, str) or (isinstance(by, list) and all(isinstance(b, str) for b in by))):
+        found.append((f"{where}.by", f"{_BY_HELP}, got {by!r}"))
+    else:
+        try:
+            columns = parse_score(by)
+        except ValueError as exc:
+            found.append((f"{where}.by", str(exc)))
+    directions = []
+    if any(c.partition(".")[0] in unknown for c in columns):
+        return None
+    for column in columns:
+        instance, dot, metric = column.partition(".")
+        if not dot and column in ARCH_BASELINES:
+            directions.append(ARCH_BASELINES[column].higher_is_better)
+        elif not dot or instance not in earlier:
             tables = ", ".join(earlier) or "none"
-            found.append((f"{where}.by", f"{by!r} must name an earlier evaluator table as instance.metric "
-                                         f"(earlier tables: {tables})"))
+            found.append((f"{where}.by", f"{column!r} must name an earlier evaluator table as instance.metric "
+                                         f"(earlier tables: {tables}) or a baseline ({', '.join(ARCH_BASELINES)})"))
         else:
             declared = {m.name: m for m in earlier[instance].metrics}
             if metric not in declared:
                 found.append((f"{where}.by", f"{instance} reports no metric {metric!r} "
                                              f"(declared: {', '.join(declared) or 'none'})"))
             else:
-                higher = declared[metric].higher_is_better
+                directions.append(declared[metric].higher_is_better)
     problems += found
     if found:
         return None
-    return Stage(by=by, higher_is_better=higher, top=values["top"], top_fraction=values["top_fraction"])
+    return Stage.rank_average(columns, directions, top=values["top"], top_fraction=values["top_fraction"])

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from rcx.core.scores import ARCH_BASELINES, BASELINE, SCORE, parse_score, rank_average_rows, score_name
 from rcx.core.store import Store
 from rcx.plugins import Registry, UnknownName
 
@@ -20,9 +21,11 @@ ARCH_COLUMNS = ("params", "flops", "features", "ratio", "out_shape")
 
 @dataclass
 class ResultsTable:
-    """``rows`` are dicts keyed by ``columns``; ``higher_is_better`` maps metric columns to
-    their declared direction; ``evaluators`` lists instance names in plan order; ``space`` is
-    the run's search space (None when the plan does not say)."""
+    """``rows`` are dicts keyed by ``columns``; ``higher_is_better`` maps metric columns (and
+    the baselines ``params``, ``flops``, ``features``) to their declared direction; ``roles``
+    maps them to ``score``, ``description`` or ``baseline`` (:mod:`rcx.core.scores`);
+    ``evaluators`` lists instance names in plan order; ``space`` is the run's search space (None
+    when the plan does not say)."""
 
     columns: list[str]
     rows: list[dict[str, Any]]
@@ -31,6 +34,8 @@ class ResultsTable:
     headline: dict[str, tuple[str, ...]] = field(default_factory=dict)
     space: str | None = None
     stages: dict[str, int] = field(default_factory=dict)  # instance -> stage (plans with stages)
+    roles: dict[str, str] = field(default_factory=dict)
+    stage_by: dict[str, str] = field(default_factory=dict)  # staged instance -> its score's column
 
     def summary_columns(self) -> list[str]:
         """A narrow view: the id, feature size, and per evaluator its status and headline metrics."""
@@ -41,48 +46,108 @@ class ResultsTable:
         return [c for c in cols if c in self.columns]
 
     def metric_columns(self) -> list[str]:
-        """Every ``<instance>.<metric>`` column with a declared direction."""
+        """Every column with a declared direction (metrics, baselines, rank averages)."""
         return [c for c in self.columns if c in self.higher_is_better]
 
+    def score_columns(self) -> list[str]:
+        """The columns to rank architectures by: scores and baselines, not descriptions (a
+        column without a declared role, such as a truth, counts as a score)."""
+        return [c for c in self.metric_columns() if self.roles.get(c, SCORE) != "description"]
+
     def resolve(self, name: str) -> str:
-        """A column by full name, or by a metric name that is unique across evaluators."""
+        """A column by full name, or by a metric name that is unique across evaluators; a rank
+        average (``"a,b,c"`` or ``"rankavg(a,b,c)"``, :mod:`rcx.core.scores`) of such columns is
+        added to the table as a column (lower is better) and its name returned."""
         if name in self.columns:
             return name
+        if "," in name:
+            try:
+                parts = parse_score(name)
+            except ValueError as exc:
+                raise KeyError(str(exc)) from None
+            return self.add_rank_average([self.resolve(p) for p in parts])
         matches = [c for c in self.columns if c.endswith(f".{name}")]
         if len(matches) == 1:
             return matches[0]
         hint = f"ambiguous, one of: {', '.join(matches)}" if matches else f"known: {', '.join(self.columns)}"
         raise KeyError(f"no column {name!r} ({hint})")
 
+    def add_rank_average(self, columns: list[str]) -> str:
+        """Add the rank average of ``columns`` (full names, each with a declared direction) as a
+        column; returns its name. Raises ``KeyError`` for a column without a direction."""
+        name = score_name(columns)
+        if name in self.columns:
+            return name
+        undeclared = [c for c in columns if c not in self.higher_is_better]
+        if undeclared:
+            raise KeyError(f"{undeclared[0]!r} has no declared direction, so it cannot enter a rank average "
+                           f"(columns with one: {', '.join(self.score_columns())})")
+        values = rank_average_rows(self.rows, columns, [self.higher_is_better[c] for c in columns])
+        for row, v in zip(self.rows, values):
+            row[name] = v
+        self.columns.append(name)
+        self.higher_is_better[name] = False
+        self.roles[name] = SCORE
+        return name
+
     def default_sort(self) -> str | None:
-        """The first evaluator's first headline metric (e.g. ``cvu.cv_u``, lower is better),
-        else the first metric with a declared direction. In a plan with stages, the first
-        evaluator of the last stage: the funnel's final word sorts the table."""
+        """The first evaluator's first headline score (e.g. ``cvu.cv_u``, lower is better),
+        else the first score column. In a plan with stages, the first evaluator of the last
+        stage: the funnel's final word sorts the table (:meth:`funnel_order` puts the
+        finalists first)."""
         for inst in sorted(self.evaluators, key=lambda i: -self.stages.get(i, 0)):
             for metric in self.headline.get(inst, ()):
-                if f"{inst}.{metric}" in self.higher_is_better:
-                    return f"{inst}.{metric}"
-        return next(iter(self.higher_is_better), None)
+                col = f"{inst}.{metric}"
+                if col in self.higher_is_better and self.roles.get(col, SCORE) == SCORE:
+                    return col
+        return next((c for c in self.score_columns() if self.roles.get(c, SCORE) == SCORE), None)
+
+    def reached(self, row: dict[str, Any]) -> int:
+        """The last stage whose evaluations ran on ``row`` (0 without stages)."""
+        return max((self.stages.get(i, 0) for i in self.evaluators
+                    if row.get(f"{i}.status") not in (None, "skipped")), default=0)
+
+    def funnel_order(self) -> list[dict[str, Any]]:
+        """A funnel's rows: by stage reached (finalists first), then within a stage by the score
+        that decided (the next stage's ``by`` for those that stopped there, the default sort for
+        the finalists), best first, missing values last."""
+        last = max(self.stages.values(), default=0)
+        deciding: dict[int, str | None] = {last: self.default_sort()}
+        for inst, col in self.stage_by.items():
+            deciding.setdefault(self.stages.get(inst, 1) - 1, col if col in self.columns else None)
+        groups: dict[int, list[dict[str, Any]]] = {}
+        for row in self.rows:
+            groups.setdefault(self.reached(row), []).append(row)
+        out: list[dict[str, Any]] = []
+        for stage in sorted(groups, reverse=True):
+            col = deciding.get(stage)
+            out += _sort_rows(groups[stage], col, self.higher_is_better.get(col, False)) if col else groups[stage]
+        return out
 
     def sorted(self, column: str, descending: bool | None = None) -> list[dict[str, Any]]:
         """Rows sorted by ``column`` (best first by the metric's direction unless given);
         missing values always sort last."""
         if descending is None:
             descending = self.higher_is_better.get(column, False)
+        return _sort_rows(self.rows, column, descending)
 
-        def key(row: dict[str, Any]) -> tuple[int, Any]:
-            v = row.get(column)
-            if v is None or (isinstance(v, float) and math.isnan(v)):
-                return (1, 0)
-            if isinstance(v, (int, float)):
-                return (0, -v if descending else v)
-            return (0, v)
 
-        if descending and any(isinstance(r.get(column), str) for r in self.rows):
-            present = [r for r in self.rows if r.get(column) is not None]
-            missing = [r for r in self.rows if r.get(column) is None]
-            return sorted(present, key=lambda r: r[column], reverse=True) + missing
-        return sorted(self.rows, key=key)
+def _sort_rows(rows: list[dict[str, Any]], column: str, descending: bool) -> list[dict[str, Any]]:
+    """``rows`` by ``column`` (stable), missing and NaN values last whatever the order."""
+
+    def key(row: dict[str, Any]) -> tuple[int, Any]:
+        v = row.get(column)
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return (1, 0)
+        if isinstance(v, (int, float)):
+            return (0, -v if descending else v)
+        return (0, v)
+
+    if descending and any(isinstance(r.get(column), str) for r in rows):
+        present = [r for r in rows if r.get(column) is not None]
+        missing = [r for r in rows if r.get(column) is None]
+        return sorted(present, key=lambda r: r[column], reverse=True) + missing
+    return sorted(rows, key=key)
 
 
 def results_table(store: Store, run_id: int | None = None, registry: Registry | None = None) -> ResultsTable:
@@ -97,7 +162,8 @@ def results_table(store: Store, run_id: int | None = None, registry: Registry | 
     for c in candidates[:1]:
         param_cols = list(c["params"])
     metric_cols: dict[str, list[str]] = {i: [] for i in instances}
-    higher: dict[str, bool] = {}
+    higher: dict[str, bool] = {c: m.higher_is_better for c, m in ARCH_BASELINES.items()}
+    roles: dict[str, str] = {c: BASELINE for c in ARCH_BASELINES}
     headline: dict[str, tuple[str, ...]] = {}
     for inst in instances:
         plugin = plan_evaluators[inst].get("evaluator", inst)
@@ -112,6 +178,7 @@ def results_table(store: Store, run_id: int | None = None, registry: Registry | 
         for m in declared:
             metric_cols[inst].append(m.name)
             higher[f"{inst}.{m.name}"] = m.higher_is_better
+            roles[f"{inst}.{m.name}"] = m.role
     for e in evaluations:  # metrics of evaluators whose plugin is not installed here
         cols = metric_cols.setdefault(e["evaluator"], [])
         cols.extend(k for k in e["metrics"] if k not in cols)
@@ -141,7 +208,21 @@ def results_table(store: Store, run_id: int | None = None, registry: Registry | 
             row.setdefault(col, None)
     space = (run.plan.get("space") or {}).get("name")
     stages: dict[str, int] = {}
-    for inst, table in plan_evaluators.items():  # "by" names an earlier table, so this is in order
+    stage_by: dict[str, str] = {}
+    for inst, table in plan_evaluators.items():  # "by" names earlier tables, so this is in order
         by = table.get("by")
-        stages[inst] = stages.get(str(by).partition(".")[0], 0) + 1 if by else 0
-    return ResultsTable(columns, list(rows.values()), higher, list(metric_cols), headline, space, stages)
+        if not by:
+            stages[inst] = 0
+            continue
+        parts = parse_score(by)
+        stages[inst] = max((stages.get(p.partition(".")[0], 0) for p in parts if "." in p), default=0) + 1
+        stage_by[inst] = score_name(parts)
+    result = ResultsTable(columns, list(rows.values()), higher, list(metric_cols), headline, space, stages, roles,
+                          stage_by)
+    for inst, col in stage_by.items():  # a stage's rank average is a column of its own
+        if col not in result.columns:
+            try:
+                result.add_rank_average(list(parse_score(col)))
+            except KeyError:  # a plugin not installed here: no direction to rank by
+                pass
+    return result

@@ -34,7 +34,7 @@ from rcx.core import events as ev
 from rcx.core.device import device_name, resolve_device, use_threads
 from rcx.core.failures import format_traceback
 from rcx.core.plan import Plan
-from rcx.core.stages import select, stage_numbers
+from rcx.core.stages import SKIPPED, select, stage_numbers
 from rcx.core.store import Store, StoreError, UnstorableValue, plain_json
 from rcx.plugin_checks import ResultChecker, nonfinite_message, nonfinite_values
 from rcx.plugins import Registry
@@ -270,6 +270,9 @@ class Runner:
         self.run_id = 0
         self._by_arch: dict[str, Candidate] = {}
         self._instances: dict[str, Evaluator] = {}
+        self._stage_of: dict[str, int] = {}  # instance -> its stage
+        self._tally: dict[str, dict[str, int]] = {}  # instance -> running / done / skipped
+        self._planned = 0  # candidates the run will have (a search's trials until it has proposed them)
 
     def setup(self) -> None:
         """Resolve the device, load the data, sample and describe the candidates.
@@ -371,10 +374,16 @@ class Runner:
         if searching:
             self._recall_trials(store, run_id)
         finished = store.finished_keys(run_id)
+        self._stage_of = stage_numbers([(e.instance, e.stage) for e in plan.evaluators])
+        self._tally = {n: {"running": 0, "done": 0, "skipped": 0} for n, _ in self.evaluators}
+        for e in store.evaluations(run_id):
+            if e["evaluator"] in self._tally and e["status"] != "running":
+                self._tally[e["evaluator"]]["skipped" if e["status"] == SKIPPED else "done"] += 1
+        self._planned = plan.sampler["trials"] if searching else len(self.candidates)
         total = (plan.sampler["trials"] if searching else len(self.candidates)) * len(self.evaluators)
         self.on_event(ev.RunStarted(
             run_id, total, len(finished), plan.sampler["trials"] if searching else len(self.candidates), tuple(n for n, _ in self.evaluators), resumed, str(device),
-            {n: e.headline_metrics() for n, e in self.evaluators},
+            {n: e.headline_metrics() for n, e in self.evaluators}, sum(t["skipped"] for t in self._tally.values()),
         ))
 
         self.run_id = run_id
@@ -382,9 +391,12 @@ class Runner:
         try:
             if resumed and len(finished) < total and self.executor.runs_here:
                 self._prepare_evaluators()
+            self._stage_progress()
             if searching:
                 self._search(run_id, finished)
-            numbers = stage_numbers([(e.instance, e.stage) for e in plan.evaluators])
+                self._planned = len(self.candidates)
+                self._stage_progress()
+            numbers = self._stage_of
             stages = max(numbers.values(), default=0) + 1
             for number in range(stages):
                 group = [i for i, _ in self.evaluators if numbers[i] == number]
@@ -411,7 +423,7 @@ class Runner:
         assert self.space is not None and self.data is not None
         seen = {c.arch.id for c in self.candidates}
         for record in store.trials(run_id):
-            if record["arch"] and record["arch"] not in seen:
+            if record["arch"] and record["arch"] not in seen and not record.get("rejected"):
                 seen.add(record["arch"])
                 arch = self.space.from_id(record["arch"])
                 cand = Candidate(len(self.candidates), arch, self.space.describe(arch, self.data.shape))
@@ -419,19 +431,29 @@ class Runner:
                 self._by_arch[arch.id] = cand
 
     def _search(self, run_id: int, finished: set[tuple[str, str]]) -> None:
-        """Ask Optuna for ``trials`` candidates in batches, evaluate each batch, tell the results.
+        """Ask Optuna for ``trials`` valid candidates in batches, evaluate each batch with the
+        stage-0 evaluators, tell the results; later stages run on the candidates afterwards.
 
         Recorded trials are evaluated first (where a kill left them unfinished) and replayed into
-        a fresh study; then new trials are asked, recorded, evaluated and told.
+        a fresh study; then new trials are asked, each batch recorded in one transaction (with
+        its rejected, invalid proposals), evaluated and told: a resumed search proposes exactly
+        what an uninterrupted one does.
         """
         from rcx.core.plan import search_objectives
         from rcx.core.search import Search, objective_values
 
         assert self.store is not None and self.space is not None and self.data is not None
-        store, plan = self.store, self.plan
+        store, plan, space, shape = self.store, self.plan, self.space, self.data.shape
         objectives = search_objectives(plan, self.registry)
-        search = Search(self.space, objectives, plan.sampler["algorithm"] or "tpe", plan.seed)
+        search = Search(space, objectives, plan.sampler["algorithm"] or "tpe", plan.seed)
         by_id = {c.arch.id: c for c in self.candidates}
+        described: dict[str, ArchInfo] = {}
+
+        def why_invalid(arch: Arch) -> str:
+            info = by_id[arch.id].info if arch.id in by_id else space.describe(arch, shape)
+            if info.valid and arch.id not in by_id:
+                described[arch.id] = info  # the candidate's description, kept for when it is accepted
+            return "" if info.valid else (info.reason or "invalid on this input")
 
         def values_of(arch_id: str | None) -> list[float] | None:
             if arch_id is None:
@@ -440,21 +462,30 @@ class Runner:
             return objective_values(objectives, evals, by_id[arch_id].info.summary())
 
         records = store.trials(run_id)
-        instances = [n for n, _ in self.evaluators]
-        self.evaluate([by_id[r["arch"]] for r in records if r["arch"]], instances, finished)
+        instances = [n for n, _ in self.evaluators if self._stage_of.get(n, 0) == 0]
+        self.evaluate([by_id[r["arch"]] for r in records if r["arch"] and not r.get("rejected")], instances, finished)
         for record in records:
-            search.replay(record, values_of(record["arch"]))
-        batch = plan.sampler["batch"] or 1
-        while search.trials < plan.sampler["trials"]:
+            search.replay(record, None if record.get("rejected") else values_of(record["arch"]))
+        accepted = sum(1 for r in records if not r.get("rejected"))
+        rejected = len(records) - accepted
+        trials, batch = plan.sampler["trials"], plan.sampler["batch"] or 1
+        while accepted < trials:
             self.wait_while_paused()
             if self.cancel.is_set():
                 raise Cancelled()
-            proposals = [search.ask() for _ in range(min(batch, plan.sampler["trials"] - search.trials))]
+            proposals, batch_records = [], []
+            for _ in range(min(batch, trials - accepted)):
+                refused, p = search.ask_valid(why_invalid)
+                batch_records += [r.record() for r in refused] + [p.record()]
+                proposals.append(p)
+                rejected += len(refused)
+                accepted += 1
+            store.record_trials(run_id, batch_records)
             fresh = []
             for p in proposals:
-                store.record_trial(run_id, p.record())
                 if p.arch is not None and p.arch.id not in by_id:
-                    cand = Candidate(len(self.candidates), p.arch, self.space.describe(p.arch, self.data.shape))
+                    info = described.pop(p.arch.id, None) or space.describe(p.arch, shape)
+                    cand = Candidate(len(self.candidates), p.arch, info)
                     self.candidates.append(cand)
                     by_id[p.arch.id] = self._by_arch[p.arch.id] = cand
                     fresh.append(cand)
@@ -463,6 +494,12 @@ class Runner:
             self.evaluate(fresh, instances, finished)
             for p in proposals:
                 search.tell(p.number, values_of(p.arch.id if p.arch else None))
+        if rejected:
+            level = "warning" if rejected > accepted else "info"
+            self._log(level, f"search: {rejected:,} of {rejected + accepted:,} proposals were not valid "
+                             f"{space.name} architectures on {shape[0]}x{shape[1]}x{shape[2]} input; they were "
+                             "rejected and asked again" + (" (most proposals: narrow the space's options to the "
+                                                           "input)" if rejected > accepted else ""), run_id)
 
     def _start_stage(self, run_id: int, number: int, stages: int, instances: list[str]) -> dict[str, set[str]]:
         """Select (or, on resume, recall) the candidates of the staged ``instances``; emits
@@ -477,13 +514,16 @@ class Runner:
                 continue
             recorded = self.store.selection(run_id, instance)
             if recorded is None:
-                ranked = {e["arch"]: (e["status"], e["metrics"]) for e in self.store.evaluations(run_id)
-                          if e["evaluator"] == stage.instance}
-                sel = select(stage, ranked)
+                ranked: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {c.arch.id: {} for c in self.candidates}
+                for e in self.store.evaluations(run_id):
+                    if e["evaluator"] in stage.instances and e["arch"] in ranked:
+                        ranked[e["arch"]][e["evaluator"]] = (e["status"], e["metrics"])
+                sel = select(stage, ranked, {c.arch.id: c.info.summary() for c in self.candidates})
                 self.store.record_selection(run_id, instance, {"by": stage.by, "rule": stage.describe(),
                                                                "selected": sel.selected}, sel.skipped)
                 recorded = {"selected": sel.selected}
                 newly += len(sel.skipped)
+                self._tally[instance]["skipped"] += len(sel.skipped)
                 self.store.log(run_id, "info", f"stage {number + 1}/{stages}: {instance} on the {stage.describe()}: "
                                                f"selected {', '.join(sel.selected) or 'none'}")
             chosen[instance] = set(recorded["selected"])
@@ -491,8 +531,23 @@ class Runner:
         rules = [f"{i} on the {specs[i].stage.describe()}" if i in chosen else f"{i} on every candidate" for i in instances]
         selected = max((len(c) for c in chosen.values()), default=len(self.candidates))
         if stages > 1:
+            self._stage_progress()
             self.on_event(ev.StageStarted(number, stages, tuple(instances), "; ".join(rules), selected, skipped, newly))
         return chosen
+
+    def _stage_progress(self) -> None:
+        """Emit :class:`~rcx.core.events.StageProgress`: every stage's waiting / running / done /
+        skipped evaluations, from the runner's tally."""
+        stages: dict[int, list[str]] = {}
+        for instance, number in self._stage_of.items():
+            stages.setdefault(number, []).append(instance)
+        out = []
+        for number in sorted(stages):
+            group = stages[number]
+            t = {k: sum(self._tally.get(i, {}).get(k, 0) for i in group) for k in ("running", "done", "skipped")}
+            waiting = max(0, self._planned * len(group) - t["running"] - t["done"] - t["skipped"])
+            out.append(ev.StageCount(number, tuple(group), waiting, t["running"], t["done"], t["skipped"]))
+        self.on_event(ev.StageProgress(tuple(out)))
 
     def evaluate(self, candidates: list[Candidate], instances: list[str], finished: set[tuple[str, str]]) -> None:
         """Every evaluator instance of ``instances`` on each of ``candidates`` that ``finished``
@@ -511,6 +566,7 @@ class Runner:
                 else:  # nothing to run: recorded here, by every executor alike
                     self.store.finish_evaluation(self.run_id, task.arch, instance, "invalid", error=cand.info.reason,
                                                  seed=task.seed)
+                    self._count(instance, "done")
                     self.on_event(ev.EvalFinished(task.arch, instance, "invalid", error=cand.info.reason))
                 finished.add(task.key)
         if tasks:
@@ -541,14 +597,17 @@ class Runner:
         """Mark ``task`` running (on ``worker``'s ``device``); a restarted task's old curve goes."""
         assert self.store is not None
         self.store.start_evaluation(self.run_id, task.arch, task.evaluator, task.seed, device or str(self.device))
+        self._count(task.evaluator, "running")
         self.on_event(ev.EvalStarted(task.arch, task.evaluator, worker))
 
     def record(self, task: Task, outcome: Outcome, worker: str = "") -> None:
         """Store ``outcome`` (a cancelled one drops the running row) and report it."""
         assert self.store is not None
         run_id, arch, instance = self.run_id, task.arch, task.evaluator
+        self._count(instance, "running", -1)
         if outcome.cancelled:
             self.store.cancel_evaluation(run_id, arch, instance)
+            self._stage_progress()
             return
         status, metrics, trials, extra, error = outcome.status, outcome.metrics, outcome.trials, outcome.extra, outcome.error
         if outcome.returned:  # declarations and NaN (rcx.plugin_checks): a warning, or an error in strict mode
@@ -561,7 +620,16 @@ class Runner:
             self.store.finish_evaluation(run_id, arch, instance, status, error=error, seconds=outcome.seconds)
         if status == "failed":
             self._log("error", f"{arch} / {instance}: {error}", run_id)
+        self._count(instance, "done")
         self.on_event(ev.EvalFinished(arch, instance, status, metrics, outcome.seconds, error, worker))
+        self._stage_progress()
+
+    def _count(self, instance: str, key: str, by: int = 1) -> None:
+        """Move the stage tally of ``instance`` (``running``, ``done``); a start reports it."""
+        tally = self._tally.setdefault(instance, {"running": 0, "done": 0, "skipped": 0})
+        tally[key] = max(0, tally[key] + by)
+        if key == "running" and by > 0:
+            self._stage_progress()
 
     def curve_point(self, task: Task, step: int, epoch: float, metrics: dict[str, Any], worker: str = "") -> None:
         """Store one learning-curve point of ``task`` and report it."""

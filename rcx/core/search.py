@@ -6,12 +6,20 @@ a ``range``, a categorical choice otherwise); each trial's values become an arch
 declared metric (``"naswot.score"``, its declared direction) or two for a Pareto front (a cost
 ``params``, ``flops`` or ``features`` counts as lower-is-better).
 
-The results file is the record: every trial (number, values, the sampler's attributes) is written
-there before its candidate is evaluated, and a resumed run rebuilds the in-memory study from it.
-Trial k's sampler is seeded with ``derive_seed(seed, "optuna", k)``, so a proposal depends only
-on the plan seed and the trials before it: a search proposes the same candidates whether or not
-it was interrupted, and no trial is asked twice. A proposal of an architecture already evaluated
-reuses its result; a candidate that fails or does not fit the input is told ``FAIL``.
+The results file is the record: each batch of trials (number, values, the sampler's attributes)
+is written there in one transaction before its candidates are evaluated, and a resumed run
+rebuilds the in-memory study from it. Trial k's sampler is seeded with
+``derive_seed(seed, "optuna", k)``, so a proposal depends only on the plan seed and the trials
+before it: a search proposes the same candidates whether or not it was interrupted (at any
+point, also mid-batch with ``batch > 1``), and no trial is asked twice. A proposal of an
+architecture already evaluated reuses its result; a candidate that fails is told ``FAIL``.
+
+The search knows the space's validity: a proposal that does not fit the input (the space's
+``describe`` says invalid, e.g. ``ksd`` kernels and strides that shrink 32x32 images below 1x1)
+is told ``FAIL`` at once, recorded as *rejected* and asked again, up to :data:`MAX_REJECTIONS`
+times per proposal; only then is an invalid one accepted (and recorded as an invalid
+candidate). ``trials`` counts accepted proposals; the run logs a warning when most proposals
+were invalid.
 Optuna is an optional dependency (``pip install "rcx[search]"``); it is imported only here.
 """
 
@@ -19,8 +27,8 @@ from __future__ import annotations
 
 import importlib.util
 import math
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from rcx.api.arch import Arch, SearchSpace
 from rcx.api.seeding import derive_seed
@@ -32,6 +40,10 @@ if TYPE_CHECKING:
 ALGORITHMS = ("tpe", "nsga2", "random")
 COSTS = ("params", "flops", "features")
 """Architecture columns an objective may name; lower is better."""
+
+MAX_REJECTIONS = 200
+"""Invalid proposals told ``FAIL`` and asked again per accepted proposal before an invalid one
+is accepted (a space that is almost all invalid on the input still ends)."""
 
 INSTALL_HINT = 'the optuna sampler needs Optuna: pip install "rcx[search]"'
 
@@ -67,11 +79,15 @@ class Proposal:
     system_attrs: dict[str, Any]
     arch: Arch | None
     error: str = ""
+    rejected: bool = False
 
     def record(self) -> dict[str, Any]:
-        """What the results file keeps of this trial."""
-        return {"number": self.number, "values": self.values, "system_attrs": self.system_attrs,
-                "arch": self.arch.id if self.arch else None, "error": self.error}
+        """What the results file keeps of this trial (``rejected``: told FAIL and asked again)."""
+        out = {"number": self.number, "values": self.values, "system_attrs": self.system_attrs,
+               "arch": self.arch.id if self.arch else None, "error": self.error}
+        if self.rejected:
+            out["rejected"] = True
+        return out
 
 
 def distributions(grid: dict[str, Sequence[Any]]) -> dict[str, "optuna.distributions.BaseDistribution"]:
@@ -155,6 +171,20 @@ class Search:
             arch, error = None, f"{type(exc).__name__}: {exc}"
         attrs = self.study.get_trials(deepcopy=False)[number].system_attrs
         return Proposal(number, values, _plain(attrs), arch, error)
+
+    def ask_valid(self, why_invalid: Callable[[Arch], str],
+                  limit: int = MAX_REJECTIONS) -> tuple[list[Proposal], Proposal]:
+        """Ask until a proposal makes a valid architecture: ``(rejected, accepted)``. Each
+        rejected proposal (no architecture, or ``why_invalid(arch)`` non-empty) is told FAIL at
+        once; after ``limit`` rejections the next proposal is accepted whatever it is."""
+        rejected: list[Proposal] = []
+        while True:
+            p = self.ask()
+            why = p.error if p.arch is None else why_invalid(p.arch)
+            if not why or len(rejected) >= limit:
+                return rejected, p
+            self.tell(p.number, None)
+            rejected.append(replace(p, error=why, rejected=True))
 
     def tell(self, number: int, values: list[float] | None) -> None:
         """Finish an asked trial with its objective ``values`` (None: failed)."""

@@ -1,8 +1,9 @@
 """The one sequence that runs a validated plan into its results file, for the CLI and the TUI.
 
 Open (take the results file's writer lock, before the dataset loads, so a second writer or an
-unwritable folder fails at once), check (an existing file must hold this plan, or take a new
-run), connect the executor (a Ray cluster), set up (load the dataset, prepare the
+unwritable folder fails at once), check (an existing file, opened read-only, must pass SQLite's
+integrity check and hold this plan, or take a new run: a file refused here is left
+byte-identical), connect the executor (a Ray cluster), set up (load the dataset, prepare the
 evaluators), run (every evaluation into the store) and close the executor. The caller builds the :class:`~rcx.core.runner.Runner` with its own event handler,
 cancel and pause events, and reports :data:`RUN_ERRORS` as one message.
 """
@@ -29,15 +30,15 @@ def run_plan(runner: Runner, *, new_run: bool = False, retry_failed: bool = Fals
     output = runner.plan.output
     with WriterLock(output):
         try:
-            if output.exists():
-                existing = Store.open(output)
+            if output.exists():  # read-only and verified: a file refused here stays byte-identical
+                existing = Store.open_readonly(output, verify=True)
                 try:
                     runner.check_store(existing, new_run)
                 finally:
                     existing.close()
             runner.executor.connect()  # an unreachable cluster fails here, before the dataset loads
             runner.setup()
-            store = Store.open(output)
+            store = Store.open(output, verify=False)  # verified above, under the same lock
             try:
                 return runner.run(store, new_run=new_run, retry_failed=retry_failed)
             finally:

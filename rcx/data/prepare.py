@@ -20,7 +20,9 @@ if TYPE_CHECKING:
     import torch.nn.functional as F
 
 MAX_SIDE = 1024
-"""Largest image side (``resize``, ``image_size``): 1024 x 1024 RGB is 3 MB per image."""
+"""Largest image side of ``resize`` and of ``imagefolder``'s ``image_size``: 1024 x 1024 RGB is
+3 MB per image. (The ``synthetic`` dataset's ``image_size`` stops at 256: generating is slow
+beyond it; ``resize`` takes its images on.)"""
 
 COMMON_OPTIONS: list[Option] = [
     Option("train_size", int, None, "training images to keep (default: all)", min=1),

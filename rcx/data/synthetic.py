@@ -153,7 +153,8 @@ class SyntheticProvider(DatasetProvider):
     version = "1"
     help = "Built-in procedurally generated 10-class RGB patterns (stripes, checkerboards, shapes...)."
     options = [
-        Option("image_size", int, 32, "image side in pixels", min=8, max=256),
+        Option("image_size", int, 32, "image side in pixels, at most 256 (generation time grows with the area; "
+                                       "dataset.resize takes the images on up to 1024)", min=8, max=256),
         Option("n_train", int, 5000, "training images", min=10),
         Option("n_test", int, 1000, "test images", min=10),
         Option("seed", int, 0, "generation seed (independent of the plan seed)"),

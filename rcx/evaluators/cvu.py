@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 from rcx.api.device import Normalizer
 from rcx.api.evaluator import EvalContext, EvalResult, Evaluator, RunContext
 from rcx.api.init import INIT_SCHEMES
-from rcx.api.options import Metric, Option
+from rcx.api.options import DESCRIPTION, Metric, Option
 from rcx.api.seeding import generator
 
 if TYPE_CHECKING:
@@ -85,11 +85,12 @@ class CVU(Evaluator):
     metrics = [
         Metric("cv_u", "", False, "sigma_u / mu_u (absent when degenerate)"),
         Metric("mu_u", "fraction", True, "mean untrained accuracy over initialisations"),
-        Metric("sigma_u", "fraction", False, "population std of untrained accuracy over initialisations"),
-        Metric("u_min", "fraction", True, "lowest untrained accuracy"),
-        Metric("u_max", "fraction", True, "highest untrained accuracy"),
-        Metric("params", "count", False, "parameters of the classifier (network + head)"),
-        Metric("seconds", "s", False, "wall time of the evaluation"),
+        Metric("sigma_u", "fraction", False, "population std of untrained accuracy over initialisations",
+               role=DESCRIPTION),
+        Metric("u_min", "fraction", True, "lowest untrained accuracy", role=DESCRIPTION),
+        Metric("u_max", "fraction", True, "highest untrained accuracy", role=DESCRIPTION),
+        Metric("params", "count", False, "parameters of the classifier (network + head)", role=DESCRIPTION),
+        Metric("seconds", "s", False, "wall time of the evaluation", role=DESCRIPTION),
     ]
 
     def check_plan(self, dataset_options: dict[str, Any]) -> list[tuple[str, str]]:

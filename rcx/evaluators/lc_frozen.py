@@ -36,7 +36,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rcx.api.evaluator import EvalContext
-from rcx.api.options import Metric, Option
+from rcx.api.options import DESCRIPTION, Metric, Option
 from rcx.evaluators.training import TRAIN_METRICS, TrainingEvaluator, param_counts, train_options
 from rcx.nn.choices import LC_OPS
 
@@ -65,11 +65,13 @@ class LCFrozen(TrainingEvaluator):
     ]
     metrics = [
         TRAIN_METRICS[0],
-        Metric("learnable_params", "count", False, "parameters that train"),
-        Metric("frozen_params", "count", True, "parameters frozen at random init"),
-        Metric("lc_blocks", "count", True, "LC-Blocks in the model"),
-        Metric("fve_first", "", True, "filter variance entropy of the first layer's combined filters (log10)"),
-        Metric("fve_last", "", True, "filter variance entropy of the last layer's combined filters (log10)"),
+        Metric("learnable_params", "count", False, "parameters that train", role=DESCRIPTION),
+        Metric("frozen_params", "count", True, "parameters frozen at random init", role=DESCRIPTION),
+        Metric("lc_blocks", "count", True, "LC-Blocks in the model", role=DESCRIPTION),
+        Metric("fve_first", "", True, "filter variance entropy of the first layer's combined filters (log10)",
+               role=DESCRIPTION),
+        Metric("fve_last", "", True, "filter variance entropy of the last layer's combined filters (log10)",
+               role=DESCRIPTION),
         *TRAIN_METRICS[1:],
     ]
 

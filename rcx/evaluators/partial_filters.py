@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rcx.api.evaluator import EvalContext, InvalidArchitecture
-from rcx.api.options import Metric, Option
+from rcx.api.options import DESCRIPTION, Metric, Option
 from rcx.evaluators.training import TRAIN_METRICS, TrainingEvaluator, param_counts, train_options
 from rcx.nn.choices import PARTIAL_DIMS, PARTIAL_RESTS
 
@@ -53,9 +53,10 @@ class PartialFilters(TrainingEvaluator):
     ]
     metrics = [
         TRAIN_METRICS[0],
-        Metric("learned_params", "count", False, "parameters that train"),
-        Metric("learned_fraction", "fraction", False, "learned parameters / all parameters"),
-        Metric("partial_convs", "count", True, "conv layers with a frozen part (split, or whole when fraction = 0)"),
+        Metric("learned_params", "count", False, "parameters that train", role=DESCRIPTION),
+        Metric("learned_fraction", "fraction", False, "learned parameters / all parameters", role=DESCRIPTION),
+        Metric("partial_convs", "count", True, "conv layers with a frozen part (split, or whole when fraction = 0)",
+               role=DESCRIPTION),
         *TRAIN_METRICS[1:],
     ]
 

@@ -18,6 +18,10 @@ Defaults and what they mean:
 - ``dtype = "auto"`` runs the feature extractor in bfloat16 where the device does it natively
   (CUDA, CPUs with AVX512-BF16/AMX); the ridge solve is always float32 with a float64
   fallback. BENCHMARKS.md records the accuracy agreement with float32.
+- ``layout = "auto"``: the feature extractor runs channels-last (NHWC) on every device: with
+  bfloat16 on this project's CPU 1.5-5x faster than contiguous on NAS-Bench-201 cells; the
+  features differ from a contiguous run by rounding only (BENCHMARKS.md, "All training-free
+  scores"). ``contiguous`` is PyTorch's default layout (rcx before issue 21 on a CPU).
 - ``throughput``: images per second of the feature extractor alone on the plan's device,
   measured over the train and validation passes after one warm-up batch, with device
   synchronisation; it excludes the solver.
@@ -32,17 +36,16 @@ Defaults and what they mean:
 
 from __future__ import annotations
 
-import threading
 import time
-import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from rcx.api.cache import CandidateCache
 from rcx.api.device import Normalizer
 from rcx.api.evaluator import EvalContext, EvalResult, Evaluator, RunContext
 from rcx.api.init import INIT_SCHEMES, init_weights
-from rcx.api.options import Metric, Option
+from rcx.api.options import DESCRIPTION, Metric, Option
 from rcx.api.seeding import derive_seed, generator
 
 if TYPE_CHECKING:
@@ -66,35 +69,9 @@ class TrialFeatures:
     throughput: float
 
 
-class SharedFeatures:
+class SharedFeatures(CandidateCache[TrialFeatures]):
     """The features of the last candidate evaluated with ``init_seed = "shared"``, for the next
-    instance that asks with the same key. Entries hold the dataset and the space weakly: a run
-    that ends (or another run's objects at a reused address) never matches."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._owner: tuple[weakref.ref, weakref.ref] | None = None
-        self._key: tuple[Any, ...] | None = None
-        self._trials: dict[int, TrialFeatures] = {}
-
-    def _holds(self, data: object, space: object, key: tuple[Any, ...]) -> bool:
-        """Whether the entry is for ``key`` on these very objects (call with the lock held)."""
-        return (self._owner is not None and self._key == key
-                and self._owner[0]() is data and self._owner[1]() is space)
-
-    def get(self, data: object, space: object, key: tuple[Any, ...], trial: int) -> TrialFeatures | None:
-        with self._lock:
-            return self._trials.get(trial) if self._holds(data, space, key) else None
-
-    def put(self, data: object, space: object, key: tuple[Any, ...], trial: int, features: TrialFeatures) -> None:
-        with self._lock:
-            if not self._holds(data, space, key):
-                self._owner, self._key, self._trials = (weakref.ref(data), weakref.ref(space)), key, {}
-            self._trials[trial] = features
-
-    def clear(self) -> None:
-        with self._lock:
-            self._owner, self._key, self._trials = None, None, {}
+    instance that asks with the same key (:class:`rcx.api.CandidateCache`)."""
 
 
 SHARED_FEATURES = SharedFeatures()
@@ -102,7 +79,7 @@ SHARED_FEATURES = SharedFeatures()
 
 class RidgeRFM(Evaluator):
     name = "ridge_rfm"
-    version = "1"
+    version = "2"  # 2: channels-last on a CPU too (layout = "auto")
     help = "Random conv features + closed-form ridge readout (seeds 000 and 001)."
     headline = ("val_acc", "val_acc_std", "throughput")
     statuses = ("done", "screened")
@@ -123,6 +100,9 @@ class RidgeRFM(Evaluator):
         Option("bn_mode", str, "train", "BatchNorm: train = batch statistics, eval = running statistics",
                choices=("train", "eval")),
         Option("dtype", str, "auto", "feature extractor precision", choices=("auto", "float32", "bfloat16")),
+        Option("layout", str, "auto", "memory layout of the feature extractor: auto = channels_last (faster on "
+               "CPUs and GPUs; the features differ from contiguous by rounding), contiguous, channels_last",
+               choices=("auto", "contiguous", "channels_last")),
         Option("batch_size", int, 0, "images per forward batch (0: per-device default, 32 on CPU, 256 on CUDA)", min=0,
                max=65536),
         Option("screen_val_acc", float, 0.0, "after trial 1, stop if val accuracy is below this (0: off)", min=0.0, max=1.0),
@@ -133,18 +113,18 @@ class RidgeRFM(Evaluator):
     ]
     metrics = [
         Metric("val_acc", "fraction", True, "mean validation accuracy over trials"),
-        Metric("val_acc_std", "fraction", False, "population std of validation accuracy over trials"),
+        Metric("val_acc_std", "fraction", False, "population std of validation accuracy over trials", role=DESCRIPTION),
         Metric("val_acc_min", "fraction", True, "worst trial"),
         Metric("val_acc_max", "fraction", True, "best trial"),
         Metric("train_acc", "fraction", True, "mean training accuracy of the ridge fit"),
-        Metric("throughput", "img/s", True, "feature-extractor images per second on the device"),
-        Metric("ratio", "", False, "output elements / input elements"),
-        Metric("features", "count", False, "flattened feature size"),
-        Metric("params", "count", False, "parameters of the feature extractor"),
-        Metric("flops", "MAC/img", False, "multiply-accumulates per image"),
-        Metric("lambda", "", False, "ridge penalty used (mean over trials when chosen by LOO)"),
-        Metric("trials", "count", True, "trials run (1 when screened)"),
-        Metric("seconds", "s", False, "wall time of the evaluation"),
+        Metric("throughput", "img/s", True, "feature-extractor images per second on the device", role=DESCRIPTION),
+        Metric("ratio", "", False, "output elements / input elements", role=DESCRIPTION),
+        Metric("features", "count", False, "flattened feature size", role=DESCRIPTION),
+        Metric("params", "count", False, "parameters of the feature extractor", role=DESCRIPTION),
+        Metric("flops", "MAC/img", False, "multiply-accumulates per image", role=DESCRIPTION),
+        Metric("lambda", "", False, "ridge penalty used (mean over trials when chosen by LOO)", role=DESCRIPTION),
+        Metric("trials", "count", True, "trials run (1 when screened)", role=DESCRIPTION),
+        Metric("seconds", "s", False, "wall time of the evaluation", role=DESCRIPTION),
     ]
 
     def check_plan(self, dataset_options: dict[str, Any]) -> list[tuple[str, str]]:
@@ -177,7 +157,7 @@ class RidgeRFM(Evaluator):
         self.normalize = Normalizer.create(mean, std, dev)
         self.dtype = choose_dtype(cfg["dtype"], dev)
         self.batch_size = cfg["batch_size"] or default_batch_size(dev)
-        self.channels_last = dev.type == "cuda"
+        self.channels_last = cfg["layout"] != "contiguous"
         self.space = ctx.space
         self.data = data
         self.plan_seed = ctx.seed
@@ -198,7 +178,7 @@ class RidgeRFM(Evaluator):
         shared = cfg["init_seed"] == "shared"
         seed = derive_seed(self.plan_seed, self.name, ctx.arch.id) if shared else ctx.seed
         key = (ctx.arch.id, seed, cfg["init"], cfg["bn_mode"], cfg["normalize"], cfg["train_size"], cfg["val_size"],
-               str(self.dtype), self.batch_size, str(self.device))
+               str(self.dtype), self.batch_size, str(self.device), self.channels_last)
         cache = shared and 4 * info.features * (self.train_x.shape[0] + self.val_x.shape[0]) <= CACHE_BYTES
         warm = False
 

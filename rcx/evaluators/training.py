@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from rcx.api.evaluator import EvalContext, EvalResult, Evaluator, RunContext
 from rcx.api.init import INIT_SCHEMES, init_weights
-from rcx.api.options import Metric, Option
+from rcx.api.options import DESCRIPTION, Metric, Option
 from rcx.api.seeding import derive_seed, generator
 
 if TYPE_CHECKING:
@@ -31,9 +31,10 @@ if TYPE_CHECKING:
 TRAIN_METRICS = [
     Metric("val_acc", "fraction", True, "validation accuracy after the last step"),
     Metric("train_loss", "nats", False, "mean training loss of the last epoch (augmented, label-smoothed)"),
-    Metric("epochs", "count", True, "epochs completed (fractional under a step budget)"),
-    Metric("seconds", "s", False, "wall time of the evaluation"),
-    Metric("diverged_step", "step", True, "step (1-based) of the first non-finite loss; only when diverged"),
+    Metric("epochs", "count", True, "epochs completed (fractional under a step budget)", role=DESCRIPTION),
+    Metric("seconds", "s", False, "wall time of the evaluation", role=DESCRIPTION),
+    Metric("diverged_step", "step", True, "step (1-based) of the first non-finite loss; only when diverged",
+           role=DESCRIPTION),
 ]
 
 

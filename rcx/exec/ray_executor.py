@@ -9,9 +9,17 @@ message back to the runner as it arrives: task started, progress, curve points, 
 The runner is the only writer of the results file, and records each task exactly once.
 
 Faults: a worker that dies (its process killed, its node gone) loses its tasks to the other
-workers and is replaced (Ray itself retries nothing, so no result can arrive twice). Cancel:
-no new submissions, the workers stop their evaluations at the next cancel check, what still
-runs after :data:`CANCEL_GRACE` seconds is dropped with its actor; the file stays resumable.
+workers and is replaced (Ray itself retries nothing, so no result can arrive twice); the
+replacement lands on any node that is still alive. A worker that Ray does not place on a node
+within ``--worker-timeout`` seconds (:attr:`~rcx.exec.ExecutionSettings.worker_timeout`) is
+reported as failed to start, with Ray's view of why (the actor's state, the nodes alive, the
+resources free), and the run goes on with the others; when no worker is left (the node's raylet
+died, every node is gone), the run stops with that reason, :class:`ExecutorError`, and stays
+resumable. Pause: no new submissions, and calls queued on a worker that have not started return
+unstarted (the worker holds them) and go back to the queue; the log says how many evaluations
+are still finishing. Cancel: no new submissions, the workers stop their evaluations at the next
+cancel check, what still runs after :data:`CANCEL_GRACE` seconds is dropped with its actor; the
+file stays resumable.
 """
 
 from __future__ import annotations
@@ -44,7 +52,8 @@ CANCEL_GRACE = 3.0
 WAIT_TIMEOUT = 0.1
 """Seconds one ``ray.wait`` blocks: how soon a cancel or a pause is noticed."""
 SETUP_TIMEOUT = 600.0
-"""Seconds without a single ready worker (none could be placed or set up) before giving up."""
+"""Seconds a placed worker may take to set up (load the dataset, prepare the evaluators), at least
+the worker timeout; longer, it is reported as failed to start."""
 REPLACEMENTS_PER_WORKER = 3
 """Lost workers replaced per requested worker before the run gives up."""
 
@@ -60,7 +69,9 @@ class _Slot:
     node: str = ""
     device: str = ""
     pid: int = 0
-    state: str = "starting"  # starting | ready | lost
+    state: str = "starting"  # starting | ready | lost | failed (to start)
+    started: float = field(default_factory=time.monotonic)  # when the actor was asked for
+    placed: bool = False  # the actor exists on a node (its ping answered); setting up until ready
     running: Task | None = None
     tasks: list[Task] = field(default_factory=list)  # submitted, not yet finished
     done: int = 0
@@ -82,6 +93,10 @@ class RayExecutor:
         self._started_ray = False
         self._slots: list[_Slot] = []
         self._setups: dict[Any, _Slot] = {}  # setup ObjectRef -> slot
+        self._pings: dict[Any, _Slot] = {}  # ping ObjectRef -> slot (answers once the actor is placed)
+        self._paused = False  # the workers were asked to hold unstarted calls
+        self._failed: list[str] = []  # why each worker that failed to start did
+        self._orphans: dict[tuple[str, str], Task] = {}  # started on a lost worker, queued again: row "running"
         self._calls: dict[Any, tuple[Task, _Slot]] = {}  # streaming generator -> (task, slot)
         self._recorded: set[tuple[str, str]] = set()
         self._lost = 0
@@ -120,6 +135,7 @@ class RayExecutor:
         self._kill_all()
         self._recorded.clear()
         self._lost = 0
+        self._failed.clear()
         if self._started_ray and ray.is_initialized():
             ray.shutdown()
         self._started_ray = False
@@ -150,12 +166,14 @@ class RayExecutor:
                 self._add_worker(runner, device)
             self._drive(runner, deque(tasks), n)
         except BaseException:
-            for task, slot in list(self._calls.values()):  # started rows go: the file stays resumable
-                if slot.running is task and task.key not in self._recorded:
+            started = [t for t, s in self._calls.values() if s.running is t] + list(self._orphans.values())
+            for task in started:  # started rows go: the file stays resumable
+                if task.key not in self._recorded:
                     try:
                         runner.record(task, Outcome(CANCELLED))
                     except Exception:
                         pass
+            self._orphans.clear()
             self._kill_all()
             raise
 
@@ -193,18 +211,22 @@ class RayExecutor:
         ).remote(name, plan.text, plan.source, plan.hash, device.type, self.settings.threads())
         slot = _Slot(name, actor)
         self._slots.append(slot)
+        self._pings[actor.ping.options(concurrency_group="control").remote()] = slot
         self._setups[actor.setup.remote()] = slot
+        if self._paused:
+            actor.hold.options(concurrency_group="control").remote()
         return slot
 
     def _alive(self) -> list[_Slot]:
-        return [s for s in self._slots if s.state != "lost"]
+        """Workers that are ready or may still become ready."""
+        return [s for s in self._slots if s.state in ("starting", "ready")]
 
     def _emit_workers(self, runner: Runner) -> None:
         runner.emit(ev.Workers(tuple(s.info() for s in self._slots)))
 
     def _kill_all(self) -> None:
         for slot in self._slots:
-            if slot.state != "lost":
+            if slot.state in ("starting", "ready"):
                 try:
                     ray.kill(slot.actor, no_restart=True)
                 except Exception:
@@ -212,18 +234,19 @@ class RayExecutor:
                 slot.state = "lost"
         self._slots.clear()
         self._setups.clear()
+        self._pings.clear()
         self._calls.clear()
+        self._paused = False
 
     def _lose(self, runner: Runner, slot: _Slot, pending: deque[Task], requested: int, why: str) -> None:
         """``slot``'s worker is gone: its unfinished tasks go back to the front of the queue and a
         new worker takes its place (up to :data:`REPLACEMENTS_PER_WORKER` per worker)."""
-        if slot.state == "lost":
+        if slot.state in ("lost", "failed"):
             return
+        if slot.running is not None and slot.running.key not in self._recorded:
+            self._orphans[slot.running.key] = slot.running
         slot.state, slot.running = "lost", None
-        for gen in [g for g, (_, s) in self._calls.items() if s is slot]:
-            del self._calls[gen]
-        for ref in [r for r, s in self._setups.items() if s is slot]:
-            del self._setups[ref]
+        self._forget(slot)
         again = [t for t in slot.tasks if t.key not in self._recorded]
         slot.tasks = []
         pending.extendleft(reversed(again))
@@ -239,6 +262,74 @@ class RayExecutor:
                                 "run the same command again to resume")
         self._emit_workers(runner)
 
+    def _forget(self, slot: _Slot) -> None:
+        """Drop every call, setup and ping of ``slot`` from what the loop waits for."""
+        for gen in [g for g, (_, s) in self._calls.items() if s is slot]:
+            del self._calls[gen]
+        for refs in (self._setups, self._pings):
+            for ref in [r for r, s in refs.items() if s is slot]:
+                del refs[ref]
+
+    def _check_starting(self, runner: Runner) -> None:
+        """Workers not placed within the worker timeout (or placed but not set up within
+        :data:`SETUP_TIMEOUT`) failed to start: reported with Ray's reason, killed, not replaced.
+        :class:`ExecutorError` when that leaves no worker."""
+        timeout = self.settings.timeout()
+        now = time.monotonic()
+        for slot in [s for s in self._slots if s.state == "starting"]:
+            actor_state = ""
+            if not slot.placed and now - slot.started > timeout:
+                actor_state, pid = _actor_state(slot.actor)
+                slot.placed = actor_state == "ALIVE" or pid > 0  # a process was started for it: setting up
+            limit = max(timeout, SETUP_TIMEOUT) if slot.placed else timeout
+            if now - slot.started <= limit:
+                continue
+            if slot.placed:
+                where = f" on {slot.node}" if slot.node else ""
+                why = f"placed{where} but not set up in {limit:.0f} s (loading the dataset, preparing evaluators)"
+            else:
+                why = (f"not placed on a node in {limit:.0f} s: Ray reports the actor {actor_state or 'in no known state'} "
+                       f"with no process, {self._placement_reason()}")
+            slot.state = "failed"
+            self._forget(slot)
+            try:
+                ray.kill(slot.actor, no_restart=True)
+            except Exception:
+                pass
+            self._failed.append(f"({slot.name}) was {why}")
+            others = len(self._alive())
+            runner.log("warning", f"worker {slot.name} failed to start ({why}); "
+                                  + (f"going on with {others} other worker(s)" if others else "no worker is left"))
+            self._emit_workers(runner)
+        if not self._alive():
+            lost = f" ({self._lost} lost before)" if self._lost else ""
+            last = self._failed[-1] if self._failed else "was lost"
+            raise ExecutorError(f"no Ray worker is left{lost}; the last one {last}. Finished evaluations "
+                                "are saved: run the same command again to resume once the cluster has room "
+                                "(--worker-timeout sets the wait)")
+
+    def _placement_reason(self) -> str:
+        """Ray's view of why a worker is not placed, in a few words: the nodes alive, the CPUs
+        and GPUs free against one worker's need (best effort: empty parts are left out)."""
+        parts = []
+        try:
+            nodes = ray.nodes()
+            alive = sum(1 for n in nodes if n.get("Alive"))
+            parts.append(f"{alive} of {len(nodes)} Ray node(s) alive")
+        except Exception as exc:
+            parts.append(f"Ray cannot list its nodes ({_first_line(exc)})")
+        try:
+            free = ray.available_resources()
+            need = f"{self.settings.cpus_per_worker:g} CPU"
+            have = f"{free.get('CPU', 0.0):g} CPU"
+            if self.settings.gpus_per_worker:
+                need += f" + {self.settings.gpus_per_worker:g} GPU"
+                have += f" + {free.get('GPU', 0.0):g} GPU"
+            parts.append(f"a worker needs {need}, {have} free")
+        except Exception:
+            pass
+        return ", ".join(parts) + " (see `ray status`)"
+
     # -- the loop ----------------------------------------------------------------------------
     def _submit(self, pending: deque[Task]) -> None:
         """Fill every ready worker up to :data:`IN_FLIGHT_PER_WORKER` calls."""
@@ -252,28 +343,53 @@ class RayExecutor:
                 slot.tasks.append(task)
 
     def _drive(self, runner: Runner, pending: deque[Task], requested: int) -> None:
-        last_ready = time.monotonic()
         while pending or self._calls:
             if runner.cancel.is_set():
                 self._cancel(runner, pending, requested)
                 raise Cancelled()
-            if not runner.pause.is_set():
+            if runner.pause.is_set() != self._paused:
+                self._set_paused(runner, not self._paused)
+            if not self._paused:
                 self._submit(pending)
-            if any(s.state == "ready" for s in self._slots):
-                last_ready = time.monotonic()
-            elif time.monotonic() - last_ready > SETUP_TIMEOUT:
-                raise ExecutorError(f"no Ray worker became ready in {SETUP_TIMEOUT:.0f} s: the cluster may lack the "
-                                    "resources asked for (see `ray status`)")
-            waitables = [*self._setups, *self._calls]
+            self._check_starting(runner)
+            waitables = [*self._pings, *self._setups, *self._calls]
             if not waitables:
                 runner.cancel.wait(WAIT_TIMEOUT)  # paused with nothing in flight
                 continue
             ready, _ = ray.wait(waitables, num_returns=1, timeout=WAIT_TIMEOUT)
             for obj in ready:
-                if obj in self._setups:
+                if obj in self._pings:
+                    self._on_ping(runner, obj)
+                elif obj in self._setups:
                     self._on_setup(runner, obj, pending, requested)
                 elif obj in self._calls:
                     self._on_message(runner, obj, pending, requested)
+                    if self._paused and not self._calls:
+                        runner.log("info", "paused: every started evaluation has finished; nothing runs until resumed")
+
+    def _set_paused(self, runner: Runner, paused: bool) -> None:
+        """Ask every worker to hold (or release) the calls queued on it that have not started."""
+        self._paused = paused
+        for slot in self._alive():
+            try:
+                (slot.actor.hold if paused else slot.actor.release).options(concurrency_group="control").remote()
+            except Exception:
+                pass
+        if paused:
+            finishing = sum(1 for s in self._slots if s.running is not None)
+            runner.log("info", f"paused: no evaluation starts until resumed; {finishing} started evaluation(s) still "
+                               "finishing" + ("" if finishing else " (none)"))
+
+    def _on_ping(self, runner: Runner, ref: Any) -> None:
+        """The worker's actor exists: placed on a node, setting up (an error waits for setup's)."""
+        slot = self._pings.pop(ref)
+        try:
+            info = ray.get(ref)
+        except Exception:
+            return  # the setup call reports the same failure
+        if slot.state == "starting":
+            slot.placed, slot.node, slot.pid = True, info["node"], info["pid"]
+            self._emit_workers(runner)
 
     def _on_setup(self, runner: Runner, ref: Any, pending: deque[Task], requested: int) -> None:
         slot = self._setups.pop(ref)
@@ -306,7 +422,14 @@ class RayExecutor:
             self._finish(runner, task, slot, Outcome("failed", error=f"{type(cause).__name__}: {_first_line(cause)}"))
             return
         kind = item[0]
-        if kind == "started":
+        if kind == "held":  # paused before it started: back to the queue
+            del self._calls[gen]
+            if task in slot.tasks:
+                slot.tasks.remove(task)
+            if task.key not in self._recorded:
+                pending.appendleft(task)
+        elif kind == "started":
+            self._orphans.pop(task.key, None)
             slot.running = task
             runner.task_started(task, slot.name, f"{item[1]} on {slot.node} ({slot.name})")
             self._emit_workers(runner)
@@ -327,6 +450,7 @@ class RayExecutor:
             slot.running = None
         if task.key in self._recorded:
             return
+        self._orphans.pop(task.key, None)
         if not outcome.cancelled:
             self._recorded.add(task.key)
             slot.done += 1
@@ -381,6 +505,19 @@ def _real_std_streams() -> Iterator[None]:
         yield
     finally:
         sys.stdout, sys.stderr = saved
+
+
+def _actor_state(actor: Any) -> tuple[str, int]:
+    """Ray's state of ``actor`` (``PENDING_CREATION``, ``ALIVE``, ...) and the pid of the process
+    leased for it (0: none yet, it waits for a node with room), from the GCS actor table; Ray's
+    private state API, so ``("", 0)`` when it cannot tell."""
+    try:
+        from ray._private.state import state as gcs
+
+        info = gcs.actor_table(actor._actor_id.hex())
+        return str(info.get("State", "")), int(info.get("Pid") or 0)
+    except Exception:
+        return "", 0
 
 
 def _first_line(exc: BaseException) -> str:

@@ -7,6 +7,9 @@ import importlib.util
 from dataclasses import dataclass
 
 EXECUTORS = ("in-process", "ray")
+WORKER_TIMEOUT = 120.0
+"""Default seconds a Ray worker may take to be placed on a node (``--worker-timeout``); see
+:attr:`ExecutionSettings.worker_timeout`."""
 RAY_MISSING = 'the Ray executor needs Ray, which is not installed: pip install "rcx[ray]"'
 
 
@@ -19,7 +22,12 @@ class ExecutionSettings:
     as many as the resources allow (GPUs / ``gpus_per_worker`` on a GPU plan, else CPUs /
     ``cpus_per_worker``). ``gpus_per_worker``: None -> 1 for a CUDA plan, 0 for a CPU plan
     (fractional: 0.25 puts four workers on one GPU). ``threads_per_worker``: torch CPU threads
-    of each worker (None -> ``cpus_per_worker`` rounded, at least 1).
+    of each worker (None -> ``cpus_per_worker`` rounded, at least 1). ``worker_timeout``: seconds
+    a worker may wait to be placed on a node (None -> :data:`WORKER_TIMEOUT`); one that waits
+    longer is reported as failed to start, with Ray's reason, and the run goes on with the others;
+    when no worker is left (the node's raylet died, the cluster lost its nodes), the run stops
+    with that reason and stays resumable. Ray Client addresses (``ray://``) are not supported:
+    Ray Client cannot stream an evaluation's messages back (streaming actor calls).
     """
 
     executor: str = "in-process"
@@ -28,6 +36,11 @@ class ExecutionSettings:
     gpus_per_worker: float | None = None
     cpus_per_worker: float = 1.0
     threads_per_worker: int | None = None
+    worker_timeout: float | None = None
+
+    def timeout(self) -> float:
+        """Seconds a worker may wait to be placed: ``worker_timeout`` or :data:`WORKER_TIMEOUT`."""
+        return WORKER_TIMEOUT if self.worker_timeout is None else float(self.worker_timeout)
 
     def problems(self) -> list[str]:
         """What is wrong with these settings, one message each (empty: usable)."""
@@ -44,10 +57,17 @@ class ExecutionSettings:
             out.append(f"cpus per worker {self.cpus_per_worker}: expected more than 0")
         if self.threads_per_worker is not None and self.threads_per_worker < 1:
             out.append(f"threads per worker {self.threads_per_worker}: expected at least 1")
+        if self.worker_timeout is not None and not 0 < self.worker_timeout < float("inf"):
+            out.append(f"worker timeout {self.worker_timeout}: expected seconds above 0")
+        if self.address is not None and self.address.startswith("ray://"):
+            out.append(f"--address {self.address}: Ray Client addresses (ray://) are not supported, as Ray Client "
+                       "cannot stream results back; run rcx on a node of the cluster with --address auto, or give "
+                       "the head node's HOST:PORT (port 6379 by default)")
         if self.executor == "in-process":
             given = [flag for flag, value in (("--address", self.address), ("--workers", self.workers),
                                               ("--gpus-per-worker", self.gpus_per_worker),
-                                              ("--threads-per-worker", self.threads_per_worker)) if value is not None]
+                                              ("--threads-per-worker", self.threads_per_worker),
+                                              ("--worker-timeout", self.worker_timeout)) if value is not None]
             if self.cpus_per_worker != 1.0:
                 given.append("--cpus-per-worker")
             if given:

@@ -48,7 +48,22 @@ class EvalWorker:
         self.device_kind = device_kind
         self.threads = max(1, int(threads))
         self.cancel_event = threading.Event()
+        self.held = threading.Event()  # paused: calls that have not started return ("held",)
         self.ready = False
+
+    def ping(self) -> dict[str, Any]:
+        """Where this worker was placed, ``{"node", "pid"}``: answers as soon as the actor
+        exists (the driver calls it in the control group, while :meth:`setup` runs)."""
+        return {"node": socket.gethostname(), "pid": os.getpid()}
+
+    def hold(self) -> None:
+        """Pause: a call of :meth:`run` that has not started yet returns ``("held",)`` at once
+        (the driver queues its task again); the running evaluation goes on."""
+        self.held.set()
+
+    def release(self) -> None:
+        """Resume after :meth:`hold`."""
+        self.held.clear()
 
     def setup(self) -> dict[str, Any]:
         """Parse the plan, load the data, prepare the evaluators; returns where this worker runs:
@@ -96,7 +111,8 @@ class EvalWorker:
     def run(self, task: Task) -> Iterator[tuple]:
         """Evaluate ``task``; yields ``("started", device)`` (left out when the evaluation ends
         within :data:`STARTED_DELAY`), then any number of ``("progress", fraction, message)``
-        and ``("curve", step, epoch, metrics)``, and last ``("outcome", Outcome)``."""
+        and ``("curve", step, epoch, metrics)``, and last ``("outcome", Outcome)``. While held
+        (:meth:`hold`) it yields only ``("held",)``: the task did not start."""
         from rcx.api.evaluator import EvalContext
 
         if not self.ready:
@@ -105,6 +121,9 @@ class EvalWorker:
             raise RuntimeError(f"worker {self.name}: task of plan {task.plan_hash}, worker of plan {self.plan_hash}")
         if self.cancel_event.is_set():
             yield ("outcome", Outcome(CANCELLED))
+            return
+        if self.held.is_set():
+            yield ("held",)
             return
         arch = self.space.from_id(task.arch)
         messages: queue.Queue = queue.Queue()

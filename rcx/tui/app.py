@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from textual import events, work
-from textual.app import App, SystemCommand
+from textual.app import App, ScreenStackError, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
@@ -242,7 +242,9 @@ class RcxApp(App[int]):
     # -- log and notifications ----------------------------------------------------------------
     def add_log(self, level: str, message: str, notify: bool = False) -> None:
         """Append to the Run screen's log; errors (and ``notify``) also raise a notification,
-        at most one every two seconds so a run of failures cannot flood the screen."""
+        at most one every two seconds so a run of failures cannot flood the screen. On the Run
+        screen the log shows the line, so only errors raise one (at the top: the stylesheet keeps
+        that screen's toasts off the log)."""
         self.log_lines.append((level, message))
         if len(self.log_lines) > MAX_LOG_LINES:
             drop = len(self.log_lines) - MAX_LOG_LINES
@@ -251,10 +253,19 @@ class RcxApp(App[int]):
         if self._run_log is not None:
             self._run_log.log(logging.getLevelName(level.upper()), message)
         now = time.monotonic()
+        if self._log_shown() and level != "error":
+            return
         if notify or (level == "error" and now - self._last_error_note > 2.0):
             self._last_error_note = now
             self.notify(message, severity="error" if level == "error" else "warning" if level == "warning" else "information",
                         timeout=8 if level == "error" else 4)
+
+    def _log_shown(self) -> bool:
+        """Whether the Run screen, with the log, is the one shown."""
+        try:
+            return isinstance(self.screen, RunScreen)
+        except ScreenStackError:  # before the first screen
+            return False
 
     # -- running ----------------------------------------------------------------------------
     def start_run(self, plan: Plan) -> None:
@@ -443,8 +454,13 @@ class RcxApp(App[int]):
         self._last_sig = snap.sig
         self._run_name, self._store_note = snap.run.name, ""
         if not self.running and snap.run.id != self._own_run:  # another process's run: its log is in the file
-            for _, level, text in snap.logs:
-                self.add_log(level, text)
+            # Following a run in progress, only its current session's lines: a resumed run's state
+            # was set to running (``updated``) as that session began, so earlier lines, such as the
+            # "run cancelled" of a session an earlier app stopped, are history, not news.
+            since = snap.run.updated if snap.run.state == "running" else float("-inf")
+            for at, level, text in snap.logs:
+                if at >= since:
+                    self.add_log(level, text)
         self._logs_seen += len(snap.logs)
         if snap.table is not None:
             self.table = snap.table
@@ -455,7 +471,7 @@ class RcxApp(App[int]):
             self.changes.append((self.table_version, snap.changed))
             del self.changes[:-CHANGE_HISTORY]
             if self.chart_metric not in snap.table.columns:
-                self.chart_metric = snap.table.default_sort() or next(iter(snap.table.metric_columns()), None)
+                self.chart_metric = snap.table.default_sort() or next(iter(snap.table.score_columns()), None)
             if not self.running:
                 self.progress.snapshot(snap.run.id, snap.total, snap.counts, snap.run.state)
                 self.progress.device = snap.run.device_name

@@ -33,7 +33,7 @@ def numeric_columns(table: ResultsTable) -> list[str]:
     """Columns worth correlating: every metric with a declared direction, then the numeric
     architecture summary (params, flops, features, ratio)."""
     cols = list(table.metric_columns())
-    cols += [c for c in ARCH_COLUMNS if c in table.columns and c != "out_shape"]
+    cols += [c for c in ARCH_COLUMNS if c in table.columns and c != "out_shape" and c not in cols]
     return cols
 
 

@@ -17,6 +17,7 @@ from typing import Any, Callable
 from rcx.core import events as ev
 from rcx.core.results import ResultsTable
 from rcx.core.store import FINAL_STATES
+from rcx.numfmt import format_bounds
 
 STATUSES = ("done", "screened", "invalid", "failed")
 """Statuses every run shows a count for; evaluator-specific ones are added as they appear."""
@@ -46,7 +47,9 @@ class Progress:
 
     run_id: int = 0
     total: int = 0
-    done: int = 0
+    done: int = 0  # evaluations that ran (skipped ones apart)
+    skipped: int = 0  # evaluations a stage did not select
+    stages: tuple = ()  # rcx.core.events.StageCount of every stage
     counts: dict[str, int] = field(default_factory=dict)
     device: str = ""
     state: str = "idle"  # idle | loading | running | paused | cancelling | finished | cancelled | failed | following
@@ -90,19 +93,21 @@ class Progress:
         """Fold one runner event in."""
         now = clock() if now is None else now
         if isinstance(event, ev.RunStarted):
-            self.run_id, self.total, self.done, self.device = event.run_id, event.total, event.done, event.device
+            self.run_id, self.total, self.device = event.run_id, event.total, event.device
+            self.done, self.skipped = event.done - event.skipped, event.skipped
             self.state, self.in_flight, self.active_base, self.active_from = "running", 0, 0.0, now
             self.samples.clear()
             self.samples.append((0.0, self.done))
             self.workers = ()
         elif isinstance(event, ev.StageStarted):
-            if event.newly_skipped:  # finished without work: shift the history so the rate does not jump
-                self.done += event.newly_skipped
+            if event.newly_skipped:  # finished without work: counted apart, so the rate does not jump
+                self.skipped += event.newly_skipped
                 self.counts["skipped"] = self.counts.get("skipped", 0) + event.newly_skipped
-                self.samples = deque(((t, d + event.newly_skipped) for t, d in self.samples), maxlen=self.samples.maxlen)
             self.stage = f"stage {event.stage + 1}/{event.stages}: {event.rule} ({event.selected:,} candidates)"
         elif isinstance(event, ev.Workers):
             self.workers = event.workers
+        elif isinstance(event, ev.StageProgress):
+            self.stages = event.stages
         elif isinstance(event, ev.EvalStarted):
             self.current = f"{event.arch} / {event.evaluator}"
             self.in_flight += 1
@@ -115,7 +120,8 @@ class Progress:
                 self._stop_clock(now)
         elif isinstance(event, ev.RunFinished):
             self.counts = dict(event.counts)
-            self.done = sum(n for s, n in event.counts.items() if s in FINAL_STATES)
+            self.skipped = event.counts.get("skipped", 0)
+            self.done = sum(n for s, n in event.counts.items() if s in FINAL_STATES) - self.skipped
             self.state = "cancelled" if event.cancelled else "finished"
             self.current, self.in_flight = "", 0
             self._stop_clock(now)
@@ -125,7 +131,8 @@ class Progress:
         pauses cannot be seen, so its clock runs while the file says ``running``)."""
         now = clock() if now is None else now
         self.run_id, self.total, self.counts = run_id, total, dict(counts)
-        done = sum(n for s, n in counts.items() if s in FINAL_STATES)
+        self.skipped = counts.get("skipped", 0)
+        done = sum(n for s, n in counts.items() if s in FINAL_STATES) - self.skipped
         if run_state == "running":
             self._start_clock(now)
         if done != self.done or not self.samples:
@@ -152,7 +159,7 @@ class Progress:
     def eta_at(self, now: float | None = None) -> float:
         """Active seconds left at :meth:`rate_at` (inf when unknown)."""
         rate = self.rate_at(now)
-        return (self.total - self.done) / rate if rate > 0 else math.inf
+        return (self.total - self.done - self.skipped) / rate if rate > 0 else math.inf
 
     @property
     def rate(self) -> float:
@@ -194,17 +201,28 @@ class RowFilter:
     architecture id, terms ``COLUMN OP VALUE`` compare a column (full name or a unique metric
     name) with a number or text, and ``pareto:X,Y[,...]`` keeps the rows on the Pareto front of
     those columns among the rows the rest lets through (``front``: their ids, recomputed by
-    :meth:`refreshed` when the table changes)."""
+    :meth:`refreshed` when the table changes). ``rank:X,Y[,...]`` adds the rank average of those
+    columns (:mod:`rcx.core.scores`) as the column ``rank`` names, and the table sorts by it."""
 
     words: tuple[str, ...] = ()
     terms: tuple[tuple[str, str, Any], ...] = ()
     pareto: tuple[Any, ...] = ()  # rcx.analysis.pareto.Objective
     front: frozenset[str] | None = None
+    rank: str | None = None  # the rank-average column to sort by (rankavg(a,b,c))
 
     @classmethod
     def parse(cls, query: str, table: ResultsTable) -> "RowFilter":
-        words, terms, pareto = [], [], ()
+        words, terms, pareto, rank = [], [], (), None
         for token in query.split():
+            if token.lower().startswith("rank:"):
+                from rcx.core.scores import parse_score
+
+                try:
+                    cols = [table.resolve(c) for c in parse_score(token.partition(":")[2])]
+                    rank = table.add_rank_average(cols) if len(cols) > 1 else cols[0]
+                except (KeyError, ValueError) as exc:
+                    raise FilterError(f"{token}: {exc.args[0]}") from None
+                continue
             if token.lower().startswith("pareto:"):
                 from rcx.analysis.common import AnalysisError
                 from rcx.analysis.pareto import parse_objectives
@@ -228,10 +246,16 @@ class RowFilter:
             except ValueError:
                 value = raw
             terms.append((column, op, value))
-        return cls(tuple(words), tuple(terms), pareto).refreshed(table)
+        return cls(tuple(words), tuple(terms), pareto, rank=rank).refreshed(table)
 
     def refreshed(self, table: ResultsTable) -> "RowFilter":
-        """This filter with its Pareto front computed over ``table``'s rows (itself without one)."""
+        """This filter with its rank average added to ``table`` and its Pareto front computed
+        over ``table``'s rows (itself without either)."""
+        if self.rank and self.rank not in table.columns:
+            try:
+                table.resolve(self.rank)
+            except KeyError:  # a column went away
+                pass
         if not self.pareto:
             return self
         from rcx.analysis.pareto import pareto_front
@@ -318,41 +342,9 @@ def scatter_series(rows: list[dict[str, Any]], x: str, y: str, color: str = "rat
 
 
 def bin_labels(bounds: list[float]) -> list[str]:
-    """``bounds`` with the fewest significant digits (3 to 6) that keep distinct values distinct,
-    so bin labels never read ``0.01-0.01``."""
-    for digits in range(3, 7):
-        labels = [f"{b:.{digits}g}" for b in bounds]
-        if all(labels[i] != labels[i + 1] or bounds[i] == bounds[i + 1] for i in range(len(bounds) - 1)):
-            break
-    return labels
-
-
-def axis_ticks(lo: float, hi: float, n: int = 5, integer: bool = False, log: bool = False) -> tuple[list[float], list[str]]:
-    """About ``n`` round tick values inside ``[lo, hi]`` (never past the data: an accuracy axis
-    ends at 1, not 1.01) and their labels; ``integer`` for counts, ``log`` for a log axis."""
-    if not (math.isfinite(lo) and math.isfinite(hi)) or hi < lo:
-        return [], []
-    if log and lo > 0:
-        ticks = [m * 10.0 ** k for k in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
-                 for m in (1, 2, 5) if lo <= m * 10.0 ** k <= hi]
-        if len(ticks) > n:
-            ticks = [t for t in ticks if math.isclose(math.log10(t) % 1, 0, abs_tol=1e-9)] or ticks[:: len(ticks) // n + 1]
-        return ticks, [_tick_label(t, 0 if t >= 1 else -math.floor(math.log10(t))) for t in ticks]
-    if hi == lo:
-        return [lo], [_tick_label(lo, 4)]
-    raw = (hi - lo) / max(1, n - 1)
-    mag = 10.0 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
-    if integer:
-        step = max(1.0, float(math.ceil(step)))
-    first = math.ceil(lo / step - 1e-9)
-    ticks = [k * step for k in range(first, math.floor(hi / step + 1e-9) + 1)]
-    decimals = 0 if integer else max(0, -math.floor(math.log10(step) + 1e-9) + (1 if round(step / mag, 6) == 2.5 else 0))
-    return ticks, [_tick_label(t, decimals) for t in ticks]
-
-
-def _tick_label(v: float, decimals: int) -> str:
-    return f"{v:,.{decimals}f}" if abs(v) >= 1000 or decimals == 0 else f"{v:.{decimals}f}"
+    """``bounds`` with the fewest significant digits (3 or more) that keep distinct values
+    distinct, so bin labels never read ``0.01-0.01`` (:func:`rcx.numfmt.format_bounds`)."""
+    return format_bounds(bounds)
 
 
 def metric_values(rows: list[dict[str, Any]], metric: str) -> list[float]:

@@ -8,7 +8,8 @@ import pytest
 
 from rcx.core import events as ev
 from rcx.core.results import ResultsTable
-from rcx.tui.state import (FilterError, Progress, RowFilter, axis_ticks, best_so_far, bin_labels, changed_rows,
+from rcx.numfmt import axis_ticks
+from rcx.tui.state import (FilterError, Progress, RowFilter, best_so_far, bin_labels, changed_rows,
                            decimate, scatter_series, view_columns, x_column)
 
 
@@ -41,9 +42,13 @@ def test_a_stage_that_skips_candidates_counts_them_without_raising_the_rate():
     for i in range(1, 11):
         p.apply(ev.EvalFinished(f"x{i}", "a", "done"), now=float(i))
     p.apply(ev.StageStarted(1, 2, ("b",), "b on the top 2 by a.score", 2, 8, 8), now=10.0)
-    assert (p.done, p.counts["skipped"]) == (18, 8)
+    assert (p.done, p.skipped, p.counts["skipped"]) == (10, 8, 8), "skipped work is counted apart, not as done"
     assert p.rate_at(10.0) == pytest.approx(1.0) and p.eta_at(10.0) == pytest.approx(2.0)
     assert p.stage == "stage 2/2: b on the top 2 by a.score (2 candidates)"
+    p.apply(ev.StageProgress((ev.StageCount(0, ("a",), 0, 0, 10, 0), ev.StageCount(1, ("b",), 2, 0, 0, 8))))
+    assert ev.stage_line(p.stages) == "stage 1 (a): 10 done | stage 2 (b): 2 waiting, 8 skipped"
+    p.apply(ev.RunFinished(1, {"done": 12, "skipped": 8}, 12.0, False), now=12.0)
+    assert (p.done, p.skipped) == (12, 8)
 
 
 def test_progress_snapshot_from_the_store():
@@ -96,7 +101,7 @@ def test_scatter_is_binned_by_ratio_and_decimated():
 
 def test_bin_labels_and_axis_ticks_are_readable():
     """Issue 12.3.2 and 8: bins never read 0.01-0.01; counts are whole; no tick past the data."""
-    assert bin_labels([0.0101, 0.0104, 0.0108, 0.02]) == ["0.0101", "0.0104", "0.0108", "0.02"]
+    assert bin_labels([0.0101, 0.0104, 0.0108, 0.02]) == ["0.0101", "0.0104", "0.0108", "0.0200"]
     ticks, labels = axis_ticks(0, 7, integer=True)
     assert all(t == int(t) for t in ticks) and labels == ["0", "2", "4", "6"]
     ticks, labels = axis_ticks(0.2, 1.0)

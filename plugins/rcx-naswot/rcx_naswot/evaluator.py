@@ -47,7 +47,7 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
-from rcx.api import (INIT_SCHEMES, EvalContext, EvalResult, Evaluator, Metric, Option, RunContext,
+from rcx.api import (DESCRIPTION, INIT_SCHEMES, EvalContext, EvalResult, Evaluator, Metric, Option, RunContext,
                      build_every_edge, generator, init_weights)
 
 if TYPE_CHECKING:
@@ -77,8 +77,8 @@ def relu_kernel(model: nn.Module, x: torch.Tensor, relu_match: str = "type") -> 
     units = [0]
 
     def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
-        codes = (inputs[0] > 0).flatten(1).float()  # (N, units of this module)
-        kernel.add_((codes @ codes.T + (1 - codes) @ (1 - codes).T).double())
+        codes = (inputs[0] > 0).flatten(1)  # (N, units of this module) bool
+        kernel.add_(layer_kernel(codes))
         units[0] += codes.shape[1]
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if is_counted(m, relu_match)]
@@ -89,6 +89,33 @@ def relu_kernel(model: nn.Module, x: torch.Tensor, relu_match: str = "type") -> 
         for h in handles:
             h.remove()
     return kernel, units[0]
+
+
+def agreements(codes: torch.Tensor) -> torch.Tensor:
+    """``C C^T`` (N, N) int64 for 0/1 codes (N, U) bool: units on which two images are both active.
+
+    Exact integer arithmetic: an int8 matrix product with int32 sums on a CPU (about 4x faster
+    than float32 here), else a float32 product, exact while ``U < 2**24``. (torch 2.14's CPU
+    ``_int_mm`` is wrong for ``U = 1``: short codes take the float product.)"""
+    import torch
+
+    if codes.device.type == "cpu" and codes.shape[1] >= 16:
+        c8 = codes.to(torch.int8)
+        try:
+            return torch._int_mm(c8, c8.T).long()
+        except (RuntimeError, AttributeError):  # a torch without the CPU int8 product
+            pass
+    c = codes.float()
+    return (c @ c.T).long()
+
+
+def layer_kernel(codes: torch.Tensor) -> torch.Tensor:
+    """One layer's ``C C^T + (1 - C)(1 - C)^T`` (N, N) float64 for codes (N, U) bool, as
+    ``2 C C^T - r 1^T - 1 r^T + U`` with ``r`` the active units per image: one matrix product
+    instead of two, the same integers."""
+    both = agreements(codes)
+    r = codes.sum(1)  # (N,) int64
+    return (2 * both - r[:, None] - r[None, :] + codes.shape[1]).double()
 
 
 def naswot_score(kernel: torch.Tensor) -> float:
@@ -125,9 +152,10 @@ class NASWOT(Evaluator):
     ]
     metrics = [
         Metric("score", "nats", True, "log|det K| of the ReLU-code kernel, mean over trials"),
-        Metric("score_std", "nats", False, "population std of the score over trials"),
-        Metric("relu_units", "count", False, "N_A: ReLU units per image (the kernel's largest entry)"),
-        Metric("seconds", "s", False, "wall time of the evaluation"),
+        Metric("score_std", "nats", False, "population std of the score over trials", role=DESCRIPTION),
+        Metric("relu_units", "count", False, "N_A: ReLU units per image (the kernel's largest entry)",
+               role=DESCRIPTION),
+        Metric("seconds", "s", False, "wall time of the evaluation", role=DESCRIPTION),
     ]
 
     def check_plan(self, dataset_options: dict[str, Any]) -> list[tuple[str, str]]:

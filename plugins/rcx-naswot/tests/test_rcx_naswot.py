@@ -103,6 +103,20 @@ def test_score_is_the_log_determinant_of_the_hamming_kernel(space):
     assert naswot_score(torch.ones(3, 3, dtype=torch.float64)) == float("-inf")
 
 
+@pytest.mark.parametrize("int8", [True, False])
+def test_one_product_layer_kernel_equals_the_two_product_definition(monkeypatch, int8):
+    from rcx_naswot.evaluator import layer_kernel
+
+    if not int8:  # the float path (other devices, or a torch without the CPU int8 product)
+        monkeypatch.delattr(torch, "_int_mm", raising=False)
+    g = torch.Generator().manual_seed(3)
+    for n, u in ((5, 1), (3, 2), (7, 15), (7, 16), (9, 17), (16, 300), (33, 4099), (128, 1000)):
+        codes = torch.rand(n, u, generator=g) > torch.rand(1, generator=g)
+        c = codes.float()
+        expected = (c @ c.T + (1 - c) @ (1 - c).T).double()
+        assert torch.equal(layer_kernel(codes), expected)
+
+
 DEAD_CONV = "|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|nor_conv_1x1~2|"
 
 

@@ -16,13 +16,21 @@ better for every proxy), ``score_std``, ``params`` (parameters of the scored net
 ``seconds``. A non-finite score in any trial gives status ``degenerate``, no ``score``, and the
 reason in ``extra["degenerate"]``.
 
+Shared weights (``init_seed = "shared"``, snip, grad_norm, grasp, fisher, jacov): the weights
+come from ``generator(derive_seed(plan seed, "zerocost", candidate id), "trial", t)`` instead of
+the instance's seed, and the five read one computation (:func:`rcx_zerocost.proxies.gradient_scores`)
+kept per candidate and trial for proxies with equal ``batch_size``, ``init``, ``bn_mode``,
+``loss`` and ``layout``: whichever is evaluated first computes all five, so a score depends
+neither on the order nor on the other proxies of the plan.
+
 Layout (``layout``): ``contiguous`` (default) runs the network and the batch in PyTorch's
 default (NCHW) memory layout, as the reference code, and the scores equal the reference
 computation on the same weights and batch to 1e-4 relative (tests/test_zerocost_fidelity.py).
 ``channels_last`` is faster on a CPU (about 1.4x on NAS-Bench-201 cells, up to 3x on
 pooling-heavy ones) but sums in another order, and the proxies whose score amplifies rounding
-move: zico by up to 1.4 % and grasp by up to 0.4 % (relative) on NAS-Bench-201 cells, the
-others by less than 1e-4 (BENCHMARKS.md, "Zero-cost proxies: layout").
+move: zico by up to 2 % and grasp by up to 0.4 % (relative) on NAS-Bench-201 cells, snip,
+grad_norm and fisher by up to 4e-4, the others by less than 1e-4 (BENCHMARKS.md, "All
+training-free scores of a NAS-Bench-201 cell").
 """
 
 from __future__ import annotations
@@ -32,8 +40,8 @@ import time
 from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from rcx.api import (INIT_SCHEMES, EvalContext, EvalResult, Evaluator, FixedBatch, Metric, Option,
-                     RunContext, build_every_edge, generator, init_weights)
+from rcx.api import (DESCRIPTION, INIT_SCHEMES, CandidateCache, EvalContext, EvalResult, Evaluator, FixedBatch, Metric,
+                     Option, RunContext, build_every_edge, derive_seed, generator, init_weights)
 
 if TYPE_CHECKING:
     import torch
@@ -56,8 +64,12 @@ INIT = Option("init", str, "default", "weight init (rcx.api.INIT_SCHEMES); defau
 BN_MODE = Option("bn_mode", str, "train", "BatchNorm: train = batch statistics (reference), eval = fresh running "
                  "statistics", choices=("train", "eval"))
 LAYOUT = Option("layout", str, "contiguous", "memory layout of the network and batch: contiguous = the reference's "
-                "(exact), channels_last = faster on a CPU, zico moves up to 1.4 % and grasp 0.4 % (rounding)",
+                "(exact), channels_last = faster on a CPU, zico moves up to 2 % and grasp 0.4 % (rounding)",
                 choices=("contiguous", "channels_last"))
+INIT_SEED = Option(
+    "init_seed", str, "instance", "instance: weights drawn per evaluator instance; shared: from (plan seed, "
+    "candidate) only, and snip, grad_norm, grasp, fisher and jacov with equal batch_size, init, bn_mode, loss and "
+    "layout read one forward/backward computation of all five", choices=("instance", "shared"), neutral_default=True)
 LOSS = Option("loss", str, "cross_entropy", "loss on the logits: cross_entropy (reference) or mse against one-hot "
               "labels", choices=("cross_entropy", "mse"))  # the keys of proxies.LOSSES
 
@@ -65,9 +77,9 @@ LOSS = Option("loss", str, "cross_entropy", "loss on the logits: cross_entropy (
 def _metrics(unit: str, help: str) -> list[Metric]:
     return [
         Metric("score", unit, True, f"{help}, mean over trials"),
-        Metric("score_std", unit, False, "population std of the score over trials"),
-        Metric("params", "count", False, "parameters of the scored network"),
-        Metric("seconds", "s", False, "wall time of the evaluation"),
+        Metric("score_std", unit, False, "population std of the score over trials", role=DESCRIPTION),
+        Metric("params", "count", False, "parameters of the scored network", role=DESCRIPTION),
+        Metric("seconds", "s", False, "wall time of the evaluation", role=DESCRIPTION),
     ]
 
 
@@ -93,6 +105,7 @@ class ZeroCostProxy(Evaluator):
         size = self.config["batch_size"] if self.uses_images else 0  # 0: only the shapes and the builder
         self.batch = FixedBatch.draw(ctx, size, BATCH_STREAM)
         self.run_seed = ctx.seed
+        self.data, self.space = ctx.data, ctx.space
         fast = self.config.get("layout", "contiguous") == "channels_last"
         self.memory_format = torch.channels_last if fast else torch.contiguous_format
         self.x = self.batch.x.contiguous(memory_format=self.memory_format)  # (B, C, H, W)
@@ -109,6 +122,15 @@ class ZeroCostProxy(Evaluator):
     def score(self, model: nn.Module, trial: int) -> float:
         """The proxy on the initialised ``model`` (may be non-finite)."""
 
+    def shared_score(self, arch_id: str, seed: int, trial: int) -> float | None:
+        """With ``init_seed = "shared"``: the score of ``trial`` if another computation already
+        gave it (None: initialise the network and call :meth:`score`)."""
+        return None
+
+    def score_shared(self, model: nn.Module, arch_id: str, seed: int, trial: int) -> float:
+        """With ``init_seed = "shared"``: :meth:`score`, and what it computes for others kept."""
+        return self.score(model, trial)
+
     def evaluate(self, ctx: EvalContext) -> EvalResult:
         import torch
 
@@ -116,11 +138,16 @@ class ZeroCostProxy(Evaluator):
         t0 = time.perf_counter()
         model = self.build(ctx)
         params = sum(p.numel() for p in model.parameters())
+        shared = cfg.get("init_seed") == "shared"
+        seed = derive_seed(self.run_seed, BATCH_STREAM, ctx.arch.id) if shared else ctx.seed
         values: list[float] = []
         for t in range(cfg["trials"]):
             ctx.check_cancel()
-            self.initialise(model, generator(ctx.seed, "trial", t))
-            values.append(self.score(model, t))
+            value = self.shared_score(ctx.arch.id, seed, t) if shared else None
+            if value is None:
+                self.initialise(model, generator(seed, "trial", t))
+                value = self.score_shared(model, ctx.arch.id, seed, t) if shared else self.score(model, t)
+            values.append(value)
             ctx.progress((t + 1) / cfg["trials"], f"trial {t + 1}/{cfg['trials']}")
         bad = [(t, v) for t, v in enumerate(values) if not math.isfinite(v)]
         extra: dict[str, Any] = {"batch_size": cfg["batch_size"]} if "batch_size" in cfg else {}
@@ -146,6 +173,42 @@ class _LossProxy(ZeroCostProxy):
         from rcx_zerocost import proxies
 
         return proxies.LOSSES[self.config["loss"]]
+
+
+SHARED_GRADIENTS: CandidateCache[dict[str, float]] = CandidateCache()
+"""The :func:`~rcx_zerocost.proxies.gradient_scores` of the last candidate scored with
+``init_seed = "shared"``, per trial, keyed by the candidate, its seed and every option the
+computation reads."""
+
+
+class _GradientProxy(_LossProxy):
+    """A proxy that :func:`~rcx_zerocost.proxies.gradient_scores` computes with four others."""
+
+    def shared_name(self) -> str:
+        """Which of :data:`~rcx_zerocost.proxies.GRADIENT_SCORES` this proxy reports."""
+        return self.name
+
+    def _shared_key(self, arch_id: str, seed: int) -> tuple[Any, ...]:
+        cfg = self.config
+        return (arch_id, seed, self.run_seed, cfg["batch_size"], cfg["init"], cfg["bn_mode"], cfg.get("loss", "cross_entropy"),
+                cfg["layout"])
+
+    def shared_score(self, arch_id: str, seed: int, trial: int) -> float | None:
+        scores = SHARED_GRADIENTS.get(self.data, self.space, self._shared_key(arch_id, seed), trial)
+        return None if scores is None else scores[self.shared_name()]
+
+    def loss(self) -> proxies.LossFn:
+        from rcx_zerocost import proxies
+
+        return proxies.LOSSES[self.config.get("loss", "cross_entropy")]
+
+    def score_shared(self, model: nn.Module, arch_id: str, seed: int, trial: int) -> float:
+        """All five on ``model``, kept for the other four; this proxy's value."""
+        from rcx_zerocost import proxies
+
+        scores = proxies.gradient_scores(model, self.x, self.batch.y, self.loss())
+        SHARED_GRADIENTS.put(self.data, self.space, self._shared_key(arch_id, seed), trial, scores)
+        return scores[self.shared_name()]
 
 
 class Synflow(ZeroCostProxy):
@@ -174,11 +237,11 @@ class Synflow(ZeroCostProxy):
         return proxies.synflow(model, self.batch.in_shape)
 
 
-class Snip(_LossProxy):
+class Snip(_GradientProxy):
     name = "snip"
     help = "SNIP (Lee et al. 2019): sum |theta * dL/dtheta| over conv/linear weights on one batch."
     degenerate_hint = "the loss or its gradient is not finite"
-    options = [_batch_size(), TRIALS, INIT, BN_MODE, LOSS, LAYOUT]
+    options = [_batch_size(), TRIALS, INIT, BN_MODE, LOSS, LAYOUT, INIT_SEED]
     metrics = _metrics("", "connection sensitivity summed over conv/linear weights")
 
     def score(self, model: nn.Module, trial: int) -> float:
@@ -187,11 +250,11 @@ class Snip(_LossProxy):
         return proxies.snip(model, self.x, self.batch.y, self.loss())
 
 
-class GradNorm(_LossProxy):
+class GradNorm(_GradientProxy):
     name = "grad_norm"
     help = "Gradient norm: sum over conv/linear layers of ||dL/dW||_2 on one batch (zero-cost-nas)."
     degenerate_hint = "the loss or its gradient is not finite"
-    options = [_batch_size(), TRIALS, INIT, BN_MODE, LOSS, LAYOUT]
+    options = [_batch_size(), TRIALS, INIT, BN_MODE, LOSS, LAYOUT, INIT_SEED]
     metrics = _metrics("", "sum of per-layer weight-gradient norms")
 
     def score(self, model: nn.Module, trial: int) -> float:
@@ -200,11 +263,11 @@ class GradNorm(_LossProxy):
         return proxies.grad_norm(model, self.x, self.batch.y, self.loss())
 
 
-class Grasp(_LossProxy):
+class Grasp(_GradientProxy):
     name = "grasp"
     help = "GraSP (Wang et al. 2020): sum -theta * Hg over conv/linear weights (zero-cost-nas's sign)."
     degenerate_hint = "the loss, its gradient or the Hessian-gradient product is not finite"
-    options = [_batch_size(), TRIALS, INIT, BN_MODE, LOSS, LAYOUT]
+    options = [_batch_size(), TRIALS, INIT, BN_MODE, LOSS, LAYOUT, INIT_SEED]
     metrics = _metrics("", "sum of -theta * Hg (gradient-signal preservation)")
 
     def score(self, model: nn.Module, trial: int) -> float:
@@ -213,16 +276,19 @@ class Grasp(_LossProxy):
         return proxies.grasp(model, self.x, self.batch.y, self.loss())
 
 
-class Fisher(_LossProxy):
+class Fisher(_GradientProxy):
     name = "fisher"
     help = "Fisher (Turner et al. 2020): sum of channel saliencies 0.5 mean_n (sum a * dL/da)^2."
     degenerate_hint = "the loss or an activation gradient is not finite"
     options = [
-        _batch_size(), TRIALS, INIT, BN_MODE, LOSS, LAYOUT,
+        _batch_size(), TRIALS, INIT, BN_MODE, LOSS, LAYOUT, INIT_SEED,
         Option("per_weight", bool, True, "count each channel once per weight of its filter (zero-cost-nas's "
                "sum); false: once per channel (the paper's)"),
     ]
     metrics = _metrics("", "Fisher saliency summed over conv/linear channels")
+
+    def shared_name(self) -> str:
+        return "fisher" if self.config["per_weight"] else "fisher_channel"
 
     def score(self, model: nn.Module, trial: int) -> float:
         from rcx_zerocost import proxies
@@ -230,11 +296,11 @@ class Fisher(_LossProxy):
         return proxies.fisher(model, self.x, self.batch.y, self.loss(), self.config["per_weight"])
 
 
-class Jacov(ZeroCostProxy):
+class Jacov(_GradientProxy):
     name = "jacov"
     help = "Jacobian covariance (Mellor et al. 2020, v1): -sum log(l+k) + 1/(l+k) over eigenvalues of corr(J)."
     degenerate_hint = "some image's input Jacobian is constant, so the correlation matrix is undefined"
-    options = [_batch_size(minimum=2), TRIALS, INIT, BN_MODE, LAYOUT]
+    options = [_batch_size(minimum=2), TRIALS, INIT, BN_MODE, LAYOUT, INIT_SEED]
     metrics = _metrics("", "Jacobian-correlation score")
 
     def score(self, model: nn.Module, trial: int) -> float:

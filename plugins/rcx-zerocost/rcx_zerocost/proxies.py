@@ -171,10 +171,15 @@ def jacov(model: nn.Module, x: torch.Tensor, k: float = 1e-5) -> float:
     all (a cell whose every path from the input is ``none``), where the reference raises.
     """
     x = x.detach().requires_grad_(True)
-    out = model(x).sum()
+    return _jacov_of(model(x), x, k)
+
+
+def _jacov_of(logits: torch.Tensor, x: torch.Tensor, k: float = 1e-5, retain_graph: bool = False) -> float:
+    """:func:`jacov` from the logits (N, K) of the input batch ``x`` (which requires grad)."""
+    out = logits.sum()
     if not out.requires_grad:
         return math.nan
-    (jac,) = torch.autograd.grad(out, x, allow_unused=True)
+    (jac,) = torch.autograd.grad(out, x, allow_unused=True, retain_graph=retain_graph)
     if jac is None:
         return math.nan
     corr = torch.corrcoef(jac.flatten(1).double())
@@ -234,3 +239,66 @@ def zico(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: LossFn, split
             score += math.log(total)
             layers += 1
     return score if layers else math.nan
+
+
+GRADIENT_SCORES = ("snip", "grad_norm", "grasp", "fisher", "fisher_channel", "jacov")
+"""The scores :func:`gradient_scores` returns (``fisher``: per weight, ``fisher_channel``: per
+channel)."""
+
+
+def gradient_scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: LossFn) -> dict[str, float]:
+    """snip, grad_norm, grasp, fisher (both ``per_weight`` settings) and jacov of one initialised
+    network on one batch, from one forward pass: the loss gradient (taken with ``create_graph``,
+    as :func:`grasp` does) gives snip, grad_norm and grasp's ``g``; the fisher hooks read the
+    activations and their gradients during that backward; jacov's input gradient and grasp's
+    Hessian-vector product are two more backward passes through the same graph.
+
+    Each value is its function's definition on the same weights and batch (the tests compare
+    them with :func:`snip`, ..., :func:`jacov` called one by one); the separate calls would
+    run five forward and six backward passes, this runs one forward and four backward.
+    """
+    weights = prunable_weights(model)
+    per_weight: list[torch.Tensor] = []
+    per_channel: list[torch.Tensor] = []
+    listening = [True]
+
+    def forward_hook(module: nn.Module, inputs: object, out: torch.Tensor) -> None:
+        if not out.requires_grad:
+            return
+        act = out.detach()
+        count = module.weight[0].numel()
+
+        def grad_hook(grad: torch.Tensor) -> None:
+            if listening[0]:  # the loss backward only (not jacov's or grasp's passes)
+                grad = grad.detach()  # create_graph: the gradient carries a graph the score does not need
+                g = (act * grad).flatten(2).sum(-1) if act.dim() > 2 else act * grad  # (N, C)
+                term = 0.5 * g.pow(2).mean(0).sum()
+                per_weight.append(term * count)
+                per_channel.append(term * 1)
+
+        out.register_hook(grad_hook)
+
+    x = x.detach().requires_grad_(True)
+    handles = [m.register_forward_hook(forward_hook) for m in model.modules() if isinstance(m, WEIGHTED)]
+    try:
+        logits = model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    grads = _grads(loss(logits, y), weights, create_graph=True)
+    listening[0] = False
+    used = [(w, g) for w, g in zip(weights, grads) if g is not None]
+    scores = {
+        "snip": float(sum((w.detach() * g.detach()).abs().sum() for w, g in used)),
+        "grad_norm": float(sum(g.detach().norm() for _, g in used)),
+        "fisher": float(sum(per_weight)),
+        "fisher_channel": float(sum(per_channel)),
+        "jacov": _jacov_of(logits, x, retain_graph=True),
+        "grasp": 0.0,
+    }
+    if used:
+        z = sum((g.detach() * g).sum() for _, g in used)
+        if z.requires_grad:
+            hg = _grads(z, [w for w, _ in used])
+            scores["grasp"] = float(sum((-w.detach() * h).sum() for (w, _), h in zip(used, hg) if h is not None))
+    return scores

@@ -18,7 +18,7 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Checkbox, Header, Input, Label, Select, SelectionList, Static
 
-from rcx.core.plan import PlanError, parse_plan, top_options
+from rcx.core.plan import STAGE_OPTIONS, PlanError, parse_plan, top_options
 from rcx.data.prepare import COMMON_OPTIONS
 from rcx.spaces.samplers import SAMPLER_OPTIONS
 from rcx.tui.forms import (UNTITLED, EXECUTION_FIELDS, Component, PlanDraft, device_choices, errors_by_key,
@@ -96,9 +96,10 @@ class PlanScreen(Screen):
 
     def _evaluator_form(self, instance: str, comp: Component) -> Vertical:
         try:
-            declared = self.app.registry.get("evaluator", comp.plugin).options
+            declared = list(self.app.registry.get("evaluator", comp.plugin).options)
         except KeyError:
             declared = []
+        declared += [o for o in STAGE_OPTIONS if o.name in comp.values]  # a stage's top / top_fraction / by
         title = f"[evaluators.{instance}]" + (f"  evaluator = {comp.plugin}" if comp.plugin != instance else "")
         return Vertical(Label(title, classes="subsection-title"),
                         OptionForm(f"evaluators.{instance}", declared, comp.values),

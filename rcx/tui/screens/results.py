@@ -1,7 +1,8 @@
 """The Results screen: every evaluation in a sortable, filterable table.
 
 Sort with ``s`` (pick a column), ``r`` (reverse) or a header click; filter with ``/`` (words in
-the architecture id and ``COLUMN OP VALUE`` ranges); ``m`` chooses the charts' metric; ``e``
+the architecture id and ``COLUMN OP VALUE`` ranges; ``rank:a.score,b.score,flops`` sorts by the
+rank average of those columns); ``m`` chooses the charts' metric among the scores; ``e``
 writes the visible rows to CSV; enter opens an architecture's detail.
 
 The views live in a ContentSwitcher: ``c`` switches between the table (``#view-table``) and the
@@ -15,6 +16,7 @@ import csv
 from dataclasses import replace
 from pathlib import Path
 
+from rich.console import Group
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -106,15 +108,24 @@ class ResultsScreen(Screen):
             msg = f"no results yet ({app.db_path})" if app.db_path else "no results file: run a plan (F2) or open one with `rcx RESULTS.db`"
             self.query_one("#results-status", Static).update(msg)
             return
-        text = Text(f"{grid.row_count:,} of {len(app.table.rows):,} rows")
-        if grid.sort_column:
-            text.append(f"  sorted by {grid.sort_column} {'desc' if grid.descending else 'asc'}")
-        if app.chart_metric:
-            text.append(f"  charts: {app.chart_metric}")
-        text.append(f"  {app.db_path}", style="dim")
-        if self._filter_error:
-            text.append(f"\n{self._filter_error}", style="red")
-        self.query_one("#results-status", Static).update(text)
+        box = self.query_one("#results-status", Static)
+        width = box.content_size.width or max(20, self.size.width - 2)
+        for short in (False, True):  # one line: full column names and the file if they fit, else less
+            name = (lambda c: c.rpartition(".")[2]) if short else (lambda c: c)
+            text = Text(f"{grid.row_count:,} of {len(app.table.rows):,} rows")
+            if grid.sort_column:
+                text.append(f"  sorted by {name(grid.sort_column)} {'desc' if grid.descending else 'asc'}")
+            if app.chart_metric:
+                text.append(f"  charts: {name(app.chart_metric)}")
+            if text.cell_len <= width:
+                break
+        if text.cell_len + 2 + len(str(app.db_path)) <= width:  # the file is in the title too
+            text.append(f"  {app.db_path}", style="dim")
+        text.no_wrap, text.overflow = True, "ellipsis"
+        box.update(Group(text, Text(self._filter_error, style="red")) if self._filter_error else text)
+
+    def on_resize(self) -> None:
+        self._status()
 
     def is_settled(self) -> bool:
         """The App's latest table is shown in full, and in the Correlation view its report."""
@@ -238,6 +249,8 @@ class ResultsScreen(Screen):
             return
         if row_filter != self.grid.row_filter:
             self.grid.set_filter(row_filter)
+            if row_filter.rank and row_filter.rank != self.grid.sort_column:
+                self.grid.sort_by(row_filter.rank)
         self._status()
 
     def action_focus_filter(self) -> None:
@@ -279,7 +292,7 @@ class ResultsScreen(Screen):
         table = self.app.table
         if table is None:
             return
-        metrics = [c for c in table.metric_columns() if c in table.columns]
+        metrics = table.score_columns()  # scores and baselines; descriptions (times, sizes) are not charted
 
         def chosen(metric: str | None) -> None:
             if metric:

@@ -14,6 +14,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Header, ProgressBar, RichLog, Static
 
+from rcx.core import events as ev
 from rcx.termtable import format_value
 from rcx.tui.state import fmt_duration
 from rcx.tui.widgets.charts import Charts
@@ -85,15 +86,16 @@ class RunScreen(Screen):
             Text.assemble((f"run {p.run_id or '-'}", "bold"), f"  {p.device}{where}"),
             Text.assemble((p.state, _STATE_STYLE.get(p.state, "")),
                           f"   {format_value(p.done)}/{format_value(p.total)} evaluations"
+                          + (f", {format_value(p.skipped)} skipped" if p.skipped else "") +
                           f"   rate {f'{rate:.2f}/s' if rate else '-'}   ETA {eta}"),
-            Text("   ".join(([p.stage] if p.stage else []) + ([f"now: {p.current}"] if p.state == "running" and p.current
-                                                             else [])), style="dim"),
+            Text("   ".join(([ev.stage_line(p.stages)] if len(p.stages) > 1 else [p.stage] if p.stage else [])
+                           + ([f"now: {p.current}"] if p.state == "running" and p.current else [])), style="dim"),
         ]
         for line in lines:  # one line each, cut with an ellipsis rather than wrapped
             line.no_wrap, line.overflow = True, "ellipsis"
         self.query_one("#run-title", Static).update(Text("\n").join(lines))
         bar = self.query_one("#run-bar", ProgressBar)
-        bar.update(total=p.total or None, progress=p.done)
+        bar.update(total=(p.total - p.skipped) or None, progress=p.done)
         counts = Text()
         for status, n in p.status_counts().items():
             style = {"failed": "red", "invalid": "red", "screened": "yellow", "skipped": "dim", "done": "green"}.get(status, "")
@@ -119,7 +121,7 @@ class RunScreen(Screen):
             return
         lines = []
         for w in workers:
-            style = {"lost": "red", "starting": "yellow"}.get(w.state, "")
+            style = {"lost": "red", "failed": "red", "starting": "yellow"}.get(w.state, "")
             doing = w.running or ("idle" if w.state == "ready" else w.state)
             line = Text.assemble((f"{w.name:<4}", "bold"), f" {w.node or '?'} {w.device or ''}  ", (f"{w.done} done  ", "dim"),
                                  (doing, style))

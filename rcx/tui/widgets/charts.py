@@ -4,9 +4,9 @@ plotext rebuilds a plot on every repaint, so the series are decimated
 (:data:`rcx.tui.state.MAX_POINTS`) and :meth:`Charts.update_data` replots only when the data
 or the metric changed; the caller limits it to a few times a second.
 
-The scatter's colour key is a line of text under the plot, never a plotext legend: that one
-is drawn over the plot's top-left corner, where the best points are. Axis ticks are chosen
-here (:func:`~rcx.tui.state.axis_ticks`): whole counts on the histogram, never past the data.
+The scatter's colour key is text under the plot (:class:`ColourKey`), never a plotext legend:
+that one is drawn over the plot's top-left corner, where the best points are. Axis ticks are chosen
+here (:func:`~rcx.numfmt.axis_ticks`): whole counts on the histogram, never past the data.
 In a narrow terminal (the Run screen's ``-narrow`` class) one chart is shown at a time.
 """
 
@@ -21,8 +21,9 @@ from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from rcx.core.results import ResultsTable
+from rcx.numfmt import axis_ticks
 from rcx.termtable import format_value
-from rcx.tui.state import axis_ticks, best_so_far, metric_values, scatter_series, x_column
+from rcx.tui.state import best_so_far, metric_values, scatter_series, x_column
 
 _COLOURS = ("blue", "green", "orange", "red", "magenta")
 _RICH_COLOURS = {"orange": "dark_orange"}  # plotext's colour names in Rich
@@ -48,6 +49,41 @@ def _x_ticks(plot: PlotextPlot, values: list[float], integer: bool = False, log:
             plot.plt.xticks([math.log10(t) for t in ticks] if log else ticks, labels)
 
 
+def key_text(title: str, entries: list[tuple[str, str]], width: int) -> Text:
+    """A colour key (``title``, then ``● label`` per ``(Rich colour, label)`` entry) packed into
+    lines of ``width`` cells; a bullet never parts from its label."""
+    pieces = [Text(title, style="dim")] if title else []
+    pieces += [Text.assemble(("● ", colour), label) for colour, label in entries]
+    lines: list[Text] = []
+    for piece in pieces:
+        if lines and lines[-1].cell_len + 2 + piece.cell_len <= width:
+            lines[-1].append("  ").append_text(piece)
+        else:
+            lines.append(piece.copy())
+    text = Text("\n").join(lines)
+    text.no_wrap, text.overflow = True, "ellipsis"
+    return text
+
+
+class ColourKey(Static):
+    """The scatter's colour key under the plot, laid out at the widget's width by :func:`key_text`."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("", **kwargs)
+        self.title = ""
+        self.entries: list[tuple[str, str]] = []
+
+    def show(self, title: str, entries: list[tuple[str, str]]) -> None:
+        self.title, self.entries = title, entries
+        self.refresh(layout=True)
+
+    def render(self) -> Text:
+        return key_text(self.title, self.entries, self.content_size.width or 80)
+
+    def get_content_height(self, container, viewport, width: int) -> int:
+        return len(key_text(self.title, self.entries, width).split()) if self.title or self.entries else 0
+
+
 class Charts(Horizontal):
     """Three plots side by side (one at a time, cycled by :meth:`next_chart`, when narrow)."""
 
@@ -60,7 +96,7 @@ class Charts(Horizontal):
             with Vertical(classes="chart-box" + (" -current" if i == self.current else ""), id=f"box-{name}"):
                 yield PlotextPlot(id=f"chart-{name}")
                 if name == "scatter":
-                    yield Static("", id="scatter-key", classes="chart-key")
+                    yield ColourKey(id="scatter-key", classes="chart-key")
 
     def next_chart(self) -> None:
         """Show the next chart (in a narrow terminal, where one is shown at a time)."""
@@ -71,7 +107,7 @@ class Charts(Horizontal):
     def update_data(self, table: ResultsTable | None, metric: str | None) -> None:
         """Replot from ``table`` for ``metric``."""
         scatter, hist, best = (self.query_one(f"#chart-{n}", PlotextPlot) for n in CHARTS)
-        key = self.query_one("#scatter-key", Static)
+        key = self.query_one("#scatter-key", ColourKey)
         for p in (scatter, hist, best):
             p.plt.clear_data()
             p.plt.clear_figure()
@@ -80,7 +116,7 @@ class Charts(Horizontal):
             for p, title in ((scatter, "no results yet"), (hist, ""), (best, "")):
                 p.plt.title(title)
                 p.refresh()
-            key.update("")
+            key.show("", [])
             return
         rows = table.rows
         x = x_column(table, metric)
@@ -90,17 +126,16 @@ class Charts(Horizontal):
         if log:
             series = [(label, [math.log10(v) for v in xs], ys) for label, xs, ys in series]
             xs_all = [math.log10(v) for v in xs_all]
-        legend = Text("colour: ratio ", style="dim") if any(label for label, _, _ in series) else Text()
+        legend: list[tuple[str, str]] = []
         for i, (label, xs, ys) in enumerate(series):
             colour = _COLOURS[i % len(_COLOURS)]
             scatter.plt.scatter(xs, ys, color=colour, marker="dot")
             if label:
-                legend.append("● ", style=_RICH_COLOURS.get(colour, colour))
-                legend.append(f"{label}  ")
+                legend.append((_RICH_COLOURS.get(colour, colour), label))
         _x_ticks(scatter, xs_all, log=log)
         _y_ticks(scatter, [v for _, _, ys in series for v in ys])
         scatter.plt.title(f"{short} vs {x.rpartition('.')[2]}" + (" (log)" if log else ""))
-        key.update(legend)
+        key.show("colour: ratio" if legend else "", legend)
         values = metric_values(rows, metric)
         if values:
             bins = min(20, max(5, len(values) // 3))

@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Static
 from textual_plotext import PlotextPlot
 
 from rcx.analysis.corr import CorrReport
+from rcx.numfmt import set_round_ticks
 from rcx.tui.correlation import HEADERS, CorrRequest, display_rows, scatter_series, short, summary
 
 _COLOURS = ("blue", "green", "orange", "red", "magenta", "cyan", "yellow", "white")
@@ -74,6 +75,7 @@ class CorrView(Vertical):
             for i, (label, xs, ys) in enumerate(series):
                 plot.plt.scatter(xs, ys, label=label or None, color=_COLOURS[i % len(_COLOURS)], marker="dot")
                 self.points += len(xs)
+            set_round_ticks(plot.plt, [v for _, xs, _ in series for v in xs], [v for _, _, ys in series for v in ys])
             x, y = (short(report.x), short(report.y)) if short(report.x) != short(report.y) else (report.x, report.y)
             plot.plt.xlabel(x)
             plot.plt.title(f"{y} vs {x}: {report.n_usable:,} architectures"

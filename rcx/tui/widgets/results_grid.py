@@ -23,6 +23,34 @@ from rcx.tui.state import RowFilter, view_columns
 
 CHUNK = 500
 """Rows a rebuild adds per event-loop turn (about 25 ms on one core of the 2-core test machine)."""
+ID_WIDTH = 32
+"""Characters an architecture id takes in the table at most: a longer one (a NAS-Bench-201 cell
+is 80-odd) is cut in its middle; the Detail view (enter) shows it whole."""
+PENDING = "pending"
+"""The status shown for an evaluation that has not run yet (the results file has none)."""
+
+
+class IdCell(str):
+    """An architecture id as the table shows it (``full`` cut to :data:`ID_WIDTH`), carrying
+    the ``full`` id for sorting."""
+
+    full: str
+
+    def __new__(cls, full: str) -> "IdCell":
+        keep = ID_WIDTH - 1
+        cell = super().__new__(cls, full if len(full) <= ID_WIDTH else f"{full[:keep // 2]}…{full[-(keep - keep // 2):]}")
+        cell.full = full
+        return cell
+
+
+def cell_text(column: str, value: Any) -> str:
+    """The text of one cell: the id shortened (:class:`IdCell`), a missing status as
+    :data:`PENDING`, anything else by :func:`~rcx.termtable.format_value`."""
+    if column == "arch":
+        return IdCell(str(value))
+    if value is None and column.endswith(".status"):
+        return PENDING
+    return format_value(value)
 
 
 class ResultsGrid(DataTable):
@@ -43,6 +71,12 @@ class ResultsGrid(DataTable):
     def show(self, table: ResultsTable, changed: set[str] | None = None) -> None:
         """Show ``table``; ``changed`` lists the architectures whose rows changed since the last
         call (None: rebuild everything)."""
+        rank = self.row_filter.rank
+        if rank and rank not in table.columns:  # a new table from the store: add the rank average again
+            try:
+                table.resolve(rank)
+            except KeyError:
+                pass
         if self.sort_column is None:
             self.sort_column = table.default_sort()
             self.descending = table.higher_is_better.get(self.sort_column, False) if self.sort_column else False
@@ -68,11 +102,11 @@ class ResultsGrid(DataTable):
                     old = self._shown[arch]
                     for c in cols:
                         if old.get(c) != row.get(c):
-                            self.update_cell(arch, c, format_value(row.get(c)))
+                            self.update_cell(arch, c, cell_text(c, row.get(c)))
                     self._shown[arch] = row
                 touched = True
             elif keep:
-                self.add_row(*(format_value(row.get(c)) for c in cols), key=arch)
+                self.add_row(*(cell_text(c, row.get(c)) for c in cols), key=arch)
                 self._shown[arch] = row
                 touched = True
         if touched and self.sort_column:
@@ -100,7 +134,7 @@ class ResultsGrid(DataTable):
             return
         cols = self.view_cols
         for r in rows[start:start + CHUNK]:
-            self.add_row(*(format_value(r.get(c)) for c in cols), key=r["arch"])
+            self.add_row(*(cell_text(c, r.get(c)) for c in cols), key=r["arch"])
         if start + CHUNK < len(rows):
             # a timer, not call_later: a queued callback runs before the loop turns to the keys
             self.set_timer(0.001, partial(self._add_rows, rows, start + CHUNK, keep_key, generation))
@@ -113,7 +147,7 @@ class ResultsGrid(DataTable):
 
         DataTable measures every new cell as a Rich renderable on the event loop (about 10 s
         for 30,000 rows x 26 columns); this table's cells are one-line plain strings
-        (:func:`format_value`), so their width is their ``cell_len``. Relies on DataTable
+        (:func:`cell_text`), so their width is their ``cell_len``. Relies on DataTable
         internals (``_data``, ``ordered_columns``); Textual is pinned exactly in pyproject.
         """
         columns = self.ordered_columns
@@ -144,8 +178,12 @@ class ResultsGrid(DataTable):
 
     def _ordered(self) -> list[dict[str, Any]]:
         assert self.table is not None
-        if self.sort_column and self.sort_column in self.table.columns:
-            return self.table.sorted(self.sort_column, self.descending)
+        table = self.table
+        if (table.stage_by and self.sort_column == table.default_sort()
+                and self.descending == table.higher_is_better.get(self.sort_column, False)):
+            return table.funnel_order()  # a funnel's default: by stage reached, then the score that decided
+        if self.sort_column and self.sort_column in table.columns:
+            return table.sorted(self.sort_column, self.descending)
         return self.table.rows
 
     # -- sorting and filtering ------------------------------------------------------------
@@ -170,7 +208,7 @@ class ResultsGrid(DataTable):
     def _apply_sort(self) -> None:
         """Reorder the rows; the cursor stays at its position, so live updates do not move the view."""
         order = {r["arch"]: i for i, r in enumerate(self._ordered())}
-        self.sort(self.view_cols[0], key=lambda arch: order.get(str(arch), len(order)))
+        self.sort(self.view_cols[0], key=lambda cell: order.get(getattr(cell, "full", cell), len(order)))
 
     def set_filter(self, row_filter: RowFilter) -> None:
         self.row_filter = row_filter

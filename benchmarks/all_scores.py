@@ -1,0 +1,216 @@
+"""Every training-free score of a NAS-Bench-201 cell: core-seconds today vs now, in one process.
+
+The scores of the NAS-Bench-201 study (SCIENCE.md): NASWOT, the ridge pair (``ridge_rfm``
+lambda 1 and ``ridge_loo``, shared features), the eight zero-cost proxies, and params / FLOPs
+(``describe``, free). A seeded random sample of ``nb201`` cells (the benchmark's C = 16, 5 cells
+per stage) at 32x32, 500 + 500 CIFAR-10 images (the first 50 per class of
+``../shared/data/cifar10-jpeg.zip``); every evaluator with the study's options, one
+initialisation, through its own ``evaluate`` (the call the runner makes per candidate).
+
+Settings, each cell through all of them in turn (rotating which goes first), after one untimed
+warm-up cell:
+
+- **today**: rcx before issue 21, reproduced in this process: PyTorch's ``nn.AvgPool2d`` for
+  NAS-Bench-201's pooling (instead of the bit-identical ``AvgPool3x3``), NASWOT's two float32
+  products per layer, ridge features contiguous, zero-cost proxies channels-last on the CPU,
+  each with its own weights.
+- **exact** (the defaults, plus ``init_seed = "shared"`` on the five gradient proxies):
+  zero-cost proxies in the reference's contiguous layout, snip / grad_norm / grasp / fisher /
+  jacov from one forward-backward computation.
+- **channels_last** (as "exact" with ``layout = "channels_last"`` on the zero-cost
+  proxies): faster, with the deviations BENCHMARKS.md states.
+
+Reported: CPU seconds per cell (``time.process_time``: core-seconds; the steadier figure on a
+shared machine, run with ``--threads 1``) per evaluator and in total, and the ratio today / now.
+
+    python benchmarks/all_scores.py [--archs 6] [--threads 1] [--device cpu] [--settings "exact"]
+
+On a GPU the figure to read is wall time per cell and the extrapolation to all 15,625 cells
+(``--threads 0``; the device check runs ``--settings "exact"``). ``--images``,
+``--channels``, ``--cells`` shrink the problem (the device check's ``--quick`` on a CPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+from torch import nn
+
+from cifar_subset import unzip_subset  # benchmarks/, the script's own folder
+from rcx.api.device import synchronize
+from rcx.api.evaluator import EvalContext, RunContext
+from rcx.api.seeding import derive_seed
+from rcx.core.device import device_name
+from rcx.core.plan import parse_plan
+from rcx.core.runner import Runner
+from rcx.evaluators.ridge_rfm import SHARED_FEATURES
+from rcx.plugins import load_registry
+
+ZEROCOST = ("synflow", "snip", "grad_norm", "grasp", "fisher", "jacov", "zen", "zico")
+GRADIENT = ("snip", "grad_norm", "grasp", "fisher", "jacov")
+
+PLAN = """
+name = "bench-all-scores"
+seed = 0
+device = "{device}"
+[dataset]
+name = "imagefolder"
+root = "{root}"
+[space]
+name = "nb201"
+channels = {channels}
+cells = {cells}
+[sampler]
+kind = "random"
+n = {archs}
+valid_only = true
+[evaluators.naswot]
+batch_size = {naswot_batch}
+[evaluators.ridge_rfm]
+trials = 1
+train_size = {images}
+val_size = {images}
+init_seed = "shared"
+[evaluators.ridge_loo]
+evaluator = "ridge_rfm"
+trials = 1
+train_size = {images}
+val_size = {images}
+lambda = "loo"
+standardize = true
+init_seed = "shared"
+""" + "".join(f"[evaluators.{n}]\n" + ("" if n == "synflow" else "batch_size = {zc_batch}\n") for n in ZEROCOST)
+
+SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
+    "today": {"ridge_rfm": {"layout": "contiguous"}, "ridge_loo": {"layout": "contiguous"},
+              **{n: {"layout": "channels_last"} for n in ZEROCOST}},
+    "exact": {n: {"init_seed": "shared"} for n in GRADIENT},
+    "channels_last": {n: {"layout": "channels_last"} | ({"init_seed": "shared"} if n in GRADIENT else {})
+                           for n in ZEROCOST},
+}
+
+
+def _old_layer_kernel(codes: torch.Tensor) -> torch.Tensor:
+    """NASWOT's layer kernel before issue 21: two float32 products."""
+    c = codes.float()
+    return (c @ c.T + (1 - c) @ (1 - c).T).double()
+
+
+@contextlib.contextmanager
+def today() -> Iterator[None]:
+    """rcx's code paths before issue 21 that options cannot select."""
+    import rcx_naswot.evaluator as naswot
+
+    import rcx.nn.nb201 as nb201
+
+    saved = nb201.AvgPool3x3, naswot.layer_kernel
+    nb201.AvgPool3x3 = lambda: nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+    naswot.layer_kernel = _old_layer_kernel
+    try:
+        yield
+    finally:
+        nb201.AvgPool3x3, naswot.layer_kernel = saved
+
+
+def main() -> int:
+    from rcx_zerocost.evaluators import SHARED_GRADIENTS
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--archs", type=int, default=6)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
+    ap.add_argument("--data", type=Path, help="image-folder tree (default: unzip a subset of the CIFAR-10 zip)")
+    ap.add_argument("--settings", default=",".join(SETTINGS), help="comma-separated settings to run")
+    ap.add_argument("--images", type=int, default=500, help="ridge train and validation images (study: 500)")
+    ap.add_argument("--channels", type=int, default=16)
+    ap.add_argument("--cells", type=int, default=5)
+    args = ap.parse_args()
+    names = [n.strip() for n in args.settings.split(",")]
+    unknown = set(names) - set(SETTINGS)
+    if unknown:
+        ap.error(f"unknown settings {sorted(unknown)} (known: {', '.join(SETTINGS)})")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    tmp = tempfile.TemporaryDirectory()
+    per_class = -(-args.images // 10)
+    root = args.data or unzip_subset(Path(tmp.name), max(per_class, 13), per_class)
+    registry = load_registry()
+    plan = parse_plan(PLAN.format(device=args.device, root=root, archs=args.archs + 1, channels=args.channels,
+                                  cells=args.cells, images=args.images, naswot_batch=min(128, args.images),
+                                  zc_batch=min(64, args.images)), registry)
+    runner = Runner(plan, registry)
+    runner.setup()
+    run_ctx = RunContext(runner.data, runner.space, runner.device, plan.seed)
+    evaluators: dict[str, dict[str, Any]] = {}
+    for setting in names:
+        overrides = SETTINGS[setting]
+        evaluators[setting] = {}
+        for spec in plan.evaluators:
+            ev = registry.get("evaluator", spec.plugin)(spec.options | overrides.get(spec.instance, {}))
+            ev.prepare(run_ctx)
+            evaluators[setting][spec.instance] = ev
+
+    print(f"machine: {platform.processor() or platform.machine()}, {device_name(runner.device)}; "
+          f"torch {torch.__version__}")
+    print(f"{args.archs} nb201 cells (C={args.channels}, {args.cells} cells per stage) at {runner.data.shape}, "
+          f"1 initialisation each")
+    wall: dict[str, list[float]] = {s: [] for s in names}
+
+    def run(setting: str, cand: Any) -> dict[str, float]:
+        """CPU seconds per evaluator of one cell under ``setting``; its wall time goes to ``wall``."""
+        secs = {}
+        w0 = time.perf_counter()
+        SHARED_FEATURES.clear()  # no setting reuses another's features or gradients
+        SHARED_GRADIENTS.clear()
+        with today() if setting == "today" else contextlib.nullcontext():
+            for inst, ev in evaluators[setting].items():
+                ctx = EvalContext(cand.arch, cand.info, derive_seed(plan.seed, inst, cand.arch.id), runner.device)
+                c0 = time.process_time()
+                ev.evaluate(ctx)
+                synchronize(runner.device)
+                secs[inst] = time.process_time() - c0
+        wall[setting].append(time.perf_counter() - w0)
+        return secs
+
+    for setting in names:  # untimed warm-up
+        run(setting, runner.candidates[0])
+        wall[setting].clear()
+    cpu: dict[str, list[dict[str, float]]] = {s: [] for s in names}
+    for k, cand in enumerate(runner.candidates[1:]):
+        order = names[k % len(names):] + names[:k % len(names)]
+        line = []
+        for setting in order:
+            secs = run(setting, cand)
+            cpu[setting].append(secs)
+            line.append(f"{setting} {sum(secs.values()):5.2f}s")
+        print(f"[{k + 1:2d}/{args.archs}] {cand.arch.id}\n    " + "  ".join(line), flush=True)
+
+    insts = list(evaluators[names[0]])
+    print(f"\nCPU seconds per cell (mean over {args.archs} cells)")
+    print(f"{'evaluator':12s}" + "".join(f"{s:>20s}" for s in names))
+    for inst in insts:
+        print(f"{inst:12s}" + "".join(f"{statistics.fmean(c[inst] for c in cpu[s]):20.3f}" for s in names))
+    totals = {s: statistics.fmean(sum(c.values()) for c in cpu[s]) for s in names}
+    print(f"{'total':12s}" + "".join(f"{totals[s]:20.3f}" for s in names))
+    for s in names:
+        w = statistics.fmean(wall[s])
+        print(f"{s}: wall {w:.3f} s per cell; all 15,625 NAS-Bench-201 cells: {w * 15625 / 60:.1f} min")
+    for s in (n for n in names if "today" in names and n != "today"):
+        ratios = [sum(a.values()) / sum(b.values()) for a, b in zip(cpu["today"], cpu[s])]
+        print(f"today / {s}: {totals['today'] / totals[s]:.2f}x on the mean, per-cell median "
+              f"{statistics.median(ratios):.2f}x (min {min(ratios):.2f}, max {max(ratios):.2f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
