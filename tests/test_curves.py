@@ -11,6 +11,7 @@ import pytest
 from rcx.analysis.curves import curve_plot, curve_rows, read_curves, show_curves
 from rcx.cli import main
 from rcx.core.store import Store
+from rcx.termtable import format_value
 
 from .tui.conftest import fixed_results
 
@@ -63,7 +64,7 @@ def test_table_with_plot_and_without_a_curve(curved, tmp_path):
     path, arch = curved
     out = io.StringIO()
     assert show_curves(path, arch, plot=True, stream=out) == 3
-    assert "1.7000" in out.getvalue() and "epoch" in out.getvalue().splitlines()[-1]
+    assert format_value(1.7) in out.getvalue() and "epoch" in out.getvalue().splitlines()[-1]
     other = Store.open_readonly(path).candidates(1)[1]["arch"]
     out = io.StringIO()
     assert show_curves(path, other, stream=out) == 0 and "no learning curve" in out.getvalue()
