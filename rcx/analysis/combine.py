@@ -64,6 +64,20 @@ def score_columns(table) -> list[str]:
     return out
 
 
+def chosen_candidates(table, truth: str, metrics: Sequence[str] | None) -> list[tuple[str, str, bool]]:
+    """``(column, kind, higher_is_better)`` of the columns an analysis combines: ``metrics`` when
+    given (each must have a declared direction), else each evaluator's score and the baselines."""
+    candidates, _ = candidate_metrics(table, truth)
+    if metrics is None:
+        scores = set(score_columns(table))
+        return [c for c in candidates if c[1] == "baseline" or c[0] in scores]
+    wanted = {column_values(table, m, require_done=False).name for m in metrics}
+    unknown = wanted - {c[0] for c in candidates}
+    if unknown:
+        raise AnalysisError(f"{', '.join(sorted(unknown))}: not a metric with a declared direction")
+    return [c for c in candidates if c[0] in wanted]
+
+
 def combination_name(members: Sequence[str]) -> str:
     """``rank-avg(a + b)``: the name of a combination's row."""
     return f"rank-avg({' + '.join(members)})"
@@ -103,16 +117,7 @@ def combine_report(table, truth: str, *, metrics: Sequence[str] | None = None, m
         raise AnalysisError(f"--max-size must be at least 2, not {max_size}")
     tc = column_values(table, truth, require_done=False)
     truth_higher = table.higher_is_better.get(tc.name, True)
-    candidates, _ = candidate_metrics(table, tc.name)
-    if metrics is None:
-        scores = set(score_columns(table))
-        candidates = [c for c in candidates if c[1] == "baseline" or c[0] in scores]
-    else:
-        wanted = {column_values(table, m, require_done=False).name for m in metrics}
-        unknown = wanted - {c[0] for c in candidates}
-        if unknown:
-            raise AnalysisError(f"{', '.join(sorted(unknown))}: not a metric with a declared direction")
-        candidates = [c for c in candidates if c[0] in wanted]
+    candidates = chosen_candidates(table, tc.name, metrics)
     columns = {name: column_values(table, name, require_done=(kind == "proxy")) for name, kind, _ in candidates}
     mask, excluded = usable_rows([tc, *columns.values()])
     n = int(mask.sum())

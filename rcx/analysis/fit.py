@@ -112,23 +112,13 @@ def fit_report(table, truth: str, *, metrics: Sequence[str] | None = None, label
     """Fit on ``L`` labelled architectures, rank the rest; see the module docstring."""
     import numpy as np
 
-    from rcx.analysis.combine import score_columns
-    from rcx.analysis.proxies import candidate_metrics
+    from rcx.analysis.combine import chosen_candidates
 
     if repeats < 1:
         raise AnalysisError(f"--repeats must be at least 1, not {repeats}")
     tc = column_values(table, truth, require_done=False)
     truth_higher = table.higher_is_better.get(tc.name, True)
-    candidates, _ = candidate_metrics(table, tc.name)
-    if metrics is None:
-        scores = set(score_columns(table))
-        candidates = [c for c in candidates if c[1] == "baseline" or c[0] in scores]
-    else:
-        wanted = {column_values(table, m, require_done=False).name for m in metrics}
-        unknown = wanted - {c[0] for c in candidates}
-        if unknown:
-            raise AnalysisError(f"{', '.join(sorted(unknown))}: not a metric with a declared direction")
-        candidates = [c for c in candidates if c[0] in wanted]
+    candidates = chosen_candidates(table, tc.name, metrics)
     if "params" not in table.columns:
         raise AnalysisError("the run has no params column, the baseline of this analysis")
     columns = {name: column_values(table, name, require_done=(kind == "proxy")) for name, kind, _ in candidates}
