@@ -38,8 +38,6 @@ from rcx.analysis.proxies import _difference, _in_chunks, bootstrap_spearman, ca
 from rcx.analysis.truth import resolve_names
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from rcx.core.results import ResultsTable
 
 COLUMNS = ("metric", "replicates", "n", "spearman", "init_std", "spearman_per_replicate", "cells_lo", "cells_hi",

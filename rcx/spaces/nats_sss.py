@@ -18,7 +18,6 @@ even input, so the input's height and width must be multiples of 4.
 
 from __future__ import annotations
 
-import itertools
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from rcx.api.arch import Arch, ArchInfo, LayerInfo, SearchSpace
