@@ -50,10 +50,11 @@ def test_old_files_fall_back_to_wall_time_times_threads(tmp_path):
     path = tmp_path / "r.db"
     store, run_id = _store(path)
     for i, wall in enumerate((10.0, 20.0, 30.0)):
-        store.finish_evaluation(run_id, f"x{i}", "a", "done", metrics={"v": 1.0}, seed=0, seconds=wall,
-                                cpu_s=None if i == 0 else 1.0)  # one evaluation from before cpu_s: all fall back
+        store.finish_evaluation(run_id, f"x{i}", "a", "done", metrics={"v": 1.0}, seed=0, seconds=wall)
+        store.finish_evaluation(run_id, f"x{i}", "b", "done", metrics={"v": 1.0}, seed=0, seconds=wall,
+                                cpu_s=None if i == 0 else i * 2.0)  # resumed by an rcx that measures
     store.close()
-    assert evaluation_costs([path]) == {"a": (40.0, "wall x2")}
+    assert evaluation_costs([path]) == {"a": (40.0, "wall x2"), "b": (3.0, "cpu (2 of 3)")}
     assert run_threads("cpu (x86_64, 1 threads, AVX512)") == 1 and run_threads("NVIDIA H100 80GB HBM3") == 1
 
 

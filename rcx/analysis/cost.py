@@ -8,8 +8,9 @@ store's ``cpu_s``, :func:`rcx.core.runner.evaluate_one`), which other processes 
 cores do not inflate; results files written before rcx measured it fall back to the CPU time
 the evaluator recorded itself (``cpu_seconds`` in its extra data: the training evaluators),
 else to the wall time times the run's torch threads (an upper bound of the core-seconds on a
-shared machine); the ``cost`` column says which (``cpu``, ``wall x N``) and the note names
-the instances that fell back. params and FLOPs cost nothing beyond describing the
+shared machine); the ``cost`` column says which (``cpu``; ``cpu (K of N)`` for a file
+resumed across the change: the K evaluations measured; ``wall xT``) and the note names the
+instances that fell back to wall time. params and FLOPs cost nothing beyond describing the
 architecture (0).
 
 Rows are sorted by cost. ``--plot`` draws Spearman against the core-seconds (log scale) in the
@@ -69,8 +70,10 @@ def _cpu_of(e: dict[str, Any]) -> float | None:
 
 def evaluation_costs(paths: Sequence[Path], run_id: int | None = None) -> dict[str, tuple[float, str]]:
     """Median core-seconds per finished evaluation of every evaluator instance in the latest run
-    of each file (``run_id`` for the first): ``{instance: (median, "cpu" | "wall x N")}``;
-    ``cpu`` when every evaluation has a CPU time, else the wall time times the run's threads."""
+    of each file (``run_id`` for the first): ``{instance: (median, how)}``. ``how`` is ``cpu``
+    when every evaluation has a CPU time; ``cpu (K of N)`` when only K of N have (a file resumed
+    by an rcx that measures after one that did not: the median of those K); ``wall xT`` when
+    none has (the median wall time times the run's T threads)."""
     from rcx.core.store import Store, StoreError
 
     out: dict[str, tuple[float, str]] = {}
@@ -93,8 +96,10 @@ def evaluation_costs(paths: Sequence[Path], run_id: int | None = None) -> dict[s
         for instance, pairs in by.items():
             if instance in out:
                 continue
-            if all(c is not None for c, _ in pairs):
-                out[instance] = (statistics.median(c for c, _ in pairs if c is not None), CPU)
+            cpus = [c for c, _ in pairs if c is not None]
+            if cpus:  # a file resumed across the change: the evaluations measured since (a random subset of cells)
+                out[instance] = (statistics.median(cpus), CPU if len(cpus) == len(pairs) else
+                                 f"{CPU} ({len(cpus)} of {len(pairs)})")
             else:
                 walls = [w for _, w in pairs if isinstance(w, (int, float))]
                 if walls:
