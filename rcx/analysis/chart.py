@@ -121,7 +121,8 @@ def layout(points: Sequence[Point], title: str, x_title: str, y_title: str, widt
                 Label(px(k), height - bottom + 18, tick_label(k), anchor="middle")]
     for k in range(int(round((y1 - y0) / 0.1)) + 1):
         y = y0 + k * 0.1
-        out += [Line(left, py(y), width - right, py(y), "#eeeeee"), Label(left - 8, py(y) + 4, f"{y:.1f}", anchor="end")]
+        out += [Line(left, py(y), width - right, py(y), "#eeeeee"),
+                Label(left - 8, py(y) + 4, f"{y:.1f}", anchor="end")]
     zero = f"; 0 at {tick_label(round(math.log10(floor)))}" if any(p.x < floor for p in shown) else ""
     out += [Label(width / 2, height - 15, f"{x_title} (log scale{zero})", anchor="middle"),
             Label(18, height / 2, y_title, anchor="middle", rotate=-90)]
