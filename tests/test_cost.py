@@ -9,7 +9,7 @@ import xml.dom.minidom
 
 import pytest
 
-from rcx.analysis.cost import CostRow, evaluation_costs, svg_chart
+from rcx.analysis.cost import CostRow, evaluation_costs, run_threads, svg_chart, terminal_chart
 from rcx.cli import main
 from rcx.core.store import Store
 
@@ -25,19 +25,37 @@ def run_db(tmp_path_factory):
     return tmp / "results.db"
 
 
-def test_costs_prefer_cpu_seconds_and_skip_unfinished(tmp_path):
-    path = tmp_path / "r.db"
+def _store(path, device_name="cpu (x86_64, 2 threads, AVX2)"):
     store = Store.open(path)
-    run_id = store.create_run(name="r", plan_text="", plan={"evaluators": {"a": {}, "b": {}}}, plan_hash="h",
-                              versions={}, device="cpu", device_name="cpu", dataset={"shape": [3, 8, 8]})
+    run_id = store.create_run(name="r", plan_text="", plan={"evaluators": {"a": {}, "b": {}, "c": {}}}, plan_hash="h",
+                              versions={}, device="cpu", device_name=device_name, dataset={"shape": [3, 8, 8]})
     store.add_candidates(run_id, [(i, f"x{i}", {}, {}, True, "") for i in range(3)])
+    return store, run_id
+
+
+def test_costs_are_cpu_seconds_and_skip_unfinished(tmp_path):
+    path = tmp_path / "r.db"
+    store, run_id = _store(path)
     for i, (wall, cpu) in enumerate(((10.0, 1.0), (20.0, 2.0), (30.0, 9.0))):
-        store.finish_evaluation(run_id, f"x{i}", "a", "done", metrics={"v": 1.0}, seed=0, seconds=wall,
-                                extra={"cpu_seconds": cpu})
+        store.finish_evaluation(run_id, f"x{i}", "a", "done", metrics={"v": 1.0}, seed=0, seconds=wall, cpu_s=cpu)
         store.finish_evaluation(run_id, f"x{i}", "b", "done" if i else "failed", metrics={"v": 1.0}, seed=0,
-                                seconds=wall)
+                                seconds=wall, cpu_s=cpu * 3)
+        store.finish_evaluation(run_id, f"x{i}", "c", "done", metrics={"v": 1.0}, seed=0, seconds=wall,
+                                extra={"cpu_seconds": cpu + 1})  # a training evaluator's own count, before cpu_s
     store.close()
-    assert evaluation_costs([path]) == {"a": (2.0, "cpu"), "b": (25.0, "wall")}
+    assert evaluation_costs([path]) == {"a": (2.0, "cpu"), "b": (16.5, "cpu"), "c": (3.0, "cpu")}
+
+
+def test_old_files_fall_back_to_wall_time_times_threads(tmp_path):
+    path = tmp_path / "r.db"
+    store, run_id = _store(path)
+    for i, wall in enumerate((10.0, 20.0, 30.0)):
+        store.finish_evaluation(run_id, f"x{i}", "a", "done", metrics={"v": 1.0}, seed=0, seconds=wall)
+        store.finish_evaluation(run_id, f"x{i}", "b", "done", metrics={"v": 1.0}, seed=0, seconds=wall,
+                                cpu_s=None if i == 0 else i * 2.0)  # resumed by an rcx that measures
+    store.close()
+    assert evaluation_costs([path]) == {"a": (40.0, "wall x2"), "b": (3.0, "cpu (2 of 3)")}
+    assert run_threads("cpu (x86_64, 1 threads, AVX512)") == 1 and run_threads("NVIDIA H100 80GB HBM3") == 1
 
 
 def test_cli_rows_cheapest_first_with_the_leaderboards_spearman(run_db, tmp_path, capsys):
@@ -49,10 +67,11 @@ def test_cli_rows_cheapest_first_with_the_leaderboards_spearman(run_db, tmp_path
     rows = {r["metric"]: r for r in doc["rows"]}
     assert [r["metric"] for r in doc["rows"]] == ["params", "ridge_loo.val_acc"]  # params costs 0
     store = Store.open_readonly(run_db)
-    walls = [e["seconds"] for e in store.evaluations(store.run(None).id) if e["evaluator"] == "ridge_loo"]
+    cpu = [e["cpu_s"] for e in store.evaluations(store.run(None).id) if e["evaluator"] == "ridge_loo"]
     store.close()
-    assert rows["ridge_loo.val_acc"]["seconds"] == pytest.approx(statistics.median(walls))
-    assert rows["ridge_loo.val_acc"]["cost"] == "wall" and rows["params"]["cost"] == "none"
+    assert rows["ridge_loo.val_acc"]["core_seconds"] == pytest.approx(statistics.median(cpu)) and min(cpu) > 0
+    assert rows["ridge_loo.val_acc"]["cost"] == "cpu" and rows["params"]["cost"] == "none"
+    assert doc["meta"]["wall_fallback"] == []
     assert main(["analyze", "proxies", str(run_db), "--truth", "ridge_rfm.val_acc", "--metrics", "ridge_loo.val_acc",
                  "--boot", "50", "--format", "json"]) == 0
     board = json.loads(capsys.readouterr().out)["rows"][0]
@@ -70,3 +89,45 @@ def test_svg_chart_places_points_by_cost_and_spearman():
     assert len(circles) == 2  # an undefined Spearman is not drawn
     (x_cheap, y_cheap), (x_dear, y_dear) = circles
     assert x_cheap < x_dear and y_dear < y_cheap  # more cost to the right, higher Spearman up
+
+
+ROWS = [CostRow("params", "baseline", 10, 0.7, 0.6, 0.8, 0.0, "none"),
+        CostRow("cheap.score", "proxy", 10, 0.2, 0.1, 0.3, 0.1, "cpu"),
+        CostRow("dear.val_acc", "proxy", 10, 0.8, 0.7, 0.9, 100.0, "cpu")]
+
+
+def test_the_terminal_chart_renders_every_score():
+    import io
+
+    import plotext as plt
+
+    text = plt.uncolorize(terminal_chart(ROWS, "cost", stream=io.StringIO()))
+    plot, legend = text.rsplit("Spearman", 1)[0], text.splitlines()[-1]
+    assert "a params" in legend and "b cheap.score" in legend and "c dear.val_acc" in legend
+    assert all(mark in plot for mark in "abc") and "100" in plot and "0.1" in plot  # decade ticks in seconds
+
+
+@pytest.mark.parametrize("suffix", [".svg", ".png"])
+def test_cli_saves_the_chart_naming_every_score(run_db, tmp_path, capsys, suffix):
+    image = tmp_path / f"cost{suffix}"
+    argv = ["analyze", "cost", str(run_db), "--truth", "ridge_rfm.val_acc", "--metrics", "ridge_loo.val_acc,params",
+            "--boot", "20", "--plot", "--save", str(image)]
+    assert main(argv) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "a params" in out and "b ridge_loo.val_acc" in out  # the terminal chart's legend
+    if suffix == ".svg":
+        texts = [t.firstChild.data for t in xml.dom.minidom.parse(str(image)).getElementsByTagName("text")]
+    else:
+        from PIL import Image
+
+        with Image.open(image) as im:
+            assert im.format == "PNG" and im.size == (900, 560)
+            texts = [im.text["Description"]]
+    assert all(any(name in t for t in texts) for name in ("params", "ridge_loo.val_acc"))
+
+
+def test_an_unknown_image_format_is_a_usage_error(run_db, tmp_path, capsys):
+    argv = ["analyze", "cost", str(run_db), "--truth", "ridge_rfm.val_acc", "--metrics", "params", "--boot", "0",
+            "--save", str(tmp_path / "cost.jpg")]
+    assert main(argv) == 2
+    assert ".svg or .png" in capsys.readouterr().err and not (tmp_path / "cost.jpg").exists()

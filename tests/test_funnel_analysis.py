@@ -60,5 +60,25 @@ def test_cli_on_a_run(run_db, capsys):  # noqa: F811
     rows = {r["method"]: r for r in doc["rows"]}
     assert set(rows) == {"funnel", "first", "params", "optimum"} and doc["meta"]["covered"] == 10
     assert rows["optimum"]["mean"] >= max(rows[m]["mean"] for m in ("funnel", "first", "params"))
-    assert rows["funnel"]["seconds"] > rows["first"]["seconds"] > 0
+    assert rows["funnel"]["core_seconds"] > rows["first"]["core_seconds"] > 0
     assert main([*argv[:-2], "--top", "9"]) == 2
+
+
+def test_a_second_stage_that_has_not_run_is_an_error(tmp_path, capsys):
+    from rcx.core.store import Store
+
+    path = tmp_path / "r.db"
+    store = Store.open(path)
+    run_id = store.create_run(name="r", plan_text="", plan={"evaluators": {"cheap": {}, "dear": {"by": "cheap.v"}}},
+                              plan_hash="h", versions={}, device="cpu", device_name="cpu (x86_64, 1 threads, AVX2)",
+                              dataset={"shape": [3, 8, 8]})
+    store.add_candidates(run_id, [(i, f"x{i}", {}, {"params": i}, True, "") for i in range(6)])
+    for i in range(6):
+        store.finish_evaluation(run_id, f"x{i}", "cheap", "done", metrics={"v": float(i % 3), "truth": float(i)},
+                                seed=0, seconds=1.0, cpu_s=0.5)
+        store.finish_evaluation(run_id, f"x{i}", "dear", "failed", metrics={"v": 1.0}, seed=0)  # none done
+    store.close()
+    argv = ["analyze", "funnel", str(path), "--first", "cheap.v", "--second", "dear.v", "--truth", "cheap.truth",
+            "--n-arch", "4", "--top", "2", "--runs", "3", "--boot", "10"]
+    assert main(argv) == 2
+    assert "dear.v has no value" in capsys.readouterr().err

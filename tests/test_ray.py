@@ -26,7 +26,7 @@ from . import ray_gate
 from .conftest import ROOT, tiny_plan
 from .ray_gate import gate_plan, ray, wait_started
 
-TIMING = ("throughput", "seconds")  # measured, not computed: the only columns allowed to differ
+TIMING = ("throughput", "seconds", "cpu_s")  # measured, not computed: the only columns allowed to differ
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +84,7 @@ def test_two_workers_give_the_in_process_table(local_ray, gate_registry, tmp_pat
     table, events = run(gate_plan(tmp_path / "b", folder, n=6), gate_registry, RAY2)
     assert computed(table) == computed(ref)
     assert all(r["ridge_rfm.status"] == "done" and r["gate.status"] == "done" for r in table.rows)
+    assert all(r["ridge_rfm.cpu_s"] > 0 for r in table.rows)  # measured on the worker, carried by the outcome
     finished = [e for e in events if isinstance(e, ev.EvalFinished)]
     assert len(finished) == 12 and {e.worker for e in finished} <= {"w1", "w2"} and all(e.worker for e in finished)
     workers = [e for e in events if isinstance(e, ev.Workers)]

@@ -218,7 +218,7 @@ def test_schema_1_files_stay_readable_and_migrate(tmp_path):
     store = Store.open(path)
     try:
         version = store.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
-        assert int(version) == SCHEMA_VERSION == 2
+        assert int(version) == SCHEMA_VERSION == 3
         store.add_curve_point(1, "a", "b", 1, 0.5, {"train_loss": 1.0})
         assert store.curve(1, "a", "b") == [{"step": 1, "epoch": 0.5, "train_loss": 1.0}]
     finally:

@@ -14,10 +14,13 @@ times (seeded) and reports the truth of four picks per draw:
 
 Each row: mean and std of the pick's truth over the draws, the paired difference from the
 funnel with a 95 % percentile bootstrap interval over the draws (an interval above 0 in the
-funnel's favour: ``funnel - row``), and the cost of a pick in seconds (N_a times the first
-evaluator's median seconds, plus k times the second's; ``rcx analyze cost`` says how they
-are measured). A draw whose top k holds an architecture without the second score uses the
-others; ``covered`` counts the draws whose whole top k was scored.
+funnel's favour: ``funnel - row``), and the total cost of a pick in core-seconds (N_a times
+the first evaluator's median CPU seconds per architecture, plus k times the second's; params
+cost nothing; ``rcx analyze cost`` says how they are measured, and old results files fall
+back to wall time x threads, which the note names). A draw whose top k holds an architecture
+without the second score uses the others; ``covered`` counts the draws whose whole top k was
+scored. A second score with no value at all (its stage has not run yet) is an error, not a
+funnel that silently repeats the first score's pick.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from rcx.analysis.common import AnalysisError, column_values, emit, load_table
 if TYPE_CHECKING:
     import numpy as np
 
-COLUMNS = ("method", "mean", "std", "funnel_minus", "funnel_minus_lo", "funnel_minus_hi", "seconds")
+COLUMNS = ("method", "mean", "std", "funnel_minus", "funnel_minus_lo", "funnel_minus_hi", "core_seconds")
 
 
 @dataclass
@@ -113,14 +116,17 @@ def run(args: argparse.Namespace) -> int:
             raise AnalysisError("the results have no params column")
         params = column_values(table, "params", require_done=False).values
         ok = np.isfinite(first) & np.isfinite(truth) & np.isfinite(params)
+        if not np.isfinite(second[ok]).any():
+            raise AnalysisError(f"{s_name} has no value on the {int(ok.sum())} architectures with {f_name} and "
+                                f"{t_name}: the second stage has not run yet (or --second names another column)")
         picks = funnel_picks(first[ok], second[ok], truth[ok], params[ok], n_arch=args.n_arch, top=args.top,
                              runs=args.runs, seed=args.seed)
         costs = evaluation_costs([args.db, *args.join], args.run)
     except AnalysisError as exc:
         error(str(exc))
         return EXIT_USAGE
-    cost_first = costs.get(f_name.split(".", 1)[0], (math.nan, ""))[0]
-    cost_second = costs.get(s_name.split(".", 1)[0], (math.nan, ""))[0]
+    (cost_first, how_first), (cost_second, how_second) = (
+        costs.get(name.split(".", 1)[0], (math.nan, "unknown")) for name in (f_name, s_name))
     seconds = {"funnel": args.n_arch * cost_first + args.top * cost_second, "first": args.n_arch * cost_first,
                "params": 0.0, "optimum": math.nan}
     rows = []
@@ -129,18 +135,20 @@ def run(args: argparse.Namespace) -> int:
         diff = (math.nan,) * 3 if method == "funnel" else paired_interval(picks.funnel, values, args.boot, args.seed)
         rows.append({"method": method, "mean": float(values.mean()), "std": float(values.std()),
                      "funnel_minus": diff[0], "funnel_minus_lo": diff[1], "funnel_minus_hi": diff[2],
-                     "seconds": seconds[method]})
+                     "core_seconds": seconds[method]})
     labels = {"funnel": f"funnel: {s_name} on the top {args.top} of {f_name}", "first": f"best {f_name}",
               "params": "best params", "optimum": "optimum (the truth)"}
     shown = [{"method": labels[r["method"]], "mean": format_value(r["mean"]), "std": format_value(r["std"]),
               "funnel_minus": "" if r["method"] == "funnel" else
               f"{r['funnel_minus']:+.3f} [{r['funnel_minus_lo']:+.3f}, {r['funnel_minus_hi']:+.3f}]",
-              "seconds": format_value(r["seconds"]) if math.isfinite(r["seconds"]) else ""} for r in rows]
+              "core_seconds": format_value(r["core_seconds"]) if math.isfinite(r["core_seconds"]) else ""}
+             for r in rows]
     title = (f"funnel against single picks, truth {t_name} (run {run_id}): {args.runs} draws of {args.n_arch} "
              f"of {int(ok.sum())} architectures")
     note = (f"funnel_minus: mean paired difference funnel - method over the draws with a 95% bootstrap interval "
-            f"(B={args.boot}); seconds per pick: N_a x median seconds of {f_name.split('.')[0]} "
-            f"({format_value(cost_first)}) + k x {s_name.split('.')[0]} ({format_value(cost_second)}); "
+            f"(B={args.boot}); core_seconds per pick: N_a x median core-seconds of {f_name.split('.')[0]} "
+            f"({format_value(cost_first)}, {how_first}) + k x {s_name.split('.')[0]} ({format_value(cost_second)}, "
+            f"{how_second}; cpu: measured CPU time, wall xN: an old results file's wall time x threads); "
             f"{int(picks.covered.sum())} of {args.runs} draws had the second score on their whole top {args.top}")
     meta = {"db": str(args.db), "run": run_id, "first": f_name, "second": s_name, "truth": t_name,
             "n_arch": args.n_arch, "top": args.top, "runs": args.runs, "seed": args.seed, "boot": args.boot,
@@ -156,7 +164,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "funnel", help="a two-stage funnel's pick (cheap score, then a dearer one on its top k) against single picks",
         description="Draw N_a architectures --runs times; per draw pick the best of the first score's top k by the "
                     "second score, and compare its truth with the best first score alone, the largest network and "
-                    "the optimum: mean, std, paired differences with bootstrap intervals, seconds per pick.")
+                    "the optimum: mean, std, paired differences with bootstrap intervals, core-seconds per pick.")
     p.add_argument("db", type=Path, help="results file")
     p.add_argument("--run", type=int, help="run id (default: the latest)")
     p.add_argument("--join", type=Path, action="append", default=[], metavar="DB",

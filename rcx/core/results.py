@@ -2,8 +2,9 @@
 
 Shared by ``rcx results`` and, later, the TUI. Columns: ``arch``, the space's parameters under
 their own names, the architecture summary (``params``, ``flops``, ``features``, ``ratio``,
-``out_shape``), then per evaluator instance ``<instance>.status``, its metrics and
-``<instance>.error``.
+``out_shape``), then per evaluator instance ``<instance>.status``, its metrics,
+``<instance>.cpu_s`` (the CPU seconds of each evaluation, :data:`CPU_COLUMN`; only where the
+results file recorded them) and ``<instance>.error``.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from rcx.core.scores import ARCH_BASELINES, BASELINE, SCORE, parse_score, rank_average_rows, score_name
+from rcx.core.scores import ARCH_BASELINES, BASELINE, DESCRIPTION, SCORE, parse_score, rank_average_rows, score_name
 from rcx.core.store import Store
 from rcx.plugins import Registry, UnknownName
 
 ARCH_COLUMNS = ("params", "flops", "features", "ratio", "out_shape")
+CPU_COLUMN = "cpu_s"
+"""``<instance>.cpu_s``: the CPU seconds (core-seconds) the store recorded for the evaluation,
+beside the wall time an evaluator reports as its ``seconds`` metric."""
 
 
 @dataclass
@@ -38,11 +42,15 @@ class ResultsTable:
     stage_by: dict[str, str] = field(default_factory=dict)  # staged instance -> its score's column
 
     def summary_columns(self) -> list[str]:
-        """A narrow view: the id, feature size, and per evaluator its status and headline metrics."""
+        """A narrow view: the id, feature size, and per evaluator its status and headline metrics
+        (the CPU seconds beside a headline wall time, ``seconds``)."""
         cols = ["arch", "params", "features"]
         for inst in self.evaluators:
             cols.append(f"{inst}.status")
-            cols += [c for m in self.headline.get(inst, ()) if (c := f"{inst}.{m}") in self.columns]
+            for m in self.headline.get(inst, ()):
+                cols.append(f"{inst}.{m}")
+                if m == "seconds":
+                    cols.append(f"{inst}.{CPU_COLUMN}")
         return [c for c in cols if c in self.columns]
 
     def metric_columns(self) -> list[str]:
@@ -184,6 +192,7 @@ def results_table(store: Store, run_id: int | None = None, registry: Registry | 
         cols.extend(k for k in e["metrics"] if k not in cols)
 
     rows: dict[str, dict[str, Any]] = {}
+    timed: set[str] = set()  # instances with a recorded cpu_s
     for c in candidates:
         row = {"arch": c["arch"], **c["params"], **{k: c["info"].get(k) for k in ARCH_COLUMNS}}
         for inst in metric_cols:
@@ -197,12 +206,18 @@ def results_table(store: Store, run_id: int | None = None, registry: Registry | 
         row[f"{inst}.status"] = e["status"]
         for k, v in e["metrics"].items():
             row[f"{inst}.{k}"] = v
+        if e.get("cpu_s") is not None and CPU_COLUMN not in e["metrics"]:
+            row[f"{inst}.{CPU_COLUMN}"] = e["cpu_s"]
+            timed.add(inst)
         if e["error"]:
             row[f"{inst}.error"] = e["error"]
 
     columns = ["arch", *param_cols, *ARCH_COLUMNS]
     for inst, cols in metric_cols.items():
-        columns += [f"{inst}.status", *(f"{inst}.{m}" for m in cols), f"{inst}.error"]
+        cpu = [f"{inst}.{CPU_COLUMN}"] if inst in timed and CPU_COLUMN not in cols else []
+        for c in cpu:  # a cost: lower is better, a description (never a score)
+            higher[c], roles[c] = False, DESCRIPTION
+        columns += [f"{inst}.status", *(f"{inst}.{m}" for m in cols), *cpu, f"{inst}.error"]
     for row in rows.values():
         for col in columns:
             row.setdefault(col, None)

@@ -72,7 +72,9 @@ class Outcome:
     ``status``: a final state (``done``, ``screened``, ``invalid``, ``failed``, ``diverged``,
     any status the evaluator declares) or :data:`CANCELLED`. ``oom``: the failure was an
     out-of-memory error. ``extra["traceback"]`` holds the traceback of an exception.
-    ``seconds``: wall time of the evaluation on its worker.
+    ``seconds``: wall time of the evaluation on its worker; ``cpu_s``: its CPU time in
+    core-seconds (:func:`evaluate_one`), None where it was never measured (a cancel before the
+    start, a worker lost).
     """
 
     status: str
@@ -82,6 +84,7 @@ class Outcome:
     error: str = ""
     seconds: float = 0.0
     oom: bool = False
+    cpu_s: float | None = None  # CPU seconds the evaluation took (see evaluate_one); None: not measured
     returned: str = ""  # the status the evaluator returned (empty when it raised): the driver checks it
     nonfinite: tuple[str, ...] = ()  # key paths of NaN/infinite values the evaluator returned (then failed)
 
@@ -91,6 +94,29 @@ class Outcome:
 
 
 def evaluate_one(evaluator: Evaluator, ctx: EvalContext) -> Outcome:
+    """Run ``evaluator`` on one candidate and turn whatever happens into its :class:`Outcome`,
+    with the CPU seconds it took (``cpu_s``; the mapping itself is :func:`_outcome`).
+
+    The CPU time is the delta of this process's CPU clock (:func:`time.process_time`, the same
+    count as ``getrusage(RUSAGE_SELF)``: user + system time of every thread of the process)
+    around the evaluation. Every thread counts, so torch's intra-op pool, BLAS threads and any
+    thread the evaluator starts are included, and other processes sharing the cores are not:
+    the figure is the evaluation's cost in core-seconds, steady on a busy machine where its wall
+    time is not. It is exact when the process runs one evaluation at a time, which every
+    executor does (the in-process executor runs tasks one after another; each Ray worker runs
+    one task at a time in its own process). What else the process does meanwhile counts too:
+    in the TUI its screen updates (a small overcount), on a Ray worker its message loop (idle
+    while it waits). A thread's own clock (:func:`time.thread_time`) would miss torch's worker
+    threads, so it is not used. Child processes are not counted (no shipped evaluator starts
+    one). On a GPU it is the host's CPU time only.
+    """
+    c0 = time.process_time()
+    outcome = _outcome(evaluator, ctx)
+    outcome.cpu_s = time.process_time() - c0
+    return outcome
+
+
+def _outcome(evaluator: Evaluator, ctx: EvalContext) -> Outcome:
     """Run ``evaluator`` on one candidate and turn whatever happens into its :class:`Outcome`.
 
     The one place that maps an evaluation to its outcome, for every executor: a result with a
@@ -614,10 +640,11 @@ class Runner:
             self.checker.check(self._instances[instance], outcome.returned, metrics, instance, outcome.nonfinite)
         try:  # evaluate_one made the values plain already; the store checks them once more
             self.store.finish_evaluation(run_id, arch, instance, status, metrics=metrics, trials=trials, extra=extra,
-                                         error=error, seconds=outcome.seconds)
+                                         error=error, seconds=outcome.seconds, cpu_s=outcome.cpu_s)
         except UnstorableValue as exc:
             status, metrics, error = "failed", {}, f"the result cannot be stored: {exc}"
-            self.store.finish_evaluation(run_id, arch, instance, status, error=error, seconds=outcome.seconds)
+            self.store.finish_evaluation(run_id, arch, instance, status, error=error, seconds=outcome.seconds,
+                                         cpu_s=outcome.cpu_s)
         if status == "failed":
             self._log("error", f"{arch} / {instance}: {error}", run_id)
         self._count(instance, "done")

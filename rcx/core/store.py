@@ -7,9 +7,11 @@ seed and timings, and the learning-curve points that training evaluators report 
 WAL journaling; one writer connection (the runner's thread); every finished evaluation is
 committed on its own, so a killed run loses at most the evaluations in flight.
 
-Schema versions: 1 (runs, candidates, evaluations, log); 2 adds ``curves``. Opening a version-1
-file for writing migrates it (the new table is created, nothing else changes); read-only
-access to a version-1 file sees no curve points.
+Schema versions: 1 (runs, candidates, evaluations, log); 2 adds ``curves``; 3 adds the
+evaluations' ``cpu_s`` (CPU seconds of the evaluation, :func:`rcx.core.runner.evaluate_one`).
+Opening an older file for writing migrates it (the new table and column are created, nothing
+else changes; evaluations recorded before have ``cpu_s`` NULL); read-only access to an older
+file sees no curve points and ``cpu_s`` None.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ try:
 except ImportError:  # not POSIX: no writer lock
     fcntl = None  # type: ignore[assignment]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 FINAL_STATES = ("done", "screened", "invalid", "failed", "diverged", "degenerate", "skipped")
 """States that end an evaluation; ``running`` rows are in flight (or were, before a crash)."""
 
@@ -75,6 +77,7 @@ CREATE TABLE IF NOT EXISTS evaluations (
     started REAL,
     finished REAL,
     seconds REAL,
+    cpu_s REAL,  -- CPU seconds (core-seconds) of the evaluation; NULL: not measured (schema < 3)
     PRIMARY KEY (run_id, arch, evaluator)
 );
 CREATE TABLE IF NOT EXISTS curves (
@@ -168,6 +171,14 @@ def _schema(value: Any) -> int:
         return int(value)
     except (TypeError, ValueError):
         raise StoreError(f"not an rcx results database (schema_version {value!r})") from None
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring an older file's tables to :data:`SCHEMA_VERSION` (inside the open transaction;
+    ``curves`` is created by the schema script): 2 -> 3 adds ``evaluations.cpu_s``."""
+    columns = {r[1] for r in conn.execute("PRAGMA table_info(evaluations)")}
+    if "cpu_s" not in columns:
+        conn.execute("ALTER TABLE evaluations ADD COLUMN cpu_s REAL")
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -393,6 +404,7 @@ class Store:
                 elif _schema(row[0]) > SCHEMA_VERSION:
                     raise StoreError(f"{path}: written by a newer rcx (schema {row[0]} > {SCHEMA_VERSION}); upgrade rcx")
                 elif _schema(row[0]) < SCHEMA_VERSION:  # 1 -> 2: the script above created `curves`
+                    _migrate(conn)
                     conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
         except sqlite3.DatabaseError as exc:
             conn.close()
@@ -587,9 +599,10 @@ class Store:
     def finish_evaluation(
         self, run_id: int, arch: str, evaluator: str, status: str, *, metrics: dict[str, Any] | None = None,
         trials: list[dict[str, Any]] | None = None, extra: dict[str, Any] | None = None, error: str = "",
-        seconds: float | None = None, seed: int | None = None, device: str = "",
+        seconds: float | None = None, seed: int | None = None, device: str = "", cpu_s: float | None = None,
     ) -> None:
         """Record a final status (inserting the row if it was never started, e.g. ``invalid``).
+        ``seconds``: wall time, ``cpu_s``: CPU seconds of the evaluation (None: not measured).
 
         Non-finite numbers are stored as ``null``; a metric or trial value that JSON cannot
         hold raises :class:`UnstorableValue` before anything is written (``extra`` values of
@@ -600,12 +613,12 @@ class Store:
         with self.conn:
             self.conn.execute(
                 "INSERT INTO evaluations (run_id, arch, evaluator, state, metrics_json, trials_json, extra_json,"
-                " error, seed, device, started, finished, seconds) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                " error, seed, device, started, finished, seconds, cpu_s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT (run_id, arch, evaluator) DO UPDATE SET state=excluded.state,"
                 " metrics_json=excluded.metrics_json, trials_json=excluded.trials_json, extra_json=excluded.extra_json,"
-                " error=excluded.error, finished=excluded.finished, seconds=excluded.seconds,"
+                " error=excluded.error, finished=excluded.finished, seconds=excluded.seconds, cpu_s=excluded.cpu_s,"
                 " seed=COALESCE(excluded.seed, seed), device=CASE WHEN excluded.device='' THEN device ELSE excluded.device END",
-                (run_id, arch, evaluator, status, *texts, error, seed, device, now, now, seconds),
+                (run_id, arch, evaluator, status, *texts, error, seed, device, now, now, seconds, cpu_s),
             )
 
     @_db_errors
@@ -674,6 +687,7 @@ class Store:
         out = []
         for r in rows:
             d = dict(r)
+            d.setdefault("cpu_s", None)  # a file of schema < 3 opened read-only
             d["status"] = d.pop("state")  # the column keeps its old name: files stay compatible
             for key in ("metrics", "trials", "extra"):
                 d[key] = json.loads(d.pop(f"{key}_json"))

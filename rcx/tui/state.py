@@ -376,7 +376,7 @@ def view_columns(table: ResultsTable) -> list[str]:
     rest = []
     for c in table.columns:
         inst, _, name = c.rpartition(".")
-        if inst and (name in ARCH_COLUMNS or name in ("error", "trials", "seconds")):
+        if inst and (name in ARCH_COLUMNS or name in ("error", "trials", "seconds", "cpu_s")):
             continue
         if c != "out_shape" and c not in head:
             rest.append(c)

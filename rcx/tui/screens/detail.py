@@ -83,7 +83,8 @@ def _evaluation(e: dict[str, Any], curve: list[dict[str, Any]] | None = None) ->
     status_style = {"done": "green", "screened": "yellow", "failed": "bold red", "invalid": "red"}.get(e["status"], "")
     parts: list[Any] = [Text.assemble((f"{e['evaluator']}: ", "bold"), (e["status"], status_style),
                                       f"   seed {e['seed']}" if e.get("seed") is not None else "",
-                                      f"   {e['seconds']:.2f} s" if e.get("seconds") else "")]
+                                      f"   {e['seconds']:.2f} s" if e.get("seconds") else "",
+                                      f"   CPU {e['cpu_s']:.2f} s" if e.get("cpu_s") is not None else "")]
     if e["metrics"]:
         m = Table(show_header=False, box=None, padding=(0, 1))
         for k, v in e["metrics"].items():
