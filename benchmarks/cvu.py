@@ -44,7 +44,6 @@ from rcx.plugins import load_registry
 
 from cifar_subset import unzip_subset  # benchmarks/, the script's own folder
 
-
 PLAN = """
 name = "bench-cvu"
 seed = 0

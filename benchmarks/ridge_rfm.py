@@ -27,13 +27,12 @@ import torch
 from sklearn.linear_model import RidgeClassifier
 
 from rcx.core.plan import parse_plan
+from rcx.core.results import results_table
 from rcx.core.runner import Runner
 from rcx.core.store import Store
-from rcx.core.results import results_table
 from rcx.plugins import load_registry
 
 from cifar_subset import unzip_subset  # benchmarks/, the script's own folder
-
 
 PLAN = """
 name = "bench-ridge"

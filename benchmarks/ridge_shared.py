@@ -26,7 +26,6 @@ from pathlib import Path
 
 import torch
 
-from cifar_subset import unzip_subset  # benchmarks/, the script's own folder
 from rcx.api.evaluator import EvalContext, RunContext
 from rcx.api.seeding import derive_seed
 from rcx.core.device import device_name
@@ -34,6 +33,8 @@ from rcx.core.plan import parse_plan
 from rcx.core.runner import Runner
 from rcx.evaluators.ridge_rfm import SHARED_FEATURES
 from rcx.plugins import load_registry
+
+from cifar_subset import unzip_subset  # benchmarks/, the script's own folder
 
 READOUTS = """
 [evaluators.{prefix}fixed]

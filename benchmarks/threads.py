@@ -65,7 +65,7 @@ class RunQueue:
                 return
             self.samples.append(int(running) - 1)
 
-    def __enter__(self) -> "RunQueue":
+    def __enter__(self) -> RunQueue:
         self._thread.start()
         return self
 

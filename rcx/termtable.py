@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numbers
 import sys
-from typing import IO, Any, Sequence
+from collections.abc import Sequence
+from typing import IO, Any
 
 from rich.console import Console
 from rich.table import Table

@@ -56,9 +56,10 @@ import math
 import os
 import re
 import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -91,7 +92,7 @@ def strict_plugins(on: bool = True) -> Iterator[None]:
             os.environ[STRICT_ENV] = before
 
 
-def make_registry(*plugins: Any, entry_points: bool = True, strict: bool = True) -> "Registry":
+def make_registry(*plugins: Any, entry_points: bool = True, strict: bool = True) -> Registry:
     """A registry of the installed plugins (with ``entry_points``) and ``plugins`` (modules or
     objects with ``@hookimpl`` functions). With ``strict``, any plugin problem raises
     ``rcx.plugins.PluginError`` instead of printing a warning."""
@@ -151,8 +152,8 @@ def plan_text(
     return "\n\n".join(parts) + "\n"
 
 
-def run_plan(registry: "Registry", text: str, directory: str | Path | None = None, *,
-             strict: bool = True) -> "ResultsTable":
+def run_plan(registry: Registry, text: str, directory: str | Path | None = None, *,
+             strict: bool = True) -> ResultsTable:
     """Run plan ``text`` (its ``output`` is put under ``directory``, a temporary folder by
     default) and return the results table. With ``strict``, an evaluator that returns an
     undeclared metric or status raises ``rcx.plugin_checks.ResultError``."""
@@ -267,7 +268,7 @@ def _check_grid(space: Any, samples: int) -> None:
 
 
 # -- assertions --------------------------------------------------------------------------------
-def assert_results_ok(table: "ResultsTable", *, statuses: Sequence[str] = ("done",), headline: bool = True) -> None:
+def assert_results_ok(table: ResultsTable, *, statuses: Sequence[str] = ("done",), headline: bool = True) -> None:
     """Assert a run went well: every evaluation's status is one of ``statuses`` (a failed one
     is listed with its error) and, with ``headline``, every done evaluation has each headline
     metric as a finite number (not None, NaN or infinity). Raises ``AssertionError``."""
@@ -287,8 +288,8 @@ def assert_results_ok(table: "ResultsTable", *, statuses: Sequence[str] = ("done
     assert not problems, f"{len(problems)} problem(s) in the results:\n" + "\n".join(problems[:20])
 
 
-def assert_plan_error(registry: "Registry", text: str, *, path: str | None = None,
-                      match: str | None = None) -> "PlanError":
+def assert_plan_error(registry: Registry, text: str, *, path: str | None = None,
+                      match: str | None = None) -> PlanError:
     """Assert that plan ``text`` is refused, and return the ``rcx.core.plan.PlanError``.
 
     ``path``: a problem must be at this key path (e.g. ``evaluators.echo.scale``); ``match``:
@@ -316,7 +317,7 @@ def rcx_plugins() -> list[Any]:
 
 
 @pytest.fixture
-def rcx_registry(rcx_plugins: list[Any]) -> "Registry":
+def rcx_registry(rcx_plugins: list[Any]) -> Registry:
     """Built-ins, installed plugins and ``rcx_plugins``, loaded strictly."""
     return make_registry(*rcx_plugins)
 
@@ -328,12 +329,12 @@ def rcx_strict(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def rcx_run(rcx_registry: "Registry", tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def rcx_run(rcx_registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """``rcx_run(evaluators, **plan_text options) -> ResultsTable``: a small strict run."""
     monkeypatch.setenv("RCX_CACHE_DIR", str(tmp_path / "rcx-cache"))
     count = iter(range(1_000_000))
 
-    def run(evaluators: Mapping[str, Mapping[str, Any]] | Sequence[str], **options: Any) -> "ResultsTable":
+    def run(evaluators: Mapping[str, Mapping[str, Any]] | Sequence[str], **options: Any) -> ResultsTable:
         return run_plan(rcx_registry, plan_text(evaluators, **options), tmp_path / f"run{next(count)}")
 
     return run

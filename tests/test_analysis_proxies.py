@@ -13,8 +13,16 @@ from scipy import stats
 
 from rcx.analysis.common import AnalysisError, ColumnValues
 from rcx.analysis.proxies import (
-    bootstrap_kendall, bootstrap_spearman, candidate_metrics, partial_spearman, percentile_interval, proxies_report,
-    proxy_row, resample_indices, top_k, top_precision,
+    bootstrap_kendall,
+    bootstrap_spearman,
+    candidate_metrics,
+    partial_spearman,
+    percentile_interval,
+    proxies_report,
+    proxy_row,
+    resample_indices,
+    top_k,
+    top_precision,
 )
 from rcx.cli import main
 from rcx.truth.base import truth_values

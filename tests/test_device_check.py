@@ -19,10 +19,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import device_check as dc  # noqa: E402  benchmarks/
 import devcheck_env  # noqa: E402
-from devcheck_report import (PartResult, format_value, load_results, markdown, one_line, summary_table,  # noqa: E402
-                             write_reports)
+import device_check as dc  # noqa: E402  benchmarks/
+from devcheck_report import PartResult, format_value, load_results, markdown, one_line, summary_table, write_reports  # noqa: E402
 from ray_overhead import overhead_ms  # noqa: E402
 from sweep_timing import SweepTiming, child_env, executor_args, read_timestamps, recorded_device  # noqa: E402
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rcx.analysis.common import AnalysisError
-from rcx.analysis.pareto import Objective, front_mask, parse_objectives, pareto_front
+from rcx.analysis.pareto import Objective, front_mask, pareto_front, parse_objectives
 from rcx.cli import main
 from rcx.core.results import ResultsTable
 from tests.analysis_store import hand_store

@@ -132,8 +132,8 @@ def test_a_stage_runs_on_the_best_and_resumes_mid_stage_without_recomputing(regi
     assert recorded2 == recorded
     by_stage = {e["arch"]: e for e in evals if e["evaluator"] == "ridge_b"}
     assert len(by_stage) == 6
-    ranked = sorted(((-e["metrics"]["val_acc"], e["arch"]) for e in evals
-                     if e["evaluator"] == "ridge_rfm" and e["status"] == "done"))
+    ranked = sorted((-e["metrics"]["val_acc"], e["arch"]) for e in evals
+                     if e["evaluator"] == "ridge_rfm" and e["status"] == "done")
     best = [a for _, a in ranked[:2]]
     assert recorded["selected"] == best
     assert {a for a, e in by_stage.items() if e["status"] == "done"} == set(best)

@@ -17,7 +17,15 @@ from rcx.api.evaluator import EvalResult, Evaluator
 from rcx.api.hooks import hookimpl
 from rcx.api.options import Metric
 from rcx.cli import main
-from rcx.core.device import THREADS_ENV, CpuMeter, auto_threads, available_cores, parse_threads, resolve_threads, use_threads
+from rcx.core.device import (
+    THREADS_ENV,
+    CpuMeter,
+    auto_threads,
+    available_cores,
+    parse_threads,
+    resolve_threads,
+    use_threads,
+)
 from rcx.core.plan import load_plan
 from rcx.core.results import results_table
 from rcx.core.runner import Runner

@@ -18,17 +18,33 @@ import argparse
 import itertools
 import math
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from rcx.analysis.common import (
-    AnalysisError, ColumnValues, add_common_arguments, column_values, emit, excluded_note, fmt_r, load_table,
+    AnalysisError,
+    ColumnValues,
+    add_common_arguments,
+    column_values,
+    emit,
+    excluded_note,
+    fmt_r,
+    load_table,
     usable_rows,
 )
 from rcx.analysis.corr import MIN_N
 from rcx.analysis.proxies import (
-    COLUMNS, ProxiesReport, ProxyRow, _log_params, _pm, add_statistics_arguments, candidate_metrics, one_n_arch,
-    proxy_row, table_rows,
+    COLUMNS,
+    ProxiesReport,
+    ProxyRow,
+    _log_params,
+    _pm,
+    add_statistics_arguments,
+    candidate_metrics,
+    one_n_arch,
+    proxy_row,
+    table_rows,
 )
 from rcx.analysis.truth import resolve_names
 

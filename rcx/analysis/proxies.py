@@ -19,12 +19,22 @@ import math
 import sys
 import warnings
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, IO, Sequence
+from typing import IO, TYPE_CHECKING, Any
 
 from rcx.analysis.common import (
-    AnalysisError, ColumnValues, add_common_arguments, column_values, emit, excluded_note, fmt_r, load_table,
-    parse_int_list, split_columns, usable_rows,
+    AnalysisError,
+    ColumnValues,
+    add_common_arguments,
+    column_values,
+    emit,
+    excluded_note,
+    fmt_r,
+    load_table,
+    parse_int_list,
+    split_columns,
+    usable_rows,
 )
 from rcx.analysis.corr import MIN_N
 from rcx.analysis.select import simulate
@@ -133,7 +143,6 @@ def bootstrap_kendall(x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> np.ndarr
 
 def _kendall_per_resample(x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> np.ndarray:
     import numpy as np
-
     from scipy import stats
 
     out = np.full(idx.shape[0], np.nan)

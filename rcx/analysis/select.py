@@ -12,13 +12,23 @@ from __future__ import annotations
 import argparse
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rcx.analysis.common import (
-    AnalysisError, add_common_arguments, column_values, emit, excluded_note, fmt_p, fmt_r, join_csv, load_table,
-    parse_int_list, usable_rows,
+    AnalysisError,
+    add_common_arguments,
+    column_values,
+    emit,
+    excluded_note,
+    fmt_p,
+    fmt_r,
+    join_csv,
+    load_table,
+    parse_int_list,
+    usable_rows,
 )
 from rcx.analysis.truth import resolve_names
 
@@ -98,7 +108,6 @@ class SelectionReport:
 
 def _welch_p(a: np.ndarray, b: np.ndarray) -> float:
     import numpy as np
-
     from scipy import stats
 
     if len(a) < 2 or len(b) < 2 or (np.ptp(a) == 0 and np.ptp(b) == 0):

@@ -9,8 +9,9 @@ does not hold, are one error with counts rather than a silently empty column.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from rcx.analysis.common import AnalysisError
 

@@ -26,12 +26,20 @@ from __future__ import annotations
 import argparse
 import math
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from rcx.analysis.common import (
-    AnalysisError, ColumnValues, add_common_arguments, column_values, emit, fmt_r, load_table, usable_rows,
+    AnalysisError,
+    ColumnValues,
+    add_common_arguments,
+    column_values,
+    emit,
+    fmt_r,
+    load_table,
+    usable_rows,
 )
 from rcx.analysis.corr import MIN_N
 from rcx.analysis.proxies import _difference, _in_chunks, bootstrap_spearman, candidate_metrics, percentile_interval

@@ -5,8 +5,9 @@ from __future__ import annotations
 import inspect
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rcx.api.arch import Arch, ArchInfo, SearchSpace
 from rcx.api.dataset import ImageDataset
@@ -106,7 +107,7 @@ class FixedBatch:
     device: torch.device
 
     @classmethod
-    def draw(cls, ctx: RunContext, size: int, stream: str, normalize: bool = True) -> "FixedBatch":
+    def draw(cls, ctx: RunContext, size: int, stream: str, normalize: bool = True) -> FixedBatch:
         """``size`` training images drawn without replacement from ``generator(ctx.seed, stream,
         "batch")``: the same batch for every candidate, evaluation order and resume. Evaluators
         that name the same ``stream`` share the batch. Raises ``ValueError`` when the training

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 INT_RANGE = (-(2**63), 2**63 - 1)
 """Every int option stays in SQLite's (and torch's) signed 64-bit range, whatever it declares."""

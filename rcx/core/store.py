@@ -22,9 +22,10 @@ import socket
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, TypeVar
 
 try:
     import fcntl
@@ -178,7 +179,7 @@ def _db_errors(method: _F) -> _F:
     clear :class:`StoreError`."""
 
     @functools.wraps(method)
-    def wrapper(self: "Store", *args: Any, **kwargs: Any) -> Any:
+    def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
         except sqlite3.DatabaseError as exc:
@@ -247,7 +248,7 @@ class WriterLock:
         self._key = str(self.path.absolute())
         self._active = False
 
-    def acquire(self) -> "WriterLock":
+    def acquire(self) -> WriterLock:
         """Take the lock, or raise :class:`StoreBusy` naming the holder (:class:`StoreError`
         when the results file's folder cannot be written)."""
         if self.db.is_dir():
@@ -325,7 +326,7 @@ class WriterLock:
                     pass
                 os.close(held[0])
 
-    def __enter__(self) -> "WriterLock":
+    def __enter__(self) -> WriterLock:
         return self.acquire()
 
     def __exit__(self, *exc: object) -> None:
@@ -358,7 +359,7 @@ class Store:
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod
-    def open(cls, path: str | Path, verify: bool = True) -> "Store":
+    def open(cls, path: str | Path, verify: bool = True) -> Store:
         """Open or create ``path`` for writing (parent directories are created).
 
         Takes the :class:`WriterLock` (:class:`StoreBusy` when another process writes it). An
@@ -408,7 +409,7 @@ class Store:
         return cls(conn, path, lock)
 
     @classmethod
-    def open_readonly(cls, path: str | Path, verify: bool = False) -> "Store":
+    def open_readonly(cls, path: str | Path, verify: bool = False) -> Store:
         """Open an existing results file without writing to it (it may be in use by a run).
 
         The folder is left as it was found: on a file no one has open (no ``-wal`` beside it)

@@ -23,7 +23,6 @@ from rcx.data.cache import load_tensors, save_tensors
 from rcx.data.prepare import MAX_SIDE, channel_stats, resize_uint8
 
 if TYPE_CHECKING:
-    import numpy as np
     import torch
 
 EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
@@ -49,7 +48,6 @@ def _read(path: str) -> torch.Tensor:
 def _decode_file(path: str, data: torch.Tensor) -> torch.Tensor:
     """Encoded bytes ``data`` of ``path`` -> (3, H, W) uint8 RGB. torchvision first, PIL for other formats."""
     import torch
-
     from torchvision.io import ImageReadMode, decode_image
 
     try:
@@ -64,7 +62,6 @@ def _decode_file(path: str, data: torch.Tensor) -> torch.Tensor:
 def _decode_pil(path: str) -> torch.Tensor:
     import numpy as np
     import torch
-
     from PIL import Image
 
     try:

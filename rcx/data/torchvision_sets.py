@@ -17,7 +17,6 @@ from rcx.api.options import Option
 from rcx.data.prepare import channel_stats
 
 if TYPE_CHECKING:
-    import numpy as np
     import torch
 
 
@@ -85,7 +84,6 @@ class TorchvisionProvider(DatasetProvider):
     def load(self, options: dict[str, Any], cache_dir: Path) -> ImageDataset:
         import numpy as np
         import torch
-
         import torchvision.datasets
 
         o = {opt.name: opt.default for opt in self.options} | options

@@ -29,10 +29,8 @@ from rcx.evaluators.training import TRAIN_METRICS, TrainingEvaluator, param_coun
 from rcx.nn.choices import PARTIAL_DIMS, PARTIAL_RESTS
 
 if TYPE_CHECKING:
-    from torch import nn
 
     from rcx.nn.train import Classifier
-    from rcx.nn.partial import partialize
 
 
 class PartialFilters(TrainingEvaluator):

@@ -49,11 +49,9 @@ from rcx.api.options import DESCRIPTION, Metric, Option
 from rcx.api.seeding import derive_seed, generator
 
 if TYPE_CHECKING:
-    import numpy as np
     import torch
 
-    from rcx.nn.features import ForwardTimer, batched_features, choose_dtype, default_batch_size
-    from rcx.nn.ridge import RidgeAccumulator
+    from rcx.nn.features import ForwardTimer
 
 
 CACHE_BYTES = 512 * 2**20  # largest feature set kept for the next instance (train + validation, float32)

@@ -31,17 +31,18 @@ import socket
 import sys
 import time
 from collections import deque
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import ray
 import torch
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
+from rcx.api.evaluator import Cancelled
 from rcx.core import events as ev
 from rcx.core.runner import CANCELLED, ExecutorError, Outcome, Runner, Task
-from rcx.api.evaluator import Cancelled
 from rcx.exec import ExecutionSettings
 from rcx.exec.worker import EvalWorker
 

@@ -12,8 +12,9 @@ parameters), so ``params()`` equals ``sum(p.numel() for p in module().parameters
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Sequence, Union
+from typing import TYPE_CHECKING, ClassVar, Union
 
 from rcx.api.arch import ArchInfo, LayerInfo
 

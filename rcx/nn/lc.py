@@ -30,7 +30,6 @@ from rcx.nn.choices import LC_OPS
 from rcx.nn.surgery import replace_module
 
 
-
 def _op(name: str, channels: int) -> nn.Module:
     if name == "none":
         return nn.Identity()
@@ -71,7 +70,7 @@ class LCBlock(nn.Module):
         self.folded = False  # compute as one conv with the combined filters (op none only; set_folded)
 
     @classmethod
-    def replacing(cls, conv: nn.Conv2d, expansion: int, op: str = "none") -> "LCBlock":
+    def replacing(cls, conv: nn.Conv2d, expansion: int, op: str = "none") -> LCBlock:
         """An LC-Block with ``conv``'s geometry (its weights are not reused: init it afterwards)."""
         return cls(conv.in_channels, conv.out_channels, conv.kernel_size, expansion, stride=conv.stride,
                    padding=conv.padding, dilation=conv.dilation, groups=conv.groups, bias=conv.bias is not None,

@@ -24,8 +24,9 @@ float64 eigendecomposition of the centred Gram matrix (see ``RidgeAccumulator.fi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor

@@ -7,7 +7,7 @@ meta forward pass with hooks on the convolutions and linear layers.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

@@ -11,8 +11,9 @@ import operator
 import re
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 from rcx.core import events as ev
 from rcx.core.results import ResultsTable
@@ -211,7 +212,7 @@ class RowFilter:
     rank: str | None = None  # the rank-average column to sort by (rankavg(a,b,c))
 
     @classmethod
-    def parse(cls, query: str, table: ResultsTable) -> "RowFilter":
+    def parse(cls, query: str, table: ResultsTable) -> RowFilter:
         words, terms, pareto, rank = [], [], (), None
         for token in query.split():
             if token.lower().startswith("rank:"):
@@ -248,7 +249,7 @@ class RowFilter:
             terms.append((column, op, value))
         return cls(tuple(words), tuple(terms), pareto, rank=rank).refreshed(table)
 
-    def refreshed(self, table: ResultsTable) -> "RowFilter":
+    def refreshed(self, table: ResultsTable) -> RowFilter:
         """This filter with its rank average added to ``table`` and its Pareto front computed
         over ``table``'s rows (itself without either)."""
         if self.rank and self.rank not in table.columns:

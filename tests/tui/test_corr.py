@@ -9,12 +9,20 @@ from rcx.analysis.common import AnalysisError, fmt_p, fmt_r
 from rcx.analysis.corr import corr_report
 from rcx.core.results import ResultsTable
 from rcx.tui.app import RcxApp
-from rcx.tui.correlation import (CorrRequest, compute, default_request, describe_error, display_rows, group_columns,
-                                 numeric_columns, scatter_series)
+from rcx.tui.correlation import (
+    CorrRequest,
+    compute,
+    default_request,
+    describe_error,
+    display_rows,
+    group_columns,
+    numeric_columns,
+    scatter_series,
+)
 from rcx.tui.widgets.corr_view import CorrView
 from rcx.tui.widgets.results_grid import ResultsGrid
 
-from .conftest import synthetic_results, sync, wait_for
+from .conftest import sync, synthetic_results, wait_for
 
 
 def _cells(app: RcxApp) -> list[list[str]]:

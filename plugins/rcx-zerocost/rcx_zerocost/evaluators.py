@@ -40,8 +40,22 @@ import time
 from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from rcx.api import (DESCRIPTION, INIT_SCHEMES, CandidateCache, EvalContext, EvalResult, Evaluator, FixedBatch, Metric,
-                     Option, RunContext, build_every_edge, derive_seed, generator, init_weights)
+from rcx.api import (
+    DESCRIPTION,
+    INIT_SCHEMES,
+    CandidateCache,
+    EvalContext,
+    EvalResult,
+    Evaluator,
+    FixedBatch,
+    Metric,
+    Option,
+    RunContext,
+    build_every_edge,
+    derive_seed,
+    generator,
+    init_weights,
+)
 
 if TYPE_CHECKING:
     import torch

@@ -17,7 +17,7 @@ non-finite; the evaluators turn that into status ``degenerate``.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

@@ -30,8 +30,8 @@ from rcx.tui.correlation import CorrRequest, default_request, group_columns, num
 from rcx.tui.screens.dialogs import PickScreen
 from rcx.tui.state import FilterError, RowFilter
 from rcx.tui.widgets.corr_view import CorrComputed, CorrView
-from rcx.tui.widgets.results_grid import ResultsGrid
 from rcx.tui.widgets.footer import KeyFooter
+from rcx.tui.widgets.results_grid import ResultsGrid
 
 TABLE_ONLY = {"sort", "reverse", "focus_filter", "export", "pick_metric"}
 CORR_ONLY = {"pick_x", "pick_y", "pick_by"}

@@ -9,8 +9,9 @@ direction); an explicit sort shows the top of the list, a live update keeps the 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import partial
-from typing import Any, Iterable
+from typing import Any
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -36,7 +37,7 @@ class IdCell(str):
 
     full: str
 
-    def __new__(cls, full: str) -> "IdCell":
+    def __new__(cls, full: str) -> IdCell:
         keep = ID_WIDTH - 1
         cell = super().__new__(cls, full if len(full) <= ID_WIDTH else f"{full[:keep // 2]}…{full[-(keep - keep // 2):]}")
         cell.full = full
