@@ -127,8 +127,8 @@ def main() -> int:
         }
         rows = []
         for label, argv in commands.items():
-            ours = median_of(lambda: timed(_COMMAND.format(pre="", argv=argv), [], cwd), args.repeats)
-            ref = median_of(lambda: timed(_COMMAND.format(pre="import torch", argv=argv), [], cwd), args.repeats)
+            ours = median_of(lambda argv=argv: timed(_COMMAND.format(pre="", argv=argv), [], cwd), args.repeats)
+            ref = median_of(lambda argv=argv: timed(_COMMAND.format(pre="import torch", argv=argv), [], cwd), args.repeats)
             rows.append((label, ours, ref))
             print(f"{label:<22} {ours:6.2f} s   with torch first {ref:6.2f} s   ratio {ref / ours:4.1f}x", flush=True)
         ours = median_of(lambda: tui_first_frame("", cwd), args.repeats)

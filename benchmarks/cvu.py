@@ -115,7 +115,7 @@ def main() -> int:
     ratios: list[float] = []
     diffs, cv_ref, cv_rcx, dtypes = [], [], [], []
     for k, cand in enumerate(runner.candidates):
-        def run_rcx():
+        def run_rcx(cand=cand):
             t0 = time.perf_counter()
             out = ev.evaluate(EvalContext(cand.arch, cand.info, 0, runner.device))
             return time.perf_counter() - t0, out

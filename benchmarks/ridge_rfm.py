@@ -73,7 +73,7 @@ def reference(plan, registry, trials: int) -> tuple[float, list[float]]:
         for _ in range(trials):
             model = space.build(cand.arch, data.shape)  # fresh PyTorch-default random weights
 
-            def feats(x):
+            def feats(x, model=model):
                 with torch.no_grad():
                     return torch.cat([model((x[i:i + 32].float() / 255 - mean) / std).flatten(1)
                                       for i in range(0, len(x), 32)]).numpy()

@@ -169,7 +169,7 @@ class Evaluator(ABC):
         """Cross-checks against the rest of the plan, as ``(key path, message)`` problems."""
         return []
 
-    def prepare(self, ctx: RunContext) -> None:
+    def prepare(self, ctx: RunContext) -> None:  # noqa: B027  (optional hook, empty by default)
         """Once per run, before the first candidate."""
 
     @abstractmethod

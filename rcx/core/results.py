@@ -219,7 +219,7 @@ def results_table(store: Store, run_id: int | None = None, registry: Registry | 
         stage_by[inst] = score_name(parts)
     result = ResultsTable(columns, list(rows.values()), higher, list(metric_cols), headline, space, stages, roles,
                           stage_by)
-    for inst, col in stage_by.items():  # a stage's rank average is a column of its own
+    for col in stage_by.values():  # a stage's rank average is a column of its own
         if col not in result.columns:
             try:
                 result.add_rank_average(list(parse_score(col)))
