@@ -105,7 +105,8 @@ def _reads_as(label: str, value: float) -> bool:
     return math.isclose(back, value, rel_tol=1e-9, abs_tol=1e-12 * max(1.0, abs(value)))
 
 
-def axis_ticks(lo: float, hi: float, n: int = 5, integer: bool = False, log: bool = False) -> tuple[list[float], list[str]]:
+def axis_ticks(lo: float, hi: float, n: int = 5, integer: bool = False,
+               log: bool = False) -> tuple[list[float], list[str]]:
     """About ``n`` round tick values inside ``[lo, hi]`` (never past the data: an accuracy axis
     ends at 1, not 1.01) and their labels (:func:`format_ticks`); ``integer`` for counts,
     ``log`` for a log axis (1, 2 and 5 times powers of ten, each labelled on its own)."""
@@ -115,7 +116,8 @@ def axis_ticks(lo: float, hi: float, n: int = 5, integer: bool = False, log: boo
         ticks = [m * 10.0 ** k for k in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
                  for m in (1, 2, 5) if lo <= m * 10.0 ** k <= hi]
         if len(ticks) > n:
-            ticks = [t for t in ticks if math.isclose(math.log10(t) % 1, 0, abs_tol=1e-9)] or ticks[:: len(ticks) // n + 1]
+            decades = [t for t in ticks if math.isclose(math.log10(t) % 1, 0, abs_tol=1e-9)]
+            ticks = decades or ticks[:: len(ticks) // n + 1]
         return ticks, [format_ticks([t])[0] for t in ticks]
     if hi == lo:
         return [lo], [format_number(lo)]

@@ -77,7 +77,8 @@ def declaration_problems(kind: str, obj: Any) -> list[str]:
         problems += status_problems(getattr(obj, "statuses", ("done",)))
         for h in getattr(obj, "headline", ()) or ():
             if h not in {getattr(m, "name", None) for m in getattr(obj, "metrics", [])}:
-                problems.append(f"headline names {h!r}, which is not a declared metric: declare it or drop it from headline")
+                problems.append(f"headline names {h!r}, which is not a declared metric: declare it or drop it "
+                                "from headline")
     return problems
 
 

@@ -249,7 +249,8 @@ def load_registry(
 
     if entry_points and not registry.entries["space"] and not registry.disabled and \
             not any(ep.dist and ep.dist.name == "rcx" for ep in _entry_points()):
-        _report(registry, "rcx's own entry points were not found: install rcx (pip install -e .) rather than running it from a source tree")
+        _report(registry, "rcx's own entry points were not found: install rcx (pip install -e .) rather than "
+                          "running it from a source tree")
     return registry
 
 

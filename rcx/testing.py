@@ -204,7 +204,8 @@ def check_space(space: Any, *, in_shape: tuple[int, int, int] = (3, 16, 16), num
         assert arch.id not in seen, f"arch_at({i}) repeats the id {arch.id!r}"
         seen.add(arch.id)
         again = space.from_id(arch.id)
-        assert again.id == arch.id and again.params == arch.params, f"from_id({arch.id!r}) gives {again!r}, not {arch!r}"
+        assert again.id == arch.id and again.params == arch.params, \
+            f"from_id({arch.id!r}) gives {again!r}, not {arch!r}"
         _check_canonical(space, arch.id, _respellings(arch.id))
         info = space.describe(arch, in_shape)
         assert isinstance(info, ArchInfo), f"describe({arch.id!r}) returned {type(info).__name__}, not ArchInfo"

@@ -252,13 +252,15 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Add ``combine`` to ``rcx analyze``."""
     p = subparsers.add_parser(
-        "combine", help="rank averages of several metrics, chosen on one half of the architectures, reported on the other",
+        "combine",
+        help="rank averages of several metrics, chosen on one half of the architectures, reported on the other",
         description="Split the architectures that have the truth and every metric at random into a selection and a "
                     "report part; choose the rank average of 2..max-size metrics with the best Spearman on the "
                     "selection part; report it, the average of every proxy and each metric alone on the report part "
                     "with the statistics of 'rcx analyze proxies' and the difference from params.")
     add_common_arguments(p)
-    p.add_argument("--truth", required=True, help="truth table subset, e.g. nb201:cifar10, or a column (trained.val_acc)")
+    p.add_argument("--truth", required=True,
+                   help="truth table subset, e.g. nb201:cifar10, or a column (trained.val_acc)")
     p.add_argument("--metrics", metavar="COLS",
                    help="candidate columns (comma-separated; default: each evaluator's score, i.e. its first headline "
                         "metric, and params, flops)")

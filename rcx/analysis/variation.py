@@ -223,7 +223,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--replicate", action="append", default=[], metavar="DB", required=True,
                    help="a results file with the same architectures under another seed (repeatable)")
     p.add_argument("--truth", required=True, help="truth table subset, e.g. nb201:cifar10, or a column")
-    p.add_argument("--metrics", metavar="COLS", help="only these columns (comma-separated; default: each evaluator's score, its first headline metric)")
+    p.add_argument("--metrics", metavar="COLS",
+                   help="only these columns (comma-separated; default: each evaluator's score, its first headline "
+                        "metric)")
     p.add_argument("--boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the resamples (default 0)")
     p.set_defaults(func=run)

@@ -382,7 +382,8 @@ class Store:
                 if verify:
                     check_integrity(conn, path)
                 if not conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone():
-                    raise StoreError(f"{path}: not an rcx results database (no rcx tables); choose another file with --db")
+                    raise StoreError(f"{path}: not an rcx results database (no rcx tables); "
+                                     "choose another file with --db")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
@@ -392,7 +393,8 @@ class Store:
                 if row is None:
                     conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
                 elif _schema(row[0]) > SCHEMA_VERSION:
-                    raise StoreError(f"{path}: written by a newer rcx (schema {row[0]} > {SCHEMA_VERSION}); upgrade rcx")
+                    raise StoreError(f"{path}: written by a newer rcx (schema {row[0]} > {SCHEMA_VERSION}); "
+                                     "upgrade rcx")
                 elif _schema(row[0]) < SCHEMA_VERSION:  # 1 -> 2: the script above created `curves`
                     conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
         except sqlite3.DatabaseError as exc:
@@ -490,7 +492,8 @@ class Store:
         else:
             row = self.conn.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
         if row is None:
-            raise StoreError(f"{self.path}: no run {run_id}" if run_id is not None else f"{self.path}: holds no run yet")
+            raise StoreError(f"{self.path}: no run {run_id}" if run_id is not None
+                             else f"{self.path}: holds no run yet")
         return self._run(row)
 
     @staticmethod
@@ -545,7 +548,8 @@ class Store:
             (run_id,),
         )
         return [
-            {"idx": r[0], "arch": r[1], "params": json.loads(r[2]), "info": json.loads(r[3]), "valid": bool(r[4]), "reason": r[5]}
+            {"idx": r[0], "arch": r[1], "params": json.loads(r[2]), "info": json.loads(r[3]), "valid": bool(r[4]),
+             "reason": r[5]}
             for r in rows
         ]
 
@@ -554,7 +558,8 @@ class Store:
     def finished_keys(self, run_id: int) -> set[tuple[str, str]]:
         """(arch, evaluator) pairs whose evaluation reached a final state (any state but
         ``running``: a status a plugin declares beyond :data:`FINAL_STATES` is final too)."""
-        rows = self.conn.execute("SELECT arch, evaluator FROM evaluations WHERE run_id=? AND state != 'running'", (run_id,))
+        rows = self.conn.execute("SELECT arch, evaluator FROM evaluations WHERE run_id=? AND state != 'running'",
+                                 (run_id,))
         return {(a, e) for a, e in rows}
 
     @_db_errors
@@ -569,7 +574,8 @@ class Store:
                 (run_id, run_id, *states),
             )
             cur = self.conn.execute(
-                f"DELETE FROM evaluations WHERE run_id=? AND state IN ({','.join('?' * len(states))})", (run_id, *states)
+                f"DELETE FROM evaluations WHERE run_id=? AND state IN ({','.join('?' * len(states))})",
+                (run_id, *states),
             )
         return cur.rowcount
 
@@ -605,7 +611,8 @@ class Store:
                 " ON CONFLICT (run_id, arch, evaluator) DO UPDATE SET state=excluded.state,"
                 " metrics_json=excluded.metrics_json, trials_json=excluded.trials_json, extra_json=excluded.extra_json,"
                 " error=excluded.error, finished=excluded.finished, seconds=excluded.seconds,"
-                " seed=COALESCE(excluded.seed, seed), device=CASE WHEN excluded.device='' THEN device ELSE excluded.device END",
+                " seed=COALESCE(excluded.seed, seed),"
+                " device=CASE WHEN excluded.device='' THEN device ELSE excluded.device END",
                 (run_id, arch, evaluator, status, *texts, error, seed, device, now, now, seconds),
             )
 
@@ -711,7 +718,8 @@ class Store:
     @_db_errors
     def curves(self, run_id: int, evaluator: str | None = None) -> dict[tuple[str, str], list[dict[str, Any]]]:
         """Every curve of a run (or of one evaluator instance), keyed by (arch, evaluator)."""
-        where, args = ("run_id=?", (run_id,)) if evaluator is None else ("run_id=? AND evaluator=?", (run_id, evaluator))
+        where, args = (("run_id=?", (run_id,)) if evaluator is None
+                       else ("run_id=? AND evaluator=?", (run_id, evaluator)))
         out: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for point in self._curve_rows(where, args, with_keys=True):
             out.setdefault((point.pop("arch"), point.pop("evaluator")), []).append(point)
@@ -720,7 +728,8 @@ class Store:
     def _curve_rows(self, where: str, args: tuple, with_keys: bool = False) -> list[dict[str, Any]]:
         try:
             rows = self.conn.execute(
-                f"SELECT arch, evaluator, step, epoch, metrics_json FROM curves WHERE {where} ORDER BY arch, evaluator, step",
+                f"SELECT arch, evaluator, step, epoch, metrics_json FROM curves WHERE {where}"
+                " ORDER BY arch, evaluator, step",
                 args,
             ).fetchall()
         except sqlite3.OperationalError:  # a schema-1 file opened read-only has no curves table
@@ -736,8 +745,10 @@ class Store:
     @_db_errors
     def log(self, run_id: int, level: str, message: str) -> None:
         with self.conn:
-            self.conn.execute("INSERT INTO log (run_id, time, level, message) VALUES (?,?,?,?)", (run_id, time.time(), level, message))
+            self.conn.execute("INSERT INTO log (run_id, time, level, message) VALUES (?,?,?,?)",
+                              (run_id, time.time(), level, message))
 
     @_db_errors
     def logs(self, run_id: int) -> list[tuple[float, str, str]]:
-        return [tuple(r) for r in self.conn.execute("SELECT time, level, message FROM log WHERE run_id=? ORDER BY id", (run_id,))]
+        rows = self.conn.execute("SELECT time, level, message FROM log WHERE run_id=? ORDER BY id", (run_id,))
+        return [tuple(r) for r in rows]

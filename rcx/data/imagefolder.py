@@ -3,9 +3,9 @@
 Classes are the sorted sub-folder names of ``ROOT/train``; ``ROOT/test`` must hold the same
 set. Images are ordered round-robin over the classes (the first file of every class, then the
 second...), files sorted by name within a class, so ``selection = "first"`` takes a
-class-balanced, deterministic subset from a class-sorted tree. Files are decoded to RGB uint8 on a small thread pool and the decoded tensors are cached
-(keyed by the resolved root, ``image_size``, the file list and the newest mtime), so later loads
-skip decoding.
+class-balanced, deterministic subset from a class-sorted tree. Files are decoded to RGB uint8
+on a small thread pool and the decoded tensors are cached (keyed by the resolved root,
+``image_size``, the file list and the newest mtime), so later loads skip decoding.
 """
 
 from __future__ import annotations
@@ -167,7 +167,8 @@ class ImageFolderProvider(DatasetProvider):
     def load(self, options: dict[str, Any], cache_dir: Path) -> ImageDataset:
         o = {opt.name: opt.default for opt in self.options} | options
         if o["root"] is None:
-            raise DatasetError(f"imagefolder: set `root` in the plan's [dataset] table to a folder laid out as {LAYOUT}")
+            raise DatasetError(f"imagefolder: set `root` in the plan's [dataset] table to a folder laid out as "
+                               f"{LAYOUT}")
         root = Path(o["root"]).expanduser().resolve()
         if not root.is_dir():
             raise DatasetError(f"imagefolder: root {root} is not a folder; expected the layout {LAYOUT}")

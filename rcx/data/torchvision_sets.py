@@ -117,4 +117,5 @@ def _provider(spec: _Spec) -> type[TorchvisionProvider]:
 
 
 TORCHVISION_PROVIDERS: tuple[type[TorchvisionProvider], ...] = tuple(_provider(s) for s in _SPECS)
-CIFAR10Provider, CIFAR100Provider, MNISTProvider, FashionMNISTProvider, SVHNProvider, STL10Provider = TORCHVISION_PROVIDERS
+(CIFAR10Provider, CIFAR100Provider, MNISTProvider, FashionMNISTProvider, SVHNProvider,
+ STL10Provider) = TORCHVISION_PROVIDERS

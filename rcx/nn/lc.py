@@ -11,8 +11,8 @@ see :meth:`LCBlock.fold`. Such a block can also *compute* that way (``folded = T
 (differentiably: a (c_out x c_out E) by (c_out E x c_in k k) product) and runs one spatial
 convolution, so the gradients of the 1x1 and spatial weights are the same as the two-conv
 block's up to float rounding, while the spatial convolution costs what the plain conv costs
-instead of E times that and no (B, c_out E, H, W) activation is stored. The ops ``relu``, ``bn`` (affine BatchNorm) and ``bn_relu`` are the
-paper's Appendix C ablation.
+instead of E times that and no (B, c_out E, H, W) activation is stored. The ops ``relu``, ``bn``
+(affine BatchNorm) and ``bn_relu`` are the paper's Appendix C ablation.
 
 ``frozen`` training freezes every spatial filter (kernel > 1, inside LC-Blocks or not) at its
 random init with ``requires_grad = False``: autograd then skips their weight gradient (the

@@ -127,7 +127,8 @@ class Progress:
             self.current, self.in_flight = "", 0
             self._stop_clock(now)
 
-    def snapshot(self, run_id: int, total: int, counts: dict[str, int], run_state: str, now: float | None = None) -> None:
+    def snapshot(self, run_id: int, total: int, counts: dict[str, int], run_state: str,
+                 now: float | None = None) -> None:
         """Take the numbers from the store (following a run that another process writes; its
         pauses cannot be seen, so its clock runs while the file says ``running``)."""
         now = clock() if now is None else now
@@ -352,7 +353,8 @@ def metric_values(rows: list[dict[str, Any]], metric: str) -> list[float]:
     return [r[metric] for r in rows if numeric(r.get(metric))]
 
 
-def best_so_far(rows: list[dict[str, Any]], metric: str, higher: bool, limit: int = MAX_POINTS) -> tuple[list[int], list[float]]:
+def best_so_far(rows: list[dict[str, Any]], metric: str, higher: bool,
+                limit: int = MAX_POINTS) -> tuple[list[int], list[float]]:
     """Best value after each finished evaluation, in evaluation (candidate) order, decimated."""
     xs, ys = [], []
     best: float | None = None

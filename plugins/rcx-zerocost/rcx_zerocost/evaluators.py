@@ -204,8 +204,8 @@ class _GradientProxy(_LossProxy):
 
     def _shared_key(self, arch_id: str, seed: int) -> tuple[Any, ...]:
         cfg = self.config
-        return (arch_id, seed, self.run_seed, cfg["batch_size"], cfg["init"], cfg["bn_mode"], cfg.get("loss", "cross_entropy"),
-                cfg["layout"])
+        return (arch_id, seed, self.run_seed, cfg["batch_size"], cfg["init"], cfg["bn_mode"],
+                cfg.get("loss", "cross_entropy"), cfg["layout"])
 
     def shared_score(self, arch_id: str, seed: int, trial: int) -> float | None:
         scores = SHARED_GRADIENTS.get(self.data, self.space, self._shared_key(arch_id, seed), trial)

@@ -146,6 +146,7 @@ class DetailScreen(ModalScreen[None]):
         parts.append(_layers_table(data["layers"]))
         parts.append(Text(""))
         curves = data.get("curves", {})
-        parts += [_evaluation(e, curves.get(e["evaluator"])) for e in data["evaluations"]] or [Text("not evaluated yet", style="dim")]
+        parts += ([_evaluation(e, curves.get(e["evaluator"])) for e in data["evaluations"]]
+                  or [Text("not evaluated yet", style="dim")])
         self.shown = Group(*parts)
         body.update(self.shown)

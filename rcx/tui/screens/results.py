@@ -105,7 +105,8 @@ class ResultsScreen(Screen):
     def _status(self) -> None:
         app, grid = self.app, self.grid
         if app.table is None:
-            msg = f"no results yet ({app.db_path})" if app.db_path else "no results file: run a plan (F2) or open one with `rcx RESULTS.db`"
+            msg = (f"no results yet ({app.db_path})" if app.db_path
+                   else "no results file: run a plan (F2) or open one with `rcx RESULTS.db`")
             self.query_one("#results-status", Static).update(msg)
             return
         box = self.query_one("#results-status", Static)
@@ -299,7 +300,8 @@ class ResultsScreen(Screen):
                 self.app.chart_metric = metric
                 self._status()
 
-        self.app.push_screen(PickScreen("Metric for the charts", [(m, m) for m in metrics], self.app.chart_metric), chosen)
+        self.app.push_screen(PickScreen("Metric for the charts", [(m, m) for m in metrics], self.app.chart_metric),
+                             chosen)
 
     def action_export(self) -> None:
         app = self.app

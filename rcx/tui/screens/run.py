@@ -98,7 +98,8 @@ class RunScreen(Screen):
         bar.update(total=(p.total - p.skipped) or None, progress=p.done)
         counts = Text()
         for status, n in p.status_counts().items():
-            style = {"failed": "red", "invalid": "red", "screened": "yellow", "skipped": "dim", "done": "green"}.get(status, "")
+            style = {"failed": "red", "invalid": "red", "screened": "yellow", "skipped": "dim",
+                     "done": "green"}.get(status, "")
             counts.append(f"{status} ", style=style)
             counts.append(f"{format_value(n)}   ", style="bold")
         if app.chart_metric:
@@ -123,8 +124,8 @@ class RunScreen(Screen):
         for w in workers:
             style = {"lost": "red", "failed": "red", "starting": "yellow"}.get(w.state, "")
             doing = w.running or ("idle" if w.state == "ready" else w.state)
-            line = Text.assemble((f"{w.name:<4}", "bold"), f" {w.node or '?'} {w.device or ''}  ", (f"{w.done} done  ", "dim"),
-                                 (doing, style))
+            line = Text.assemble((f"{w.name:<4}", "bold"), f" {w.node or '?'} {w.device or ''}  ",
+                                 (f"{w.done} done  ", "dim"), (doing, style))
             line.no_wrap, line.overflow = True, "ellipsis"
             lines.append(line)
         box.update(Text("\n").join(lines))

@@ -82,7 +82,8 @@ class OptionForm(Vertical):
             yield OptionRow(self._key(opt.name), opt, self.values_in.get(opt.name, UNSET))
         for name in self.values_in:  # keys no option declares: kept, so the validator names them
             if name not in known:
-                yield OptionRow(self._key(name), Option(name, str, None, "not an option of this plugin"), self.values_in[name])
+                unknown = Option(name, str, None, "not an option of this plugin")
+                yield OptionRow(self._key(name), unknown, self.values_in[name])
 
     def _key(self, name: str) -> str:
         return f"{self.prefix}.{name}" if self.prefix else name

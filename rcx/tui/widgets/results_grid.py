@@ -39,7 +39,8 @@ class IdCell(str):
 
     def __new__(cls, full: str) -> IdCell:
         keep = ID_WIDTH - 1
-        cell = super().__new__(cls, full if len(full) <= ID_WIDTH else f"{full[:keep // 2]}…{full[-(keep - keep // 2):]}")
+        short = full if len(full) <= ID_WIDTH else f"{full[:keep // 2]}…{full[-(keep - keep // 2):]}"
+        cell = super().__new__(cls, short)
         cell.full = full
         return cell
 
