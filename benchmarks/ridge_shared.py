@@ -97,7 +97,8 @@ def main() -> int:
         """Wall and CPU seconds of both readouts of one cell, and their validation accuracies."""
         SHARED_FEATURES.clear()  # nothing carried over from the other mode or the last cell
         t0, c0 = time.perf_counter(), time.process_time()
-        accs = tuple(evaluators[name].evaluate(EvalContext(cand.arch, cand.info, derive_seed(plan.seed, name, cand.arch.id),
+        accs = tuple(evaluators[name].evaluate(EvalContext(cand.arch, cand.info,
+                                                           derive_seed(plan.seed, name, cand.arch.id),
                                                            runner.device)).metrics.get("val_acc", float("nan"))
                      for name in (f"{mode}_fixed", f"{mode}_loo"))
         return time.perf_counter() - t0, time.process_time() - c0, accs
