@@ -52,7 +52,8 @@ def test_lower_is_better_and_fractions_round_up_over_those_that_entered():
     evaluations = {k: (s, {"loss": m.get("val_acc")} if m else {}) for k, (s, m) in evaluations.items()}
     assert select(low, evaluations).selected == ["x0", "x1", "x2"]  # ceil(0.25 * 10)
     assert select(Stage(by="a.loss", higher_is_better=False, top_fraction=0.001), evaluations).selected == ["x0"]
-    assert select(Stage(by="a.loss", higher_is_better=False, top=50), evaluations).selected == [f"x{i}" for i in range(10)]
+    assert select(Stage(by="a.loss", higher_is_better=False, top=50), evaluations).selected == \
+        [f"x{i}" for i in range(10)]
 
 
 def test_nothing_to_rank_selects_nothing():
@@ -114,7 +115,8 @@ def run(plan, registry, cancel_after_stage_evals: int | None = None):
     store = Store.open(plan.output)
     try:
         run_id = Runner(plan, registry, on_event=on_event, cancel=cancel).run(store)
-        return results_table(store, run_id, registry), store.evaluations(run_id), store.selection(run_id, "ridge_b"), events
+        return (results_table(store, run_id, registry), store.evaluations(run_id), store.selection(run_id, "ridge_b"),
+                events)
     finally:
         store.close()
 

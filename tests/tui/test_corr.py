@@ -125,7 +125,8 @@ def test_scatter_series_are_decimated():
     n = 30_000
     rows = [{"arch": f"a{i}", "params": i, "flops": float(i), "e.status": "done", "e.acc": float(v), "f.status": "done",
              "f.acc": float(w)} for i, (v, w) in enumerate(rng.random((n, 2)))]
-    table = ResultsTable(list(rows[0]), rows, {"e.acc": True, "f.acc": True}, ["e", "f"], {"e": ("acc",), "f": ("acc",)})
+    table = ResultsTable(list(rows[0]), rows, {"e.acc": True, "f.acc": True}, ["e", "f"],
+                         {"e": ("acc",), "f": ("acc",)})
     report = corr_report(table, "e.acc", "f.acc")
     series = scatter_series(report, limit=2000)
     assert len(series) == 1 and len(series[0][1]) == 2000
