@@ -203,6 +203,8 @@ def load_registry(
                 continue
             try:
                 name = pm.register(ep.load(), name=f"{dist}:{ep.name}")
+                if name is None:  # blocked (pluggy): not loaded
+                    continue
             except Exception as exc:  # a broken plugin must not stop the others
                 _report(registry, f"plugin {ep.name!r} from distribution {dist!r} failed to load: {_one_line(exc)}")
                 continue
@@ -210,7 +212,9 @@ def load_registry(
     for plugin, dist in extra_plugins:
         if pm.is_registered(plugin):  # already loaded through its entry point
             continue
-        origin[pm.register(plugin, name=f"{dist}:{id(plugin)}")] = (dist, "dev")
+        name = pm.register(plugin, name=f"{dist}:{id(plugin)}")
+        if name is not None:
+            origin[name] = (dist, "dev")
 
     for problem in hook_problems(pm, {n: d for n, (d, _) in origin.items()}):
         _report(registry, problem)

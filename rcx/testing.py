@@ -218,6 +218,7 @@ def check_space(space: Any, *, in_shape: tuple[int, int, int] = (3, 16, 16), num
         assert count == info.params, f"{arch.id}: describe says {info.params} parameters, build has {count}"
         with torch.no_grad():
             out = net(torch.zeros(2, *in_shape))
+        assert info.out_shape is not None, f"{arch.id}: describe gives no out_shape"
         assert tuple(out.shape[1:]) == tuple(info.out_shape), \
             f"{arch.id}: describe says out_shape {info.out_shape}, build gives {tuple(out.shape[1:])}"
         head = space.build_classifier(arch, in_shape, num_classes).eval()

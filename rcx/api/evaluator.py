@@ -76,13 +76,14 @@ class EvalResult:
     """The outcome of one (candidate, evaluator).
 
     ``status``: ``done`` or an evaluator-specific final status such as ``screened``.
-    ``metrics``: scalar metrics named as declared in ``Evaluator.metrics``.
+    ``metrics``: scalar metrics named as declared in ``Evaluator.metrics`` (None: no value,
+    stored as null).
     ``trials``: per-trial metric dicts. ``extra``: anything else worth keeping (dtype, batch
     size, solver...), stored as JSON.
     """
 
     status: str
-    metrics: dict[str, float]
+    metrics: dict[str, float | None]
     trials: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -141,7 +142,8 @@ def build_every_edge(space: SearchSpace, arch: Arch, in_shape: tuple[int, int, i
     identical, but proxies that hook activations (NASWOT's ReLU codes, Zen-NAS's BatchNorm
     variances) see every module the benchmark's reference code runs. Other spaces: ``build``."""
     if "prune_unreachable" in inspect.signature(space.build).parameters:
-        return space.build(arch, in_shape, prune_unreachable=False)
+        build: Callable[..., nn.Module] = space.build  # a keyword the base class's signature lacks
+        return build(arch, in_shape, prune_unreachable=False)
     return space.build(arch, in_shape)
 
 

@@ -113,8 +113,8 @@ class ResultsTable:
         the finalists), best first, missing values last."""
         last = max(self.stages.values(), default=0)
         deciding: dict[int, str | None] = {last: self.default_sort()}
-        for inst, col in self.stage_by.items():
-            deciding.setdefault(self.stages.get(inst, 1) - 1, col if col in self.columns else None)
+        for inst, by in self.stage_by.items():
+            deciding.setdefault(self.stages.get(inst, 1) - 1, by if by in self.columns else None)
         groups: dict[int, list[dict[str, Any]]] = {}
         for row in self.rows:
             groups.setdefault(self.reached(row), []).append(row)
@@ -190,9 +190,9 @@ def results_table(store: Store, run_id: int | None = None, registry: Registry | 
             row[f"{inst}.status"] = None
         rows[c["arch"]] = row
     for e in evaluations:
-        row = rows.get(e["arch"])
-        if row is None:
+        if e["arch"] not in rows:
             continue
+        row = rows[e["arch"]]
         inst = e["evaluator"]
         row[f"{inst}.status"] = e["status"]
         for k, v in e["metrics"].items():

@@ -517,7 +517,8 @@ class Store:
                 (name, plan_text, json.dumps(plan, sort_keys=True, default=str), plan_hash, json.dumps(versions),
                  device, device_name, json.dumps(dataset), "running", now, now),
             )
-        return int(cur.lastrowid)
+        assert cur.lastrowid is not None  # set by the INSERT
+        return cur.lastrowid
 
     @_db_errors
     def set_run_state(self, run_id: int, state: str, **updates: Any) -> None:

@@ -15,7 +15,7 @@ import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rcx.api.dataset import DatasetError, DatasetProvider, ImageDataset
 from rcx.api.options import Option
@@ -197,7 +197,9 @@ class ImageFolderProvider(DatasetProvider):
         if cached is None:
             cached = self._decode(classes, splits, o["image_size"])
             save_tensors(path, cached)
-        return ImageDataset(self.name, cached["train_x"], cached["train_y"], cached["test_x"], cached["test_y"],
+        train_x, train_y, test_x, test_y = (cast("torch.Tensor", cached[k])  # as _decode wrote them
+                                            for k in ("train_x", "train_y", "test_x", "test_y"))
+        return ImageDataset(self.name, train_x, train_y, test_x, test_y,
                             list(cached["classes"]), tuple(cached["mean"]), tuple(cached["std"]))
 
     @staticmethod

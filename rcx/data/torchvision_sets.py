@@ -106,7 +106,7 @@ class TorchvisionProvider(DatasetProvider):
         train_y, test_y = (torch.as_tensor(np.asarray(getattr(splits[s], spec.labels)), dtype=torch.int64)
                            for s in ("train", "test"))
         classes = list(getattr(splits["train"], "classes", None) or [str(i) for i in range(int(train_y.max()) + 1)])
-        mean, std = (spec.mean, spec.std) if spec.mean is not None else channel_stats(train_x)
+        mean, std = (spec.mean, spec.std) if spec.mean is not None and spec.std is not None else channel_stats(train_x)
         return ImageDataset(spec.name, train_x, train_y, test_x, test_y, classes, mean, std)
 
 

@@ -213,7 +213,7 @@ class RidgeRFM(Evaluator):
                 break
 
         accs = np.array([tr["val_acc"] for tr in trials])
-        metrics = {
+        metrics: dict[str, float | None] = {
             "val_acc": float(accs.mean()),
             "val_acc_std": float(accs.std()),
             "val_acc_min": float(accs.min()),

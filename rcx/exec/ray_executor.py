@@ -58,7 +58,8 @@ the worker timeout; longer, it is reported as failed to start."""
 REPLACEMENTS_PER_WORKER = 3
 """Lost workers replaced per requested worker before the run gives up."""
 
-RemoteWorker = ray.remote(concurrency_groups={"control": 1})(EvalWorker)
+# ray's overloads of remote() leave out concurrency_groups, an actor option it documents.
+RemoteWorker = ray.remote(concurrency_groups={"control": 1})(EvalWorker)  # type: ignore[call-overload]
 
 
 @dataclass

@@ -22,6 +22,8 @@ classifier always learn.
 
 from __future__ import annotations
 
+from typing import Literal, TypeGuard
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -41,8 +43,10 @@ def _op(name: str, channels: int) -> nn.Module:
         return nn.Sequential(nn.BatchNorm2d(channels), nn.ReLU())
     raise ValueError(f"unknown LC-Block op {name!r} (known: {', '.join(LC_OPS)})")
 
+PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]  # nn.Conv2d's
 
-def is_spatial(m: nn.Module) -> bool:
+
+def is_spatial(m: nn.Module) -> TypeGuard[nn.Conv2d]:
     """A 2-d convolution with a kernel larger than 1x1."""
     return isinstance(m, nn.Conv2d) and max(m.kernel_size) > 1
 
@@ -56,7 +60,7 @@ class LCBlock(nn.Module):
     def __init__(self, in_ch: int, out_ch: int, kernel_size: int | tuple[int, int], expansion: int, *,
                  stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] | str = 0,
                  dilation: int | tuple[int, int] = 1, groups: int = 1, bias: bool = True, op: str = "none",
-                 padding_mode: str = "zeros") -> None:
+                 padding_mode: PaddingMode = "zeros") -> None:
         super().__init__()
         if expansion < 1:
             raise ValueError(f"LC-Block expansion must be >= 1, got {expansion}")
@@ -72,8 +76,11 @@ class LCBlock(nn.Module):
     @classmethod
     def replacing(cls, conv: nn.Conv2d, expansion: int, op: str = "none") -> LCBlock:
         """An LC-Block with ``conv``'s geometry (its weights are not reused: init it afterwards)."""
-        return cls(conv.in_channels, conv.out_channels, conv.kernel_size, expansion, stride=conv.stride,
-                   padding=conv.padding, dilation=conv.dilation, groups=conv.groups, bias=conv.bias is not None,
+        # torch's stubs type a Conv2d's geometry as tuple[int, ...], its __init__ wants an int or a
+        # 2-tuple: the values are the ones that conv was made with.
+        return cls(conv.in_channels, conv.out_channels, conv.kernel_size,  # type: ignore[arg-type]
+                   expansion, stride=conv.stride, padding=conv.padding,  # type: ignore[arg-type]
+                   dilation=conv.dilation, groups=conv.groups, bias=conv.bias is not None,  # type: ignore[arg-type]
                    op=op, padding_mode=conv.padding_mode).to(conv.weight.device)
 
     def set_op(self, op: str) -> None:
@@ -109,11 +116,14 @@ class LCBlock(nn.Module):
         if self.op_name != "none":
             raise ValueError(f"an LC-Block with op {self.op_name!r} does not fold into one convolution")
         sp = self.spatial
-        conv = nn.Conv2d(self.in_ch, self.out_ch, sp.kernel_size, stride=sp.stride, padding=sp.padding,
-                         dilation=sp.dilation, groups=self.groups, bias=self.pointwise.bias is not None,
+        # torch's stubs: a Conv2d's geometry is tuple[int, ...], its __init__ wants 2-tuples (see replacing)
+        conv = nn.Conv2d(self.in_ch, self.out_ch, sp.kernel_size,  # type: ignore[arg-type]
+                         stride=sp.stride, padding=sp.padding,  # type: ignore[arg-type]
+                         dilation=sp.dilation, groups=self.groups,  # type: ignore[arg-type]
+                         bias=self.pointwise.bias is not None,
                          padding_mode=sp.padding_mode).to(sp.weight.device, sp.weight.dtype)
         conv.weight.copy_(self.combined_weight())
-        if conv.bias is not None:
+        if conv.bias is not None and self.pointwise.bias is not None:
             conv.bias.copy_(self.pointwise.bias)
         return conv
 

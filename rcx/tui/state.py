@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeGuard
 
 from rcx.core import events as ev
 from rcx.core.results import ResultsTable
@@ -214,7 +214,8 @@ class RowFilter:
 
     @classmethod
     def parse(cls, query: str, table: ResultsTable) -> RowFilter:
-        words, terms, pareto, rank = [], [], (), None
+        words, terms, rank = [], [], None
+        pareto: tuple[Any, ...] = ()
         for token in query.split():
             if token.lower().startswith("rank:"):
                 from rcx.core.scores import parse_score
@@ -297,7 +298,7 @@ MAX_POINTS = 2000
 """Points per chart after decimation: plotext rebuilds the whole plot on every repaint."""
 
 
-def numeric(v: Any) -> bool:
+def numeric(v: Any) -> TypeGuard[float]:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
@@ -356,7 +357,8 @@ def metric_values(rows: list[dict[str, Any]], metric: str) -> list[float]:
 def best_so_far(rows: list[dict[str, Any]], metric: str, higher: bool,
                 limit: int = MAX_POINTS) -> tuple[list[int], list[float]]:
     """Best value after each finished evaluation, in evaluation (candidate) order, decimated."""
-    xs, ys = [], []
+    xs: list[int] = []
+    ys: list[float] = []
     best: float | None = None
     for v in metric_values(rows, metric):
         best = v if best is None else (max(best, v) if higher else min(best, v))

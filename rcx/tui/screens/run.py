@@ -8,6 +8,8 @@ next), below 30 rows the log is shorter: the stylesheet keys on the breakpoint c
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -20,6 +22,11 @@ from rcx.tui.state import fmt_duration
 from rcx.tui.widgets.charts import Charts
 from rcx.tui.widgets.footer import KeyFooter
 
+if TYPE_CHECKING:
+    from textual import getters
+
+    from rcx.tui.app import RcxApp
+
 _LEVEL_STYLE = {"error": "bold red", "warning": "yellow", "info": ""}
 _STATE_STYLE = {"running": "green", "paused": "yellow", "cancelling": "yellow", "failed": "bold red",
                 "cancelled": "yellow", "finished": "green", "interrupted": "yellow", "following": "cyan"}
@@ -27,6 +34,9 @@ _STATE_STYLE = {"running": "green", "paused": "yellow", "cancelling": "yellow", 
 
 class RunScreen(Screen):
     """Watch the current run (or the results file opened)."""
+
+    if TYPE_CHECKING:  # typed: the screen runs in rcx's app, whose state it reads
+        app = getters.app(RcxApp)
 
     BINDINGS = [
         Binding("space", "app.toggle_pause", "Pause/resume", key_display="space"),

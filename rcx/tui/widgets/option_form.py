@@ -58,6 +58,7 @@ class OptionRow(Horizontal):
         widget = self.query_one(f"#{field_id(self.key)}")
         if isinstance(widget, Input):
             return parse_text(self.option, widget.value)
+        assert isinstance(widget, (Checkbox, Select))  # the fields compose() makes
         v = widget.value
         return UNSET if v == self.option.default or v is Select.NULL else v
 
