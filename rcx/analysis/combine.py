@@ -183,7 +183,6 @@ def combine_report(table, truth: str, *, metrics: Sequence[str] | None = None, m
     log_params = _log_params(table)
     log_params_part = part(log_params.values, log_params.name) if log_params is not None else None
     params_part = part(columns["params"].values, "params") if "params" in columns and "params" not in dropped else None
-    stats = dict(boot=boot, seed=seed, top_fraction=top_fraction, n_arch=n_arch, runs=runs)
     lineup: list[tuple[ColumnValues, str, bool, str]] = [
         (combined(chosen), "combination", True, f"chosen on the selection part (Spearman {fmt_r(tried[0][1])} there)")]
     if len(proxies) > 1 and tuple(proxies) != chosen:
@@ -193,7 +192,8 @@ def combine_report(table, truth: str, *, metrics: Sequence[str] | None = None, m
     lineup += [(part(columns[name].values, name), kind, higher, "") for name, kind, higher in kept]
     out_rows = []
     for values, kind, higher, note in lineup:
-        row = proxy_row(values, kind, higher, truth_part, truth_higher, log_params_part, baseline=params_part, **stats)
+        row = proxy_row(values, kind, higher, truth_part, truth_higher, log_params_part, baseline=params_part,
+                        boot=boot, seed=seed, top_fraction=top_fraction, n_arch=n_arch, runs=runs)
         notes = [n for n in (note, row.note) if n]
         out_rows.append(ProxyRow(**{**row.__dict__, "note": "; ".join(notes)}))
     out_rows.sort(key=lambda r: (not math.isfinite(r.spearman), -r.spearman if math.isfinite(r.spearman) else 0))

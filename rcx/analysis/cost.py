@@ -71,8 +71,9 @@ def evaluation_costs(paths: Sequence[Path], run_id: int | None = None) -> dict[s
         for instance, pairs in by.items():
             if instance in out:
                 continue
-            if all(c is not None for c, _ in pairs):
-                out[instance] = (statistics.median(c for c, _ in pairs), "cpu")
+            cpus = [c for c, _ in pairs if c is not None]
+            if len(cpus) == len(pairs):
+                out[instance] = (statistics.median(cpus), "cpu")
             else:
                 walls = [w for _, w in pairs if isinstance(w, (int, float))]
                 if walls:

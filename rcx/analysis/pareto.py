@@ -42,7 +42,7 @@ def front_mask(values: np.ndarray) -> np.ndarray:
     for start in range(0, n, _CHUNK):
         v = values[start:start + _CHUNK, None, :]  # (c, 1, k)
         geq = (values[None, :, :] >= v).all(axis=2)  # (c, n): row j at least as good as row i everywhere
-        gt = (values[None, :, :] > v).any(axis=2)
+        gt = np.greater(values[None, :, :], v).any(axis=2)
         mask[start:start + _CHUNK] = ~(geq & gt).any(axis=1)
     return mask
 

@@ -15,6 +15,7 @@ way. Rows are sorted by Spearman, best first.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import sys
 import warnings
@@ -300,11 +301,11 @@ def proxy_row(metric: ColumnValues, kind: str, higher_is_better: bool, truth: Co
     x = sign * metric.values[mask]
     t_raw = truth.values[mask]
     t = t_raw if truth_higher else -t_raw
-    row = dict(metric=metric.name, kind=kind, higher_is_better=higher_is_better, n=n)
+    row = functools.partial(ProxyRow, metric=metric.name, kind=kind, higher_is_better=higher_is_better, n=n)
     if n < MIN_N:
-        return ProxyRow(**row, note=f"n < {MIN_N}")
+        return row(note=f"n < {MIN_N}")
     if np.ptp(x) == 0:
-        return ProxyRow(**row, note="constant")
+        return row(note="constant")
     from scipy import stats
 
     with warnings.catch_warnings():
@@ -339,12 +340,12 @@ def proxy_row(metric: ColumnValues, kind: str, higher_is_better: bool, truth: Co
             vs_lo, vs_hi = percentile_interval(rho_b - _in_chunks(bootstrap_spearman, z, t, idx))
         else:
             notes.append(f"{baseline.name} missing: no difference")
-    return ProxyRow(**row, vs_params=vs, vs_params_lo=vs_lo, vs_params_hi=vs_hi, spearman=rho,
-                    spearman_lo=percentile_interval(rho_b)[0], spearman_hi=percentile_interval(rho_b)[1], kendall=tau,
-                    kendall_lo=percentile_interval(tau_b)[0],
-                    kendall_hi=percentile_interval(tau_b)[1], partial_spearman=partial,
-                    top_precision=top_precision(x, t, top_fraction), select_mean=select_mean, select_std=select_std,
-                    note="; ".join(notes))
+    return row(vs_params=vs, vs_params_lo=vs_lo, vs_params_hi=vs_hi, spearman=rho,
+               spearman_lo=percentile_interval(rho_b)[0], spearman_hi=percentile_interval(rho_b)[1], kendall=tau,
+               kendall_lo=percentile_interval(tau_b)[0],
+               kendall_hi=percentile_interval(tau_b)[1], partial_spearman=partial,
+               top_precision=top_precision(x, t, top_fraction), select_mean=select_mean, select_std=select_std,
+               note="; ".join(notes))
 
 
 def _log_params(table, column: str = "params") -> ColumnValues | None:

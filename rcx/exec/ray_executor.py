@@ -31,7 +31,7 @@ import socket
 import sys
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,8 +58,9 @@ the worker timeout; longer, it is reported as failed to start."""
 REPLACEMENTS_PER_WORKER = 3
 """Lost workers replaced per requested worker before the run gives up."""
 
-# ray's overloads of remote() leave out concurrency_groups, an actor option it documents.
-RemoteWorker = ray.remote(concurrency_groups={"control": 1})(EvalWorker)  # type: ignore[call-overload]
+# ray's typed overloads of remote() leave out concurrency_groups, an actor option it documents.
+_remote: Callable[..., Any] = ray.remote
+RemoteWorker = _remote(concurrency_groups={"control": 1})(EvalWorker)
 
 
 @dataclass
