@@ -39,13 +39,13 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from torch import nn
 
-from cifar_subset import unzip_subset  # benchmarks/, the script's own folder
 from rcx.api.device import synchronize
 from rcx.api.evaluator import EvalContext, RunContext
 from rcx.api.seeding import derive_seed
@@ -54,6 +54,8 @@ from rcx.core.plan import parse_plan
 from rcx.core.runner import Runner
 from rcx.evaluators.ridge_rfm import SHARED_FEATURES
 from rcx.plugins import load_registry
+
+from cifar_subset import unzip_subset  # benchmarks/, the script's own folder
 
 ZEROCOST = ("synflow", "snip", "grad_norm", "grasp", "fisher", "jacov", "zen", "zico")
 GRADIENT = ("snip", "grad_norm", "grasp", "fisher", "jacov")
@@ -108,9 +110,8 @@ def _old_layer_kernel(codes: torch.Tensor) -> torch.Tensor:
 @contextlib.contextmanager
 def today() -> Iterator[None]:
     """rcx's code paths before issue 21 that options cannot select."""
-    import rcx_naswot.evaluator as naswot
-
     import rcx.nn.nb201 as nb201
+    import rcx_naswot.evaluator as naswot
 
     saved = nb201.AvgPool3x3, naswot.layer_kernel
     nb201.AvgPool3x3 = lambda: nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)

@@ -127,8 +127,9 @@ def main() -> int:
         }
         rows = []
         for label, argv in commands.items():
-            ours = median_of(lambda: timed(_COMMAND.format(pre="", argv=argv), [], cwd), args.repeats)
-            ref = median_of(lambda: timed(_COMMAND.format(pre="import torch", argv=argv), [], cwd), args.repeats)
+            ours = median_of(lambda argv=argv: timed(_COMMAND.format(pre="", argv=argv), [], cwd), args.repeats)
+            ref = median_of(lambda argv=argv: timed(_COMMAND.format(pre="import torch", argv=argv), [], cwd),
+                            args.repeats)
             rows.append((label, ours, ref))
             print(f"{label:<22} {ours:6.2f} s   with torch first {ref:6.2f} s   ratio {ref / ours:4.1f}x", flush=True)
         ours = median_of(lambda: tui_first_frame("", cwd), args.repeats)
@@ -140,8 +141,9 @@ def main() -> int:
     table = [f"Median of {args.repeats} fresh interpreters per command (after one uncounted warm-up), wall time from "
              "spawn to exit (the TUI: to the Plan screen's first drawing, headless at 120x40). Reference, same "
              "script run and inputs: the same command with `import torch` first, what every command paid before "
-             "issue 11. A results file of 8 `ksd` candidates scored by `ridge_rfm` (the tests' tiny plan); all plugins installed "
-             f"(built-ins, rcx-naswot, rcx-zerocost). Machine: {platform.machine()}, {os.cpu_count()} cores, "
+             "issue 11. A results file of 8 `ksd` candidates scored by `ridge_rfm` (the tests' tiny plan); all "
+             f"plugins installed (built-ins, rcx-naswot, rcx-zerocost). Machine: {platform.machine()}, "
+             f"{os.cpu_count()} cores, "
              f"Python {platform.python_version()}, load average {load:.1f} at the end.",
              "", "| command | rcx | with torch first | ratio |", "|---|---|---|---|"]
     table += [f"| `{label}` | {ours:.2f} s | {ref:.2f} s | {ref / ours:.1f}x |" for label, ours, ref in rows]

@@ -8,9 +8,10 @@ alternating which side goes first, so that machine noise hits both sides alike:
 - **reference**: the CV_U reference procedure as a plain loop: NAS-Bench-201's network
   computing every edge, re-initialised (He normal fan-out, the same seeded weights as rcx) and
   run in float32 under ``no_grad`` in train mode, once per initialisation.
-- **rcx**: the ``cvu`` evaluator (the runner's executor calls exactly this per candidate) with ``path``/``dtype`` on ``auto`` (on a CPU: the loop with
-  bf16 autocast where native, channels-last, dead edges skipped, and the bf16 check against
-  float32 on the first 3 initialisations included in its time).
+- **rcx**: the ``cvu`` evaluator (the runner's executor calls exactly this per candidate) with
+  ``path``/``dtype`` on ``auto`` (on a CPU: the loop with bf16 autocast where native,
+  channels-last, dead edges skipped, and the bf16 check against float32 on the first 3
+  initialisations included in its time).
 
 Both see the same weights and images, so the untrained accuracies are compared one by one.
 
@@ -43,7 +44,6 @@ from rcx.evaluators.cvu import CVU
 from rcx.plugins import load_registry
 
 from cifar_subset import unzip_subset  # benchmarks/, the script's own folder
-
 
 PLAN = """
 name = "bench-cvu"
@@ -102,11 +102,13 @@ def main() -> int:
     ev.prepare(RunContext(runner.data, runner.space, runner.device, plan.seed))
     space = runner.space
 
-    print(f"machine: {platform.processor() or platform.machine()}, {device_name(runner.device)}; torch {torch.__version__}")
+    print(f"machine: {platform.processor() or platform.machine()}, {device_name(runner.device)}; "
+          f"torch {torch.__version__}")
     print(f"{args.archs} nb201 archs x {args.inits} inits x {args.batch} CIFAR-10 images; rcx path {ev.path}, "
           f"dtype {ev.dtype}")
     # Untimed warm-up of both sides: first calls pick kernels for every shape (seconds on a CPU).
-    warm = space.from_id("|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|")
+    warm = space.from_id("|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|"
+                         "+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|")
     reference(space, warm, ev, 2)
     warm_ev = CVU(values | {"n_init": 4})
     warm_ev.prepare(RunContext(runner.data, runner.space, runner.device, plan.seed))
@@ -116,7 +118,7 @@ def main() -> int:
     ratios: list[float] = []
     diffs, cv_ref, cv_rcx, dtypes = [], [], [], []
     for k, cand in enumerate(runner.candidates):
-        def run_rcx():
+        def run_rcx(cand=cand):
             t0 = time.perf_counter()
             out = ev.evaluate(EvalContext(cand.arch, cand.info, 0, runner.device))
             return time.perf_counter() - t0, out
@@ -143,8 +145,9 @@ def main() -> int:
 
     d = np.concatenate(diffs)
     rho = spearmanr(cv_ref, cv_rcx).statistic if len(cv_ref) > 2 else float("nan")
-    print(f"reference {t_ref:.1f}s ({args.archs / t_ref:.3f} arch/s), rcx {t_rcx:.1f}s ({args.archs / t_rcx:.3f} arch/s): "
-          f"ratio {t_ref / t_rcx:.2f}x (per architecture: median {np.median(ratios):.2f}x, "
+    print(f"reference {t_ref:.1f}s ({args.archs / t_ref:.3f} arch/s), "
+          f"rcx {t_rcx:.1f}s ({args.archs / t_rcx:.3f} arch/s): ratio {t_ref / t_rcx:.2f}x "
+          f"(per architecture: median {np.median(ratios):.2f}x, "
           f"geometric mean {np.exp(np.log(ratios).mean()):.2f}x)")
     print(f"U_i rcx vs reference: mean |dU| {d.mean():.5f}, max |dU| {d.max():.4f}, identical {np.mean(d == 0):.1%}; "
           f"Spearman of CV_U over {len(cv_ref)} non-degenerate archs {rho:.4f}; dtypes used {sorted(set(dtypes))}")

@@ -118,7 +118,8 @@ def prepare(dest: Path = DEFAULT_DEST) -> dict[str, object]:
     ray_version = _version("ray") or RAY_DEFAULT
     ray_src = next(CACHE.glob(f"ray-{ray_version}-cp312-*.whl"), None) or download(f"ray=={ray_version}", CACHE)
     ray_whl = repack_ray(ray_src, wheels)
-    print(f"ray {ray_version}: {ray_src.stat().st_size / 2**20:.1f} MiB -> repacked {ray_whl.stat().st_size / 2**20:.1f} MiB")
+    print(f"ray {ray_version}: {ray_src.stat().st_size / 2**20:.1f} MiB -> "
+          f"repacked {ray_whl.stat().st_size / 2**20:.1f} MiB")
     for dist in EXTRA:
         local = _version(dist)
         path = download(f"{dist}=={local}" if local else dist, wheels)

@@ -40,9 +40,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from devcheck_report import PartResult, one_line, summary_table, write_reports  # noqa: E402  benchmarks/
@@ -424,8 +425,8 @@ def synthetic_zip(dest: Path, train: int = 200, test: int = 100) -> Path:
     import torch
     from PIL import Image
 
-    from rcx.data.synthetic import CLASSES, generate
     from rcx.api.seeding import generator
+    from rcx.data.synthetic import CLASSES, generate
 
     with zipfile.ZipFile(dest, "w", zipfile.ZIP_STORED) as z:
         for split, per_class in (("train", train), ("test", test)):

@@ -45,7 +45,8 @@ def summarise(runs: dict[str, list[SweepTiming]]) -> dict[str, dict[str, float]]
     """Medians per configuration: ``sweep_rate``, ``steady_rate`` (evaluations/s), ``wall_s``."""
     return {label: {"sweep_rate": statistics.median(t.sweep_rate for t in ts),
                     "steady_rate": statistics.median(t.steady_rate for t in ts),
-                    "wall_s": statistics.median(t.wall_s for t in ts), "done": ts[0].done} for label, ts in runs.items()}
+                    "wall_s": statistics.median(t.wall_s for t in ts), "done": ts[0].done}
+            for label, ts in runs.items()}
 
 
 def main() -> int:
@@ -86,7 +87,8 @@ def main() -> int:
         print(f"  {label:18s} sweep {m['sweep_rate']:6.2f} eval/s  steady {m['steady_rate']:6.2f} eval/s  "
               f"command {m['wall_s']:6.1f} s")
     ratios = {f"ray / {label}": {k: ratio(med[ray_label][k], med[label][k]) for k in ("sweep_rate", "steady_rate")}
-              | {"command": ratio(med[label]["wall_s"], med[ray_label]["wall_s"])} for label in med if label != ray_label}
+              | {"command": ratio(med[label]["wall_s"], med[ray_label]["wall_s"])}
+              for label in med if label != ray_label}
     for name, r in ratios.items():
         print(f"  {name}: sweep rate {r['sweep_rate']:.2f}x, steady rate {r['steady_rate']:.2f}x, "
               f"whole command {r['command']:.2f}x (>1: Ray faster)")

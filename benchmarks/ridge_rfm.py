@@ -6,7 +6,8 @@ one architecture after the other): torch forward in float32 batches of 32, then 
 ``RidgeClassifier()`` fit and predict. rcx: the same architectures through the runner (plan,
 results store and all) with screening off. Both run 1 trial and 5 trials per architecture.
 
-    python benchmarks/ridge_rfm.py [--archs 30] [--trials 1,5] [--data DIR] [--device cpu] [--per-class 50] [--resize 96]
+    python benchmarks/ridge_rfm.py [--archs 30] [--trials 1,5] [--data DIR] [--device cpu] \\
+        [--per-class 50] [--resize 96]
 
 DIR is an image-folder tree; by default the needed files are unzipped from
 ``../shared/data/cifar10-jpeg.zip`` into a temporary directory. ``--device`` is rcx's side
@@ -27,13 +28,12 @@ import torch
 from sklearn.linear_model import RidgeClassifier
 
 from rcx.core.plan import parse_plan
+from rcx.core.results import results_table
 from rcx.core.runner import Runner
 from rcx.core.store import Store
-from rcx.core.results import results_table
 from rcx.plugins import load_registry
 
 from cifar_subset import unzip_subset  # benchmarks/, the script's own folder
-
 
 PLAN = """
 name = "bench-ridge"
@@ -74,7 +74,7 @@ def reference(plan, registry, trials: int) -> tuple[float, list[float]]:
         for _ in range(trials):
             model = space.build(cand.arch, data.shape)  # fresh PyTorch-default random weights
 
-            def feats(x):
+            def feats(x, model=model):
                 with torch.no_grad():
                     return torch.cat([model((x[i:i + 32].float() / 255 - mean) / std).flatten(1)
                                       for i in range(0, len(x), 32)]).numpy()
@@ -112,8 +112,8 @@ def main() -> None:
         print(f"machine: {platform.machine()} {platform.processor() or ''}, {torch.get_num_threads()} threads, "
               f"torch {torch.__version__}, {torch.backends.cpu.get_cpu_capability()}; rcx on {args.device}")
         for trials in [int(t) for t in args.trials.split(",")]:
-            plan = parse_plan(PLAN.format(root=root, archs=args.archs, trials=trials, device=args.device, resize=args.resize,
-                                          images=10 * args.per_class), registry)
+            plan = parse_plan(PLAN.format(root=root, archs=args.archs, trials=trials, device=args.device,
+                                          resize=args.resize, images=10 * args.per_class), registry)
             t_ref, acc_ref = reference(plan, registry, trials)
             t_rcx, acc_rcx, dtype = rcx_run(plan, registry, Path(tmp) / f"bench{trials}.db")
             print(f"trials={trials}: reference {args.archs / t_ref:.3f} arch/s ({t_ref:.1f} s), "

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import torch
 
-from cifar_subset import unzip_subset  # benchmarks/, the script's own folder
 from rcx.api.evaluator import EvalContext, RunContext
 from rcx.api.seeding import derive_seed
 from rcx.core.device import device_name
@@ -34,6 +33,8 @@ from rcx.core.plan import parse_plan
 from rcx.core.runner import Runner
 from rcx.evaluators.ridge_rfm import SHARED_FEATURES
 from rcx.plugins import load_registry
+
+from cifar_subset import unzip_subset  # benchmarks/, the script's own folder
 
 READOUTS = """
 [evaluators.{prefix}fixed]
@@ -96,7 +97,8 @@ def main() -> int:
         """Wall and CPU seconds of both readouts of one cell, and their validation accuracies."""
         SHARED_FEATURES.clear()  # nothing carried over from the other mode or the last cell
         t0, c0 = time.perf_counter(), time.process_time()
-        accs = tuple(evaluators[name].evaluate(EvalContext(cand.arch, cand.info, derive_seed(plan.seed, name, cand.arch.id),
+        accs = tuple(evaluators[name].evaluate(EvalContext(cand.arch, cand.info,
+                                                           derive_seed(plan.seed, name, cand.arch.id),
                                                            runner.device)).metrics.get("val_acc", float("nan"))
                      for name in (f"{mode}_fixed", f"{mode}_loo"))
         return time.perf_counter() - t0, time.process_time() - c0, accs

@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     second = scores(run_plan(plan_text("search-funnel", 0, args.out / "funnel.db",
                                        f"kind = \"ids\"\nids = {json.dumps(chosen)}", f"[evaluators.{args.second}]",
                                        args.root), registry), args.second)
-    for seed, (top, seconds) in tops.items():
+    for top, seconds in tops.values():
         ranked = [a for a in top if a in second]
         pick = max(ranked, key=lambda a: (second[a][0], a))
         results["funnel"].append((truth[pick], seconds + sum(second[a][1] for a in top if a in second)))

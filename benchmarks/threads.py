@@ -65,7 +65,7 @@ class RunQueue:
                 return
             self.samples.append(int(running) - 1)
 
-    def __enter__(self) -> "RunQueue":
+    def __enter__(self) -> RunQueue:
         self._thread.start()
         return self
 
@@ -155,7 +155,8 @@ def main() -> int:
 
     print(f"\nmedian per condition ({args.rounds} loaded and {args.rounds + 1} quiet runs per setting; "
           "run queue = mean runnable threads during the runs, rcx's own included)")
-    print(f"{'threads':>8} {'quiet s':>8} {'queue':>6} {'loaded s':>9} {'queue':>6} {'slowdown':>9} {'queue ratio':>12}")
+    print(f"{'threads':>8} {'quiet s':>8} {'queue':>6} {'loaded s':>9} {'queue':>6} {'slowdown':>9} "
+          f"{'queue ratio':>12}")
     for s in settings:
         q_s, q_queue = _median(results[("quiet", s)])
         l_s, l_queue = _median(results[("loaded", s)])

@@ -55,8 +55,6 @@ from rcx.spaces.resnet_lc import parse_id
 from cifar_subset import unzip_subset  # benchmarks/, the script's own folder
 
 
-
-
 class PILCifar(Dataset):
     """The reference pipeline: HWC uint8 array -> PIL -> torchvision transforms, per image."""
 

@@ -20,7 +20,8 @@ rest) concatenated. Same figures, "split" in place of "two convs".
 - the largest difference of the final training loss and of the validation accuracy between
   the two (rounding only: the runs start from the same weights and draw the same batches).
 
-    python benchmarks/train_compute.py [--expansions 1,8,32] [--fractions 0.125,0.5] [--train 512] [--threads 1] [--device cuda]
+    python benchmarks/train_compute.py [--expansions 1,8,32] [--fractions 0.125,0.5] [--train 512] \\
+        [--threads 1] [--device cuda]
 
 Images: the first ``--train`` training and 500 test JPEGs of ``../shared/data/cifar10-jpeg.zip``
 (class-balanced; ``$RCX_CIFAR_ZIP`` names another copy), or ``--data DIR`` (an image-folder tree).
@@ -100,8 +101,9 @@ def main() -> int:
     device = torch.device(args.device)
     data = DeviceData.from_dataset(ds, device, args.train, 500)
     wall = device.type != "cpu"
-    print(f"# {platform.processor() or platform.machine()} ({device}), torch {torch.__version__}, {args.threads} thread(s), "
-          f"{args.train} images x {args.epochs} epoch(s), batch {args.batch}, k = {args.kernel}")
+    print(f"# {platform.processor() or platform.machine()} ({device}), torch {torch.__version__}, "
+          f"{args.threads} thread(s), {args.train} images x {args.epochs} epoch(s), batch {args.batch}, "
+          f"k = {args.kernel}")
     unit = "wall s" if wall else "CPU s"
     print(f"| model | mode | as written ({unit} / epoch / 1k img) | rcx's default | ratio | d train_loss | d val_acc |")
     print("|---|---|---:|---:|---:|---:|---:|")

@@ -25,13 +25,14 @@ from pathlib import Path
 
 import torch
 
-from cifar_subset import unzip_subset  # benchmarks/, the script's own folder
 from rcx.api.device import synchronize
 from rcx.api.evaluator import EvalContext, RunContext
 from rcx.core.device import device_name
 from rcx.core.plan import parse_plan
 from rcx.core.runner import Runner
 from rcx.plugins import load_registry
+
+from cifar_subset import unzip_subset  # benchmarks/, the script's own folder
 
 NAMES = ("synflow", "snip", "grad_norm", "grasp", "fisher", "jacov", "zen", "zico")
 

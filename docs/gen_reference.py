@@ -24,8 +24,9 @@ import json
 import os
 import re
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 from unittest.mock import patch
 
 import tomli
@@ -349,7 +350,8 @@ def relink(text: str, source: str, page: str) -> str:
             out.append(line)
             continue
         spans = [m.span() for m in re.finditer(r"`[^`]*`", line)]  # links inside code spans stay as they are
-        out.append(_LINK.sub(lambda m: m.group(0) if any(a <= m.start() < b for a, b in spans) else one(m), line))
+        out.append(_LINK.sub(lambda m, spans=spans: m.group(0) if any(a <= m.start() < b for a, b in spans) else one(m),
+                             line))
     return "".join(out)
 
 

@@ -36,7 +36,8 @@ def minify(svg: str, prefix: str) -> str:
         svg = svg.replace(old.group(0), prefix)
     svg = re.sub(r' clip-path="url\(#[^)]*-line-\d+\)"', "", svg)
     svg = re.sub(r"<clipPath id=\"[^\"]*-line-\d+\">.*?</clipPath>", "", svg, flags=re.S)
-    svg = svg.replace(' shape-rendering="crispEdges"', "").replace("<style>", "<style>\nrect { shape-rendering: crispEdges }", 1)
+    svg = svg.replace(' shape-rendering="crispEdges"', "")
+    svg = svg.replace("<style>", "<style>\nrect { shape-rendering: crispEdges }", 1)
     svg = re.sub(r"(?:<rect fill=\"[^\"]*\" x=\"[\d.]+\" y=\"[\d.]+\" width=\"[\d.]+\" height=\"[\d.]+\"/>\s*)+",
                  lambda m: _merge_rects(m.group(0)), svg)
     return "\n".join(line.strip() for line in svg.splitlines() if line.strip()) + "\n"
@@ -53,7 +54,8 @@ def _merge_rects(block: str) -> str:
             last[3] += w
         else:
             merged.append([f, x, y, w, h])
-    return "".join(f'<rect fill="{f}" x="{x:g}" y="{y}" width="{round(w, 2):g}" height="{h}"/>' for f, x, y, w, h in merged)
+    return "".join(f'<rect fill="{f}" x="{x:g}" y="{y}" width="{round(w, 2):g}" height="{h}"/>'
+                   for f, x, y, w, h in merged)
 
 
 async def _wait(pilot, condition, tries: int = 600) -> None:

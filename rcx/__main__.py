@@ -1,4 +1,5 @@
-from rcx.cli import main
 import sys
+
+from rcx.cli import main
 
 sys.exit(main())

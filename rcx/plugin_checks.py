@@ -24,8 +24,9 @@ import difflib
 import math
 import os
 import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import pluggy
 
@@ -76,7 +77,8 @@ def declaration_problems(kind: str, obj: Any) -> list[str]:
         problems += status_problems(getattr(obj, "statuses", ("done",)))
         for h in getattr(obj, "headline", ()) or ():
             if h not in {getattr(m, "name", None) for m in getattr(obj, "metrics", [])}:
-                problems.append(f"headline names {h!r}, which is not a declared metric: declare it or drop it from headline")
+                problems.append(f"headline names {h!r}, which is not a declared metric: declare it or drop it "
+                                "from headline")
     return problems
 
 

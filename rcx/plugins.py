@@ -19,10 +19,11 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from types import ModuleType
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import pluggy
 
@@ -202,6 +203,8 @@ def load_registry(
                 continue
             try:
                 name = pm.register(ep.load(), name=f"{dist}:{ep.name}")
+                if name is None:  # blocked (pluggy): not loaded
+                    continue
             except Exception as exc:  # a broken plugin must not stop the others
                 _report(registry, f"plugin {ep.name!r} from distribution {dist!r} failed to load: {_one_line(exc)}")
                 continue
@@ -209,7 +212,9 @@ def load_registry(
     for plugin, dist in extra_plugins:
         if pm.is_registered(plugin):  # already loaded through its entry point
             continue
-        origin[pm.register(plugin, name=f"{dist}:{id(plugin)}")] = (dist, "dev")
+        name = pm.register(plugin, name=f"{dist}:{id(plugin)}")
+        if name is not None:
+            origin[name] = (dist, "dev")
 
     for problem in hook_problems(pm, {n: d for n, (d, _) in origin.items()}):
         _report(registry, problem)
@@ -248,7 +253,8 @@ def load_registry(
 
     if entry_points and not registry.entries["space"] and not registry.disabled and \
             not any(ep.dist and ep.dist.name == "rcx" for ep in _entry_points()):
-        _report(registry, "rcx's own entry points were not found: install rcx (pip install -e .) rather than running it from a source tree")
+        _report(registry, "rcx's own entry points were not found: install rcx (pip install -e .) rather than "
+                          "running it from a source tree")
     return registry
 
 

@@ -7,7 +7,7 @@ import time
 from typing import IO
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from rcx.core import events as ev
 from rcx.numfmt import format_number
@@ -45,7 +45,7 @@ class Reporter:
         self.quiet = quiet
         self.console = Console(file=self.stream, force_terminal=self.live or None, highlight=False)
         self.progress: Progress | None = None
-        self.task = None
+        self.task: TaskID | None = None
         self.total = 0
         self.done = 0
         self.done_here = 0

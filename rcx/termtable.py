@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numbers
 import sys
-from typing import IO, Any, Sequence
+from collections.abc import Sequence
+from typing import IO, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -44,7 +45,7 @@ def fit_columns(columns: Sequence[str], widths: dict[str, int], width: int, prio
     """The columns to show in ``width`` characters, in their original order: taken by
     ``priority`` (then the rest in order) while they fit. ``widths`` are content widths."""
     order = [c for c in priority if c in columns] + [c for c in columns if c not in priority]
-    used, kept = 1, set()
+    used, kept = 1, set[str]()
     for col in order:
         need = widths[col] + 3  # padding on both sides and one border
         if used + need > width and kept:

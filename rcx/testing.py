@@ -56,9 +56,10 @@ import math
 import os
 import re
 import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -91,7 +92,7 @@ def strict_plugins(on: bool = True) -> Iterator[None]:
             os.environ[STRICT_ENV] = before
 
 
-def make_registry(*plugins: Any, entry_points: bool = True, strict: bool = True) -> "Registry":
+def make_registry(*plugins: Any, entry_points: bool = True, strict: bool = True) -> Registry:
     """A registry of the installed plugins (with ``entry_points``) and ``plugins`` (modules or
     objects with ``@hookimpl`` functions). With ``strict``, any plugin problem raises
     ``rcx.plugins.PluginError`` instead of printing a warning."""
@@ -151,8 +152,8 @@ def plan_text(
     return "\n\n".join(parts) + "\n"
 
 
-def run_plan(registry: "Registry", text: str, directory: str | Path | None = None, *,
-             strict: bool = True) -> "ResultsTable":
+def run_plan(registry: Registry, text: str, directory: str | Path | None = None, *,
+             strict: bool = True) -> ResultsTable:
     """Run plan ``text`` (its ``output`` is put under ``directory``, a temporary folder by
     default) and return the results table. With ``strict``, an evaluator that returns an
     undeclared metric or status raises ``rcx.plugin_checks.ResultError``."""
@@ -203,7 +204,8 @@ def check_space(space: Any, *, in_shape: tuple[int, int, int] = (3, 16, 16), num
         assert arch.id not in seen, f"arch_at({i}) repeats the id {arch.id!r}"
         seen.add(arch.id)
         again = space.from_id(arch.id)
-        assert again.id == arch.id and again.params == arch.params, f"from_id({arch.id!r}) gives {again!r}, not {arch!r}"
+        assert again.id == arch.id and again.params == arch.params, \
+            f"from_id({arch.id!r}) gives {again!r}, not {arch!r}"
         _check_canonical(space, arch.id, _respellings(arch.id))
         info = space.describe(arch, in_shape)
         assert isinstance(info, ArchInfo), f"describe({arch.id!r}) returned {type(info).__name__}, not ArchInfo"
@@ -216,6 +218,7 @@ def check_space(space: Any, *, in_shape: tuple[int, int, int] = (3, 16, 16), num
         assert count == info.params, f"{arch.id}: describe says {info.params} parameters, build has {count}"
         with torch.no_grad():
             out = net(torch.zeros(2, *in_shape))
+        assert info.out_shape is not None, f"{arch.id}: describe gives no out_shape"
         assert tuple(out.shape[1:]) == tuple(info.out_shape), \
             f"{arch.id}: describe says out_shape {info.out_shape}, build gives {tuple(out.shape[1:])}"
         head = space.build_classifier(arch, in_shape, num_classes).eval()
@@ -267,7 +270,7 @@ def _check_grid(space: Any, samples: int) -> None:
 
 
 # -- assertions --------------------------------------------------------------------------------
-def assert_results_ok(table: "ResultsTable", *, statuses: Sequence[str] = ("done",), headline: bool = True) -> None:
+def assert_results_ok(table: ResultsTable, *, statuses: Sequence[str] = ("done",), headline: bool = True) -> None:
     """Assert a run went well: every evaluation's status is one of ``statuses`` (a failed one
     is listed with its error) and, with ``headline``, every done evaluation has each headline
     metric as a finite number (not None, NaN or infinity). Raises ``AssertionError``."""
@@ -287,8 +290,8 @@ def assert_results_ok(table: "ResultsTable", *, statuses: Sequence[str] = ("done
     assert not problems, f"{len(problems)} problem(s) in the results:\n" + "\n".join(problems[:20])
 
 
-def assert_plan_error(registry: "Registry", text: str, *, path: str | None = None,
-                      match: str | None = None) -> "PlanError":
+def assert_plan_error(registry: Registry, text: str, *, path: str | None = None,
+                      match: str | None = None) -> PlanError:
     """Assert that plan ``text`` is refused, and return the ``rcx.core.plan.PlanError``.
 
     ``path``: a problem must be at this key path (e.g. ``evaluators.echo.scale``); ``match``:
@@ -316,7 +319,7 @@ def rcx_plugins() -> list[Any]:
 
 
 @pytest.fixture
-def rcx_registry(rcx_plugins: list[Any]) -> "Registry":
+def rcx_registry(rcx_plugins: list[Any]) -> Registry:
     """Built-ins, installed plugins and ``rcx_plugins``, loaded strictly."""
     return make_registry(*rcx_plugins)
 
@@ -328,12 +331,12 @@ def rcx_strict(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def rcx_run(rcx_registry: "Registry", tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def rcx_run(rcx_registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """``rcx_run(evaluators, **plan_text options) -> ResultsTable``: a small strict run."""
     monkeypatch.setenv("RCX_CACHE_DIR", str(tmp_path / "rcx-cache"))
     count = iter(range(1_000_000))
 
-    def run(evaluators: Mapping[str, Mapping[str, Any]] | Sequence[str], **options: Any) -> "ResultsTable":
+    def run(evaluators: Mapping[str, Mapping[str, Any]] | Sequence[str], **options: Any) -> ResultsTable:
         return run_plan(rcx_registry, plan_text(evaluators, **options), tmp_path / f"run{next(count)}")
 
     return run

@@ -9,8 +9,8 @@ the study (the archive ``studies/results/nb201_study.db.xz``) both ways on ident
 (the weights rcx's ``synflow`` evaluator draws with plan seed 0) and compares both with
 NAS-Bench-201's CIFAR-10 test accuracy.
 
-    python studies/synflow_reduction_bn.py --compute [--n 1000]   # scores -> studies/results/synflow_reduction_bn.csv.gz
-    python studies/synflow_reduction_bn.py [--format table|csv]    # the comparison, from that file
+    python studies/synflow_reduction_bn.py --compute [--n 1000]  # scores -> studies/results/synflow_reduction_bn.csv.gz
+    python studies/synflow_reduction_bn.py [--format table|csv]   # the comparison, from that file
 """
 
 from __future__ import annotations

@@ -25,7 +25,8 @@ def hand_store(path: Path, rows: list[dict[str, Any]], evaluators: dict[str, str
                                device="cpu", device_name="cpu", dataset={})
         store.add_candidates(run, [
             (i, r["arch"], {"depth": r.get("depth", 3)},
-             {"params": r.get("params", 100 + i), "flops": r.get("flops", 1000 + 7 * i), "features": r.get("features", 10 * i)},
+             {"params": r.get("params", 100 + i), "flops": r.get("flops", 1000 + 7 * i),
+              "features": r.get("features", 10 * i)},
              True, "")
             for i, r in enumerate(rows)
         ])
@@ -35,7 +36,8 @@ def hand_store(path: Path, rows: list[dict[str, Any]], evaluators: dict[str, str
                 if v is None:
                     continue
                 status, value = v if isinstance(v, tuple) else ("done", v)
-                store.finish_evaluation(run, r["arch"], inst, status, metrics={} if value is None else {"val_acc": value})
+                store.finish_evaluation(run, r["arch"], inst, status,
+                                        metrics={} if value is None else {"val_acc": value})
         store.set_run_state(run, "done")
     finally:
         store.close()
@@ -50,7 +52,8 @@ def nb201_store(path: Path, ids: list[str], space: str = "nb201") -> Path:
         plan = {"name": "hand", "space": {"name": space}, "evaluators": {"proxy": {"evaluator": "ridge_rfm"}}}
         run = store.create_run(name="hand", plan_text="# hand", plan=plan, plan_hash="h", versions={}, device="cpu",
                                device_name="cpu", dataset={})
-        store.add_candidates(run, [(i, a, {}, {"params": 10 + i, "flops": 100 + i}, True, "") for i, a in enumerate(ids)])
+        store.add_candidates(run, [(i, a, {}, {"params": 10 + i, "flops": 100 + i}, True, "")
+                                   for i, a in enumerate(ids)])
         for i, a in enumerate(ids):
             store.finish_evaluation(run, a, "proxy", "done", metrics={"val_acc": 0.1 * i})
         store.set_run_state(run, "done")

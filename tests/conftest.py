@@ -45,7 +45,8 @@ def tiny_plan(tmp_path: Path, *, seed: int = 0, n: int = 4, valid_only: bool = T
     tmp_path.mkdir(parents=True, exist_ok=True)
     out = output or str(tmp_path / "results.db")
     path = tmp_path / name
-    path.write_text(TINY_PLAN.format(seed=seed, n=n, valid_only=str(valid_only).lower(), extra=extra, output=out, trials=trials))
+    path.write_text(TINY_PLAN.format(seed=seed, n=n, valid_only=str(valid_only).lower(), extra=extra, output=out,
+                                     trials=trials))
     return path
 
 

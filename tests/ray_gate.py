@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from rcx.api.options import Metric, Option
 from rcx.api.evaluator import EvalContext, EvalResult, Evaluator
 from rcx.api.hooks import hookimpl
+from rcx.api.options import Metric, Option
 
 from .conftest import ROOT, fake_dist
 

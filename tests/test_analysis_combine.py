@@ -40,7 +40,8 @@ def test_the_split_is_disjoint_seeded_and_the_choice_never_sees_the_report_part(
     r = combine_report(table, "truth.v", metrics=["e.a", "e.b", "e.c", "f.d", "params"], boot=50, runs=20, n_arch=20)
     assert r.n_selection + r.n_report == r.n_common == 400
     assert not set(r.selection_index) & set(r.report_index)
-    again = combine_report(table, "truth.v", metrics=["e.a", "e.b", "e.c", "f.d", "params"], boot=50, runs=20, n_arch=20)
+    again = combine_report(table, "truth.v", metrics=["e.a", "e.b", "e.c", "f.d", "params"], boot=50, runs=20,
+                           n_arch=20)
     assert np.array_equal(again.report_index, r.report_index) and again.chosen == r.chosen
     other = combine_report(table, "truth.v", metrics=["e.a", "e.b"], seed=1, boot=0, runs=20, n_arch=20)
     assert not np.array_equal(other.report_index, r.report_index)

@@ -12,7 +12,7 @@ import pytest
 from scipy import stats
 
 from rcx.analysis.common import load_table
-from rcx.analysis.corr import bin_index, correlate, corr_report
+from rcx.analysis.corr import bin_index, corr_report, correlate
 from rcx.cli import main
 
 from .analysis_store import hand_store

@@ -13,8 +13,16 @@ from scipy import stats
 
 from rcx.analysis.common import AnalysisError, ColumnValues
 from rcx.analysis.proxies import (
-    bootstrap_kendall, bootstrap_spearman, candidate_metrics, partial_spearman, percentile_interval, proxies_report,
-    proxy_row, resample_indices, top_k, top_precision,
+    bootstrap_kendall,
+    bootstrap_spearman,
+    candidate_metrics,
+    partial_spearman,
+    percentile_interval,
+    proxies_report,
+    proxy_row,
+    resample_indices,
+    top_k,
+    top_precision,
 )
 from rcx.cli import main
 from rcx.truth.base import truth_values
@@ -189,7 +197,8 @@ def test_end_to_end_with_the_shipped_truth(run_db, capsys):
     acc = np.array([truth[r["arch"]]["cifar10"] for r in ok])
     params = np.array([r["params"] for r in ok], dtype=float)
 
-    corr = _json(capsys, "analyze", "corr", str(run_db), "--x", "cvu.cv_u", "--truth", "nb201:cifar10", "--format", "json")
+    corr = _json(capsys, "analyze", "corr", str(run_db), "--x", "cvu.cv_u", "--truth", "nb201:cifar10",
+                 "--format", "json")
     main_row = corr["rows"][0]
     assert (main_row["y"], main_row["n"]) == ("truth.nb201.cifar10", len(ok))
     assert main_row["spearman"] == pytest.approx(stats.spearmanr(cv, acc).statistic)

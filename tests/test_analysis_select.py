@@ -25,7 +25,8 @@ def db(tmp_path_factory):
     that would win the selection if they were not excluded."""
     rows = [{"arch": f"a{i:02d}", "proxy": float(t), "truth": float(t)} for i, t in enumerate(TRUTH)]
     rows += [{"arch": f"deg{i}", "proxy": ("degenerate", 5.0), "truth": 0.10} for i in range(5)]
-    rows += [{"arch": "nan", "proxy": float("inf"), "truth": 0.10}, {"arch": "notruth", "proxy": 9.0}]  # inf: stored as null
+    # inf: stored as null
+    rows += [{"arch": "nan", "proxy": float("inf"), "truth": 0.10}, {"arch": "notruth", "proxy": 9.0}]
     return hand_store(tmp_path_factory.mktemp("select") / "hand.db", rows)
 
 

@@ -56,7 +56,8 @@ def test_only_common_architectures_count(tmp_path: Path) -> None:
 def test_cli(tmp_path: Path) -> None:
     a, b = _replicate(tmp_path / "a.db", 1, 1.0), _replicate(tmp_path / "b.db", 2, 1.0)
     out = subprocess.run([sys.executable, "-m", "rcx", "analyze", "variation", str(a), "--replicate", str(b),
-                          "--truth", "truth.val_acc", "--boot", "100", "--format", "json"], capture_output=True, text=True)
+                          "--truth", "truth.val_acc", "--boot", "100", "--format", "json"],
+                         capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert [r["metric"] for r in doc["rows"]] == ["proxy.val_acc"] and doc["rows"][0]["replicates"] == 2

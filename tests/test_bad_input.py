@@ -161,7 +161,8 @@ def test_unstorable_values_and_undeclared_statuses_fail_that_evaluation_only(tmp
     try:
         assert store.run(run_id).state == "finished"
         rows = {e["arch"]: e for e in store.evaluations(run_id) if e["evaluator"] == "odd"}
-        raw = [r[0] + r[1] + r[2] for r in store.conn.execute("SELECT metrics_json, trials_json, extra_json FROM evaluations")]
+        raw = [r[0] + r[1] + r[2]
+               for r in store.conn.execute("SELECT metrics_json, trials_json, extra_json FROM evaluations")]
     finally:
         store.close()
     states = sorted(e["status"] for e in rows.values())
@@ -253,7 +254,8 @@ def damaged_copy(tmp_path: Path, registry) -> Path:
     run(tiny_plan(tmp_path, n=3), registry)
     db = tmp_path / "results.db"
     conn = sqlite3.connect(db)
-    roots = [r for (r,) in conn.execute("SELECT rootpage FROM sqlite_master WHERE name IN ('candidates', 'evaluations')")]
+    roots = [r for (r,) in conn.execute("SELECT rootpage FROM sqlite_master"
+                                        " WHERE name IN ('candidates', 'evaluations')")]
     page = conn.execute("PRAGMA page_size").fetchone()[0]
     conn.close()
     data = bytearray(db.read_bytes())
@@ -458,7 +460,8 @@ def test_plans_execute_no_code(tmp_path, registry, monkeypatch):
         assert not [_name(c) for c in _calls(ROOT / module) if _name(c) in forbidden], module
     monkeypatch.chdir(tmp_path)
     payload = "__import__('os').system('touch PWNED')"
-    text = tiny_plan_text().replace('name = "tiny"', f'name = "{payload}"').replace('name = "ksd"', f'name = "{payload}"')
+    text = tiny_plan_text().replace('name = "tiny"', f'name = "{payload}"')
+    text = text.replace('name = "ksd"', f'name = "{payload}"')
     with pytest.raises(PlanError, match="unknown space"):
         parse_plan(text + f'\n[evaluators.x]\nevaluator = "{payload}"\n', registry)
     assert not (tmp_path / "PWNED").exists()

@@ -21,12 +21,14 @@ def test_the_study_plans_sample_the_same_architectures(space, size):
     names = {f"{space}_study{s}.toml" for s in ("", "_zerocost", "_cvu", "_gpu")}
     plans = {n: tomli.loads((ROOT / "examples" / n).read_text()) for n in names}
     first = plans[f"{space}_study.toml"]
-    assert first["sampler"] == {"kind": "random", "n": 1000} and first["space"] == {"name": space} and first["seed"] == 0
+    assert first["sampler"] == {"kind": "random", "n": 1000}
+    assert first["space"] == {"name": space} and first["seed"] == 0
     for name, plan in plans.items():
         if name.endswith("_gpu.toml"):  # every architecture in the CPU plans' random order, every proxy
             assert plan["sampler"] == {"kind": "random", "n": size} and plan["device"] == "cuda"
             assert len(plan["evaluators"]) == 12 and plan["evaluators"]["cvu"]["n_init"] == 100
-            assert {k: plan[k] for k in ("seed", "dataset", "space")} == {k: first[k] for k in ("seed", "dataset", "space")}
+            shared = ("seed", "dataset", "space")
+            assert {k: plan[k] for k in shared} == {k: first[k] for k in shared}
             continue
         assert {k: plan[k] for k in SHARED} == {k: first[k] for k in SHARED}, name
     outputs = [p["output"] for p in plans.values()]
@@ -90,7 +92,8 @@ def _run(tmp_path, registry, space: str, sampler: str, stage: str = ""):
 
 @pytest.mark.parametrize("space", ["nats_sss", "nb_macro"])
 def test_optuna_search_over_the_space(space, tmp_path, registry):
-    trials, evals, state = _run(tmp_path, registry, space, 'kind = "optuna"\ntrials = 4\nobjective = ["ridge_rfm.val_acc"]')
+    trials, evals, state = _run(tmp_path, registry, space,
+                                'kind = "optuna"\ntrials = 4\nobjective = ["ridge_rfm.val_acc"]')
     assert state == "finished" and len(trials) == 4 and all(t["arch"] and not t["error"] for t in trials)
     cls = registry.get("space", space)()
     assert all(cls.from_id(t["arch"]).id == t["arch"] for t in trials), "trials keep canonical ids"

@@ -40,7 +40,8 @@ def test_results_csv_sorted_by_metric(finished_db, capsys):
     assert main(["results", str(finished_db), "--format", "csv", "--sort", "val_acc"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert len(rows) == 5
-    assert {"arch", "kernel", "stride", "dilation", "params", "flops", "ridge_rfm.status", "ridge_rfm.val_acc"} <= set(rows[0])
+    assert {"arch", "kernel", "stride", "dilation", "params", "flops", "ridge_rfm.status",
+            "ridge_rfm.val_acc"} <= set(rows[0])
     done = [float(r["ridge_rfm.val_acc"]) for r in rows if r["ridge_rfm.status"] == "done"]
     assert done == sorted(done, reverse=True), "higher is better: best first"
     statuses = [r["ridge_rfm.status"] for r in rows]
@@ -48,7 +49,8 @@ def test_results_csv_sorted_by_metric(finished_db, capsys):
 
 
 def test_results_json_top_and_ascending(finished_db, capsys):
-    assert main(["results", str(finished_db), "--format", "json", "--sort", "ridge_rfm.throughput", "--asc", "--top", "2"]) == 0
+    assert main(["results", str(finished_db), "--format", "json", "--sort", "ridge_rfm.throughput", "--asc",
+                 "--top", "2"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 2
     if all(r["ridge_rfm.throughput"] is not None for r in rows):
@@ -78,7 +80,8 @@ def test_broken_plan_exits_2_and_writes_nothing(tmp_path, capsys):
 
 def test_dataset_error_exits_2_and_writes_nothing(tmp_path, capsys):
     path = tiny_plan(tmp_path)
-    text = path.read_text().replace('name = "synthetic"\nn_train = 120\nn_test = 80', f'name = "cifar10"\nroot = "{tmp_path}/nodata"')
+    text = path.read_text().replace('name = "synthetic"\nn_train = 120\nn_test = 80',
+                                    f'name = "cifar10"\nroot = "{tmp_path}/nodata"')
     path.write_text(text)
     assert main(["run", "--headless", str(path)]) == 2
     err = capsys.readouterr().err

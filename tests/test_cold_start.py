@@ -37,7 +37,8 @@ def probe(argv: list[str], cwd: Path) -> dict:
     return json.loads(lines[-1][len("PROBE "):])
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["plugins"], ["plugins", "-v"], ["spaces"], ["analyze", "corr", "--help"]],
+@pytest.mark.parametrize("argv",
+                         [["--help"], ["plugins"], ["plugins", "-v"], ["spaces"], ["analyze", "corr", "--help"]],
                          ids=["help", "plugins", "plugins-verbose", "spaces", "analyze-help"])
 def test_declaration_commands_import_no_torch(argv, tmp_path):
     result = probe(argv, tmp_path)

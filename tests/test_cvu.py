@@ -40,7 +40,8 @@ def data(tmp_path_factory):
 
 
 def make(data, space, seed=0, **options):
-    values, problems = validate_options(CVU.options, {"n_init": 8, "batch_size": 64, "dtype": "float32", **options}, "cvu")
+    values, problems = validate_options(CVU.options, {"n_init": 8, "batch_size": 64, "dtype": "float32", **options},
+                                        "cvu")
     assert not problems, problems
     ev = CVU(values)
     ev.prepare(RunContext(data=data, space=space, device=CPU, seed=seed))

@@ -19,10 +19,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import device_check as dc  # noqa: E402  benchmarks/
 import devcheck_env  # noqa: E402
-from devcheck_report import (PartResult, format_value, load_results, markdown, one_line, summary_table,  # noqa: E402
-                             write_reports)
+import device_check as dc  # noqa: E402  benchmarks/
+from devcheck_report import PartResult, format_value, load_results, markdown, one_line, summary_table, write_reports  # noqa: E402
 from ray_overhead import overhead_ms  # noqa: E402
 from sweep_timing import SweepTiming, child_env, executor_args, read_timestamps, recorded_device  # noqa: E402
 
@@ -86,8 +85,10 @@ def test_markdown_and_json_reports_round_trip(tmp_path):
     meta = {"date": "2026-12-03 07:00 UTC", "gpu": "NVIDIA H200", "torch": "2.11.0"}
     js, md = write_reports(results, meta, tmp_path)
     text = md.read_text()
-    assert text.startswith("### Device check, 2026-12-03 07:00 UTC") and "Machine: gpu NVIDIA H200, torch 2.11.0." in text
-    assert "| ksd-sweep | PASS | 130 | in-process eval/s 12.3, ratio 2.5 | met: Ray >= 2x in-process sweep rate |" in text
+    assert text.startswith("### Device check, 2026-12-03 07:00 UTC")
+    assert "Machine: gpu NVIDIA H200, torch 2.11.0." in text
+    assert ("| ksd-sweep | PASS | 130 | in-process eval/s 12.3, ratio 2.5 | met: Ray >= 2x in-process sweep rate |"
+            in text)
     assert "| ridge | FAIL | 90 | FAIL: RuntimeError: CUDA boom |  |" in text
     again, meta_again = load_results(js)
     assert again == results and meta_again == meta

@@ -130,7 +130,8 @@ def test_generated_tables_have_whole_rows(pages):
 
 
 def test_relink_points_repository_links_into_the_site():
-    text = ("See [the science](../../SCIENCE.md#setup), [a page](../guide/plans.md), [a plan](../../examples/quickstart.toml),\n"
+    text = ("See [the science](../../SCIENCE.md#setup), [a page](../guide/plans.md), "
+            "[a plan](../../examples/quickstart.toml),\n"
             "`[not a link](../../SCIENCE.md)` and [web](https://example.org).\n"
             "```python\nx = layers[0](../../SCIENCE.md)\n```\n")
     out = gen.relink(text, "docs/how-to/page.md", "how-to/page.md")
@@ -261,7 +262,8 @@ def test_the_tutorials_package_installs_and_registers(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target",
                     str(site), str(package)], check=True, capture_output=True)
     env = {**_env(), "PYTHONPATH": f"{site}:{ROOT}", "RCX_STRICT_PLUGINS": "1"}
-    listed = subprocess.run([sys.executable, "-m", "rcx", "plugins"], env=env, capture_output=True, text=True, check=True)
+    listed = subprocess.run([sys.executable, "-m", "rcx", "plugins"], env=env, capture_output=True, text=True,
+                            check=True)
     for name in ("mean_activation", "width_stack", "bright_dark"):
         line = next((row for row in listed.stdout.splitlines() if f" {name} " in row), "")
         assert "rcx-example" in line, f"{name} not listed from rcx-example:\n{listed.stdout}"

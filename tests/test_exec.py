@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -114,7 +113,8 @@ def test_plan_identity_holds_the_device_kind(registry, tmp_path):
     from rcx.core.plan import parse_plan
 
     text = tiny_plan(tmp_path).read_text()
-    plans = {d: parse_plan(text.replace('device = "cpu"', f'device = "{d}"'), registry) for d in ("cuda:0", "cuda:1", "cuda", "cpu")}
+    plans = {d: parse_plan(text.replace('device = "cpu"', f'device = "{d}"'), registry)
+             for d in ("cuda:0", "cuda:1", "cuda", "cpu")}
     assert plans["cuda:0"].hash == plans["cuda:1"].hash == plans["cuda"].hash != plans["cpu"].hash
     old = {**plans["cuda:0"].normalized(), "device": "cuda:0"}  # what older rcx stored
     old_hash = hashlib.sha256(json.dumps(old, sort_keys=True, default=str).encode()).hexdigest()[:16]

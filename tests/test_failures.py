@@ -45,7 +45,8 @@ def with_exploding(monkeypatch):
         register(Explodes)
         register(SometimesExplodes)
 
-    registry = load_registry([(types.SimpleNamespace(rcx_register_evaluators=hookimpl(rcx_register_evaluators)), "rcx-boom")])
+    module = types.SimpleNamespace(rcx_register_evaluators=hookimpl(rcx_register_evaluators))
+    registry = load_registry([(module, "rcx-boom")])
     monkeypatch.setattr(plugins, "_cached", registry)
     return registry
 

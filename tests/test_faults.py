@@ -107,7 +107,8 @@ def test_a_zero_byte_file_is_an_empty_results_file_for_every_command(tmp_path, c
     rcx created and never finished a run in), ``rcx run`` fills it."""
     empty = tmp_path / "empty.db"
     empty.touch()
-    for argv in (["results", empty], ["results", empty, "--errors"], ["analyze", "corr", empty, "--x", "a", "--y", "b"]):
+    for argv in (["results", empty], ["results", empty, "--errors"],
+                 ["analyze", "corr", empty, "--x", "a", "--y", "b"]):
         code, _, err = rcx_main(capsys, *argv)
         assert code == 2 and err.strip().endswith(f"{empty}: holds no run yet"), (argv, err)
     assert empty.stat().st_size == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["empty.db"]

@@ -6,7 +6,8 @@ import sys
 
 def test_core_cli_plugins_do_not_import_textual():
     code = (
-        "import sys, rcx.core.runner, rcx.core.plan, rcx.core.store, rcx.core.results, rcx.plugins, rcx.cli, rcx.progress\n"
+        "import sys, rcx.core.runner, rcx.core.plan, rcx.core.store, rcx.core.results, rcx.plugins, rcx.cli, "
+        "rcx.progress\n"
         "from rcx.plugins import load_registry\n"
         "load_registry()\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'plotext', 'textual_plotext')]\n"

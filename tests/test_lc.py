@@ -8,8 +8,15 @@ from torch import nn
 
 from rcx.api.init import init_weights
 from rcx.api.seeding import generator
-from rcx.nn.lc import (LCBlock, filter_variance_entropy, freeze_spatial, is_spatial, lc_transform, set_folded,
-                      spatial_filters)
+from rcx.nn.lc import (
+    LCBlock,
+    filter_variance_entropy,
+    freeze_spatial,
+    is_spatial,
+    lc_transform,
+    set_folded,
+    spatial_filters,
+)
 from rcx.nn.train import TrainConfig, train
 from rcx.spaces.resnet_lc import ResNetLCSpace
 from rcx.spaces.torchvision_models import TorchvisionSpace, build_model

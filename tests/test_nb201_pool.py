@@ -12,7 +12,8 @@ from rcx.nn.pool import AvgPool3x3
 REFERENCE = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
 
 
-@pytest.mark.parametrize("shape", [(4, 16, 32, 32), (3, 8, 8, 8), (2, 3, 1, 1), (2, 3, 1, 5), (2, 2, 2, 7), (1, 1, 3, 2)])
+@pytest.mark.parametrize("shape",
+                         [(4, 16, 32, 32), (3, 8, 8, 8), (2, 3, 1, 1), (2, 3, 1, 5), (2, 2, 2, 7), (1, 1, 3, 2)])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_forward_backward_and_double_backward_are_bit_identical(shape, dtype):
     g = torch.Generator().manual_seed(sum(shape))

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from rcx.numfmt import DIGITS, LARGE, SMALL, axis_ticks, format_bounds, format_number, format_ticks
 from rcx.termtable import format_value, print_table
 
-FIXED = st.floats(min_value=SMALL, max_value=LARGE, exclude_max=True) | st.floats(min_value=-LARGE, max_value=-SMALL, exclude_min=True)
+FIXED = (st.floats(min_value=SMALL, max_value=LARGE, exclude_max=True)
+         | st.floats(min_value=-LARGE, max_value=-SMALL, exclude_min=True))
 
 
 def _value(label: str) -> float:
@@ -30,8 +31,10 @@ def test_the_issue_examples():
     117,882,880.0000; 0.976 and 0.9764 read at one precision."""
     assert [format_number(v) for v in (188.6038, 5438, 5438.0, 24318.0348, 117882880.0, 0.976, 0.9764)] == \
         ["188.6", "5,438", "5,438", "24,318", "117,882,880", "0.9760", "0.9764"]
-    assert [format_number(v) for v in (0.0, 0.0123, 1e-5, 2.5e17, -0.5)] == ["0", "0.01230", "1.000e-05", "2.500e+17", "-0.5000"]
-    assert [format_number(v) for v in (float("nan"), float("inf"), -float("inf"), True)] == ["nan", "inf", "-inf", "true"]
+    assert [format_number(v) for v in (0.0, 0.0123, 1e-5, 2.5e17, -0.5)] == \
+        ["0", "0.01230", "1.000e-05", "2.500e+17", "-0.5000"]
+    assert [format_number(v) for v in (float("nan"), float("inf"), -float("inf"), True)] == \
+        ["nan", "inf", "-inf", "true"]
     assert format_number(999.96) == "1,000" and format_number(9.99996) == "10.00"  # the rounding carries
     assert format_number(0.5, sign=True) == "+0.5000" and format_number(-3, sign=True) == "-3"
     assert format_number(np.int64(12345)) == "12,345" and format_number(np.float32(0.25)) == "0.2500"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rcx.analysis.common import AnalysisError
-from rcx.analysis.pareto import Objective, front_mask, parse_objectives, pareto_front
+from rcx.analysis.pareto import Objective, front_mask, pareto_front, parse_objectives
 from rcx.cli import main
 from rcx.core.results import ResultsTable
 from tests.analysis_store import hand_store
@@ -62,7 +62,8 @@ def _table() -> ResultsTable:
 def test_objectives_take_declared_directions_costs_and_explicit_ones():
     table = _table()
     assert parse_objectives("score,flops", table) == [Objective("e.score", True), Objective("flops", False)]
-    assert parse_objectives(["score:min", "e.err:max"], table) == [Objective("e.score", False), Objective("e.err", True)]
+    assert parse_objectives(["score:min", "e.err:max"], table) == \
+        [Objective("e.score", False), Objective("e.err", True)]
     front, excluded = pareto_front(table, parse_objectives("score,flops", table))
     assert [r["arch"] for r in front] == ["a", "b"]
     assert excluded == {"e.status failed": 1, "e.score missing": 1}
@@ -88,7 +89,8 @@ def test_results_pareto_command(tmp_path, capsys):
     ], evaluators={"proxy": "ridge_rfm"})
     assert main(["results", str(db), "--pareto", "val_acc,params", "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [r["arch"] for r in rows] == ["s", "p", "q"], "sorted by the first objective, best first; r is dominated by q"
+    assert [r["arch"] for r in rows] == ["s", "p", "q"], \
+        "sorted by the first objective, best first; r is dominated by q"
     assert main(["results", str(db), "--pareto", "val_acc,params"]) == 0
     assert "Pareto front of proxy.val_acc (higher) and params (lower)" in " ".join(capsys.readouterr().out.split())
     assert main(["results", str(db), "--pareto", "val_acc"]) == 2

@@ -69,11 +69,13 @@ def test_every_problem_reported_with_lines(registry):
     for p in found.values():
         assert p.line > 0
         assert p.path.rpartition(".")[2] in lines[p.line - 1] or p.path in lines[p.line - 1]
-    assert "known:" in found["evaluators.ridge_rfm.bogus"].message and "trials" in found["evaluators.ridge_rfm.bogus"].message
+    bogus = found["evaluators.ridge_rfm.bogus"].message
+    assert "known:" in bogus and "trials" in bogus
 
 
 def test_unknown_names_list_the_known_ones(registry):
-    text = GOOD.replace('name = "synthetic"', 'name = "imagenet"').replace("[evaluators.ridge_rfm]", "[evaluators.magic]")
+    text = GOOD.replace('name = "synthetic"', 'name = "imagenet"')
+    text = text.replace("[evaluators.ridge_rfm]", "[evaluators.magic]")
     found = {p.path: p.message for p in problems(text, registry)}
     assert "synthetic" in found["dataset.name"] and "cifar10" in found["dataset.name"]
     assert "ridge_rfm" in found["evaluators.magic"]
@@ -137,7 +139,8 @@ def missing_distributions(plan_text: str) -> list[str]:
     return missing
 
 
-@pytest.mark.parametrize("example", sorted([*(ROOT / "examples").glob("*.toml"), *(ROOT / "studies" / "plans").glob("*.toml")]),
+@pytest.mark.parametrize("example",
+                         sorted([*(ROOT / "examples").glob("*.toml"), *(ROOT / "studies" / "plans").glob("*.toml")]),
                          ids=lambda p: p.name)
 def test_examples_validate(example, registry):
     if missing := missing_distributions(example.read_text()):

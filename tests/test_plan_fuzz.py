@@ -64,7 +64,8 @@ ODD_VALUES = [
     "[]", "[1, 2]", '["a", 1]', "[[1], [2]]", "{}", '{ a = 1 }', "1979-05-27T07:32:00Z", "07:32:00", "1979-05-27",
     str(2**63 - 1), str(2**63), str(-(2**63) - 1), str(10**9), str(10**30), "1" * 400, "9" * 5000, "0x7fffffffffffffff",
     '"\\u0000"', '"\\u202e\\u200dabc"', '"\U0001F4A5"', '"' + "y" * 5000 + '"', '"cuda:99999999999999999999"',
-    '"../../../etc/passwd"', '"__import__(\'os\').system(\'touch PWNED\')"', '"a\\nb"', "[" + ", ".join(["3"] * 200) + "]",
+    '"../../../etc/passwd"', '"__import__(\'os\').system(\'touch PWNED\')"', '"a\\nb"',
+    "[" + ", ".join(["3"] * 200) + "]",
     '"ca\u0301fe\u0301"', '"\u0130"', '"ridge_rfm"', '"loo"', '"random"', '"exhaustive"', '"synthetic"', '"ksd"',
 ]
 ODD_KEYS = ["name", "n", "trials", "resize", "train_size", "evaluator", "kind", "zz", "é", "\u200b", '"a.b"', "a.b",
@@ -152,7 +153,8 @@ def run_cases(tmp_path: Path, registry, seed: int, n: int) -> dict[str, int]:
         try:
             result = check_case(path, registry)
         except Exception as exc:  # report the input that broke the loader
-            raise AssertionError(f"case {case} (seed {seed}): {type(exc).__name__}: {exc}\ninput: {data[:2000]!r}") from exc
+            raise AssertionError(f"case {case} (seed {seed}): {type(exc).__name__}: {exc}\n"
+                                 f"input: {data[:2000]!r}") from exc
         outcome["valid" if isinstance(result, Plan) else "refused"] += 1
     return outcome
 
@@ -170,7 +172,8 @@ def test_many_more_mutated_plans(tmp_path, registry):
 
 # -- hypothesis: any TOML value for any declared option --------------------------------------------
 
-scalars = (st.booleans() | st.integers() | st.integers(-(2**70), 2**70) | st.integers(-(10**400), 10**400) | st.floats(allow_nan=True, allow_infinity=True)
+scalars = (st.booleans() | st.integers() | st.integers(-(2**70), 2**70) | st.integers(-(10**400), 10**400)
+           | st.floats(allow_nan=True, allow_infinity=True)
            | st.text(max_size=20))
 toml_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
                            | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8)

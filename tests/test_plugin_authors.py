@@ -63,7 +63,8 @@ def test_strict_mode_raises_on_a_nan_metric(score_registry, tmp_path):
 def test_assert_results_ok_passes_a_good_run(score_registry, tmp_path):
     table = run_plan(score_registry, plan_text({"fixed_score": {"value": 2.0}}, n=2), tmp_path)
     assert_results_ok(table)
-    assert {"arch", "params", "flops", "fixed_score.status", "fixed_score.score", "fixed_score.error"} <= set(table.columns)
+    assert {"arch", "params", "flops", "fixed_score.status", "fixed_score.score",
+            "fixed_score.error"} <= set(table.columns)
 
 
 def test_assert_plan_error(score_registry):

@@ -58,7 +58,8 @@ def test_spaces_and_datasets_need_their_methods():
         def __len__(self):
             return 1
 
-    assert declaration_problems("dataset", NoLoad) == ["it has no load: subclass rcx.api.DatasetProvider and implement it"]
+    assert declaration_problems("dataset", NoLoad) == \
+        ["it has no load: subclass rcx.api.DatasetProvider and implement it"]
     problems = declaration_problems("space", HalfSpace)
     assert any("default 4 must be int >= 8" in p for p in problems)
     assert any("arch_at, from_id, describe, build" in p and "SearchSpace" in p for p in problems)

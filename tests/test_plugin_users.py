@@ -112,5 +112,7 @@ def test_the_needs_line_names_an_unknown_package(registry):
     text = ('# needs: rcx-mine\n# a plan\n[dataset]\nname = "synthetic"\n[space]\nname = "ksd"\n'
             '[evaluators.mine]\n')
     assert plan_needs(text) == ["rcx-mine"]
-    with pytest.raises(PlanError, match=r"unknown evaluator 'mine'.*rcx-mine .the plan.s .# needs:. line., which is not installed"):
+    with pytest.raises(PlanError,
+                       match=r"unknown evaluator 'mine'.*rcx-mine .the plan.s .# needs:. line., "
+                             r"which is not installed"):
         parse_plan(text, registry)

@@ -83,7 +83,8 @@ def test_duplicate_name_is_unusable_alone_and_names_both_distributions(capsys, m
     assert "'rcx'" in warning and "'rcx-copycat'" in warning and "ksd" in warning
     with pytest.raises(NameClash) as info:
         registry.get("space", "ksd")
-    assert "'rcx'" in str(info.value) and "'rcx-copycat'" in str(info.value) and "RCX_DISABLE_PLUGINS" in str(info.value)
+    message = str(info.value)
+    assert "'rcx'" in message and "'rcx-copycat'" in message and "RCX_DISABLE_PLUGINS" in message
     with pytest.raises(PlanError, match="rcx-copycat"):  # a plan that uses the name says why
         parse_plan('[dataset]\nname = "synthetic"\n[space]\nname = "ksd"\n[evaluators.ridge_rfm]\n', registry)
 

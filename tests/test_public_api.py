@@ -72,7 +72,8 @@ def _data(n: int = 30) -> ImageDataset:
     g = torch.Generator().manual_seed(0)
     return ImageDataset("t", torch.randint(0, 256, (n, 3, 8, 8), generator=g, dtype=torch.uint8),
                         torch.randint(0, 10, (n,), generator=g), torch.zeros(1, 3, 8, 8, dtype=torch.uint8),
-                        torch.zeros(1, dtype=torch.long), [str(i) for i in range(10)], (0.5, 0.4, 0.3), (0.2, 0.2, 0.25))
+                        torch.zeros(1, dtype=torch.long), [str(i) for i in range(10)], (0.5, 0.4, 0.3),
+                        (0.2, 0.2, 0.25))
 
 
 def test_fixed_batch_is_seeded_by_plan_seed_and_stream_and_normalised():
@@ -83,7 +84,8 @@ def test_fixed_batch_is_seeded_by_plan_seed_and_stream_and_normalised():
     assert torch.equal(batch.index, again.index) and torch.equal(batch.x, again.x)
     assert len(set(batch.index.tolist())) == 12
     assert not torch.equal(batch.index, FixedBatch.draw(ctx, 12, "other").index)
-    assert not torch.equal(batch.index, FixedBatch.draw(RunContext(data, space, torch.device("cpu"), 8), 12, "demo").index)
+    other_seed = RunContext(data, space, torch.device("cpu"), 8)
+    assert not torch.equal(batch.index, FixedBatch.draw(other_seed, 12, "demo").index)
     mean, std = torch.tensor(data.mean).view(1, 3, 1, 1), torch.tensor(data.std).view(1, 3, 1, 1)
     torch.testing.assert_close(batch.x, (data.train_x[batch.index].float() / 255 - mean) / std)
     assert torch.equal(batch.y, data.train_y[batch.index])

@@ -89,7 +89,8 @@ def test_two_workers_give_the_in_process_table(local_ray, gate_registry, tmp_pat
     assert len(finished) == 12 and {e.worker for e in finished} <= {"w1", "w2"} and all(e.worker for e in finished)
     workers = [e for e in events if isinstance(e, ev.Workers)]
     assert workers and {w.name for w in workers[-1].workers} == {"w1", "w2"}
-    ready = {w.name: w for e in workers for w in e.workers if w.state == "ready"}  # one may start after the other's done
+    # one may start after the other's done
+    ready = {w.name: w for e in workers for w in e.workers if w.state == "ready"}
     assert {e.worker for e in finished} <= set(ready) and all(w.node and w.device == "cpu" for w in ready.values())
 
 
@@ -125,7 +126,8 @@ def test_killed_worker_reruns_elsewhere_and_is_recorded_once(local_ray, gate_reg
     path = gate_plan(tmp_path, folder, hold=held, n=6)
     events: list = []
     result: dict = {}
-    thread = threading.Thread(target=lambda: result.setdefault("table", run(path, gate_registry, RAY2, events=events)[0]))
+    thread = threading.Thread(
+        target=lambda: result.setdefault("table", run(path, gate_registry, RAY2, events=events)[0]))
     thread.start()
     try:
         (pid,) = wait_started(folder, held)
@@ -179,8 +181,8 @@ def test_killed_driver_resumes_without_duplicates(local_ray, gate_registry, tmp_
     ids = arch_ids(gate_plan(tmp_path, folder, n=6), gate_registry)
     path = gate_plan(tmp_path, folder, hold=ids[3], n=6)
     env = {**os.environ, **ray_gate.ray_env(tmp_path)}
-    cmd = [sys.executable, "-m", "rcx", "run", "--headless", str(path), "-q", "--executor", "ray", "--address", local_ray,
-           "--workers", "2"]
+    cmd = [sys.executable, "-m", "rcx", "run", "--headless", str(path), "-q", "--executor", "ray",
+           "--address", local_ray, "--workers", "2"]
     errors = tmp_path / "stderr.txt"
     with errors.open("w") as err:
         proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT)
@@ -211,7 +213,8 @@ def test_unreachable_address_exits_2_with_one_message(tmp_path):
                           cwd=ROOT, timeout=300)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"rcx: error: cannot reach the Ray cluster at 127.0.0.1:{port}"), proc.stderr
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"rcx: error: cannot reach the Ray cluster at 127.0.0.1:{port}"), proc.stderr
     assert not (tmp_path / "results.db").exists()
 
 
@@ -300,7 +303,8 @@ def test_a_worker_that_is_never_placed_fails_to_start_and_the_run_goes_on(local_
     events: list = []
     result: dict = {}
     settings = ExecutionSettings("ray", workers=3, worker_timeout=5)
-    thread = threading.Thread(target=lambda: result.setdefault("table", run(path, gate_registry, settings, events=events)[0]))
+    thread = threading.Thread(
+        target=lambda: result.setdefault("table", run(path, gate_registry, settings, events=events)[0]))
     thread.start()
     try:
         said = wait_for(events, logged("failed to start"))

@@ -50,7 +50,8 @@ def reference_accuracy(data, space, arch_id, seed, trial, train, val, alpha):
 
     def feats(x):
         with torch.no_grad():
-            return torch.cat([model((x[i:i + 32].float() / 255 - mean) / std).flatten(1) for i in range(0, len(x), 32)]).numpy()
+            return torch.cat([model((x[i:i + 32].float() / 255 - mean) / std).flatten(1)
+                              for i in range(0, len(x), 32)]).numpy()
 
     clf = RidgeClassifier(alpha=alpha).fit(feats(data.train_x[:train]), data.train_y[:train].numpy())
     return float((clf.predict(feats(data.test_x[:val])) == data.test_y[:val].numpy()).mean())
@@ -104,7 +105,8 @@ def test_bn_mode_matters_for_depthmult(data):
     train = evaluate(make(data, space, trials=1, train_size=150, val_size=100, standardize=True), space, arch_id, data)
     evalm = evaluate(make(data, space, trials=1, train_size=150, val_size=100, standardize=True, bn_mode="eval"),
                      space, arch_id, data)
-    assert train.trials[0]["train_acc"] != evalm.trials[0]["train_acc"] or train.metrics["val_acc"] != evalm.metrics["val_acc"]
+    assert (train.trials[0]["train_acc"] != evalm.trials[0]["train_acc"]
+            or train.metrics["val_acc"] != evalm.metrics["val_acc"])
 
 
 def test_bfloat16_agrees_with_float32(data):
@@ -114,7 +116,8 @@ def test_bfloat16_agrees_with_float32(data):
     ids = [a for a in ids if space.describe(space.from_id(a), data.shape).valid] or ["k5-3-3_s1-2-1_d1-1-1"]
     f32 = make(data, space, trials=1, train_size=200, val_size=200, standardize=True, dtype="float32")
     b16 = make(data, space, trials=1, train_size=200, val_size=200, standardize=True, dtype="bfloat16")
-    diffs = [evaluate(f32, space, a, data).metrics["val_acc"] - evaluate(b16, space, a, data).metrics["val_acc"] for a in ids]
+    diffs = [evaluate(f32, space, a, data).metrics["val_acc"] - evaluate(b16, space, a, data).metrics["val_acc"]
+             for a in ids]
     assert abs(np.mean(diffs)) <= 0.03 and max(abs(d) for d in diffs) <= 0.06
 
 
@@ -169,7 +172,8 @@ def test_shared_cache_never_matches_another_dataset(data, tmp_path, monkeypatch)
     mod.SHARED_FEATURES.clear()
     b_fresh = evaluate(make(other, space, trials=1, train_size=120, val_size=80, init_seed="shared"), space, arch_id,
                        other)
-    assert [(t["val_acc"], t["train_acc"]) for t in b.trials] == [(t["val_acc"], t["train_acc"]) for t in b_fresh.trials]
+    accs = [[(t["val_acc"], t["train_acc"]) for t in e.trials] for e in (b, b_fresh)]
+    assert accs[0] == accs[1]
 
 
 def test_init_seed_at_its_default_keeps_the_plan_hash(registry, tmp_path):

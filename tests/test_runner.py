@@ -60,7 +60,8 @@ def test_run_records_every_candidate(tmp_path, registry):
         assert 0.0 <= row["ridge_rfm.val_acc"] <= 1.0
         assert row["ridge_rfm.throughput"] > 0 and row["ridge_rfm.trials"] == 2
         assert row["params"] > 0 and row["flops"] > 0 and row["kernel"].count(",") == 2
-    assert {"arch", "kernel", "stride", "dilation", "params", "flops", "ridge_rfm.status", "ridge_rfm.val_acc"} <= set(table.columns)
+    assert {"arch", "kernel", "stride", "dilation", "params", "flops", "ridge_rfm.status",
+            "ridge_rfm.val_acc"} <= set(table.columns)
     assert isinstance(events[0], ev.Log) and isinstance(events[-1], ev.RunFinished)
     assert events[-1].counts == {"done": 4}
 

@@ -112,11 +112,13 @@ def _plan(registry, stage: str):
 
 
 def test_a_plan_by_may_be_a_rank_average_of_earlier_metrics_and_baselines(registry):
-    plan = _plan(registry, '[evaluators.c]\nevaluator = "ridge_rfm"\ntrain_size = 64\nval_size = 32\ntop = 2\nby = ["a.val_acc", "b.val_acc", "params"]')
+    plan = _plan(registry, '[evaluators.c]\nevaluator = "ridge_rfm"\ntrain_size = 64\nval_size = 32\ntop = 2\n'
+                           'by = ["a.val_acc", "b.val_acc", "params"]')
     stage = plan.evaluators[2].stage
     assert stage.ranked_by == (("a.val_acc", True), ("b.val_acc", True), ("params", True))
     assert plan.normalized()["evaluators"]["c"]["by"] == ["a.val_acc", "b.val_acc", "params"]
-    single = _plan(registry, '[evaluators.c]\nevaluator = "ridge_rfm"\ntrain_size = 64\nval_size = 32\ntop = 2\nby = "a.val_acc"')
+    single = _plan(registry, '[evaluators.c]\nevaluator = "ridge_rfm"\ntrain_size = 64\nval_size = 32\ntop = 2\n'
+                             'by = "a.val_acc"')
     assert single.normalized()["evaluators"]["c"]["by"] == "a.val_acc"  # the hash of plans before rank averages
 
 

@@ -231,7 +231,8 @@ def test_an_objective_from_a_stage_is_a_plan_error(registry, tmp_path):
     path.write_text(path.read_text() + STAGED)
     with pytest.raises(PlanError) as info:
         load_plan(path, registry)
-    assert [(p.path, "runs after the search" in p.message) for p in info.value.problems] == [("sampler.objective", True)]
+    assert [(p.path, "runs after the search" in p.message) for p in info.value.problems] == \
+        [("sampler.objective", True)]
 
 
 def test_a_search_stopped_while_recording_a_batch_resumes_to_the_same_proposals(registry, tmp_path, monkeypatch):

@@ -64,7 +64,8 @@ def test_nb201_matches_the_benchmark_costs(in_shape, classes, params, mflops):
         assert sum(q.numel() for q in net.parameters()) == p
 
 
-@pytest.mark.parametrize("arch_id", [ALL_NONE, ALL_CONV3, MIXED, "|avg_pool_3x3~0|+|nor_conv_1x1~0|none~1|+|none~0|skip_connect~1|none~2|"])
+@pytest.mark.parametrize("arch_id", [ALL_NONE, ALL_CONV3, MIXED,
+                                     "|avg_pool_3x3~0|+|nor_conv_1x1~0|none~1|+|none~0|skip_connect~1|none~2|"])
 def test_nb201_module_matches_describe(arch_id):
     space = NB201Space(channels=8, cells=2)
     arch = space.from_id(arch_id)

@@ -52,7 +52,8 @@ def test_lower_is_better_and_fractions_round_up_over_those_that_entered():
     evaluations = {k: (s, {"loss": m.get("val_acc")} if m else {}) for k, (s, m) in evaluations.items()}
     assert select(low, evaluations).selected == ["x0", "x1", "x2"]  # ceil(0.25 * 10)
     assert select(Stage(by="a.loss", higher_is_better=False, top_fraction=0.001), evaluations).selected == ["x0"]
-    assert select(Stage(by="a.loss", higher_is_better=False, top=50), evaluations).selected == [f"x{i}" for i in range(10)]
+    assert select(Stage(by="a.loss", higher_is_better=False, top=50), evaluations).selected == \
+        [f"x{i}" for i in range(10)]
 
 
 def test_nothing_to_rank_selects_nothing():
@@ -114,7 +115,8 @@ def run(plan, registry, cancel_after_stage_evals: int | None = None):
     store = Store.open(plan.output)
     try:
         run_id = Runner(plan, registry, on_event=on_event, cancel=cancel).run(store)
-        return results_table(store, run_id, registry), store.evaluations(run_id), store.selection(run_id, "ridge_b"), events
+        return (results_table(store, run_id, registry), store.evaluations(run_id), store.selection(run_id, "ridge_b"),
+                events)
     finally:
         store.close()
 
@@ -132,8 +134,8 @@ def test_a_stage_runs_on_the_best_and_resumes_mid_stage_without_recomputing(regi
     assert recorded2 == recorded
     by_stage = {e["arch"]: e for e in evals if e["evaluator"] == "ridge_b"}
     assert len(by_stage) == 6
-    ranked = sorted(((-e["metrics"]["val_acc"], e["arch"]) for e in evals
-                     if e["evaluator"] == "ridge_rfm" and e["status"] == "done"))
+    ranked = sorted((-e["metrics"]["val_acc"], e["arch"]) for e in evals
+                     if e["evaluator"] == "ridge_rfm" and e["status"] == "done")
     best = [a for _, a in ranked[:2]]
     assert recorded["selected"] == best
     assert {a for a, e in by_stage.items() if e["status"] == "done"} == set(best)

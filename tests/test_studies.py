@@ -61,7 +61,8 @@ def test_pull_keeps_a_results_file_that_holds_more(tmp_path: Path, archives: Pat
     assert _rcx("run", "--headless", str(plan), "--db", str(runs / "tiny.db"), "-q", cwd=tmp_path).returncode == 0
     study.push("tiny", runs)
     more = tiny_plan(tmp_path, n=4, trials=1)
-    assert _rcx("run", "--headless", str(more), "--db", str(runs / "tiny.db"), "--new-run", "-q", cwd=tmp_path).returncode == 0
+    assert _rcx("run", "--headless", str(more), "--db", str(runs / "tiny.db"), "--new-run", "-q",
+                cwd=tmp_path).returncode == 0
     grown = study.counts(runs / "tiny.db")
     assert "kept" in study.pull("tiny", runs)
     assert study.counts(runs / "tiny.db") == grown
@@ -85,7 +86,8 @@ def test_markdown_escapes_pipes_in_cells() -> None:
 def test_regenerate_replaces_only_marked_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(study, "render", lambda args, runs: f"TABLE({args})")
     text = "a\n<!-- rcx-table: analyze x runs/a.db -->\nold\n<!-- /rcx-table -->\nb\n"
-    assert study.regenerate(text) == "a\n<!-- rcx-table: analyze x runs/a.db -->\nTABLE(analyze x runs/a.db)\n<!-- /rcx-table -->\nb\n"
+    assert study.regenerate(text) == \
+        "a\n<!-- rcx-table: analyze x runs/a.db -->\nTABLE(analyze x runs/a.db)\n<!-- /rcx-table -->\nb\n"
 
 
 @pytest.mark.slow

@@ -17,7 +17,15 @@ from rcx.api.evaluator import EvalResult, Evaluator
 from rcx.api.hooks import hookimpl
 from rcx.api.options import Metric
 from rcx.cli import main
-from rcx.core.device import THREADS_ENV, CpuMeter, auto_threads, available_cores, parse_threads, resolve_threads, use_threads
+from rcx.core.device import (
+    THREADS_ENV,
+    CpuMeter,
+    auto_threads,
+    available_cores,
+    parse_threads,
+    resolve_threads,
+    use_threads,
+)
 from rcx.core.plan import load_plan
 from rcx.core.results import results_table
 from rcx.core.runner import Runner
@@ -75,7 +83,8 @@ def test_threads_reach_the_evaluations_and_change_nothing_else(tmp_path, probe_r
     assert "1 threads" in device1 and "3 threads" in device3
     assert hash1 == hash3
     ridge = ["ridge_rfm.status", "ridge_rfm.val_acc", "ridge_rfm.train_acc", "ridge_rfm.trials"]
-    assert [[r[c] for c in ["arch", *ridge]] for r in one.rows] == [[r[c] for c in ["arch", *ridge]] for r in three.rows]
+    cells = [[[r[c] for c in ["arch", *ridge]] for r in t.rows] for t in (one, three)]
+    assert cells[0] == cells[1]
 
 
 def test_cli_threads_option_and_environment(tmp_path, monkeypatch, capsys):

@@ -382,7 +382,8 @@ valid_only = true
 """ + "".join(f"[evaluators.{n}]\n" + ("" if n in ("synflow", "zen") else "batch_size = 16\n") for n in NAMES)
 
 
-@pytest.mark.parametrize("space,space_options", [("nb201", "channels = 2\ncells = 1"), ("ksd", "channels = 4\nlayers = 2")])
+@pytest.mark.parametrize("space,space_options",
+                         [("nb201", "channels = 2\ncells = 1"), ("ksd", "channels = 4\nlayers = 2")])
 def test_a_plan_with_every_proxy_runs_and_lands_in_the_store(tmp_path, registry, space, space_options):
     plan = parse_plan(PLAN.format(output=tmp_path / "zc.db", space=space, space_options=space_options), registry)
     store = Store.open(plan.output)

@@ -89,7 +89,8 @@ def test_shared_scores_do_not_depend_on_the_other_proxies_or_the_order(registry,
 
 
 def test_options_that_change_the_computation_do_not_share_it(registry, data):
-    both = _evaluators(registry, data, ["snip"]) | {"grasp": _evaluators(registry, data, ["grasp"], loss="mse")["grasp"]}
+    both = (_evaluators(registry, data, ["snip"])
+            | {"grasp": _evaluators(registry, data, ["grasp"], loss="mse")["grasp"]})
     mse_alone = _evaluators(registry, data, ["grasp"], loss="mse")["grasp"]
     _score(both["snip"], CELLS[0], 1)
     assert _score(both["grasp"], CELLS[0], 1) == _score(mse_alone, CELLS[0], 2)

@@ -1,7 +1,18 @@
 """An evaluator plugin: the mean absolute activation of a candidate on a fixed batch."""
 
-from rcx.api import (INIT_SCHEMES, EvalContext, EvalResult, Evaluator, FixedBatch, Metric, Option, RunContext,
-                     generator, hookimpl, init_weights)
+from rcx.api import (
+    INIT_SCHEMES,
+    EvalContext,
+    EvalResult,
+    Evaluator,
+    FixedBatch,
+    Metric,
+    Option,
+    RunContext,
+    generator,
+    hookimpl,
+    init_weights,
+)
 
 
 class MeanActivation(Evaluator):

@@ -7,12 +7,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-# --8<-- [start:tests]
-import pytest
-
 import example_dataset
 import example_evaluator
 import example_space
+
+# --8<-- [start:tests]
+import pytest
+
 from rcx.testing import check_space, plan_text
 
 

@@ -12,9 +12,9 @@ only, and matplotlib is not a dependency.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 MARKS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 """The terminal chart's point markers, in the points' order (then ``*``)."""
@@ -210,7 +210,7 @@ def png(shapes: Sequence[Shape], path: Path, width: int = 900, height: int = 560
             w, h = right - left, bottom - top
             shift = {"start": 0.0, "middle": w / 2, "end": float(w)}[s.anchor]
             if s.rotate:  # draw on its own strip, turn it, paste it centred on (x, y)
-                strip = Image.new("RGB", (w + 2, h + 2 + top), "white")
+                strip = Image.new("RGB", (round(w) + 2, round(h + top) + 2), "white")
                 ImageDraw.Draw(strip).text((1, 1), s.text, fill="black", font=f)
                 strip = strip.rotate(-s.rotate, expand=True)  # PIL turns counter-clockwise, SVG clockwise
                 image.paste(strip, (round(s.x - strip.width / 2), round(s.y - strip.height / 2)))
@@ -248,7 +248,7 @@ def terminal(points: Sequence[Point], title: str, x_title: str, y_title: str, wi
     plt.clear_figure()
     plt.theme("clear")
     marks = [MARKS[i] if i < len(MARKS) else "*" for i in range(len(shown))]
-    for p, mark in zip(shown, marks):
+    for p in shown:
         x = log_x(p.x, floor)
         if math.isfinite(p.lo) and math.isfinite(p.hi):
             plt.plot([x, x], [p.lo, p.hi], marker="│", color="gray")

@@ -18,17 +18,33 @@ import argparse
 import itertools
 import math
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from rcx.analysis.common import (
-    AnalysisError, ColumnValues, add_common_arguments, column_values, emit, excluded_note, fmt_r, load_table,
+    AnalysisError,
+    ColumnValues,
+    add_common_arguments,
+    column_values,
+    emit,
+    excluded_note,
+    fmt_r,
+    load_table,
     usable_rows,
 )
 from rcx.analysis.corr import MIN_N
 from rcx.analysis.proxies import (
-    COLUMNS, ProxiesReport, ProxyRow, _log_params, _pm, add_statistics_arguments, candidate_metrics, one_n_arch,
-    proxy_row, table_rows,
+    COLUMNS,
+    ProxiesReport,
+    ProxyRow,
+    _log_params,
+    _pm,
+    add_statistics_arguments,
+    candidate_metrics,
+    one_n_arch,
+    proxy_row,
+    table_rows,
 )
 from rcx.analysis.truth import resolve_names
 
@@ -167,7 +183,6 @@ def combine_report(table, truth: str, *, metrics: Sequence[str] | None = None, m
     log_params = _log_params(table)
     log_params_part = part(log_params.values, log_params.name) if log_params is not None else None
     params_part = part(columns["params"].values, "params") if "params" in columns and "params" not in dropped else None
-    stats = dict(boot=boot, seed=seed, top_fraction=top_fraction, n_arch=n_arch, runs=runs)
     lineup: list[tuple[ColumnValues, str, bool, str]] = [
         (combined(chosen), "combination", True, f"chosen on the selection part (Spearman {fmt_r(tried[0][1])} there)")]
     if len(proxies) > 1 and tuple(proxies) != chosen:
@@ -177,7 +192,8 @@ def combine_report(table, truth: str, *, metrics: Sequence[str] | None = None, m
     lineup += [(part(columns[name].values, name), kind, higher, "") for name, kind, higher in kept]
     out_rows = []
     for values, kind, higher, note in lineup:
-        row = proxy_row(values, kind, higher, truth_part, truth_higher, log_params_part, baseline=params_part, **stats)
+        row = proxy_row(values, kind, higher, truth_part, truth_higher, log_params_part, baseline=params_part,
+                        boot=boot, seed=seed, top_fraction=top_fraction, n_arch=n_arch, runs=runs)
         notes = [n for n in (note, row.note) if n]
         out_rows.append(ProxyRow(**{**row.__dict__, "note": "; ".join(notes)}))
     out_rows.sort(key=lambda r: (not math.isfinite(r.spearman), -r.spearman if math.isfinite(r.spearman) else 0))
@@ -236,13 +252,15 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Add ``combine`` to ``rcx analyze``."""
     p = subparsers.add_parser(
-        "combine", help="rank averages of several metrics, chosen on one half of the architectures, reported on the other",
+        "combine",
+        help="rank averages of several metrics, chosen on one half of the architectures, reported on the other",
         description="Split the architectures that have the truth and every metric at random into a selection and a "
                     "report part; choose the rank average of 2..max-size metrics with the best Spearman on the "
                     "selection part; report it, the average of every proxy and each metric alone on the report part "
                     "with the statistics of 'rcx analyze proxies' and the difference from params.")
     add_common_arguments(p)
-    p.add_argument("--truth", required=True, help="truth table subset, e.g. nb201:cifar10, or a column (trained.val_acc)")
+    p.add_argument("--truth", required=True,
+                   help="truth table subset, e.g. nb201:cifar10, or a column (trained.val_acc)")
     p.add_argument("--metrics", metavar="COLS",
                    help="candidate columns (comma-separated; default: each evaluator's score, i.e. its first headline "
                         "metric, and params, flops)")

@@ -13,9 +13,10 @@ import json
 import math
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Sequence
+from typing import IO, TYPE_CHECKING, Any
 
 from rcx.numfmt import format_number
 
@@ -237,7 +238,8 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("db", type=Path, help="results file")
     p.add_argument("--run", type=int, help="run id (default: the latest)")
     p.add_argument("--csv", type=Path, action="append", default=[], metavar="FILE",
-                   help="join a CSV 'arch,<name>,...' by architecture id; its columns go by their header names (repeatable)")
+                   help="join a CSV 'arch,<name>,...' by architecture id; its columns go by their header names "
+                        "(repeatable)")
     p.add_argument("--join", type=Path, action="append", default=[], metavar="DB",
                    help="join the evaluator columns of another results file's latest run by architecture id, e.g. a "
                         "study split into one plan per evaluator group (repeatable)")

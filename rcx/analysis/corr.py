@@ -14,12 +14,23 @@ import argparse
 import math
 import sys
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, IO, Sequence
+from typing import IO, TYPE_CHECKING, Any
 
 from rcx.analysis.common import (
-    AnalysisError, ColumnValues, add_common_arguments, column_values, emit, excluded_note, fmt_p, fmt_r, load_table,
-    resolve, show_table, usable_rows,
+    AnalysisError,
+    ColumnValues,
+    add_common_arguments,
+    column_values,
+    emit,
+    excluded_note,
+    fmt_p,
+    fmt_r,
+    load_table,
+    resolve,
+    show_table,
+    usable_rows,
 )
 from rcx.analysis.truth import resolve_names
 from rcx.numfmt import DIGITS, format_ticks, set_round_ticks
@@ -50,7 +61,6 @@ class Correlation:
 def correlate(x: np.ndarray, y: np.ndarray) -> Correlation:
     """Pearson, Spearman and Kendall (tau-b) of ``x`` and ``y`` (both (n,) finite floats)."""
     import numpy as np
-
     from scipy import stats
 
     n = len(x)

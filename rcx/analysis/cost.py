@@ -25,9 +25,10 @@ import math
 import re
 import statistics
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Sequence
+from typing import IO, Any
 
 from rcx.analysis.common import AnalysisError, emit, load_table
 

@@ -11,8 +11,9 @@ its output is a terminal and the TUI's Detail view embeds.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any, Mapping, Sequence
+from typing import IO, Any
 
 from rcx.analysis.common import AnalysisError
 

@@ -26,11 +26,19 @@ from __future__ import annotations
 import argparse
 import math
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rcx.analysis.common import (
-    AnalysisError, add_common_arguments, column_values, emit, excluded_note, fmt_r, load_table, parse_int_list,
+    AnalysisError,
+    add_common_arguments,
+    column_values,
+    emit,
+    excluded_note,
+    fmt_r,
+    load_table,
+    parse_int_list,
     usable_rows,
 )
 from rcx.analysis.proxies import _difference, _pm

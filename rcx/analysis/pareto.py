@@ -9,8 +9,9 @@ front is every architecture that is not (duplicates of a front point are all on 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rcx.analysis.common import AnalysisError, column_values, usable_rows
 
@@ -41,7 +42,7 @@ def front_mask(values: np.ndarray) -> np.ndarray:
     for start in range(0, n, _CHUNK):
         v = values[start:start + _CHUNK, None, :]  # (c, 1, k)
         geq = (values[None, :, :] >= v).all(axis=2)  # (c, n): row j at least as good as row i everywhere
-        gt = (values[None, :, :] > v).any(axis=2)
+        gt = np.greater(values[None, :, :], v).any(axis=2)
         mask[start:start + _CHUNK] = ~(geq & gt).any(axis=1)
     return mask
 
@@ -113,9 +114,9 @@ def pareto_front(table: ResultsTable, objectives: Sequence[Objective],
     """The rows of ``rows`` (default: the table's) on the front of ``objectives``, in their
     given order, and the count of rows left out per reason (missing or non-finite value, an
     evaluation that is not done)."""
-    import numpy as np
-
     from dataclasses import replace
+
+    import numpy as np
 
     pool = list(table.rows if rows is None else rows)
     sub = replace(table, rows=pool)

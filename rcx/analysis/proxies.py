@@ -15,16 +15,27 @@ way. Rows are sorted by Spearman, best first.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import sys
 import warnings
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, IO, Sequence
+from typing import IO, TYPE_CHECKING, Any
 
 from rcx.analysis.common import (
-    AnalysisError, ColumnValues, add_common_arguments, column_values, emit, excluded_note, fmt_r, load_table,
-    parse_int_list, split_columns, usable_rows,
+    AnalysisError,
+    ColumnValues,
+    add_common_arguments,
+    column_values,
+    emit,
+    excluded_note,
+    fmt_r,
+    load_table,
+    parse_int_list,
+    split_columns,
+    usable_rows,
 )
 from rcx.analysis.corr import MIN_N
 from rcx.analysis.select import simulate
@@ -133,7 +144,6 @@ def bootstrap_kendall(x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> np.ndarr
 
 def _kendall_per_resample(x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> np.ndarray:
     import numpy as np
-
     from scipy import stats
 
     out = np.full(idx.shape[0], np.nan)
@@ -291,11 +301,11 @@ def proxy_row(metric: ColumnValues, kind: str, higher_is_better: bool, truth: Co
     x = sign * metric.values[mask]
     t_raw = truth.values[mask]
     t = t_raw if truth_higher else -t_raw
-    row = dict(metric=metric.name, kind=kind, higher_is_better=higher_is_better, n=n)
+    row = functools.partial(ProxyRow, metric=metric.name, kind=kind, higher_is_better=higher_is_better, n=n)
     if n < MIN_N:
-        return ProxyRow(**row, note=f"n < {MIN_N}")
+        return row(note=f"n < {MIN_N}")
     if np.ptp(x) == 0:
-        return ProxyRow(**row, note="constant")
+        return row(note="constant")
     from scipy import stats
 
     with warnings.catch_warnings():
@@ -330,11 +340,12 @@ def proxy_row(metric: ColumnValues, kind: str, higher_is_better: bool, truth: Co
             vs_lo, vs_hi = percentile_interval(rho_b - _in_chunks(bootstrap_spearman, z, t, idx))
         else:
             notes.append(f"{baseline.name} missing: no difference")
-    return ProxyRow(**row, vs_params=vs, vs_params_lo=vs_lo, vs_params_hi=vs_hi, spearman=rho, spearman_lo=percentile_interval(rho_b)[0],
-                    spearman_hi=percentile_interval(rho_b)[1], kendall=tau, kendall_lo=percentile_interval(tau_b)[0],
-                    kendall_hi=percentile_interval(tau_b)[1], partial_spearman=partial,
-                    top_precision=top_precision(x, t, top_fraction), select_mean=select_mean, select_std=select_std,
-                    note="; ".join(notes))
+    return row(vs_params=vs, vs_params_lo=vs_lo, vs_params_hi=vs_hi, spearman=rho,
+               spearman_lo=percentile_interval(rho_b)[0], spearman_hi=percentile_interval(rho_b)[1], kendall=tau,
+               kendall_lo=percentile_interval(tau_b)[0],
+               kendall_hi=percentile_interval(tau_b)[1], partial_spearman=partial,
+               top_precision=top_precision(x, t, top_fraction), select_mean=select_mean, select_std=select_std,
+               note="; ".join(notes))
 
 
 def _log_params(table, column: str = "params") -> ColumnValues | None:
@@ -439,14 +450,15 @@ def proxies_report(table, truth: str, *, boot: int = 1000, seed: int = 0, top_fr
             report.left_out[name] = "constant"
             continue
         rows.append(row)
-    report.rows = sorted(rows, key=lambda r: (not math.isfinite(r.spearman), -r.spearman if math.isfinite(r.spearman) else 0))
+    report.rows = sorted(rows, key=lambda r: (not math.isfinite(r.spearman),
+                                              -r.spearman if math.isfinite(r.spearman) else 0))
     return report
 
 
 # -- command ------------------------------------------------------------------------------------
 COLUMNS = ("metric", "kind", "higher_is_better", "n", "spearman", "spearman_lo", "spearman_hi", "kendall", "kendall_lo",
-           "kendall_hi", "partial_spearman", "vs_params", "vs_params_lo", "vs_params_hi", "top_precision", "select_mean",
-           "select_std", "note")
+           "kendall_hi", "partial_spearman", "vs_params", "vs_params_lo", "vs_params_hi", "top_precision",
+           "select_mean", "select_std", "note")
 
 
 def _interval(v: float, lo: float, hi: float, sign: bool = False) -> str:
@@ -524,15 +536,18 @@ def run(args: argparse.Namespace) -> int:
         error(str(exc))
         return EXIT_USAGE
     rows = [{k: getattr(r, k) for k in COLUMNS} for r in report.rows]
-    meta = {"db": str(args.db), "run": run_id, "truth": report.truth, "truth_higher_is_better": report.truth_higher_is_better,
+    meta = {"db": str(args.db), "run": run_id, "truth": report.truth,
+            "truth_higher_is_better": report.truth_higher_is_better,
             "candidates": report.n_rows, "truth_usable": report.n_truth, "truth_excluded": report.truth_excluded,
             "boot": report.boot, "seed": report.seed, "interval": 0.95, "top_fraction": report.top_fraction,
-            "n_arch": report.n_arch, "runs": report.runs, "random_mean": report.random[0], "random_std": report.random[1],
+            "n_arch": report.n_arch, "runs": report.runs,
+            "random_mean": report.random[0], "random_std": report.random[1],
             "optimal_mean": report.optimal[0], "optimal_std": report.optimal[1], "left_out": report.left_out}
     title = f"proxies against {report.truth} (run {run_id})"
-    note = (f"{report.n_truth} of {report.n_rows} architectures have {report.truth}; lower-is-better metrics are negated, "
-            f"so a good proxy is positive; 95% percentile bootstrap intervals (B={report.boot}, seed {report.seed}); "
-            f"partial: Spearman partial to log({args.partial}); select@{report.n_arch}: truth of the pick among "
+    note = (f"{report.n_truth} of {report.n_rows} architectures have {report.truth}; lower-is-better metrics are "
+            f"negated, so a good proxy is positive; 95% percentile bootstrap intervals "
+            f"(B={report.boot}, seed {report.seed}); partial: Spearman partial to log({args.partial}); "
+            f"select@{report.n_arch}: truth of the pick among "
             f"{report.n_arch} random architectures over {report.runs} draws (random {_pm(*report.random)}, "
             f"optimal {_pm(*report.optimal) or 'n/a'})")
     if report.left_out:
@@ -557,7 +572,8 @@ def one_n_arch(text: str) -> int:
 
 def add_statistics_arguments(p: argparse.ArgumentParser) -> None:
     """The leaderboard's statistics options: --boot, --seed, --top-fraction, --n-arch, --runs."""
-    p.add_argument("--boot", type=int, default=1000, help="bootstrap resamples for the intervals (default 1000; 0: none)")
+    p.add_argument("--boot", type=int, default=1000,
+                   help="bootstrap resamples for the intervals (default 1000; 0: none)")
     p.add_argument("--seed", type=int, default=0, help="seed of the resamples, draws and splits (default 0)")
     p.add_argument("--top-fraction", type=float, default=0.1, help="fraction for top-k precision (default 0.1)")
     p.add_argument("--n-arch", default="100", metavar="N", help="N_a of the selection figure (default 100)")
@@ -569,11 +585,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "proxies", help="leaderboard of every metric against a truth (Spearman, Kendall, partial, top-10%%, selection)",
         description="Every numeric metric of the run, and params/FLOPs as baselines, against a truth: n, Spearman and "
-                    "Kendall with 95% bootstrap intervals, Spearman partial to log(params) (or --partial), top-10% precision and the "
-                    "truth of the metric's pick among N_a random architectures (seed 002). Lower-is-better metrics "
-                    "are negated so that a good proxy is positive; rows are sorted by Spearman.")
+                    "Kendall with 95% bootstrap intervals, Spearman partial to log(params) (or --partial), top-10% "
+                    "precision and the truth of the metric's pick among N_a random architectures (seed 002). "
+                    "Lower-is-better metrics are negated so that a good proxy is positive; rows are sorted by "
+                    "Spearman.")
     add_common_arguments(p)
-    p.add_argument("--truth", required=True, help="truth table subset, e.g. nb201:cifar10, or a column (trained.val_acc)")
+    p.add_argument("--truth", required=True,
+                   help="truth table subset, e.g. nb201:cifar10, or a column (trained.val_acc)")
     p.add_argument("--metrics", metavar="COLS",
                    help="only these columns (comma-separated; a rank average as rankavg(a,b,c); default: every "
                         "metric declared a score, and the baselines params and flops)")

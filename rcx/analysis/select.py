@@ -12,13 +12,23 @@ from __future__ import annotations
 import argparse
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rcx.analysis.common import (
-    AnalysisError, add_common_arguments, column_values, emit, excluded_note, fmt_p, fmt_r, join_csv, load_table,
-    parse_int_list, usable_rows,
+    AnalysisError,
+    add_common_arguments,
+    column_values,
+    emit,
+    excluded_note,
+    fmt_p,
+    fmt_r,
+    join_csv,
+    load_table,
+    parse_int_list,
+    usable_rows,
 )
 from rcx.analysis.truth import resolve_names
 
@@ -98,7 +108,6 @@ class SelectionReport:
 
 def _welch_p(a: np.ndarray, b: np.ndarray) -> float:
     import numpy as np
-
     from scipy import stats
 
     if len(a) < 2 or len(b) < 2 or (np.ptp(a) == 0 and np.ptp(b) == 0):
@@ -109,7 +118,8 @@ def _welch_p(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def selection_rows(score: np.ndarray, truth: np.ndarray, n_arch: Sequence[int], runs: int, seed: int,
-                   higher_is_better: bool, truth_higher_is_better: bool = True, label: str = "score") -> list[SelectionRow]:
+                   higher_is_better: bool, truth_higher_is_better: bool = True,
+                   label: str = "score") -> list[SelectionRow]:
     """The Table-2 rows for a pool of finite ``score`` and ``truth`` (n_pool,). Each N_a draws
     from its own stream seeded by ``(seed, N_a)``, so a row does not depend on the other N_a."""
     import numpy as np
@@ -146,7 +156,8 @@ def selection_report(table, score: str, truth: str, n_arch: Sequence[int], runs:
     mask, excluded = usable_rows([sc, tc])
     report = SelectionReport(sc.name, tc.name, higher_is_better, len(table.rows), int(mask.sum()), excluded, runs, seed)
     if not mask.any():
-        raise AnalysisError(f"no architecture has both {sc.name} (status done) and {tc.name}; {excluded_note(excluded)}")
+        raise AnalysisError(f"no architecture has both {sc.name} (status done) and {tc.name}; "
+                            f"{excluded_note(excluded)}")
     too_many = [n for n in n_arch if n > report.n_usable]
     if too_many:
         raise AnalysisError(f"N_a = {max(too_many)} is larger than the {report.n_usable} usable architectures "

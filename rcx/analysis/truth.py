@@ -9,8 +9,9 @@ does not hold, are one error with counts rather than a silently empty column.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, TypeGuard, TypeVar
 
 from rcx.analysis.common import AnalysisError
 
@@ -32,7 +33,7 @@ def is_truth_column(column: str) -> bool:
     return column.startswith(PREFIX) and column.count(".") == 2
 
 
-def is_spec(text: str | None) -> bool:
+def is_spec(text: str | None) -> TypeGuard[str]:
     """Whether a column argument names a truth (``TABLE:SUBSET``) rather than a column."""
     return text is not None and ":" in text
 
@@ -120,11 +121,14 @@ def join_specs(table: ResultsTable, specs: Sequence[str], registry: Registry | N
     return table, out
 
 
-def resolve_names(table: ResultsTable, names: Sequence[str | None],
-                  registry: Registry | None = None) -> tuple[ResultsTable, list[str | None]]:
+NameT = TypeVar("NameT", str, str | None)  # column arguments, optional ones too
+
+
+def resolve_names(table: ResultsTable, names: Sequence[NameT],
+                  registry: Registry | None = None) -> tuple[ResultsTable, list[NameT]]:
     """Column arguments of an analysis, where any of them may name a truth (``nb201:cifar10``):
     join those (strictly) and return the table with the arguments as column names."""
-    out: list[str | None] = []
+    out: list[NameT] = []
     for name in names:
         if is_spec(name) and name not in table.columns:  # a CSV header may contain ':' too
             table, cols = join_specs(table, [name], registry, single=True)

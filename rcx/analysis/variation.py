@@ -26,12 +26,20 @@ from __future__ import annotations
 import argparse
 import math
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from rcx.analysis.common import (
-    AnalysisError, ColumnValues, add_common_arguments, column_values, emit, fmt_r, load_table, usable_rows,
+    AnalysisError,
+    ColumnValues,
+    add_common_arguments,
+    column_values,
+    emit,
+    fmt_r,
+    load_table,
+    usable_rows,
 )
 from rcx.analysis.corr import MIN_N
 from rcx.analysis.proxies import _difference, _in_chunks, bootstrap_spearman, candidate_metrics, percentile_interval
@@ -215,7 +223,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--replicate", action="append", default=[], metavar="DB", required=True,
                    help="a results file with the same architectures under another seed (repeatable)")
     p.add_argument("--truth", required=True, help="truth table subset, e.g. nb201:cifar10, or a column")
-    p.add_argument("--metrics", metavar="COLS", help="only these columns (comma-separated; default: each evaluator's score, its first headline metric)")
+    p.add_argument("--metrics", metavar="COLS",
+                   help="only these columns (comma-separated; default: each evaluator's score, its first headline "
+                        "metric)")
     p.add_argument("--boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the resamples (default 0)")
     p.set_defaults(func=run)

@@ -38,6 +38,7 @@ of the interface: import from ``rcx.api`` itself.
 """
 
 from rcx.api.arch import Arch, ArchInfo, LayerInfo, SearchSpace
+from rcx.api.cache import CandidateCache
 from rcx.api.dataset import DatasetError, DatasetProvider, ImageDataset
 from rcx.api.device import Normalizer, cpu_has_fast_bf16, synchronize
 from rcx.api.evaluator import (
@@ -50,7 +51,6 @@ from rcx.api.evaluator import (
     RunContext,
     build_every_edge,
 )
-from rcx.api.cache import CandidateCache
 from rcx.api.hooks import hookimpl
 from rcx.api.init import INIT_SCHEMES, init_weights
 from rcx.api.options import DESCRIPTION, SCORE, Metric, Option

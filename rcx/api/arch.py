@@ -15,8 +15,9 @@ override :meth:`~SearchSpace.canonical` (``rcx.testing.check_space`` checks it).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rcx.api.options import Option
 

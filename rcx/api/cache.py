@@ -25,7 +25,7 @@ class CandidateCache(Generic[T]):
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._owner: tuple[weakref.ref, weakref.ref] | None = None
+        self._owner: tuple[weakref.ref[Any], weakref.ref[Any]] | None = None
         self._key: tuple[Any, ...] | None = None
         self._trials: dict[int, T] = {}
 

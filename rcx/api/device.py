@@ -39,7 +39,7 @@ class Normalizer:
     std: torch.Tensor  # (1, C, 1, 1) float32
 
     @classmethod
-    def create(cls, mean: tuple[float, ...], std: tuple[float, ...], device: torch.device) -> "Normalizer":
+    def create(cls, mean: tuple[float, ...], std: tuple[float, ...], device: torch.device) -> Normalizer:
         import torch
 
         shape = (1, len(mean), 1, 1)

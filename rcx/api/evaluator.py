@@ -5,8 +5,9 @@ from __future__ import annotations
 import inspect
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rcx.api.arch import Arch, ArchInfo, SearchSpace
 from rcx.api.dataset import ImageDataset
@@ -75,13 +76,14 @@ class EvalResult:
     """The outcome of one (candidate, evaluator).
 
     ``status``: ``done`` or an evaluator-specific final status such as ``screened``.
-    ``metrics``: scalar metrics named as declared in ``Evaluator.metrics``.
+    ``metrics``: scalar metrics named as declared in ``Evaluator.metrics`` (None: no value,
+    stored as null).
     ``trials``: per-trial metric dicts. ``extra``: anything else worth keeping (dtype, batch
     size, solver...), stored as JSON.
     """
 
     status: str
-    metrics: dict[str, float]
+    metrics: dict[str, float | None]
     trials: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -106,7 +108,7 @@ class FixedBatch:
     device: torch.device
 
     @classmethod
-    def draw(cls, ctx: RunContext, size: int, stream: str, normalize: bool = True) -> "FixedBatch":
+    def draw(cls, ctx: RunContext, size: int, stream: str, normalize: bool = True) -> FixedBatch:
         """``size`` training images drawn without replacement from ``generator(ctx.seed, stream,
         "batch")``: the same batch for every candidate, evaluation order and resume. Evaluators
         that name the same ``stream`` share the batch. Raises ``ValueError`` when the training
@@ -140,7 +142,8 @@ def build_every_edge(space: SearchSpace, arch: Arch, in_shape: tuple[int, int, i
     identical, but proxies that hook activations (NASWOT's ReLU codes, Zen-NAS's BatchNorm
     variances) see every module the benchmark's reference code runs. Other spaces: ``build``."""
     if "prune_unreachable" in inspect.signature(space.build).parameters:
-        return space.build(arch, in_shape, prune_unreachable=False)
+        build: Callable[..., nn.Module] = space.build  # a keyword the base class's signature lacks
+        return build(arch, in_shape, prune_unreachable=False)
     return space.build(arch, in_shape)
 
 
@@ -168,7 +171,7 @@ class Evaluator(ABC):
         """Cross-checks against the rest of the plan, as ``(key path, message)`` problems."""
         return []
 
-    def prepare(self, ctx: RunContext) -> None:
+    def prepare(self, ctx: RunContext) -> None:  # noqa: B027  (optional hook, empty by default)
         """Once per run, before the first candidate."""
 
     @abstractmethod

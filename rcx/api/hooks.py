@@ -11,7 +11,7 @@ Never give a hookimpl parameter a default value.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pluggy
 

@@ -58,7 +58,7 @@ def init_weights(module: nn.Module, scheme: str, g: torch.Generator) -> nn.Modul
                     new_w = torch.empty(w.shape).normal_(0.0, math.sqrt(2.0 / fan_out), generator=g)
                     new_b = torch.zeros(m.bias.shape) if m.bias is not None else None
                 w.copy_(new_w)
-                if new_b is not None:
+                if new_b is not None and m.bias is not None:
                     m.bias.copy_(new_b)
             elif isinstance(m, nn.modules.batchnorm._BatchNorm):
                 m.reset_parameters()

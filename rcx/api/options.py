@@ -7,10 +7,12 @@ validation (and, later, a generated form in the TUI) without writing any checkin
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 INT_RANGE = (-(2**63), 2**63 - 1)
 """Every int option stays in SQLite's (and torch's) signed 64-bit range, whatever it declares."""
@@ -39,7 +41,7 @@ class Option:
     min: float | None = None
     max: float | None = None
     choices: tuple[Any, ...] = ()
-    item_type: type | None = None
+    item_type: builtins.type | None = None  # builtins: the field `type` shadows the name here
     gt_min: bool = False  # min is exclusive (value must be > min)
     neutral_default: bool = False
 

@@ -9,9 +9,9 @@ import os
 import platform
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
 import torch
 
@@ -29,7 +29,8 @@ def resolve_device(spec: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if spec.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise DeviceError(f"device {spec!r}: torch sees no CUDA device on this machine (use device = \"cpu\" or \"auto\")")
+            raise DeviceError(f"device {spec!r}: torch sees no CUDA device on this machine "
+                              f"(use device = \"cpu\" or \"auto\")")
         dev = torch.device(spec)
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise DeviceError(f"device {spec!r}: only {torch.cuda.device_count()} CUDA device(s) visible")

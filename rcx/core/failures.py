@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import traceback
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 #: Frames kept of a failure's traceback: the innermost ones, where the plugin raised.
 TRACEBACK_LIMIT = -12

@@ -121,8 +121,8 @@ class ResultsTable:
         the finalists), best first, missing values last."""
         last = max(self.stages.values(), default=0)
         deciding: dict[int, str | None] = {last: self.default_sort()}
-        for inst, col in self.stage_by.items():
-            deciding.setdefault(self.stages.get(inst, 1) - 1, col if col in self.columns else None)
+        for inst, by in self.stage_by.items():
+            deciding.setdefault(self.stages.get(inst, 1) - 1, by if by in self.columns else None)
         groups: dict[int, list[dict[str, Any]]] = {}
         for row in self.rows:
             groups.setdefault(self.reached(row), []).append(row)
@@ -199,9 +199,9 @@ def results_table(store: Store, run_id: int | None = None, registry: Registry | 
             row[f"{inst}.status"] = None
         rows[c["arch"]] = row
     for e in evaluations:
-        row = rows.get(e["arch"])
-        if row is None:
+        if e["arch"] not in rows:
             continue
+        row = rows[e["arch"]]
         inst = e["evaluator"]
         row[f"{inst}.status"] = e["status"]
         for k, v in e["metrics"].items():
@@ -215,8 +215,8 @@ def results_table(store: Store, run_id: int | None = None, registry: Registry | 
     columns = ["arch", *param_cols, *ARCH_COLUMNS]
     for inst, cols in metric_cols.items():
         cpu = [f"{inst}.{CPU_COLUMN}"] if inst in timed and CPU_COLUMN not in cols else []
-        for c in cpu:  # a cost: lower is better, a description (never a score)
-            higher[c], roles[c] = False, DESCRIPTION
+        for cost_col in cpu:  # a cost: lower is better, a description (never a score)
+            higher[cost_col], roles[cost_col] = False, DESCRIPTION
         columns += [f"{inst}.status", *(f"{inst}.{m}" for m in cols), *cpu, f"{inst}.error"]
     for row in rows.values():
         for col in columns:
@@ -234,7 +234,7 @@ def results_table(store: Store, run_id: int | None = None, registry: Registry | 
         stage_by[inst] = score_name(parts)
     result = ResultsTable(columns, list(rows.values()), higher, list(metric_cols), headline, space, stages, roles,
                           stage_by)
-    for inst, col in stage_by.items():  # a stage's rank average is a column of its own
+    for col in stage_by.values():  # a stage's rank average is a column of its own
         if col not in result.columns:
             try:
                 result.add_rank_average(list(parse_score(col)))

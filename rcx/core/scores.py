@@ -26,7 +26,8 @@ among the usable rows only, so every score is on the same 1..m scale.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from rcx.api.options import DESCRIPTION, SCORE, Metric
 

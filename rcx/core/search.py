@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import importlib.util
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rcx.api.arch import Arch, SearchSpace
 from rcx.api.seeding import derive_seed
@@ -90,7 +91,7 @@ class Proposal:
         return out
 
 
-def distributions(grid: dict[str, Sequence[Any]]) -> dict[str, "optuna.distributions.BaseDistribution"]:
+def distributions(grid: dict[str, Sequence[Any]]) -> dict[str, optuna.distributions.BaseDistribution]:
     """Optuna distributions of a space's grid: ``range`` -> integers, other sequences -> categorical."""
     from optuna.distributions import CategoricalDistribution, IntDistribution
 
@@ -103,7 +104,7 @@ def distributions(grid: dict[str, Sequence[Any]]) -> dict[str, "optuna.distribut
     return out
 
 
-def make_sampler(algorithm: str, seed: int) -> "optuna.samplers.BaseSampler":
+def make_sampler(algorithm: str, seed: int) -> optuna.samplers.BaseSampler:
     """The Optuna sampler for ``algorithm`` seeded with ``seed`` (each takes one or two objectives)."""
     import optuna
 
@@ -136,7 +137,7 @@ class Search:
             directions=["maximize" if o.maximize else "minimize" for o in self.objectives],
             sampler=make_sampler(algorithm, seed % 2**32),
         )
-        self._open: dict[int, "optuna.trial.Trial"] = {}
+        self._open: dict[int, optuna.trial.Trial] = {}
 
     @property
     def trials(self) -> int:

@@ -24,9 +24,10 @@ import socket
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, TypeVar
 
 try:
     import fcntl
@@ -189,7 +190,7 @@ def _db_errors(method: _F) -> _F:
     clear :class:`StoreError`."""
 
     @functools.wraps(method)
-    def wrapper(self: "Store", *args: Any, **kwargs: Any) -> Any:
+    def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
         except sqlite3.DatabaseError as exc:
@@ -258,7 +259,7 @@ class WriterLock:
         self._key = str(self.path.absolute())
         self._active = False
 
-    def acquire(self) -> "WriterLock":
+    def acquire(self) -> WriterLock:
         """Take the lock, or raise :class:`StoreBusy` naming the holder (:class:`StoreError`
         when the results file's folder cannot be written)."""
         if self.db.is_dir():
@@ -336,7 +337,7 @@ class WriterLock:
                     pass
                 os.close(held[0])
 
-    def __enter__(self) -> "WriterLock":
+    def __enter__(self) -> WriterLock:
         return self.acquire()
 
     def __exit__(self, *exc: object) -> None:
@@ -369,7 +370,7 @@ class Store:
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod
-    def open(cls, path: str | Path, verify: bool = True) -> "Store":
+    def open(cls, path: str | Path, verify: bool = True) -> Store:
         """Open or create ``path`` for writing (parent directories are created).
 
         Takes the :class:`WriterLock` (:class:`StoreBusy` when another process writes it). An
@@ -392,7 +393,8 @@ class Store:
                 if verify:
                     check_integrity(conn, path)
                 if not conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone():
-                    raise StoreError(f"{path}: not an rcx results database (no rcx tables); choose another file with --db")
+                    raise StoreError(f"{path}: not an rcx results database (no rcx tables); "
+                                     "choose another file with --db")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
@@ -402,7 +404,8 @@ class Store:
                 if row is None:
                     conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
                 elif _schema(row[0]) > SCHEMA_VERSION:
-                    raise StoreError(f"{path}: written by a newer rcx (schema {row[0]} > {SCHEMA_VERSION}); upgrade rcx")
+                    raise StoreError(f"{path}: written by a newer rcx (schema {row[0]} > {SCHEMA_VERSION}); "
+                                     "upgrade rcx")
                 elif _schema(row[0]) < SCHEMA_VERSION:  # 1 -> 2: the script above created `curves`
                     _migrate(conn)
                     conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
@@ -420,7 +423,7 @@ class Store:
         return cls(conn, path, lock)
 
     @classmethod
-    def open_readonly(cls, path: str | Path, verify: bool = False) -> "Store":
+    def open_readonly(cls, path: str | Path, verify: bool = False) -> Store:
         """Open an existing results file without writing to it (it may be in use by a run).
 
         The folder is left as it was found: on a file no one has open (no ``-wal`` beside it)
@@ -501,7 +504,8 @@ class Store:
         else:
             row = self.conn.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
         if row is None:
-            raise StoreError(f"{self.path}: no run {run_id}" if run_id is not None else f"{self.path}: holds no run yet")
+            raise StoreError(f"{self.path}: no run {run_id}" if run_id is not None
+                             else f"{self.path}: holds no run yet")
         return self._run(row)
 
     @staticmethod
@@ -525,7 +529,8 @@ class Store:
                 (name, plan_text, json.dumps(plan, sort_keys=True, default=str), plan_hash, json.dumps(versions),
                  device, device_name, json.dumps(dataset), "running", now, now),
             )
-        return int(cur.lastrowid)
+        assert cur.lastrowid is not None  # set by the INSERT
+        return cur.lastrowid
 
     @_db_errors
     def set_run_state(self, run_id: int, state: str, **updates: Any) -> None:
@@ -556,7 +561,8 @@ class Store:
             (run_id,),
         )
         return [
-            {"idx": r[0], "arch": r[1], "params": json.loads(r[2]), "info": json.loads(r[3]), "valid": bool(r[4]), "reason": r[5]}
+            {"idx": r[0], "arch": r[1], "params": json.loads(r[2]), "info": json.loads(r[3]), "valid": bool(r[4]),
+             "reason": r[5]}
             for r in rows
         ]
 
@@ -565,7 +571,8 @@ class Store:
     def finished_keys(self, run_id: int) -> set[tuple[str, str]]:
         """(arch, evaluator) pairs whose evaluation reached a final state (any state but
         ``running``: a status a plugin declares beyond :data:`FINAL_STATES` is final too)."""
-        rows = self.conn.execute("SELECT arch, evaluator FROM evaluations WHERE run_id=? AND state != 'running'", (run_id,))
+        rows = self.conn.execute("SELECT arch, evaluator FROM evaluations WHERE run_id=? AND state != 'running'",
+                                 (run_id,))
         return {(a, e) for a, e in rows}
 
     @_db_errors
@@ -580,7 +587,8 @@ class Store:
                 (run_id, run_id, *states),
             )
             cur = self.conn.execute(
-                f"DELETE FROM evaluations WHERE run_id=? AND state IN ({','.join('?' * len(states))})", (run_id, *states)
+                f"DELETE FROM evaluations WHERE run_id=? AND state IN ({','.join('?' * len(states))})",
+                (run_id, *states),
             )
         return cur.rowcount
 
@@ -617,7 +625,8 @@ class Store:
                 " ON CONFLICT (run_id, arch, evaluator) DO UPDATE SET state=excluded.state,"
                 " metrics_json=excluded.metrics_json, trials_json=excluded.trials_json, extra_json=excluded.extra_json,"
                 " error=excluded.error, finished=excluded.finished, seconds=excluded.seconds, cpu_s=excluded.cpu_s,"
-                " seed=COALESCE(excluded.seed, seed), device=CASE WHEN excluded.device='' THEN device ELSE excluded.device END",
+                " seed=COALESCE(excluded.seed, seed),"
+                " device=CASE WHEN excluded.device='' THEN device ELSE excluded.device END",
                 (run_id, arch, evaluator, status, *texts, error, seed, device, now, now, seconds, cpu_s),
             )
 
@@ -724,7 +733,8 @@ class Store:
     @_db_errors
     def curves(self, run_id: int, evaluator: str | None = None) -> dict[tuple[str, str], list[dict[str, Any]]]:
         """Every curve of a run (or of one evaluator instance), keyed by (arch, evaluator)."""
-        where, args = ("run_id=?", (run_id,)) if evaluator is None else ("run_id=? AND evaluator=?", (run_id, evaluator))
+        where, args = (("run_id=?", (run_id,)) if evaluator is None
+                       else ("run_id=? AND evaluator=?", (run_id, evaluator)))
         out: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for point in self._curve_rows(where, args, with_keys=True):
             out.setdefault((point.pop("arch"), point.pop("evaluator")), []).append(point)
@@ -733,7 +743,8 @@ class Store:
     def _curve_rows(self, where: str, args: tuple, with_keys: bool = False) -> list[dict[str, Any]]:
         try:
             rows = self.conn.execute(
-                f"SELECT arch, evaluator, step, epoch, metrics_json FROM curves WHERE {where} ORDER BY arch, evaluator, step",
+                f"SELECT arch, evaluator, step, epoch, metrics_json FROM curves WHERE {where}"
+                " ORDER BY arch, evaluator, step",
                 args,
             ).fetchall()
         except sqlite3.OperationalError:  # a schema-1 file opened read-only has no curves table
@@ -749,8 +760,10 @@ class Store:
     @_db_errors
     def log(self, run_id: int, level: str, message: str) -> None:
         with self.conn:
-            self.conn.execute("INSERT INTO log (run_id, time, level, message) VALUES (?,?,?,?)", (run_id, time.time(), level, message))
+            self.conn.execute("INSERT INTO log (run_id, time, level, message) VALUES (?,?,?,?)",
+                              (run_id, time.time(), level, message))
 
     @_db_errors
     def logs(self, run_id: int) -> list[tuple[float, str, str]]:
-        return [tuple(r) for r in self.conn.execute("SELECT time, level, message FROM log WHERE run_id=? ORDER BY id", (run_id,))]
+        rows = self.conn.execute("SELECT time, level, message FROM log WHERE run_id=? ORDER BY id", (run_id,))
+        return [tuple(r) for r in rows]

@@ -3,9 +3,9 @@
 Classes are the sorted sub-folder names of ``ROOT/train``; ``ROOT/test`` must hold the same
 set. Images are ordered round-robin over the classes (the first file of every class, then the
 second...), files sorted by name within a class, so ``selection = "first"`` takes a
-class-balanced, deterministic subset from a class-sorted tree. Files are decoded to RGB uint8 on a small thread pool and the decoded tensors are cached
-(keyed by the resolved root, ``image_size``, the file list and the newest mtime), so later loads
-skip decoding.
+class-balanced, deterministic subset from a class-sorted tree. Files are decoded to RGB uint8
+on a small thread pool and the decoded tensors are cached (keyed by the resolved root,
+``image_size``, the file list and the newest mtime), so later loads skip decoding.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rcx.api.dataset import DatasetError, DatasetProvider, ImageDataset
 from rcx.api.options import Option
@@ -23,7 +23,6 @@ from rcx.data.cache import load_tensors, save_tensors
 from rcx.data.prepare import MAX_SIDE, channel_stats, resize_uint8
 
 if TYPE_CHECKING:
-    import numpy as np
     import torch
 
 EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
@@ -49,7 +48,6 @@ def _read(path: str) -> torch.Tensor:
 def _decode_file(path: str, data: torch.Tensor) -> torch.Tensor:
     """Encoded bytes ``data`` of ``path`` -> (3, H, W) uint8 RGB. torchvision first, PIL for other formats."""
     import torch
-
     from torchvision.io import ImageReadMode, decode_image
 
     try:
@@ -64,7 +62,6 @@ def _decode_file(path: str, data: torch.Tensor) -> torch.Tensor:
 def _decode_pil(path: str) -> torch.Tensor:
     import numpy as np
     import torch
-
     from PIL import Image
 
     try:
@@ -170,7 +167,8 @@ class ImageFolderProvider(DatasetProvider):
     def load(self, options: dict[str, Any], cache_dir: Path) -> ImageDataset:
         o = {opt.name: opt.default for opt in self.options} | options
         if o["root"] is None:
-            raise DatasetError(f"imagefolder: set `root` in the plan's [dataset] table to a folder laid out as {LAYOUT}")
+            raise DatasetError(f"imagefolder: set `root` in the plan's [dataset] table to a folder laid out as "
+                               f"{LAYOUT}")
         root = Path(o["root"]).expanduser().resolve()
         if not root.is_dir():
             raise DatasetError(f"imagefolder: root {root} is not a folder; expected the layout {LAYOUT}")
@@ -199,7 +197,9 @@ class ImageFolderProvider(DatasetProvider):
         if cached is None:
             cached = self._decode(classes, splits, o["image_size"])
             save_tensors(path, cached)
-        return ImageDataset(self.name, cached["train_x"], cached["train_y"], cached["test_x"], cached["test_y"],
+        train_x, train_y, test_x, test_y = (cast("torch.Tensor", cached[k])  # as _decode wrote them
+                                            for k in ("train_x", "train_y", "test_x", "test_y"))
+        return ImageDataset(self.name, train_x, train_y, test_x, test_y,
                             list(cached["classes"]), tuple(cached["mean"]), tuple(cached["std"]))
 
     @staticmethod

@@ -17,7 +17,6 @@ from rcx.api.options import Option
 from rcx.data.prepare import channel_stats
 
 if TYPE_CHECKING:
-    import numpy as np
     import torch
 
 
@@ -85,7 +84,6 @@ class TorchvisionProvider(DatasetProvider):
     def load(self, options: dict[str, Any], cache_dir: Path) -> ImageDataset:
         import numpy as np
         import torch
-
         import torchvision.datasets
 
         o = {opt.name: opt.default for opt in self.options} | options
@@ -108,7 +106,7 @@ class TorchvisionProvider(DatasetProvider):
         train_y, test_y = (torch.as_tensor(np.asarray(getattr(splits[s], spec.labels)), dtype=torch.int64)
                            for s in ("train", "test"))
         classes = list(getattr(splits["train"], "classes", None) or [str(i) for i in range(int(train_y.max()) + 1)])
-        mean, std = (spec.mean, spec.std) if spec.mean is not None else channel_stats(train_x)
+        mean, std = (spec.mean, spec.std) if spec.mean is not None and spec.std is not None else channel_stats(train_x)
         return ImageDataset(spec.name, train_x, train_y, test_x, test_y, classes, mean, std)
 
 
@@ -119,4 +117,5 @@ def _provider(spec: _Spec) -> type[TorchvisionProvider]:
 
 
 TORCHVISION_PROVIDERS: tuple[type[TorchvisionProvider], ...] = tuple(_provider(s) for s in _SPECS)
-CIFAR10Provider, CIFAR100Provider, MNISTProvider, FashionMNISTProvider, SVHNProvider, STL10Provider = TORCHVISION_PROVIDERS
+(CIFAR10Provider, CIFAR100Provider, MNISTProvider, FashionMNISTProvider, SVHNProvider,
+ STL10Provider) = TORCHVISION_PROVIDERS

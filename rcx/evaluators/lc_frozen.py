@@ -41,7 +41,6 @@ from rcx.evaluators.training import TRAIN_METRICS, TrainingEvaluator, param_coun
 from rcx.nn.choices import LC_OPS
 
 if TYPE_CHECKING:
-    from rcx.nn.lc import filter_variance_entropy, freeze_spatial, lc_transform, set_folded, spatial_filters
     from rcx.nn.train import Classifier, TrainOutcome
 
 

@@ -2,12 +2,13 @@
 
 Per conv layer the first ``fraction`` of the output filters (rounded half up, at least 1) --
 or a fixed ``count`` of them, when set -- learn (``fraction = 0``: none, every conv stays at
-its random init and only BatchNorm and the head learn, the left end of the paper's curve); the rest stays at its random init
-(``rest = "random"``) or is zeroed (``rest = "zero"``). ``dim = "in"`` slices input channels
-instead (the paper's alternative; biases then stay at init). The frozen part is a buffer used
-by a second convolution (``rcx.nn.partial``): it costs no weight gradient and no optimiser,
-weight decay or momentum ever moves it. ``bn_learnable`` and ``classifier_learnable`` say
-whether BatchNorm's affine parameters and the linear head train.
+its random init and only BatchNorm and the head learn, the left end of the paper's curve); the
+rest stays at its random init (``rest = "random"``) or is zeroed (``rest = "zero"``).
+``dim = "in"`` slices input channels instead (the paper's alternative; biases then stay at
+init). The frozen part is a buffer used by a second convolution (``rcx.nn.partial``): it costs
+no weight gradient and no optimiser, weight decay or momentum ever moves it. ``bn_learnable``
+and ``classifier_learnable`` say whether BatchNorm's affine parameters and the linear head
+train.
 
 Training defaults are the ``trained`` evaluator's (seed 000's settings with lr 0.02 -> 0.0002);
 the paper used each architecture's reference training for a few epochs and gives no single
@@ -29,10 +30,8 @@ from rcx.evaluators.training import TRAIN_METRICS, TrainingEvaluator, param_coun
 from rcx.nn.choices import PARTIAL_DIMS, PARTIAL_RESTS
 
 if TYPE_CHECKING:
-    from torch import nn
 
     from rcx.nn.train import Classifier
-    from rcx.nn.partial import partialize
 
 
 class PartialFilters(TrainingEvaluator):

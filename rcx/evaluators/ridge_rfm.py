@@ -49,11 +49,9 @@ from rcx.api.options import DESCRIPTION, Metric, Option
 from rcx.api.seeding import derive_seed, generator
 
 if TYPE_CHECKING:
-    import numpy as np
     import torch
 
-    from rcx.nn.features import ForwardTimer, batched_features, choose_dtype, default_batch_size
-    from rcx.nn.ridge import RidgeAccumulator
+    from rcx.nn.features import ForwardTimer
 
 
 CACHE_BYTES = 512 * 2**20  # largest feature set kept for the next instance (train + validation, float32)
@@ -90,7 +88,8 @@ class RidgeRFM(Evaluator):
         Option("val_size", int, 500, "validation images: the first N of the dataset's test split", min=1),
         Option("lambda", float, 1.0, "ridge penalty (sklearn alpha), or \"loo\" to pick it by exact leave-one-out",
                min=0.0, choices=("loo",)),
-        Option("lambda_grid", list, None, "absolute lambdas tried by \"loo\" (default: a relative grid, see rcx.nn.ridge)",
+        Option("lambda_grid", list, None,
+               "absolute lambdas tried by \"loo\" (default: a relative grid, see rcx.nn.ridge)",
                item_type=float, min=0.0),
         Option("targets", str, "pm1", "pm1: sklearn's {-1,+1} columns; onehot: seed 000's 1/0 targets",
                choices=("pm1", "onehot")),
@@ -105,8 +104,10 @@ class RidgeRFM(Evaluator):
                choices=("auto", "contiguous", "channels_last")),
         Option("batch_size", int, 0, "images per forward batch (0: per-device default, 32 on CPU, 256 on CUDA)", min=0,
                max=65536),
-        Option("screen_val_acc", float, 0.0, "after trial 1, stop if val accuracy is below this (0: off)", min=0.0, max=1.0),
-        Option("screen_throughput", float, 0.0, "after trial 1, stop if throughput (img/s) is below this (0: off)", min=0.0),
+        Option("screen_val_acc", float, 0.0, "after trial 1, stop if val accuracy is below this (0: off)",
+               min=0.0, max=1.0),
+        Option("screen_throughput", float, 0.0, "after trial 1, stop if throughput (img/s) is below this (0: off)",
+               min=0.0),
         Option("init_seed", str, "instance", "instance: initialisations drawn per evaluator instance; shared: the "
                "same for every instance (readouts compared on the same features, computed once)",
                choices=("instance", "shared"), neutral_default=True),
@@ -143,7 +144,8 @@ class RidgeRFM(Evaluator):
         data, cfg = ctx.data, self.config
         for key, split, x in (("train_size", "train", data.train_x), ("val_size", "test", data.test_x)):
             if cfg[key] > x.shape[0]:
-                raise ValueError(f"ridge_rfm.{key} = {cfg[key]} but the dataset's {split} split has {x.shape[0]} images")
+                raise ValueError(f"ridge_rfm.{key} = {cfg[key]} but the dataset's {split} split has "
+                                 f"{x.shape[0]} images")
         dev = ctx.device
         self.device = dev
         self.in_shape = data.shape
@@ -211,7 +213,7 @@ class RidgeRFM(Evaluator):
                 break
 
         accs = np.array([tr["val_acc"] for tr in trials])
-        metrics = {
+        metrics: dict[str, float | None] = {
             "val_acc": float(accs.mean()),
             "val_acc_std": float(accs.std()),
             "val_acc_min": float(accs.min()),

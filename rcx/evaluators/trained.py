@@ -36,7 +36,8 @@ class Trained(TrainingEvaluator):
     help = "Train the architecture (flatten + linear head): SGD, cosine lr, pad-crop + flip (seed 000's baseline)."
     headline = ("val_acc", "train_loss", "seconds")
     options = [
-        Option("preset", str, "none", "seed000: the paper's lr 0.1 -> 0.001 (diverges on some nets; see the evaluators guide)",
+        Option("preset", str, "none",
+               "seed000: the paper's lr 0.1 -> 0.001 (diverges on some nets; see the evaluators guide)",
                choices=("none", *PRESETS)),
         *train_options(epochs=10, batch_size=32, lr=0.02, min_lr=0.0002, momentum=0.9, nesterov=False,
                        weight_decay=4e-5, label_smoothing=0.0),

@@ -23,10 +23,9 @@ from rcx.api.options import DESCRIPTION, Metric, Option
 from rcx.api.seeding import derive_seed, generator
 
 if TYPE_CHECKING:
-    import torch
     from torch import nn
 
-    from rcx.nn.train import Classifier, DeviceData, TrainConfig, TrainHooks, TrainOutcome, train
+    from rcx.nn.train import Classifier, TrainOutcome
 
 TRAIN_METRICS = [
     Metric("val_acc", "fraction", True, "validation accuracy after the last step"),

@@ -31,17 +31,18 @@ import socket
 import sys
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import ray
 import torch
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
+from rcx.api.evaluator import Cancelled
 from rcx.core import events as ev
 from rcx.core.runner import CANCELLED, ExecutorError, Outcome, Runner, Task
-from rcx.api.evaluator import Cancelled
 from rcx.exec import ExecutionSettings
 from rcx.exec.worker import EvalWorker
 
@@ -57,7 +58,9 @@ the worker timeout; longer, it is reported as failed to start."""
 REPLACEMENTS_PER_WORKER = 3
 """Lost workers replaced per requested worker before the run gives up."""
 
-RemoteWorker = ray.remote(concurrency_groups={"control": 1})(EvalWorker)
+# ray's typed overloads of remote() leave out concurrency_groups, an actor option it documents.
+_remote: Callable[..., Any] = ray.remote
+RemoteWorker = _remote(concurrency_groups={"control": 1})(EvalWorker)
 
 
 @dataclass
@@ -159,8 +162,9 @@ class RayExecutor:
         device = runner.device or torch.device("cpu")
         n = self._plan_workers(device, len(tasks))
         if not self._slots:
-            runner.log("info", f"Ray: {n} worker(s), {self._gpus(device):g} GPU and {self.settings.cpus_per_worker:g} CPU "
-                               f"each, {self.settings.threads()} torch thread(s) each ({self.settings.address or 'local'})")
+            runner.log("info", f"Ray: {n} worker(s), {self._gpus(device):g} GPU and "
+                               f"{self.settings.cpus_per_worker:g} CPU each, {self.settings.threads()} torch thread(s) "
+                               f"each ({self.settings.address or 'local'})")
         try:
             for _ in range(n - len(self._alive())):  # workers of an earlier batch (stage) stay
                 self._add_worker(runner, device)
@@ -252,7 +256,8 @@ class RayExecutor:
         pending.extendleft(reversed(again))
         self._lost += 1
         where = f" on {slot.node}" if slot.node else ""
-        runner.log("warning", f"worker {slot.name}{where} was lost ({why}); {len(again)} evaluation(s) run again elsewhere")
+        runner.log("warning",
+                   f"worker {slot.name}{where} was lost ({why}); {len(again)} evaluation(s) run again elsewhere")
         if runner.cancel.is_set():  # cancelling: nothing more will run
             pass
         elif self._lost <= REPLACEMENTS_PER_WORKER * requested:
@@ -288,8 +293,8 @@ class RayExecutor:
                 where = f" on {slot.node}" if slot.node else ""
                 why = f"placed{where} but not set up in {limit:.0f} s (loading the dataset, preparing evaluators)"
             else:
-                why = (f"not placed on a node in {limit:.0f} s: Ray reports the actor {actor_state or 'in no known state'} "
-                       f"with no process, {self._placement_reason()}")
+                why = (f"not placed on a node in {limit:.0f} s: Ray reports the actor "
+                       f"{actor_state or 'in no known state'} with no process, {self._placement_reason()}")
             slot.state = "failed"
             self._forget(slot)
             try:
@@ -443,7 +448,8 @@ class RayExecutor:
 
     def _finish(self, runner: Runner, task: Task, slot: _Slot, outcome: Outcome) -> None:
         if slot.running is not task and not outcome.cancelled and task.key not in self._recorded:
-            runner.task_started(task, slot.name, f"{slot.device} on {slot.node} ({slot.name})")  # a quick one: no "started"
+            # a quick one: no "started"
+            runner.task_started(task, slot.name, f"{slot.device} on {slot.node} ({slot.name})")
         if task in slot.tasks:
             slot.tasks.remove(task)
         if slot.running is task:

@@ -12,8 +12,9 @@ parameters), so ``params()`` equals ``sum(p.numel() for p in module().parameters
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Sequence, Union
+from typing import TYPE_CHECKING, ClassVar
 
 from rcx.api.arch import ArchInfo, LayerInfo
 
@@ -182,7 +183,7 @@ class MaxPoolSpec:
         return nn.MaxPool2d(self.kernel, self.stride)
 
 
-LayerSpec = Union[ConvSpec, ReLUSpec, BNSpec, MaxPoolSpec]
+LayerSpec = ConvSpec | ReLUSpec | BNSpec | MaxPoolSpec
 
 
 def _check_channels(spec: LayerSpec, name: str, channels: int) -> None:

@@ -11,8 +11,8 @@ see :meth:`LCBlock.fold`. Such a block can also *compute* that way (``folded = T
 (differentiably: a (c_out x c_out E) by (c_out E x c_in k k) product) and runs one spatial
 convolution, so the gradients of the 1x1 and spatial weights are the same as the two-conv
 block's up to float rounding, while the spatial convolution costs what the plain conv costs
-instead of E times that and no (B, c_out E, H, W) activation is stored. The ops ``relu``, ``bn`` (affine BatchNorm) and ``bn_relu`` are the
-paper's Appendix C ablation.
+instead of E times that and no (B, c_out E, H, W) activation is stored. The ops ``relu``, ``bn``
+(affine BatchNorm) and ``bn_relu`` are the paper's Appendix C ablation.
 
 ``frozen`` training freezes every spatial filter (kernel > 1, inside LC-Blocks or not) at its
 random init with ``requires_grad = False``: autograd then skips their weight gradient (the
@@ -22,13 +22,14 @@ classifier always learn.
 
 from __future__ import annotations
 
+from typing import Literal, TypeGuard
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from rcx.nn.choices import LC_OPS
 from rcx.nn.surgery import replace_module
-
 
 
 def _op(name: str, channels: int) -> nn.Module:
@@ -42,8 +43,10 @@ def _op(name: str, channels: int) -> nn.Module:
         return nn.Sequential(nn.BatchNorm2d(channels), nn.ReLU())
     raise ValueError(f"unknown LC-Block op {name!r} (known: {', '.join(LC_OPS)})")
 
+PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]  # nn.Conv2d's
 
-def is_spatial(m: nn.Module) -> bool:
+
+def is_spatial(m: nn.Module) -> TypeGuard[nn.Conv2d]:
     """A 2-d convolution with a kernel larger than 1x1."""
     return isinstance(m, nn.Conv2d) and max(m.kernel_size) > 1
 
@@ -57,7 +60,7 @@ class LCBlock(nn.Module):
     def __init__(self, in_ch: int, out_ch: int, kernel_size: int | tuple[int, int], expansion: int, *,
                  stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] | str = 0,
                  dilation: int | tuple[int, int] = 1, groups: int = 1, bias: bool = True, op: str = "none",
-                 padding_mode: str = "zeros") -> None:
+                 padding_mode: PaddingMode = "zeros") -> None:
         super().__init__()
         if expansion < 1:
             raise ValueError(f"LC-Block expansion must be >= 1, got {expansion}")
@@ -71,10 +74,13 @@ class LCBlock(nn.Module):
         self.folded = False  # compute as one conv with the combined filters (op none only; set_folded)
 
     @classmethod
-    def replacing(cls, conv: nn.Conv2d, expansion: int, op: str = "none") -> "LCBlock":
+    def replacing(cls, conv: nn.Conv2d, expansion: int, op: str = "none") -> LCBlock:
         """An LC-Block with ``conv``'s geometry (its weights are not reused: init it afterwards)."""
-        return cls(conv.in_channels, conv.out_channels, conv.kernel_size, expansion, stride=conv.stride,
-                   padding=conv.padding, dilation=conv.dilation, groups=conv.groups, bias=conv.bias is not None,
+        # torch's stubs type a Conv2d's geometry as tuple[int, ...], its __init__ wants an int or a
+        # 2-tuple: the values are the ones that conv was made with.
+        return cls(conv.in_channels, conv.out_channels, conv.kernel_size,  # type: ignore[arg-type]
+                   expansion, stride=conv.stride, padding=conv.padding,  # type: ignore[arg-type]
+                   dilation=conv.dilation, groups=conv.groups, bias=conv.bias is not None,  # type: ignore[arg-type]
                    op=op, padding_mode=conv.padding_mode).to(conv.weight.device)
 
     def set_op(self, op: str) -> None:
@@ -110,11 +116,14 @@ class LCBlock(nn.Module):
         if self.op_name != "none":
             raise ValueError(f"an LC-Block with op {self.op_name!r} does not fold into one convolution")
         sp = self.spatial
-        conv = nn.Conv2d(self.in_ch, self.out_ch, sp.kernel_size, stride=sp.stride, padding=sp.padding,
-                         dilation=sp.dilation, groups=self.groups, bias=self.pointwise.bias is not None,
+        # torch's stubs: a Conv2d's geometry is tuple[int, ...], its __init__ wants 2-tuples (see replacing)
+        conv = nn.Conv2d(self.in_ch, self.out_ch, sp.kernel_size,  # type: ignore[arg-type]
+                         stride=sp.stride, padding=sp.padding,  # type: ignore[arg-type]
+                         dilation=sp.dilation, groups=self.groups,  # type: ignore[arg-type]
+                         bias=self.pointwise.bias is not None,
                          padding_mode=sp.padding_mode).to(sp.weight.device, sp.weight.dtype)
         conv.weight.copy_(self.combined_weight())
-        if conv.bias is not None:
+        if conv.bias is not None and self.pointwise.bias is not None:
             conv.bias.copy_(self.pointwise.bias)
         return conv
 

@@ -18,7 +18,7 @@ variance 1), which are the same for every initialisation.
 from __future__ import annotations
 
 import copy
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import nn

@@ -32,6 +32,7 @@ from torch import nn
 from rcx.nn.nb201_topology import EDGES, OPS, live_edges
 from rcx.nn.pool import AvgPool3x3
 
+
 class ReLUConvBN(nn.Sequential):
     """ReLU -> Conv2d(no bias) -> BatchNorm2d (affine)."""
 

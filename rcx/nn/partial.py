@@ -40,6 +40,9 @@ class PartialConv2d(nn.Module):
     ``frozen_weight`` and ``frozen_bias`` are buffers. :meth:`full_weight` reassembles the conv.
     """
 
+    frozen_weight: torch.Tensor  # buffers (register_buffer), declared for the type checker
+    frozen_bias: torch.Tensor | None
+
     def __init__(self, conv: nn.Conv2d, n: int, dim: str = "out", rest: str = "random") -> None:
         super().__init__()
         if dim not in PARTIAL_DIMS or rest not in PARTIAL_RESTS:
@@ -82,7 +85,8 @@ class PartialConv2d(nn.Module):
         if self.rest == "random" and not self.split:
             groups = self.out_channels if self.depthwise else 1
             if self.dim == "out":
-                bias = None if self.bias is None else torch.cat([self.bias, self.frozen_bias])
+                bias = (None if self.bias is None or self.frozen_bias is None
+                        else torch.cat([self.bias, self.frozen_bias]))
                 return self._conv(x, torch.cat([self.weight, self.frozen_weight], 0), bias, groups)
             return self._conv(x, torch.cat([self.weight, self.frozen_weight], 1), self.frozen_bias, groups)
         n = self.n

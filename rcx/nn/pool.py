@@ -71,21 +71,21 @@ def _pool_backward(g: torch.Tensor) -> torch.Tensor:
 
 class _AvgPool3x3(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
         return _pool(x)
 
     @staticmethod
-    def backward(ctx, g: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def backward(ctx, g: torch.Tensor) -> torch.Tensor:
         return _AvgPool3x3Backward.apply(g.contiguous())
 
 
 class _AvgPool3x3Backward(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, g: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, g: torch.Tensor) -> torch.Tensor:
         return _pool_backward(g)
 
     @staticmethod
-    def backward(ctx, gg: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def backward(ctx, gg: torch.Tensor) -> torch.Tensor:
         return _AvgPool3x3.apply(gg.contiguous())  # PyTorch: d(avg_pool2d_backward)/d grad = avg_pool2d
 
 

@@ -24,8 +24,9 @@ float64 eigendecomposition of the centred Gram matrix (see ``RidgeAccumulator.fi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -59,7 +60,7 @@ class RidgeModel:
     def decision(self, x: Tensor) -> Tensor:
         """Scores: (B, d) any float dtype -> (B, k) float32."""
         x = x.to(self.weight.dtype)
-        if self.center is None:
+        if self.center is None or self.center_bias is None:  # set together
             return torch.addmm(self.bias, x, self.weight)
         return torch.addmm(self.center_bias, x - self.center, self.weight)
 
@@ -238,6 +239,7 @@ class RidgeAccumulator:
         """
         if self.count != self.n:
             raise ValueError(f"fit after {self.count} of n = {self.n} samples")
+        shift = self._shift()
         design = self._design()
         t = make_targets(self.y, self.num_classes, self.targets, torch.float64)
         t_mean = t.mean(dim=0)
@@ -263,10 +265,16 @@ class RidgeAccumulator:
             # z = (xs - offset) / scale, so z @ w + c = xs @ (w / scale) + c - offset @ (w / scale)
             w64 = w64 / design.scale[:, None]
             center_bias = center_bias - design.offset @ w64
-        bias = center_bias - self.shift.double() @ w64
+        bias = center_bias - shift.double() @ w64
         return RidgeModel(weight=w64.to(self.dtype), bias=bias.to(self.dtype), lam=lam, train_acc=train_acc,
-                          loo_acc=loo_acc, solver=solver, center=self.shift.clone(),
+                          loo_acc=loo_acc, solver=solver, center=shift.clone(),
                           center_bias=center_bias.to(self.dtype))
+
+    def _shift(self) -> Tensor:
+        """The first batch's mean (d,) in ``dtype``, set by the first :meth:`add`."""
+        if self.shift is None:
+            raise ValueError("no samples added yet")
+        return self.shift
 
     def _design(self) -> _Design:
         """The stored buffers, or (standardize=True) the z-scored features and their Gram matrix."""
@@ -277,7 +285,7 @@ class RidgeAccumulator:
         var = (z * z).mean(dim=0).double()
         # sklearn's StandardScaler: variance indistinguishable from rounding error -> scale 1.
         eps = torch.finfo(torch.float64).eps
-        raw_mean = offset + self.shift.double()
+        raw_mean = offset + self._shift().double()
         constant = var <= self.n * eps * var + (self.n * raw_mean * eps) ** 2
         scale = torch.where(constant, torch.ones_like(var), var.sqrt())
         z /= scale.to(self.dtype)

@@ -7,7 +7,7 @@ meta forward pass with hooks on the convolutions and linear layers.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -32,11 +32,12 @@ def describe_module(build: Callable[[], nn.Module], in_shape: tuple[int, int, in
         if isinstance(m, nn.Conv2d):
             kh, kw = m.kernel_size
             layers.append(LayerInfo(
-                "conv", tuple(out.shape[1:]), in_channels=m.in_channels, out_channels=m.out_channels, kernel=kh,
+                "conv", (out.shape[1], out.shape[2], out.shape[3]), in_channels=m.in_channels,
+                out_channels=m.out_channels, kernel=kh,
                 stride=_first(m.stride), dilation=_first(m.dilation), padding=_first(m.padding),
                 params=sum(p.numel() for p in m.parameters()), flops=per_image * (m.in_channels // m.groups) * kh * kw,
             ))
-        else:
+        elif isinstance(m, nn.Linear):  # the hooks are on Conv2d and Linear only
             layers.append(LayerInfo("linear", (m.out_features, 1, 1), in_channels=m.in_features,
                                     out_channels=m.out_features, params=sum(p.numel() for p in m.parameters()),
                                     flops=per_image * m.in_features))
@@ -50,7 +51,8 @@ def describe_module(build: Callable[[], nn.Module], in_shape: tuple[int, int, in
     out_shape = tuple(out.shape[1:]) if out.dim() == 4 else (int(out.shape[1]), 1, 1)
     features = out_shape[0] * out_shape[1] * out_shape[2]
     return ArchInfo(
-        True, in_shape=tuple(in_shape), out_shape=out_shape, params=sum(p.numel() for p in model.parameters()),
+        True, in_shape=(in_shape[0], in_shape[1], in_shape[2]), out_shape=out_shape,
+        params=sum(p.numel() for p in model.parameters()),
         flops=sum(layer.flops for layer in layers), features=features,
         ratio=features / (in_shape[0] * in_shape[1] * in_shape[2]), layers=tuple(layers),
     )

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -61,7 +61,7 @@ class DeviceData:
 
     @classmethod
     def from_dataset(cls, data: ImageDataset, device: torch.device, train_size: int = 0, val_size: int = 0,
-                     normalize: bool = True) -> "DeviceData":
+                     normalize: bool = True) -> DeviceData:
         """The first ``train_size`` training and ``val_size`` test images (0: all), moved once."""
         ntr = train_size or data.train_x.shape[0]
         nva = val_size or data.test_x.shape[0]

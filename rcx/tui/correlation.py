@@ -8,6 +8,7 @@ and the command agree digit for digit.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from rcx.analysis.common import AnalysisError, excluded_note, fmt_p, fmt_r
 from rcx.analysis.corr import CorrReport, corr_report
 from rcx.core.results import ARCH_COLUMNS, ResultsTable

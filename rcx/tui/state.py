@@ -11,8 +11,9 @@ import operator
 import re
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any, TypeGuard
 
 from rcx.core import events as ev
 from rcx.core.results import ResultsTable
@@ -126,7 +127,8 @@ class Progress:
             self.current, self.in_flight = "", 0
             self._stop_clock(now)
 
-    def snapshot(self, run_id: int, total: int, counts: dict[str, int], run_state: str, now: float | None = None) -> None:
+    def snapshot(self, run_id: int, total: int, counts: dict[str, int], run_state: str,
+                 now: float | None = None) -> None:
         """Take the numbers from the store (following a run that another process writes; its
         pauses cannot be seen, so its clock runs while the file says ``running``)."""
         now = clock() if now is None else now
@@ -211,8 +213,9 @@ class RowFilter:
     rank: str | None = None  # the rank-average column to sort by (rankavg(a,b,c))
 
     @classmethod
-    def parse(cls, query: str, table: ResultsTable) -> "RowFilter":
-        words, terms, pareto, rank = [], [], (), None
+    def parse(cls, query: str, table: ResultsTable) -> RowFilter:
+        words, terms, rank = [], [], None
+        pareto: tuple[Any, ...] = ()
         for token in query.split():
             if token.lower().startswith("rank:"):
                 from rcx.core.scores import parse_score
@@ -248,7 +251,7 @@ class RowFilter:
             terms.append((column, op, value))
         return cls(tuple(words), tuple(terms), pareto, rank=rank).refreshed(table)
 
-    def refreshed(self, table: ResultsTable) -> "RowFilter":
+    def refreshed(self, table: ResultsTable) -> RowFilter:
         """This filter with its rank average added to ``table`` and its Pareto front computed
         over ``table``'s rows (itself without either)."""
         if self.rank and self.rank not in table.columns:
@@ -295,7 +298,7 @@ MAX_POINTS = 2000
 """Points per chart after decimation: plotext rebuilds the whole plot on every repaint."""
 
 
-def numeric(v: Any) -> bool:
+def numeric(v: Any) -> TypeGuard[float]:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
@@ -351,9 +354,11 @@ def metric_values(rows: list[dict[str, Any]], metric: str) -> list[float]:
     return [r[metric] for r in rows if numeric(r.get(metric))]
 
 
-def best_so_far(rows: list[dict[str, Any]], metric: str, higher: bool, limit: int = MAX_POINTS) -> tuple[list[int], list[float]]:
+def best_so_far(rows: list[dict[str, Any]], metric: str, higher: bool,
+                limit: int = MAX_POINTS) -> tuple[list[int], list[float]]:
     """Best value after each finished evaluation, in evaluation (candidate) order, decimated."""
-    xs, ys = [], []
+    xs: list[int] = []
+    ys: list[float] = []
     best: float | None = None
     for v in metric_values(rows, metric):
         best = v if best is None else (max(best, v) if higher else min(best, v))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -23,7 +23,8 @@ def fixed_results(path: Path, registry, n: int = 12, running: bool = False) -> P
     from rcx.core.store import Store
 
     text = (f'name = "fixed"\nseed = 0\ndevice = "cpu"\noutput = "{path}"\n[dataset]\nname = "synthetic"\n'
-            '[space]\nname = "ksd"\nchannels = 8\n[sampler]\nkind = "exhaustive"\nn = 40\n[evaluators.ridge_rfm]\ntrials = 2\n')
+            '[space]\nname = "ksd"\nchannels = 8\n[sampler]\nkind = "exhaustive"\nn = 40\n'
+            '[evaluators.ridge_rfm]\ntrials = 2\n')
     plan = parse_plan(text, registry)
     space = registry.get("space", "ksd")(channels=8)
     store = Store.open(path)
@@ -42,12 +43,14 @@ def fixed_results(path: Path, registry, n: int = 12, running: bool = False) -> P
             store.finish_evaluation(run_id, a.id, "ridge_rfm", "invalid", error=inf.reason, seed=i)
         elif i == last:
             store.finish_evaluation(run_id, a.id, "ridge_rfm", "failed", error="RuntimeError: boom", seed=i,
-                                    extra={"traceback": "Traceback (most recent call last):\n  ...\nRuntimeError: boom"})
+                                    extra={"traceback":
+                                           "Traceback (most recent call last):\n  ...\nRuntimeError: boom"})
         else:
             acc = 0.1 + 0.05 * ((i * 7) % 11)
             metrics = {"val_acc": acc, "val_acc_std": 0.01, "throughput": 1000.0 * (1 + (i * 5) % 9), "trials": 2}
             store.finish_evaluation(run_id, a.id, "ridge_rfm", "done", metrics=metrics, seed=i, seconds=0.5,
-                                    trials=[{"val_acc": acc - 0.01, "train_acc": 0.9}, {"val_acc": acc + 0.01, "train_acc": 0.91}])
+                                    trials=[{"val_acc": acc - 0.01, "train_acc": 0.9},
+                                            {"val_acc": acc + 0.01, "train_acc": 0.91}])
     store.set_run_state(run_id, "running" if running else "finished")
     store.close()
     return path

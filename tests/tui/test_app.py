@@ -43,7 +43,8 @@ async def test_plan_run_results_detail_end_to_end(tmp_path, registry):
     path = tiny_plan(tmp_path / "app", n=4)
     app = _app(registry, path)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: "plan ok" in str(app.screen.query_one("#plan-status").render()), what="validation")
+        await wait_for(pilot, lambda: "plan ok" in str(app.screen.query_one("#plan-status").render()),
+                       what="validation")
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: app.progress.state == "finished", what="the run")
         await wait_for(pilot, lambda: app.table is not None and app.table.rows[-1]["ridge_rfm.status"] == "done",
@@ -97,7 +98,8 @@ async def test_form_flags_invalid_values_in_place(tmp_path, registry):
     async with app.run_test(size=(100, 30)) as pilot:
         field = app.screen.query_one("#f-evaluators--ridge_rfm--trials")
         field.value = "0"
-        await wait_for(pilot, lambda: "problem" in str(app.screen.query_one("#plan-status").render()), what="validation")
+        await wait_for(pilot, lambda: "problem" in str(app.screen.query_one("#plan-status").render()),
+                       what="validation")
         row = field.parent.parent
         assert row.has_class("-invalid")
         assert str(row.query_one(".option-error").render()) == "must be int >= 1, got 0"

@@ -9,12 +9,20 @@ from rcx.analysis.common import AnalysisError, fmt_p, fmt_r
 from rcx.analysis.corr import corr_report
 from rcx.core.results import ResultsTable
 from rcx.tui.app import RcxApp
-from rcx.tui.correlation import (CorrRequest, compute, default_request, describe_error, display_rows, group_columns,
-                                 numeric_columns, scatter_series)
+from rcx.tui.correlation import (
+    CorrRequest,
+    compute,
+    default_request,
+    describe_error,
+    display_rows,
+    group_columns,
+    numeric_columns,
+    scatter_series,
+)
 from rcx.tui.widgets.corr_view import CorrView
 from rcx.tui.widgets.results_grid import ResultsGrid
 
-from .conftest import synthetic_results, sync, wait_for
+from .conftest import sync, synthetic_results, wait_for
 
 
 def _cells(app: RcxApp) -> list[list[str]]:
@@ -117,7 +125,8 @@ def test_scatter_series_are_decimated():
     n = 30_000
     rows = [{"arch": f"a{i}", "params": i, "flops": float(i), "e.status": "done", "e.acc": float(v), "f.status": "done",
              "f.acc": float(w)} for i, (v, w) in enumerate(rng.random((n, 2)))]
-    table = ResultsTable(list(rows[0]), rows, {"e.acc": True, "f.acc": True}, ["e", "f"], {"e": ("acc",), "f": ("acc",)})
+    table = ResultsTable(list(rows[0]), rows, {"e.acc": True, "f.acc": True}, ["e", "f"],
+                         {"e": ("acc",), "f": ("acc",)})
     report = corr_report(table, "e.acc", "f.acc")
     series = scatter_series(report, limit=2000)
     assert len(series) == 1 and len(series[0][1]) == 2000

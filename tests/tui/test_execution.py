@@ -20,7 +20,8 @@ def _status(app) -> str:
 def test_execution_values_become_settings():
     assert execution_settings({}) == (ExecutionSettings(), [])
     assert execution_settings({"executor": "in-process", "workers": 3})[0] == ExecutionSettings()  # ignored in-process
-    settings, problems = execution_settings({"executor": "ray", "workers": 2, "gpus_per_worker": 0, "address": " auto "})
+    settings, problems = execution_settings({"executor": "ray", "workers": 2, "gpus_per_worker": 0,
+                                             "address": " auto "})
     assert problems == [] and settings == ExecutionSettings("ray", address="auto", workers=2, gpus_per_worker=0.0)
     settings, problems = execution_settings({"executor": "ray", "workers": "two", "threads_per_worker": 0})
     assert settings is None

@@ -24,7 +24,8 @@ def nb201_results(path: Path, registry, n: int = 12) -> Path:
     from rcx.core.plan import parse_plan
     from rcx.core.store import Store
 
-    text = (f'name = "cells"\nseed = 0\ndevice = "cpu"\noutput = "{path}"\n[dataset]\nname = "synthetic"\nimage_size = 16\n'
+    text = (f'name = "cells"\nseed = 0\ndevice = "cpu"\noutput = "{path}"\n'
+            '[dataset]\nname = "synthetic"\nimage_size = 16\n'
             '[space]\nname = "nb201"\nchannels = 4\ncells = 1\n[sampler]\nkind = "random"\nn = 12\n[evaluators.cvu]\n')
     plan = parse_plan(text, registry)
     space = registry.get("space", "nb201")(channels=4, cells=1)

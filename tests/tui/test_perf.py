@@ -17,7 +17,7 @@ from rcx.tui.state import MAX_POINTS, best_so_far, scatter_series, x_column
 from rcx.tui.widgets.corr_view import CorrView
 from rcx.tui.widgets.results_grid import ResultsGrid
 
-from .conftest import HANG_GUARD, finish_pending, synthetic_results, sync, wait_for
+from .conftest import HANG_GUARD, finish_pending, sync, synthetic_results, wait_for
 
 N, PENDING = 30_000, 100
 

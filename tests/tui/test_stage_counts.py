@@ -33,7 +33,8 @@ async def test_the_run_screen_counts_every_stage_and_the_results_sort_by_a_rank_
     text = path.read_text()
     app = RcxApp(registry, PlanDraft.from_toml(text, path), text)
     async with app.run_test(size=(160, 40)) as pilot:
-        await wait_for(pilot, lambda: "plan ok" in str(app.screen.query_one("#plan-status").render()), what="validation")
+        await wait_for(pilot, lambda: "plan ok" in str(app.screen.query_one("#plan-status").render()),
+                       what="validation")
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: app.progress.state == "finished", what="the run")
         assert (app.progress.done, app.progress.skipped, app.progress.total) == (6, 2, 8)

@@ -9,8 +9,18 @@ import pytest
 from rcx.core import events as ev
 from rcx.core.results import ResultsTable
 from rcx.numfmt import axis_ticks
-from rcx.tui.state import (FilterError, Progress, RowFilter, best_so_far, bin_labels, changed_rows,
-                           decimate, scatter_series, view_columns, x_column)
+from rcx.tui.state import (
+    FilterError,
+    Progress,
+    RowFilter,
+    best_so_far,
+    bin_labels,
+    changed_rows,
+    decimate,
+    scatter_series,
+    view_columns,
+    x_column,
+)
 
 
 def _table() -> ResultsTable:

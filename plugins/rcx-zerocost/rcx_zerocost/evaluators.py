@@ -40,8 +40,22 @@ import time
 from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from rcx.api import (DESCRIPTION, INIT_SCHEMES, CandidateCache, EvalContext, EvalResult, Evaluator, FixedBatch, Metric,
-                     Option, RunContext, build_every_edge, derive_seed, generator, init_weights)
+from rcx.api import (
+    DESCRIPTION,
+    INIT_SCHEMES,
+    CandidateCache,
+    EvalContext,
+    EvalResult,
+    Evaluator,
+    FixedBatch,
+    Metric,
+    Option,
+    RunContext,
+    build_every_edge,
+    derive_seed,
+    generator,
+    init_weights,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -190,8 +204,8 @@ class _GradientProxy(_LossProxy):
 
     def _shared_key(self, arch_id: str, seed: int) -> tuple[Any, ...]:
         cfg = self.config
-        return (arch_id, seed, self.run_seed, cfg["batch_size"], cfg["init"], cfg["bn_mode"], cfg.get("loss", "cross_entropy"),
-                cfg["layout"])
+        return (arch_id, seed, self.run_seed, cfg["batch_size"], cfg["init"], cfg["bn_mode"],
+                cfg.get("loss", "cross_entropy"), cfg["layout"])
 
     def shared_score(self, arch_id: str, seed: int, trial: int) -> float | None:
         scores = SHARED_GRADIENTS.get(self.data, self.space, self._shared_key(arch_id, seed), trial)

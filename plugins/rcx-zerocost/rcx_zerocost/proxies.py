@@ -17,7 +17,8 @@ non-finite; the evaluators turn that into status ``degenerate``.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -35,12 +36,12 @@ LOSSES: dict[str, LossFn] = {
 """Losses by option value: ``(logits (N, K), labels (N,)) -> scalar``, mean over the batch."""
 
 
-def prunable_weights(model: nn.Module) -> list[nn.Parameter]:
+def prunable_weights(model: nn.Module) -> list[torch.Tensor]:
     """The weight of every conv/linear layer, in ``modules()`` order."""
     return [m.weight for m in model.modules() if isinstance(m, WEIGHTED)]
 
 
-def _grads(loss: torch.Tensor, weights: list[nn.Parameter], create_graph: bool = False) -> list[torch.Tensor | None]:
+def _grads(loss: torch.Tensor, weights: list[torch.Tensor], create_graph: bool = False) -> list[torch.Tensor | None]:
     """d loss / d w for every weight (None for weights the loss does not depend on); leaves
     ``.grad`` untouched."""
     return list(torch.autograd.grad(loss, weights, allow_unused=True, create_graph=create_graph))
@@ -113,7 +114,7 @@ def grasp(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: LossFn) -> f
     used = [(w, g) for w, g in zip(weights, grads) if g is not None]
     if not used:
         return 0.0
-    z = sum((g.detach() * g).sum() for _, g in used)
+    z = cast(torch.Tensor, sum((g.detach() * g).sum() for _, g in used))  # used is not empty
     if not z.requires_grad:  # the gradient does not depend on the weights (no curvature reached)
         return 0.0
     hg = _grads(z, [w for w, _ in used])
@@ -139,7 +140,7 @@ def fisher(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: LossFn, per
         if not out.requires_grad:
             return
         act = out.detach()
-        per_channel = module.weight[0].numel() if per_weight else 1
+        per_channel = cast(torch.Tensor, module.weight)[0].numel() if per_weight else 1  # a WEIGHTED layer
 
         def grad_hook(grad: torch.Tensor) -> None:
             g = (act * grad).flatten(2).sum(-1) if act.dim() > 2 else act * grad  # (N, C)
@@ -266,7 +267,7 @@ def gradient_scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: Lo
         if not out.requires_grad:
             return
         act = out.detach()
-        count = module.weight[0].numel()
+        count = cast(torch.Tensor, module.weight)[0].numel()  # a WEIGHTED layer
 
         def grad_hook(grad: torch.Tensor) -> None:
             if listening[0]:  # the loss backward only (not jacov's or grasp's passes)
@@ -297,7 +298,7 @@ def gradient_scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: Lo
         "grasp": 0.0,
     }
     if used:
-        z = sum((g.detach() * g).sum() for _, g in used)
+        z = cast(torch.Tensor, sum((g.detach() * g).sum() for _, g in used))  # used is not empty
         if z.requires_grad:
             hg = _grads(z, [w for w, _ in used])
             scores["grasp"] = float(sum((-w.detach() * h).sum() for (w, _), h in zip(used, hg) if h is not None))

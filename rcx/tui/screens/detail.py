@@ -58,10 +58,12 @@ def _layers_table(layers: Any) -> Any:
               padding=(0, 1), pad_edge=False)
     for col in ("#", "layer", "channels", "k/s/d/pad", "out (C,H,W)", "params", "MACs"):
         t.add_column(col, justify="left" if col == "layer" else "right", no_wrap=True)
-    for i, l in enumerate(layers, 1):
-        ch = f"{l.in_channels}->{l.out_channels}" if l.in_channels is not None else ""
-        ksdp = "/".join(format_value(v) if v is not None else "-" for v in (l.kernel, l.stride, l.dilation, l.padding))
-        t.add_row(str(i), l.kind, ch, ksdp, "x".join(map(str, l.out_shape)), format_value(l.params), format_value(l.flops))
+    for i, layer in enumerate(layers, 1):
+        ch = f"{layer.in_channels}->{layer.out_channels}" if layer.in_channels is not None else ""
+        ksdp = "/".join(format_value(v) if v is not None else "-"
+                        for v in (layer.kernel, layer.stride, layer.dilation, layer.padding))
+        t.add_row(str(i), layer.kind, ch, ksdp, "x".join(map(str, layer.out_shape)), format_value(layer.params),
+                  format_value(layer.flops))
     return t
 
 
@@ -145,6 +147,7 @@ class DetailScreen(ModalScreen[None]):
         parts.append(_layers_table(data["layers"]))
         parts.append(Text(""))
         curves = data.get("curves", {})
-        parts += [_evaluation(e, curves.get(e["evaluator"])) for e in data["evaluations"]] or [Text("not evaluated yet", style="dim")]
+        parts += ([_evaluation(e, curves.get(e["evaluator"])) for e in data["evaluations"]]
+                  or [Text("not evaluated yet", style="dim")])
         self.shown = Group(*parts)
         body.update(self.shown)

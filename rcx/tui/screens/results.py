@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Group
 from rich.text import Text
@@ -30,8 +31,13 @@ from rcx.tui.correlation import CorrRequest, default_request, group_columns, num
 from rcx.tui.screens.dialogs import PickScreen
 from rcx.tui.state import FilterError, RowFilter
 from rcx.tui.widgets.corr_view import CorrComputed, CorrView
-from rcx.tui.widgets.results_grid import ResultsGrid
 from rcx.tui.widgets.footer import KeyFooter
+from rcx.tui.widgets.results_grid import ResultsGrid
+
+if TYPE_CHECKING:
+    from textual import getters
+
+    from rcx.tui.app import RcxApp
 
 TABLE_ONLY = {"sort", "reverse", "focus_filter", "export", "pick_metric"}
 CORR_ONLY = {"pick_x", "pick_y", "pick_by"}
@@ -42,6 +48,9 @@ AXIS_KEYS = Binding.Group("Axes")
 
 class ResultsScreen(Screen):
     """Browse the results of the current results file."""
+
+    if TYPE_CHECKING:  # typed: the screen runs in rcx's app, whose state it reads
+        app = getters.app(RcxApp)
 
     # The footer fits 80 columns: s/r and x/y share a label; m and e are listed by F1 and the palette.
     BINDINGS = [
@@ -105,7 +114,8 @@ class ResultsScreen(Screen):
     def _status(self) -> None:
         app, grid = self.app, self.grid
         if app.table is None:
-            msg = f"no results yet ({app.db_path})" if app.db_path else "no results file: run a plan (F2) or open one with `rcx RESULTS.db`"
+            msg = (f"no results yet ({app.db_path})" if app.db_path
+                   else "no results file: run a plan (F2) or open one with `rcx RESULTS.db`")
             self.query_one("#results-status", Static).update(msg)
             return
         box = self.query_one("#results-status", Static)
@@ -207,7 +217,8 @@ class ResultsScreen(Screen):
         def chosen(value: str | None) -> None:
             if value and self.corr_request is not None:
                 value_or_none = None if value == NO_GROUP else value
-                self.corr_request = replace(self.corr_request, **{field: value_or_none})
+                change: dict[str, Any] = {field: value_or_none}  # by: None for no grouping
+                self.corr_request = replace(self.corr_request, **change)
                 self._pull_corr()
 
         self.app.push_screen(PickScreen(prompt, [(c, c) for c in options], current), chosen)
@@ -299,7 +310,8 @@ class ResultsScreen(Screen):
                 self.app.chart_metric = metric
                 self._status()
 
-        self.app.push_screen(PickScreen("Metric for the charts", [(m, m) for m in metrics], self.app.chart_metric), chosen)
+        self.app.push_screen(PickScreen("Metric for the charts", [(m, m) for m in metrics], self.app.chart_metric),
+                             chosen)
 
     def action_export(self) -> None:
         app = self.app

@@ -8,6 +8,8 @@ next), below 30 rows the log is shorter: the stylesheet keys on the breakpoint c
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -20,6 +22,11 @@ from rcx.tui.state import fmt_duration
 from rcx.tui.widgets.charts import Charts
 from rcx.tui.widgets.footer import KeyFooter
 
+if TYPE_CHECKING:
+    from textual import getters
+
+    from rcx.tui.app import RcxApp
+
 _LEVEL_STYLE = {"error": "bold red", "warning": "yellow", "info": ""}
 _STATE_STYLE = {"running": "green", "paused": "yellow", "cancelling": "yellow", "failed": "bold red",
                 "cancelled": "yellow", "finished": "green", "interrupted": "yellow", "following": "cyan"}
@@ -27,6 +34,9 @@ _STATE_STYLE = {"running": "green", "paused": "yellow", "cancelling": "yellow", 
 
 class RunScreen(Screen):
     """Watch the current run (or the results file opened)."""
+
+    if TYPE_CHECKING:  # typed: the screen runs in rcx's app, whose state it reads
+        app = getters.app(RcxApp)
 
     BINDINGS = [
         Binding("space", "app.toggle_pause", "Pause/resume", key_display="space"),
@@ -98,7 +108,8 @@ class RunScreen(Screen):
         bar.update(total=(p.total - p.skipped) or None, progress=p.done)
         counts = Text()
         for status, n in p.status_counts().items():
-            style = {"failed": "red", "invalid": "red", "screened": "yellow", "skipped": "dim", "done": "green"}.get(status, "")
+            style = {"failed": "red", "invalid": "red", "screened": "yellow", "skipped": "dim",
+                     "done": "green"}.get(status, "")
             counts.append(f"{status} ", style=style)
             counts.append(f"{format_value(n)}   ", style="bold")
         if app.chart_metric:
@@ -123,8 +134,8 @@ class RunScreen(Screen):
         for w in workers:
             style = {"lost": "red", "failed": "red", "starting": "yellow"}.get(w.state, "")
             doing = w.running or ("idle" if w.state == "ready" else w.state)
-            line = Text.assemble((f"{w.name:<4}", "bold"), f" {w.node or '?'} {w.device or ''}  ", (f"{w.done} done  ", "dim"),
-                                 (doing, style))
+            line = Text.assemble((f"{w.name:<4}", "bold"), f" {w.node or '?'} {w.device or ''}  ",
+                                 (f"{w.done} done  ", "dim"), (doing, style))
             line.no_wrap, line.overflow = True, "ellipsis"
             lines.append(line)
         box.update(Text("\n").join(lines))

@@ -13,6 +13,7 @@ In a narrow terminal (the Run screen's ``-narrow`` class) one chart is shown at 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -38,7 +39,7 @@ def _y_ticks(plot: PlotextPlot, values: list[float], integer: bool = False, low:
             plot.plt.yticks(ticks, labels)
 
 
-def _x_ticks(plot: PlotextPlot, values: list[float], integer: bool = False, log: bool = False) -> None:
+def _x_ticks(plot: PlotextPlot, values: Sequence[float], integer: bool = False, log: bool = False) -> None:
     """Round x ticks inside the data's range; with ``log`` the plotted x values are log10 of the
     data (plotext's own log scale re-applies the log to its data on every repaint once ticks
     are set), so the ticks go at log10 of round values, labelled with the values."""

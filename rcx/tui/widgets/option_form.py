@@ -7,7 +7,8 @@ and an error line that shows the plan validator's message for that key.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -57,6 +58,7 @@ class OptionRow(Horizontal):
         widget = self.query_one(f"#{field_id(self.key)}")
         if isinstance(widget, Input):
             return parse_text(self.option, widget.value)
+        assert isinstance(widget, (Checkbox, Select))  # the fields compose() makes
         v = widget.value
         return UNSET if v == self.option.default or v is Select.NULL else v
 
@@ -81,7 +83,8 @@ class OptionForm(Vertical):
             yield OptionRow(self._key(opt.name), opt, self.values_in.get(opt.name, UNSET))
         for name in self.values_in:  # keys no option declares: kept, so the validator names them
             if name not in known:
-                yield OptionRow(self._key(name), Option(name, str, None, "not an option of this plugin"), self.values_in[name])
+                unknown = Option(name, str, None, "not an option of this plugin")
+                yield OptionRow(self._key(name), unknown, self.values_in[name])
 
     def _key(self, name: str) -> str:
         return f"{self.prefix}.{name}" if self.prefix else name

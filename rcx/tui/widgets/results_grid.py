@@ -9,11 +9,13 @@ direction); an explicit sort shows the top of the list, a live update keeps the 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import partial
-from typing import Any, Iterable
+from typing import Any
 
 from rich.cells import cell_len
 from rich.text import Text
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 from textual.widgets._data_table import RowKey, default_cell_formatter, measure
 
@@ -36,9 +38,10 @@ class IdCell(str):
 
     full: str
 
-    def __new__(cls, full: str) -> "IdCell":
+    def __new__(cls, full: str) -> IdCell:
         keep = ID_WIDTH - 1
-        cell = super().__new__(cls, full if len(full) <= ID_WIDTH else f"{full[:keep // 2]}…{full[-(keep - keep // 2):]}")
+        short = full if len(full) <= ID_WIDTH else f"{full[:keep // 2]}…{full[-(keep - keep // 2):]}"
+        cell = super().__new__(cls, short)
         cell.full = full
         return cell
 
@@ -95,7 +98,7 @@ class ResultsGrid(DataTable):
             row = by_arch.get(arch)
             keep = row is not None and self.row_filter(row)
             if arch in self._shown:
-                if not keep:
+                if row is None or not keep:
                     self.remove_row(arch)
                     del self._shown[arch]
                 else:
@@ -105,7 +108,7 @@ class ResultsGrid(DataTable):
                             self.update_cell(arch, c, cell_text(c, row.get(c)))
                     self._shown[arch] = row
                 touched = True
-            elif keep:
+            elif row is not None and keep:
                 self.add_row(*(cell_text(c, row.get(c)) for c in cols), key=arch)
                 self._shown[arch] = row
                 touched = True
@@ -179,8 +182,9 @@ class ResultsGrid(DataTable):
     def _ordered(self) -> list[dict[str, Any]]:
         assert self.table is not None
         table = self.table
-        if (table.stage_by and self.sort_column == table.default_sort()
-                and self.descending == table.higher_is_better.get(self.sort_column, False)):
+        sort = self.sort_column
+        if (table.stage_by and sort == table.default_sort()
+                and self.descending == (sort is not None and table.higher_is_better.get(sort, False))):
             return table.funnel_order()  # a funnel's default: by stage reached, then the score that decided
         if self.sort_column and self.sort_column in table.columns:
             return table.sorted(self.sort_column, self.descending)
@@ -220,7 +224,9 @@ class ResultsGrid(DataTable):
         return [self._shown[str(row_key.value)] for row_key in self._row_order()]
 
     def _row_order(self) -> list:
-        return [self.coordinate_to_cell_key((i, 0)).row_key for i in range(self.row_count)] if self.view_cols else []
+        if not self.view_cols:
+            return []
+        return [self.coordinate_to_cell_key(Coordinate(i, 0)).row_key for i in range(self.row_count)]
 
     # -- cursor ---------------------------------------------------------------------------
     def _cursor_key(self) -> str | None:
