@@ -122,14 +122,14 @@ def _space(canonicalises: bool) -> Chain:
 
 
 def test_the_ids_sampler_maps_spellings_to_one_canonical_id():
-    from rcx.spaces.samplers import parse_ids
+    from rcx.core.samplers import parse_ids
 
     ids, problems = parse_ids(_space(True), list(enumerate(["c8-16", "c08-16", "c8-016", "c4-32"])))
     assert ids == ["c8-16", "c4-32"] and problems == []
 
 
 def test_a_space_that_keeps_spellings_is_refused_not_evaluated_twice():
-    from rcx.spaces.samplers import parse_ids
+    from rcx.core.samplers import parse_ids
 
     ids, problems = parse_ids(_space(False), list(enumerate(["c8-16", "c08-16", "c8-016"])))
     assert ids == ["c8-16"]
@@ -137,7 +137,7 @@ def test_a_space_that_keeps_spellings_is_refused_not_evaluated_twice():
 
 
 def test_a_declared_canonical_form_fixes_such_a_space():
-    from rcx.spaces.samplers import parse_ids
+    from rcx.core.samplers import parse_ids
 
     assert parse_ids(DeclaredChain(canonicalises=False), list(enumerate(["c08-16", "c8-16"]))) == (["c8-16"], [])
 
