@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import rcx.api
-from rcx.api import FixedBatch, ImageDataset, RunContext
+from rcx.api import FixedBatch, ImageDataset, RunContext, generator
 from rcx.spaces.ksd import KsdSpace
 
 
@@ -60,6 +60,40 @@ def test_fixed_batch_is_the_batch_cvu_draws_for_itself():
     batch = FixedBatch.draw(ctx, 20, "cvu")
     assert torch.equal(cvu.batch_index, batch.index) and torch.equal(cvu.y, batch.y)
     assert torch.equal(cvu.x.contiguous(), batch.x)
+
+
+def test_fixed_batch_transform_runs_on_the_uint8_images_before_normalising():
+    data, space = _data(), KsdSpace(channels=4, layers=2)
+    ctx = RunContext(data, space, torch.device("cpu"), 3)
+    seen = []
+
+    def flip(images: torch.Tensor) -> torch.Tensor:
+        seen.append(images.dtype)
+        return images.flip(-1)
+
+    plain, flipped = FixedBatch.draw(ctx, 12, "demo"), FixedBatch.draw(ctx, 12, "demo", transform=flip)
+    assert seen == [torch.uint8] and torch.equal(flipped.index, plain.index) and torch.equal(flipped.y, plain.y)
+    assert torch.equal(flipped.x, plain.x.flip(-1))
+
+
+def test_cvu_and_naswot_use_the_api_batch():
+    """cvu's augmented batch is FixedBatch's with cvu's crop-and-flip as the transform, and
+    naswot's is FixedBatch's under its own stream: one drawing code, the same numbers."""
+    from rcx.evaluators.cvu import CVU
+    from rcx.nn.train import EpochDraws, crop_flip
+    from rcx_naswot.evaluator import NASWOT
+
+    data, space = _data(40), KsdSpace(channels=4, layers=2)
+    ctx = RunContext(data, space, torch.device("cpu"), 5)
+    cvu = CVU({"batch_size": 24, "augment": True, "path": "batched"})
+    cvu.prepare(ctx)
+    draws = EpochDraws(24, generator(5, "cvu", "augment"), torch.device("cpu"))
+    batch = FixedBatch.draw(ctx, 24, "cvu", transform=lambda im: crop_flip(im, draws.dy, draws.dx, draws.flip))
+    assert torch.equal(cvu.x, batch.x) and torch.equal(cvu.batch_index, batch.index)
+    assert not torch.equal(cvu.x, FixedBatch.draw(ctx, 24, "cvu").x)  # the augmentation did something
+    naswot = NASWOT({"batch_size": 16})
+    naswot.prepare(ctx)
+    assert torch.equal(naswot.x, FixedBatch.draw(ctx, 16, "naswot").x)
 
 
 def test_build_every_edge_runs_the_edges_nb201_prunes():

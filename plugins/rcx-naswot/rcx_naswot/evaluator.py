@@ -47,8 +47,8 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
-from rcx.api import (DESCRIPTION, INIT_SCHEMES, EvalContext, EvalResult, Evaluator, Metric, Option, RunContext,
-                     build_every_edge, generator, init_weights)
+from rcx.api import (DESCRIPTION, INIT_SCHEMES, EvalContext, EvalResult, Evaluator, FixedBatch, Metric, Option,
+                     RunContext, build_every_edge, generator, init_weights)
 
 if TYPE_CHECKING:
     import torch
@@ -162,16 +162,11 @@ class NASWOT(Evaluator):
         return self.check_batch_fits(dataset_options)
 
     def prepare(self, ctx: RunContext) -> None:
-        import torch
-
         data, dev = ctx.data, ctx.device
         n = data.train_x.shape[0]
         if self.config["batch_size"] > n:
             raise ValueError(f"naswot.batch_size = {self.config['batch_size']} but the train split has {n} images")
-        idx = torch.randperm(n, generator=generator(ctx.seed, "naswot", "batch"))[: self.config["batch_size"]]
-        shape = (1, -1, 1, 1)
-        mean, std = torch.tensor(data.mean).view(shape), torch.tensor(data.std).view(shape)
-        self.x = ((data.train_x[idx].float() / 255 - mean) / std).to(dev)  # (N, C, H, W) float32
+        self.x = FixedBatch.draw(ctx, self.config["batch_size"], "naswot").x  # (N, C, H, W) float32, normalised
         self.space, self.in_shape, self.device = ctx.space, data.shape, dev
 
     def evaluate(self, ctx: EvalContext) -> EvalResult:
