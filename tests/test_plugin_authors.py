@@ -175,6 +175,44 @@ def test_search_proposals_are_canonical():
     assert proposal.arch is not None and "k0" not in proposal.arch.id
 
 
+# -- space options -------------------------------------------------------------------------------
+class Widths(SearchSpace):
+    """A third-party space that declares options and leaves their checking to SearchSpace."""
+
+    name = "widths"
+    options = [rcx.api.Option("width", int, 4, "channels", min=1, max=64),
+               rcx.api.Option("mode", str, "a", "a or b", choices=("a", "b"))]
+
+    def __len__(self) -> int:
+        return 1
+
+    def arch_at(self, index: int) -> Arch:
+        return Arch(self.name, f"w{self.config['width']}", {"width": self.config["width"]})
+
+    def from_id(self, arch_id: str) -> Arch:
+        return self.arch_at(0)
+
+    def describe(self, arch, in_shape):
+        raise NotImplementedError
+
+    def build(self, arch, in_shape):
+        raise NotImplementedError
+
+
+def test_a_third_party_space_gets_its_options_checked_like_a_built_in():
+    assert Widths(width=8).config == {"width": 8, "mode": "a"}
+    with pytest.raises(ValueError) as bad:
+        Widths(width=0, mode="c", depth=3)
+    message = str(bad.value)
+    assert message.count("; ") == 2, message
+    assert "widths.width: must be int >= 1" in message and "got 0" in message
+    assert "widths.mode:" in message and "'c'" in message
+    assert "widths.depth: unknown option (known: mode, width)" in message
+    # the built-ins give the same messages from the same place
+    with pytest.raises(ValueError, match=r"^ksd\.layers: must be int >= 1"):
+        make_registry().get("space", "ksd")(layers=0)
+
+
 # -- truth tables through rcx.api ----------------------------------------------------------------
 def test_a_truth_table_needs_only_rcx_api():
     assert {"TruthTable", "TruthValues"} <= set(rcx.api.__all__)

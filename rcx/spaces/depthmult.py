@@ -33,7 +33,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from rcx.api.arch import Arch, ArchInfo, SearchSpace
-from rcx.api.options import Option, validate_options
+from rcx.api.options import Option
 from rcx.nn.layers import BNSpec, ConvSpec, LayerSpec, MaxPoolSpec, ReLUSpec, build_stack, describe_stack
 
 if TYPE_CHECKING:
@@ -83,10 +83,8 @@ class DepthMultSpace(SearchSpace):
     ]
 
     def __init__(self, **options: Any) -> None:
-        values, problems = validate_options(self.options, options, self.name)
-        if problems:
-            raise ValueError("; ".join(f"{path}: {msg}" for path, msg in problems))
-        super().__init__(**values)
+        super().__init__(**options)
+        values = self.config
         self.depths: list[int] = values["depth"]
         self.base_width: int = values["base_width"]
         self.kernels: list[int] = values["kernels"]

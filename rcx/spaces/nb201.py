@@ -30,7 +30,7 @@ import re
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from rcx.api.arch import Arch, ArchInfo, LayerInfo, SearchSpace
-from rcx.api.options import Option, validate_options
+from rcx.api.options import Option
 from rcx.nn.nb201_topology import EDGES, OPS, cell_cost, res_cost
 
 if TYPE_CHECKING:
@@ -81,10 +81,8 @@ class NB201Space(SearchSpace):
     ]
 
     def __init__(self, **options: Any) -> None:
-        values, problems = validate_options(self.options, options, self.name)
-        if problems:
-            raise ValueError("; ".join(f"{path}: {msg}" for path, msg in problems))
-        super().__init__(**values)
+        super().__init__(**options)
+        values = self.config
         self.channels: int = values["channels"]
         self.cells: int = values["cells"]
 

@@ -25,7 +25,7 @@ import re
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from rcx.api.arch import Arch, ArchInfo, SearchSpace
-from rcx.api.options import Option, validate_options
+from rcx.api.options import Option
 
 if TYPE_CHECKING:
     from torch import nn
@@ -55,7 +55,8 @@ class ResNetLCSpace(SearchSpace):
     ]
 
     def __init__(self, **options: Any) -> None:
-        values, problems = validate_options(self.options, options, self.name)
+        super().__init__(**options)
+        values, problems = self.config, []
         for d in values["depth"]:
             if (d - 2) % 6:
                 problems.append((f"{self.name}.depth", f"depth must be 6n + 2 (8, 14, 20, 32, ...), got {d}"))
@@ -67,7 +68,6 @@ class ResNetLCSpace(SearchSpace):
                 problems.append((f"{self.name}.{key}", f"values must be distinct, got {values[key]}"))
         if problems:
             raise ValueError("; ".join(f"{path}: {msg}" for path, msg in problems))
-        super().__init__(**values)
         self._grid = list(itertools.product(values["depth"], values["width"], values["expansion"], values["kernel"]))
 
     def __len__(self) -> int:

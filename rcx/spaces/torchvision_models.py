@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from rcx.api.arch import Arch, ArchInfo, SearchSpace
-from rcx.api.options import Option, validate_options
+from rcx.api.options import Option
 
 if TYPE_CHECKING:
     from torch import nn
@@ -71,7 +71,8 @@ class TorchvisionSpace(SearchSpace):
     ]
 
     def __init__(self, **options: Any) -> None:
-        values, problems = validate_options(self.options, options, self.name)
+        super().__init__(**options)
+        values, problems = self.config, []
         bad = [m for m in values["models"] if m not in MODELS]
         if bad:
             problems.append((f"{self.name}.models", f"unknown model {bad[0]!r} (known: {', '.join(MODELS)})"))
@@ -79,7 +80,6 @@ class TorchvisionSpace(SearchSpace):
             problems.append((f"{self.name}.models", f"values must be distinct, got {values['models']}"))
         if problems:
             raise ValueError("; ".join(f"{path}: {msg}" for path, msg in problems))
-        super().__init__(**values)
         self.models: list[str] = values["models"]
 
     def __len__(self) -> int:
