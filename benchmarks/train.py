@@ -41,11 +41,11 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
+from rcx.api import cache_dir
 from rcx.api.device import synchronize
 from rcx.api.init import init_weights
 from rcx.api.seeding import generator
 from rcx.core.device import resolve_device
-from rcx.data.cache import cache_dir
 from rcx.data.imagefolder import ImageFolderProvider
 from rcx.nn.resnet_lc import cifar_resnet
 from rcx.nn.train import Classifier, DeviceData, EpochDraws, TrainConfig, accuracy, cosine_lr, train

@@ -38,9 +38,9 @@ from pathlib import Path
 
 import torch
 
+from rcx.api import cache_dir
 from rcx.api.init import init_weights
 from rcx.api.seeding import generator
-from rcx.data.cache import cache_dir
 from rcx.data.imagefolder import ImageFolderProvider
 from rcx.nn.lc import freeze_spatial, set_folded
 from rcx.nn.partial import PartialConv2d, partialize

@@ -187,8 +187,8 @@ def kind_page(registry: Any, kind: str) -> str:
 def plan_page(registry: Any) -> str:
     """The plan's keys, table by table, from the validator's declarations."""
     from rcx.core import plan as plan_module
-    from rcx.data.prepare import COMMON_OPTIONS
-    from rcx.spaces.samplers import SAMPLER_OPTIONS
+    from rcx.core.data_prep import COMMON_OPTIONS
+    from rcx.core.samplers import SAMPLER_OPTIONS
 
     stage_options = plan_module._STAGE_OPTIONS  # the stage keys of an evaluator table
     names = {kind: ", ".join(f"[`{n}`]({KIND_PAGES[kind][0].split('/')[1]}#{_anchor(n)})" for n in registry.names(kind))

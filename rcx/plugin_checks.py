@@ -5,7 +5,8 @@ Three moments:
 - **Registration** (:func:`declaration_problems`): a component's name, its options (every
   default must pass its own option's check: choices, type, minimum), its metrics (names,
   units, directions) and an evaluator's statuses. A component with a problem is not
-  registered; the problem is reported like a plugin that fails to load.
+  registered; the problem is reported like a plugin that fails to load. A truth table's
+  declaration (:func:`check_truth_declaration`: its space, subsets and ``load``) likewise.
 - **Loading** (:func:`hook_problems`): pluggy's ``check_pending()`` finds ``@hookimpl``
   functions for hooks that do not exist (``rcx_register_space``); module functions named like
   a hook but not marked ``@hookimpl`` are found here too (pluggy ignores them silently).
@@ -31,6 +32,7 @@ from typing import Any
 import pluggy
 
 from rcx.api.options import ROLES, SCORE, Metric, Option
+from rcx.api.truth import TruthTable
 
 STRICT_ENV = "RCX_STRICT_PLUGINS"
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")  # no dots or colons: result columns are "instance.metric"
@@ -80,6 +82,23 @@ def declaration_problems(kind: str, obj: Any) -> list[str]:
                 problems.append(f"headline names {h!r}, which is not a declared metric: declare it or drop it "
                                 "from headline")
     return problems
+
+
+def check_truth_declaration(cls: type) -> None:
+    """Raise ``ValueError`` when a registered truth table's declaration is unusable."""
+    if not (isinstance(cls, type) and issubclass(cls, TruthTable)):
+        raise ValueError(f"{cls!r} is not a subclass of rcx.api.TruthTable")
+    if not isinstance(getattr(cls, "space", None), str) or not cls.space:
+        raise ValueError(f"truth table {cls.name!r} declares no 'space'")
+    if not cls.subsets or not all(isinstance(m, Metric) for m in cls.subsets):
+        raise ValueError(f"truth table {cls.name!r} declares no subsets (a tuple of rcx.api.Metric)")
+    names = [m.name for m in cls.subsets]
+    if len(set(names)) != len(names) or any(not n or ":" in n or "." in n for n in names):
+        raise ValueError(f"truth table {cls.name!r}: subset names must be distinct and contain no ':' or '.' ({names})")
+    if ":" in cls.name or "." in cls.name:
+        raise ValueError(f"truth table name {cls.name!r} must contain no ':' or '.'")
+    if cls.load is TruthTable.load:
+        raise ValueError(f"truth table {cls.name!r} does not implement load()")
 
 
 def option_problems(options: Any) -> list[str]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import traceback
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -28,7 +29,15 @@ from typing import Any
 import pluggy
 
 from rcx.api import hooks
-from rcx.plugin_checks import declaration_problems, describe, hook_problems, role_problems, strict_mode
+from rcx.api.truth import TruthTable, Values
+from rcx.plugin_checks import (
+    check_truth_declaration,
+    declaration_problems,
+    describe,
+    hook_problems,
+    role_problems,
+    strict_mode,
+)
 
 KINDS = ("evaluator", "space", "dataset", "truth")
 _HOOKS = {
@@ -229,9 +238,7 @@ def load_registry(
                 if not isinstance(name, str) or not name:
                     raise PluginError(f"{_dist}: a registered {_kind} has no 'name' attribute: {obj!r}")
                 if _kind == "truth":
-                    from rcx.truth.base import check_declaration
-
-                    check_declaration(obj)  # a ValueError is reported like any failing hook
+                    check_truth_declaration(obj)  # a ValueError is reported like any failing hook
                 else:
                     problems = declaration_problems(_kind, obj)
                     if problems:  # not registered: every plan using it would fail
@@ -273,3 +280,15 @@ def get_registry() -> Registry:
     if _cached is None:
         _cached = load_registry()
     return _cached
+
+
+_truth_cache: dict[type, Values] = {}
+_truth_lock = threading.Lock()
+
+
+def truth_values(cls: type[TruthTable]) -> Values:
+    """``cls().load()``, read once per process (the TUI's reload thread and the CLI share it)."""
+    with _truth_lock:
+        if cls not in _truth_cache:
+            _truth_cache[cls] = cls().load()
+        return _truth_cache[cls]

@@ -25,7 +25,7 @@ from rcx.analysis.proxies import (
     top_precision,
 )
 from rcx.cli import main
-from rcx.truth.base import truth_values
+from rcx.plugins import truth_values
 from rcx.truth.nb201 import NB201Truth
 
 

@@ -113,7 +113,7 @@ def test_huge_integers_are_problems(registry, value):
 
 def test_the_plan_check_refuses_a_dataset_larger_than_memory(tmp_path, registry, monkeypatch):
     from rcx.core import plan as plan_module
-    from rcx.data.prepare import estimate_memory
+    from rcx.core.data_prep import estimate_memory
     from rcx.data.synthetic import SyntheticProvider
     from rcx.data.torchvision_sets import CIFAR10Provider
 
@@ -493,7 +493,7 @@ def test_every_torch_load_uses_weights_only(tmp_path):
     for f, call in loads:
         kw = {k.arg: k.value for k in call.keywords}
         assert isinstance(kw.get("weights_only"), ast.Constant) and kw["weights_only"].value is True, f
-    from rcx.data.cache import load_tensors
+    from rcx.api import load_tensors
 
     class Payload:
         def __reduce__(self):

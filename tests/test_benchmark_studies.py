@@ -40,7 +40,7 @@ def test_the_study_plans_sample_the_same_architectures(space, size):
 def test_the_gpu_plan_starts_with_the_cpu_sample(space, registry):
     """A random draw of the whole space lists the 1,000 of the CPU plans first, so a GPU run
     stopped anywhere holds a random sample that contains theirs once past 1,000."""
-    from rcx.spaces.samplers import sample
+    from rcx.core.samplers import sample
 
     cls = registry.get("space", space)
     whole = sample(cls(), "random", len(cls()), seed=0)

@@ -14,10 +14,10 @@ from rcx.api.evaluator import EvalContext, RunContext
 from rcx.api.init import init_weights
 from rcx.api.options import validate_options
 from rcx.api.seeding import generator
+from rcx.core.data_prep import prepare
 from rcx.core.plan import PlanError, parse_plan
 from rcx.core.runner import Runner
 from rcx.core.store import Store
-from rcx.data.prepare import prepare
 from rcx.data.synthetic import SyntheticProvider
 from rcx.evaluators.cvu import CVU
 from rcx.nn.multi_init import batched_logits, loop_logits

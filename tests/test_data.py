@@ -16,11 +16,11 @@ import pytest
 import torch
 from PIL import Image
 
+from rcx.api import cache_dir, channel_stats, load_tensors, resize_uint8, save_tensors
 from rcx.api.dataset import DatasetError, ImageDataset
+from rcx.core.data_prep import COMMON_OPTIONS, prepare, stratified_indices
 from rcx.data import imagefolder
-from rcx.data.cache import cache_dir, load_tensors, save_tensors
 from rcx.data.imagefolder import ImageFolderProvider
-from rcx.data.prepare import COMMON_OPTIONS, channel_stats, prepare, resize_uint8, stratified_indices
 from rcx.data.synthetic import CLASSES, SyntheticProvider
 from rcx.data.torchvision_sets import TORCHVISION_PROVIDERS, MNISTProvider
 

@@ -76,8 +76,8 @@ def test_reference_pages_hold_every_option_and_metric(pages, documented):
 
 def test_plan_page_holds_every_key_the_validator_accepts(pages):
     from rcx.core import plan
-    from rcx.data.prepare import COMMON_OPTIONS
-    from rcx.spaces.samplers import SAMPLER_OPTIONS
+    from rcx.core.data_prep import COMMON_OPTIONS
+    from rcx.core.samplers import SAMPLER_OPTIONS
 
     page = pages["reference/plan.md"]
     for option in [*plan.top_options("NAME"), *COMMON_OPTIONS, *SAMPLER_OPTIONS, *plan._STAGE_OPTIONS]:
@@ -206,6 +206,22 @@ def test_the_migration_note_is_true():
         assert listed and set(listed) <= set(rcx.api.__all__), listed
         for module in re.findall(r"`(rcx\.[\w.]+)`", modules):
             assert (importlib.util.find_spec(module) is not None) == (module in still), module
+
+
+def test_the_migration_note_lists_the_framework_moves():
+    """The modules the second table says moved are gone, the internal modules they moved to
+    exist, and every name it says is public is in rcx.api's public names."""
+    import rcx.api
+
+    note = (DOCS / "migration.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `(rcx\.[\w.]+)` \| ([^|\n]*) \|$", note.split("out of the plugin folders", 1)[1], re.M)
+    assert len(rows) >= 3
+    for old, now in rows:
+        assert importlib.util.find_spec(old) is None, old
+        for module in re.findall(r"`(rcx\.[\w.]+)`", now):
+            assert importlib.util.find_spec(module) is not None, module
+        for names in re.findall(r"`from rcx\.api import ([^`]*)`", now):
+            assert set(names.replace(" ", "").split(",")) <= set(rcx.api.__all__), names
 
 
 def test_the_plugin_reference_names_every_public_api_name():

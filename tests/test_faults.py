@@ -204,11 +204,11 @@ def test_many_unknown_keys_print_a_few_lines_and_a_count(tmp_path, capsys):
 
 
 def test_the_synthetic_image_size_help_states_the_limit_the_validator_applies(registry):
-    from rcx.data.prepare import MAX_SIDE
+    from rcx.api import MAX_IMAGE_SIDE
     from rcx.data.synthetic import SyntheticProvider
 
     (opt,) = [o for o in SyntheticProvider.options if o.name == "image_size"]
-    assert f"at most {int(opt.max)}" in opt.help and opt.max < MAX_SIDE
+    assert f"at most {int(opt.max)}" in opt.help and opt.max < MAX_IMAGE_SIDE
     with pytest.raises(PlanError, match="image_size: must be int <= 256"):
         parse_plan(tiny_plan_text().replace('name = "synthetic"', 'name = "synthetic"\nimage_size = 257'), registry)
 

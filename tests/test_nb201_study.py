@@ -56,7 +56,7 @@ def test_the_study_evaluators_run_on_a_small_copy(tmp_path, registry):
 def test_the_training_plans_sample_a_prefix_of_the_study_cells(registry):
     """examples/nb201_train*.toml (issue 20) draw the study's first n cells: same seed, dataset,
     space and random sampler, a smaller n, so their results join the study's by id."""
-    from rcx.spaces.samplers import sample
+    from rcx.core.samplers import sample
 
     study = tomli.loads((ROOT / "examples" / "nb201_study.toml").read_text())
     plans = {p.name: tomli.loads(p.read_text()) for p in sorted((ROOT / "examples").glob("nb201_train*.toml"))}

@@ -123,14 +123,14 @@ def _space(canonicalises: bool) -> Chain:
 
 
 def test_the_ids_sampler_maps_spellings_to_one_canonical_id():
-    from rcx.spaces.samplers import parse_ids
+    from rcx.core.samplers import parse_ids
 
     ids, problems = parse_ids(_space(True), list(enumerate(["c8-16", "c08-16", "c8-016", "c4-32"])))
     assert ids == ["c8-16", "c4-32"] and problems == []
 
 
 def test_a_space_that_keeps_spellings_is_refused_not_evaluated_twice():
-    from rcx.spaces.samplers import parse_ids
+    from rcx.core.samplers import parse_ids
 
     ids, problems = parse_ids(_space(False), list(enumerate(["c8-16", "c08-16", "c8-016"])))
     assert ids == ["c8-16"]
@@ -138,7 +138,7 @@ def test_a_space_that_keeps_spellings_is_refused_not_evaluated_twice():
 
 
 def test_a_declared_canonical_form_fixes_such_a_space():
-    from rcx.spaces.samplers import parse_ids
+    from rcx.core.samplers import parse_ids
 
     assert parse_ids(DeclaredChain(canonicalises=False), list(enumerate(["c08-16", "c8-16"]))) == (["c8-16"], [])
 
@@ -174,6 +174,44 @@ def test_search_proposals_are_canonical():
     search = Search(Padded(channels=4, layers=1), [Objective("params", False)], "random", 0)
     proposal = search.ask()
     assert proposal.arch is not None and "k0" not in proposal.arch.id
+
+
+# -- space options -------------------------------------------------------------------------------
+class Widths(SearchSpace):
+    """A third-party space that declares options and leaves their checking to SearchSpace."""
+
+    name = "widths"
+    options = [rcx.api.Option("width", int, 4, "channels", min=1, max=64),
+               rcx.api.Option("mode", str, "a", "a or b", choices=("a", "b"))]
+
+    def __len__(self) -> int:
+        return 1
+
+    def arch_at(self, index: int) -> Arch:
+        return Arch(self.name, f"w{self.config['width']}", {"width": self.config["width"]})
+
+    def from_id(self, arch_id: str) -> Arch:
+        return self.arch_at(0)
+
+    def describe(self, arch, in_shape):
+        raise NotImplementedError
+
+    def build(self, arch, in_shape):
+        raise NotImplementedError
+
+
+def test_a_third_party_space_gets_its_options_checked_like_a_built_in():
+    assert Widths(width=8).config == {"width": 8, "mode": "a"}
+    with pytest.raises(ValueError) as bad:
+        Widths(width=0, mode="c", depth=3)
+    message = str(bad.value)
+    assert message.count("; ") == 2, message
+    assert "widths.width: must be int >= 1" in message and "got 0" in message
+    assert "widths.mode:" in message and "'c'" in message
+    assert "widths.depth: unknown option (known: mode, width)" in message
+    # the built-ins give the same messages from the same place
+    with pytest.raises(ValueError, match=r"^ksd\.layers: must be int >= 1"):
+        make_registry().get("space", "ksd")(layers=0)
 
 
 # -- truth tables through rcx.api ----------------------------------------------------------------

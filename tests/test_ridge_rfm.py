@@ -12,7 +12,7 @@ from rcx.api.evaluator import EvalContext, RunContext
 from rcx.api.init import init_weights
 from rcx.api.options import validate_options
 from rcx.api.seeding import generator
-from rcx.data.prepare import prepare
+from rcx.core.data_prep import prepare
 from rcx.data.synthetic import SyntheticProvider
 from rcx.evaluators.ridge_rfm import RidgeRFM
 from rcx.spaces.depthmult import DepthMultSpace

@@ -8,11 +8,11 @@ import torch
 from torch import nn
 
 from rcx.api.options import validate_options
+from rcx.core.samplers import EXHAUSTIVE_LIMIT, SAMPLER_OPTIONS, random_order, sample
 from rcx.nn.layers import BNSpec, ConvSpec, MaxPoolSpec, ReLUSpec, build_stack, describe_stack
 from rcx.spaces import rcx_register_spaces
 from rcx.spaces.depthmult import DepthMultSpace, pool_positions, scaled_width
 from rcx.spaces.ksd import KsdSpace
-from rcx.spaces.samplers import EXHAUSTIVE_LIMIT, SAMPLER_OPTIONS, random_order, sample
 
 STL = (3, 96, 96)
 CIFAR = (3, 32, 32)

@@ -9,10 +9,10 @@ import itertools
 import pytest
 import torch
 
+from rcx.core.samplers import sample
 from rcx.nn.nb_macro_codes import canonical_code
 from rcx.spaces.nats_sss import NATSSizeSpace
 from rcx.spaces.nb_macro import NBMacroSpace
-from rcx.spaces.samplers import sample
 from rcx.testing import check_space
 from rcx.truth.nats_sss import published_params
 from rcx.truth.nb_macro import published_costs

@@ -6,12 +6,12 @@ import pytest
 import torch
 from torch import nn
 
+from rcx.core.samplers import sample
 from rcx.nn.nb201_topology import live_edges
 from rcx.spaces.depthmult import DepthMultSpace
 from rcx.spaces.ksd import KsdSpace
 from rcx.spaces.mlp2 import MLP2Space
 from rcx.spaces.nb201 import NB201Space, arch_string, parse_arch_string
-from rcx.spaces.samplers import sample
 from tests.test_spaces import conv_macs
 
 ALL_NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"

@@ -13,12 +13,12 @@ import pytest
 
 from rcx.analysis.common import AnalysisError
 from rcx.analysis.truth import add_truth, is_truth_column, join_specs, parse_spec, resolve_names, space_truths
+from rcx.api import TruthTable
 from rcx.api.hooks import hookimpl
 from rcx.api.options import Metric
 from rcx.cli import main
 from rcx.core.results import ResultsTable
-from rcx.plugins import load_registry
-from rcx.truth.base import TruthTable, truth_values
+from rcx.plugins import load_registry, truth_values
 from rcx.truth.nb201 import SHA256, NB201Truth
 
 from .analysis_store import hand_store, nb201_store
@@ -65,7 +65,7 @@ def test_truth_loader_imports_no_torch():
     import subprocess
     import sys
 
-    code = ("import sys\nfrom rcx.truth.base import truth_values\nfrom rcx.truth.nb201 import NB201Truth\n"
+    code = ("import sys\nfrom rcx.plugins import truth_values\nfrom rcx.truth.nb201 import NB201Truth\n"
             "assert len(truth_values(NB201Truth)) == 15625\nassert 'torch' not in sys.modules, 'torch imported'\n")
     subprocess.run([sys.executable, "-c", code], check=True)
 

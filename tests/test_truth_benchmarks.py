@@ -14,8 +14,9 @@ from rcx.analysis.truth import join_specs
 from rcx.cli import main
 from rcx.core.results import ResultsTable
 from rcx.nn.nb_macro_codes import canonical_code
+from rcx.plugins import truth_values
 from rcx.truth import nats_sss, nb_macro
-from rcx.truth.base import read_packaged_csv, truth_values
+from rcx.truth.base import read_packaged_csv
 from rcx.truth.nats_sss import NATSSizeTruth
 from rcx.truth.nb_macro import NBMacroTruth
 
@@ -86,7 +87,7 @@ def test_loaders_import_no_torch():
     import subprocess
     import sys
 
-    code = ("import sys\nfrom rcx.truth.base import truth_values\nfrom rcx.truth.nats_sss import NATSSizeTruth\n"
+    code = ("import sys\nfrom rcx.plugins import truth_values\nfrom rcx.truth.nats_sss import NATSSizeTruth\n"
             "from rcx.truth.nb_macro import NBMacroTruth\n"
             "assert len(truth_values(NATSSizeTruth)) == 32768 and len(truth_values(NBMacroTruth)) == 3969\n"
             "assert 'torch' not in sys.modules, 'torch imported'\n")

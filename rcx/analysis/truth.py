@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, TypeGuard, TypeVar
 from rcx.analysis.common import AnalysisError
 
 if TYPE_CHECKING:
+    from rcx.api.truth import TruthTable
     from rcx.core.results import ResultsTable
     from rcx.plugins import Registry
-    from rcx.truth.base import TruthTable
 
 PREFIX = "truth."
 
@@ -86,7 +86,7 @@ def add_truth(table: ResultsTable, spec: TruthSpec, strict: bool = True) -> tupl
     absent from the truth raises :class:`AnalysisError` with counts. Otherwise (the TUI) absent
     ids get None, which the analyses count as missing values.
     """
-    from rcx.truth.base import truth_values
+    from rcx.plugins import truth_values
 
     cls = spec.table
     if table.space is not None and table.space != cls.space:

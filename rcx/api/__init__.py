@@ -26,6 +26,10 @@ without torch.
 - Spaces and datasets: :class:`SearchSpace` (its ``canonical(id)`` gives the one spelling of
   an id that rcx keys results by), :class:`Arch`, :class:`ArchInfo`,
   :class:`LayerInfo`; :class:`DatasetProvider`, :class:`ImageDataset`, :class:`DatasetError`.
+- Dataset helpers: :func:`channel_stats` (an ImageDataset's mean/std), :func:`resize_uint8`,
+  :data:`MAX_IMAGE_SIDE`; :func:`save_tensors` / :func:`load_tensors` (atomic tensor files, e.g.
+  decoded images kept in the ``cache_dir`` that ``load`` receives) and :func:`cache_dir`
+  (rcx's cache directory).
 - Truth tables: :class:`TruthTable` (a benchmark's value per architecture id and subset, the
   subsets declared as :class:`Metric` s) and :data:`TruthValues`, what its ``load`` returns.
 
@@ -40,6 +44,7 @@ of the interface: import from ``rcx.api`` itself.
 from rcx.api.arch import Arch, ArchInfo, LayerInfo, SearchSpace
 from rcx.api.cache import CandidateCache
 from rcx.api.dataset import DatasetError, DatasetProvider, ImageDataset
+from rcx.api.dataset_cache import cache_dir, load_tensors, save_tensors
 from rcx.api.device import Normalizer, cpu_has_fast_bf16, synchronize
 from rcx.api.evaluator import (
     Cancelled,
@@ -52,6 +57,7 @@ from rcx.api.evaluator import (
     build_every_edge,
 )
 from rcx.api.hooks import hookimpl
+from rcx.api.images import MAX_IMAGE_SIDE, channel_stats, resize_uint8
 from rcx.api.init import INIT_SCHEMES, init_weights
 from rcx.api.options import DESCRIPTION, SCORE, Metric, Option
 from rcx.api.seeding import derive_seed, generator
@@ -74,6 +80,7 @@ __all__ = [
     "ImageDataset",
     "InvalidArchitecture",
     "LayerInfo",
+    "MAX_IMAGE_SIDE",
     "Metric",
     "Normalizer",
     "Option",
@@ -83,10 +90,15 @@ __all__ = [
     "TruthTable",
     "TruthValues",
     "build_every_edge",
+    "cache_dir",
+    "channel_stats",
     "cpu_has_fast_bf16",
     "derive_seed",
     "generator",
     "hookimpl",
     "init_weights",
+    "load_tensors",
+    "resize_uint8",
+    "save_tensors",
     "synchronize",
 ]

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from rcx.api.options import Option
+from rcx.api.options import Option, validate_options
 
 if TYPE_CHECKING:
     from torch import nn
@@ -99,7 +99,14 @@ class SearchSpace(ABC):
     options: ClassVar[list[Option]] = []
 
     def __init__(self, **options: Any) -> None:
-        self.config = {o.name: o.default for o in self.options} | options
+        """Check ``options`` against the declared ``options`` (types, choices, bounds, unknown
+        keys) and keep them, defaults filled in, as ``self.config``. Raises ``ValueError`` with
+        every problem as ``NAME.KEY: message``, joined by "; ". A subclass with checks of its own
+        (values that must differ...) calls this first and reads ``self.config``."""
+        values, problems = validate_options(self.options, options, getattr(self, "name", type(self).__name__))
+        if problems:
+            raise ValueError("; ".join(f"{path}: {msg}" for path, msg in problems))
+        self.config = values
 
     @abstractmethod
     def __len__(self) -> int:

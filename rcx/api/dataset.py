@@ -50,7 +50,7 @@ class DatasetProvider(ABC):
     """Base class of dataset providers. Subclasses declare ``name``, ``version``, ``options``.
 
     ``load`` returns the full train and test splits; subset selection and resizing are done by
-    the core (``rcx.data.prepare``) for every provider alike. ``cache_dir`` is the directory
+    the core (``rcx.core.data_prep``) for every provider alike. ``cache_dir`` is the directory
     the provider may use to keep decoded tensors between runs.
     """
 

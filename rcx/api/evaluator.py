@@ -108,11 +108,15 @@ class FixedBatch:
     device: torch.device
 
     @classmethod
-    def draw(cls, ctx: RunContext, size: int, stream: str, normalize: bool = True) -> FixedBatch:
+    def draw(cls, ctx: RunContext, size: int, stream: str, normalize: bool = True,
+             transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> FixedBatch:
         """``size`` training images drawn without replacement from ``generator(ctx.seed, stream,
         "batch")``: the same batch for every candidate, evaluation order and resume. Evaluators
-        that name the same ``stream`` share the batch. Raises ``ValueError`` when the training
-        split holds fewer than ``size`` images."""
+        that name the same ``stream`` share the batch. ``transform``, when given, maps the drawn
+        uint8 images (B, C, H, W) on the CPU to uint8 images of the same shape before they move
+        to the device and are normalised (e.g. one fixed augmentation, drawn from its own
+        ``generator``). Raises ``ValueError`` when the training split holds fewer than ``size``
+        images."""
         import torch
 
         data, dev = ctx.data, ctx.device
@@ -122,7 +126,10 @@ class FixedBatch:
         idx = torch.randperm(n, generator=generator(ctx.seed, stream, "batch"))[:size]
         c = data.shape[0]
         mean, std = (data.mean, data.std) if normalize else ((0.0,) * c, (1.0,) * c)
-        x = Normalizer.create(mean, std, dev)(data.train_x[idx].to(dev))
+        images = data.train_x[idx]  # (B, C, H, W) uint8
+        if transform is not None:
+            images = transform(images)
+        x = Normalizer.create(mean, std, dev)(images.to(dev))
         return cls(x, data.train_y[idx].to(dev), idx, ctx.space, data.shape, data.num_classes, dev)
 
     def build(self, arch: Arch, head: bool = True) -> nn.Module:

@@ -263,7 +263,7 @@ def parse_plan(text: str, registry: Registry, source: str = "plan", output: str 
     dataset, dataset_options = _component(raw, "dataset", "dataset", registry, problems, _common_dataset_options())
     space, space_options = _component(raw, "space", "space", registry, problems, [])
 
-    from rcx.spaces.samplers import SAMPLER_OPTIONS
+    from rcx.core.samplers import SAMPLER_OPTIONS
 
     sampler_raw = raw.get("sampler", {})
     if not isinstance(sampler_raw, dict):
@@ -295,7 +295,7 @@ def parse_plan(text: str, registry: Registry, source: str = "plan", output: str 
         _check_search(sampler, evaluators, registry, problems, set(unknown))
 
     if dataset is not None and not any(p.startswith("dataset") for p, _ in problems):
-        from rcx.data.prepare import check_common
+        from rcx.core.data_prep import check_common
 
         common = [(f"dataset.{k}", m) for k, m in check_common(dataset_options)]
         problems += common or _memory_problems(registry.get("dataset", dataset), dataset_options)
@@ -404,7 +404,7 @@ def _chosen_ids(sampler: dict[str, Any], space: Any, source: str, text: str, lin
     Appends a problem per unknown or malformed id (at most ten, then a count); an id in the plan
     points at its own line (``sampler.ids[i]`` in ``lines``), one in the file names its line there.
     """
-    from rcx.spaces.samplers import parse_ids, read_ids_file
+    from rcx.core.samplers import parse_ids, read_ids_file
 
     found: list[tuple[str, str]] = []
     if sampler.get("file") is not None:
@@ -463,7 +463,7 @@ def available_memory() -> int | None:
 
 def _memory_problems(provider: Any, options: dict[str, Any]) -> list[tuple[str, str]]:
     """A ``dataset`` problem when the images alone would not fit in the available memory."""
-    from rcx.data.prepare import estimate_memory
+    from rcx.core.data_prep import estimate_memory
 
     estimate = estimate_memory(provider, options)
     available = available_memory()
@@ -479,7 +479,7 @@ def _gb(n: int) -> str:
 
 
 def _common_dataset_options() -> list[Option]:
-    from rcx.data.prepare import COMMON_OPTIONS
+    from rcx.core.data_prep import COMMON_OPTIONS
 
     return COMMON_OPTIONS
 
@@ -583,7 +583,7 @@ def _fit_problems(space: Any, sampler: dict[str, Any], seed: Any, shape: tuple[i
     """A ``sampler`` problem when ``valid_only`` cannot give the architectures the sampler asks
     for at the input shape ``shape`` (known without loading), naming why the first one does not
     fit (e.g. ``channels = 10**12``: every output exceeds the input)."""
-    from rcx.spaces.samplers import sample
+    from rcx.core.samplers import sample
 
     if not sampler.get("valid_only") or sampler.get("kind") not in ("random", "exhaustive"):
         return []

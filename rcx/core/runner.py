@@ -246,8 +246,8 @@ class Candidate:
 
 def load_data(plan: Plan, registry: Registry) -> ImageDataset:
     """Load the plan's dataset through its provider and apply the common options."""
-    from rcx.data.cache import cache_dir
-    from rcx.data.prepare import COMMON_OPTIONS, prepare
+    from rcx.api.dataset_cache import cache_dir
+    from rcx.core.data_prep import COMMON_OPTIONS, prepare
 
     common = {o.name for o in COMMON_OPTIONS}
     provider = registry.get("dataset", plan.dataset)()
@@ -257,7 +257,7 @@ def load_data(plan: Plan, registry: Registry) -> ImageDataset:
 
 def make_candidates(plan: Plan, space: SearchSpace, in_shape: tuple[int, int, int]) -> list[Candidate]:
     """The sampler's architectures, each described at the dataset's input shape."""
-    from rcx.spaces.samplers import sample
+    from rcx.core.samplers import sample
 
     s = plan.sampler
     if s["kind"] == "optuna":  # proposed during the run (Runner._search)

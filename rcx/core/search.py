@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from rcx.api.arch import Arch, SearchSpace
 from rcx.api.seeding import derive_seed
-from rcx.spaces.samplers import canonical_arch
+from rcx.core.samplers import canonical_arch
 
 if TYPE_CHECKING:
     import optuna

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from rcx.api.dataset import DatasetError, DatasetProvider, ImageDataset
+from rcx.api.dataset_cache import load_tensors, save_tensors
+from rcx.api.images import MAX_IMAGE_SIDE, channel_stats, resize_uint8
 from rcx.api.options import Option
-from rcx.data.cache import load_tensors, save_tensors
-from rcx.data.prepare import MAX_SIDE, channel_stats, resize_uint8
 
 if TYPE_CHECKING:
     import torch
@@ -161,7 +161,7 @@ class ImageFolderProvider(DatasetProvider):
     options = [
         Option("root", str, None, f"the dataset folder, laid out as {LAYOUT}"),
         Option("image_size", int, None, "resize every image to image_size x image_size (default: keep the "
-               "native size, which must then be the same for all images)", min=1, max=MAX_SIDE),
+               "native size, which must then be the same for all images)", min=1, max=MAX_IMAGE_SIDE),
     ]
 
     def load(self, options: dict[str, Any], cache_dir: Path) -> ImageDataset:

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rcx.api.dataset import DatasetProvider, ImageDataset
+from rcx.api.images import channel_stats
 from rcx.api.options import Option
 from rcx.api.seeding import generator
-from rcx.data.prepare import channel_stats
 
 if TYPE_CHECKING:
     import torch

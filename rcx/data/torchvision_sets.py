@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rcx.api.dataset import DatasetError, DatasetProvider, ImageDataset
+from rcx.api.images import channel_stats
 from rcx.api.options import Option
-from rcx.data.prepare import channel_stats
 
 if TYPE_CHECKING:
     import torch

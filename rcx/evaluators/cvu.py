@@ -40,19 +40,14 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from rcx.api.device import Normalizer
-from rcx.api.evaluator import EvalContext, EvalResult, Evaluator, RunContext
+from rcx.api.evaluator import EvalContext, EvalResult, Evaluator, FixedBatch, RunContext
 from rcx.api.init import INIT_SCHEMES
 from rcx.api.options import DESCRIPTION, Metric, Option
 from rcx.api.seeding import generator
 
 if TYPE_CHECKING:
-    import numpy as np
     import torch
 
-    from rcx.nn.features import choose_dtype
-    from rcx.nn.multi_init import auto_chunk, batched_logits, loop_logits
-    from rcx.nn.train import EpochDraws, crop_flip
 
 
 class CVU(Evaluator):
@@ -106,19 +101,20 @@ class CVU(Evaluator):
         n = data.train_x.shape[0]
         if cfg["batch_size"] > n:
             raise ValueError(f"cvu.batch_size = {cfg['batch_size']} but the dataset's train split has {n} images")
-        idx = torch.randperm(n, generator=generator(ctx.seed, "cvu", "batch"))[: cfg["batch_size"]]
-        c = data.shape[0]
-        mean, std = (data.mean, data.std) if cfg["normalize"] else ((0.0,) * c, (1.0,) * c)
+
+        def augment(images: torch.Tensor) -> torch.Tensor:
+            """Crop offsets and flips of one "epoch" over the batch (its order is unused)."""
+            draws = EpochDraws(images.shape[0], generator(ctx.seed, "cvu", "augment"), torch.device("cpu"))
+            return crop_flip(images, draws.dy, draws.dx, draws.flip)
+
+        batch = FixedBatch.draw(ctx, cfg["batch_size"], "cvu", normalize=cfg["normalize"],
+                                transform=augment if cfg["augment"] else None)
         self.path = cfg["path"] if cfg["path"] != "auto" else ("batched" if dev.type == "cuda" else "loop")
         self.channels_last = self.path == "loop"
-        images = data.train_x[idx]  # (B, C, H, W) uint8
-        if cfg["augment"]:  # crop offsets and flips of one "epoch" over the batch; its order is unused
-            draws = EpochDraws(images.shape[0], generator(ctx.seed, "cvu", "augment"), torch.device("cpu"))
-            images = crop_flip(images, draws.dy, draws.dx, draws.flip)
-        x = Normalizer.create(mean, std, dev)(images.to(dev))  # (B, C, H, W) float32
+        x = batch.x  # (B, C, H, W) float32
         self.x = x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
-        self.y = data.train_y[idx].to(dev)  # (B,)
-        self.batch_index = idx
+        self.y = batch.y  # (B,)
+        self.batch_index = batch.index
         self.device, self.space, self.seed = dev, ctx.space, ctx.seed
         self.in_shape, self.num_classes = data.shape, data.num_classes
         self.dtype = choose_dtype(cfg["dtype"], dev)

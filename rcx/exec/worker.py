@@ -2,7 +2,7 @@
 
 :class:`EvalWorker` is a plain class (no Ray import): the Ray executor makes it an actor. It
 parses the plan once, loads the dataset once from its own node's decoded-tensor cache
-(:func:`rcx.data.cache.cache_dir`, so images never travel per task), prepares every evaluator
+(:func:`rcx.api.cache_dir`, so images never travel per task), prepares every evaluator
 once on its own device, and then runs :class:`~rcx.core.runner.Task` after task through
 :func:`~rcx.core.runner.evaluate_one`, the same function the in-process executor uses.
 

@@ -28,12 +28,13 @@ An architecture fits an input only if no pool gets a map smaller than its 2x2 ke
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rcx.api.arch import Arch, ArchInfo, SearchSpace
-from rcx.api.options import Option, validate_options
+from rcx.api.options import Option
 from rcx.nn.layers import BNSpec, ConvSpec, LayerSpec, MaxPoolSpec, ReLUSpec, build_stack, describe_stack
 
 if TYPE_CHECKING:
@@ -83,10 +84,8 @@ class DepthMultSpace(SearchSpace):
     ]
 
     def __init__(self, **options: Any) -> None:
-        values, problems = validate_options(self.options, options, self.name)
-        if problems:
-            raise ValueError("; ".join(f"{path}: {msg}" for path, msg in problems))
-        super().__init__(**values)
+        super().__init__(**options)
+        values = self.config
         self.depths: list[int] = values["depth"]
         self.base_width: int = values["base_width"]
         self.kernels: list[int] = values["kernels"]
@@ -117,8 +116,10 @@ class DepthMultSpace(SearchSpace):
         index = int(index)
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} is out of range for {self.name} (size {len(self):,})")
-        for n, size in zip(self.depths, self._sizes):
+        n = self.depths[-1]
+        for depth, size in zip(self.depths, self._sizes):
             if index < size:
+                n = depth
                 break
             index -= size
         digits = []

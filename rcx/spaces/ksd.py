@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rcx.api.arch import Arch, ArchInfo, SearchSpace
-from rcx.api.options import Option, validate_options
+from rcx.api.options import Option
 from rcx.nn.layers import ConvSpec, LayerSpec, ReLUSpec, build_stack, conv_out, describe_stack
 
 if TYPE_CHECKING:
@@ -46,10 +47,8 @@ class KsdSpace(SearchSpace):
     ]
 
     def __init__(self, **options: Any) -> None:
-        values, problems = validate_options(self.options, options, self.name)
-        if problems:
-            raise ValueError("; ".join(f"{path}: {msg}" for path, msg in problems))
-        super().__init__(**values)
+        super().__init__(**options)
+        values = self.config
         self.layers: int = values["layers"]
         self.channels: int = values["channels"]
         self.kernels: list[int] = values["kernels"]

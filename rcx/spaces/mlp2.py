@@ -15,10 +15,11 @@ architecture fits every input. ``flops`` are the two layers' multiply-accumulate
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rcx.api.arch import Arch, ArchInfo, LayerInfo, SearchSpace
-from rcx.api.options import Option, validate_options
+from rcx.api.options import Option
 
 if TYPE_CHECKING:
     from torch import nn
@@ -34,10 +35,8 @@ class MLP2Space(SearchSpace):
     options = [Option("units", list, UNITS, "widths a hidden layer may have", item_type=int, min=1)]
 
     def __init__(self, **options: Any) -> None:
-        values, problems = validate_options(self.options, options, self.name)
-        if problems:
-            raise ValueError("; ".join(f"{path}: {msg}" for path, msg in problems))
-        super().__init__(**values)
+        super().__init__(**options)
+        values = self.config
         self.units: list[int] = values["units"]
         if len(set(self.units)) != len(self.units):
             raise ValueError(f"{self.name}.units: values must be distinct, got {self.units}")

@@ -18,10 +18,10 @@ even input, so the input's height and width must be multiples of 4.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rcx.api.arch import Arch, ArchInfo, LayerInfo, SearchSpace
-from rcx.api.options import validate_options
 from rcx.nn.nb201_topology import BEST_CELL, cell_cost, res_cost
 
 if TYPE_CHECKING:
@@ -54,13 +54,6 @@ class NATSSizeSpace(SearchSpace):
     name = "nats_sss"
     version = "1"
     help = "NATS-Bench size space: 5 widths in 8..64 (8 ** 5 = 32,768), official channel strings c0:c1:c2:c3:c4."
-    options: list = []
-
-    def __init__(self, **options: Any) -> None:
-        values, problems = validate_options(self.options, options, self.name)
-        if problems:
-            raise ValueError("; ".join(f"{path}: {msg}" for path, msg in problems))
-        super().__init__(**values)
 
     def __len__(self) -> int:
         return len(WIDTHS) ** POSITIONS

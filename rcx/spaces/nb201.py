@@ -27,10 +27,11 @@ of 4.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rcx.api.arch import Arch, ArchInfo, LayerInfo, SearchSpace
-from rcx.api.options import Option, validate_options
+from rcx.api.options import Option
 from rcx.nn.nb201_topology import EDGES, OPS, cell_cost, res_cost
 
 if TYPE_CHECKING:
@@ -57,14 +58,16 @@ def parse_arch_string(text: str) -> tuple[str, ...]:
     ops: list[str] = []
     for j, group in enumerate(groups, start=1):
         if not (group.startswith("|") and group.endswith("|")):
-            raise ValueError(f"malformed nb201 id {text!r}: node {j} group {group!r} must start and end with '|'; {hint}")
+            raise ValueError(f"malformed nb201 id {text!r}: node {j} group {group!r} must start and end with '|'; "
+                             f"{hint}")
         items = group[1:-1].split("|")
         if len(items) != j:
             raise ValueError(f"malformed nb201 id {text!r}: node {j} has {len(items)} inputs, needs {j}; {hint}")
         for i, item in enumerate(items):
             m = _GROUP_RE.match(item)
             if not m or int(m.group(2)) != i:
-                raise ValueError(f"malformed nb201 id {text!r}: node {j} input {i} is {item!r}, expected 'OP~{i}'; {hint}")
+                raise ValueError(f"malformed nb201 id {text!r}: node {j} input {i} is {item!r}, "
+                                 f"expected 'OP~{i}'; {hint}")
             if m.group(1) not in OPS:
                 raise ValueError(f"nb201 id {text!r}: unknown operation {m.group(1)!r} (known: {', '.join(OPS)})")
             ops.append(m.group(1))
@@ -81,10 +84,8 @@ class NB201Space(SearchSpace):
     ]
 
     def __init__(self, **options: Any) -> None:
-        values, problems = validate_options(self.options, options, self.name)
-        if problems:
-            raise ValueError("; ".join(f"{path}: {msg}" for path, msg in problems))
-        super().__init__(**values)
+        super().__init__(**options)
+        values = self.config
         self.channels: int = values["channels"]
         self.cells: int = values["cells"]
 
@@ -92,7 +93,7 @@ class NB201Space(SearchSpace):
         return len(OPS) ** len(EDGES)
 
     def _arch(self, ops: tuple[str, ...]) -> Arch:
-        params = {f"edge{i}{j}": op for (i, j), op in zip(EDGES, ops)}
+        params: dict[str, Any] = {f"edge{i}{j}": op for (i, j), op in zip(EDGES, ops)}
         params["convs"] = sum(op.startswith("nor_conv") for op in ops)
         return Arch(self.name, arch_string(ops), params)
 

@@ -28,13 +28,21 @@ number of non-identity layers (0 to 8).
 from __future__ import annotations
 
 import bisect
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rcx.api.arch import Arch, ArchInfo, LayerInfo, SearchSpace
-from rcx.api.options import validate_options
-from rcx.nn.nb_macro_codes import (BLOCKS, CHOICES, HEAD_CHANNELS, INIT_CHANNELS, LAYERS, STAGES, canonical_code,
-                                   canonical_codes)
+from rcx.nn.nb_macro_codes import (
+    BLOCKS,
+    CHOICES,
+    HEAD_CHANNELS,
+    INIT_CHANNELS,
+    LAYERS,
+    STAGES,
+    canonical_code,
+    canonical_codes,
+)
 
 if TYPE_CHECKING:
     from torch import nn
@@ -67,13 +75,6 @@ class NBMacroSpace(SearchSpace):
     name = "nb_macro"
     version = "1"
     help = "NAS-Bench-Macro: 8 layers of identity / MB3_K3 / MB6_K5 (3,969 distinct networks), 8-digit codes."
-    options: list = []
-
-    def __init__(self, **options: Any) -> None:
-        values, problems = validate_options(self.options, options, self.name)
-        if problems:
-            raise ValueError("; ".join(f"{path}: {msg}" for path, msg in problems))
-        super().__init__(**values)
 
     def __len__(self) -> int:
         return len(_codes())

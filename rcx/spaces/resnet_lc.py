@@ -6,9 +6,9 @@ channels (the first block of stages 2 and 3 has stride 2), global average poolin
 block is conv -> BN -> ReLU -> conv -> BN, plus the shortcut, then ReLU; when the shape changes
 the shortcut is a 1x1 conv (stride 2) -> BN (option B). Every spatial conv (the stem and the
 blocks' convs, kernel ``k`` with padding ``k // 2``, no bias) is an LC-Block with expansion
-``E`` and no intermediate op (``rcx.nn.lc``; the network is :mod:`rcx.nn.resnet_lc`); ``E = 0`` builds the unmodified ResNet (the
-paper's baseline). ``D`` counts the spatial convs plus the classifier (6n + 2), as in the
-paper. The module is marked ``rcx.nn.lc.LC_NATIVE``: ``lc_frozen`` keeps its blocks (only
+``E`` and no intermediate op (``rcx.nn.lc``; the network is :mod:`rcx.nn.resnet_lc`); ``E = 0``
+builds the unmodified ResNet (the paper's baseline). ``D`` counts the spatial convs plus the
+classifier (6n + 2), as in the paper. The module is marked ``rcx.nn.lc.LC_NATIVE``: ``lc_frozen`` keeps its blocks (only
 setting their op) and inserts none, whatever its ``expansion`` option.
 
 The space's module ends at the global average pool: (B, 3, H, W) -> (B, 4W, 1, 1); the training
@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import itertools
 import re
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rcx.api.arch import Arch, ArchInfo, SearchSpace
-from rcx.api.options import Option, validate_options
+from rcx.api.options import Option
 
 if TYPE_CHECKING:
     from torch import nn
@@ -55,7 +56,8 @@ class ResNetLCSpace(SearchSpace):
     ]
 
     def __init__(self, **options: Any) -> None:
-        values, problems = validate_options(self.options, options, self.name)
+        super().__init__(**options)
+        values, problems = self.config, []
         for d in values["depth"]:
             if (d - 2) % 6:
                 problems.append((f"{self.name}.depth", f"depth must be 6n + 2 (8, 14, 20, 32, ...), got {d}"))
@@ -67,7 +69,6 @@ class ResNetLCSpace(SearchSpace):
                 problems.append((f"{self.name}.{key}", f"values must be distinct, got {values[key]}"))
         if problems:
             raise ValueError("; ".join(f"{path}: {msg}" for path, msg in problems))
-        super().__init__(**values)
         self._grid = list(itertools.product(values["depth"], values["width"], values["expansion"], values["kernel"]))
 
     def __len__(self) -> int:
@@ -96,7 +97,8 @@ class ResNetLCSpace(SearchSpace):
 
     def grid(self) -> dict[str, Sequence[Any]]:
         """``depth``, ``width``, ``expansion``, ``kernel``: each of the space's values."""
-        return {key: sorted({g[n] for g in self._grid}) for n, key in enumerate(("depth", "width", "expansion", "kernel"))}
+        keys = ("depth", "width", "expansion", "kernel")
+        return {key: sorted({g[n] for g in self._grid}) for n, key in enumerate(keys)}
 
     def from_grid(self, values: Mapping[str, Any]) -> Arch:
         return self._arch(*(int(values[k]) for k in ("depth", "width", "expansion", "kernel")))

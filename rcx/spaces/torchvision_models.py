@@ -17,15 +17,15 @@ input channels.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rcx.api.arch import Arch, ArchInfo, SearchSpace
-from rcx.api.options import Option, validate_options
+from rcx.api.options import Option
 
 if TYPE_CHECKING:
     from torch import nn
 
-    from rcx.nn.summary import describe_module
 
 MODELS = ("resnet18", "resnet50", "mobilenet_v2", "wide_resnet50_2")
 
@@ -35,12 +35,12 @@ def _resnet(factory: Callable[..., nn.Module], in_channels: int) -> nn.Module:
 
     m = factory(weights=None)
     m.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
-    return nn.Sequential(m.conv1, m.bn1, m.relu, m.layer1, m.layer2, m.layer3, m.layer4, m.avgpool)
+    names = ("conv1", "bn1", "relu", "layer1", "layer2", "layer3", "layer4", "avgpool")
+    return nn.Sequential(*(getattr(m, name) for name in names))
 
 
 def _mobilenet_v2(in_channels: int) -> nn.Module:
     from torch import nn
-
     from torchvision.models import mobilenet_v2
 
     m = mobilenet_v2(weights=None)
@@ -71,7 +71,8 @@ class TorchvisionSpace(SearchSpace):
     ]
 
     def __init__(self, **options: Any) -> None:
-        values, problems = validate_options(self.options, options, self.name)
+        super().__init__(**options)
+        values, problems = self.config, []
         bad = [m for m in values["models"] if m not in MODELS]
         if bad:
             problems.append((f"{self.name}.models", f"unknown model {bad[0]!r} (known: {', '.join(MODELS)})"))
@@ -79,7 +80,6 @@ class TorchvisionSpace(SearchSpace):
             problems.append((f"{self.name}.models", f"values must be distinct, got {values['models']}"))
         if problems:
             raise ValueError("; ".join(f"{path}: {msg}" for path, msg in problems))
-        super().__init__(**values)
         self.models: list[str] = values["models"]
 
     def __len__(self) -> int:

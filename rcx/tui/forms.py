@@ -16,9 +16,9 @@ import tomli_w
 
 from rcx.api.options import Option, validate_options
 from rcx.core.plan import Plan, PlanError, Problem, parse_plan, top_options
+from rcx.core.samplers import SAMPLER_OPTIONS
 from rcx.exec.settings import ExecutionSettings
 from rcx.plugins import Registry, UnknownName
-from rcx.spaces.samplers import SAMPLER_OPTIONS
 
 UNSET = object()
 """A form field left empty: the option is omitted and takes its default."""

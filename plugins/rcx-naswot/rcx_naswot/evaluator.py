@@ -47,8 +47,20 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
-from rcx.api import (DESCRIPTION, INIT_SCHEMES, EvalContext, EvalResult, Evaluator, Metric, Option, RunContext,
-                     build_every_edge, generator, init_weights)
+from rcx.api import (
+    DESCRIPTION,
+    INIT_SCHEMES,
+    EvalContext,
+    EvalResult,
+    Evaluator,
+    FixedBatch,
+    Metric,
+    Option,
+    RunContext,
+    build_every_edge,
+    generator,
+    init_weights,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -162,16 +174,11 @@ class NASWOT(Evaluator):
         return self.check_batch_fits(dataset_options)
 
     def prepare(self, ctx: RunContext) -> None:
-        import torch
-
         data, dev = ctx.data, ctx.device
         n = data.train_x.shape[0]
         if self.config["batch_size"] > n:
             raise ValueError(f"naswot.batch_size = {self.config['batch_size']} but the train split has {n} images")
-        idx = torch.randperm(n, generator=generator(ctx.seed, "naswot", "batch"))[: self.config["batch_size"]]
-        shape = (1, -1, 1, 1)
-        mean, std = torch.tensor(data.mean).view(shape), torch.tensor(data.std).view(shape)
-        self.x = ((data.train_x[idx].float() / 255 - mean) / std).to(dev)  # (N, C, H, W) float32
+        self.x = FixedBatch.draw(ctx, self.config["batch_size"], "naswot").x  # (N, C, H, W) float32, normalised
         self.space, self.in_shape, self.device = ctx.space, data.shape, dev
 
     def evaluate(self, ctx: EvalContext) -> EvalResult:
@@ -181,7 +188,7 @@ class NASWOT(Evaluator):
         t0 = time.perf_counter()
         model = build_network(self.space, ctx.arch, self.in_shape, cfg["edges"] == "all")
         model = model.to(self.device).train(cfg["bn_mode"] == "train")
-        trials = []
+        trials: list[dict[str, Any]] = []
         for t in range(cfg["trials"]):
             ctx.check_cancel()
             init_weights(model, cfg["init"], generator(ctx.seed, "trial", t))

@@ -18,9 +18,9 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Checkbox, Header, Input, Label, Select, SelectionList, Static
 
+from rcx.core.data_prep import COMMON_OPTIONS
 from rcx.core.plan import STAGE_OPTIONS, PlanError, parse_plan, top_options
-from rcx.data.prepare import COMMON_OPTIONS
-from rcx.spaces.samplers import SAMPLER_OPTIONS
+from rcx.core.samplers import SAMPLER_OPTIONS
 from rcx.tui.forms import (UNTITLED, EXECUTION_FIELDS, Component, PlanDraft, device_choices, errors_by_key,
                            execution_settings, execution_values, space_summary)
 from rcx.tui.screens.dialogs import PathScreen

@@ -55,6 +55,7 @@ def load_tensors(path: Path) -> dict[str, torch.Tensor | list[Any]] | None:
     import torch
 
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        loaded: dict[str, torch.Tensor | list[Any]] = torch.load(path, map_location="cpu", weights_only=True)
+        return loaded
     except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError):
         return None

@@ -8,21 +8,15 @@ order so resizing only touches the kept images.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import TYPE_CHECKING, Any
 
 from rcx.api.dataset import DatasetError, ImageDataset
+from rcx.api.images import MAX_IMAGE_SIDE, resize_uint8
 from rcx.api.options import Option
 from rcx.api.seeding import generator
 
 if TYPE_CHECKING:
     import torch
-    import torch.nn.functional as F
-
-MAX_SIDE = 1024
-"""Largest image side of ``resize`` and of ``imagefolder``'s ``image_size``: 1024 x 1024 RGB is
-3 MB per image. (The ``synthetic`` dataset's ``image_size`` stops at 256: generating is slow
-beyond it; ``resize`` takes its images on.)"""
 
 COMMON_OPTIONS: list[Option] = [
     Option("train_size", int, None, "training images to keep (default: all)", min=1),
@@ -33,14 +27,12 @@ COMMON_OPTIONS: list[Option] = [
     Option("grayscale_to_rgb", bool, False, "repeat 1-channel images to 3 channels"),
 ]
 
-_CHUNK_ELEMENTS = 1 << 24  # float32 values per chunk in float passes (64 MB): bounds temporary memory
-
 
 def check_common(options: dict[str, Any]) -> list[tuple[str, str]]:
     """Plan problems of the validated common options beyond their declared ranges:
-    ``(key, message)``, e.g. a ``resize`` above :data:`MAX_SIDE`."""
-    if (options.get("resize") or 0) > MAX_SIDE:
-        return [("resize", f"must be <= {MAX_SIDE} (pixels per side), got {options['resize']}")]
+    ``(key, message)``, e.g. a ``resize`` above :data:`~rcx.api.MAX_IMAGE_SIDE`."""
+    if (options.get("resize") or 0) > MAX_IMAGE_SIDE:
+        return [("resize", f"must be <= {MAX_IMAGE_SIDE} (pixels per side), got {options['resize']}")]
     return []
 
 
@@ -64,11 +56,6 @@ def estimate_memory(provider: Any, options: dict[str, Any]) -> tuple[int, str] |
         detail += f", {keep_train:,} + {keep_test:,} kept at {c2}x{h2}x{w2}"
         return loaded + kept, detail
     return loaded, detail
-
-
-def _chunk(*shape: int) -> int:
-    """Images per chunk for images of ``shape`` (C, H, W)."""
-    return max(1, _CHUNK_ELEMENTS // math.prod(shape))
 
 
 def prepare(ds: ImageDataset, opts: dict[str, Any], seed: int) -> ImageDataset:
@@ -123,43 +110,3 @@ def stratified_indices(y: torch.Tensor, n: int, num_classes: int, seed: int, spl
     rank[by_class] = torch.arange(len(yp)) - starts[yp[by_class]]
     order = torch.argsort(rank * num_classes + priority[yp])
     return perm[order[:n]]
-
-
-def resize_uint8(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Resize uint8 images (N, C, H, W) to (N, C, size, size), bilinear with antialiasing.
-
-    Works in float32 chunks of at most ~16M values; returns ``x`` itself if already that size.
-    """
-    import torch
-    import torch.nn.functional as F
-
-    if x.shape[-2:] == (size, size):
-        return x
-    out = torch.empty((x.shape[0], x.shape[1], size, size), dtype=torch.uint8)
-    step = _chunk(x.shape[1], max(x.shape[2], size), max(x.shape[3], size))
-    for i in range(0, x.shape[0], step):
-        r = F.interpolate(x[i:i + step].float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-        out[i:i + step] = r.round_().clamp_(0, 255).to(torch.uint8)
-    return out
-
-
-def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and std of uint8 images (N, C, H, W), in [0, 1] pixel units.
-
-    Float32 sums per chunk (so memory stays bounded), accumulated in float64.
-    """
-    import torch
-
-    c = x.shape[1]
-    s = torch.zeros(c, dtype=torch.float64)
-    s2 = torch.zeros(c, dtype=torch.float64)
-    step = _chunk(*x.shape[1:])
-    for i in range(0, x.shape[0], step):
-        chunk = x[i:i + step].flatten(2).float()  # (n, C, H*W): reducing the last dim first is fastest
-        s += chunk.sum(2).sum(0).double()
-        s2 += chunk.square_().sum(2).sum(0).double()
-    n = max(x.shape[0] * x.shape[2] * x.shape[3], 1)
-    mean = s / n
-    std = (s2 / n - mean.square()).clamp_min(0).sqrt().div(255).clamp_min(1e-6)
-    mean = mean / 255
-    return tuple(mean.tolist()), tuple(std.tolist())

@@ -23,8 +23,9 @@ architectures costs only what it returns.
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from rcx.api.arch import Arch, SearchSpace
 from rcx.api.options import Option
@@ -142,7 +143,8 @@ def canonical_arch(space: SearchSpace, arch_id: str) -> Arch:
     arch = space.from_id(canonical)
     again = canon(canonical)
     if arch.id != canonical or again != canonical:
-        raise ValueError(f"the {space.name} space does not round-trip its ids: canonical({arch_id!r}) is {canonical!r}, "
+        raise ValueError(f"the {space.name} space does not round-trip its ids: canonical({arch_id!r}) is "
+                         f"{canonical!r}, "
                          f"but from_id of that gives {arch.id!r} and canonical {again!r}: fix the space's canonical() "
                          "or from_id() (rcx.testing.check_space finds this)")
     return arch
@@ -156,7 +158,8 @@ def _identity(arch: Arch) -> tuple | None:
         return None
 
 
-def parse_ids(space: SearchSpace, ids: Iterable[tuple[int | None, str]]) -> tuple[list[str], list[tuple[int | None, str]]]:
+def parse_ids(space: SearchSpace,
+              ids: Iterable[tuple[int | None, str]]) -> tuple[list[str], list[tuple[int | None, str]]]:
     """Canonical ids of ``(where, id)`` pairs, first occurrence kept, and the problems.
 
     ``where`` is a line number or list position carried into each problem ``(where, message)``.
@@ -172,7 +175,9 @@ def parse_ids(space: SearchSpace, ids: Iterable[tuple[int | None, str]]) -> tupl
             arch = canonical_arch(space, arch_id)
         except (ValueError, TypeError, KeyError, IndexError) as exc:
             said = str(exc)
-            problems.append((where, said if arch_id in said else f"{arch_id!r} is not a {space.name} architecture: {said}"))
+            if arch_id not in said:
+                said = f"{arch_id!r} is not a {space.name} architecture: {said}"
+            problems.append((where, said))
             continue
         if arch.id in seen:
             continue
