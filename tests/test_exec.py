@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from rcx.core.runner import ExecutorError, InProcessExecutor
+from rcx.core.runner import ExecutorError
+from rcx.exec.in_process import InProcessExecutor
 from rcx.exec import ExecutionSettings, make_executor
 from rcx.exec.settings import RAY_MISSING
 

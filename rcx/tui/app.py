@@ -303,21 +303,20 @@ class RcxApp(App[int]):
     def _run(self, plan: Plan, logger: logging.Logger) -> None:
         """The run worker; the App writes the log lines (``add_log``) to ``logger``'s file,
         this thread only a traceback, which the screen does not show."""
-        from rcx.core.runner import ExecutorError, Runner
+        from rcx.core.runner import ExecutorError
         from rcx.core.session import RUN_ERRORS, run_plan
-        from rcx.exec import make_executor
+        from rcx.exec import build_runner
 
         def on_event(event: ev.Event) -> None:
             if not isinstance(event, ev.EvalProgress):
                 self.post_message(RunEvent(event))
 
         try:
-            executor = make_executor(self.execution)
+            runner = build_runner(plan, self.registry, self.execution, on_event=on_event, cancel=self.cancel_event,
+                                  pause=self.pause_event)
         except ExecutorError as exc:
             self.post_message(RunError(str(exc)))
             return
-        runner = Runner(plan, self.registry, on_event=on_event, cancel=self.cancel_event, pause=self.pause_event,
-                        executor=executor)
         try:
             if self.execution.executor != "in-process":
                 self.post_message(RunEvent(ev.Log("info", f"connecting: {self.execution.describe()}")))
