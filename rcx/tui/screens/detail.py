@@ -18,21 +18,15 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
-from rcx.core.store import Store
+from rcx.core.reader import StoreReader
 from rcx.plugins import Registry
 from rcx.termtable import format_value
 
 
 def load_detail(path: Path, run_id: int | None, arch: str, registry: Registry) -> dict[str, Any]:
     """Read everything the detail shows (runs in a worker thread)."""
-    store = Store.open_readonly(path)
-    try:
-        run = store.run(run_id)
-        candidate = next((c for c in store.candidates(run.id) if c["arch"] == arch), None)
-        evaluations = [e for e in store.evaluations(run.id) if e["arch"] == arch]
-        curves = {ev: pts for (a, ev), pts in store.curves(run.id).items() if a == arch}
-    finally:
-        store.close()
+    detail = StoreReader(path).detail(run_id, arch)
+    run, candidate, evaluations, curves = detail.run, detail.candidate, detail.evaluations, detail.curves
     layers: Any = None
     space_opts = dict(run.plan.get("space", {}))
     try:
