@@ -82,7 +82,7 @@ def set_up(plan: Plan, registry: Registry) -> RunSetup:
 def prepare_evaluators(setup: RunSetup, device: torch.device, plan_seed: int) -> None:
     """Prepare every evaluator of ``setup`` once on ``device`` (:meth:`Evaluator.prepare` with
     the run's :class:`~rcx.api.evaluator.RunContext`)."""
-    run_ctx = RunContext(data=setup.data, space=setup.space, device=device, seed=plan_seed)
+    run_ctx = RunContext(data=setup.data, space=setup.space, device=device, plan_seed=plan_seed)
     for evaluator in setup.evaluators.values():
         evaluator.prepare(run_ctx)
 

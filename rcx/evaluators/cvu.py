@@ -64,7 +64,8 @@ class CVU(Evaluator):
     options = [
         Option("n_init", int, 100, "random initialisations per architecture (the same seeds for every one)", min=2,
                max=100_000),
-        Option("batch_size", int, 256, "images in the fixed batch, drawn once per run from the training split", min=1,
+        Option("batch_size", int, 256, "size of the one fixed scoring batch (drawn once per run from the training split) whose "
+               "untrained accuracy is measured per init: changes the score (seed 002: 256)", min=1,
                max=65536),
         Option("init", str, "kaiming_normal", "weight init: kaiming_normal = He normal fan-out (reference code), "
                "kaiming_uniform = He uniform (the MNIST study), default = PyTorch's", choices=INIT_SCHEMES),
@@ -106,20 +107,20 @@ class CVU(Evaluator):
         n = data.train_x.shape[0]
         if cfg["batch_size"] > n:
             raise ValueError(f"cvu.batch_size = {cfg['batch_size']} but the dataset's train split has {n} images")
-        idx = torch.randperm(n, generator=generator(ctx.seed, "cvu", "batch"))[: cfg["batch_size"]]
+        idx = torch.randperm(n, generator=generator(ctx.plan_seed, "cvu", "batch"))[: cfg["batch_size"]]
         c = data.shape[0]
         mean, std = (data.mean, data.std) if cfg["normalize"] else ((0.0,) * c, (1.0,) * c)
         self.path = cfg["path"] if cfg["path"] != "auto" else ("batched" if dev.type == "cuda" else "loop")
         self.channels_last = self.path == "loop"
         images = data.train_x[idx]  # (B, C, H, W) uint8
         if cfg["augment"]:  # crop offsets and flips of one "epoch" over the batch; its order is unused
-            draws = EpochDraws(images.shape[0], generator(ctx.seed, "cvu", "augment"), torch.device("cpu"))
+            draws = EpochDraws(images.shape[0], generator(ctx.plan_seed, "cvu", "augment"), torch.device("cpu"))
             images = crop_flip(images, draws.dy, draws.dx, draws.flip)
         x = Normalizer.create(mean, std, dev)(images.to(dev))  # (B, C, H, W) float32
         self.x = x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
         self.y = data.train_y[idx].to(dev)  # (B,)
         self.batch_index = idx
-        self.device, self.space, self.seed = dev, ctx.space, ctx.seed
+        self.device, self.space, self.seed = dev, ctx.space, ctx.plan_seed
         self.in_shape, self.num_classes = data.shape, data.num_classes
         self.dtype = choose_dtype(cfg["dtype"], dev)
 

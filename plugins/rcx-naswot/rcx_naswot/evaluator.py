@@ -168,7 +168,7 @@ class NASWOT(Evaluator):
         n = data.train_x.shape[0]
         if self.config["batch_size"] > n:
             raise ValueError(f"naswot.batch_size = {self.config['batch_size']} but the train split has {n} images")
-        idx = torch.randperm(n, generator=generator(ctx.seed, "naswot", "batch"))[: self.config["batch_size"]]
+        idx = torch.randperm(n, generator=generator(ctx.plan_seed, "naswot", "batch"))[: self.config["batch_size"]]
         shape = (1, -1, 1, 1)
         mean, std = torch.tensor(data.mean).view(shape), torch.tensor(data.std).view(shape)
         self.x = ((data.train_x[idx].float() / 255 - mean) / std).to(dev)  # (N, C, H, W) float32
