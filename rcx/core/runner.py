@@ -182,8 +182,8 @@ class Runner:
         self.space: SearchSpace | None = None
         self.candidates: list[Candidate] = []
         self.evaluators: list[tuple[str, Evaluator]] = []
-        self.recorder = Recorder(on_event, ResultChecker(warn=lambda m: self.recorder.log("warning", m),
-                                                         dists=registry.dists("evaluator")))
+        checker = ResultChecker(warn=lambda m: self.recorder.log("warning", m), dists=registry.dists("evaluator"))
+        self.recorder = Recorder(lambda e: self.on_event(e), checker)  # on_event may be replaced after __init__
         self._setup_done: RunSetup | None = None
         self._by_arch: dict[str, Candidate] = {}
 
