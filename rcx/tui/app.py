@@ -39,7 +39,7 @@ from rcx.tui.screens.dialogs import ConfirmScreen, HelpScreen
 from rcx.tui.screens.plan import PlanScreen
 from rcx.tui.screens.results import ResultsScreen
 from rcx.tui.screens.run import RunScreen
-from rcx.tui.state import Progress
+from rcx.tui.state import LiveCurves, Progress
 
 MAX_LOG_LINES = 2000
 
@@ -102,6 +102,7 @@ class RcxApp(App[int]):
         self.draft = draft or (loaded[0] if loaded else default_draft(registry))
         self.plan_text = plan_text  # the plan file's own text, run as it is when the form did not change it
         self.progress = Progress()
+        self.live_curves = LiveCurves()  # learning curves of this app's run, as they stream
         self.log_lines: list[tuple[str, str]] = []
         self.log_dropped = 0
         self.run_control = RunController(self, self.execution)
@@ -265,6 +266,7 @@ class RcxApp(App[int]):
             return
         self.follower.reset(plan.output)
         self.progress = Progress(state="loading")
+        self.live_curves = LiveCurves()
         self.follower.run_name, self.follower.note = plan.name, ""
         self.run_control.start(plan)
         self._update_title()

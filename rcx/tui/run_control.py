@@ -129,9 +129,10 @@ class RunController:
 
     # -- on the event loop ---------------------------------------------------------------------
     def on_event(self, event: ev.Event) -> None:
-        """Fold one of the run's events into the App's progress and log."""
+        """Fold one of the run's events into the App's progress, live learning curves and log."""
         app = self.app
         app.progress.apply(event)
+        app.live_curves.apply(event)
         if self.pause_event.is_set() and app.progress.state == "running":
             app.progress.pause()
         if isinstance(event, ev.RunStarted):
