@@ -46,7 +46,8 @@ def test_build_runner_wires_the_executor_and_the_callbacks(tmp_path, registry):
     store = Store.open(plan.output)
     runner.run(store)
     store.close()
-    assert [type(e) for e in events if isinstance(e, (ev.RunStarted, ev.RunFinished))] == [ev.RunStarted, ev.RunFinished]
+    ends = [type(e) for e in events if isinstance(e, (ev.RunStarted, ev.RunFinished))]
+    assert ends == [ev.RunStarted, ev.RunFinished]
     assert sum(isinstance(e, ev.EvalFinished) for e in events) == 3
     with pytest.raises(ExecutorError, match="workers"):
         build_runner(plan, registry, ExecutionSettings(workers=2))

@@ -80,7 +80,8 @@ class Recorder:
             self.store.cancel_evaluation(run_id, arch, instance)
             self.stage_progress()
             return
-        status, metrics, trials, extra, error = outcome.status, outcome.metrics, outcome.trials, outcome.extra, outcome.error
+        status, metrics, trials, extra = outcome.status, outcome.metrics, outcome.trials, outcome.extra
+        error = outcome.error
         if outcome.returned:  # declarations and NaN (rcx.plugin_checks): a warning, or an error in strict mode
             self.checker.check(self.evaluators[instance], outcome.returned, metrics, instance, outcome.nonfinite)
         try:  # evaluate_one made the values plain already; the store checks them once more

@@ -322,10 +322,8 @@ class Runner:
                 name=plan.name, plan_text=plan.text, plan=plan.normalized(), plan_hash=plan.hash, versions=versions,
                 device=str(device), device_name=self._device_name(), dataset=dataset_meta,
             )
-        store.add_candidates(
-            run_id,
-            ((c.index, c.arch.id, c.arch.params, c.info.summary(), c.info.valid, c.info.reason) for c in self.candidates),
-        )
+        store.add_candidates(run_id, ((c.index, c.arch.id, c.arch.params, c.info.summary(), c.info.valid,
+                                       c.info.reason) for c in self.candidates))
         return run_id
 
     def _prepare_evaluators(self) -> None:

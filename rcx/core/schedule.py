@@ -145,11 +145,12 @@ class Schedule:
             for p in proposals:
                 search.tell(p.number, values_of(p.arch.id if p.arch else None))
         if rejected:
-            level = "warning" if rejected > accepted else "info"
-            self.recorder.log(level, f"search: {rejected:,} of {rejected + accepted:,} proposals were not valid "
-                                     f"{space.name} architectures on {shape[0]}x{shape[1]}x{shape[2]} input; they were "
-                                     "rejected and asked again" + (" (most proposals: narrow the space's options to the "
-                                                                   "input)" if rejected > accepted else ""), run_id)
+            most = rejected > accepted
+            self.recorder.log("warning" if most else "info",
+                              f"search: {rejected:,} of {rejected + accepted:,} proposals were not valid {space.name} "
+                              f"architectures on {shape[0]}x{shape[1]}x{shape[2]} input; they were rejected and asked "
+                              "again" + (" (most proposals: narrow the space's options to the input)" if most else ""),
+                              run_id)
 
     # -- stages ---------------------------------------------------------------------------------
     def start_stage(self, number: int, stages: int, instances: list[str]) -> dict[str, set[str]]:
@@ -179,7 +180,8 @@ class Schedule:
                                           f"selected {', '.join(sel.selected) or 'none'}")
             chosen[instance] = set(recorded["selected"])
             skipped += len(self.candidates) - len(chosen[instance])
-        rules = [f"{i} on the {specs[i].stage.describe()}" if i in chosen else f"{i} on every candidate" for i in instances]
+        rules = [f"{i} on the {specs[i].stage.describe()}" if i in chosen else f"{i} on every candidate"
+                 for i in instances]
         selected = max((len(c) for c in chosen.values()), default=len(self.candidates))
         if stages > 1:
             recorder.stage_progress()
@@ -199,7 +201,8 @@ class Schedule:
             for instance in instances:
                 if (cand.arch.id, instance) in finished:
                     continue
-                task = Task(cand.index, cand.arch.id, instance, derive_seed(plan.seed, instance, cand.arch.id), plan.hash)
+                seed = derive_seed(plan.seed, instance, cand.arch.id)
+                task = Task(cand.index, cand.arch.id, instance, seed, plan.hash)
                 if cand.info.valid:
                     tasks.append(task)
                 else:  # nothing to run: recorded here, by every executor alike

@@ -43,12 +43,12 @@ def event_log_line(event: ev.Event) -> tuple[str, str, bool] | None:
     """The log line ``(level, message, notify)`` a run event makes, if any."""
     if isinstance(event, ev.RunStarted):
         what = "resuming" if event.resumed else "started"
-        return ("info", f"run {event.run_id} {what} on {event.device}: {event.total} evaluations "
-                        f"({event.candidates} candidates x {len(event.evaluators)} evaluators), {event.done} already done",
-                False)
+        return ("info", f"run {event.run_id} {what} on {event.device}: {event.total} evaluations ({event.candidates} "
+                        f"candidates x {len(event.evaluators)} evaluators), {event.done} already done", False)
     if isinstance(event, ev.StageStarted):
         skipped = f", {event.skipped:,} skipped" if event.skipped else ""
-        return "info", f"stage {event.stage + 1}/{event.stages}: {event.rule}: {event.selected:,} candidates{skipped}", False
+        return ("info", f"stage {event.stage + 1}/{event.stages}: {event.rule}: {event.selected:,} candidates{skipped}",
+                False)
     if isinstance(event, ev.Log):
         return event.level, event.message, False
     if isinstance(event, ev.RunFinished):

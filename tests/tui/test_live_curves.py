@@ -64,7 +64,8 @@ def test_live_curves_fold_points_and_drop_a_restarted_curve():
         assert live.apply(ev.CurvePoint(arch, "t", 10, 1.0, {"val_acc": 0.5}))
     assert list(live.curves) == [("b", "t"), ("c", "t")] and live.latest == ("c", "t")  # the oldest went
     live.apply(ev.CurvePoint("b", "t", 20, 2.0, {"val_acc": 0.75}))
-    assert live.of("b") == {"t": [{"step": 10, "epoch": 1.0, "val_acc": 0.5}, {"step": 20, "epoch": 2.0, "val_acc": 0.75}]}
+    assert live.of("b") == {"t": [{"step": 10, "epoch": 1.0, "val_acc": 0.5},
+                                  {"step": 20, "epoch": 2.0, "val_acc": 0.75}]}
     version = live.version
     assert live.apply(ev.EvalStarted("b", "t")) and live.of("b") == {} and live.version == version + 1
     assert merge_curves({"t": [{"epoch": 1.0}]}, {"t": [{"epoch": 1.0}, {"epoch": 2.0}]})["t"][-1] == {"epoch": 2.0}
