@@ -104,10 +104,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from rcx.core.failures import summarize
     from rcx.core.plan import PlanError, load_plan
     from rcx.core.results import results_table
-    from rcx.core.runner import ExecutorError, Runner
+    from rcx.core.runner import ExecutorError
     from rcx.core.session import RUN_ERRORS, run_plan
     from rcx.core.store import Store
-    from rcx.exec import make_executor
+    from rcx.exec import build_runner, make_executor
     from rcx.plugins import get_registry
     from rcx.progress import Reporter
 
@@ -122,7 +122,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.threads is not None:  # the TUI's runs read it from the environment
             os.environ[THREADS_ENV] = args.threads
         return _tui([str(args.plan)], settings)
-    try:
+    try:  # wrong execution flags or a missing Ray: said before the plan is read
         executor = make_executor(settings)
     except ExecutorError as exc:
         raise UsageError(str(exc)) from None
@@ -141,7 +141,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cancel = threading.Event()
     reporter = Reporter(quiet=args.quiet)
-    runner = Runner(plan, registry, on_event=reporter, cancel=cancel, threads=threads, executor=executor)
+    runner = build_runner(plan, registry, executor, on_event=reporter, cancel=cancel, threads=threads)
 
     def on_sigint(signum, frame):  # first Ctrl-C: stop after the current batch; second: now
         if cancel.is_set():

@@ -7,8 +7,9 @@ import sys
 
 import pytest
 
-from rcx.core.runner import ExecutorError, InProcessExecutor
+from rcx.core.runner import ExecutorError
 from rcx.exec import ExecutionSettings, make_executor
+from rcx.exec.in_process import InProcessExecutor
 from rcx.exec.settings import RAY_MISSING
 
 from .conftest import ROOT, tiny_plan

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import threading
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,18 +29,41 @@ class InvalidArchitecture(Exception):
     """The architecture cannot be evaluated on this input (recorded as ``invalid``)."""
 
 
-@dataclass
+@dataclass(init=False)
 class RunContext:
     """What an evaluator gets once per run, in :meth:`Evaluator.prepare`.
 
     ``data`` is the prepared dataset (uint8 tensors on the CPU); evaluators move what they need
-    to ``device`` once. ``seed`` is the plan seed.
+    to ``device`` once. ``plan_seed`` is the plan's seed (the run's; an evaluation's own seed,
+    derived from it, is :attr:`EvalContext.seed`). ``seed`` is the old name of ``plan_seed``:
+    it still works, as an argument and an attribute, with a ``DeprecationWarning``.
     """
 
     data: ImageDataset
     space: SearchSpace
     device: torch.device
-    seed: int
+    plan_seed: int
+
+    def __init__(self, data: ImageDataset, space: SearchSpace, device: torch.device, plan_seed: int | None = None,
+                 *, seed: int | None = None) -> None:
+        if seed is not None:
+            _warn_seed()
+            if plan_seed is None:
+                plan_seed = seed
+        if plan_seed is None:
+            raise TypeError("RunContext() needs plan_seed")
+        self.data, self.space, self.device, self.plan_seed = data, space, device, plan_seed
+
+    @property
+    def seed(self) -> int:
+        """Deprecated: :attr:`plan_seed`."""
+        _warn_seed()
+        return self.plan_seed
+
+
+def _warn_seed() -> None:
+    warnings.warn("RunContext.seed is deprecated: use RunContext.plan_seed (the plan's seed; EvalContext.seed "
+                  "is each evaluation's own seed)", DeprecationWarning, stacklevel=3)
 
 
 @dataclass
@@ -110,7 +134,7 @@ class FixedBatch:
     @classmethod
     def draw(cls, ctx: RunContext, size: int, stream: str, normalize: bool = True,
              transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> FixedBatch:
-        """``size`` training images drawn without replacement from ``generator(ctx.seed, stream,
+        """``size`` training images drawn without replacement from ``generator(ctx.plan_seed, stream,
         "batch")``: the same batch for every candidate, evaluation order and resume. Evaluators
         that name the same ``stream`` share the batch. ``transform``, when given, maps the drawn
         uint8 images (B, C, H, W) on the CPU to uint8 images of the same shape before they move
@@ -123,7 +147,7 @@ class FixedBatch:
         n = data.train_x.shape[0]
         if size > n:
             raise ValueError(f"{stream}: a batch of {size} images but the dataset's train split has {n}")
-        idx = torch.randperm(n, generator=generator(ctx.seed, stream, "batch"))[:size]
+        idx = torch.randperm(n, generator=generator(ctx.plan_seed, stream, "batch"))[:size]
         c = data.shape[0]
         mean, std = (data.mean, data.std) if normalize else ((0.0,) * c, (1.0,) * c)
         images = data.train_x[idx]  # (B, C, H, W) uint8

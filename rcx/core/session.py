@@ -4,8 +4,9 @@ Open (take the results file's writer lock, before the dataset loads, so a second
 unwritable folder fails at once), check (an existing file, opened read-only, must pass SQLite's
 integrity check and hold this plan, or take a new run: a file refused here is left
 byte-identical), connect the executor (a Ray cluster), set up (load the dataset, prepare the
-evaluators), run (every evaluation into the store) and close the executor. The caller builds the :class:`~rcx.core.runner.Runner` with its own event handler,
-cancel and pause events, and reports :data:`RUN_ERRORS` as one message.
+evaluators), run (every evaluation into the store) and close the executor. The caller builds
+the :class:`~rcx.core.runner.Runner` (:func:`rcx.exec.build_runner`) with its own event
+handler, cancel and pause events, and reports :data:`RUN_ERRORS` as one message.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def run_plan(runner: Runner, *, new_run: bool = False, retry_failed: bool = Fals
                     runner.check_store(existing, new_run)
                 finally:
                     existing.close()
-            runner.executor.connect()  # an unreachable cluster fails here, before the dataset loads
+            if runner.executor is not None:  # an unreachable cluster fails here, before the dataset loads
+                runner.executor.connect()
             runner.setup()
             store = Store.open(output, verify=False)  # verified above, under the same lock
             try:
@@ -44,4 +46,5 @@ def run_plan(runner: Runner, *, new_run: bool = False, retry_failed: bool = Fals
             finally:
                 store.close()
         finally:
-            runner.executor.close()
+            if runner.executor is not None:
+                runner.executor.close()

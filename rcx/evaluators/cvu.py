@@ -59,8 +59,9 @@ class CVU(Evaluator):
     options = [
         Option("n_init", int, 100, "random initialisations per architecture (the same seeds for every one)", min=2,
                max=100_000),
-        Option("batch_size", int, 256, "images in the fixed batch, drawn once per run from the training split", min=1,
-               max=65536),
+        Option("batch_size", int, 256, "size of the one fixed scoring batch (drawn once per run from the "
+               "training split) whose untrained accuracy is measured per init: changes the score (seed 002: 256)",
+               min=1, max=65536),
         Option("init", str, "kaiming_normal", "weight init: kaiming_normal = He normal fan-out (reference code), "
                "kaiming_uniform = He uniform (the MNIST study), default = PyTorch's", choices=INIT_SCHEMES),
         Option("bn_mode", str, "train", "BatchNorm: train = batch statistics (reference code), eval = fresh "
@@ -104,7 +105,7 @@ class CVU(Evaluator):
 
         def augment(images: torch.Tensor) -> torch.Tensor:
             """Crop offsets and flips of one "epoch" over the batch (its order is unused)."""
-            draws = EpochDraws(images.shape[0], generator(ctx.seed, "cvu", "augment"), torch.device("cpu"))
+            draws = EpochDraws(images.shape[0], generator(ctx.plan_seed, "cvu", "augment"), torch.device("cpu"))
             return crop_flip(images, draws.dy, draws.dx, draws.flip)
 
         batch = FixedBatch.draw(ctx, cfg["batch_size"], "cvu", normalize=cfg["normalize"],
@@ -115,7 +116,7 @@ class CVU(Evaluator):
         self.x = x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
         self.y = batch.y  # (B,)
         self.batch_index = batch.index
-        self.device, self.space, self.seed = dev, ctx.space, ctx.seed
+        self.device, self.space, self.seed = dev, ctx.space, ctx.plan_seed
         self.in_shape, self.num_classes = data.shape, data.num_classes
         self.dtype = choose_dtype(cfg["dtype"], dev)
 

@@ -102,8 +102,9 @@ class RidgeRFM(Evaluator):
         Option("layout", str, "auto", "memory layout of the feature extractor: auto = channels_last (faster on "
                "CPUs and GPUs; the features differ from contiguous by rounding), contiguous, channels_last",
                choices=("auto", "contiguous", "channels_last")),
-        Option("batch_size", int, 0, "images per forward batch (0: per-device default, 32 on CPU, 256 on CUDA)", min=0,
-               max=65536),
+        Option("batch_size", int, 0, "images per forward pass of the feature extractor (speed and memory; the "
+               "score too for BatchNorm nets with bn_mode = train, which normalise over each forward batch; "
+               "0: per-device default, 32 on CPU, 256 on CUDA)", min=0, max=65536),
         Option("screen_val_acc", float, 0.0, "after trial 1, stop if val accuracy is below this (0: off)",
                min=0.0, max=1.0),
         Option("screen_throughput", float, 0.0, "after trial 1, stop if throughput (img/s) is below this (0: off)",
@@ -162,7 +163,7 @@ class RidgeRFM(Evaluator):
         self.channels_last = cfg["layout"] != "contiguous"
         self.space = ctx.space
         self.data = data
-        self.plan_seed = ctx.seed
+        self.plan_seed = ctx.plan_seed
         self.lam_grid = torch.tensor(cfg["lambda_grid"], dtype=torch.float64) if cfg["lambda_grid"] else None
 
     def evaluate(self, ctx: EvalContext) -> EvalResult:

@@ -45,7 +45,8 @@ def train_options(*, epochs: int, batch_size: int, lr: float, min_lr: float, mom
                max=100_000),
         Option("steps", int, 0, "optimiser-step budget instead of epochs (0: use epochs)", min=0,
                max=10**9),
-        Option("batch_size", int, batch_size, "images per training step", min=1, max=65536),
+        Option("batch_size", int, batch_size, "training minibatch: images per SGD step (changes the result; "
+               "validation batches are eval_batch_size)", min=1, max=65536),
         Option("lr", float, lr, "peak learning rate: per-step cosine from lr down to min_lr", min=0.0, gt_min=True),
         Option("min_lr", float, min_lr, "learning rate the cosine reaches at the last step", min=0.0),
         Option("momentum", float, momentum, "SGD momentum", min=0.0, max=0.999),

@@ -1,10 +1,11 @@
 """The worker side of a distributed run: one plan, one dataset, prepared evaluators, many tasks.
 
 :class:`EvalWorker` is a plain class (no Ray import): the Ray executor makes it an actor. It
-parses the plan once, loads the dataset once from its own node's decoded-tensor cache
-(:func:`rcx.api.cache_dir`, so images never travel per task), prepares every evaluator
-once on its own device, and then runs :class:`~rcx.core.runner.Task` after task through
-:func:`~rcx.core.runner.evaluate_one`, the same function the in-process executor uses.
+parses the plan once, sets the run up with the driver's own functions
+(:func:`rcx.core.setup.set_up`: the dataset from its own node's decoded-tensor cache, so images
+never travel per task; :func:`~rcx.core.setup.prepare_evaluators` on its own device), and then
+runs :class:`~rcx.core.runner.Task` after task through :func:`~rcx.core.runner.evaluate_one`,
+the same function the in-process executor uses.
 
 A task's messages stream back to the driver as tuples (see :meth:`EvalWorker.run`); the
 driver stores them, so the worker never touches the results file.
@@ -21,7 +22,8 @@ from typing import Any, Iterator
 
 import torch
 
-from rcx.core.runner import CANCELLED, Outcome, Task, evaluate_one, load_data
+from rcx.core.runner import CANCELLED, Outcome, Task, evaluate_one
+from rcx.core.setup import prepare_evaluators, set_up
 
 PROGRESS_INTERVAL = 0.25
 """Seconds between two progress messages of one task (curve points are never dropped)."""
@@ -70,7 +72,6 @@ class EvalWorker:
         ``{"node", "pid", "device"}``. Raises with a clear message when this node cannot serve
         the plan (another plan hash, no such device, a dataset it cannot load)."""
         from rcx.core.plan import parse_plan
-        from rcx.api.evaluator import RunContext
         from rcx.plugins import get_registry
 
         torch.set_num_threads(self.threads)
@@ -87,12 +88,9 @@ class EvalWorker:
             self.device = torch.device("cuda", 0)
         else:
             self.device = torch.device("cpu")
-        self.data = load_data(plan, registry)
-        self.space = registry.get("space", plan.space)(**plan.space_options)
-        self.evaluators = {s.instance: registry.get("evaluator", s.plugin)(s.options) for s in plan.evaluators}
-        run_ctx = RunContext(data=self.data, space=self.space, device=self.device, seed=plan.seed)
-        for evaluator in self.evaluators.values():
-            evaluator.prepare(run_ctx)
+        setup = set_up(plan, registry)  # the same setup as the driver's (rcx.core.setup)
+        self.data, self.space, self.evaluators = setup.data, setup.space, setup.evaluators
+        prepare_evaluators(setup, self.device, plan.seed)
         self.ready = True
         return {"node": socket.gethostname(), "pid": os.getpid(), "device": self.device_label()}
 

@@ -20,7 +20,8 @@ def main(target: Path | None = None, execution=None) -> int:
     """
     import tomli
 
-    from rcx.core.store import Store, StoreError
+    from rcx.core.reader import StoreReader
+    from rcx.core.store import StoreError
     from rcx.plugins import get_registry
     from rcx.tui.app import RcxApp
     from rcx.tui.forms import PlanDraft
@@ -39,7 +40,7 @@ def main(target: Path | None = None, execution=None) -> int:
             return 2
     elif target is not None:
         try:
-            Store.open_readonly(target).close()
+            StoreReader(target).check()
         except StoreError as exc:
             print(f"rcx: error: {exc}", file=sys.stderr)
             return 2

@@ -1,19 +1,19 @@
 """The rcx Textual app: Plan, Run and Results screens over the headless core.
 
-The App owns the thread workers: one runs the plan through :class:`~rcx.core.runner.Runner`
-(the same runner and store as ``rcx run --headless``), one reloads the results file, one reads
-an architecture's detail. Workers only ``post_message``; the App folds the messages into plain
-state (:class:`~rcx.tui.state.Progress`, the latest :class:`ResultsTable`, the log) and the
-screens pull that state on their own timers, a few times a second.
+The App composes the screens and key bindings, the log and the title; three helpers carry the
+rest, each with one job: :class:`~rcx.tui.run_control.RunController` (this app's run: the run
+worker, pause, cancel, its events), :class:`~rcx.tui.follower.StoreFollower` (the results file:
+reloads in a worker, the latest table) and the detail and correlation workers below. Workers
+only ``post_message``; the App folds the messages into plain state
+(:class:`~rcx.tui.state.Progress`, the latest :class:`ResultsTable`, the log, live curves) and
+the screens pull that state on their own timers, a few times a second. All reading of the
+results file goes through the core's :class:`~rcx.core.reader.StoreReader`.
 """
 
 from __future__ import annotations
 
-import gc
 import logging
 import shlex
-import sqlite3
-import threading
 import time
 from pathlib import Path
 from typing import Any, Iterable
@@ -24,29 +24,24 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from rcx.analysis.truth import space_truths
 from rcx.core import events as ev
 from rcx.core.plan import Plan
-from rcx.core.results import ResultsTable, results_table
-from rcx.core.store import Store, StoreError
+from rcx.core.reader import StoreReader
+from rcx.core.results import ResultsTable
 from rcx.exec.settings import ExecutionSettings
 from rcx.plugins import Registry
+from rcx.tui.follower import StoreFollower
 from rcx.tui.forms import Component, PlanDraft
-from rcx.tui.messages import DevicesListed, RunError, RunEvent, Snapshot, StoreLoaded, StoreUnavailable
+from rcx.tui.messages import DevicesListed, RunError, RunEvent, StoreLoaded, StoreUnavailable
+from rcx.tui.run_control import RunController
 from rcx.tui.screens.detail import DetailLoaded, DetailScreen
 from rcx.tui.screens.dialogs import ConfirmScreen, HelpScreen
 from rcx.tui.screens.plan import PlanScreen
 from rcx.tui.screens.results import ResultsScreen
 from rcx.tui.screens.run import RunScreen
-from rcx.tui.state import Progress, changed_rows
+from rcx.tui.state import LiveCurves, Progress
 
 MAX_LOG_LINES = 2000
-CHANGE_HISTORY = 64  # table reloads remembered for screens that pull changes late
-FREEZE_ROWS = 5000
-"""From this many rows on, a loaded table is moved out of the cyclic garbage collector's reach
-(:func:`gc.freeze`): otherwise every full collection walks its million objects, a 150-250 ms
-pause of the event loop. Tables hold no reference cycles, so a replaced one is still freed by
-reference counting."""
 
 
 def quit_prompt(db_path: Path | None) -> str:
@@ -58,52 +53,18 @@ def quit_prompt(db_path: Path | None) -> str:
             f"  rcx run --headless {shlex.quote(str(db_path))}")
 
 
-def run_logger(db_path: Path) -> tuple[logging.Logger, logging.Handler]:
-    """A logger that writes to ``<results file>.log`` next to the results file, never to the terminal."""
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(db_path.with_suffix(".log"), encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    logger = logging.getLogger(f"rcx.tui.run.{db_path.resolve()}")
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    logger.addHandler(handler)
-    return logger, handler
-
-
-def tidy_results_file(path: Path | None) -> None:
-    """Fold the results file's ``-wal`` into it and remove ``-wal``/``-shm``, as a headless
-    run's closing writer does. The TUI's last connection to a file is often a read-only one,
-    which cannot remove them; a read-write connection that opens the file and closes as the
-    last one does (SQLite checkpoints on the last close). Another process still using the
-    file keeps them, as it should."""
-    if path is None or not Path(f"{path}-wal").exists():
-        return
-    try:
-        conn = sqlite3.connect(path, timeout=1.0)
-        try:
-            conn.execute("PRAGMA schema_version").fetchone()  # opens the database and its WAL
-        finally:
-            conn.close()
-    except sqlite3.Error:  # locked or not a database: nothing to tidy now
-        pass
-
-
 def draft_from_results(path: Path) -> tuple[PlanDraft, str] | None:
     """The plan of the latest run in the results file ``path`` as a draft writing to ``path``,
     with the plan's text (None when the file has no readable run or plan)."""
     import tomli
 
-    try:
-        store = Store.open_readonly(path)
-    except StoreError:
+    text = StoreReader(path).plan_text()
+    if text is None:
         return None
     try:
-        text = store.run().plan_text
         draft = PlanDraft.from_toml(text)
-    except (StoreError, sqlite3.Error, tomli.TOMLDecodeError):
+    except tomli.TOMLDecodeError:
         return None
-    finally:
-        store.close()
     draft.output = str(path)
     return draft, text
 
@@ -140,37 +101,72 @@ class RcxApp(App[int]):
         loaded = draft_from_results(db_path) if draft is None and db_path is not None else None
         self.draft = draft or (loaded[0] if loaded else default_draft(registry))
         self.plan_text = plan_text  # the plan file's own text, run as it is when the form did not change it
-        self.db_path = db_path
-        self.run_id: int | None = None  # None: the latest run in the file
         self.progress = Progress()
-        self.table: ResultsTable | None = None
-        self.table_version = 0
-        self.changes: list[tuple[int, set[str] | None]] = []
-        self.chart_metric: str | None = None
+        self.live_curves = LiveCurves()  # learning curves of this app's run, as they stream
         self.log_lines: list[tuple[str, str]] = []
         self.log_dropped = 0
-        self.cancel_event = threading.Event()
-        self.pause_event = threading.Event()
-        self.job: Worker | None = None
-        self._own_run: int | None = None
-        self._dirty = db_path is not None
-        self._reload_busy = False
-        self._readers = 0  # read-only connections the reload thread holds open (0 or 1)
-        self._closing = False  # the App is unmounting: no new reads
-        self._readers_done = threading.Condition()
-        self._next_reload = 0.0
-        self._last_sig: Any = None
-        self._last_rows: dict[str, dict[str, Any]] = {}
-        self._logs_seen = 0
-        self._quitting = False
+        self.run_control = RunController(self, self.execution)
+        self.follower = StoreFollower(self, db_path)
         self._last_error_note = 0.0
-        self._run_name = ""  # the shown run's name, for the title
-        self._store_note = ""  # why the results file cannot be read (shown in the title)
-        self._run_log: logging.Logger | None = None  # <results>.log of this app's own run
-        self._run_log_handler: logging.Handler | None = None
-        self._generation = 0  # results files opened so far: a reload of an earlier one is ignored
-        self._read_ok_since = 0.0  # start of the latest successful read of the results file
         self.cuda_devices: list[tuple[str, str]] = []  # for the Plan screen, listed after the first frame
+
+    # -- state the screens read: the run's (RunController) and the results file's (StoreFollower) --
+    @property
+    def db_path(self) -> Path | None:
+        return self.follower.db_path
+
+    @property
+    def run_id(self) -> int | None:
+        """The run shown (None: the latest run in the file)."""
+        return self.follower.run_id
+
+    @property
+    def table(self) -> ResultsTable | None:
+        return self.follower.table
+
+    @property
+    def table_version(self) -> int:
+        return self.follower.table_version
+
+    @property
+    def changes(self) -> list[tuple[int, set[str] | None]]:
+        return self.follower.changes
+
+    @property
+    def chart_metric(self) -> str | None:
+        return self.follower.chart_metric
+
+    @chart_metric.setter
+    def chart_metric(self, metric: str | None) -> None:
+        self.follower.chart_metric = metric
+
+    @property
+    def _reload_busy(self) -> bool:
+        return self.follower.busy
+
+    def changes_since(self, version: int) -> set[str] | None:
+        """Architectures changed after table ``version`` (None: rebuild, the history is too short)."""
+        return self.follower.changes_since(version)
+
+    @property
+    def job(self) -> Worker | None:
+        return self.run_control.job
+
+    @property
+    def cancel_event(self):  # threading.Event
+        return self.run_control.cancel_event
+
+    @property
+    def pause_event(self):  # threading.Event, or a stand-in a test sets before the run starts
+        return self.run_control.pause_event
+
+    @pause_event.setter
+    def pause_event(self, event) -> None:
+        self.run_control.pause_event = event
+
+    @property
+    def running(self) -> bool:
+        return self.run_control.running
 
     # -- start-up -------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -194,20 +190,13 @@ class RcxApp(App[int]):
             self.screen.show_devices()
 
     def on_unmount(self) -> None:
-        self._close_run_log()
-        with self._readers_done:  # a reload thread still reading: let it close first (bounded)
-            self._closing = True  # and none starts from now on
-            self._readers_done.wait_for(lambda: self._readers == 0, timeout=5.0)
-        tidy_results_file(self.db_path)
+        self.run_control.close_log()
+        self.follower.close()
 
     def on_print(self, event: events.Print) -> None:
         text = event.text.strip()
         if text:
             self.add_log("warning" if event.stderr else "info", f"output: {text}")
-
-    @property
-    def running(self) -> bool:
-        return self.job is not None and self.job.state in (WorkerState.PENDING, WorkerState.RUNNING)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Pause and cancel only while this app runs a plan (not when following a file)."""
@@ -219,7 +208,7 @@ class RcxApp(App[int]):
         """True when what the screen shows has stopped changing: the results file read (when
         one is open), no reload, detail or correlation worker busy, and the current screen up to
         date with the App's state (its ``is_settled``). Tests take snapshots then."""
-        if self.db_path is not None and self.table is None and not self._store_note:
+        if self.db_path is not None and self.table is None and not self.follower.note:
             return False
         if self._reload_busy or any(w.group in ("reload", "detail", "corr", "devices") and w.state in
                                     (WorkerState.PENDING, WorkerState.RUNNING) for w in self.workers):
@@ -230,14 +219,15 @@ class RcxApp(App[int]):
     def _update_title(self) -> None:
         """``<results file>  run N (name, state)``, the state as this app sees it (paused,
         cancelling) rather than the file's ``running``; while a run starts, ``starting``."""
+        name, note = self.follower.run_name, self.follower.note
         if self.db_path is None:
             self.sub_title = ""
-        elif self._store_note and not self.running:
-            self.sub_title = self._store_note
+        elif note and not self.running:
+            self.sub_title = note
         elif self.run_id is None:
-            self.sub_title = f"{self.db_path}  starting {self._run_name!r}" if self.running else str(self.db_path)
+            self.sub_title = f"{self.db_path}  starting {name!r}" if self.running else str(self.db_path)
         else:
-            self.sub_title = f"{self.db_path}  run {self.run_id} ({self._run_name}, {self.progress.state})"
+            self.sub_title = f"{self.db_path}  run {self.run_id} ({name}, {self.progress.state})"
 
     # -- log and notifications ----------------------------------------------------------------
     def add_log(self, level: str, message: str, notify: bool = False) -> None:
@@ -250,8 +240,9 @@ class RcxApp(App[int]):
             drop = len(self.log_lines) - MAX_LOG_LINES
             del self.log_lines[:drop]
             self.log_dropped += drop
-        if self._run_log is not None:
-            self._run_log.log(logging.getLevelName(level.upper()), message)
+        run_log = self.run_control.log
+        if run_log is not None:
+            run_log.log(logging.getLevelName(level.upper()), message)
         now = time.monotonic()
         if self._log_shown() and level != "error":
             return
@@ -267,239 +258,69 @@ class RcxApp(App[int]):
         except ScreenStackError:  # before the first screen
             return False
 
-    # -- running ----------------------------------------------------------------------------
+    # -- running (RunController) ----------------------------------------------------------------
     def start_run(self, plan: Plan) -> None:
         """Run ``plan`` in the background (resuming it when its results file holds it)."""
         if self.running:
             self.notify("a run is already in progress", severity="warning")
             return
-        self.cancel_event.clear()
-        self.pause_event.clear()
-        self._reset_results(plan.output)
+        self.follower.reset(plan.output)
         self.progress = Progress(state="loading")
-        self._run_name, self._store_note = plan.name, ""
-        self._close_run_log()
-        self._run_log, self._run_log_handler = run_logger(plan.output)
-        self.add_log("info", f"starting {plan.name!r}: results in {plan.output}, log in {plan.output.with_suffix('.log')}")
-        self.job = self._run(plan, self._run_log)
+        self.live_curves = LiveCurves()
+        self.follower.run_name, self.follower.note = plan.name, ""
+        self.run_control.start(plan)
         self._update_title()
         self.refresh_bindings()
         self.switch_mode("run")
 
-    def _close_run_log(self) -> None:
-        if self._run_log is not None and self._run_log_handler is not None:
-            self._run_log.removeHandler(self._run_log_handler)
-            self._run_log_handler.close()
-        self._run_log = self._run_log_handler = None
-
-    def _reset_results(self, db_path: Path | None) -> None:
-        self.db_path, self.run_id, self.table, self._last_sig, self._last_rows = db_path, None, None, None, {}
-        self.table_version += 1
-        self.changes.append((self.table_version, None))
-        self._logs_seen, self._dirty = 0, True
-        self._generation += 1
-
-    @work(thread=True, exclusive=True, group="run", exit_on_error=False)
-    def _run(self, plan: Plan, logger: logging.Logger) -> None:
-        """The run worker; the App writes the log lines (``add_log``) to ``logger``'s file,
-        this thread only a traceback, which the screen does not show."""
-        from rcx.core.runner import ExecutorError, Runner
-        from rcx.core.session import RUN_ERRORS, run_plan
-        from rcx.exec import make_executor
-
-        def on_event(event: ev.Event) -> None:
-            if not isinstance(event, ev.EvalProgress):
-                self.post_message(RunEvent(event))
-
-        try:
-            executor = make_executor(self.execution)
-        except ExecutorError as exc:
-            self.post_message(RunError(str(exc)))
-            return
-        runner = Runner(plan, self.registry, on_event=on_event, cancel=self.cancel_event, pause=self.pause_event,
-                        executor=executor)
-        try:
-            if self.execution.executor != "in-process":
-                self.post_message(RunEvent(ev.Log("info", f"connecting: {self.execution.describe()}")))
-            run_plan(runner)
-        except RUN_ERRORS as exc:
-            self.post_message(RunError(str(exc)))
-        except Exception as exc:  # a bug in a plugin or in rcx: logged with its traceback, never a crash
-            logger.exception("run failed")
-            self.post_message(RunError(f"{type(exc).__name__}: {exc} (traceback in {plan.output.with_suffix('.log')})"))
-
     def on_run_event(self, message: RunEvent) -> None:
         event = message.event
-        self.progress.apply(event)
-        if self.pause_event.is_set() and self.progress.state == "running":
-            self.progress.pause()
+        self.run_control.on_event(event)
         if isinstance(event, ev.RunStarted):
-            self.run_id = self._own_run = event.run_id
-            what = "resuming" if event.resumed else "started"
-            self.add_log("info", f"run {event.run_id} {what} on {event.device}: {event.total} evaluations "
-                                 f"({event.candidates} candidates x {len(event.evaluators)} evaluators), {event.done} already done")
-        elif isinstance(event, ev.StageStarted):
-            skipped = f", {event.skipped:,} skipped" if event.skipped else ""
-            self.add_log("info", f"stage {event.stage + 1}/{event.stages}: {event.rule}: "
-                                 f"{event.selected:,} candidates{skipped}")
-        elif isinstance(event, ev.Log):
-            self.add_log(event.level, event.message)
-        elif isinstance(event, ev.RunFinished):
-            counts = ", ".join(f"{k} {v}" for k, v in sorted(event.counts.items()))
-            word = "stopped (resumable)" if event.cancelled else "finished"
-            self.add_log("info", f"run {event.run_id} {word} in {event.seconds:.1f} s: {counts}", notify=True)
-        self._dirty = True
+            self.follower.run_id = event.run_id
+        self.follower.dirty = True
         self._update_title()
 
     def on_run_error(self, message: RunError) -> None:
-        self.progress.state = "failed"
-        self.add_log("error", message.message, notify=True)
+        self.run_control.on_error(message.message)
         self._update_title()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is self.job and event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
             if event.state == WorkerState.ERROR:
                 self.add_log("error", f"run worker: {event.worker.error}", notify=True)
-            self._close_run_log()
-            self._dirty = True
+            self.run_control.close_log()
+            self.follower.dirty = True
             self._update_title()
             self.refresh_bindings()
-            if self._quitting:
+            if self.run_control.quitting:
                 self.exit(0)
 
     def action_toggle_pause(self) -> None:
         if not self.running:
             self.notify("no run in progress", severity="warning")
             return
-        if self.pause_event.is_set():
-            self.pause_event.clear()
-            self.progress.resume()
-            self.add_log("info", "resumed")
-        else:
-            self.pause_event.set()
-            self.progress.pause()
-            self.add_log("info", "pausing after the current evaluation")
+        self.run_control.toggle_pause()
         self._update_title()
 
     def action_cancel_run(self) -> None:
         if not self.running:
             self.notify("no run in progress", severity="warning")
             return
-        self.cancel_event.set()
-        self.pause_event.clear()
-        self.progress.state = "cancelling"
-        self.add_log("warning", "cancelling after the current batch; the results file stays resumable")
+        self.run_control.cancel()
         self._update_title()
 
-    # -- the results file ---------------------------------------------------------------------
+    # -- the results file (StoreFollower) -------------------------------------------------------
     def _poll_store(self) -> None:
-        """Reload the results file when a run here changed it, or (following another process's
-        run) check it; reloads wait at least three times as long as the previous one took."""
-        now = time.monotonic()
-        if self.db_path is None or self._reload_busy or now < self._next_reload:
-            return
-        if not (self._dirty or not self.running):
-            return
-        self._dirty = False
-        self._reload_busy = True
-        self._reload(self.db_path, self.run_id, self._last_sig, self._last_rows, self._logs_seen, now, self._generation)
-
-    @work(thread=True, exclusive=True, group="reload", exit_on_error=False)
-    def _reload(self, path: Path, run_id: int | None, last_sig: Any, last_rows: dict[str, dict[str, Any]],
-                logs_seen: int, started: float, generation: int) -> None:
-        with self._readers_done:
-            if self._closing:
-                return
-            self._readers += 1
-        try:
-            self._read_store(path, run_id, last_sig, last_rows, logs_seen, started, generation)
-        finally:
-            with self._readers_done:
-                self._readers -= 1
-                self._readers_done.notify_all()
-
-    def _read_store(self, path: Path, run_id: int | None, last_sig: Any, last_rows: dict[str, dict[str, Any]],
-                    logs_seen: int, started: float, generation: int) -> None:
-        try:
-            store = Store.open_readonly(path)
-        except StoreError as exc:
-            self.post_message(StoreUnavailable(str(exc), generation, started))
-            return
-        try:
-            run = store.run(run_id)
-            counts = store.counts(run.id)
-            sig = (run.id, run.state, run.updated, tuple(sorted(counts.items())))
-            logs = store.logs(run.id)[logs_seen:]
-            table = changed = None
-            if sig != last_sig:
-                table = space_truths(results_table(store, run.id, self.registry), self.registry)
-                same_run = last_sig is not None and last_sig[0] == run.id
-                changed = changed_rows(last_rows, table.rows) if same_run else None
-            total = len(table.rows) * len(table.evaluators) if table else 0
-            self.post_message(StoreLoaded(Snapshot(run, counts, total, table, changed, logs, sig, time.monotonic() - started),
-                                          generation))
-        except (StoreError, sqlite3.Error) as exc:
-            self.post_message(StoreUnavailable(str(exc), generation, started))
-        finally:
-            store.close()
+        self.follower.poll(self.running)
 
     def on_store_loaded(self, message: StoreLoaded) -> None:
-        snap = message.snapshot
-        self._reload_busy = False
-        self._next_reload = time.monotonic() + max(0.5, 3 * snap.seconds)
-        if self.db_path is None or message.generation != self._generation:  # read before a new run began
-            return
-        self._read_ok_since = max(self._read_ok_since, time.monotonic() - snap.seconds)
-        self.run_id = snap.run.id
-        self._last_sig = snap.sig
-        self._run_name, self._store_note = snap.run.name, ""
-        if not self.running and snap.run.id != self._own_run:  # another process's run: its log is in the file
-            # Following a run in progress, only its current session's lines: a resumed run's state
-            # was set to running (``updated``) as that session began, so earlier lines, such as the
-            # "run cancelled" of a session an earlier app stopped, are history, not news.
-            since = snap.run.updated if snap.run.state == "running" else float("-inf")
-            for at, level, text in snap.logs:
-                if at >= since:
-                    self.add_log(level, text)
-        self._logs_seen += len(snap.logs)
-        if snap.table is not None:
-            self.table = snap.table
-            if len(snap.table.rows) >= FREEZE_ROWS:
-                gc.freeze()
-            self._last_rows = {r["arch"]: r for r in snap.table.rows}
-            self.table_version += 1
-            self.changes.append((self.table_version, snap.changed))
-            del self.changes[:-CHANGE_HISTORY]
-            if self.chart_metric not in snap.table.columns:
-                self.chart_metric = snap.table.default_sort() or next(iter(snap.table.score_columns()), None)
-            if not self.running:
-                self.progress.snapshot(snap.run.id, snap.total, snap.counts, snap.run.state)
-                self.progress.device = snap.run.device_name
-            elif snap.run.id == self._own_run:  # the file also counts what earlier sessions finished
-                self.progress.counts = {k: v for k, v in snap.counts.items() if k != "running"}
-        self._update_title()
+        if self.follower.loaded(message, self.run_control.own_run, self.running):
+            self._update_title()
 
     def on_store_unavailable(self, message: StoreUnavailable) -> None:
-        self._reload_busy = False
-        self._next_reload = time.monotonic() + 1.0
-        if message.generation != self._generation or message.started < self._read_ok_since or self.running:
-            return  # e.g. "no such results file" read before this app's run created it
-        if self.progress.state in ("idle", "following"):
-            self.progress.state = "waiting"
-        self._store_note = message.message  # while this app's run starts, its file may not exist yet
-        self._update_title()
-
-    def changes_since(self, version: int) -> set[str] | None:
-        """Architectures changed after table ``version`` (None: rebuild, the history is too short)."""
-        out: set[str] = set()
-        newer = [c for v, c in self.changes if v > version]
-        if not newer or version < self.table_version - len(newer):
-            return None
-        for c in newer:
-            if c is None:
-                return None
-            out |= c
-        return out
+        if self.follower.unavailable(message, self.running):
+            self._update_title()
 
     # -- detail -----------------------------------------------------------------------------
     def open_detail(self, arch: str) -> None:
@@ -544,7 +365,7 @@ class RcxApp(App[int]):
 
         def answer(stop: bool | None) -> None:
             if stop:
-                self._quitting = True
+                self.run_control.quitting = True
                 self.action_cancel_run()
                 self.set_timer(5.0, lambda: self.exit(0))  # an evaluator that never checks cancel
 

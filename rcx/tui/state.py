@@ -178,6 +178,51 @@ class Progress:
         return out
 
 
+MAX_LIVE_CURVES = 64
+"""Learning curves kept while a run streams them (the oldest go first; finished ones are in the
+results file too)."""
+
+
+@dataclass
+class LiveCurves:
+    """Learning curves as a run streams them (:class:`~rcx.core.events.CurvePoint` events), per
+    ``(arch, evaluator)``: each a list of points ``{"step", "epoch", **metrics}``, the shape
+    :meth:`Store.curves <rcx.core.store.Store.curves>` returns. ``version`` goes up with every
+    change; ``latest`` is the curve that grew last."""
+
+    curves: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    version: int = 0
+    latest: tuple[str, str] | None = None
+    limit: int = MAX_LIVE_CURVES
+
+    def apply(self, event: ev.Event) -> bool:
+        """Fold one runner event in; True when a curve changed."""
+        if isinstance(event, ev.CurvePoint):
+            key = (event.arch, event.evaluator)
+            points = self.curves.pop(key, [])
+            self.curves[key] = points  # the most recent last
+            points.append({"step": event.step, "epoch": event.epoch, **event.metrics})
+            while len(self.curves) > self.limit:
+                del self.curves[next(iter(self.curves))]
+        elif isinstance(event, ev.EvalStarted):  # a restarted evaluation's old curve goes, as in the store
+            key = (event.arch, event.evaluator)
+            if self.curves.pop(key, None) is None:
+                return False
+            if self.latest == key:
+                self.latest = None
+            self.version += 1
+            return True
+        else:
+            return False
+        self.latest = key
+        self.version += 1
+        return True
+
+    def of(self, arch: str) -> dict[str, list[dict[str, Any]]]:
+        """The live curves of ``arch``, by evaluator instance."""
+        return {e: list(pts) for (a, e), pts in self.curves.items() if a == arch}
+
+
 def fmt_duration(seconds: float) -> str:
     if not math.isfinite(seconds):
         return "?"

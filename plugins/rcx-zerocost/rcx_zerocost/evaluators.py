@@ -118,7 +118,7 @@ class ZeroCostProxy(Evaluator):
 
         size = self.config["batch_size"] if self.uses_images else 0  # 0: only the shapes and the builder
         self.batch = FixedBatch.draw(ctx, size, BATCH_STREAM)
-        self.run_seed = ctx.seed
+        self.run_seed = ctx.plan_seed
         self.data, self.space = ctx.data, ctx.space
         fast = self.config.get("layout", "contiguous") == "channels_last"
         self.memory_format = torch.channels_last if fast else torch.contiguous_format

@@ -18,21 +18,16 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
-from rcx.core.store import Store
+from rcx.core.reader import StoreReader
 from rcx.plugins import Registry
 from rcx.termtable import format_value
+from rcx.tui.widgets.curve import curve_text
 
 
 def load_detail(path: Path, run_id: int | None, arch: str, registry: Registry) -> dict[str, Any]:
     """Read everything the detail shows (runs in a worker thread)."""
-    store = Store.open_readonly(path)
-    try:
-        run = store.run(run_id)
-        candidate = next((c for c in store.candidates(run.id) if c["arch"] == arch), None)
-        evaluations = [e for e in store.evaluations(run.id) if e["arch"] == arch]
-        curves = {ev: pts for (a, ev), pts in store.curves(run.id).items() if a == arch}
-    finally:
-        store.close()
+    detail = StoreReader(path).detail(run_id, arch)
+    run, candidate, evaluations, curves = detail.run, detail.candidate, detail.evaluations, detail.curves
     layers: Any = None
     space_opts = dict(run.plan.get("space", {}))
     try:
@@ -73,12 +68,7 @@ CURVE_WIDTH = 76
 
 def _curve(evaluator: str, points: list[dict[str, Any]]) -> Any:
     """The learning-curve plot of one evaluation (plain text: the dialog has its own colours)."""
-    from rcx.analysis.curves import curve_plot
-
-    last = points[-1]
-    title = f"{evaluator}: {len(points)} epoch point(s)" + (
-        f", val_acc {format_value(last['val_acc'])}" if last.get("val_acc") is not None else "")
-    return Text(curve_plot({evaluator: points}, title, width=CURVE_WIDTH, height=16))
+    return curve_text(evaluator, points, CURVE_WIDTH, 16)
 
 
 def _evaluation(e: dict[str, Any], curve: list[dict[str, Any]] | None = None) -> Any:
@@ -110,14 +100,19 @@ def _evaluation(e: dict[str, Any], curve: list[dict[str, Any]] | None = None) ->
 
 
 class DetailScreen(ModalScreen[None]):
-    """The detail of one architecture; filled when the App's worker has read it."""
+    """The detail of one architecture; filled when the App's worker has read it. While the App's
+    own run streams learning curves of this architecture (the App's ``live_curves``), its curves
+    grow here, checked twice a second."""
 
     BINDINGS = [Binding("escape,q", "dismiss", "Close")]
+    LIVE_INTERVAL = 0.5
 
     def __init__(self, arch: str) -> None:
         super().__init__()
         self.arch = arch
         self.shown: Any = None  # the renderable shown once loaded
+        self.data: dict[str, Any] | None = None  # what the worker read
+        self._live_version = -1
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog detail"):
@@ -125,12 +120,28 @@ class DetailScreen(ModalScreen[None]):
             with VerticalScroll():
                 yield Static("loading...", id="detail-body")
 
+    def on_mount(self) -> None:
+        self.set_interval(self.LIVE_INTERVAL, self.pull_live)
+
     def is_settled(self) -> bool:
         return self.shown is not None
 
     def on_detail_loaded(self, message: DetailLoaded) -> None:
+        self.data = message.data
+        self._live_version = -1
+        self.pull_live(force=True)
+
+    def pull_live(self, force: bool = False) -> None:
+        """Show the App's live curves of this architecture when they changed (or ``force``)."""
+        live = getattr(self.app, "live_curves", None)
+        version = live.version if live is not None else 0
+        if self.data is None or (version == self._live_version and not force):
+            return
+        self._live_version = version
+        self._show(self.data, live.of(self.arch) if live is not None else {})
+
+    def _show(self, data: dict[str, Any], live: dict[str, list[dict[str, Any]]]) -> None:
         body = self.query_one("#detail-body", Static)
-        data = message.data
         if "error" in data:
             self.shown = Text(data["error"], style="red")
             body.update(self.shown)
@@ -146,8 +157,23 @@ class DetailScreen(ModalScreen[None]):
             parts.append(summary)
         parts.append(_layers_table(data["layers"]))
         parts.append(Text(""))
-        curves = data.get("curves", {})
-        parts += ([_evaluation(e, curves.get(e["evaluator"])) for e in data["evaluations"]]
-                  or [Text("not evaluated yet", style="dim")])
+        curves = merge_curves(data.get("curves", {}), live)
+        evaluations, before = data["evaluations"], len(parts)
+        parts += [_evaluation(e, curves.get(e["evaluator"])) for e in evaluations]
+        listed = {e["evaluator"] for e in evaluations}
+        parts += [Group(Text.assemble((f"{name}: ", "bold"), ("running", "cyan")), _curve(name, pts), Text(""))
+                  for name, pts in curves.items() if name not in listed and pts]
+        if len(parts) == before:
+            parts.append(Text("not evaluated yet", style="dim"))
         self.shown = Group(*parts)
         body.update(self.shown)
+
+
+def merge_curves(stored: dict[str, list[dict[str, Any]]], live: dict[str, list[dict[str, Any]]]
+                 ) -> dict[str, list[dict[str, Any]]]:
+    """Per evaluator, the longer of the stored curve (read once) and the live one (growing)."""
+    out = dict(stored)
+    for name, points in live.items():
+        if len(points) >= len(out.get(name, ())):
+            out[name] = points
+    return out

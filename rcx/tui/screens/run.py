@@ -1,5 +1,6 @@
 """The Run screen: done/total, rate, ETA, counts per status, the workers of a distributed run
-(which node and device, running what), live charts and the log.
+(which node and device, running what), the learning curve a training evaluator is streaming
+(growing as its epochs finish; hidden for runs without curves), live charts and the log.
 
 It pulls the App's state four times a second; the charts replot only when the results table
 or the chosen metric changed. Below 110 columns one chart is shown at a time (``v`` shows the
@@ -20,6 +21,7 @@ from rcx.core import events as ev
 from rcx.termtable import format_value
 from rcx.tui.state import fmt_duration
 from rcx.tui.widgets.charts import Charts
+from rcx.tui.widgets.curve import curve_text
 from rcx.tui.widgets.footer import KeyFooter
 
 if TYPE_CHECKING:
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
 
     from rcx.tui.app import RcxApp
 
+CURVE_HEIGHT = 10
+"""Rows of the live learning-curve plot."""
 _LEVEL_STYLE = {"error": "bold red", "warning": "yellow", "info": ""}
 _STATE_STYLE = {"running": "green", "paused": "yellow", "cancelling": "yellow", "failed": "bold red",
                 "cancelled": "yellow", "finished": "green", "interrupted": "yellow", "following": "cyan"}
@@ -51,6 +55,7 @@ class RunScreen(Screen):
         super().__init__()
         self._log_pos = 0
         self._chart_key: tuple = ()
+        self._curve_key: tuple = ()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -58,6 +63,7 @@ class RunScreen(Screen):
         yield ProgressBar(total=None, show_eta=False, id="run-bar")
         yield Static("", id="run-counts")
         yield Static("", id="run-workers")
+        yield Static("", id="run-curve")
         yield Charts(id="charts")
         yield RichLog(id="run-log", wrap=True, max_lines=2000, markup=False)
         yield KeyFooter()
@@ -81,6 +87,7 @@ class RunScreen(Screen):
         """The log, the numbers and the charts show the App's current state."""
         app = self.app
         return (self._chart_key == (app.table_version, app.chart_metric, self.size)
+                and self._curve_key == (app.live_curves.version, self.size.width)
                 and self._log_pos == app.log_dropped + len(app.log_lines))
 
     def refresh_view(self) -> None:
@@ -117,6 +124,7 @@ class RunScreen(Screen):
         counts.no_wrap, counts.overflow = True, "ellipsis"
         self.query_one("#run-counts", Static).update(counts)
         self._show_workers(p.workers)
+        self._show_curve()
         self._write_log()
         key = (app.table_version, app.chart_metric, self.size)
         if key != self._chart_key:
@@ -139,6 +147,22 @@ class RunScreen(Screen):
             line.no_wrap, line.overflow = True, "ellipsis"
             lines.append(line)
         box.update(Text("\n").join(lines))
+
+    def _show_curve(self) -> None:
+        """The learning curve that grew last in this app's run (replotted only when it changed)."""
+        live = self.app.live_curves
+        key = (live.version, self.size.width)
+        if key == self._curve_key:
+            return
+        self._curve_key = key
+        box = self.query_one("#run-curve", Static)
+        box.display = live.latest is not None
+        if live.latest is None:
+            return
+        arch, evaluator = live.latest
+        text = curve_text(f"{arch} / {evaluator}", live.curves[live.latest], max(40, self.size.width - 2), CURVE_HEIGHT)
+        text.no_wrap, text.overflow = True, "crop"
+        box.update(text)
 
     def _write_log(self) -> None:
         app = self.app

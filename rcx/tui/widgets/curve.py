@@ -1,0 +1,22 @@
+"""A learning curve as text: training loss and validation accuracy per epoch, as
+``rcx results DB --curves ARCH`` draws it (the Detail view and the Run screen's live curve)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+
+from rcx.termtable import format_value
+
+
+def curve_text(label: str, points: list[dict[str, Any]], width: int, height: int) -> Text:
+    """The plot of one evaluation's curve ``points`` (``{"step", "epoch", "train_loss",
+    "val_acc", ...}``, oldest first), titled with ``label``, the point count and the last
+    validation accuracy; ``width`` x ``height`` in terminal cells. Plain text: the caller styles."""
+    from rcx.analysis.curves import curve_plot
+
+    last = points[-1]
+    title = f"{label}: {len(points)} epoch point(s)" + (
+        f", val_acc {format_value(last['val_acc'])}" if last.get("val_acc") is not None else "")
+    return Text(curve_plot({label.rpartition(" / ")[2]: points}, title, width=width, height=height))
