@@ -189,7 +189,7 @@ def plan_page(registry: Any) -> str:
     from rcx.data.prepare import COMMON_OPTIONS
     from rcx.spaces.samplers import SAMPLER_OPTIONS
 
-    stage_options = plan_module._STAGE_OPTIONS  # the stage keys of an evaluator table
+    stage_options = plan_module.STAGE_OPTIONS  # the stage keys of an evaluator table
     names = {kind: ", ".join(f"[`{n}`]({KIND_PAGES[kind][0].split('/')[1]}#{_anchor(n)})" for n in registry.names(kind))
              for kind in ("evaluator", "space", "dataset")}
     return "".join([
