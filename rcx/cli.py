@@ -372,6 +372,22 @@ def cmd_spaces(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_schema(args: argparse.Namespace) -> int:
+    """The plans' JSON Schema (with the installed plugins' options) on stdout, or in ``--output``."""
+    from rcx.core.schema import plan_schema
+    from rcx.plugins import get_registry
+
+    text = json.dumps(plan_schema(get_registry()), indent=2) + "\n"
+    if args.output is None:
+        sys.stdout.write(text)
+        return EXIT_OK
+    try:
+        args.output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.output}: {exc.strerror}") from None
+    return EXIT_OK
+
+
 def cmd_plugins(args: argparse.Namespace) -> int:
     from rcx.plugins import KINDS, get_registry
 
@@ -492,6 +508,15 @@ def build_parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plugins", help="list evaluators, spaces and datasets with their providers")
     pl.add_argument("-v", "--verbose", action="store_true", help="also list options and metrics")
     pl.set_defaults(func=cmd_plugins)
+
+    sc = sub.add_parser("schema", help="print the JSON Schema of plan files, for editors that complete and check TOML",
+                        description="Print the JSON Schema (draft-07) of plan files, with the options of every "
+                                    "installed evaluator, space and dataset, made from the declarations `rcx validate` "
+                                    "checks against. Point an editor with TOML schema support at it (Taplo, Even "
+                                    "Better TOML: a `#:schema rcx-plan.schema.json` first line) to complete and check "
+                                    "plans as you type.")
+    sc.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the schema to FILE (default: stdout)")
+    sc.set_defaults(func=cmd_schema)
 
     if ANALYSES:
         an = sub.add_parser("analyze", help="analyse a results file", description="Analyses of a results file.")
