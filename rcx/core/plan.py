@@ -39,8 +39,10 @@ from rcx.api.options import Option, validate_options
 from rcx.core.stages import ONE_OR_LIST, STAGE_KEYS, STAGE_OPTIONS, Stage
 from rcx.plugins import Registry, UnknownName
 
-_DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
-_INSTANCE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
+"""What ``device`` may say."""
+INSTANCE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+"""What an evaluator table's name (``[evaluators.NAME]``, its result columns) may be."""
 
 
 @dataclass(frozen=True)
@@ -265,7 +267,7 @@ def parse_plan(text: str, registry: Registry, source: str = "plan", output: str 
     out = top.get("output")
     if isinstance(out, str) and (not out.strip() or "\0" in out or out.endswith(("/", os.sep))):
         problems.append(("output", f"must name a results file, such as runs/NAME.db, got {out!r}"))
-    if isinstance(top.get("device"), str) and not _DEVICE_RE.match(top["device"]):
+    if isinstance(top.get("device"), str) and not DEVICE_RE.match(top["device"]):
         problems.append(("device", f"must be auto, cpu, cuda or cuda:N, got {top['device']!r}"))
 
     dataset, dataset_options = _component(raw, "dataset", "dataset", registry, problems, _common_dataset_options())
@@ -640,7 +642,7 @@ def _evaluators(
         if not isinstance(table, dict):
             problems.append((where, "must be a table"))
             continue
-        if not _INSTANCE_RE.match(instance):
+        if not INSTANCE_RE.match(instance):
             problems.append((where, "instance names are lower-case letters, digits and _ (they name result columns)"))
         plugin = table.get("evaluator", instance)
         if not isinstance(plugin, str):

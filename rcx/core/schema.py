@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from rcx.api.options import Option
-from rcx.core.plan import _DEVICE_RE, _INSTANCE_RE, TABLES, top_options
+from rcx.core.plan import DEVICE_RE, INSTANCE_RE, TABLES, top_options
 from rcx.core.stages import ONE_OR_LIST, STAGE_OPTIONS
 from rcx.plugins import Registry
 
@@ -130,17 +130,17 @@ def plan_schema(registry: Registry) -> dict[str, Any]:
         "description": "one table per evaluator instance: [evaluators.NAME]; NAME names its result columns, "
                        "evaluator = \"PLUGIN\" picks the plugin (default: NAME)",
         "minProperties": 1,
-        "propertyNames": {"pattern": _INSTANCE_RE.pattern},
+        "propertyNames": {"pattern": INSTANCE_RE.pattern},
         "properties": {n: {"if": {"required": ["evaluator"]}, "then": named,
                            "else": {"$ref": f"#/definitions/evaluator.{n}"}}
-                       for n in names["evaluator"] if _INSTANCE_RE.match(n)},
+                       for n in names["evaluator"] if INSTANCE_RE.match(n)},
         "additionalProperties": _dispatch("evaluator", "evaluator", names["evaluator"], required=True),
     }
     top = {o.name: option_schema(o) for o in top_options("NAME")}
     for a, b in zip(top_options("a"), top_options("b")):
         if a.default != b.default:  # name and output follow the file's name: no default to offer
             del top[a.name]["default"]
-    top["device"]["pattern"] = _DEVICE_RE.pattern
+    top["device"]["pattern"] = DEVICE_RE.pattern
     tables = {
         "dataset": {**_dispatch("dataset", "name", names["dataset"], required=True),
                     "description": "the images: name = the provider, with the common options and its own"},
