@@ -128,3 +128,30 @@ def test_rcx_schema_prints_the_schema(tmp_path, capsys, registry):
     assert json.loads(out.read_text()) == printed
     assert main(["schema", "-o", str(tmp_path / "no" / "such" / "dir" / "x.json")]) == 2
     assert "cannot write" in capsys.readouterr().err
+
+
+@pytest.fixture
+def added_sampler_key():
+    """An option appended to the sampler's declaration for one test (and taken out again)."""
+    from rcx.spaces.samplers import SAMPLER_OPTIONS
+
+    new = Option("brand_new", int, 1, "a key added to the declaration", min=1)
+    SAMPLER_OPTIONS.append(new)
+    try:
+        yield new
+    finally:
+        SAMPLER_OPTIONS.remove(new)
+
+
+def test_a_key_added_to_the_declaration_reaches_validator_schema_and_docs(added_sampler_key, registry):
+    from rcx.core.plan import PlanError, parse_plan
+
+    from .test_docs import gen
+
+    text = TINY_PLAN.format(seed=0, n=4, valid_only="true", extra="", output="r.db", trials=2)
+    text = text.replace("[sampler]\n", "[sampler]\nbrand_new = 3\n")
+    assert parse_plan(text, registry).sampler["brand_new"] == 3
+    with pytest.raises(PlanError, match=r"sampler.brand_new: must be int >= 1, got 0"):
+        parse_plan(text.replace("brand_new = 3", "brand_new = 0"), registry)
+    assert plan_schema(registry)["properties"]["sampler"]["properties"]["brand_new"]["minimum"] == 1
+    assert "| `brand_new` | `int >= 1` |" in gen.plan_page(registry)

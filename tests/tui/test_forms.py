@@ -110,3 +110,21 @@ async def test_the_plan_screen_keeps_every_key_of_the_plan(tmp_path, registry):
         assert tomli.loads(app.screen.collect().to_toml()) == tomli.loads(FULL_PLAN)
         # the validator still names what is wrong
         assert {"seeed", "sampler.kind", "evaluators.second.trails"} <= {p.path for p in app.screen.problems}
+
+
+@sync
+async def test_a_sampler_key_added_to_the_declaration_is_a_field(tmp_path, registry):
+    from rcx.spaces.samplers import SAMPLER_OPTIONS
+    from rcx.tui.widgets.option_form import field_id
+
+    new = Option("brand_new", int, 1, "a key added to the declaration", min=1)
+    SAMPLER_OPTIONS.append(new)
+    try:
+        path = tiny_plan(tmp_path)
+        app = RcxApp(registry, PlanDraft.from_toml(path.read_text(), path), path.read_text())
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_for(pilot, lambda: app.screen.is_settled() and "plan ok" in _status(app), what="the check")
+            app.screen.query_one(f"#{field_id('sampler.brand_new')}").value = "5"
+            assert app.screen.collect().sampler["brand_new"] == 5
+    finally:
+        SAMPLER_OPTIONS.remove(new)
