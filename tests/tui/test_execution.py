@@ -112,6 +112,7 @@ async def test_the_execution_form_has_a_field_per_declared_option(tmp_path, regi
         app = RcxApp(registry, PlanDraft.from_toml(path.read_text(), path), path.read_text())
         async with app.run_test(size=(100, 30)) as pilot:
             await wait_for(pilot, lambda: "plan ok" in _status(app), what="validation")
+            await settle(pilot)  # the device listing done too
             for option in EXECUTION_OPTIONS:
                 assert app.screen.query(f"#{field_id('execution.' + option.name)}"), option.name
     finally:

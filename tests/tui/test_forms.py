@@ -10,7 +10,7 @@ from rcx.tui.app import RcxApp
 from rcx.tui.forms import UNSET, PlanDraft, device_choices, errors_by_key, parse_text, space_summary
 
 from ..conftest import tiny_plan
-from .conftest import sync, wait_for
+from .conftest import settle, sync, wait_for
 
 
 def _status(app) -> str:
@@ -107,6 +107,7 @@ async def test_the_plan_screen_keeps_every_key_of_the_plan(tmp_path, registry):
     app = RcxApp(registry, PlanDraft.from_toml(FULL_PLAN, path), FULL_PLAN)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: app.screen.is_settled() and "problem" in _status(app), what="the check")
+        await settle(pilot)  # the device listing done too
         assert tomli.loads(app.screen.collect().to_toml()) == tomli.loads(FULL_PLAN)
         # the validator still names what is wrong
         assert {"seeed", "sampler.kind", "evaluators.second.trails"} <= {p.path for p in app.screen.problems}
@@ -124,6 +125,7 @@ async def test_a_sampler_key_added_to_the_declaration_is_a_field(tmp_path, regis
         app = RcxApp(registry, PlanDraft.from_toml(path.read_text(), path), path.read_text())
         async with app.run_test(size=(100, 30)) as pilot:
             await wait_for(pilot, lambda: app.screen.is_settled() and "plan ok" in _status(app), what="the check")
+            await settle(pilot)  # the device listing done too
             app.screen.query_one(f"#{field_id('sampler.brand_new')}").value = "5"
             assert app.screen.collect().sampler["brand_new"] == 5
     finally:
