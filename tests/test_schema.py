@@ -106,11 +106,15 @@ def test_an_option_added_to_a_declaration_shows_up_in_the_schema(monkeypatch, re
     from rcx.spaces import samplers
 
     new = Option("brand_new", int, 1, "a key added to the declaration", min=1)
+
+    def named(name: str) -> Option:
+        return dataclasses.replace(new, name=name)
+
     monkeypatch.setattr(samplers, "SAMPLER_OPTIONS", [*samplers.SAMPLER_OPTIONS, new])
-    monkeypatch.setattr(prepare, "COMMON_OPTIONS", [*prepare.COMMON_OPTIONS, dataclasses.replace(new, name="common_new")])
-    monkeypatch.setattr(schema_module, "STAGE_OPTIONS", [*stages.STAGE_OPTIONS, dataclasses.replace(new, name="stage_new")])
+    monkeypatch.setattr(prepare, "COMMON_OPTIONS", [*prepare.COMMON_OPTIONS, named("common_new")])
+    monkeypatch.setattr(schema_module, "STAGE_OPTIONS", [*stages.STAGE_OPTIONS, named("stage_new")])
     top = plan.top_options
-    monkeypatch.setattr(schema_module, "top_options", lambda stem="plan": [*top(stem), dataclasses.replace(new, name="top_new")])
+    monkeypatch.setattr(schema_module, "top_options", lambda stem="plan": [*top(stem), named("top_new")])
     schema = plan_schema(registry)
     assert schema["properties"]["top_new"]["minimum"] == 1
     assert schema["properties"]["sampler"]["properties"]["brand_new"]["default"] == 1

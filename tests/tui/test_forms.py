@@ -5,9 +5,9 @@ from __future__ import annotations
 import tomli
 
 from rcx.api.options import Option
-from rcx.core.plan import load_plan
+from rcx.core.plan import load_plan, top_options
 from rcx.tui.app import RcxApp
-from rcx.tui.forms import UNSET, PlanDraft, device_choices, errors_by_key, parse_text, space_summary
+from rcx.tui.forms import FORM_TOP, UNSET, PlanDraft, device_choices, errors_by_key, parse_text, space_summary
 
 from ..conftest import tiny_plan
 from .conftest import settle, sync, wait_for
@@ -94,6 +94,7 @@ def test_a_draft_keeps_every_key_of_the_plan(tmp_path):
     path = tmp_path / "full.toml"
     path.write_text(FULL_PLAN)
     draft = PlanDraft.from_toml(FULL_PLAN, path)
+    assert set(FORM_TOP) <= {o.name for o in top_options()}  # the form's top keys are declared plan keys
     assert draft.extra == {"description": "every kind of key, some spelled out at their defaults", "seeed": 4}
     assert tomli.loads(draft.to_toml()) == tomli.loads(FULL_PLAN)
 

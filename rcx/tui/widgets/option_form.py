@@ -84,7 +84,7 @@ class OptionForm(Vertical):
         known = {o.name for o in self.options}
         for opt in self.options:
             yield OptionRow(self._key(opt.name), opt, self.values_in.get(opt.name, UNSET))
-        for name, value in self.values_in.items():  # keys no option declares: kept as they are, so the validator names them
+        for name, value in self.values_in.items():  # keys no option declares: kept as they are for the validator
             if name not in known:
                 typ = type(value) if isinstance(value, (bool, int, float, list)) else str
                 yield OptionRow(self._key(name), Option(name, typ, None, "not an option of this plugin"), value)
