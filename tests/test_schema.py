@@ -159,3 +159,32 @@ def test_a_key_added_to_the_declaration_reaches_validator_schema_and_docs(added_
         parse_plan(text.replace("brand_new = 3", "brand_new = 0"), registry)
     assert plan_schema(registry)["properties"]["sampler"]["properties"]["brand_new"]["minimum"] == 1
     assert "| `brand_new` | `int >= 1` |" in gen.plan_page(registry)
+
+
+def _completions(schema: dict, node: dict, path: tuple[str, ...]) -> set[str]:
+    """The keys an editor offers at ``path``, found as Taplo's completion finds them: through
+    ``$ref``, ``anyOf``/``oneOf`` and ``properties`` (not ``if``/``then`` nor ``additionalProperties``)."""
+    if "$ref" in node:
+        target = schema
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        return _completions(schema, target, path)
+    found: set[str] = set()
+    for branch in [*node.get("anyOf", ()), *node.get("oneOf", ())]:
+        found |= _completions(schema, branch, path)
+    properties = node.get("properties", {})
+    if not path:
+        return found | set(properties)
+    if path[0] in properties:
+        found |= _completions(schema, properties[path[0]], path[1:])
+    return found
+
+
+def test_editors_find_the_keys_of_each_table(registry):
+    schema = plan_schema(registry)
+    assert {"name", "description", "seed", "device", "output", "dataset", "evaluators"} <= _completions(schema, schema, ())
+    assert {"name", "train_size", "n_train", "root"} <= _completions(schema, schema, ("dataset",))
+    assert {"name", "channels", "layers"} <= _completions(schema, schema, ("space",))
+    assert {"kind", "n", "ids", "trials"} <= _completions(schema, schema, ("sampler",))
+    assert {"evaluator", "trials", "lambda", "top", "by"} <= _completions(schema, schema, ("evaluators", "ridge_rfm"))
+    assert {"evaluator", "n_init"} <= _completions(schema, schema, ("evaluators", "cvu"))

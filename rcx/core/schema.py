@@ -70,14 +70,21 @@ def table_schema(options: Sequence[Option], **properties: dict[str, Any]) -> dic
             "additionalProperties": False}
 
 
-def _dispatch(kind: str, key: str, names: list[str], required: bool) -> dict[str, Any]:
-    """A table whose ``key`` (``name`` or ``evaluator``) picks the plugin whose definition applies."""
+def _dispatch(kind: str, key: str, names: list[str], required: bool, complete: bool = True) -> dict[str, Any]:
+    """A table whose ``key`` (``name`` or ``evaluator``) picks the plugin whose definition applies.
+
+    ``allOf`` of ``if``/``then`` checks the table against its plugin's definition (precise
+    messages). With ``complete``, ``anyOf`` of the definitions adds no constraint but is what
+    editors read to complete keys (Taplo's completion follows ``$ref``, ``anyOf`` and
+    ``properties``, not ``if`` nor ``additionalProperties``); a wrong key then also gets its
+    vaguer message."""
     return {
         "type": "object",
         **({"required": [key]} if required else {}),
         "properties": {key: {"type": "string", "enum": names, "description": f"the {kind}"}},
         "allOf": [{"if": {"properties": {key: {"const": n}}, "required": [key]},
                    "then": {"$ref": f"#/definitions/{kind}.{n}"}} for n in names],
+        **({"anyOf": [{"$ref": f"#/definitions/{kind}.{n}"} for n in names]} if complete else {}),
     }
 
 
@@ -124,7 +131,7 @@ def plan_schema(registry: Registry) -> dict[str, Any]:
         schema = table_schema(cls.options, evaluator={"const": n}, **stages)
         schema["description"] = getattr(cls, "help", "") or n
         definitions[f"evaluator.{n}"] = schema
-    named = _dispatch("evaluator", "evaluator", names["evaluator"], required=False)
+    named = _dispatch("evaluator", "evaluator", names["evaluator"], required=False, complete=False)
     evaluators = {
         "type": "object",
         "description": "one table per evaluator instance: [evaluators.NAME]; NAME names its result columns, "
@@ -132,9 +139,11 @@ def plan_schema(registry: Registry) -> dict[str, Any]:
         "minProperties": 1,
         "propertyNames": {"pattern": INSTANCE_RE.pattern},
         "properties": {n: {"if": {"required": ["evaluator"]}, "then": named,
-                           "else": {"$ref": f"#/definitions/evaluator.{n}"}}
+                           "else": {"$ref": f"#/definitions/evaluator.{n}"},
+                           "anyOf": [{"$ref": f"#/definitions/evaluator.{n}"}, named]}  # anyOf: for editors
                        for n in names["evaluator"] if INSTANCE_RE.match(n)},
-        "additionalProperties": _dispatch("evaluator", "evaluator", names["evaluator"], required=True),
+        "additionalProperties": _dispatch("evaluator", "evaluator", names["evaluator"], required=True,
+                                          complete=False),
     }
     top = {o.name: option_schema(o) for o in top_options("NAME")}
     for a, b in zip(top_options("a"), top_options("b")):
