@@ -182,7 +182,8 @@ def _completions(schema: dict, node: dict, path: tuple[str, ...]) -> set[str]:
 
 def test_editors_find_the_keys_of_each_table(registry):
     schema = plan_schema(registry)
-    assert {"name", "description", "seed", "device", "output", "dataset", "evaluators"} <= _completions(schema, schema, ())
+    top = _completions(schema, schema, ())
+    assert {"name", "description", "seed", "device", "output", "dataset", "evaluators"} <= top
     assert {"name", "train_size", "n_train", "root"} <= _completions(schema, schema, ("dataset",))
     assert {"name", "channels", "layers"} <= _completions(schema, schema, ("space",))
     assert {"kind", "n", "ids", "trials"} <= _completions(schema, schema, ("sampler",))
