@@ -189,3 +189,12 @@ def test_editors_find_the_keys_of_each_table(registry):
     assert {"kind", "n", "ids", "trials"} <= _completions(schema, schema, ("sampler",))
     assert {"evaluator", "trials", "lambda", "top", "by"} <= _completions(schema, schema, ("evaluators", "ridge_rfm"))
     assert {"evaluator", "n_init"} <= _completions(schema, schema, ("evaluators", "cvu"))
+
+
+def test_a_plan_may_name_its_schema_on_its_first_line(registry):
+    from rcx.core.plan import parse_plan, plan_needs
+
+    text = "#:schema ./rcx-plan.schema.json\n# needs: rcx-naswot\n" + TINY_PLAN.format(
+        seed=0, n=4, valid_only="true", extra="", output="r.db", trials=2)
+    assert parse_plan(text, registry).name == "tiny"
+    assert plan_needs(text) == ["rcx-naswot"]
