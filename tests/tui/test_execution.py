@@ -117,3 +117,12 @@ async def test_the_execution_form_has_a_field_per_declared_option(tmp_path, regi
                 assert app.screen.query(f"#{field_id('execution.' + option.name)}"), option.name
     finally:
         EXECUTION_OPTIONS.remove(new)
+
+
+def test_every_setting_round_trips_through_the_form():
+    from rcx.tui.forms import execution_values
+
+    settings = ExecutionSettings("ray", address="auto", workers=2, gpus_per_worker=0.5, cpus_per_worker=2.0,
+                                 threads_per_worker=3, worker_timeout=30.0)
+    assert execution_settings(execution_values(settings)) == (settings, [])
+    assert execution_settings(execution_values(ExecutionSettings())) == (ExecutionSettings(), [])
