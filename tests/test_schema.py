@@ -96,6 +96,7 @@ def test_option_schema_follows_the_declaration():
         "type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 1}, "description": "kernels",
         "default": [3]}
     assert option_schema(Option("s", str, "a", "pick", choices=("a", "b")))["enum"] == ["a", "b"]
+    assert "default" not in option_schema(Option("t", float, float("inf"), "no limit"))  # not JSON
 
 
 def test_an_option_added_to_a_declaration_shows_up_in_the_schema(monkeypatch, registry):

@@ -16,6 +16,7 @@ table, a space's size, the dataset's memory).
 
 from __future__ import annotations
 
+import json
 from typing import Any, Sequence
 
 from rcx.api.options import Option
@@ -59,9 +60,19 @@ def option_schema(option: Option) -> dict[str, Any]:
     if option.choices and option.type is not str:
         schema = {"anyOf": [schema, {"type": "string", "enum": list(option.choices)}]}
     schema["description"] = option.help
-    if option.default is not None:
-        schema["default"] = _json(option.default)
+    default = _json(option.default)
+    if default is not None and _is_json(default):  # a plugin's inf or object default: none offered
+        schema["default"] = default
     return schema
+
+
+def _is_json(value: Any) -> bool:
+    """Whether ``value`` is plain JSON (no NaN or infinity, no other objects)."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def table_schema(options: Sequence[Option], **properties: dict[str, Any]) -> dict[str, Any]:
