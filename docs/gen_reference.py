@@ -185,23 +185,26 @@ def kind_page(registry: Any, kind: str) -> str:
 # --- plan keys ----------------------------------------------------------------------------------
 
 def plan_page(registry: Any) -> str:
-    """The plan's keys, table by table, from the validator's declarations."""
+    """The plan's keys, table by table, from the validator's declarations (the ones ``rcx schema``
+    reads: :mod:`rcx.core.schema`)."""
     from rcx.core import plan as plan_module
     from rcx.core.data_prep import COMMON_OPTIONS
     from rcx.core.samplers import SAMPLER_OPTIONS
 
-    stage_options = plan_module._STAGE_OPTIONS  # the stage keys of an evaluator table
+    stage_options = plan_module.STAGE_OPTIONS  # the stage keys of an evaluator table
     names = {kind: ", ".join(f"[`{n}`]({KIND_PAGES[kind][0].split('/')[1]}#{_anchor(n)})" for n in registry.names(kind))
              for kind in ("evaluator", "space", "dataset")}
     return "".join([
         "# Plan keys\n\n", GENERATED_NOTE,
         "A plan is a TOML file; this page lists every key the plan validator accepts, from the same "
         "declarations it checks against (an unknown key is an error that lists the known ones). "
-        "How to write one: [Plans](../guide/plans.md).\n\n",
+        "How to write one: [Plans](../guide/plans.md). The same declarations, with the options of the installed "
+        "plugins, make the JSON Schema that `rcx schema` prints for editors "
+        "([Editor completion and checks](../guide/plans.md#editor-schema)).\n\n",
         "## Top level {#top-level}\n\n",
         "`name` and `output` default to the plan file's name: `runs/NAME.db` for a plan `NAME.toml`.\n\n",
         options_table(plan_module.top_options("NAME")),
-        "\nTables: " + ", ".join(f"`[{k}]`" for k in ("dataset", "space", "sampler", "evaluators.NAME")) + ".\n",
+        "\nTables: " + ", ".join(f"`[{k}{'.NAME' if k == 'evaluators' else ''}]`" for k in plan_module.TABLES) + ".\n",
         "\n## `[dataset]` {#dataset}\n\n",
         f"`name`: the provider, one of {names['dataset']}. The common options below apply to every "
         "provider alike; the provider's own options are on its reference entry.\n\n",

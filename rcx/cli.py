@@ -232,13 +232,9 @@ def is_invalid(table, row: dict[str, Any]) -> bool:
 
 def execution_settings(args: argparse.Namespace) -> Any:
     """``rcx run``'s execution flags as :class:`~rcx.exec.ExecutionSettings` (UsageError when wrong)."""
-    from rcx.exec.settings import ExecutionSettings
+    from rcx.exec.settings import EXECUTION_OPTIONS, ExecutionSettings
 
-    settings = ExecutionSettings(
-        executor=args.executor, address=args.address, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
-        cpus_per_worker=1.0 if args.cpus_per_worker is None else args.cpus_per_worker,
-        threads_per_worker=args.threads_per_worker, worker_timeout=args.worker_timeout,
-    )
+    settings = ExecutionSettings.from_values({o.name: getattr(args, o.name) for o in EXECUTION_OPTIONS})
     problems = settings.problems()
     if problems:
         raise UsageError("; ".join(problems))
@@ -372,6 +368,22 @@ def cmd_spaces(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_schema(args: argparse.Namespace) -> int:
+    """The plans' JSON Schema (with the installed plugins' options) on stdout, or in ``--output``."""
+    from rcx.core.schema import plan_schema
+    from rcx.plugins import get_registry
+
+    text = json.dumps(plan_schema(get_registry()), indent=2) + "\n"
+    if args.output is None:
+        sys.stdout.write(text)
+        return EXIT_OK
+    try:
+        args.output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.output}: {exc.strerror}") from None
+    return EXIT_OK
+
+
 def cmd_plugins(args: argparse.Namespace) -> int:
     from rcx.plugins import KINDS, get_registry
 
@@ -400,6 +412,27 @@ def cmd_plugins(args: argparse.Namespace) -> int:
                 if metrics:
                     print_table(["metric", "unit", "better", "role", "help"], metrics, title=f"{kind} {e.name}: metrics")
     return EXIT_OK  # broken plugins were reported (once) on stderr while loading
+
+
+EXECUTION_METAVARS = {"address": "auto|HOST:PORT", "cpus_per_worker": "N", "worker_timeout": "SECONDS"}
+"""How ``rcx run --help`` spells the values of the execution flags that are not ``N`` (int) or ``F`` (float)."""
+
+
+def add_option_flags(group: Any, options: Sequence[Any], metavars: dict[str, str]) -> None:
+    """One ``--flag-name`` per :class:`~rcx.api.options.Option` (``gpus_per_worker`` ->
+    ``--gpus-per-worker``): its type, choices, default and help from the declaration. Ranges are
+    left to the settings' own check, which names the flag."""
+    for option in options:
+        kwargs: dict[str, Any] = {"default": option.default, "help": option.help, "dest": option.name}
+        if option.type is bool:
+            kwargs["action"] = "store_true"
+        else:
+            kwargs["type"] = option.type
+            if option.choices:
+                kwargs["choices"] = option.choices
+            else:
+                kwargs["metavar"] = metavars.get(option.name, {int: "N", float: "F"}.get(option.type, "VALUE"))
+        group.add_argument("--" + option.name.replace("_", "-"), **kwargs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -435,24 +468,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--threads", metavar="N|auto",
                    help="torch CPU threads (default: $RCX_THREADS, else auto: fewer on a busy machine); "
                         "changes the speed, never the plan or its results")
+    from rcx.exec.settings import EXECUTION_OPTIONS
+
     x = r.add_argument_group("execution", "where evaluations run; never part of the plan, never a change of results")
-    x.add_argument("--executor", choices=("in-process", "ray"), default="in-process",
-                   help="in-process (default): one evaluation at a time here; ray: parallel workers on a local Ray "
-                        "instance or a cluster (pip install \"rcx[ray]\")")
-    x.add_argument("--address", metavar="auto|HOST:PORT",
-                   help="ray: join a running cluster (auto: the one this machine belongs to) instead of starting a "
-                        "private local instance; Ray Client addresses (ray://) are not supported")
-    x.add_argument("--workers", type=int, metavar="N", help="ray: workers (default: as many as the resources allow)")
-    x.add_argument("--gpus-per-worker", type=float, metavar="F",
-                   help="ray: GPU share of each worker (default 1 on a CUDA plan, else 0; 0.25 = four per GPU)")
-    x.add_argument("--cpus-per-worker", type=float, metavar="N", help="ray: CPUs reserved per worker (default 1)")
-    x.add_argument("--threads-per-worker", type=int, metavar="N",
-                   help="ray: torch CPU threads per worker (default: its CPUs)")
-    x.add_argument("--worker-timeout", type=float, metavar="SECONDS",
-                   help="ray: seconds a worker may wait to be placed on a node (default 120); one that waits longer "
-                        "is reported as failed to start, with Ray's reason, and the run goes on with the others; "
-                        "when no worker is left (the node's raylet died, no node has room) the run stops, exit 2, "
-                        "resumable. See docs/faults.md")
+    add_option_flags(x, EXECUTION_OPTIONS, EXECUTION_METAVARS)
     r.add_argument("--top", type=int, default=10, help="rows of the final table (0: none)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     r.set_defaults(func=cmd_run)
@@ -492,6 +511,15 @@ def build_parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plugins", help="list evaluators, spaces and datasets with their providers")
     pl.add_argument("-v", "--verbose", action="store_true", help="also list options and metrics")
     pl.set_defaults(func=cmd_plugins)
+
+    sc = sub.add_parser("schema", help="print the JSON Schema of plan files, for editors that complete and check TOML",
+                        description="Print the JSON Schema (draft-07) of plan files, with the options of every "
+                                    "installed evaluator, space and dataset, made from the declarations `rcx validate` "
+                                    "checks against. Point an editor with TOML schema support at it (Taplo, Even "
+                                    "Better TOML: a `#:schema rcx-plan.schema.json` first line) to complete and check "
+                                    "plans as you type.")
+    sc.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the schema to FILE (default: stdout)")
+    sc.set_defaults(func=cmd_schema)
 
     if ANALYSES:
         an = sub.add_parser("analyze", help="analyse a results file", description="Analyses of a results file.")

@@ -80,7 +80,7 @@ def test_plan_page_holds_every_key_the_validator_accepts(pages):
     from rcx.core.samplers import SAMPLER_OPTIONS
 
     page = pages["reference/plan.md"]
-    for option in [*plan.top_options("NAME"), *COMMON_OPTIONS, *SAMPLER_OPTIONS, *plan._STAGE_OPTIONS]:
+    for option in [*plan.top_options("NAME"), *COMMON_OPTIONS, *SAMPLER_OPTIONS, *plan.STAGE_OPTIONS]:
         assert f"| `{option.name}` | `{option.describe()}` |" in page, option.name
     for table in ("dataset", "space", "sampler", "evaluators.NAME"):
         assert f"`[{table}]`" in page

@@ -36,16 +36,13 @@ from typing import Any
 import tomli
 
 from rcx.api.options import Option, validate_options
-from rcx.core.stages import STAGE_KEYS, Stage
+from rcx.core.stages import ONE_OR_LIST, STAGE_KEYS, STAGE_OPTIONS, Stage
 from rcx.plugins import Registry, UnknownName
 
-_OPTIONAL_SAMPLER_KEYS = ("ids", "file", "trials", "objective", "algorithm", "batch")
-"""Sampler keys that only some kinds read; left out of a plan's identity while unset, so plans
-written before these keys existed keep their hash."""
-
-_TOP_KEYS = ("name", "description", "seed", "device", "output", "dataset", "space", "sampler", "evaluators")
-_DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
-_INSTANCE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
+"""What ``device`` may say."""
+INSTANCE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+"""What an evaluator table's name (``[evaluators.NAME]``, its result columns) may be."""
 
 
 @dataclass(frozen=True)
@@ -138,8 +135,8 @@ class Plan:
             "device": device_kind(self.device),
             "dataset": {"name": self.dataset, **self.dataset_options},
             "space": {"name": self.space, **self.space_options},
-            # the ids sampler's keys only where set, so plans written before it keep their hash
-            "sampler": {k: v for k, v in self.sampler.items() if v is not None or k not in _OPTIONAL_SAMPLER_KEYS},
+            # the keys only one kind reads only where set, so plans written before them keep their hash
+            "sampler": {k: v for k, v in self.sampler.items() if v is not None or k not in _kind_of_key()},
             "evaluators": {e.instance: e.identity() for e in self.evaluators},
         }
 
@@ -156,6 +153,12 @@ class Plan:
         if not isinstance(stored_plan, dict) or not isinstance(stored_plan.get("device"), str):
             return False
         return plan_hash({**stored_plan, "device": device_kind(stored_plan["device"])}) == self.hash
+
+
+def _kind_of_key() -> dict[str, str]:
+    from rcx.core.samplers import KIND_OF_KEY
+
+    return KIND_OF_KEY
 
 
 def device_kind(device: str) -> str:
@@ -180,6 +183,13 @@ def top_options(stem: str = "plan") -> list[Option]:
         Option("device", str, "auto", "auto | cpu | cuda | cuda:N"),
         Option("output", str, f"runs/{stem}.db", "results file, relative to the current directory"),
     ]
+
+
+TABLES = ("dataset", "space", "sampler", "evaluators")
+"""The plan's tables, after its :func:`top_options`: ``[dataset]``, ``[space]``, ``[sampler]``
+and ``[evaluators.NAME]``."""
+
+_TOP_KEYS = (*(o.name for o in top_options()), *TABLES)
 
 
 def key_lines(text: str) -> dict[str, int]:
@@ -257,13 +267,13 @@ def parse_plan(text: str, registry: Registry, source: str = "plan", output: str 
     out = top.get("output")
     if isinstance(out, str) and (not out.strip() or "\0" in out or out.endswith(("/", os.sep))):
         problems.append(("output", f"must name a results file, such as runs/NAME.db, got {out!r}"))
-    if isinstance(top.get("device"), str) and not _DEVICE_RE.match(top["device"]):
+    if isinstance(top.get("device"), str) and not DEVICE_RE.match(top["device"]):
         problems.append(("device", f"must be auto, cpu, cuda or cuda:N, got {top['device']!r}"))
 
     dataset, dataset_options = _component(raw, "dataset", "dataset", registry, problems, _common_dataset_options())
     space, space_options = _component(raw, "space", "space", registry, problems, [])
 
-    from rcx.core.samplers import SAMPLER_OPTIONS
+    from rcx.core.samplers import KIND_OF_KEY, SAMPLER_OPTIONS
 
     sampler_raw = raw.get("sampler", {})
     if not isinstance(sampler_raw, dict):
@@ -278,10 +288,8 @@ def parse_plan(text: str, registry: Registry, source: str = "plan", output: str 
     if kind == "ids":
         if (sampler.get("ids") is None) == (sampler.get("file") is None):
             problems.append(("sampler", 'the ids sampler needs either ids = [...] or file = "top.csv" (one of them)'))
-    readers = {"ids": "ids", "file": "ids", "trials": "optuna", "objective": "optuna", "algorithm": "optuna",
-               "batch": "optuna"}
     problems += [(f"sampler.{k}", f'only the {who} sampler reads {k}; set kind = "{who}"')
-                 for k, who in readers.items() if sampler.get(k) is not None and kind != who]
+                 for k, who in KIND_OF_KEY.items() if sampler.get(k) is not None and kind != who]
     if kind == "optuna" and sampler.get("n") is not None:
         problems.append(("sampler.n", "the optuna sampler counts trials = N, not n"))
 
@@ -634,7 +642,7 @@ def _evaluators(
         if not isinstance(table, dict):
             problems.append((where, "must be a table"))
             continue
-        if not _INSTANCE_RE.match(instance):
+        if not INSTANCE_RE.match(instance):
             problems.append((where, "instance names are lower-case letters, digits and _ (they name result columns)"))
         plugin = table.get("evaluator", instance)
         if not isinstance(plugin, str):
@@ -657,14 +665,6 @@ def _evaluators(
     return specs
 
 
-_STAGE_OPTIONS = [
-    Option("top", int, None, "run only on the best N candidates of an earlier evaluator", min=1),
-    Option("top_fraction", float, None, "run only on this fraction of them", min=0, max=1, gt_min=True),
-]
-STAGE_OPTIONS = [*_STAGE_OPTIONS, Option(
-    "by", list, None, "instance.metric of an earlier evaluator table, a baseline (params, flops, features), or a list "
-    "of them ranked by their rank average", item_type=str)]
-"""The stage keys as form fields (the TUI's Plan screen); ``by`` is one column or a list."""
 _BY_HELP = ('a stage needs by = "instance.metric" (an earlier evaluator table\'s metric), a baseline (params, flops, '
             'features) or a list of them, ranked by their rank average')
 
@@ -679,10 +679,10 @@ def _stage(table: dict[str, Any], where: str, earlier: dict[str, Any], problems:
     """
     from rcx.core.scores import ARCH_BASELINES, parse_score
 
-    given = {k: table[k] for k in STAGE_KEYS if k in table and k != "by"}
+    given = {k: table[k] for k in STAGE_KEYS if k in table and k not in ONE_OR_LIST}
     if not given and "by" not in table:
         return None
-    values, found = validate_options(_STAGE_OPTIONS, given, where)
+    values, found = validate_options([o for o in STAGE_OPTIONS if o.name not in ONE_OR_LIST], given, where)
     if (values["top"] is None) == (values["top_fraction"] is None) and not found:
         found.append((where, "a stage needs either top = N or top_fraction = F (one of them) with by"))
     by = table.get("by")

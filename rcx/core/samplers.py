@@ -34,19 +34,35 @@ from rcx.api.seeding import derive_seed
 if TYPE_CHECKING:
     import numpy as np
 
+KIND_OPTIONS: dict[str, list[Option]] = {
+    "ids": [
+        Option("ids", list, None, "ids: the architecture ids to evaluate, in order", item_type=str),
+        Option("file", str, None, "ids: a CSV file with an arch column (relative to the plan's folder)"),
+    ],
+    "optuna": [
+        Option("trials", int, None, "optuna: candidates to propose", min=1),
+        Option("objective", list, None, 'optuna: one or two columns to optimise, e.g. ["naswot.score", "flops"]',
+               item_type=str),
+        Option("algorithm", str, None, "optuna: tpe (default) | nsga2 | random", choices=("tpe", "nsga2", "random")),
+        Option("batch", int, None, "optuna: trials asked at once and evaluated in parallel (default 1)", min=1),
+    ],
+}
+"""The sampler keys that only one kind reads, by kind: the validator refuses them with another
+kind, and they stay out of a plan's identity while unset (plans written before they existed
+keep their hash)."""
+
 SAMPLER_OPTIONS: list[Option] = [
     Option("kind", str, "exhaustive", "exhaustive: indices 0, 1, 2, ...; random: n distinct seeded draws",
-           choices=("exhaustive", "random", "ids", "optuna")),
+           choices=("exhaustive", "random", *KIND_OPTIONS)),
     Option("n", int, None, "architectures to draw (random, required) or a cap on the first n (exhaustive)", min=1),
     Option("valid_only", bool, False, "skip architectures that do not fit the input; they do not count towards n"),
-    Option("ids", list, None, "ids: the architecture ids to evaluate, in order", item_type=str),
-    Option("file", str, None, "ids: a CSV file with an arch column (relative to the plan's folder)"),
-    Option("trials", int, None, "optuna: candidates to propose", min=1),
-    Option("objective", list, None, 'optuna: one or two columns to optimise, e.g. ["naswot.score", "flops"]',
-           item_type=str),
-    Option("algorithm", str, None, "optuna: tpe (default) | nsga2 | random", choices=("tpe", "nsga2", "random")),
-    Option("batch", int, None, "optuna: trials asked at once and evaluated in parallel (default 1)", min=1),
+    *(option for options in KIND_OPTIONS.values() for option in options),
 ]
+"""The ``[sampler]`` table's keys: the one declaration the validator, the TUI, the docs and
+``rcx schema`` read."""
+
+KIND_OF_KEY: dict[str, str] = {o.name: kind for kind, options in KIND_OPTIONS.items() for o in options}
+"""The kind that reads each of :data:`KIND_OPTIONS`' keys (``"file"`` -> ``"ids"``)."""
 
 EXHAUSTIVE_LIMIT = 1_000_000
 """Largest space ``exhaustive`` lists without an ``n`` (the runner holds every candidate)."""

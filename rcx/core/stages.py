@@ -26,10 +26,24 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from rcx.api.options import Option
 from rcx.core.scores import rank_average, score_name, usable
 
-STAGE_KEYS = ("top", "top_fraction", "by")
-"""Keys of an evaluator table that say its stage; not evaluator options."""
+STAGE_OPTIONS: list[Option] = [
+    Option("top", int, None, "run only on the best N candidates of an earlier evaluator", min=1),
+    Option("top_fraction", float, None, "run only on this fraction of them", min=0, max=1, gt_min=True),
+    Option("by", list, None, "instance.metric of an earlier evaluator table, a baseline (params, flops, features), or "
+           "a list of them ranked by their rank average", item_type=str),
+]
+"""The keys of an evaluator table that say its stage (not evaluator options): the one declaration
+the plan validator, the TUI's Plan screen, the docs and ``rcx schema`` read. ``by`` is one column
+or a list of them (the validator reads it itself; see :data:`ONE_OR_LIST`)."""
+
+STAGE_KEYS = tuple(o.name for o in STAGE_OPTIONS)
+"""The names of :data:`STAGE_OPTIONS`."""
+
+ONE_OR_LIST = ("by",)
+"""Stage keys declared as lists that also take a single item alone (``by = "ridge_rfm.val_acc"``)."""
 
 SKIPPED = "skipped"
 """The status of an evaluation that its stage did not select."""

@@ -5,12 +5,36 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
+from typing import Any, Mapping
+
+from rcx.api.options import Option
 
 EXECUTORS = ("in-process", "ray")
 WORKER_TIMEOUT = 120.0
 """Default seconds a Ray worker may take to be placed on a node (``--worker-timeout``); see
 :attr:`ExecutionSettings.worker_timeout`."""
 RAY_MISSING = 'the Ray executor needs Ray, which is not installed: pip install "rcx[ray]"'
+
+
+EXECUTION_OPTIONS: list[Option] = [
+    Option("executor", str, "in-process", "in-process (default): one evaluation at a time here; ray: parallel "
+           "workers on a local Ray instance or a cluster (pip install \"rcx[ray]\")", choices=EXECUTORS),
+    Option("address", str, None, "ray: join a running cluster (auto: the one this machine belongs to) instead of "
+           "starting a private local instance; Ray Client addresses (ray://) are not supported"),
+    Option("workers", int, None, "ray: workers (default: as many as the resources allow)", min=1),
+    Option("gpus_per_worker", float, None, "ray: GPU share of each worker (default 1 on a CUDA plan, else 0; "
+           "0.25 = four per GPU)", min=0),
+    Option("cpus_per_worker", float, 1.0, "ray: CPUs reserved per worker (default 1)", min=0, gt_min=True),
+    Option("threads_per_worker", int, None, "ray: torch CPU threads per worker (default: its CPUs)", min=1),
+    Option("worker_timeout", float, None, f"ray: seconds a worker may wait to be placed on a node (default "
+           f"{WORKER_TIMEOUT:g}); one that waits longer is reported as failed to start, with Ray's reason, and the "
+           "run goes on with the others; when no worker is left (the node's raylet died, no node has room) the run "
+           "stops, exit 2, resumable. See docs/faults.md", min=0, gt_min=True),
+]
+"""The execution settings, one :class:`~rcx.api.options.Option` each: the one declaration that
+:class:`ExecutionSettings`' fields, ``rcx run``'s execution flags (``--gpus-per-worker``) and
+the TUI's execution form follow. Bounds and types here are what the flags and fields read;
+:meth:`ExecutionSettings.problems` says what is wrong, in the flags' words."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +61,12 @@ class ExecutionSettings:
     cpus_per_worker: float = 1.0
     threads_per_worker: int | None = None
     worker_timeout: float | None = None
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> "ExecutionSettings":
+        """Settings from ``values`` keyed by :data:`EXECUTION_OPTIONS`' names; a missing or None
+        value takes the option's default (unchecked: see :meth:`problems`)."""
+        return cls(**{o.name: o.default if values.get(o.name) is None else values[o.name] for o in EXECUTION_OPTIONS})
 
     def timeout(self) -> float:
         """Seconds a worker may wait to be placed: ``worker_timeout`` or :data:`WORKER_TIMEOUT`."""

@@ -15,9 +15,9 @@ import tomli
 import tomli_w
 
 from rcx.api.options import Option, validate_options
-from rcx.core.plan import Plan, PlanError, Problem, parse_plan, top_options
+from rcx.core.plan import TABLES, Plan, PlanError, Problem, parse_plan, top_options
 from rcx.core.samplers import SAMPLER_OPTIONS
-from rcx.exec.settings import ExecutionSettings
+from rcx.exec.settings import EXECUTION_OPTIONS, ExecutionSettings
 from rcx.plugins import Registry, UnknownName
 
 UNSET = object()
@@ -75,15 +75,26 @@ def _present(values: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class Component:
-    """A ``[dataset]``/``[space]``/``[evaluators.X]`` table: its plugin and the values set."""
+    """A ``[dataset]``/``[space]``/``[evaluators.X]`` table: its plugin and the values set.
+
+    ``named``: an evaluator table that says ``evaluator = "..."`` although it is the instance's
+    own name; it says so again when saved."""
 
     plugin: str
     values: dict[str, Any] = field(default_factory=dict)
+    named: bool = False
+
+
+FORM_TOP = ("name", "seed", "device", "output")
+"""The top-level keys the Plan screen edits; the draft keeps every other one in ``extra``."""
 
 
 @dataclass
 class PlanDraft:
-    """A plan being edited. Values hold what the user set; missing keys take the defaults."""
+    """A plan being edited. Values hold what the user set; missing keys take the defaults.
+
+    ``extra`` holds the top-level keys the form does not show (``description``, and any key the
+    validator refuses), in the file's order: a plan loaded and saved keeps every key it had."""
 
     name: str = _top_defaults(UNTITLED)["name"]
     seed: Any = _top_defaults(UNTITLED)["seed"]
@@ -94,6 +105,7 @@ class PlanDraft:
     sampler: dict[str, Any] = field(default_factory=lambda: dict(STARTER_SAMPLER))
     evaluators: dict[str, Component] = field(default_factory=dict)
     path: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_toml(cls, text: str, path: Path | None = None) -> "PlanDraft":
@@ -104,23 +116,25 @@ class PlanDraft:
         def table(value: Any) -> dict[str, Any]:  # a key that should be a table but is not: left to the validator
             return dict(value) if isinstance(value, dict) else {}
 
-        draft = cls(name=raw.get("name", top["name"]), seed=raw.get("seed", top["seed"]),
-                    device=raw.get("device", top["device"]), output=raw.get("output", top["output"]), path=path,
-                    sampler=table(raw.get("sampler")), evaluators={})
+        draft = cls(**{k: raw.get(k, top[k]) for k in FORM_TOP}, path=path, sampler=table(raw.get("sampler")),
+                    evaluators={}, extra={k: v for k, v in raw.items() if k not in (*FORM_TOP, *TABLES)})
         for key in ("dataset", "space"):
             values = table(raw.get(key))
             setattr(draft, key, Component(str(values.pop("name", "")), values))
         for inst, values in table(raw.get("evaluators")).items():
             values = table(values)
-            draft.evaluators[inst] = Component(str(values.pop("evaluator", inst)), values)
+            named = "evaluator" in values
+            draft.evaluators[inst] = Component(str(values.pop("evaluator", inst)), values, named)
         return draft
 
     def to_toml(self) -> str:
         """The plan as TOML (``tomli_w``), in the order of the README's example."""
-        evaluators = {inst: _present(comp.values if comp.plugin == inst else {"evaluator": comp.plugin, **comp.values})
+        evaluators = {inst: _present({"evaluator": comp.plugin, **comp.values}
+                                     if comp.named or comp.plugin != inst else comp.values)
                       for inst, comp in self.evaluators.items()}
         doc = {
-            **_present({"name": self.name, "seed": self.seed, "device": self.device, "output": self.output}),
+            **_present({k: getattr(self, k) for k in FORM_TOP}),
+            **self.extra,
             "dataset": _present({"name": self.dataset.plugin, **self.dataset.values}),
             "space": _present({"name": self.space.plugin, **self.space.values}),
             "sampler": _present(self.sampler),
@@ -197,34 +211,24 @@ def cuda_devices() -> list[tuple[str, str]]:
 
 
 # -- execution (not part of the plan) -------------------------------------------------------------
-EXECUTION_FIELDS = [
-    Option("executor", str, "in-process", "in-process: one evaluation at a time in this process; ray: parallel "
-           "workers on a local Ray instance or a cluster (pip install \"rcx[ray]\"). Never part of the plan, never "
-           "a change of results", choices=("in-process", "ray")),
-    Option("address", str, "", "ray: empty starts a private local instance; auto joins the cluster this machine "
-           "belongs to; HOST:PORT a head node"),
-    Option("workers", int, None, "ray: workers (empty: as many as the resources allow)", min=1),
-    Option("gpus_per_worker", float, None, "ray: GPU share of each worker (empty: 1 on a CUDA plan, else 0; "
-           "0.25 puts four workers on one GPU)", min=0),
-    Option("cpus_per_worker", float, None, "ray: CPUs reserved per worker (empty: 1)", min=0, gt_min=True),
-    Option("threads_per_worker", int, None, "ray: torch CPU threads per worker (empty: its CPUs)", min=1),
-]
-"""The Plan screen's execution section: :class:`~rcx.exec.ExecutionSettings` as form fields."""
+EXECUTION_FIELDS = EXECUTION_OPTIONS
+"""The Plan screen's execution section: :data:`~rcx.exec.settings.EXECUTION_OPTIONS` as form
+fields (the same declaration as ``rcx run``'s execution flags)."""
+
+_EXECUTION_DEFAULTS = {o.name: o.default for o in EXECUTION_FIELDS}
 
 
 def execution_values(settings: ExecutionSettings) -> dict[str, Any]:
     """Form values showing ``settings`` (defaults left empty)."""
-    values = {"executor": settings.executor, "address": settings.address or "", "workers": settings.workers,
-              "gpus_per_worker": settings.gpus_per_worker,
-              "cpus_per_worker": None if settings.cpus_per_worker == 1.0 else settings.cpus_per_worker,
-              "threads_per_worker": settings.threads_per_worker}
-    return {k: v for k, v in values.items() if v not in (None, "")}
+    values = {o.name: getattr(settings, o.name, None) for o in EXECUTION_FIELDS}
+    return {k: v for k, v in values.items()
+            if v not in (None, "") and not (k != "executor" and v == _EXECUTION_DEFAULTS[k])}
 
 
 def execution_settings(values: dict[str, Any]) -> tuple[ExecutionSettings | None, list[Problem]]:
     """The execution section's values as settings, or None with the problems (keyed
     ``execution.<field>``). With the in-process executor the Ray fields are ignored."""
-    executor = values.get("executor", "in-process")
+    executor = values.get("executor", _EXECUTION_DEFAULTS["executor"])
     if executor != "ray":
         plain = ExecutionSettings(executor)
         problems = [Problem("execution.executor", p) for p in plain.problems()]
@@ -243,10 +247,14 @@ def execution_settings(values: dict[str, Any]) -> tuple[ExecutionSettings | None
             return None
         return value
 
-    cpus = number("cpus_per_worker", float)
-    settings = ExecutionSettings("ray", address=(values.get("address") or "").strip() or None,
-                                 workers=number("workers", int), gpus_per_worker=number("gpus_per_worker", float),
-                                 cpus_per_worker=1.0 if cpus is None else cpus,
-                                 threads_per_worker=number("threads_per_worker", int))
+    given: dict[str, Any] = {"executor": executor}
+    for option in EXECUTION_FIELDS:
+        if option.name == "executor":
+            continue
+        if option.type in (int, float):
+            given[option.name] = number(option.name, option.type)
+        else:
+            given[option.name] = str(values.get(option.name) or "").strip() or None
+    settings = ExecutionSettings.from_values(given)
     problems += [Problem("execution", p) for p in settings.problems()]
     return (None if problems else settings), problems

@@ -98,3 +98,32 @@ def _workers_shown(app) -> str:
         return str(app.screen.query_one("#run-workers").render())
     except Exception:
         return ""
+
+
+@sync
+async def test_the_execution_form_has_a_field_per_declared_option(tmp_path, registry):
+    """The execution section is made from ``EXECUTION_OPTIONS``: an option added there is a field."""
+    from rcx.api.options import Option
+    from rcx.exec.settings import EXECUTION_OPTIONS
+
+    new = Option("brand_new", int, None, "a setting added to the declaration", min=1)
+    EXECUTION_OPTIONS.append(new)
+    try:
+        path = tiny_plan(tmp_path, n=2)
+        app = RcxApp(registry, PlanDraft.from_toml(path.read_text(), path), path.read_text())
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_for(pilot, lambda: "plan ok" in _status(app), what="validation")
+            await settle(pilot)  # the device listing done too
+            for option in EXECUTION_OPTIONS:
+                assert app.screen.query(f"#{field_id('execution.' + option.name)}"), option.name
+    finally:
+        EXECUTION_OPTIONS.remove(new)
+
+
+def test_every_setting_round_trips_through_the_form():
+    from rcx.tui.forms import execution_values
+
+    settings = ExecutionSettings("ray", address="auto", workers=2, gpus_per_worker=0.5, cpus_per_worker=2.0,
+                                 threads_per_worker=3, worker_timeout=30.0)
+    assert execution_settings(execution_values(settings)) == (settings, [])
+    assert execution_settings(execution_values(ExecutionSettings())) == (ExecutionSettings(), [])

@@ -19,16 +19,18 @@ from textual.widget import Widget
 from textual.widgets import Checkbox, Header, Input, Label, Select, SelectionList, Static
 
 from rcx.core.data_prep import COMMON_OPTIONS
-from rcx.core.plan import STAGE_OPTIONS, PlanError, parse_plan, top_options
+from rcx.core.plan import PlanError, parse_plan, top_options
 from rcx.core.samplers import SAMPLER_OPTIONS
-from rcx.tui.forms import (UNTITLED, EXECUTION_FIELDS, Component, PlanDraft, device_choices, errors_by_key,
+from rcx.core.stages import STAGE_OPTIONS
+from rcx.tui.forms import (FORM_TOP, UNTITLED, EXECUTION_FIELDS, Component, PlanDraft, device_choices, errors_by_key,
                            execution_settings, execution_values, space_summary)
 from rcx.tui.screens.dialogs import PathScreen
 from rcx.tui.widgets.footer import KeyFooter
 from rcx.tui.widgets.option_form import OptionForm
 
-# The plan's top-level keys as form fields; the plan validator checks them like any other.
-TOP_FIELDS = [o for o in top_options(UNTITLED) if o.name in ("name", "seed", "output")]
+# The plan's top-level keys as form fields (the device has its own selector); the plan validator
+# checks them like any other.
+TOP_FIELDS = [o for o in top_options(UNTITLED) if o.name in FORM_TOP and o.name != "device"]
 _TOP_DEFAULTS = {o.name: o.default for o in TOP_FIELDS}
 
 
@@ -166,12 +168,13 @@ class PlanScreen(Screen):
             dataset=Component(self.query_one("#pick-dataset", Select).value, self.query_one("#form-dataset", OptionForm).values()),
             space=Component(self.query_one("#pick-space", Select).value, self.query_one("#form-space", OptionForm).values()),
             sampler=self.query_one("#form-sampler", OptionForm).values() if self._rest_mounted else old.sampler,
-            evaluators={} if self._rest_mounted else dict(old.evaluators), path=old.path,
+            evaluators={} if self._rest_mounted else dict(old.evaluators), path=old.path, extra=old.extra,
         )
         for inst in self.query_one("#pick-evaluators", SelectionList).selected if self._rest_mounted else ():
             comp = old.evaluators.get(inst, Component(inst))
             forms = self.query(f"#ev-{inst} OptionForm")
-            draft.evaluators[inst] = Component(comp.plugin, forms.first(OptionForm).values() if forms else comp.values)
+            draft.evaluators[inst] = Component(comp.plugin, forms.first(OptionForm).values() if forms else comp.values,
+                                               comp.named)
         app.draft = draft
         return draft
 

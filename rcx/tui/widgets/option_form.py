@@ -24,7 +24,10 @@ def field_id(key: str) -> str:
 
 
 class OptionRow(Horizontal):
-    """One option: label, field, and (below) its error message."""
+    """One option: label, field, and (below) its error message.
+
+    A value its field cannot show (``kind = "grid"`` for a choice, ``"yes"`` for a checkbox) gets a
+    text field instead, so it is kept as written and the validator names it."""
 
     def __init__(self, key: str, option: Option, value: Any = UNSET) -> None:
         super().__init__(classes="option-row")
@@ -37,11 +40,11 @@ class OptionRow(Horizontal):
         yield Label(opt.name, classes="option-label")
         with Vertical(classes="option-field"):
             fid = field_id(self.key)
-            if opt.type is bool:
+            if opt.type is bool and (value is UNSET or isinstance(value, bool)):
                 checked = bool(opt.default if value is UNSET else value)
                 yield Checkbox(opt.describe(), checked, id=fid, compact=True)
-            elif opt.type is str and opt.choices:
-                current = opt.default if value is UNSET or value not in opt.choices else value
+            elif opt.type is str and opt.choices and (value is UNSET or value in opt.choices):
+                current = opt.default if value is UNSET else value
                 optional = opt.default is None  # unset until chosen: the blank entry means "not given"
                 yield Select([(str(c), c) for c in opt.choices], value=Select.NULL if current is None else current,
                              allow_blank=optional, prompt="none", id=fid, compact=True)
@@ -60,6 +63,8 @@ class OptionRow(Horizontal):
             return parse_text(self.option, widget.value)
         assert isinstance(widget, (Checkbox, Select))  # the fields compose() makes
         v = widget.value
+        if self.initial is not UNSET and v == self.initial:  # a value the plan spelled out stays in it
+            return self.initial
         return UNSET if v == self.option.default or v is Select.NULL else v
 
     def set_error(self, message: str) -> None:
@@ -81,10 +86,10 @@ class OptionForm(Vertical):
         known = {o.name for o in self.options}
         for opt in self.options:
             yield OptionRow(self._key(opt.name), opt, self.values_in.get(opt.name, UNSET))
-        for name in self.values_in:  # keys no option declares: kept, so the validator names them
+        for name, value in self.values_in.items():  # keys no option declares: kept as they are for the validator
             if name not in known:
-                unknown = Option(name, str, None, "not an option of this plugin")
-                yield OptionRow(self._key(name), unknown, self.values_in[name])
+                typ = type(value) if isinstance(value, (bool, int, float, list)) else str
+                yield OptionRow(self._key(name), Option(name, typ, None, "not an option of this plugin"), value)
 
     def _key(self, name: str) -> str:
         return f"{self.prefix}.{name}" if self.prefix else name
