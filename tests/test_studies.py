@@ -89,6 +89,11 @@ def test_markdown_merges_a_mean_and_its_std() -> None:
     assert table[2] == "| forest | 0.612 ± 0.022 |"
 
 
+def test_markdown_keeps_small_p_values_readable() -> None:
+    table = study.markdown(["group", "spearman", "spearman_p"], [["all", "-0.557", "1.385e-20"]], {}).splitlines()
+    assert table[2] == "| all | -0.557 | 1.4e-20 |"
+
+
 def test_render_points_every_runs_path_at_the_archives(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """A ``--pair runs/a.db,runs/b.db@truth`` argument holds two paths, neither at its start only."""
     seen: list[list[str]] = []
