@@ -193,7 +193,7 @@ def markdown(header: list[str], rows: list[list[str]], published: dict[str, str]
             elif len(parts) == 2 and row[parts[0]] not in ("", "nan"):
                 digits = 2 if name == "select_mean" else 3  # accuracy in %, or a coefficient
                 cells.append(f"{float(row[parts[0]]):.{digits}f} ± {float(row[parts[1]]):.{digits}f}")
-            elif name.endswith("_p") and row[parts[0]] not in ("", "nan"):
+            elif (name.endswith("_p") or name.startswith("p_")) and row[parts[0]] not in ("", "nan"):
                 cells.append(f"{float(row[parts[0]]):.2g}")  # a p-value: 1e-20 must not read 0.000
             else:
                 cells.append(_cell(row[parts[0]], signed))
