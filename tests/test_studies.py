@@ -90,8 +90,9 @@ def test_markdown_merges_a_mean_and_its_std() -> None:
 
 
 def test_markdown_keeps_small_p_values_readable() -> None:
-    table = study.markdown(["group", "spearman", "spearman_p"], [["all", "-0.557", "1.385e-20"]], {}).splitlines()
-    assert table[2] == "| all | -0.557 | 1.4e-20 |"
+    table = study.markdown(["group", "spearman", "spearman_p", "p_vs_random"], [["all", "-0.557", "1.385e-20", "5e-31"]],
+                           {}).splitlines()
+    assert table[2] == "| all | -0.557 | 1.4e-20 | 5e-31 |"
 
 
 def test_render_points_every_runs_path_at_the_archives(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
