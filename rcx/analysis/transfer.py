@@ -25,15 +25,32 @@ from __future__ import annotations
 import argparse
 import math
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
-from rcx.analysis.common import AnalysisError, column_values, emit, fmt_r, load_table, split_columns, usable_rows
+from rcx.analysis.common import (
+    AnalysisError,
+    column_values,
+    emit,
+    fmt_r,
+    load_table,
+    split_columns,
+    usable_rows,
+)
 from rcx.analysis.corr import MIN_N
 from rcx.analysis.proxies import (
-    BASELINES, _difference, _in_chunks, _interval, _log_params, bootstrap_kendall, bootstrap_spearman,
-    partial_spearman, percentile_interval, resample_indices,
+    BASELINES,
+    _difference,
+    _in_chunks,
+    _interval,
+    _log_params,
+    bootstrap_kendall,
+    bootstrap_spearman,
+    partial_spearman,
+    percentile_interval,
+    resample_indices,
 )
 from rcx.analysis.truth import resolve_names
 
@@ -146,16 +163,16 @@ def transfer_rows(table: ResultsTable, truth: str, label: str, metrics: Sequence
             ok = np.isfinite(z)
             if ok.sum() >= MIN_N and np.ptp(z[ok]) > 0:
                 row.partial_spearman = partial_spearman(x[ok], t[ok], z[ok])
-        for b in base_cols:
-            z = b.values[mask]
+        for base in base_cols:
+            z = base.values[mask]
             if np.ptp(z) == 0:
-                row.baseline_spearman[b.name] = math.nan
-                row.vs[b.name] = (math.nan, math.nan, math.nan)
+                row.baseline_spearman[base.name] = math.nan
+                row.vs[base.name] = (math.nan, math.nan, math.nan)
                 continue
             rho_z = _spearman(z, t)
-            row.baseline_spearman[b.name] = rho_z
+            row.baseline_spearman[base.name] = rho_z
             lo, hi = percentile_interval(rho_b - _in_chunks(bootstrap_spearman, z, t, idx))
-            row.vs[b.name] = (row.spearman - rho_z, lo, hi)
+            row.vs[base.name] = (row.spearman - rho_z, lo, hi)
         finite = {b: r for b, r in row.baseline_spearman.items() if math.isfinite(r)}
         if finite:
             row.stronger = max(finite, key=lambda b: (finite[b], -list(finite).index(b)))
@@ -169,7 +186,7 @@ def transfer_report(pairs: Sequence[Pair], metrics: Sequence[str], **kwargs: Any
     for pair in pairs:
         table, _ = load_table(pair.dbs[0], None, (), pair.dbs[1:])
         table, (truth,) = resolve_names(table, [pair.truth])
-        out += transfer_rows(table, truth, pair.label, metrics, **kwargs)
+        out += transfer_rows(table, truth or pair.truth, pair.label, metrics, **kwargs)
     return out
 
 
