@@ -38,7 +38,7 @@ def print_table(*args: Any, **kwargs: Any) -> None:
 #: sub-command and sets ``func(args) -> exit code``.
 ANALYSES: tuple[str, ...] = (
     "rcx.analysis.corr", "rcx.analysis.select", "rcx.analysis.proxies", "rcx.analysis.combine", "rcx.analysis.fit",
-    "rcx.analysis.variation", "rcx.analysis.repeats", "rcx.analysis.cost", "rcx.analysis.funnel",
+    "rcx.analysis.variation", "rcx.analysis.repeats", "rcx.analysis.cost", "rcx.analysis.funnel", "rcx.analysis.transfer",
 )
 
 

@@ -161,8 +161,8 @@ def _cell(value: str, signed: bool = False) -> str:
 def markdown(header: list[str], rows: list[list[str]], published: dict[str, str]) -> str:
     """A CSV of ``rcx analyze`` as a markdown table.
 
-    Columns ``X``, ``X_lo``, ``X_hi`` become one "X [lo, hi]" column; ``select_mean`` and
-    ``select_std`` become "mean ± std"; ``published`` (first column's value -> text) adds a column.
+    Columns ``X``, ``X_lo``, ``X_hi`` become one "X [lo, hi]" column; ``X`` and ``X_std`` (e.g.
+    ``select_mean``/``select_std``, ``kendall``/``kendall_std``) become "mean ± std"; ``published`` (first column's value -> text) adds a column.
     """
     cols: list[tuple[str, list[int]]] = []
     for i, name in enumerate(header):
@@ -176,6 +176,8 @@ def markdown(header: list[str], rows: list[list[str]], published: dict[str, str]
                 parts.append(header.index(name + side))
         if name == "select_mean" and "select_std" in header:
             parts.append(header.index("select_std"))
+        elif len(parts) == 1 and name + "_std" in header:
+            parts.append(header.index(name + "_std"))
         cols.append((name, parts))
     titles = [n.replace("_", " ") + (" [95 % CI]" if len(p) == 3 else "") for n, p in cols]
     if published:
@@ -188,8 +190,11 @@ def markdown(header: list[str], rows: list[list[str]], published: dict[str, str]
             if len(parts) == 3 and row[parts[0]] not in ("", "nan"):
                 lo, hi = (_cell(row[j], signed) for j in parts[1:])
                 cells.append(f"{_cell(row[parts[0]], signed)} [{lo}, {hi}]")
-            elif name == "select_mean" and len(parts) == 2 and row[parts[0]] not in ("", "nan"):
-                cells.append(f"{float(row[parts[0]]):.2f} ± {float(row[parts[1]]):.2f}")
+            elif len(parts) == 2 and row[parts[0]] not in ("", "nan"):
+                digits = 2 if name == "select_mean" else 3  # accuracy in %, or a coefficient
+                cells.append(f"{float(row[parts[0]]):.{digits}f} ± {float(row[parts[1]]):.{digits}f}")
+            elif (name.endswith("_p") or name.startswith("p_")) and row[parts[0]] not in ("", "nan"):
+                cells.append(f"{float(row[parts[0]]):.2g}")  # a p-value: 1e-20 must not read 0.000
             else:
                 cells.append(_cell(row[parts[0]], signed))
         if published:
@@ -199,6 +204,9 @@ def markdown(header: list[str], rows: list[list[str]], published: dict[str, str]
 
 
 PUBLISHED = ROOT / "studies" / "published.toml"
+RUNS_PATH = re.compile(r"(?:^|(?<=[,@=]))runs/")
+"""A ``runs/`` path in a table's arguments: a whole argument, or one after ``,``, ``@`` or ``=``
+(``--pair runs/a.db,runs/b.db@nb201:cifar10``)."""
 
 
 def render(args: str, runs: Path = RUNS) -> str:
@@ -216,7 +224,7 @@ def render(args: str, runs: Path = RUNS) -> str:
     if option.strip().startswith("published="):
         with PUBLISHED.open("rb") as fh:
             published = tomllib.load(fh)[option.strip().removeprefix("published=")]
-    argv = [str(runs / a.removeprefix("runs/")) if a.startswith("runs/") else a for a in shlex.split(args)]
+    argv = [RUNS_PATH.sub(lambda _: f"{runs}/", a) for a in shlex.split(args)]
     cmd = [sys.executable, *argv[1:]] if argv[0] == "python" else ["rcx", *argv]
     out = subprocess.run([*cmd, "--format", "csv"], cwd=ROOT, capture_output=True, text=True)
     if out.returncode != 0:

@@ -83,6 +83,34 @@ def test_markdown_escapes_pipes_in_cells() -> None:
     assert table[2] == "| \\|nor_conv_3x3~0\\|+\\|none~0\\| | 0.500 |"
 
 
+def test_markdown_merges_a_mean_and_its_std() -> None:
+    """``rcx analyze fit`` writes kendall and kendall_std: one "mean ± std" cell, 3 places."""
+    table = study.markdown(["method", "kendall", "kendall_std"], [["forest", "0.61234", "0.0216"]], {}).splitlines()
+    assert table[0] == "| method | kendall |"
+    assert table[2] == "| forest | 0.612 ± 0.022 |"
+
+
+def test_markdown_keeps_small_p_values_readable() -> None:
+    table = study.markdown(["group", "spearman", "spearman_p", "p_vs_random"], [["all", "-0.557", "1.385e-20", "5e-31"]],
+                           {}).splitlines()
+    assert table[2] == "| all | -0.557 | 1.4e-20 | 5e-31 |"
+
+
+def test_render_points_every_runs_path_at_the_archives(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A ``--pair runs/a.db,runs/b.db@truth`` argument holds two paths, neither at its start only."""
+    seen: list[list[str]] = []
+
+    def fake_run(cmd, **kwargs):
+        seen.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0, stdout="a,b\n1,2\n", stderr="")
+
+    monkeypatch.setattr(study.subprocess, "run", fake_run)
+    study.render("analyze transfer --pair runs/a.db,runs/b.db@nb201:cifar10 --x runs/c.db --y=runs/d.db", tmp_path)
+    args = seen[0][1:]
+    assert f"{tmp_path}/a.db,{tmp_path}/b.db@nb201:cifar10" in args
+    assert f"{tmp_path}/c.db" in args and f"--y={tmp_path}/d.db" in args
+
+
 def test_regenerate_replaces_only_marked_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(study, "render", lambda args, runs: f"TABLE({args})")
     text = "a\n<!-- rcx-table: analyze x runs/a.db -->\nold\n<!-- /rcx-table -->\nb\n"
