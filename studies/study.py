@@ -162,7 +162,8 @@ def markdown(header: list[str], rows: list[list[str]], published: dict[str, str]
     """A CSV of ``rcx analyze`` as a markdown table.
 
     Columns ``X``, ``X_lo``, ``X_hi`` become one "X [lo, hi]" column; ``X`` and ``X_std`` (e.g.
-    ``select_mean``/``select_std``, ``kendall``/``kendall_std``) become "mean ± std"; ``published`` (first column's value -> text) adds a column.
+    ``select_mean``/``select_std``, ``kendall``/``kendall_std``) become "mean ± std"; ``published``
+    (first column's value -> text) adds a column.
     """
     cols: list[tuple[str, list[int]]] = []
     for i, name in enumerate(header):

@@ -91,8 +91,8 @@ def test_markdown_merges_a_mean_and_its_std() -> None:
 
 
 def test_markdown_keeps_small_p_values_readable() -> None:
-    table = study.markdown(["group", "spearman", "spearman_p", "p_vs_random"], [["all", "-0.557", "1.385e-20", "5e-31"]],
-                           {}).splitlines()
+    table = study.markdown(["group", "spearman", "spearman_p", "p_vs_random"],
+                           [["all", "-0.557", "1.385e-20", "5e-31"]], {}).splitlines()
     assert table[2] == "| all | -0.557 | 1.4e-20 | 5e-31 |"
 
 

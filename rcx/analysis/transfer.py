@@ -246,7 +246,8 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Add ``transfer`` to ``rcx analyze``."""
     p = subparsers.add_parser(
-        "transfer", help="one frozen score over several (results, truth) pairs, each with paired intervals vs params/FLOPs",
+        "transfer",
+        help="one frozen score over several (results, truth) pairs, each with paired intervals vs params/FLOPs",
         description="Report each score, as given (no refitting), on every pair of results files and truth: n, "
                     "Spearman and Kendall with 95% bootstrap intervals, the partial Spearman, and per baseline its "
                     "own Spearman and the paired difference with its interval; 'beats' says whether the interval "
@@ -260,7 +261,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="baselines to compare with (default params,flops)")
     p.add_argument("--partial", default="params", metavar="COLUMN",
                    help="the size column the partial Spearman controls for, as its log (default params; e.g. features)")
-    p.add_argument("--boot", type=int, default=1000, help="bootstrap resamples for the intervals (default 1000; 0: none)")
+    p.add_argument("--boot", type=int, default=1000,
+                   help="bootstrap resamples for the intervals (default 1000; 0: none)")
     p.add_argument("--seed", type=int, default=0, help="seed of the resamples (default 0)")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     p.set_defaults(func=run)
