@@ -20,8 +20,9 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from rcx.exits import EXIT_ALL_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, error
 
@@ -38,7 +39,8 @@ def print_table(*args: Any, **kwargs: Any) -> None:
 #: sub-command and sets ``func(args) -> exit code``.
 ANALYSES: tuple[str, ...] = (
     "rcx.analysis.corr", "rcx.analysis.select", "rcx.analysis.proxies", "rcx.analysis.combine", "rcx.analysis.fit",
-    "rcx.analysis.variation", "rcx.analysis.repeats", "rcx.analysis.cost", "rcx.analysis.funnel", "rcx.analysis.transfer",
+    "rcx.analysis.variation", "rcx.analysis.repeats", "rcx.analysis.cost", "rcx.analysis.funnel",
+    "rcx.analysis.transfer",
 )
 
 
@@ -130,7 +132,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         if is_results_file(args.plan):
             if args.db is not None or args.new_run:
-                raise UsageError(f"{args.plan} is a results file: its run resumes there (--db and --new-run take a plan)")
+                raise UsageError(f"{args.plan} is a results file: its run resumes there "
+                                 "(--db and --new-run take a plan)")
             plan = stored_plan(args.plan, registry)
         else:
             plan = load_plan(args.plan, registry, output=args.db)
@@ -321,7 +324,7 @@ def cmd_results(args: argparse.Namespace) -> int:
         sort = table.resolve(args.sort) if args.sort else table.default_sort()
         front = None
         if args.pareto:
-            from rcx.analysis.pareto import parse_objectives, pareto_front
+            from rcx.analysis.pareto import pareto_front, parse_objectives
 
             objectives = parse_objectives(args.pareto, table)
             front, _ = pareto_front(table, objectives)
@@ -345,7 +348,8 @@ def cmd_results(args: argparse.Namespace) -> int:
         rows = [r for r in rows if r["arch"] in on_front]
     if args.top:
         rows = rows[: args.top]
-    title = f"run {run.id} ({run.name}, {run.state}): {len(rows)} of {len(table.rows)} rows" + (f", by {sort}" if sort else "")
+    title = (f"run {run.id} ({run.name}, {run.state}): {len(rows)} of {len(table.rows)} rows"
+             + (f", by {sort}" if sort else ""))
     if front is not None:
         title += f", on the Pareto front of {' and '.join(map(str, objectives))}"
     write_results(table, rows, args.format, args.all_columns, title)
@@ -362,9 +366,10 @@ def cmd_spaces(args: argparse.Namespace) -> int:
         except Exception as exc:  # a third-party space that cannot build with defaults
             size = f"error: {exc}"
         defaults = ", ".join(f"{o.name}={o.default}" for o in entry.obj.options)
-        rows.append({"space": entry.name, "size": size, "defaults": defaults, "provider": entry.dist, "help": entry.obj.help})
-    print_table(["space", "size", "defaults", "provider", "help"], rows, title="search spaces (size with default options)",
-                priority=["space", "size"])
+        rows.append({"space": entry.name, "size": size, "defaults": defaults, "provider": entry.dist,
+                     "help": entry.obj.help})
+    print_table(["space", "size", "defaults", "provider", "help"], rows,
+                title="search spaces (size with default options)", priority=["space", "size"])
     return EXIT_OK
 
 
@@ -389,16 +394,17 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
     registry = get_registry()
     rows = [
-        {"kind": kind, "name": e.name, "version": getattr(e.obj, "version", ""), "provider": f"{e.dist} {e.dist_version}",
-         "help": getattr(e.obj, "help", "")}
+        {"kind": kind, "name": e.name, "version": getattr(e.obj, "version", ""),
+         "provider": f"{e.dist} {e.dist_version}", "help": getattr(e.obj, "help", "")}
         for kind in KINDS for e in registry.all(kind)
     ]
     rows += [{"kind": kind, "name": name, "version": "", "provider": " and ".join(dists),
               "help": "unusable: registered by two distributions (disable one: --disable-plugin NAME)"}
              for (kind, name), dists in sorted(registry.clashes.items())]
-    rows += [{"kind": "(disabled)", "name": ep, "version": "", "provider": dist, "help": "turned off by RCX_DISABLE_PLUGINS "
-              "or --disable-plugin"} for ep, dist in registry.disabled]
-    print_table(["kind", "name", "version", "provider", "help"], rows, title="plugins", priority=["kind", "name", "provider"])
+    rows += [{"kind": "(disabled)", "name": ep, "version": "", "provider": dist,
+              "help": "turned off by RCX_DISABLE_PLUGINS or --disable-plugin"} for ep, dist in registry.disabled]
+    print_table(["kind", "name", "version", "provider", "help"], rows, title="plugins",
+                priority=["kind", "name", "provider"])
     if args.verbose:
         for kind in KINDS:
             for e in registry.all(kind):
@@ -408,9 +414,10 @@ def cmd_plugins(args: argparse.Namespace) -> int:
                     print_table(["option", "type", "default", "help"], opts, title=f"{kind} {e.name}: options")
                 metrics = [{"metric": m.name, "unit": m.unit, "better": "higher" if m.higher_is_better else "lower",
                             "role": getattr(m, "role", "score"), "help": m.help}
-                           for m in getattr(e.obj, "metrics", None) or getattr(e.obj, "subsets", ())]
+                           for m in getattr(e.obj, "metrics", None) or getattr(e.obj, "subsets", None) or ()]
                 if metrics:
-                    print_table(["metric", "unit", "better", "role", "help"], metrics, title=f"{kind} {e.name}: metrics")
+                    print_table(["metric", "unit", "better", "role", "help"], metrics,
+                                title=f"{kind} {e.name}: metrics")
     return EXIT_OK  # broken plugins were reported (once) on stderr while loading
 
 

@@ -179,7 +179,8 @@ def top_options(stem: str = "plan") -> list[Option]:
     return [
         Option("name", str, stem, "run name, stored with the run"),
         Option("description", str, "", "free text"),
-        Option("seed", int, 0, "plan seed: every random draw derives from (seed, evaluator, architecture, trial)", min=0),
+        Option("seed", int, 0, "plan seed: every random draw derives from (seed, evaluator, architecture, trial)",
+               min=0),
         Option("device", str, "auto", "auto | cpu | cuda | cuda:N"),
         Option("output", str, f"runs/{stem}.db", "results file, relative to the current directory"),
     ]
@@ -371,8 +372,9 @@ def _check_search(sampler: dict[str, Any], evaluators: list[EvaluatorSpec], regi
             if column in COSTS or instance in unknown:
                 continue
             if instance not in instances:
-                problems.append(("sampler.objective", f"{column!r} must be instance.metric of an evaluator table "
-                                                      f"({', '.join(instances) or 'none'}) or one of {', '.join(COSTS)}"))
+                problems.append(("sampler.objective",
+                                 f"{column!r} must be instance.metric of an evaluator table "
+                                 f"({', '.join(instances) or 'none'}) or one of {', '.join(COSTS)}"))
                 continue
             declared = [m.name for m in registry.get("evaluator", instances[instance].plugin).metrics]
             if metric not in declared:
@@ -386,7 +388,7 @@ def _check_search(sampler: dict[str, Any], evaluators: list[EvaluatorSpec], regi
                                                   "objective must come from an evaluator without top/by"))
 
 
-def search_objectives(plan: "Plan", registry: Registry) -> list[Any]:
+def search_objectives(plan: Plan, registry: Registry) -> list[Any]:
     """The optuna sampler's :class:`~rcx.core.search.Objective` list, directions declared."""
     from rcx.core.search import COSTS, Objective
 

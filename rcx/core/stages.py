@@ -23,8 +23,9 @@ starts, so a resumed run keeps it.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from rcx.api.options import Option
 from rcx.core.scores import rank_average, score_name, usable
@@ -69,7 +70,7 @@ class Stage:
 
     @classmethod
     def rank_average(cls, columns: Sequence[str], directions: Sequence[bool], top: int | None = None,
-                     top_fraction: float | None = None) -> "Stage":
+                     top_fraction: float | None = None) -> Stage:
         """A stage ranked by the rank average of ``columns`` (one declared direction each)."""
         if len(columns) == 1:
             return cls(columns[0], directions[0], top, top_fraction)
@@ -182,5 +183,6 @@ def select(stage: Stage, evaluations: Mapping[str, Any],
         n = max(1, math.ceil((stage.top_fraction or 0.0) * entered - 1e-9))
     selected = [a for _, a in scored[:n]]
     for rank, (value, arch) in enumerate(scored[n:], start=n + 1):
-        skipped[arch] = f"rank {rank:,} of {len(scored):,} by {stage.by} ({value:.6g}); only the {stage.describe()} go on"
+        skipped[arch] = (f"rank {rank:,} of {len(scored):,} by {stage.by} ({value:.6g}); "
+                         f"only the {stage.describe()} go on")
     return Selection(selected, skipped)

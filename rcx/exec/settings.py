@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from rcx.api.options import Option
 
@@ -63,7 +64,7 @@ class ExecutionSettings:
     worker_timeout: float | None = None
 
     @classmethod
-    def from_values(cls, values: Mapping[str, Any]) -> "ExecutionSettings":
+    def from_values(cls, values: Mapping[str, Any]) -> ExecutionSettings:
         """Settings from ``values`` keyed by :data:`EXECUTION_OPTIONS`' names; a missing or None
         value takes the option's default (unchecked: see :meth:`problems`)."""
         return cls(**{o.name: o.default if values.get(o.name) is None else values[o.name] for o in EXECUTION_OPTIONS})
@@ -81,7 +82,8 @@ class ExecutionSettings:
             out.append(f"workers {self.workers}: expected at least 1")
         if self.gpus_per_worker is not None and not 0 <= self.gpus_per_worker:
             out.append(f"gpus per worker {self.gpus_per_worker}: expected 0 or more (0.25: four workers per GPU)")
-        if self.gpus_per_worker is not None and self.gpus_per_worker > 1 and self.gpus_per_worker != int(self.gpus_per_worker):
+        gpus = self.gpus_per_worker
+        if gpus is not None and gpus > 1 and gpus != int(gpus):
             out.append(f"gpus per worker {self.gpus_per_worker}: above 1 it must be a whole number")
         if not self.cpus_per_worker > 0:
             out.append(f"cpus per worker {self.cpus_per_worker}: expected more than 0")

@@ -15,12 +15,14 @@ from __future__ import annotations
 import logging
 import shlex
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from textual import events, work
 from textual.app import App, ScreenStackError, SystemCommand
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
@@ -248,8 +250,9 @@ class RcxApp(App[int]):
             return
         if notify or (level == "error" and now - self._last_error_note > 2.0):
             self._last_error_note = now
-            self.notify(message, severity="error" if level == "error" else "warning" if level == "warning" else "information",
-                        timeout=8 if level == "error" else 4)
+            severity: SeverityLevel = ("error" if level == "error" else "warning" if level == "warning"
+                                       else "information")
+            self.notify(message, severity=severity, timeout=8 if level == "error" else 4)
 
     def _log_shown(self) -> bool:
         """Whether the Run screen, with the log, is the one shown."""
@@ -392,15 +395,18 @@ class RcxApp(App[int]):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        yield SystemCommand("Plan screen", "Choose the dataset, space, sampler and evaluators", lambda: self.switch_mode("plan"))
+        yield SystemCommand("Plan screen", "Choose the dataset, space, sampler and evaluators",
+                            lambda: self.switch_mode("plan"))
         yield SystemCommand("Run screen", "Progress, charts and the log", lambda: self.switch_mode("run"))
         yield SystemCommand("Results screen", "The results table", lambda: self.switch_mode("results"))
         yield SystemCommand("Help", "All key bindings", self.action_help)
-        yield SystemCommand("Start run", "Validate the plan and run it", lambda: self._on_plan_screen("action_start_run"))
+        yield SystemCommand("Start run", "Validate the plan and run it",
+                            lambda: self._on_plan_screen("action_start_run"))
         yield SystemCommand("Save plan", "Write the plan as TOML", lambda: self._on_plan_screen("action_save"))
         yield SystemCommand("Pause / resume run", "Wait before the next evaluation, or go on", self.action_toggle_pause)
         yield SystemCommand("Cancel run", "Stop after the current batch (resumable)", self.action_cancel_run)
-        yield SystemCommand("Export CSV", "Write the visible result rows to CSV", lambda: self._on_results_screen("action_export"))
+        yield SystemCommand("Export CSV", "Write the visible result rows to CSV",
+                            lambda: self._on_results_screen("action_export"))
         yield SystemCommand("Sort results", "Choose the sort column", lambda: self._on_results_screen("action_sort"))
         yield SystemCommand("Correlation view", "Pearson, Spearman and Kendall of two columns (as rcx analyze corr)",
                             lambda: self._on_results_screen("show_correlation"))

@@ -108,7 +108,7 @@ class PlanDraft:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_toml(cls, text: str, path: Path | None = None) -> "PlanDraft":
+    def from_toml(cls, text: str, path: Path | None = None) -> PlanDraft:
         """A draft from plan text (raises ``tomli.TOMLDecodeError`` on a syntax error)."""
         raw = tomli.loads(text)
         top = _top_defaults(path.stem if path else UNTITLED)
@@ -179,6 +179,7 @@ def space_summary(registry: Registry, draft: PlanDraft) -> str:
         trials = draft.sampler.get("trials")
         return f"{size:,} architectures; " + (f"Optuna proposes {trials:,}" if isinstance(trials, int)
                                               else "the optuna sampler needs trials")
+    draws: int | None
     if kind == "ids":
         ids = draft.sampler.get("ids")
         if not isinstance(ids, list):
@@ -231,8 +232,8 @@ def execution_settings(values: dict[str, Any]) -> tuple[ExecutionSettings | None
     executor = values.get("executor", _EXECUTION_DEFAULTS["executor"])
     if executor != "ray":
         plain = ExecutionSettings(executor)
-        problems = [Problem("execution.executor", p) for p in plain.problems()]
-        return (None if problems else plain), problems
+        refused = [Problem("execution.executor", p) for p in plain.problems()]
+        return (None if refused else plain), refused
     problems: list[Problem] = []
 
     def number(key: str, kind: type) -> Any:

@@ -8,6 +8,7 @@ the fields they concern (others above the form). ``ctrl+s`` saves the plan as TO
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import on
 from textual.app import ComposeResult
@@ -22,11 +23,26 @@ from rcx.core.data_prep import COMMON_OPTIONS
 from rcx.core.plan import PlanError, parse_plan, top_options
 from rcx.core.samplers import SAMPLER_OPTIONS
 from rcx.core.stages import STAGE_OPTIONS
-from rcx.tui.forms import (FORM_TOP, UNTITLED, EXECUTION_FIELDS, Component, PlanDraft, device_choices, errors_by_key,
-                           execution_settings, execution_values, space_summary)
+from rcx.tui.forms import (
+    EXECUTION_FIELDS,
+    FORM_TOP,
+    UNTITLED,
+    Component,
+    PlanDraft,
+    device_choices,
+    errors_by_key,
+    execution_settings,
+    execution_values,
+    space_summary,
+)
 from rcx.tui.screens.dialogs import PathScreen
 from rcx.tui.widgets.footer import KeyFooter
 from rcx.tui.widgets.option_form import OptionForm
+
+if TYPE_CHECKING:
+    from textual import getters
+
+    from rcx.tui.app import RcxApp
 
 # The plan's top-level keys as form fields (the device has its own selector); the plan validator
 # checks them like any other.
@@ -36,6 +52,9 @@ _TOP_DEFAULTS = {o.name: o.default for o in TOP_FIELDS}
 
 class PlanScreen(Screen):
     """Edit and run a plan."""
+
+    if TYPE_CHECKING:  # typed: the screen runs in rcx's app, whose draft and registry it edits
+        app = getters.app(RcxApp)
 
     BINDINGS = [
         Binding("ctrl+r", "start_run", "Run plan"),
@@ -58,7 +77,8 @@ class PlanScreen(Screen):
         yield Static("", id="plan-status")
         with VerticalScroll(id="plan-form"):
             yield Label("Plan", classes="section-title")
-            yield OptionForm("", TOP_FIELDS, {"name": draft.name, "seed": draft.seed, "output": draft.output}, id="form-top")
+            top = {"name": draft.name, "seed": draft.seed, "output": draft.output}
+            yield OptionForm("", TOP_FIELDS, top, id="form-top")
             with Horizontal(classes="option-row"):
                 yield Label("device", classes="option-label")
                 self._shown_devices = self._devices(draft.device)
@@ -156,6 +176,12 @@ class PlanScreen(Screen):
             select.value = current
 
     # -- reading the form -----------------------------------------------------------------
+    def _picked(self, selector: str) -> str:
+        """The value of one of the screen's pickers (made with ``allow_blank=False``: never blank)."""
+        value = self.query_one(selector, Select).value
+        assert isinstance(value, str), f"{selector} has no value"
+        return value
+
     def collect(self) -> PlanDraft:
         """The draft as the form shows it (also stored as the App's draft)."""
         app = self.app
@@ -164,9 +190,9 @@ class PlanScreen(Screen):
         draft = PlanDraft(
             name=top.get("name", _TOP_DEFAULTS["name"]), seed=top.get("seed", _TOP_DEFAULTS["seed"]),
             output=top.get("output", _TOP_DEFAULTS["output"]),
-            device=self.query_one("#pick-device", Select).value,
-            dataset=Component(self.query_one("#pick-dataset", Select).value, self.query_one("#form-dataset", OptionForm).values()),
-            space=Component(self.query_one("#pick-space", Select).value, self.query_one("#form-space", OptionForm).values()),
+            device=self._picked("#pick-device"),
+            dataset=Component(self._picked("#pick-dataset"), self.query_one("#form-dataset", OptionForm).values()),
+            space=Component(self._picked("#pick-space"), self.query_one("#form-space", OptionForm).values()),
             sampler=self.query_one("#form-sampler", OptionForm).values() if self._rest_mounted else old.sampler,
             evaluators={} if self._rest_mounted else dict(old.evaluators), path=old.path, extra=old.extra,
         )
@@ -200,7 +226,8 @@ class PlanScreen(Screen):
             where = f"   on {settings.describe()}" if settings is not None and settings.executor != "in-process" else ""
             status.update(f"[green]plan ok[/]: {plan.name} -> {plan.output}{where}   ctrl+r runs it, ctrl+s saves it")
         else:
-            lines = [f"[red]{len(problems)} problem(s)[/]"] + [f"  [red]{p.path or 'plan'}[/]: {p.message}" for p in others]
+            lines = [f"[red]{len(problems)} problem(s)[/]"]
+            lines += [f"  [red]{p.path or 'plan'}[/]: {p.message}" for p in others]
             status.update("\n".join(lines))
         self.query_one("#space-size", Static).update(space_summary(self.app.registry, draft))
 
@@ -223,7 +250,8 @@ class PlanScreen(Screen):
             if getattr(self.app.draft, kind).plugin != event.value:
                 await form.remove()
                 after = self.query_one("#space-size") if kind == "space" else event.select
-                await self.query_one("#plan-form").mount(self._component_form(kind, Component(str(event.value))), after=after)
+                form = self._component_form(kind, Component(str(event.value)))
+                await self.query_one("#plan-form").mount(form, after=after)
         self._schedule_check()
 
     @on(SelectionList.SelectedChanged)
