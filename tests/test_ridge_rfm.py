@@ -15,6 +15,7 @@ from rcx.api.seeding import generator
 from rcx.data.prepare import prepare
 from rcx.data.synthetic import SyntheticProvider
 from rcx.evaluators.ridge_rfm import RidgeRFM
+from rcx.nn.features import ForwardTimer, batched_features
 from rcx.spaces.depthmult import DepthMultSpace
 from rcx.spaces.ksd import KsdSpace
 
@@ -147,6 +148,36 @@ def test_shared_init_computes_features_once_and_matches_streaming(data, monkeypa
     reference = evaluate(streamed, space, arch_id, data, seed=derive_seed(0, "ridge_rfm", arch_id))
     assert [t["val_acc"] for t in reference.trials] == [t["val_acc"] for t in first.trials]
     assert [t["train_acc"] for t in reference.trials] == [t["train_acc"] for t in first.trials]
+
+
+@pytest.mark.parametrize("init_seed", ["instance", "shared"])
+def test_every_forward_batch_is_used_no_extra_warm_up(data, monkeypatch, init_seed):
+    """The evaluation runs ceil(train / B) + ceil(val / B) forward batches per trial and not one
+    more: the first batch (first call for these shapes) is left out of the throughput instead of
+    being run twice."""
+    import rcx.evaluators.ridge_rfm as mod
+
+    space = KsdSpace(channels=8)
+    arch_id = "k5-3-3_s1-2-1_d1-1-1"
+    forwards = []
+    build = KsdSpace.build
+
+    def counting_build(self, *args, **kwargs):
+        model = build(self, *args, **kwargs)
+        model.register_forward_pre_hook(lambda module, inputs: forwards.append(inputs[0].shape[0]))
+        return model
+
+    monkeypatch.setattr(KsdSpace, "build", counting_build)
+    mod.SHARED_FEATURES.clear()
+    ev = make(data, space, trials=2, train_size=96, val_size=40, batch_size=32, dtype="float32", init_seed=init_seed)
+    result = evaluate(ev, space, arch_id, data, seed=5)
+    assert forwards == [32, 32, 32, 32, 8] * 2
+    assert result.metrics["throughput"] > 0
+    forwards.clear()
+    timer = ForwardTimer(skip=1)  # the first batch computed, not timed
+    model = space.build(space.from_id(arch_id), data.shape)
+    assert len([f for _, f in batched_features(model, ev.train_x, ev.normalize, 32, torch.float32, timer)]) == 3
+    assert forwards == [32, 32, 32] and timer.images == 64 and timer.seconds > 0
 
 
 def test_shared_cache_never_matches_another_dataset(data, tmp_path, monkeypatch):

@@ -23,8 +23,9 @@ Defaults and what they mean:
   features differ from a contiguous run by rounding only (BENCHMARKS.md, "All training-free
   scores"). ``contiguous`` is PyTorch's default layout (rcx before issue 21 on a CPU).
 - ``throughput``: images per second of the feature extractor alone on the plan's device,
-  measured over the train and validation passes after one warm-up batch, with device
-  synchronisation; it excludes the solver.
+  measured over the train and validation passes with device synchronisation, leaving out the
+  evaluation's first batch (the first call for these shapes: allocations, kernel selection),
+  which is computed once, not run again as an extra warm-up; it excludes the solver.
 - ``init_seed = "instance"``: every evaluator instance draws its own initialisations (from the
   plan seed, the instance name, the architecture and the trial). ``"shared"`` drops the instance
   name, so instances that differ only in the readout (``lambda``, ``standardize``, ``targets``,
@@ -167,7 +168,7 @@ class RidgeRFM(Evaluator):
         import numpy as np
         import torch
 
-        from rcx.nn.features import ForwardTimer, batched_features
+        from rcx.nn.features import ForwardTimer
 
         cfg, info = self.config, ctx.info
         t0 = time.perf_counter()
@@ -180,24 +181,21 @@ class RidgeRFM(Evaluator):
         key = (ctx.arch.id, seed, cfg["init"], cfg["bn_mode"], cfg["normalize"], cfg["train_size"], cfg["val_size"],
                str(self.dtype), self.batch_size, str(self.device), self.channels_last)
         cache = shared and 4 * info.features * (self.train_x.shape[0] + self.val_x.shape[0]) <= CACHE_BYTES
-        warm = False
+        warm = False  # the first forward batch for these shapes is not timed
 
         trials: list[dict[str, Any]] = []
         status = "done"
         for t in range(cfg["trials"]):
             ctx.check_cancel()
             feats = SHARED_FEATURES.get(self.data, self.space, key, t) if cache else None
+            timer = ForwardTimer(skip=0 if warm else 1)
             if feats is None:
-                if not warm:  # untimed: first-call allocations and kernel selection for these shapes
-                    next(batched_features(model, self.train_x[: self.batch_size], self.normalize, self.batch_size,
-                                          self.dtype, channels_last=self.channels_last))
-                    warm = True
+                warm = True
                 init_weights(model, cfg["init"], generator(seed, "trial", t))
                 if cache:
-                    feats = self._features(model, ctx)
+                    feats = self._features(model, ctx, timer)
                     SHARED_FEATURES.put(self.data, self.space, key, t, feats)
             if feats is None:  # streamed: the features are never held whole
-                timer = ForwardTimer()
                 trial = self._readout(self._stream(model, self.train_x, timer, ctx),
                                       self._stream(model, self.val_x, timer, ctx), info.features)
                 trial["throughput"] = timer.throughput
@@ -249,13 +247,10 @@ class RidgeRFM(Evaluator):
         b = self.batch_size
         return [(slice(i, min(i + b, feats.shape[0])), feats[i:i + b]) for i in range(0, feats.shape[0], b)]
 
-    def _features(self, model: torch.nn.Module, ctx: EvalContext) -> TrialFeatures:
+    def _features(self, model: torch.nn.Module, ctx: EvalContext, timer: ForwardTimer) -> TrialFeatures:
         """One initialisation's train and validation features, whole, and the throughput."""
         import torch
 
-        from rcx.nn.features import ForwardTimer
-
-        timer = ForwardTimer()
         train, val = (torch.cat([f for _, f in self._stream(model, x, timer, ctx)]) for x in (self.train_x, self.val_x))
         return TrialFeatures(train, val, timer.throughput)
 

@@ -43,10 +43,12 @@ def autocast(device: torch.device, dtype: torch.dtype) -> contextlib.AbstractCon
 
 @dataclass
 class ForwardTimer:
-    """Accumulates forward time (s) and image count of a feature extractor."""
+    """Accumulates forward time (s) and image count of a feature extractor; the first ``skip``
+    batches it sees are not counted (first calls for new shapes: allocations, kernel selection)."""
 
     seconds: float = 0.0
     images: int = 0
+    skip: int = 0
 
     @property
     def throughput(self) -> float:
@@ -66,7 +68,8 @@ def batched_features(
     """Yield ``(rows, features)`` per batch: features (B, D) float32 on the images' device.
 
     ``images``: (N, C, H, W) uint8 on the device. Runs under ``inference_mode``; time spent in
-    the forward pass (normalisation included, consumer excluded) goes to ``timer``.
+    the forward pass (normalisation included, consumer excluded) goes to ``timer`` (except the
+    batches its ``skip`` leaves out).
     """
     device = images.device
     for start in range(0, images.shape[0], batch_size):
@@ -79,6 +82,9 @@ def batched_features(
             out = model(x).flatten(1).float()
         if timer is not None:
             synchronize(device)
-            timer.seconds += time.perf_counter() - t0
-            timer.images += rows.stop - rows.start
+            if timer.skip > 0:
+                timer.skip -= 1
+            else:
+                timer.seconds += time.perf_counter() - t0
+                timer.images += rows.stop - rows.start
         yield rows, out
