@@ -14,6 +14,8 @@ warm-up cell:
   NAS-Bench-201's pooling (instead of the bit-identical ``AvgPool3x3``), NASWOT's two float32
   products per layer, ridge features contiguous, zero-cost proxies channels-last on the CPU,
   each with its own weights.
+- **start**: as "exact", with the code paths of the start of issue 21's second pass (commit
+  d2bb2df): NASWOT's bool codes and their row sums, ridge_rfm's extra untimed warm-up batch.
 - **exact** (the defaults, plus ``init_seed = "shared"`` on the five gradient proxies):
   zero-cost proxies in the reference's contiguous layout, snip / grad_norm / grasp / fisher /
   jacov from one forward-backward computation.
@@ -53,6 +55,7 @@ from rcx.core.device import device_name
 from rcx.core.plan import parse_plan
 from rcx.core.runner import Runner
 from rcx.evaluators.ridge_rfm import SHARED_FEATURES
+from rcx.nn.features import batched_features
 from rcx.plugins import load_registry
 
 ZEROCOST = ("synflow", "snip", "grad_norm", "grasp", "fisher", "jacov", "zen", "zico")
@@ -93,6 +96,7 @@ init_seed = "shared"
 SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
     "today": {"ridge_rfm": {"layout": "contiguous"}, "ridge_loo": {"layout": "contiguous"},
               **{n: {"layout": "channels_last"} for n in ZEROCOST}},
+    "start": {n: {"init_seed": "shared"} for n in GRADIENT},
     "exact": {n: {"init_seed": "shared"} for n in GRADIENT},
     "channels_last": {n: {"layout": "channels_last"} | ({"init_seed": "shared"} if n in GRADIENT else {})
                            for n in ZEROCOST},
@@ -105,21 +109,67 @@ def _old_layer_kernel(codes: torch.Tensor) -> torch.Tensor:
     return (c @ c.T + (1 - c) @ (1 - c).T).double()
 
 
-@contextlib.contextmanager
-def today() -> Iterator[None]:
-    """rcx's code paths before issue 21 that options cannot select."""
+def _start_layer_kernel(codes: torch.Tensor) -> torch.Tensor:
+    """NASWOT's layer kernel at the start of issue 21's second pass: r summed from the codes."""
     import rcx_naswot.evaluator as naswot
 
-    import rcx.nn.nb201 as nb201
+    both, r = naswot.agreements(codes), codes.sum(1)
+    return (2 * both - r[:, None] - r[None, :] + codes.shape[1]).double()
 
-    saved = nb201.AvgPool3x3, naswot.layer_kernel, naswot.binary_codes
-    nb201.AvgPool3x3 = lambda: nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
-    naswot.layer_kernel = _old_layer_kernel
-    naswot.binary_codes = lambda x: (x > 0).flatten(1)
+
+@contextlib.contextmanager
+def start(naswot_kernel: Any = _start_layer_kernel) -> Iterator[None]:
+    """rcx's code paths at the start of issue 21's second pass (commit d2bb2df) that options
+    cannot select: NASWOT's bool codes and their row sums, and ridge_rfm's extra untimed
+    warm-up batch before the first initialisation of an evaluation that computes features."""
+    import rcx_naswot.evaluator as naswot
+
+    import rcx.evaluators.ridge_rfm as ridge
+
+    pending: dict[str, Any] = {}
+    real_evaluate, real_init = ridge.RidgeRFM.evaluate, ridge.init_weights
+
+    def evaluate(self: Any, ctx: EvalContext) -> Any:
+        pending["ev"] = self
+        try:
+            return real_evaluate(self, ctx)
+        finally:
+            pending.clear()
+
+    def init_weights(model: nn.Module, scheme: str, g: torch.Generator) -> nn.Module:
+        ev = pending.pop("ev", None)
+        if ev is not None:  # the old warm-up: one more forward batch
+            next(batched_features(model, ev.train_x[:ev.batch_size], ev.normalize, ev.batch_size, ev.dtype,
+                                  channels_last=ev.channels_last))
+        return real_init(model, scheme, g)
+
+    saved = naswot.layer_kernel, naswot.binary_codes
+    naswot.layer_kernel, naswot.binary_codes = naswot_kernel, lambda x: (x > 0).flatten(1)
+    ridge.RidgeRFM.evaluate, ridge.init_weights = evaluate, init_weights
     try:
         yield
     finally:
-        nb201.AvgPool3x3, naswot.layer_kernel, naswot.binary_codes = saved
+        naswot.layer_kernel, naswot.binary_codes = saved
+        ridge.RidgeRFM.evaluate, ridge.init_weights = real_evaluate, real_init
+
+
+@contextlib.contextmanager
+def today() -> Iterator[None]:
+    """rcx's code paths before issue 21 that options cannot select: :func:`start`'s, with
+    PyTorch's pooling and NASWOT's two float32 products."""
+    import rcx.nn.nb201 as nb201
+
+    saved = nb201.AvgPool3x3
+    nb201.AvgPool3x3 = lambda: nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+    try:
+        with start(_old_layer_kernel):
+            yield
+    finally:
+        nb201.AvgPool3x3 = saved
+
+
+PATCHES = {"today": today, "start": start}
+"""Settings that need old code paths, not only options."""
 
 
 def main() -> int:
@@ -173,7 +223,7 @@ def main() -> int:
         w0 = time.perf_counter()
         SHARED_FEATURES.clear()  # no setting reuses another's features or gradients
         SHARED_GRADIENTS.clear()
-        with today() if setting == "today" else contextlib.nullcontext():
+        with PATCHES.get(setting, contextlib.nullcontext)():
             for inst, ev in evaluators[setting].items():
                 ctx = EvalContext(cand.arch, cand.info, derive_seed(plan.seed, inst, cand.arch.id), runner.device)
                 c0 = time.process_time()
@@ -206,10 +256,15 @@ def main() -> int:
     for s in names:
         w = statistics.fmean(wall[s])
         print(f"{s}: wall {w:.3f} s per cell; all 15,625 NAS-Bench-201 cells: {w * 15625 / 60:.1f} min")
-    for s in (n for n in names if "today" in names and n != "today"):
-        ratios = [sum(a.values()) / sum(b.values()) for a, b in zip(cpu["today"], cpu[s])]
-        print(f"today / {s}: {totals['today'] / totals[s]:.2f}x on the mean, per-cell median "
-              f"{statistics.median(ratios):.2f}x (min {min(ratios):.2f}, max {max(ratios):.2f})")
+    for base in (b for b in ("today", "start") if b in names):
+        for s in (n for n in names if n not in ("today", base)):
+            ratios = [sum(a.values()) / sum(b.values()) for a, b in zip(cpu[base], cpu[s])]
+            print(f"{base} / {s}: {totals[base] / totals[s]:.2f}x on the mean, per-cell median "
+                  f"{statistics.median(ratios):.2f}x (min {min(ratios):.2f}, max {max(ratios):.2f})")
+            for inst in ("naswot", "ridge_rfm"):
+                r = [a[inst] / b[inst] for a, b in zip(cpu[base], cpu[s])]
+                print(f"    {inst}: {statistics.fmean(c[inst] for c in cpu[base]) / statistics.fmean(c[inst] for c in cpu[s]):.3f}x"
+                      f" on the mean, per-cell median {statistics.median(r):.3f}x")
     return 0
 
 
