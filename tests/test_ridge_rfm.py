@@ -180,6 +180,43 @@ def test_every_forward_batch_is_used_no_extra_warm_up(data, monkeypatch, init_se
     assert forwards == [32, 32, 32] and timer.images == 64 and timer.seconds > 0
 
 
+@pytest.mark.parametrize("dtype,layout", [("float32", "contiguous"), ("bfloat16", "auto")])
+def test_inputs_normalised_once_per_run_give_bit_identical_features(data, monkeypatch, dtype, layout):
+    """prepare() stages the normalised input once; candidates then run no normalisation, and
+    their features and results equal those of the per-batch normalisation to the bit."""
+    import rcx.evaluators.ridge_rfm as mod
+    from rcx.api.device import Normalizer
+
+    space = KsdSpace(channels=8)
+    arch_id = "k5-3-3_s1-2-1_d1-1-1"
+    arch = space.from_id(arch_id)
+    ctx = EvalContext(arch=arch, info=space.describe(arch, data.shape), seed=1, device=CPU)
+    options = dict(trials=2, train_size=100, val_size=60, dtype=dtype, layout=layout)
+    staged = make(data, space, **options)
+    monkeypatch.setattr(mod, "STAGE_BYTES", 0)
+    per_batch = make(data, space, **options)
+    assert [x.dtype for x in staged.inputs] == [torch.float32] * 2
+    assert [x.dtype for x in per_batch.inputs] == [torch.uint8] * 2
+    calls = []
+    real = Normalizer.__call__
+    monkeypatch.setattr(Normalizer, "__call__", lambda self, x: calls.append(x.shape[0]) or real(self, x))
+
+    def features(ev):
+        model = init_weights(space.build(arch, data.shape), "default", generator(1, "trial", 0)).train()
+        model = model.to(memory_format=torch.channels_last) if ev.channels_last else model
+        return ev._features(model, ctx, ForwardTimer())
+
+    a = features(staged)
+    assert calls == []
+    b = features(per_batch)
+    assert calls == [32, 32, 32, 4, 32, 28]
+    assert torch.equal(a.train, b.train) and torch.equal(a.val, b.val)
+    ra, rb = evaluate(staged, space, arch_id, data, seed=3), evaluate(per_batch, space, arch_id, data, seed=3)
+    drop = ("throughput",)
+    assert [{k: v for k, v in t.items() if k not in drop} for t in ra.trials] == \
+        [{k: v for k, v in t.items() if k not in drop} for t in rb.trials]
+
+
 def test_shared_cache_never_matches_another_dataset(data, tmp_path, monkeypatch):
     """The cache holds the dataset weakly and by identity: a run on other images recomputes."""
     import rcx.evaluators.ridge_rfm as mod

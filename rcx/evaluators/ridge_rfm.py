@@ -58,6 +58,7 @@ if TYPE_CHECKING:
 
 
 CACHE_BYTES = 512 * 2**20  # largest feature set kept for the next instance (train + validation, float32)
+STAGE_BYTES = 1024 * 2**20  # largest normalised input (train + validation, float32) kept for the whole run
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ class RidgeRFM(Evaluator):
     def prepare(self, ctx: RunContext) -> None:
         import torch
 
-        from rcx.nn.features import choose_dtype, default_batch_size
+        from rcx.nn.features import choose_dtype, default_batch_size, stage_inputs
 
         data, cfg = ctx.data, self.config
         for key, split, x in (("train_size", "train", data.train_x), ("val_size", "test", data.test_x)):
@@ -159,6 +160,8 @@ class RidgeRFM(Evaluator):
         self.dtype = choose_dtype(cfg["dtype"], dev)
         self.batch_size = cfg["batch_size"] or default_batch_size(dev)
         self.channels_last = cfg["layout"] != "contiguous"
+        self.inputs = stage_inputs([self.train_x, self.val_x], self.normalize, self.channels_last, STAGE_BYTES) \
+            or [self.train_x, self.val_x]  # train, validation: staged float input, else uint8 (per batch)
         self.space = ctx.space
         self.data = data
         self.plan_seed = ctx.seed
@@ -196,8 +199,8 @@ class RidgeRFM(Evaluator):
                     feats = self._features(model, ctx, timer)
                     SHARED_FEATURES.put(self.data, self.space, key, t, feats)
             if feats is None:  # streamed: the features are never held whole
-                trial = self._readout(self._stream(model, self.train_x, timer, ctx),
-                                      self._stream(model, self.val_x, timer, ctx), info.features)
+                trial = self._readout(self._stream(model, self.inputs[0], timer, ctx),
+                                      self._stream(model, self.inputs[1], timer, ctx), info.features)
                 trial["throughput"] = timer.throughput
             else:
                 trial = self._readout(self._batches(feats.train), self._batches(feats.val), info.features)
@@ -233,10 +236,12 @@ class RidgeRFM(Evaluator):
 
     def _stream(self, model: torch.nn.Module, images: torch.Tensor, timer: ForwardTimer,
                 ctx: EvalContext) -> Iterator[tuple[slice, torch.Tensor]]:
-        """``(rows, features)`` batches of ``images`` through ``model``, checking for cancel."""
+        """``(rows, features)`` batches of ``images`` (uint8, or the staged float input) through
+        ``model``, checking for cancel."""
         from rcx.nn.features import batched_features
 
-        for rows, feats in batched_features(model, images, self.normalize, self.batch_size, self.dtype, timer,
+        normalize = None if images.is_floating_point() else self.normalize
+        for rows, feats in batched_features(model, images, normalize, self.batch_size, self.dtype, timer,
                                             self.channels_last):
             yield rows, feats
             ctx.check_cancel()
@@ -251,7 +256,7 @@ class RidgeRFM(Evaluator):
         """One initialisation's train and validation features, whole, and the throughput."""
         import torch
 
-        train, val = (torch.cat([f for _, f in self._stream(model, x, timer, ctx)]) for x in (self.train_x, self.val_x))
+        train, val = (torch.cat([f for _, f in self._stream(model, x, timer, ctx)]) for x in self.inputs)
         return TrialFeatures(train, val, timer.throughput)
 
     def _readout(self, train: Iterable[tuple[slice, torch.Tensor]], val: Iterable[tuple[slice, torch.Tensor]],
