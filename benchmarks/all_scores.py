@@ -15,7 +15,8 @@ warm-up cell:
   products per layer, ridge features contiguous, zero-cost proxies channels-last on the CPU,
   each with its own weights.
 - **start**: as "exact", with the code paths of the start of issue 21's second pass (commit
-  d2bb2df): NASWOT's bool codes and their row sums, ridge_rfm's extra untimed warm-up batch.
+  d2bb2df, ``benchmarks/issue21_start.py``): NASWOT's bool codes and their row sums, ridge_rfm's
+  per-batch normalisation and extra untimed warm-up batch.
 - **exact** (the defaults, plus ``init_seed = "shared"`` on the five gradient proxies):
   zero-cost proxies in the reference's contiguous layout, snip / grad_norm / grasp / fisher /
   jacov from one forward-backward computation.
@@ -48,6 +49,7 @@ import torch
 from torch import nn
 
 from cifar_subset import unzip_subset  # benchmarks/, the script's own folder
+from issue21_start import naswot_start, ridge_start, start_layer_kernel
 from rcx.api.device import synchronize
 from rcx.api.evaluator import EvalContext, RunContext
 from rcx.api.seeding import derive_seed
@@ -55,7 +57,6 @@ from rcx.core.device import device_name
 from rcx.core.plan import parse_plan
 from rcx.core.runner import Runner
 from rcx.evaluators.ridge_rfm import SHARED_FEATURES
-from rcx.nn.features import batched_features
 from rcx.plugins import load_registry
 
 ZEROCOST = ("synflow", "snip", "grad_norm", "grasp", "fisher", "jacov", "zen", "zico")
@@ -109,48 +110,11 @@ def _old_layer_kernel(codes: torch.Tensor) -> torch.Tensor:
     return (c @ c.T + (1 - c) @ (1 - c).T).double()
 
 
-def _start_layer_kernel(codes: torch.Tensor) -> torch.Tensor:
-    """NASWOT's layer kernel at the start of issue 21's second pass: r summed from the codes."""
-    import rcx_naswot.evaluator as naswot
-
-    both, r = naswot.agreements(codes), codes.sum(1)
-    return (2 * both - r[:, None] - r[None, :] + codes.shape[1]).double()
-
-
 @contextlib.contextmanager
-def start(naswot_kernel: Any = _start_layer_kernel) -> Iterator[None]:
-    """rcx's code paths at the start of issue 21's second pass (commit d2bb2df) that options
-    cannot select: NASWOT's bool codes and their row sums, and ridge_rfm's extra untimed
-    warm-up batch before the first initialisation of an evaluation that computes features."""
-    import rcx_naswot.evaluator as naswot
-
-    import rcx.evaluators.ridge_rfm as ridge
-
-    pending: dict[str, Any] = {}
-    real_evaluate, real_init = ridge.RidgeRFM.evaluate, ridge.init_weights
-
-    def evaluate(self: Any, ctx: EvalContext) -> Any:
-        pending["ev"] = self
-        try:
-            return real_evaluate(self, ctx)
-        finally:
-            pending.clear()
-
-    def init_weights(model: nn.Module, scheme: str, g: torch.Generator) -> nn.Module:
-        ev = pending.pop("ev", None)
-        if ev is not None:  # the old warm-up: one more forward batch
-            next(batched_features(model, ev.train_x[:ev.batch_size], ev.normalize, ev.batch_size, ev.dtype,
-                                  channels_last=ev.channels_last))
-        return real_init(model, scheme, g)
-
-    saved = naswot.layer_kernel, naswot.binary_codes
-    naswot.layer_kernel, naswot.binary_codes = naswot_kernel, lambda x: (x > 0).flatten(1)
-    ridge.RidgeRFM.evaluate, ridge.init_weights = evaluate, init_weights
-    try:
+def start(naswot_kernel: Any = start_layer_kernel) -> Iterator[None]:
+    """rcx's code paths at the start of issue 21's second pass (``benchmarks/issue21_start.py``)."""
+    with ridge_start(), naswot_start(naswot_kernel):
         yield
-    finally:
-        naswot.layer_kernel, naswot.binary_codes = saved
-        ridge.RidgeRFM.evaluate, ridge.init_weights = real_evaluate, real_init
 
 
 @contextlib.contextmanager
@@ -206,10 +170,11 @@ def main() -> int:
     for setting in names:
         overrides = SETTINGS[setting]
         evaluators[setting] = {}
-        for spec in plan.evaluators:
-            ev = registry.get("evaluator", spec.plugin)(spec.options | overrides.get(spec.instance, {}))
-            ev.prepare(run_ctx)
-            evaluators[setting][spec.instance] = ev
+        with PATCHES.get(setting, contextlib.nullcontext)():  # some old paths begin in prepare
+            for spec in plan.evaluators:
+                ev = registry.get("evaluator", spec.plugin)(spec.options | overrides.get(spec.instance, {}))
+                ev.prepare(run_ctx)
+                evaluators[setting][spec.instance] = ev
 
     print(f"machine: {platform.processor() or platform.machine()}, {device_name(runner.device)}; "
           f"torch {torch.__version__}")

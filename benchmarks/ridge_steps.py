@@ -10,8 +10,10 @@ machine; run with ``--threads 1``) of:
   ``sklearn``, ``RidgeClassifier().fit`` + ``predict``;
 - **rcx**: ``evaluate``, the evaluator's whole call (what the runner times per candidate), and
   inside it ``features``, the same forward passes as the evaluator runs them (bf16 autocast where
-  the CPU has AVX512-BF16, channels-last), measured again on their own; ``evaluate -
-  features`` is the rest: build, initialisation, staging, the ridge solve and the prediction.
+  the CPU has AVX512-BF16, channels-last, the input staged once per run), measured again on
+  their own; ``evaluate - features`` is the rest: build, initialisation, the ridge solve and the
+  prediction. ``start`` is ``evaluate`` with the code paths of the start of issue 21's second
+  pass (``benchmarks/issue21_start.py``: per-batch normalisation, an extra warm-up batch).
 
 The ratio ``reference total / rcx features`` is the most any change outside the forward passes
 could give at this precision; ``reference features / rcx features`` is the forward passes' own.
@@ -33,6 +35,7 @@ import torch
 from sklearn.linear_model import RidgeClassifier
 
 from cifar_subset import unzip_subset  # benchmarks/, the script's own folder
+from issue21_start import ridge_start
 from rcx.api.evaluator import EvalContext, RunContext
 from rcx.api.init import init_weights
 from rcx.api.seeding import derive_seed, generator
@@ -61,8 +64,10 @@ def main() -> int:
     runner = Runner(plan, registry)
     runner.setup()
     data, space, spec = runner.data, runner.space, plan.evaluators[0]
-    ev = registry.get("evaluator", spec.plugin)(spec.options)
+    ev, old = (registry.get("evaluator", spec.plugin)(spec.options) for _ in range(2))
     ev.prepare(RunContext(data, space, runner.device, plan.seed))
+    with ridge_start():
+        old.prepare(RunContext(data, space, runner.device, plan.seed))
     mean, std = torch.tensor(data.mean).view(1, -1, 1, 1), torch.tensor(data.std).view(1, -1, 1, 1)
     clock = time.process_time
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
@@ -85,16 +90,20 @@ def main() -> int:
     def rcx(cand) -> dict[str, float]:
         ctx = EvalContext(cand.arch, cand.info, derive_seed(plan.seed, spec.instance, cand.arch.id), runner.device)
         c0 = clock()
-        ev.evaluate(ctx)
+        with ridge_start():
+            old.evaluate(ctx)
         c1 = clock()
+        ev.evaluate(ctx)
+        c2 = clock()
         model = space.build(cand.arch, data.shape).to(memory_format=torch.channels_last if ev.channels_last else
                                                        torch.contiguous_format)
         init_weights(model.train(), "default", generator(ctx.seed, "trial", 0))
-        c2 = clock()
-        for x in (ev.train_x, ev.val_x):
-            for _ in batched_features(model, x, ev.normalize, ev.batch_size, ev.dtype, channels_last=ev.channels_last):
+        c3 = clock()
+        for x in ev.inputs:
+            normalize = None if x.is_floating_point() else ev.normalize
+            for _ in batched_features(model, x, normalize, ev.batch_size, ev.dtype, channels_last=ev.channels_last):
                 pass
-        return {"rcx evaluate": c1 - c0, "rcx features": clock() - c2}
+        return {"rcx start": c1 - c0, "rcx evaluate": c2 - c1, "rcx features": clock() - c3}
 
     rcx(runner.candidates[0])  # untimed warm-up: first calls pick kernels
     reference(runner.candidates[0])
@@ -111,6 +120,9 @@ def main() -> int:
     print(f"\nCPU seconds over {args.archs} architectures: " + ", ".join(f"{n} {v:.2f}" for n, v in total.items()))
     print(f"rcx: forward passes {rcx_feat / rcx_eval:.1%} of evaluate, the rest {rcx_eval - rcx_feat:.2f} s "
           f"({(rcx_eval - rcx_feat) / args.archs:.3f} s per architecture)")
+    print(f"start / evaluate {total['rcx start'] / rcx_eval:.3f}x (per-architecture median "
+          f"{statistics.median(r['rcx start'] / r['rcx evaluate'] for r in rows):.3f}x); reference / start "
+          f"{ref / total['rcx start']:.2f}x")
     print(f"reference / rcx evaluate {ref / rcx_eval:.2f}x (per-architecture median "
           f"{statistics.median((r['ref features'] + r['ref sklearn']) / r['rcx evaluate'] for r in rows):.2f}x); "
           f"forward passes alone {total['ref features'] / rcx_feat:.2f}x; "
