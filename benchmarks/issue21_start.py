@@ -2,9 +2,9 @@
 select, for benchmarks that measure this pass's gains in one process against them.
 
 - ``ridge_start``: ``ridge_rfm`` without the staged input (every batch normalised and copied to
-  channels-last per candidate; set while evaluators are *prepared*) and with its extra untimed
-  warm-up batch before the first initialisation of an evaluation that computes features (set
-  while they *evaluate*).
+  channels-last per candidate; set while evaluators are *prepared*), with its extra untimed
+  warm-up batch before the first initialisation of an evaluation that computes features, and
+  computing every convolution output, also those never read (set while they *evaluate*).
 - ``naswot_start``: NASWOT's bool codes and their row sums (``layer_kernel`` replaceable: the
   pre-issue-21 two-product kernel reuses it).
 """
@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 import rcx.evaluators.ridge_rfm as ridge
+import rcx.nn.unread as unread
 from rcx.nn.features import batched_features
 
 
@@ -26,6 +27,7 @@ def ridge_start() -> Iterator[None]:
     """ridge_rfm as at the start of the pass (see the module docstring)."""
     pending: dict[str, Any] = {}
     real_evaluate, real_init, real_stage = ridge.RidgeRFM.evaluate, ridge.init_weights, ridge.STAGE_BYTES
+    real_skip = unread.skip_unread_outputs
 
     def evaluate(self: Any, ctx: Any) -> Any:
         pending["ev"] = self
@@ -42,10 +44,12 @@ def ridge_start() -> Iterator[None]:
         return real_init(model, scheme, g)
 
     ridge.RidgeRFM.evaluate, ridge.init_weights, ridge.STAGE_BYTES = evaluate, init_weights, 0
+    unread.skip_unread_outputs = lambda model: 0
     try:
         yield
     finally:
         ridge.RidgeRFM.evaluate, ridge.init_weights, ridge.STAGE_BYTES = real_evaluate, real_init, real_stage
+        unread.skip_unread_outputs = real_skip
 
 
 def start_layer_kernel(codes: torch.Tensor) -> torch.Tensor:

@@ -10,10 +10,11 @@ machine; run with ``--threads 1``) of:
   ``sklearn``, ``RidgeClassifier().fit`` + ``predict``;
 - **rcx**: ``evaluate``, the evaluator's whole call (what the runner times per candidate), and
   inside it ``features``, the same forward passes as the evaluator runs them (bf16 autocast where
-  the CPU has AVX512-BF16, channels-last, the input staged once per run), measured again on
-  their own; ``evaluate - features`` is the rest: build, initialisation, the ridge solve and the
+  the CPU has AVX512-BF16, channels-last, the input staged once per run, unread convolution
+  outputs skipped), measured again on their own; ``evaluate - features`` is the rest: build, initialisation, the ridge solve and the
   prediction. ``start`` is ``evaluate`` with the code paths of the start of issue 21's second
-  pass (``benchmarks/issue21_start.py``: per-batch normalisation, an extra warm-up batch).
+  pass (``benchmarks/issue21_start.py``: per-batch normalisation, an extra warm-up batch, every
+  convolution output computed).
 
 The ratio ``reference total / rcx features`` is the most any change outside the forward passes
 could give at this precision; ``reference features / rcx features`` is the forward passes' own.
@@ -42,6 +43,7 @@ from rcx.api.seeding import derive_seed, generator
 from rcx.core.plan import parse_plan
 from rcx.core.runner import Runner
 from rcx.nn.features import batched_features
+from rcx.nn.unread import skip_unread_outputs
 from rcx.plugins import load_registry
 from ridge_rfm import PLAN  # the same plan as the end-to-end benchmark
 
@@ -95,8 +97,9 @@ def main() -> int:
         c1 = clock()
         ev.evaluate(ctx)
         c2 = clock()
-        model = space.build(cand.arch, data.shape).to(memory_format=torch.channels_last if ev.channels_last else
-                                                       torch.contiguous_format)
+        model = space.build(cand.arch, data.shape)
+        skip_unread_outputs(model)
+        model = model.to(memory_format=torch.channels_last if ev.channels_last else torch.contiguous_format)
         init_weights(model.train(), "default", generator(ctx.seed, "trial", 0))
         c3 = clock()
         for x in ev.inputs:

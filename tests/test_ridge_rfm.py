@@ -217,6 +217,25 @@ def test_inputs_normalised_once_per_run_give_bit_identical_features(data, monkey
         [{k: v for k, v in t.items() if k not in drop} for t in rb.trials]
 
 
+def test_unread_convolution_outputs_skipped_without_changing_a_number(data, monkeypatch):
+    """A ksd stack whose third layer reads every second row of the second: the evaluation
+    rewrites the network (rcx.nn.unread) and its results equal those of the full network."""
+    import rcx.nn.unread as unread
+
+    space = KsdSpace(channels=8)
+    arch_id = "k3-3-3_s1-2-1_d1-2-1"  # layer 2: stride 2, dilation 2 -> layer 1 computes every second row
+    ev = make(data, space, trials=2, train_size=100, val_size=60)
+    rewrites = []
+    real = unread.skip_unread_outputs
+    monkeypatch.setattr(unread, "skip_unread_outputs", lambda m: rewrites.append(real(m)) or rewrites[-1])
+    skipped = evaluate(ev, space, arch_id, data, seed=4)
+    assert rewrites == [1]
+    monkeypatch.setattr(unread, "skip_unread_outputs", lambda m: 0)
+    full = evaluate(ev, space, arch_id, data, seed=4)
+    keys = ("val_acc", "train_acc", "lambda", "solver")
+    assert [[t[k] for k in keys] for t in skipped.trials] == [[t[k] for k in keys] for t in full.trials]
+
+
 def test_shared_cache_never_matches_another_dataset(data, tmp_path, monkeypatch):
     """The cache holds the dataset weakly and by identity: a run on other images recomputes."""
     import rcx.evaluators.ridge_rfm as mod
