@@ -27,6 +27,11 @@ Reported: CPU seconds per cell (``time.process_time``: core-seconds; the steadie
 shared machine, run with ``--threads 1``) per evaluator and in total, and the ratio today / now.
 
     python benchmarks/all_scores.py [--archs 6] [--threads 1] [--device cpu] [--settings "exact"]
+        [--only naswot,ridge_rfm] [--repeats 3]
+
+``--only`` times some evaluator instances alone; ``--repeats`` runs every cell several rounds
+(settings alternating) and keeps each setting's median round, for small differences on a
+loaded machine.
 
 On a GPU the figure to read is wall time per cell and the extrapolation to all 15,625 cells
 (``--threads 0``; the device check runs ``--settings "exact"``). ``--images``,
@@ -148,6 +153,9 @@ def main() -> int:
     ap.add_argument("--images", type=int, default=500, help="ridge train and validation images (study: 500)")
     ap.add_argument("--channels", type=int, default=16)
     ap.add_argument("--cells", type=int, default=5)
+    ap.add_argument("--only", help="comma-separated evaluator instances to run (default: all)")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="rounds per cell (settings alternate in each); a cell's figure is its median round")
     args = ap.parse_args()
     names = [n.strip() for n in args.settings.split(",")]
     unknown = set(names) - set(SETTINGS)
@@ -171,7 +179,7 @@ def main() -> int:
         overrides = SETTINGS[setting]
         evaluators[setting] = {}
         with PATCHES.get(setting, contextlib.nullcontext)():  # some old paths begin in prepare
-            for spec in plan.evaluators:
+            for spec in (e for e in plan.evaluators if not args.only or e.instance in args.only.split(",")):
                 ev = registry.get("evaluator", spec.plugin)(spec.options | overrides.get(spec.instance, {}))
                 ev.prepare(run_ctx)
                 evaluators[setting][spec.instance] = ev
@@ -204,9 +212,13 @@ def main() -> int:
     cpu: dict[str, list[dict[str, float]]] = {s: [] for s in names}
     for k, cand in enumerate(runner.candidates[1:]):
         order = names[k % len(names):] + names[:k % len(names)]
+        rounds: dict[str, list[dict[str, float]]] = {s: [] for s in names}
+        for r in range(args.repeats):
+            for setting in (order if r % 2 == 0 else order[::-1]):
+                rounds[setting].append(run(setting, cand))
         line = []
         for setting in order:
-            secs = run(setting, cand)
+            secs = sorted(rounds[setting], key=lambda c: sum(c.values()))[(args.repeats - 1) // 2]  # the median round
             cpu[setting].append(secs)
             line.append(f"{setting} {sum(secs.values()):5.2f}s")
         print(f"[{k + 1:2d}/{args.archs}] {cand.arch.id}\n    " + "  ".join(line), flush=True)
@@ -226,7 +238,7 @@ def main() -> int:
             ratios = [sum(a.values()) / sum(b.values()) for a, b in zip(cpu[base], cpu[s])]
             print(f"{base} / {s}: {totals[base] / totals[s]:.2f}x on the mean, per-cell median "
                   f"{statistics.median(ratios):.2f}x (min {min(ratios):.2f}, max {max(ratios):.2f})")
-            for inst in ("naswot", "ridge_rfm"):
+            for inst in (i for i in ("naswot", "ridge_rfm") if i in cpu[base][0]):
                 r = [a[inst] / b[inst] for a, b in zip(cpu[base], cpu[s])]
                 print(f"    {inst}: {statistics.fmean(c[inst] for c in cpu[base]) / statistics.fmean(c[inst] for c in cpu[s]):.3f}x"
                       f" on the mean, per-cell median {statistics.median(r):.3f}x")
