@@ -3,9 +3,9 @@
 A convolution with stride ``s``, dilation ``d`` and no padding reads input positions
 ``s * o + d * i`` only; when ``g = gcd(s, d) > 1`` (per axis) those are all multiples of ``g``, so
 the layer before it computes ``g - 1`` of every ``g`` rows (or columns) for nothing. Seed 001's
-``ksd`` stacks (Conv -> ReLU, strides and dilations 1-3) have such pairs in about a third of their
-architectures, where 20-85 % of the multiply-accumulates are never read (BENCHMARKS.md, "Where
-ridge-RFM's time goes").
+``ksd`` stacks (Conv -> ReLU, strides and dilations 1-3) have such pairs in 12 of the 30
+architectures of ``benchmarks/ridge_rfm.py``, where 11-86 % of the multiply-accumulates are
+never read (BENCHMARKS.md, "Where ridge-RFM's 1-trial time goes").
 
 :func:`skip_unread_outputs` rewrites such pairs in place: the earlier convolution takes stride
 ``s_prev * g`` (it computes only the rows that are read), the later one stride ``s / g`` and
