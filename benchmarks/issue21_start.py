@@ -12,13 +12,14 @@ select, for benchmarks that measure this pass's gains in one process against the
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 from torch import nn
 
 import rcx.evaluators.ridge_rfm as ridge
-import rcx.nn.unread as unread
+from rcx.nn import unread
 from rcx.nn.features import batched_features
 
 

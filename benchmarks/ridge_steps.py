@@ -33,10 +33,11 @@ import time
 from pathlib import Path
 
 import torch
-from sklearn.linear_model import RidgeClassifier
-
 from cifar_subset import unzip_subset  # benchmarks/, the script's own folder
 from issue21_start import ridge_start
+from ridge_rfm import PLAN  # the same plan as the end-to-end benchmark
+from sklearn.linear_model import RidgeClassifier
+
 from rcx.api.evaluator import EvalContext, RunContext
 from rcx.api.init import init_weights
 from rcx.api.seeding import derive_seed, generator
@@ -45,7 +46,6 @@ from rcx.core.runner import Runner
 from rcx.nn.features import batched_features
 from rcx.nn.unread import skip_unread_outputs
 from rcx.plugins import load_registry
-from ridge_rfm import PLAN  # the same plan as the end-to-end benchmark
 
 
 def main() -> int:

@@ -191,7 +191,7 @@ def test_inputs_normalised_once_per_run_give_bit_identical_features(data, monkey
     arch_id = "k5-3-3_s1-2-1_d1-1-1"
     arch = space.from_id(arch_id)
     ctx = EvalContext(arch=arch, info=space.describe(arch, data.shape), seed=1, device=CPU)
-    options = dict(trials=2, train_size=100, val_size=60, dtype=dtype, layout=layout)
+    options = {"trials": 2, "train_size": 100, "val_size": 60, "dtype": dtype, "layout": layout}
     staged = make(data, space, **options)
     monkeypatch.setattr(mod, "STAGE_BYTES", 0)
     per_batch = make(data, space, **options)
@@ -220,7 +220,7 @@ def test_inputs_normalised_once_per_run_give_bit_identical_features(data, monkey
 def test_unread_convolution_outputs_skipped_without_changing_a_number(data, monkeypatch):
     """A ksd stack whose third layer reads every second row of the second: the evaluation
     rewrites the network (rcx.nn.unread) and its results equal those of the full network."""
-    import rcx.nn.unread as unread
+    from rcx.nn import unread
 
     space = KsdSpace(channels=8)
     arch_id = "k3-3-3_s1-2-1_d1-2-1"  # layer 2: stride 2, dilation 2 -> layer 1 computes every second row
