@@ -54,6 +54,9 @@ def test_leaves_pairs_with_position_mixing_modules_or_padding_alone(between):
     padded = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3, stride=2, dilation=2, padding=1))
     assert skip_unread_outputs(padded) == 0 and _pairs(padded)[0] == ((1, 1), (1, 1))
     assert skip_unread_outputs(nn.Conv2d(3, 4, 3)) == 0
+    shared = nn.Conv2d(4, 4, 3, stride=2, dilation=2)  # runs twice: as a producer and as a consumer
+    assert skip_unread_outputs(nn.Sequential(nn.Conv2d(3, 4, 3), shared, nn.ReLU(), shared)) == 0
+    assert shared.stride == (2, 2)
 
 
 def test_every_ksd_stride_dilation_pair_keeps_the_output():

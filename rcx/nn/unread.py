@@ -36,8 +36,8 @@ def skip_unread_outputs(model: nn.Module) -> int:
     zero padding and ``gcd(stride, dilation) > 1`` on an axis. Pairs are rewritten from the output
     backwards, so a rewritten stride can make the pair before it eligible as well.
     """
-    if not isinstance(model, nn.Sequential):
-        return 0
+    if not isinstance(model, nn.Sequential) or len({id(m) for m in model}) != len(model):
+        return 0  # not a stack, or a module that runs twice (rewriting it once would change both uses)
     rewritten = 0
     consumer: nn.Conv2d | None = None  # the next convolution, through pointwise modules only
     for module in reversed(list(model)):
