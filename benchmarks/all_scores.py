@@ -14,6 +14,9 @@ warm-up cell:
   NAS-Bench-201's pooling (instead of the bit-identical ``AvgPool3x3``), NASWOT's two float32
   products per layer, ridge features contiguous, zero-cost proxies channels-last on the CPU,
   each with its own weights.
+- **start**: as "exact", with the code paths of the start of issue 21's second pass (commit
+  d2bb2df, ``benchmarks/issue21_start.py``): NASWOT's bool codes and their row sums, ridge_rfm's
+  per-batch normalisation and extra untimed warm-up batch.
 - **exact** (the defaults, plus ``init_seed = "shared"`` on the five gradient proxies):
   zero-cost proxies in the reference's contiguous layout, snip / grad_norm / grasp / fisher /
   jacov from one forward-backward computation.
@@ -24,6 +27,11 @@ Reported: CPU seconds per cell (``time.process_time``: core-seconds; the steadie
 shared machine, run with ``--threads 1``) per evaluator and in total, and the ratio today / now.
 
     python benchmarks/all_scores.py [--archs 6] [--threads 1] [--device cpu] [--settings "exact"]
+        [--only naswot,ridge_rfm] [--repeats 3]
+
+``--only`` times some evaluator instances alone; ``--repeats`` runs every cell several rounds
+(settings alternating) and keeps each setting's median round, for small differences on a
+loaded machine.
 
 On a GPU the figure to read is wall time per cell and the extrapolation to all 15,625 cells
 (``--threads 0``; the device check runs ``--settings "exact"``). ``--images``,
@@ -56,6 +64,7 @@ from rcx.evaluators.ridge_rfm import SHARED_FEATURES
 from rcx.plugins import load_registry
 
 from cifar_subset import unzip_subset  # benchmarks/, the script's own folder
+from issue21_start import naswot_start, ridge_start, start_layer_kernel
 
 ZEROCOST = ("synflow", "snip", "grad_norm", "grasp", "fisher", "jacov", "zen", "zico")
 GRADIENT = ("snip", "grad_norm", "grasp", "fisher", "jacov")
@@ -95,6 +104,7 @@ init_seed = "shared"
 SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
     "today": {"ridge_rfm": {"layout": "contiguous"}, "ridge_loo": {"layout": "contiguous"},
               **{n: {"layout": "channels_last"} for n in ZEROCOST}},
+    "start": {n: {"init_seed": "shared"} for n in GRADIENT},
     "exact": {n: {"init_seed": "shared"} for n in GRADIENT},
     "channels_last": {n: {"layout": "channels_last"} | ({"init_seed": "shared"} if n in GRADIENT else {})
                            for n in ZEROCOST},
@@ -108,18 +118,29 @@ def _old_layer_kernel(codes: torch.Tensor) -> torch.Tensor:
 
 
 @contextlib.contextmanager
-def today() -> Iterator[None]:
-    """rcx's code paths before issue 21 that options cannot select."""
-    import rcx.nn.nb201 as nb201
-    import rcx_naswot.evaluator as naswot
-
-    saved = nb201.AvgPool3x3, naswot.layer_kernel
-    nb201.AvgPool3x3 = lambda: nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
-    naswot.layer_kernel = _old_layer_kernel
-    try:
+def start(naswot_kernel: Any = start_layer_kernel) -> Iterator[None]:
+    """rcx's code paths at the start of issue 21's second pass (``benchmarks/issue21_start.py``)."""
+    with ridge_start(), naswot_start(naswot_kernel):
         yield
+
+
+@contextlib.contextmanager
+def today() -> Iterator[None]:
+    """rcx's code paths before issue 21 that options cannot select: :func:`start`'s, with
+    PyTorch's pooling and NASWOT's two float32 products."""
+    import rcx.nn.nb201 as nb201
+
+    saved = nb201.AvgPool3x3
+    nb201.AvgPool3x3 = lambda: nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+    try:
+        with start(_old_layer_kernel):
+            yield
     finally:
-        nb201.AvgPool3x3, naswot.layer_kernel = saved
+        nb201.AvgPool3x3 = saved
+
+
+PATCHES = {"today": today, "start": start}
+"""Settings that need old code paths, not only options."""
 
 
 def main() -> int:
@@ -134,6 +155,9 @@ def main() -> int:
     ap.add_argument("--images", type=int, default=500, help="ridge train and validation images (study: 500)")
     ap.add_argument("--channels", type=int, default=16)
     ap.add_argument("--cells", type=int, default=5)
+    ap.add_argument("--only", help="comma-separated evaluator instances to run (default: all)")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="rounds per cell (settings alternate in each); a cell's figure is its median round")
     args = ap.parse_args()
     names = [n.strip() for n in args.settings.split(",")]
     unknown = set(names) - set(SETTINGS)
@@ -156,10 +180,11 @@ def main() -> int:
     for setting in names:
         overrides = SETTINGS[setting]
         evaluators[setting] = {}
-        for spec in plan.evaluators:
-            ev = registry.get("evaluator", spec.plugin)(spec.options | overrides.get(spec.instance, {}))
-            ev.prepare(run_ctx)
-            evaluators[setting][spec.instance] = ev
+        with PATCHES.get(setting, contextlib.nullcontext)():  # some old paths begin in prepare
+            for spec in (e for e in plan.evaluators if not args.only or e.instance in args.only.split(",")):
+                ev = registry.get("evaluator", spec.plugin)(spec.options | overrides.get(spec.instance, {}))
+                ev.prepare(run_ctx)
+                evaluators[setting][spec.instance] = ev
 
     print(f"machine: {platform.processor() or platform.machine()}, {device_name(runner.device)}; "
           f"torch {torch.__version__}")
@@ -173,7 +198,7 @@ def main() -> int:
         w0 = time.perf_counter()
         SHARED_FEATURES.clear()  # no setting reuses another's features or gradients
         SHARED_GRADIENTS.clear()
-        with today() if setting == "today" else contextlib.nullcontext():
+        with PATCHES.get(setting, contextlib.nullcontext)():
             for inst, ev in evaluators[setting].items():
                 ctx = EvalContext(cand.arch, cand.info, derive_seed(plan.seed, inst, cand.arch.id), runner.device)
                 c0 = time.process_time()
@@ -189,9 +214,13 @@ def main() -> int:
     cpu: dict[str, list[dict[str, float]]] = {s: [] for s in names}
     for k, cand in enumerate(runner.candidates[1:]):
         order = names[k % len(names):] + names[:k % len(names)]
+        rounds: dict[str, list[dict[str, float]]] = {s: [] for s in names}
+        for r in range(args.repeats):
+            for setting in (order if r % 2 == 0 else order[::-1]):
+                rounds[setting].append(run(setting, cand))
         line = []
         for setting in order:
-            secs = run(setting, cand)
+            secs = sorted(rounds[setting], key=lambda c: sum(c.values()))[(args.repeats - 1) // 2]  # the median round
             cpu[setting].append(secs)
             line.append(f"{setting} {sum(secs.values()):5.2f}s")
         print(f"[{k + 1:2d}/{args.archs}] {cand.arch.id}\n    " + "  ".join(line), flush=True)
@@ -206,10 +235,15 @@ def main() -> int:
     for s in names:
         w = statistics.fmean(wall[s])
         print(f"{s}: wall {w:.3f} s per cell; all 15,625 NAS-Bench-201 cells: {w * 15625 / 60:.1f} min")
-    for s in (n for n in names if "today" in names and n != "today"):
-        ratios = [sum(a.values()) / sum(b.values()) for a, b in zip(cpu["today"], cpu[s])]
-        print(f"today / {s}: {totals['today'] / totals[s]:.2f}x on the mean, per-cell median "
-              f"{statistics.median(ratios):.2f}x (min {min(ratios):.2f}, max {max(ratios):.2f})")
+    for base in (b for b in ("today", "start") if b in names):
+        for s in (n for n in names if n not in ("today", base)):
+            ratios = [sum(a.values()) / sum(b.values()) for a, b in zip(cpu[base], cpu[s])]
+            print(f"{base} / {s}: {totals[base] / totals[s]:.2f}x on the mean, per-cell median "
+                  f"{statistics.median(ratios):.2f}x (min {min(ratios):.2f}, max {max(ratios):.2f})")
+            for inst in (i for i in ("naswot", "ridge_rfm") if i in cpu[base][0]):
+                r = [a[inst] / b[inst] for a, b in zip(cpu[base], cpu[s])]
+                mean = statistics.fmean(c[inst] for c in cpu[base]) / statistics.fmean(c[inst] for c in cpu[s])
+                print(f"    {inst}: {mean:.3f}x on the mean, per-cell median {statistics.median(r):.3f}x")
     return 0
 
 

@@ -45,7 +45,7 @@ def main() -> None:
     assert runner.data is not None and runner.space is not None and runner.device is not None
     print(f"setup (data, candidates): {time.perf_counter() - t0:.1f} s; torch threads {torch.get_num_threads()}; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    ctx = RunContext(data=runner.data, space=runner.space, device=runner.device, seed=plan.seed)
+    ctx = RunContext(data=runner.data, space=runner.space, device=runner.device, plan_seed=plan.seed)
     for _, evaluator in runner.evaluators:
         evaluator.prepare(ctx)
 

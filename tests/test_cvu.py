@@ -44,7 +44,7 @@ def make(data, space, seed=0, **options):
                                         "cvu")
     assert not problems, problems
     ev = CVU(values)
-    ev.prepare(RunContext(data=data, space=space, device=CPU, seed=seed))
+    ev.prepare(RunContext(data=data, space=space, device=CPU, plan_seed=seed))
     return ev
 
 
@@ -241,7 +241,7 @@ def test_cuda_runs_the_batched_path_and_matches_the_cpu_loop(data):
     cuda = torch.device("cuda")
     values, _ = validate_options(CVU.options, {"n_init": 12, "batch_size": 64, "dtype": "float32"}, "cvu")
     ev = CVU(values)
-    ev.prepare(RunContext(data=data, space=space, device=cuda, seed=0))
+    ev.prepare(RunContext(data=data, space=space, device=cuda, plan_seed=0))
     arch = space.from_id(MIXED)
     result = ev.evaluate(EvalContext(arch=arch, info=space.describe(arch, data.shape), seed=1, device=cuda))
     assert result.extra["path"] == "batched" and result.extra["chunk"] >= 1

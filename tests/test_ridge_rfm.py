@@ -15,6 +15,7 @@ from rcx.api.seeding import generator
 from rcx.core.data_prep import prepare
 from rcx.data.synthetic import SyntheticProvider
 from rcx.evaluators.ridge_rfm import RidgeRFM
+from rcx.nn.features import ForwardTimer, batched_features
 from rcx.spaces.depthmult import DepthMultSpace
 from rcx.spaces.ksd import KsdSpace
 
@@ -33,7 +34,7 @@ def make(data, space, **options):
     values, problems = validate_options(RidgeRFM.options, options, "ridge_rfm")
     assert not problems
     ev = RidgeRFM(values)
-    ev.prepare(RunContext(data=data, space=space, device=CPU, seed=0))
+    ev.prepare(RunContext(data=data, space=space, device=CPU, plan_seed=0))
     return ev
 
 
@@ -150,6 +151,92 @@ def test_shared_init_computes_features_once_and_matches_streaming(data, monkeypa
     reference = evaluate(streamed, space, arch_id, data, seed=derive_seed(0, "ridge_rfm", arch_id))
     assert [t["val_acc"] for t in reference.trials] == [t["val_acc"] for t in first.trials]
     assert [t["train_acc"] for t in reference.trials] == [t["train_acc"] for t in first.trials]
+
+
+@pytest.mark.parametrize("init_seed", ["instance", "shared"])
+def test_every_forward_batch_is_used_no_extra_warm_up(data, monkeypatch, init_seed):
+    """The evaluation runs ceil(train / B) + ceil(val / B) forward batches per trial and not one
+    more: the first batch (first call for these shapes) is left out of the throughput instead of
+    being run twice."""
+    import rcx.evaluators.ridge_rfm as mod
+
+    space = KsdSpace(channels=8)
+    arch_id = "k5-3-3_s1-2-1_d1-1-1"
+    forwards = []
+    build = KsdSpace.build
+
+    def counting_build(self, *args, **kwargs):
+        model = build(self, *args, **kwargs)
+        model.register_forward_pre_hook(lambda module, inputs: forwards.append(inputs[0].shape[0]))
+        return model
+
+    monkeypatch.setattr(KsdSpace, "build", counting_build)
+    mod.SHARED_FEATURES.clear()
+    ev = make(data, space, trials=2, train_size=96, val_size=40, batch_size=32, dtype="float32", init_seed=init_seed)
+    result = evaluate(ev, space, arch_id, data, seed=5)
+    assert forwards == [32, 32, 32, 32, 8] * 2
+    assert result.metrics["throughput"] > 0
+    forwards.clear()
+    timer = ForwardTimer(skip=1)  # the first batch computed, not timed
+    model = space.build(space.from_id(arch_id), data.shape)
+    assert len([f for _, f in batched_features(model, ev.train_x, ev.normalize, 32, torch.float32, timer)]) == 3
+    assert forwards == [32, 32, 32] and timer.images == 64 and timer.seconds > 0
+
+
+@pytest.mark.parametrize("dtype,layout", [("float32", "contiguous"), ("bfloat16", "auto")])
+def test_inputs_normalised_once_per_run_give_bit_identical_features(data, monkeypatch, dtype, layout):
+    """prepare() stages the normalised input once; candidates then run no normalisation, and
+    their features and results equal those of the per-batch normalisation to the bit."""
+    import rcx.evaluators.ridge_rfm as mod
+    from rcx.api.device import Normalizer
+
+    space = KsdSpace(channels=8)
+    arch_id = "k5-3-3_s1-2-1_d1-1-1"
+    arch = space.from_id(arch_id)
+    ctx = EvalContext(arch=arch, info=space.describe(arch, data.shape), seed=1, device=CPU)
+    options = {"trials": 2, "train_size": 100, "val_size": 60, "dtype": dtype, "layout": layout}
+    staged = make(data, space, **options)
+    monkeypatch.setattr(mod, "STAGE_BYTES", 0)
+    per_batch = make(data, space, **options)
+    assert [x.dtype for x in staged.inputs] == [torch.float32] * 2
+    assert [x.dtype for x in per_batch.inputs] == [torch.uint8] * 2
+    calls = []
+    real = Normalizer.__call__
+    monkeypatch.setattr(Normalizer, "__call__", lambda self, x: calls.append(x.shape[0]) or real(self, x))
+
+    def features(ev):
+        model = init_weights(space.build(arch, data.shape), "default", generator(1, "trial", 0)).train()
+        model = model.to(memory_format=torch.channels_last) if ev.channels_last else model
+        return ev._features(model, ctx, ForwardTimer())
+
+    a = features(staged)
+    assert calls == []
+    b = features(per_batch)
+    assert calls == [32, 32, 32, 4, 32, 28]
+    assert torch.equal(a.train, b.train) and torch.equal(a.val, b.val)
+    ra, rb = evaluate(staged, space, arch_id, data, seed=3), evaluate(per_batch, space, arch_id, data, seed=3)
+    drop = ("throughput",)
+    assert [{k: v for k, v in t.items() if k not in drop} for t in ra.trials] == \
+        [{k: v for k, v in t.items() if k not in drop} for t in rb.trials]
+
+
+def test_unread_convolution_outputs_skipped_without_changing_a_number(data, monkeypatch):
+    """A ksd stack whose third layer reads every second row of the second: the evaluation
+    rewrites the network (rcx.nn.unread) and its results equal those of the full network."""
+    from rcx.nn import unread
+
+    space = KsdSpace(channels=8)
+    arch_id = "k3-3-3_s1-2-1_d1-2-1"  # layer 2: stride 2, dilation 2 -> layer 1 computes every second row
+    ev = make(data, space, trials=2, train_size=100, val_size=60)
+    rewrites = []
+    real = unread.skip_unread_outputs
+    monkeypatch.setattr(unread, "skip_unread_outputs", lambda m: rewrites.append(real(m)) or rewrites[-1])
+    skipped = evaluate(ev, space, arch_id, data, seed=4)
+    assert rewrites == [1]
+    monkeypatch.setattr(unread, "skip_unread_outputs", lambda m: 0)
+    full = evaluate(ev, space, arch_id, data, seed=4)
+    keys = ("val_acc", "train_acc", "lambda", "solver")
+    assert [[t[k] for k in keys] for t in skipped.trials] == [[t[k] for k in keys] for t in full.trials]
 
 
 def test_shared_cache_never_matches_another_dataset(data, tmp_path, monkeypatch):

@@ -23,8 +23,12 @@ Defaults and what they mean:
   features differ from a contiguous run by rounding only (BENCHMARKS.md, "All training-free
   scores"). ``contiguous`` is PyTorch's default layout (rcx before issue 21 on a CPU).
 - ``throughput``: images per second of the feature extractor alone on the plan's device,
-  measured over the train and validation passes after one warm-up batch, with device
-  synchronisation; it excludes the solver.
+  measured over the train and validation passes with device synchronisation, leaving out the
+  evaluation's first batch (the first call for these shapes: allocations, kernel selection),
+  which is computed once, not run again as an extra warm-up; it excludes the solver.
+- Convolution outputs that the next convolution never reads (stride and dilation sharing a
+  factor, as in many ``ksd`` stacks) are not computed (:mod:`rcx.nn.unread`): the same
+  features, bit for bit on the CPU, with up to 86 % fewer multiply-accumulates.
 - ``init_seed = "instance"``: every evaluator instance draws its own initialisations (from the
   plan seed, the instance name, the architecture and the trial). ``"shared"`` drops the instance
   name, so instances that differ only in the readout (``lambda``, ``standardize``, ``targets``,
@@ -55,6 +59,7 @@ if TYPE_CHECKING:
 
 
 CACHE_BYTES = 512 * 2**20  # largest feature set kept for the next instance (train + validation, float32)
+STAGE_BYTES = 1024 * 2**20  # largest normalised input (train + validation, float32) kept for the whole run
 
 
 @dataclass(frozen=True)
@@ -140,7 +145,7 @@ class RidgeRFM(Evaluator):
     def prepare(self, ctx: RunContext) -> None:
         import torch
 
-        from rcx.nn.features import choose_dtype, default_batch_size
+        from rcx.nn.features import choose_dtype, default_batch_size, stage_inputs
 
         data, cfg = ctx.data, self.config
         for key, split, x in (("train_size", "train", data.train_x), ("val_size", "test", data.test_x)):
@@ -161,6 +166,8 @@ class RidgeRFM(Evaluator):
         self.dtype = choose_dtype(cfg["dtype"], dev)
         self.batch_size = cfg["batch_size"] or default_batch_size(dev)
         self.channels_last = cfg["layout"] != "contiguous"
+        self.inputs = stage_inputs([self.train_x, self.val_x], self.normalize, self.channels_last, STAGE_BYTES) \
+            or [self.train_x, self.val_x]  # train, validation: staged float input, else uint8 (per batch)
         self.space = ctx.space
         self.data = data
         self.plan_seed = ctx.plan_seed
@@ -170,11 +177,13 @@ class RidgeRFM(Evaluator):
         import numpy as np
         import torch
 
-        from rcx.nn.features import ForwardTimer, batched_features
+        from rcx.nn.features import ForwardTimer
+        from rcx.nn.unread import skip_unread_outputs
 
         cfg, info = self.config, ctx.info
         t0 = time.perf_counter()
         model = self.space.build(ctx.arch, self.in_shape).to(self.device)
+        skip_unread_outputs(model)  # the same features; some ksd stacks compute up to 86 % less
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         model.train(cfg["bn_mode"] == "train")
@@ -183,26 +192,23 @@ class RidgeRFM(Evaluator):
         key = (ctx.arch.id, seed, cfg["init"], cfg["bn_mode"], cfg["normalize"], cfg["train_size"], cfg["val_size"],
                str(self.dtype), self.batch_size, str(self.device), self.channels_last)
         cache = shared and 4 * info.features * (self.train_x.shape[0] + self.val_x.shape[0]) <= CACHE_BYTES
-        warm = False
+        warm = False  # the first forward batch for these shapes is not timed
 
         trials: list[dict[str, Any]] = []
         status = "done"
         for t in range(cfg["trials"]):
             ctx.check_cancel()
             feats = SHARED_FEATURES.get(self.data, self.space, key, t) if cache else None
+            timer = ForwardTimer(skip=0 if warm else 1)
             if feats is None:
-                if not warm:  # untimed: first-call allocations and kernel selection for these shapes
-                    next(batched_features(model, self.train_x[: self.batch_size], self.normalize, self.batch_size,
-                                          self.dtype, channels_last=self.channels_last))
-                    warm = True
+                warm = True
                 init_weights(model, cfg["init"], generator(seed, "trial", t))
                 if cache:
-                    feats = self._features(model, ctx)
+                    feats = self._features(model, ctx, timer)
                     SHARED_FEATURES.put(self.data, self.space, key, t, feats)
             if feats is None:  # streamed: the features are never held whole
-                timer = ForwardTimer()
-                trial = self._readout(self._stream(model, self.train_x, timer, ctx),
-                                      self._stream(model, self.val_x, timer, ctx), info.features)
+                trial = self._readout(self._stream(model, self.inputs[0], timer, ctx),
+                                      self._stream(model, self.inputs[1], timer, ctx), info.features)
                 trial["throughput"] = timer.throughput
             else:
                 trial = self._readout(self._batches(feats.train), self._batches(feats.val), info.features)
@@ -238,10 +244,12 @@ class RidgeRFM(Evaluator):
 
     def _stream(self, model: torch.nn.Module, images: torch.Tensor, timer: ForwardTimer,
                 ctx: EvalContext) -> Iterator[tuple[slice, torch.Tensor]]:
-        """``(rows, features)`` batches of ``images`` through ``model``, checking for cancel."""
+        """``(rows, features)`` batches of ``images`` (uint8, or the staged float input) through
+        ``model``, checking for cancel."""
         from rcx.nn.features import batched_features
 
-        for rows, feats in batched_features(model, images, self.normalize, self.batch_size, self.dtype, timer,
+        normalize = None if images.is_floating_point() else self.normalize
+        for rows, feats in batched_features(model, images, normalize, self.batch_size, self.dtype, timer,
                                             self.channels_last):
             yield rows, feats
             ctx.check_cancel()
@@ -252,14 +260,11 @@ class RidgeRFM(Evaluator):
         b = self.batch_size
         return [(slice(i, min(i + b, feats.shape[0])), feats[i:i + b]) for i in range(0, feats.shape[0], b)]
 
-    def _features(self, model: torch.nn.Module, ctx: EvalContext) -> TrialFeatures:
+    def _features(self, model: torch.nn.Module, ctx: EvalContext, timer: ForwardTimer) -> TrialFeatures:
         """One initialisation's train and validation features, whole, and the throughput."""
         import torch
 
-        from rcx.nn.features import ForwardTimer
-
-        timer = ForwardTimer()
-        train, val = (torch.cat([f for _, f in self._stream(model, x, timer, ctx)]) for x in (self.train_x, self.val_x))
+        train, val = (torch.cat([f for _, f in self._stream(model, x, timer, ctx)]) for x in self.inputs)
         return TrialFeatures(train, val, timer.throughput)
 
     def _readout(self, train: Iterable[tuple[slice, torch.Tensor]], val: Iterable[tuple[slice, torch.Tensor]],

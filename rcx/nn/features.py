@@ -43,10 +43,12 @@ def autocast(device: torch.device, dtype: torch.dtype) -> contextlib.AbstractCon
 
 @dataclass
 class ForwardTimer:
-    """Accumulates forward time (s) and image count of a feature extractor."""
+    """Accumulates forward time (s) and image count of a feature extractor; the first ``skip``
+    batches it sees are not counted (first calls for new shapes: allocations, kernel selection)."""
 
     seconds: float = 0.0
     images: int = 0
+    skip: int = 0
 
     @property
     def throughput(self) -> float:
@@ -57,7 +59,7 @@ class ForwardTimer:
 def batched_features(
     model: nn.Module,
     images: torch.Tensor,
-    normalize: Callable[[torch.Tensor], torch.Tensor],
+    normalize: Callable[[torch.Tensor], torch.Tensor] | None,
     batch_size: int,
     dtype: torch.dtype,
     timer: ForwardTimer | None = None,
@@ -65,20 +67,43 @@ def batched_features(
 ) -> Iterator[tuple[slice, torch.Tensor]]:
     """Yield ``(rows, features)`` per batch: features (B, D) float32 on the images' device.
 
-    ``images``: (N, C, H, W) uint8 on the device. Runs under ``inference_mode``; time spent in
-    the forward pass (normalisation included, consumer excluded) goes to ``timer``.
+    ``images``: (N, C, H, W) uint8 on the device, normalised per batch by ``normalize``; or, with
+    ``normalize=None``, the network's float input already (normalised once for every candidate,
+    see :func:`stage_inputs`). Runs under ``inference_mode``; time spent in the forward pass
+    (normalisation included, consumer excluded) goes to ``timer`` (except the batches its
+    ``skip`` leaves out).
     """
     device = images.device
     for start in range(0, images.shape[0], batch_size):
         rows = slice(start, min(start + batch_size, images.shape[0]))
         t0 = time.perf_counter()
         with torch.inference_mode(), autocast(device, dtype):
-            x = normalize(images[rows])
+            x = images[rows] if normalize is None else normalize(images[rows])
             if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
+                x = x.contiguous(memory_format=torch.channels_last)  # no copy when staged channels-last
             out = model(x).flatten(1).float()
         if timer is not None:
             synchronize(device)
-            timer.seconds += time.perf_counter() - t0
-            timer.images += rows.stop - rows.start
+            if timer.skip > 0:
+                timer.skip -= 1
+            else:
+                timer.seconds += time.perf_counter() - t0
+                timer.images += rows.stop - rows.start
         yield rows, out
+
+
+def stage_inputs(images: list[torch.Tensor], normalize: Callable[[torch.Tensor], torch.Tensor], channels_last: bool,
+                 limit_bytes: int) -> list[torch.Tensor] | None:
+    """The network's input for every image of ``images`` (each (N, C, H, W) uint8): normalised
+    float32 in the extractor's layout, computed once, so that candidates skip the per-batch
+    normalisation and layout copy; None when the float32 copies together exceed ``limit_bytes``.
+
+    Elementwise work only: any batch of the result is bit-identical to ``normalize`` (and the
+    channels-last copy) of the same rows, which :func:`batched_features` computes otherwise."""
+    if 4 * sum(x.numel() for x in images) > limit_bytes:
+        return None
+    staged = []
+    for x in images:
+        x = normalize(x)
+        staged.append(x.contiguous(memory_format=torch.channels_last) if channels_last else x)
+    return staged

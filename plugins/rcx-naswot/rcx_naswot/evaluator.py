@@ -89,7 +89,7 @@ def relu_kernel(model: nn.Module, x: torch.Tensor, relu_match: str = "type") -> 
     units = [0]
 
     def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
-        codes = (inputs[0] > 0).flatten(1)  # (N, units of this module) bool
+        codes = binary_codes(inputs[0])  # (N, units of this module) 0/1
         kernel.add_(layer_kernel(codes))
         units[0] += codes.shape[1]
 
@@ -103,8 +103,20 @@ def relu_kernel(model: nn.Module, x: torch.Tensor, relu_match: str = "type") -> 
     return kernel, units[0]
 
 
+def binary_codes(x: torch.Tensor) -> torch.Tensor:
+    """The codes ``x > 0`` of a layer input x (N, ...) as (N, units) 0/1: int8 on a CPU (written
+    by the comparison itself, the dtype :func:`agreements` multiplies), else bool."""
+    import torch
+
+    if x.device.type != "cpu":
+        return (x > 0).flatten(1)
+    codes = torch.empty(x.shape, dtype=torch.int8, device=x.device)  # contiguous: flatten is a view
+    return torch.gt(x, 0, out=codes).flatten(1)
+
+
 def agreements(codes: torch.Tensor) -> torch.Tensor:
-    """``C C^T`` (N, N) int64 for 0/1 codes (N, U) bool: units on which two images are both active.
+    """``C C^T`` (N, N) int64 for 0/1 codes (N, U) bool or int8: units on which two images are
+    both active.
 
     Exact integer arithmetic: an int8 matrix product with int32 sums on a CPU (about 4x faster
     than float32 here), else a float32 product, exact while ``U < 2**24``. (torch 2.14's CPU
@@ -112,7 +124,7 @@ def agreements(codes: torch.Tensor) -> torch.Tensor:
     import torch
 
     if codes.device.type == "cpu" and codes.shape[1] >= 16:
-        c8 = codes.to(torch.int8)
+        c8 = codes.to(torch.int8)  # no copy for int8 codes
         try:
             return torch._int_mm(c8, c8.T).long()
         except (RuntimeError, AttributeError):  # a torch without the CPU int8 product
@@ -122,11 +134,11 @@ def agreements(codes: torch.Tensor) -> torch.Tensor:
 
 
 def layer_kernel(codes: torch.Tensor) -> torch.Tensor:
-    """One layer's ``C C^T + (1 - C)(1 - C)^T`` (N, N) float64 for codes (N, U) bool, as
-    ``2 C C^T - r 1^T - 1 r^T + U`` with ``r`` the active units per image: one matrix product
-    instead of two, the same integers."""
+    """One layer's ``C C^T + (1 - C)(1 - C)^T`` (N, N) float64 for 0/1 codes (N, U) bool or int8,
+    as ``2 C C^T - r 1^T - 1 r^T + U`` with ``r`` the active units per image, the diagonal of
+    ``C C^T``: one matrix product instead of two, the same integers."""
     both = agreements(codes)
-    r = codes.sum(1)  # (N,) int64
+    r = both.diagonal()  # (N,) int64: c_i . c_i = sum of c_i for 0/1 codes
     return (2 * both - r[:, None] - r[None, :] + codes.shape[1]).double()
 
 

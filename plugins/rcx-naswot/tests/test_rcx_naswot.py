@@ -117,6 +117,23 @@ def test_one_product_layer_kernel_equals_the_two_product_definition(monkeypatch,
         assert torch.equal(layer_kernel(codes), expected)
 
 
+@pytest.mark.parametrize("int8", [True, False])
+def test_int8_codes_written_by_the_comparison_give_the_same_kernel(monkeypatch, int8):
+    """The hook's codes (``x > 0`` written as int8 on a CPU) give the bool codes' kernel, bit for bit."""
+    from rcx_naswot.evaluator import binary_codes, layer_kernel
+
+    if not int8:
+        monkeypatch.delattr(torch, "_int_mm", raising=False)
+    g = torch.Generator().manual_seed(4)
+    for shape in ((5, 1, 1, 1), (7, 2, 3, 3), (16, 4, 8, 8), (64, 16, 9, 7)):
+        x = torch.randn(shape, generator=g)
+        x[0].zero_()  # 0 is not active
+        codes = binary_codes(x)
+        assert codes.dtype == torch.int8 and codes.shape == (shape[0], x[0].numel())
+        c = (x > 0).flatten(1).float()
+        assert torch.equal(layer_kernel(codes), (c @ c.T + (1 - c) @ (1 - c).T).double())
+
+
 DEAD_CONV = "|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|nor_conv_1x1~2|"
 
 

@@ -1,0 +1,138 @@
+"""Where ridge-RFM's 1-trial time goes, against seed 001's procedure, step by step, in one process.
+
+The architectures and data of ``benchmarks/ridge_rfm.py`` (seeded ``ksd`` sample, 500 + 500
+CIFAR-10 images at 96x96, lambda 1, one trial). Per architecture, alternating which side goes
+first, CPU seconds (``time.process_time``: core-seconds, the steadier figure on a shared
+machine; run with ``--threads 1``) of:
+
+- **reference** (seed 001's script): ``features``, the float32 forward of the 1,000 images in
+  batches of 32 under ``no_grad`` (network build and PyTorch-default init included), and
+  ``sklearn``, ``RidgeClassifier().fit`` + ``predict``;
+- **rcx**: ``evaluate``, the evaluator's whole call (what the runner times per candidate), and
+  inside it ``features``, the same forward passes as the evaluator runs them (bf16 autocast where
+  the CPU has AVX512-BF16, channels-last, the input staged once per run, unread convolution
+  outputs skipped), measured again on their own; ``evaluate - features`` is the rest: build,
+  initialisation, the ridge solve and the prediction. ``start`` is ``evaluate`` with the code
+  paths of the start of issue 21's second pass (``benchmarks/issue21_start.py``: per-batch normalisation, an extra warm-up batch, every
+  convolution output computed).
+
+The ratio ``reference total / rcx features`` is the most any change outside the forward passes
+could give at this precision; ``reference features / rcx features`` is the forward passes' own.
+
+    python benchmarks/ridge_steps.py [--archs 30] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from ridge_rfm import PLAN  # the same plan as the end-to-end benchmark
+from sklearn.linear_model import RidgeClassifier
+
+from rcx.api.evaluator import EvalContext, RunContext
+from rcx.api.init import init_weights
+from rcx.api.seeding import derive_seed, generator
+from rcx.core.plan import parse_plan
+from rcx.core.runner import Runner
+from rcx.nn.features import batched_features
+from rcx.nn.unread import skip_unread_outputs
+from rcx.plugins import load_registry
+
+from cifar_subset import unzip_subset  # benchmarks/, the script's own folder
+from issue21_start import ridge_start
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--archs", type=int, default=30)
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
+    ap.add_argument("--per-class", type=int, default=50)
+    ap.add_argument("--resize", type=int, default=96)
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    registry = load_registry()
+    tmp = tempfile.TemporaryDirectory()
+    root = unzip_subset(Path(tmp.name) / "cifar", args.per_class, args.per_class)
+    images = 10 * args.per_class
+    plan = parse_plan(PLAN.format(root=root, archs=args.archs, trials=1, device="cpu", resize=args.resize,
+                                  images=images), registry)
+    runner = Runner(plan, registry)
+    runner.setup()
+    data, space, spec = runner.data, runner.space, plan.evaluators[0]
+    ev, old = (registry.get("evaluator", spec.plugin)(spec.options) for _ in range(2))
+    ev.prepare(RunContext(data, space, runner.device, plan.seed))
+    with ridge_start():
+        old.prepare(RunContext(data, space, runner.device, plan.seed))
+    mean, std = torch.tensor(data.mean).view(1, -1, 1, 1), torch.tensor(data.std).view(1, -1, 1, 1)
+    clock = time.process_time
+    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+          f"torch {torch.__version__}; rcx dtype {ev.dtype}, channels_last {ev.channels_last}")
+
+    def reference(cand) -> dict[str, float]:
+        c0 = clock()
+        model = space.build(cand.arch, data.shape)
+
+        def feats(x: torch.Tensor):
+            with torch.no_grad():
+                return torch.cat([model((x[i:i + 32].float() / 255 - mean) / std).flatten(1)
+                                  for i in range(0, len(x), 32)]).numpy()
+
+        train, val = feats(data.train_x[:images]), feats(data.test_x[:images])
+        c1 = clock()
+        RidgeClassifier().fit(train, data.train_y[:images].numpy()).predict(val)
+        return {"ref features": c1 - c0, "ref sklearn": clock() - c1}
+
+    def rcx(cand) -> dict[str, float]:
+        ctx = EvalContext(cand.arch, cand.info, derive_seed(plan.seed, spec.instance, cand.arch.id), runner.device)
+        c0 = clock()
+        with ridge_start():
+            old.evaluate(ctx)
+        c1 = clock()
+        ev.evaluate(ctx)
+        c2 = clock()
+        model = space.build(cand.arch, data.shape)
+        skip_unread_outputs(model)
+        model = model.to(memory_format=torch.channels_last if ev.channels_last else torch.contiguous_format)
+        init_weights(model.train(), "default", generator(ctx.seed, "trial", 0))
+        c3 = clock()
+        for x in ev.inputs:
+            normalize = None if x.is_floating_point() else ev.normalize
+            for _ in batched_features(model, x, normalize, ev.batch_size, ev.dtype, channels_last=ev.channels_last):
+                pass
+        return {"rcx start": c1 - c0, "rcx evaluate": c2 - c1, "rcx features": clock() - c3}
+
+    rcx(runner.candidates[0])  # untimed warm-up: first calls pick kernels
+    reference(runner.candidates[0])
+    rows = []
+    for k, cand in enumerate(runner.candidates):
+        row = {}
+        for side in ((reference, rcx) if k % 2 else (rcx, reference)):
+            row |= side(cand)
+        rows.append(row)
+        print(f"[{k + 1:2d}/{args.archs}] " + "  ".join(f"{n} {v:6.3f}" for n, v in row.items()) + f"  {cand.arch.id}",
+              flush=True)
+    total = {n: sum(r[n] for r in rows) for n in rows[0]}
+    ref, rcx_eval, rcx_feat = total["ref features"] + total["ref sklearn"], total["rcx evaluate"], total["rcx features"]
+    print(f"\nCPU seconds over {args.archs} architectures: " + ", ".join(f"{n} {v:.2f}" for n, v in total.items()))
+    print(f"rcx: forward passes {rcx_feat / rcx_eval:.1%} of evaluate, the rest {rcx_eval - rcx_feat:.2f} s "
+          f"({(rcx_eval - rcx_feat) / args.archs:.3f} s per architecture)")
+    print(f"start / evaluate {total['rcx start'] / rcx_eval:.3f}x (per-architecture median "
+          f"{statistics.median(r['rcx start'] / r['rcx evaluate'] for r in rows):.3f}x); reference / start "
+          f"{ref / total['rcx start']:.2f}x")
+    print(f"reference / rcx evaluate {ref / rcx_eval:.2f}x (per-architecture median "
+          f"{statistics.median((r['ref features'] + r['ref sklearn']) / r['rcx evaluate'] for r in rows):.2f}x); "
+          f"forward passes alone {total['ref features'] / rcx_feat:.2f}x; "
+          f"ceiling (reference / rcx forward passes) {ref / rcx_feat:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
