@@ -13,8 +13,8 @@ machine; run with ``--threads 1``) of:
   the CPU has AVX512-BF16, channels-last, the input staged once per run, unread convolution
   outputs skipped), measured again on their own; ``evaluate - features`` is the rest: build,
   initialisation, the ridge solve and the prediction. ``start`` is ``evaluate`` with the code
-  paths of the start of issue 21's second pass (``benchmarks/issue21_start.py``: per-batch normalisation, an extra warm-up batch, every
-  convolution output computed).
+  paths of the start of issue 21's second pass (``benchmarks/issue21_start.py``: per-batch
+  normalisation, an extra warm-up batch, every convolution output computed).
 
 The ratio ``reference total / rcx features`` is the most any change outside the forward passes
 could give at this precision; ``reference features / rcx features`` is the forward passes' own.
