@@ -188,8 +188,9 @@ class RcxApp(App[int]):
 
     def on_devices_listed(self, message: DevicesListed) -> None:
         self.cuda_devices = message.devices
-        if isinstance(self.screen, PlanScreen):
-            self.screen.show_devices()
+        screen = self.screen_stack[-1] if self.screen_stack else None  # none left once the app is closing
+        if isinstance(screen, PlanScreen):
+            screen.show_devices()
 
     def on_unmount(self) -> None:
         self.run_control.close_log()

@@ -273,3 +273,15 @@ async def test_small_terminal_help_and_palette(tmp_path, registry):
         commands = [c.title for c in app.get_system_commands(app.screen)]
         for title in ("Plan screen", "Run screen", "Results screen", "Start run", "Export CSV", "Cancel run"):
             assert title in commands
+
+
+def test_a_device_list_that_arrives_after_the_screens_closed_is_kept_quietly(tmp_path) -> None:
+    """The device probe runs in a thread; its answer may come after the app popped its screens
+    (at quit): the app keeps the list and raises nothing (it raised ScreenStackError)."""
+    from rcx.tui.messages import DevicesListed
+
+    plan = tiny_plan(tmp_path)
+    app = _app(load_registry(), plan)
+    assert not app.screen_stack
+    app.on_devices_listed(DevicesListed([("cuda:0 (test)", "cuda:0")]))
+    assert app.cuda_devices == [("cuda:0 (test)", "cuda:0")]
