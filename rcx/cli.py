@@ -49,8 +49,9 @@ class UsageError(Exception):
 
 
 def _visible_columns(table, all_columns: bool) -> list[str]:
-    """The terminal view drops error columns, empty columns and evaluator metrics that repeat
-    the architecture's own summary (params, flops, features, ratio)."""
+    """The terminal view drops error columns, empty columns (not a status column: an empty one
+    says ``pending``) and evaluator metrics that repeat the architecture's own summary (params,
+    flops, features, ratio)."""
     from rcx.core.results import ARCH_COLUMNS
 
     if all_columns:
@@ -60,7 +61,7 @@ def _visible_columns(table, all_columns: bool) -> list[str]:
         ev_name, _, metric = c.rpartition(".")
         if ev_name and (metric in ARCH_COLUMNS or metric == "error"):
             continue
-        if c != "arch" and all(r.get(c) is None for r in table.rows):
+        if c != "arch" and not c.endswith(".status") and all(r.get(c) is None for r in table.rows):
             continue
         cols.append(c)
     return cols
@@ -81,6 +82,14 @@ def _arch_copies(table) -> set[str]:
     return out
 
 
+def _with_pending(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` for a terminal table: a missing ``<instance>.status`` (an evaluation not run yet)
+    reads :data:`~rcx.core.results.PENDING`, as in the TUI; the rows themselves are not changed."""
+    from rcx.core.results import PENDING
+
+    return [{k: PENDING if v is None and k.endswith(".status") else v for k, v in r.items()} for r in rows]
+
+
 def write_results(table, rows: list[dict[str, Any]], fmt: str, all_columns: bool, title: str | None = None) -> None:
     """``rows`` of ``table`` to stdout as JSON, CSV (every column but an evaluator's copies of
     the architecture's own columns, unless ``all_columns``) or a terminal table."""
@@ -97,7 +106,7 @@ def write_results(table, rows: list[dict[str, Any]], fmt: str, all_columns: bool
         writer.writerows(rows)
     else:
         priority = None if all_columns else [*table.summary_columns(), *table.metric_columns()]
-        print_table(_visible_columns(table, all_columns), rows, title, priority=priority)
+        print_table(_visible_columns(table, all_columns), _with_pending(rows), title, priority=priority)
 
 
 # -- commands -----------------------------------------------------------------------------------
@@ -178,7 +187,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         ranked = [r for r in default_order(table) if not is_invalid(table, r)]  # invalid rows never top a table
         rows = ranked[: args.top]
         by = f"stage reached, then {sort}" if table.stage_by else sort
-        print_table(table.summary_columns(), rows, priority=["arch"],
+        print_table(table.summary_columns(), _with_pending(rows), priority=["arch"],
                     title=f"top {len(rows)} by {by} (all columns: rcx results {plan.output})")
     print(f"results: {plan.output}", file=sys.stderr)
     if failures.all_failed:

@@ -121,3 +121,32 @@ def test_wide_tables_fit_the_terminal(monkeypatch):
     assert f"{len(dropped)} more columns not shown" in lines[-1]
     piped = io.StringIO()
     assert termtable.print_table(cols, rows, "t", piped, priority=["arch"]) == []  # piped: every column
+
+
+def test_results_table_says_pending_for_evaluations_not_yet_run(tmp_path, capsys):
+    """A stopped run: two of four candidates were never evaluated. The terminal table says
+    ``pending`` as the TUI does (not an empty cell); CSV and JSON keep the missing value."""
+    import sqlite3
+
+    from rcx.core.store import Store
+
+    db = tmp_path / "results.db"
+    assert main(["run", "--headless", "-q", str(tiny_plan(tmp_path, n=4))]) == 0
+    with sqlite3.connect(db) as conn:
+        waiting = [a for (a,) in conn.execute("SELECT arch FROM evaluations ORDER BY arch LIMIT 2")]
+        conn.executemany("DELETE FROM evaluations WHERE arch=?", [(a,) for a in waiting])
+    conn.close()
+    store = Store.open(db)
+    store.set_run_state(1, "interrupted")  # as a stopped run leaves it
+    store.close()
+    capsys.readouterr()
+
+    assert main(["results", str(db)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for arch in waiting:
+        line = next(ln for ln in lines if arch[:12] in ln)
+        assert "pending" in line, line
+    assert sum("pending" in ln for ln in lines) == 2, lines
+    assert main(["results", str(db), "--format", "json"]) == 0
+    rows = {r["arch"]: r for r in json.loads(capsys.readouterr().out)}
+    assert [rows[a]["ridge_rfm.status"] for a in waiting] == [None, None]

@@ -21,6 +21,9 @@ ARCH_COLUMNS = ("params", "flops", "features", "ratio", "out_shape")
 CPU_COLUMN = "cpu_s"
 """``<instance>.cpu_s``: the CPU seconds (core-seconds) the store recorded for the evaluation,
 beside the wall time an evaluator reports as its ``seconds`` metric."""
+PENDING = "pending"
+"""The status a table shows for an evaluation that has not run yet: its row's ``<instance>.status``
+is None (the results file has no evaluation), which JSON and CSV keep as null/empty."""
 
 
 @dataclass

@@ -19,7 +19,7 @@ from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 from textual.widgets._data_table import RowKey, default_cell_formatter, measure
 
-from rcx.core.results import ResultsTable
+from rcx.core.results import PENDING, ResultsTable
 from rcx.termtable import format_value
 from rcx.tui.state import RowFilter, view_columns
 
@@ -28,8 +28,6 @@ CHUNK = 500
 ID_WIDTH = 32
 """Characters an architecture id takes in the table at most: a longer one (a NAS-Bench-201 cell
 is 80-odd) is cut in its middle; the Detail view (enter) shows it whole."""
-PENDING = "pending"
-"""The status shown for an evaluation that has not run yet (the results file has none)."""
 
 
 class IdCell(str):
