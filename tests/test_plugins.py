@@ -104,3 +104,23 @@ def test_third_party_evaluator_gets_plan_validation():
         parse_plan(text, registry)
     paths = {p.path for p in info.value.problems}
     assert paths == {"evaluators.echo.scale", "evaluators.echo.colour"}
+
+
+#: What a ``batch_size`` help must name: which batch the number sizes.
+BATCH_KINDS = ("fixed scoring batch", "scoring batch of", "per forward pass", "training minibatch")
+
+
+def test_every_batch_size_says_which_batch_it_sizes(registry):
+    """A ``batch_size`` is one of three things (the score's fixed batch, the images per forward
+    pass, the training minibatch); its help says which, for the built-ins, the bundled plugins
+    and the example plugin of the docs."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "plugins"))
+    try:
+        from example_evaluator import MeanActivation
+    finally:
+        sys.path.pop(0)
+    evaluators = [registry.get("evaluator", e.name) for e in registry.all("evaluator")] + [MeanActivation]
+    helps = {c.name: o.help for c in evaluators for o in c.options if o.name == "batch_size"}
+    assert {"naswot", "snip", "zen", "zico", "cvu", "ridge_rfm", "mean_activation"} <= set(helps)
+    vague = {name: h for name, h in helps.items() if not any(k in h for k in BATCH_KINDS)}
+    assert not vague, vague

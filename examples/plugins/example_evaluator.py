@@ -20,7 +20,7 @@ class MeanActivation(Evaluator):
     version = "1"
     help = "mean |activation| of the feature extractor on one fixed batch (a toy proxy)"
     options = [
-        Option("batch_size", int, 16, "images in the fixed batch", min=1),
+        Option("batch_size", int, 16, "size of the one fixed scoring batch: changes the score", min=1),
         Option("init", str, "kaiming_normal", "weight init scheme", choices=INIT_SCHEMES),
     ]
     metrics = [Metric("mean_abs", "activation", higher_is_better=True, help="mean |feature|")]

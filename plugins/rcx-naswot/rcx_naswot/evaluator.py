@@ -1,6 +1,6 @@
 """NASWOT: how differently a randomly initialised network's ReLUs switch on different images.
 
-For a minibatch of ``N`` images every ReLU unit gives a binary code per image (1 where the unit
+For a fixed batch of ``N`` images every ReLU unit gives a binary code per image (1 where the unit
 is active). With ``c_i`` the concatenated code of image ``i`` over all ReLU layers and ``N_A``
 its length, the kernel is ``K[i, j] = N_A - hamming(c_i, c_j)`` (the number of units on which
 images ``i`` and ``j`` agree), accumulated layer by layer as ``C C^T + (1 - C)(1 - C)^T``. The
@@ -159,11 +159,13 @@ def build_network(space: Any, arch: Any, in_shape: tuple[int, int, int], all_edg
 class NASWOT(Evaluator):
     name = "naswot"
     version = "2"
-    help = "NASWOT (Mellor et al. 2021): log|K_H| of binary ReLU codes over a minibatch; higher is better."
+    help = "NASWOT (Mellor et al. 2021): log|K_H| of binary ReLU codes over one fixed batch; higher is better."
     headline = ("score", "relu_units")
     statuses = ("done", "degenerate")
     options = [
-        Option("batch_size", int, 128, "images in the minibatch (drawn once per run from the training split)", min=2),
+        Option("batch_size", int, 128, "size of the one fixed scoring batch (drawn once per run from the training "
+               "split, the same images for every candidate) whose N x N kernel is scored in one forward pass: "
+               "changes the score (reference code: 128)", min=2),
         Option("trials", int, 1, "random initialisations; the score is their mean", min=1),
         Option("init", str, "default", "weight init scheme (rcx.api.INIT_SCHEMES)", choices=INIT_SCHEMES),
         Option("bn_mode", str, "train", "BatchNorm: train = batch statistics, eval = running statistics",

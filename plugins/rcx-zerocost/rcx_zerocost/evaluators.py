@@ -67,9 +67,12 @@ BATCH_STREAM = "zerocost"
 """The seed stream of the shared batch: proxies with equal ``batch_size`` share their images."""
 
 
-def _batch_size(default: int = 64, minimum: int = 1) -> Option:
-    return Option("batch_size", int, default, "images in the batch, drawn once per run from the training split "
-                  "(zero-cost-nas: 64)", min=minimum)
+def _batch_size(minimum: int = 1, use: str = "passed whole through the network") -> Option:
+    """The ``batch_size`` option of a proxy that scores training images: the size of the one
+    fixed scoring batch (``use``: how the proxy feeds it to the network)."""
+    return Option("batch_size", int, 64, "size of the one fixed scoring batch (drawn once per run from the training "
+                  f"split, shared by every candidate and every proxy with this batch_size; {use}): changes the "
+                  "score (zero-cost-nas: 64)", min=minimum)
 
 
 TRIALS = Option("trials", int, 1, "random initialisations; the score is their mean", min=1)
@@ -330,7 +333,9 @@ class Zen(ZeroCostProxy):
     uses_images = False
     degenerate_hint = "the perturbation does not change the features (log 0) or a BatchNorm variance is 0"
     options = [
-        _batch_size(),
+        Option("batch_size", int, 64, "size of the scoring batch of Gaussian-noise inputs (no training images; "
+               "drawn per trial from the plan seed, the same for every candidate; passed whole through the "
+               "network): changes the score", min=1),
         TRIALS,
         Option("init", str, "gaussian", "weight init: gaussian = N(0, 1) weights, zero biases (Zen-NAS), or an "
                "rcx.api.INIT_SCHEMES scheme", choices=("gaussian", *INIT_SCHEMES)),
@@ -381,7 +386,8 @@ class Zico(_LossProxy):
     help = "ZiCo (Li et al. 2023): sum over layers of log sum mean|g|/std(g) across batch splits."
     degenerate_hint = "no layer's gradient varies across the splits"
     options = [
-        _batch_size(minimum=2), TRIALS, INIT, BN_MODE, LOSS, LAYOUT,
+        _batch_size(minimum=2, use="cut into `splits` parts, one forward and backward each"),
+        TRIALS, INIT, BN_MODE, LOSS, LAYOUT,
         Option("splits", int, 2, "parts the batch is cut into, one gradient each (reference: 2)", min=2),
     ]
     metrics = _metrics("", "ZiCo score")
