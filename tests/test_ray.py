@@ -302,7 +302,9 @@ def test_a_worker_that_is_never_placed_fails_to_start_and_the_run_goes_on(local_
     path = gate_plan(tmp_path, folder, hold=held, n=6)
     events: list = []
     result: dict = {}
-    settings = ExecutionSettings("ray", workers=3, worker_timeout=5)
+    # Long enough for Ray to start the two placeable workers' processes on a loaded machine (a
+    # placed worker has a pid, and then only SETUP_TIMEOUT applies), short enough for the suite.
+    settings = ExecutionSettings("ray", workers=3, worker_timeout=20)
     thread = threading.Thread(
         target=lambda: result.setdefault("table", run(path, gate_registry, settings, events=events)[0]))
     thread.start()
