@@ -2,7 +2,8 @@
 
 ``gate`` (a test-only evaluator plugin) scores an architecture by its parameter count and
 leaves a file ``<dir>/<arch>.<pid>.<n>.started`` for every attempt. The architecture named by
-its ``hold`` option then waits, checking for a cancel, until ``<dir>/release`` exists: a test
+its ``hold`` option (``*``: every architecture) then waits, checking for a cancel, until
+``<dir>/release`` exists: a test
 sees the started file, knows which worker process holds the evaluation (the pid in the name)
 and kills it or cancels the run at exactly that point, with no race against timing.
 
@@ -35,13 +36,13 @@ class Gate(Evaluator):
 
     name = "gate"
     options = [Option("dir", str, "", "folder for the started/release files"),
-               Option("hold", str, "", "architecture id that waits for <dir>/release")]
+               Option("hold", str, "", "architecture id that waits for <dir>/release (*: every one)")]
     metrics = [Metric("params", "count", False, "the architecture's parameter count")]
 
     def evaluate(self, ctx: EvalContext) -> EvalResult:
         folder = Path(self.config["dir"])
         (folder / f"{ctx.arch.id}.{os.getpid()}.{next(_attempts)}.started").touch()
-        if ctx.arch.id == self.config["hold"]:
+        if self.config["hold"] in (ctx.arch.id, "*"):
             while not (folder / "release").exists():
                 ctx.check_cancel()
                 time.sleep(0.02)
@@ -65,6 +66,15 @@ def wait_started(folder: Path, arch: str, attempts: int = 1, deadline_s: float =
         assert time.monotonic() < end, f"{arch} never started {attempts} time(s)"
         time.sleep(0.05)
     return pids
+
+
+def wait_workers_held(folder: Path, workers: int, deadline_s: float = 300) -> None:
+    """Block until ``workers`` distinct worker processes have started an evaluation (with
+    ``hold = "*"``: until every worker is held; a hang guard, not a speed bound)."""
+    end = time.monotonic() + deadline_s
+    while len({int(p.name.split(".")[-3]) for p in folder.glob("*.started")}) < workers:
+        assert time.monotonic() < end, f"fewer than {workers} workers started an evaluation"
+        time.sleep(0.05)
 
 
 def ray_env(tmp: Path) -> dict[str, str]:

@@ -24,7 +24,7 @@ from rcx.plugins import load_registry
 
 from . import ray_gate
 from .conftest import ROOT, tiny_plan
-from .ray_gate import gate_plan, ray, wait_started
+from .ray_gate import gate_plan, ray, wait_started, wait_workers_held
 
 TIMING = ("throughput", "seconds", "cpu_s")  # measured, not computed: the only columns allowed to differ
 
@@ -260,10 +260,11 @@ def logged(text: str):
 def test_pause_holds_the_calls_that_have_not_started_and_says_how_many_finish(local_ray, gate_registry, tmp_path):
     """Two calls are queued per worker; pausing while one worker holds an evaluation lets only
     the started evaluations finish: every gate evaluation that started has finished when the
-    log says so, and the run completes after resuming, each evaluation recorded once."""
+    log says so, and the run completes after resuming, each evaluation recorded once. Every gate
+    evaluation holds until released, so both workers are held when the pause comes (whatever
+    the machine's speed): their queued calls have not started."""
     folder = tmp_path / "gate"
-    held = arch_ids(gate_plan(tmp_path, folder, n=6), gate_registry)[1]
-    path = gate_plan(tmp_path, folder, hold=held, n=6)
+    path = gate_plan(tmp_path, folder, hold="*", n=6)
     plan = load_plan(path, gate_registry)
     pause, events = threading.Event(), []
     executor = make_executor(RAY2)
@@ -272,7 +273,7 @@ def test_pause_holds_the_calls_that_have_not_started_and_says_how_many_finish(lo
     thread = threading.Thread(target=runner.run, args=(store,))
     thread.start()
     try:
-        wait_started(folder, held)
+        wait_workers_held(folder, 2)
         pause.set()
         said = wait_for(events, logged("paused: no evaluation starts until resumed"))
         assert "still finishing" in said.message
