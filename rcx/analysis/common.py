@@ -173,6 +173,13 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
 
 
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman's rank correlation of two equal-length 1-D arrays (scipy; nan when undefined)."""
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(x, y).statistic)
+
+
 def status_column(table: ResultsTable, column: str) -> str | None:
     """``<instance>.status`` for an evaluator's metric column, None for other columns."""
     inst, dot, _ = column.rpartition(".")

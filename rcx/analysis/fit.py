@@ -39,6 +39,7 @@ from rcx.analysis.common import (
     fmt_r,
     load_table,
     parse_int_list,
+    spearman,
     usable_rows,
 )
 from rcx.analysis.proxies import _difference, _pm
@@ -109,12 +110,6 @@ def _kendall(x: np.ndarray, y: np.ndarray) -> float:
     return float(kendalltau(x, y).statistic)
 
 
-def _spearman(x: np.ndarray, y: np.ndarray) -> float:
-    from scipy.stats import spearmanr
-
-    return float(spearmanr(x, y).statistic)
-
-
 def fit_report(table, truth: str, *, metrics: Sequence[str] | None = None, labels: Sequence[int] = (50, 100),
                repeats: int = 20, model: str = "forest", seed: int = 0) -> FitReport:
     """Fit on ``L`` labelled architectures, rank the rest; see the module docstring."""
@@ -165,7 +160,7 @@ def fit_report(table, truth: str, *, metrics: Sequence[str] | None = None, label
             if every is not None:
                 lineup[f"rank-avg(all {len(proxies)} scores)"] = every[rest]
             for method, score in lineup.items():
-                results.setdefault(method, []).append((_kendall(score, t[rest]), _spearman(score, t[rest])))
+                results.setdefault(method, []).append((_kendall(score, t[rest]), spearman(score, t[rest])))
         base = np.array([k for k, _ in results["params"]])
         for method, pairs in results.items():
             k = np.array([a for a, _ in pairs])

@@ -36,6 +36,7 @@ from rcx.analysis.common import (
     emit,
     fmt_r,
     load_table,
+    spearman,
     split_columns,
     usable_rows,
 )
@@ -55,7 +56,6 @@ from rcx.analysis.proxies import (
 from rcx.analysis.truth import resolve_names
 
 if TYPE_CHECKING:
-    import numpy as np
 
     from rcx.core.results import ResultsTable
 
@@ -112,12 +112,6 @@ def _direction(table: ResultsTable, name: str) -> bool:
     raise AnalysisError(f"{name} has no declared direction to rank by")
 
 
-def _spearman(x: np.ndarray, y: np.ndarray) -> float:
-    from scipy.stats import spearmanr
-
-    return float(spearmanr(x, y).statistic)
-
-
 def transfer_rows(table: ResultsTable, truth: str, label: str, metrics: Sequence[str], *,
                   baselines: Sequence[str] = BASELINES, partial: str = "params", boot: int = 1000,
                   seed: int = 0) -> list[TransferRow]:
@@ -151,7 +145,7 @@ def transfer_rows(table: ResultsTable, truth: str, label: str, metrics: Sequence
         if n < MIN_N or np.ptp(x) == 0 or np.ptp(t) == 0:
             row.note = f"n < {MIN_N}" if n < MIN_N else "constant"
             continue
-        row.spearman = _spearman(x, t)
+        row.spearman = spearman(x, t)
         row.kendall = float(kendalltau(x, t).statistic)
         idx = resample_indices(n, boot, np.random.default_rng([seed, zlib.crc32(label.encode()),
                                                                 zlib.crc32(mc.name.encode())]))
@@ -169,7 +163,7 @@ def transfer_rows(table: ResultsTable, truth: str, label: str, metrics: Sequence
                 row.baseline_spearman[base.name] = math.nan
                 row.vs[base.name] = (math.nan, math.nan, math.nan)
                 continue
-            rho_z = _spearman(z, t)
+            rho_z = spearman(z, t)
             row.baseline_spearman[base.name] = rho_z
             lo, hi = percentile_interval(rho_b - _in_chunks(bootstrap_spearman, z, t, idx))
             row.vs[base.name] = (row.spearman - rho_z, lo, hi)
