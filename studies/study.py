@@ -125,7 +125,7 @@ def run(plan: Path, every_min: float, extra: list[str]) -> int:
     db = plan_output(plan)
     name = db.name.removesuffix(".db")
     print(pull(name, db.parent), flush=True)
-    cmd = ["rcx", "run", "--headless", str(plan), "--db", str(db), "--threads", "1", "-q", *extra]
+    cmd = [sys.executable, "-m", "rcx", "run", "--headless", str(plan), "--db", str(db), "--threads", "1", "-q", *extra]
     proc = subprocess.Popen(cmd, cwd=ROOT)
     last = time.monotonic()
     while proc.poll() is None:
@@ -226,7 +226,7 @@ def render(args: str, runs: Path = RUNS) -> str:
         with PUBLISHED.open("rb") as fh:
             published = tomllib.load(fh)[option.strip().removeprefix("published=")]
     argv = [RUNS_PATH.sub(lambda _: f"{runs}/", a) for a in shlex.split(args)]
-    cmd = [sys.executable, *argv[1:]] if argv[0] == "python" else ["rcx", *argv]
+    cmd = [sys.executable, *argv[1:]] if argv[0] == "python" else [sys.executable, "-m", "rcx", *argv]
     out = subprocess.run([*cmd, "--format", "csv"], cwd=ROOT, capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(f"rcx {args}: exit {out.returncode}\n{out.stderr}")
