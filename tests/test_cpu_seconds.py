@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 
 import pytest
@@ -13,6 +14,7 @@ import torch
 from rcx.api import EvalResult, Evaluator, Metric
 from rcx.api.evaluator import EvalContext
 from rcx.cli import main
+from rcx.core.cputime import cpu_stopwatch, main_thread_clock
 from rcx.core.results import results_table
 from rcx.core.runner import evaluate_one
 from rcx.core.store import SCHEMA_VERSION, Store
@@ -62,6 +64,78 @@ def test_an_evaluation_that_burns_cpu_records_its_cpu_seconds(space_arch):
     failed = evaluate_one(Broken({}), _ctx(space_arch))
     assert done.status == "done" and done.cpu_s is not None and done.cpu_s >= BURN_S
     assert failed.status == "failed" and failed.cpu_s is not None and failed.cpu_s >= BURN_S
+
+
+MAIN_BURN_S = 0.5  # CPU seconds the main thread spends while an evaluation runs in another thread
+
+
+class Waiter(Evaluator):
+    """Says it has started, waits (no CPU) until told to go, then burns :data:`BURN_S` CPU
+    seconds of its own thread."""
+
+    name = "waiter"
+    metrics = [Metric("score", "", True)]
+
+    def __init__(self, config, entered: threading.Event, go: threading.Event) -> None:
+        super().__init__(config)
+        self.entered, self.go = entered, go
+
+    def evaluate(self, ctx: EvalContext) -> EvalResult:
+        self.entered.set()
+        self.go.wait()
+        c0, x = time.thread_time(), 0
+        while time.thread_time() - c0 < BURN_S:
+            x += 1
+        return EvalResult("done", {"score": 1.0})
+
+
+@pytest.mark.skipif(not hasattr(time, "pthread_getcpuclockid"), reason="no per-thread CPU clocks here")
+def test_a_busy_main_thread_does_not_count_into_an_evaluation_in_another_thread(space_arch):
+    """The TUI's case: the evaluation in a worker thread, the main thread drawing meanwhile.
+    The main thread burns MAIN_BURN_S CPU seconds (its own clock: no wall-clock bound) while the
+    evaluation waits; only the evaluation's own BURN_S count."""
+    entered, go = threading.Event(), threading.Event()
+    outcomes = []
+    thread = threading.Thread(target=lambda: outcomes.append(evaluate_one(Waiter({}, entered, go), _ctx(space_arch))))
+    thread.start()
+    assert entered.wait(300)  # a hang guard
+    c0, x = time.thread_time(), 0
+    while time.thread_time() - c0 < MAIN_BURN_S:
+        x += 1
+    go.set()
+    thread.join()
+    (outcome,) = outcomes
+    assert outcome.status == "done" and outcome.cpu_s is not None
+    assert BURN_S <= outcome.cpu_s < BURN_S + MAIN_BURN_S / 2
+
+
+def test_cpu_stopwatch_takes_the_other_threads_advance_off_the_process_clock():
+    process, main = iter([10.0, 13.0]), iter([100.0, 102.5])
+    assert cpu_stopwatch(lambda: next(process), lambda: next(main))() == pytest.approx(0.5)
+    process = iter([10.0, 13.0])
+    assert cpu_stopwatch(lambda: next(process), None)() == pytest.approx(3.0)  # no per-thread clock: the process's
+    process, main = iter([10.0, 11.0]), iter([100.0, 102.0])
+    assert cpu_stopwatch(lambda: next(process), lambda: next(main))() == 0.0  # never negative
+
+    readings = iter([100.0])
+
+    def gone_at_the_end() -> float:
+        value = next(readings, None)
+        if value is None:
+            raise OSError(22, "Invalid argument")  # clock_gettime on an ended thread's clock
+        return value
+
+    process = iter([10.0, 13.0])
+    assert cpu_stopwatch(lambda: next(process), gone_at_the_end)() == pytest.approx(3.0)
+
+
+def test_the_main_thread_takes_nothing_off_its_own_evaluations():
+    assert threading.current_thread() is threading.main_thread() and main_thread_clock() is None
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(main_thread_clock()))
+    thread.start()
+    thread.join()
+    assert (seen[0] is not None) == hasattr(time, "pthread_getcpuclockid")
 
 
 def _old_schema(path, version: int) -> None:

@@ -33,6 +33,7 @@ from rcx.api.arch import SearchSpace
 from rcx.api.dataset import ImageDataset
 from rcx.api.evaluator import Cancelled, EvalContext, Evaluator, InvalidArchitecture
 from rcx.core import events as ev
+from rcx.core.cputime import cpu_stopwatch, main_thread_clock
 from rcx.core.device import device_name, resolve_device, use_threads
 from rcx.core.failures import format_traceback
 from rcx.core.plan import Plan
@@ -105,22 +106,27 @@ def evaluate_one(evaluator: Evaluator, ctx: EvalContext) -> Outcome:
     """Run ``evaluator`` on one candidate and turn whatever happens into its :class:`Outcome`,
     with the CPU seconds it took (``cpu_s``; the mapping itself is :func:`_outcome`).
 
-    The CPU time is the delta of this process's CPU clock (:func:`time.process_time`, the same
-    count as ``getrusage(RUSAGE_SELF)``: user + system time of every thread of the process)
-    around the evaluation. Every thread counts, so torch's intra-op pool, BLAS threads and any
-    thread the evaluator starts are included, and other processes sharing the cores are not:
-    the figure is the evaluation's cost in core-seconds, steady on a busy machine where its wall
-    time is not. It is exact when the process runs one evaluation at a time, which every
-    executor does (the in-process executor runs tasks one after another; each Ray worker runs
-    one task at a time in its own process). What else the process does meanwhile counts too:
-    in the TUI its screen updates (a small overcount), on a Ray worker its message loop (idle
-    while it waits). A thread's own clock (:func:`time.thread_time`) would miss torch's worker
-    threads, so it is not used. Child processes are not counted (no shipped evaluator starts
-    one). On a GPU it is the host's CPU time only.
+    The CPU time (:mod:`rcx.core.cputime`) is the delta of this process's CPU clock
+    (:func:`time.process_time`, the same count as ``getrusage(RUSAGE_SELF)``: user + system time
+    of every thread of the process) around the evaluation, less the main thread's own CPU time
+    over the same span when the evaluation runs in another thread and the platform has
+    per-thread clocks (Linux): the TUI draws its screen in the main thread while its run's
+    evaluations go on in a worker thread, and a Ray worker waits there. Every other thread
+    counts, so torch's intra-op pool, BLAS threads and any thread the evaluator starts are
+    included, and other processes sharing the cores are not: the figure is the evaluation's
+    cost in core-seconds, steady on a busy machine where its wall time is not. It is exact when
+    the process runs one evaluation at a time, which every executor does (the in-process
+    executor runs tasks one after another; each Ray worker runs one task at a time in its own
+    process), and nothing but the main thread works meanwhile on something else: other Python
+    threads still count (the TUI's reloads of the results file, a small overcount), as does
+    the main thread where no per-thread clock exists (Windows). A thread's own clock
+    (:func:`time.thread_time`) would miss torch's worker threads, so it is not used alone.
+    Child processes are not counted (no shipped evaluator starts one). On a GPU it is the
+    host's CPU time only.
     """
-    c0 = time.process_time()
+    count = cpu_stopwatch(others=main_thread_clock())
     outcome = _outcome(evaluator, ctx)
-    outcome.cpu_s = time.process_time() - c0
+    outcome.cpu_s = count()
     return outcome
 
 
