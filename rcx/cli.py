@@ -212,8 +212,10 @@ def is_results_file(path: Path) -> bool:
 
 def stored_plan(db: Path, registry: Any) -> Any:
     """The plan of the latest run in results file ``db``, validated, with ``db`` as its output:
-    running it resumes that run. ``UsageError`` when the file holds no run."""
-    from rcx.core.plan import parse_plan
+    running it resumes that run. The ids an ``ids`` sampler read from its ``file`` come from the
+    stored run, so the file is not read again (a relative one was relative to the plan's folder,
+    which the results file does not know). ``UsageError`` when the file holds no run."""
+    from rcx.core.plan import file_ids, parse_plan
     from rcx.core.store import Store, StoreError
 
     try:
@@ -224,7 +226,8 @@ def stored_plan(db: Path, registry: Any) -> Any:
             store.close()
     except StoreError as exc:
         raise UsageError(str(exc)) from None
-    return parse_plan(run.plan_text, registry, source=f"{db} (the plan of run {run.id}, {run.name!r})", output=db)
+    return parse_plan(run.plan_text, registry, source=f"{db} (the plan of run {run.id}, {run.name!r})", output=db,
+                      file_ids=file_ids(run.plan.get("sampler") or {}))
 
 
 def default_order(table) -> list[dict[str, Any]]:

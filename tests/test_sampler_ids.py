@@ -134,3 +134,85 @@ def test_an_ids_run_evaluates_what_a_results_csv_names(registry, tmp_path):
     tail = rest[rest.index("\n["):]
     second.write_text(f'{head}[sampler]\nkind = "ids"\nfile = "{csv_path}"\n{tail}')
     assert [r["arch"] for r in run_table(load_plan(second, registry), registry).rows] == top
+
+
+def _ids_run_in_two_folders(tmp_path, registry, monkeypatch):
+    """A plan in A reading A/top.csv, its results file in B, the current directory a third
+    folder: the first run evaluated all three ids; its last evaluation is then removed, as a
+    stop would have left it. Returns (plan path, results file, ids, the rows kept)."""
+    import sqlite3
+
+    from rcx.cli import main
+
+    a, b, elsewhere = tmp_path / "A", tmp_path / "B", tmp_path / "elsewhere"
+    for folder in (a, b, elsewhere):
+        folder.mkdir()
+    monkeypatch.chdir(elsewhere)
+    space = registry.get("space", "ksd")(layers=2)
+    ids = [space.arch_at(i).id for i in (7, 3, 11)]
+    (a / "top.csv").write_text("arch\n" + "\n".join(ids) + "\n")
+    (b / "top.csv").write_text(f"arch\n{space.arch_at(1).id}\n")  # another file of that name, beside the results
+    db = b / "results.db"
+    plan = a / "plan.toml"
+    plan.write_text(f'output = "{db}"\n' + ids_plan('file = "top.csv"'))
+    assert main(["run", "--headless", str(plan), "-q", "--top", "0"]) == 0
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM evaluations WHERE rowid = (SELECT MAX(rowid) FROM evaluations)")
+        kept = sorted(conn.execute("SELECT arch, evaluator, state, metrics_json, finished FROM evaluations"))
+    conn.close()
+    assert len(kept) == 2
+    return plan, db, ids, kept
+
+
+def _rows(db) -> list[tuple]:
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    try:
+        return sorted(conn.execute("SELECT arch, evaluator, state, metrics_json, finished FROM evaluations"))
+    finally:
+        conn.close()
+
+
+def test_a_run_resumes_from_its_results_file_alone_with_the_ids_its_file_held(registry, tmp_path, monkeypatch):
+    """The ids file was relative to the plan's folder, which the results file does not know:
+    the resume takes the ids stored with the run, reads no file (neither B/top.csv beside the
+    results nor the original, removed here), and evaluates the same candidates."""
+    from rcx.cli import main
+
+    plan, db, ids, kept = _ids_run_in_two_folders(tmp_path, registry, monkeypatch)
+    (plan.parent / "top.csv").unlink()
+    assert main(["run", "--headless", str(db), "-q", "--top", "0"]) == 0
+    rows = _rows(db)
+    assert sorted(r[0] for r in rows) == sorted(ids) and all(r[2] in ("done", "invalid") for r in rows)
+    assert set(kept) <= set(rows)  # nothing computed is lost nor recomputed
+    store = Store.open_readonly(db)
+    try:
+        assert store.run(None).id == 1  # the same run, resumed
+    finally:
+        store.close()
+
+
+def test_a_resume_from_the_plan_whose_ids_file_is_gone_is_one_message_and_keeps_the_results(
+        registry, tmp_path, monkeypatch, capsys):
+    from rcx.cli import main
+
+    plan, db, _, kept = _ids_run_in_two_folders(tmp_path, registry, monkeypatch)
+    (plan.parent / "top.csv").unlink()
+    capsys.readouterr()
+    assert main(["run", "--headless", str(plan), "-q", "--top", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("sampler.file: cannot read") == 1 and str(plan.parent / "top.csv") in err
+    assert _rows(db) == kept
+
+
+def test_ids_read_before_stand_for_the_file_and_are_checked(registry, tmp_path):
+    space = registry.get("space", "ksd")(layers=2)
+    ids = [space.arch_at(i).id for i in (4, 9)]
+    text = ids_plan('file = "nowhere.csv"')
+    plan = parse_plan(text, registry, source=str(tmp_path / "p.toml"), file_ids=ids)
+    assert plan.sampler["ids"] == ids and plan.sampler["file"] == "nowhere.csv"
+    found = problems(text, registry, source=str(tmp_path / "p.toml"))  # without them: the file is read
+    assert [p.path for p in found] == ["sampler.file"] and "cannot read" in found[0].message
+    with pytest.raises(PlanError, match="id 2 of those read from nowhere.csv before"):
+        parse_plan(text, registry, source="p.toml", file_ids=[ids[0], "bogus"])

@@ -29,6 +29,7 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -244,8 +245,17 @@ def load_plan(path: str | Path, registry: Registry, output: str | Path | None = 
     return parse_plan(text, registry, source=str(path), output=output)
 
 
-def parse_plan(text: str, registry: Registry, source: str = "plan", output: str | Path | None = None) -> Plan:
-    """Validate plan text; raises :class:`PlanError` listing every problem at once."""
+def parse_plan(text: str, registry: Registry, source: str = "plan", output: str | Path | None = None, *,
+               file_ids: Sequence[str] | None = None) -> Plan:
+    """Validate plan text; raises :class:`PlanError` listing every problem at once.
+
+    ``source`` names the plan in messages; a relative ``sampler.file`` is read from its folder.
+    ``file_ids``: the ids that file held when the plan was first read (:func:`file_ids` of a
+    stored run's plan, or of the driver's plan for a Ray worker): used instead of reading the
+    file again, so a plan read back elsewhere (a resume from its results file, a worker on
+    another node, a plan whose file moved) names the same candidates. Ignored unless the
+    sampler reads a file.
+    """
     try:
         raw = tomli.loads(text)
     except ValueError as exc:  # tomli: TOMLDecodeError, or Python's limit on an integer's digits
@@ -324,7 +334,7 @@ def parse_plan(text: str, registry: Registry, source: str = "plan", output: str 
                 problems.append(("sampler.kind", f"the {space} space declares no parameter grid, so it cannot be "
                                                  "searched; use random, exhaustive or ids"))
             if kind == "ids" and not any(p.startswith("sampler") for p, _ in problems):
-                sampler["ids"] = _chosen_ids(sampler, space_obj, source, text, lines, problems)
+                sampler["ids"] = _chosen_ids(sampler, space_obj, source, text, lines, problems, file_ids)
             if hint is not None and not any(p.startswith(("sampler", "space")) for p, _ in problems):
                 problems += _fit_problems(space_obj, sampler, top.get("seed"), hint[2])
 
@@ -407,9 +417,20 @@ def search_objectives(plan: Plan, registry: Registry) -> list[Any]:
 _MAX_ID_PROBLEMS = 10
 
 
+def file_ids(sampler: Mapping[str, Any]) -> list[str] | None:
+    """The ids the ``ids`` sampler read from its ``file``, from a validated plan's ``sampler``
+    or a stored run's (``plan["sampler"]`` of :class:`~rcx.core.store.RunInfo`: the normalised
+    plan holds them); None for a sampler that reads no file, or a stored plan without them."""
+    ids = sampler.get("ids")
+    if sampler.get("kind") != "ids" or sampler.get("file") is None or not isinstance(ids, list):
+        return None
+    return [str(i) for i in ids]
+
+
 def _chosen_ids(sampler: dict[str, Any], space: Any, source: str, text: str, lines: dict[str, int],
-                problems: list[tuple[str, str]]) -> list[str]:
-    """The ``ids`` sampler's canonical ids, from ``ids = [...]`` or the CSV ``file``.
+                problems: list[tuple[str, str]], known: Sequence[str] | None = None) -> list[str]:
+    """The ``ids`` sampler's canonical ids, from ``ids = [...]`` or the CSV ``file`` (``known``:
+    the ids read from that file before, see :func:`parse_plan`'s ``file_ids``).
 
     Appends a problem per unknown or malformed id (at most ten, then a count); an id in the plan
     points at its own line (``sampler.ids[i]`` in ``lines``), one in the file names its line there.
@@ -417,7 +438,10 @@ def _chosen_ids(sampler: dict[str, Any], space: Any, source: str, text: str, lin
     from rcx.core.samplers import parse_ids, read_ids_file
 
     found: list[tuple[str, str]] = []
-    if sampler.get("file") is not None:
+    if sampler.get("file") is not None and known is not None:
+        ids, bad = parse_ids(space, list(enumerate(known, start=1)))
+        found = [("sampler.file", f"id {i} of those read from {sampler['file']} before: {msg}") for i, msg in bad]
+    elif sampler.get("file") is not None:
         path = Path(sampler["file"]).expanduser()
         if not path.is_absolute() and source != "plan":
             path = Path(source).parent / path

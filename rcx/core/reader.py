@@ -58,12 +58,20 @@ class StoreReader:
 
     def plan_text(self) -> str | None:
         """The plan text of the file's latest run (None when the file has no readable run)."""
+        stored = self.stored_plan()
+        return stored[0] if stored else None
+
+    def stored_plan(self) -> tuple[str, dict[str, Any]] | None:
+        """The file's latest run's plan: its text and its normalised form (which holds what the
+        plan read from other files: :func:`rcx.core.plan.file_ids`); None when the file has no
+        readable run."""
         try:
             store = self._open()
         except StoreError:
             return None
         try:
-            return store.run().plan_text
+            run = store.run()
+            return run.plan_text, run.plan if isinstance(run.plan, dict) else {}
         except (StoreError, sqlite3.Error):
             return None
         finally:

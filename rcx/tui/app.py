@@ -57,17 +57,26 @@ def quit_prompt(db_path: Path | None) -> str:
 
 def draft_from_results(path: Path) -> tuple[PlanDraft, str] | None:
     """The plan of the latest run in the results file ``path`` as a draft writing to ``path``,
-    with the plan's text (None when the file has no readable run or plan)."""
+    with the plan's text (None when the file has no readable run or plan). The ids its ``ids``
+    sampler read from a file come with it (:attr:`PlanDraft.file_ids`): the run resumes without
+    reading that file again."""
     import tomli
 
-    text = StoreReader(path).plan_text()
-    if text is None:
+    from rcx.core.plan import file_ids
+
+    stored = StoreReader(path).stored_plan()
+    if stored is None:
         return None
+    text, normalized = stored
     try:
         draft = PlanDraft.from_toml(text)
     except tomli.TOMLDecodeError:
         return None
     draft.output = str(path)
+    sampler = normalized.get("sampler")
+    ids = file_ids(sampler) if isinstance(sampler, dict) else None
+    if ids is not None and isinstance(sampler, dict):
+        draft.file_ids = (str(sampler["file"]), ids)
     return draft, text
 
 

@@ -106,6 +106,10 @@ class PlanDraft:
     evaluators: dict[str, Component] = field(default_factory=dict)
     path: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: ``(sampler.file as written, the ids read from it)`` of a draft opened from a results file:
+    #: while the draft's ``sampler.file`` says the same, validation uses those ids instead of
+    #: reading the file again (a relative file was relative to the plan's folder, not known here)
+    file_ids: tuple[str, list[str]] | None = None
 
     @classmethod
     def from_toml(cls, text: str, path: Path | None = None) -> PlanDraft:
@@ -145,8 +149,9 @@ class PlanDraft:
     def validate(self, registry: Registry) -> tuple[Plan | None, list[Problem]]:
         """The validated plan, or the validator's problems."""
         source = str(self.path) if self.path else f"{self.name}.toml"
+        known = self.file_ids[1] if self.file_ids and self.sampler.get("file") == self.file_ids[0] else None
         try:
-            return parse_plan(self.to_toml(), registry, source=source), []
+            return parse_plan(self.to_toml(), registry, source=source, file_ids=known), []
         except PlanError as exc:
             return None, exc.problems
 

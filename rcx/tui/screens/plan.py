@@ -195,6 +195,7 @@ class PlanScreen(Screen):
             space=Component(self._picked("#pick-space"), self.query_one("#form-space", OptionForm).values()),
             sampler=self.query_one("#form-sampler", OptionForm).values() if self._rest_mounted else old.sampler,
             evaluators={} if self._rest_mounted else dict(old.evaluators), path=old.path, extra=old.extra,
+            file_ids=old.file_ids,
         )
         for inst in self.query_one("#pick-evaluators", SelectionList).selected if self._rest_mounted else ():
             comp = old.evaluators.get(inst, Component(inst))
