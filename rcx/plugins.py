@@ -81,12 +81,30 @@ def disabled_plugins(environ: Mapping[str, str] | None = None) -> set[str]:
 
 
 def disable_plugins(names: Iterable[str]) -> None:
-    """Add ``names`` to ``RCX_DISABLE_PLUGINS`` in this process's environment (so worker
-    processes started from it inherit them) and forget a registry loaded before."""
+    """Add ``names`` to ``RCX_DISABLE_PLUGINS`` in this process's environment (so processes
+    started from it inherit them) and forget a registry loaded before. Ray workers, which may
+    run on other nodes, do not inherit it: the driver hands them its set
+    (:func:`set_disabled_plugins`)."""
     global _cached
     merged = sorted(disabled_plugins() | {n.strip() for n in names if n.strip()})
     if merged:
         os.environ[DISABLE_ENV] = ",".join(merged)
+    _cached = None
+
+
+def set_disabled_plugins(names: Iterable[str]) -> None:
+    """Make exactly ``names`` this process's disabled plugins: ``RCX_DISABLE_PLUGINS`` set to
+    them (removed when there are none), whatever it said before, and a registry loaded before
+    forgotten when that changes the set. A Ray worker takes its driver's set this way
+    (:class:`rcx.exec.worker.EvalWorker`)."""
+    global _cached
+    wanted = {n.strip() for n in names if n.strip()}
+    if wanted == disabled_plugins():
+        return
+    if wanted:
+        os.environ[DISABLE_ENV] = ",".join(sorted(wanted))
+    else:
+        os.environ.pop(DISABLE_ENV, None)
     _cached = None
 
 

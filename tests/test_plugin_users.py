@@ -15,7 +15,7 @@ from rcx.cli import main, split_plugin_flags
 from rcx.core.plan import PlanError, parse_plan, plan_needs
 from rcx.plugins import DISABLE_ENV, load_registry
 
-from .conftest import ROOT, fake_dist
+from .conftest import ROOT, fake_dist, tiny_plan
 
 CLASHING = """
 from rcx.api import EvalResult, Evaluator, Metric, hookimpl
@@ -89,6 +89,23 @@ def test_disabled_plugin_is_not_loaded_and_plans_say_so(fresh_registry, capsys):
     assert os.environ[DISABLE_ENV] == "naswot"  # worker processes inherit it
     assert main(["plugins"]) == 0
     assert "(disabled)" in capsys.readouterr().out
+
+
+def test_a_worker_takes_exactly_the_drivers_disabled_plugins(fresh_registry, monkeypatch, tmp_path, registry):
+    """The Ray worker's setup (a plain class here): the set the driver hands it replaces the one
+    its own process's environment holds (a node's setting), for the plugins it loads and the
+    processes it starts."""
+    from rcx.core.plan import load_plan
+    from rcx.exec.worker import EvalWorker
+
+    monkeypatch.setenv(DISABLE_ENV, "rcx-zerocost")  # this node's own setting
+    plan = load_plan(tiny_plan(tmp_path, n=1), registry)
+    EvalWorker("w0", plan.text, plan.source, plan.hash, "cpu", 1, disabled=["naswot"]).setup()
+    assert os.environ[DISABLE_ENV] == "naswot"
+    names = rcx.plugins.get_registry().names("evaluator")
+    assert "naswot" not in names and "zico" in names
+    rcx.plugins.set_disabled_plugins([])
+    assert DISABLE_ENV not in os.environ and "naswot" in rcx.plugins.get_registry().names("evaluator")
 
 
 def test_a_missing_plugin_package_is_named_once_without_follow_on_errors(monkeypatch):

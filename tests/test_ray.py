@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 import pytest
+import torch
 
 from rcx.core import events as ev
 from rcx.core.plan import load_plan
@@ -321,3 +322,36 @@ def test_a_worker_that_is_never_placed_fails_to_start_and_the_run_goes_on(local_
     last = [e for e in events if isinstance(e, ev.Workers)][-1]
     assert {w.name: w.state for w in last.workers}["w3"] == "failed"
     assert {e.worker for e in events if isinstance(e, ev.EvalFinished)} <= {"w1", "w2"}
+
+
+def test_a_worker_takes_the_drivers_disabled_plugins_and_ids_not_its_environments(local_ray, registry, tmp_path,
+                                                                                     monkeypatch):
+    """A worker on another node shares neither the driver's environment nor its files. Here
+    Ray's processes started before the variable was set (the module's instance), as a remote
+    node's would, and the plan's ids file is gone once the driver has read it: the worker still
+    leaves the driver's disabled plugin out, and sets up with the driver's ids."""
+    from rcx.plugins import DISABLE_ENV
+
+    space = registry.get("space", "ksd")(channels=8)
+    (tmp_path / "top.csv").write_text(f"arch\n{space.arch_at(5).id}\n{space.arch_at(2).id}\n")
+    path = tiny_plan(tmp_path)
+    head, _, rest = path.read_text().partition("[sampler]")
+    path.write_text(f'{head}[sampler]\nkind = "ids"\nfile = "top.csv"\n{rest[rest.index(chr(10) + "["):]}')
+    plan = load_plan(path, registry)
+    (tmp_path / "top.csv").unlink()
+    monkeypatch.setenv(DISABLE_ENV, "rcx-test-gate")  # the gate plugin, which every worker here can load
+
+    def seen(worker) -> tuple[str | None, list[str]]:  # runs in the worker's process
+        from rcx.plugins import get_registry
+
+        return os.environ.get(DISABLE_ENV), get_registry().names("evaluator")
+
+    executor = make_executor(ExecutionSettings("ray", workers=1))
+    try:
+        slot = executor._add_worker(Runner(plan, registry, executor=executor), torch.device("cpu"))
+        (setup,) = list(executor._setups)
+        assert ray.get(setup)["device"] == "cpu"  # set up with the driver's ids: the file is not read
+        env, evaluators = ray.get(slot.actor.__ray_call__.remote(seen))
+    finally:
+        executor.close()
+    assert env == "rcx-test-gate" and "gate" not in evaluators and "ridge_rfm" in evaluators

@@ -7,6 +7,9 @@ submits each task as a streaming generator call, keeps at most :data:`IN_FLIGHT_
 calls per worker (Ray's "limit pending tasks" pattern with ``ray.wait``), and hands every
 message back to the runner as it arrives: task started, progress, curve points, the outcome.
 The runner is the only writer of the results file, and records each task exactly once.
+A worker gets the plan as the driver read it: its text, the plugins the driver disabled and the
+ids its sampler read from a file (arguments of the actor, not this process's environment, which
+a worker on another node does not share; see :class:`~rcx.exec.worker.EvalWorker`).
 
 Faults: a worker that dies (its process killed, its node gone) loses its tasks to the other
 workers and is replaced (Ray itself retries nothing, so no result can arrive twice); the
@@ -42,9 +45,11 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
 from rcx.api.evaluator import Cancelled
 from rcx.core import events as ev
+from rcx.core.plan import file_ids
 from rcx.core.runner import CANCELLED, ExecutorError, Outcome, Runner, Task
 from rcx.exec import ExecutionSettings
 from rcx.exec.worker import EvalWorker
+from rcx.plugins import disabled_plugins
 
 IN_FLIGHT_PER_WORKER = 2
 """Calls submitted to one worker at a time: one running, one queued behind it (no idle gap)."""
@@ -212,7 +217,8 @@ class RayExecutor:
         actor = RemoteWorker.options(
             num_cpus=self.settings.cpus_per_worker, num_gpus=self._gpus(device), max_restarts=0, max_task_retries=0,
             name=None,
-        ).remote(name, plan.text, plan.source, plan.hash, device.type, self.settings.threads())
+        ).remote(name, plan.text, plan.source, plan.hash, device.type, self.settings.threads(),
+                 disabled=sorted(disabled_plugins()), file_ids=file_ids(plan.sampler))
         slot = _Slot(name, actor)
         self._slots.append(slot)
         self._pings[actor.ping.options(concurrency_group="control").remote()] = slot

@@ -18,7 +18,7 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -42,12 +42,28 @@ class EvalWorker:
     this node's plugins). ``device_kind``: ``cpu`` or ``cuda`` (a GPU worker computes on the
     first GPU it sees: Ray gives each worker its own ``CUDA_VISIBLE_DEVICES``). ``threads``:
     torch CPU threads per evaluation.
+
+    ``disabled``: the driver's disabled plugins (:func:`rcx.plugins.disabled_plugins`), which
+    become exactly this process's (:func:`rcx.plugins.set_disabled_plugins`) before it loads
+    its plugins; None: this process's own ``RCX_DISABLE_PLUGINS``. ``file_ids``: the ids the
+    plan's ``ids`` sampler read from its ``file`` on the driver (:func:`rcx.core.plan.file_ids`),
+    so this node reads no file (a relative one is relative to the driver's plan folder).
+
+    Both travel as arguments of the actor, with the plan's text, rather than in the environment
+    (Ray's ``runtime_env`` ``env_vars``): an argument reaches a worker on any node the same way,
+    whatever that node's own environment or the cluster's runtime environment set-up, it
+    replaces a value the node's environment sets (``env_vars`` can set a variable but not
+    remove it), and a worker is built the same way outside Ray (the tests). The plan hash
+    check in :meth:`setup` catches what still differs between the nodes' installations.
     """
 
     def __init__(self, name: str, plan_text: str, plan_source: str, plan_hash: str, device_kind: str,
-                 threads: int) -> None:
+                 threads: int, *, disabled: Sequence[str] | None = None,
+                 file_ids: Sequence[str] | None = None) -> None:
         self.name = name
         self.plan_text, self.plan_source, self.plan_hash = plan_text, plan_source, plan_hash
+        self.disabled = None if disabled is None else tuple(disabled)
+        self.file_ids = None if file_ids is None else list(file_ids)
         self.device_kind = device_kind
         self.threads = max(1, int(threads))
         self.cancel_event = threading.Event()
@@ -73,11 +89,13 @@ class EvalWorker:
         ``{"node", "pid", "device"}``. Raises with a clear message when this node cannot serve
         the plan (another plan hash, no such device, a dataset it cannot load)."""
         from rcx.core.plan import parse_plan
-        from rcx.plugins import get_registry
+        from rcx.plugins import get_registry, set_disabled_plugins
 
         torch.set_num_threads(self.threads)
+        if self.disabled is not None:
+            set_disabled_plugins(self.disabled)
         registry = get_registry()
-        plan = parse_plan(self.plan_text, registry, source=self.plan_source)
+        plan = parse_plan(self.plan_text, registry, source=self.plan_source, file_ids=self.file_ids)
         if plan.hash != self.plan_hash:
             raise RuntimeError(f"worker {self.name}: the plan reads differently on {socket.gethostname()} "
                                f"(hash {plan.hash}, driver {self.plan_hash}): install the same rcx and plugins "
