@@ -9,7 +9,7 @@ oneDNN) beat today's bf16 channels-last forward on this project's CPU?
 - **int8**: :func:`rcx.nn.int8.quantize_stack` on the same network (per-channel symmetric int8
   weights, per-tensor uint8 activations observed on the first batch, ``Conv2d -> ReLU`` fused),
   then per batch: quantize the float input, the quantized stack, dequantize, flatten. Calibration
-  (a float32 forward of the first batch) and every quantize/dequantize count.
+  (a bf16 forward of the first batch; ``--calibrate-f32``: float32) and every quantize/dequantize count.
 
 Part 1, layers: representative convolutions of the sample (a first layer on 3 channels, 32->32
 with dilation and stride), 32 images each, the best of 5. Part 2, networks: the 30 architectures
@@ -17,7 +17,7 @@ and the 1,000 CIFAR-10 images of ``benchmarks/ridge_rfm.py`` (96x96), each netwo
 feature pass (train + validation) per side, alternating which side goes first; also the int8
 features' error against float32 on the first batch (max |int8 - float32| over max |float32|).
 
-    python benchmarks/ridge_int8.py [--archs 30] [--layers-only]
+    python benchmarks/ridge_int8.py [--archs 30] [--layers-only] [--calibrate-f32]
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def layers() -> None:
               f"{t_bf16 / t_int8:8.2f}x {1e3 * t_qdq:12.1f} {err:7.4f}", flush=True)
 
 
-def networks(archs: int) -> None:
+def networks(archs: int, calibrate_f32: bool, headroom: float) -> None:
     registry = load_registry()
     tmp = tempfile.TemporaryDirectory()
     root = unzip_subset(Path(tmp.name) / "cifar", 50, 50)
@@ -104,6 +104,7 @@ def networks(archs: int) -> None:
     ev.prepare(RunContext(runner.data, runner.space, runner.device, plan.seed))
     assert ev.dtype == torch.bfloat16 and ev.channels_last, "this benchmark compares against bf16 channels-last"
     inputs, b = ev.inputs, ev.batch_size
+    calibration = torch.float32 if calibrate_f32 else torch.bfloat16
 
     def build(cand) -> nn.Module:
         model = runner.space.build(cand.arch, runner.data.shape)
@@ -112,60 +113,77 @@ def networks(archs: int) -> None:
         init_weights(model, "default", generator(derive_seed(plan.seed, spec.instance, cand.arch.id), "trial", 0))
         return model
 
-    def bf16(model: nn.Module) -> None:
-        for x in inputs:
-            for _ in batched_features(model, x, None, b, torch.bfloat16, channels_last=True):
-                pass
+    def bf16(model: nn.Module) -> list[list[torch.Tensor]]:
+        return [[f for _, f in batched_features(model, x, None, b, torch.bfloat16, channels_last=True)]
+                for x in inputs]
 
-    def int8(model: nn.Module) -> None:
-        q = quantize_stack(model, inputs[0][:b])
+    def int8(model: nn.Module) -> list[list[torch.Tensor]]:
+        q = quantize_stack(model, inputs[0][:b], calibration, headroom)
         with torch.inference_mode():
-            for x in inputs:
-                for i in range(0, x.shape[0], b):
-                    q(x[i:i + b]).flatten(1)
+            return [[q(x[i:i + b]).flatten(1) for i in range(0, x.shape[0], b)] for x in inputs]
+
+    def accuracy(feats: list[list[torch.Tensor]]) -> float:
+        train, val = (ev._batches(torch.cat(f)) for f in feats)
+        return ev._readout(train, val, feats[0][0].shape[1])["val_acc"]
+
+    def error(model: nn.Module, x: torch.Tensor) -> float:
+        """max |int8 - float32| / max |float32| on the batch ``x``."""
+        with torch.inference_mode():
+            ref = model(x)
+            return float((quantize_stack(model, inputs[0][:b], calibration, headroom)(x) - ref).abs().max()
+                         / ref.abs().max())
 
     model = build(runner.candidates[0])
     bf16(model), int8(model)  # untimed: first calls pick kernels
     rows = []
     print(f"\nnetworks ({archs} ksd architectures, {sum(x.shape[0] for x in inputs)} images at 96x96, batch {b}; "
-          "CPU s per network's feature pass):")
+          f"calibration in {str(calibration).removeprefix('torch.')}, headroom {headroom}; CPU s per network's "
+          "feature pass; val accuracy of the ridge readout (lambda 1) on each side's features; int8 error vs "
+          "float32 on the calibration batch / the last validation batch):")
     for k, cand in enumerate(runner.candidates):
         model = build(cand)
-        row = {}
+        row, feats = {}, {}
         for name, side in (("bf16", bf16), ("int8", int8))[:: 1 if k % 2 else -1]:
             c0 = clock()
-            side(model)
+            feats[name] = side(model)
             row[name] = clock() - c0
         c0 = clock()
-        quantize_stack(model, inputs[0][:b])
+        quantize_stack(model, inputs[0][:b], calibration, headroom)
         row["calibration"] = clock() - c0
-        with torch.inference_mode():
-            ref = model(inputs[0][:b]).flatten(1)
-            row["err"] = float((quantize_stack(model, inputs[0][:b])(inputs[0][:b]).flatten(1) - ref).abs().max()
-                               / ref.abs().max())
+        row |= {f"acc {name}": accuracy(f) for name, f in feats.items()}
+        row["err"], row["err val"] = error(model, inputs[0][:b]), error(model, inputs[1][-b:])
         rows.append(row)
         print(f"[{k + 1:2d}/{archs}] bf16 {row['bf16']:6.3f}  int8 {row['int8']:6.3f} (calibration "
-              f"{row['calibration']:.3f})  {row['bf16'] / row['int8']:5.2f}x  err {row['err']:.4f}  {cand.arch.id}",
+              f"{row['calibration']:.3f})  {row['bf16'] / row['int8']:5.2f}x  acc {100 * row['acc bf16']:5.1f} / "
+              f"{100 * row['acc int8']:5.1f} %  err {row['err']:.4f} / {row['err val']:.4f}  {cand.arch.id}",
               flush=True)
     t_bf16, t_int8 = sum(r["bf16"] for r in rows), sum(r["int8"] for r in rows)
     ratios = [r["bf16"] / r["int8"] for r in rows]
+    diffs = [100 * (r["acc int8"] - r["acc bf16"]) for r in rows]
     print(f"\nCPU seconds over {archs} networks: bf16 {t_bf16:.2f}, int8 {t_int8:.2f} (calibration "
           f"{sum(r['calibration'] for r in rows):.2f}): bf16 / int8 {t_bf16 / t_int8:.2f}x (per network median "
-          f"{statistics.median(ratios):.2f}x, range {min(ratios):.2f}-{max(ratios):.2f}x); int8 error vs float32 "
-          f"median {statistics.median(r['err'] for r in rows):.4f}, max {max(r['err'] for r in rows):.4f}")
+          f"{statistics.median(ratios):.2f}x, range {min(ratios):.2f}-{max(ratios):.2f}x)")
+    print(f"mean val accuracy bf16 {statistics.mean(100 * r['acc bf16'] for r in rows):.2f} %, int8 "
+          f"{statistics.mean(100 * r['acc int8'] for r in rows):.2f} % (int8 - bf16 per network: mean "
+          f"{statistics.mean(diffs):+.2f}, range {min(diffs):+.1f} to {max(diffs):+.1f} points)")
+    for key, what in (("err", "calibration batch"), ("err val", "last validation batch")):
+        print(f"int8 error vs float32 on the {what}: median {statistics.median(r[key] for r in rows):.4f}, "
+              f"max {max(r[key] for r in rows):.4f}")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--archs", type=int, default=30)
     ap.add_argument("--layers-only", action="store_true")
+    ap.add_argument("--calibrate-f32", action="store_true", help="calibrate in float32 (default: bf16 autocast)")
+    ap.add_argument("--headroom", type=float, default=1.0, help="widen every convolution's calibrated range by this")
     args = ap.parse_args()
     torch.set_num_threads(1)
     print(f"machine: {platform.processor() or platform.machine()}, 1 thread, torch {torch.__version__}, "
           f"{torch.backends.cpu.get_cpu_capability()}")
     layers()
     if not args.layers_only:
-        networks(args.archs)
+        networks(args.archs, args.calibrate_f32, args.headroom)
     return 0
 
 
