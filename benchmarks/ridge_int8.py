@@ -58,13 +58,13 @@ LAYERS = [  # (C_in, C_out, kernel, stride, dilation, input side)
 ]
 
 
-def best(fn: Callable[[], object], n: int = 5) -> float:
-    """Least CPU seconds of ``n`` calls of ``fn`` after two untimed ones."""
-    fn(), fn()
+def best(fn: Callable[..., object], *args: object, n: int = 5) -> float:
+    """Least CPU seconds of ``n`` calls of ``fn(*args)`` after two untimed ones."""
+    fn(*args), fn(*args)
     times = []
     for _ in range(n):
         c0 = clock()
-        fn()
+        fn(*args)
         times.append(clock() - c0)
     return min(times)
 
@@ -82,10 +82,10 @@ def layers() -> None:
         with torch.inference_mode():
             xb = x.bfloat16()  # inside a network, the previous layer's bf16 output
             with torch.autocast("cpu", dtype=torch.bfloat16):
-                t_bf16 = best(lambda: model(xb))
+                t_bf16 = best(model, xb)
             qx = torch.quantize_per_tensor(x, q.input_q.scale, q.input_q.zero_point, torch.quint8)
-            t_int8 = best(lambda: q.layers(qx))  # inside a network, the previous layer's quint8 output
-            t_qdq = best(lambda: q(x))  # quantize the float input, dequantize the output
+            t_int8 = best(q.layers, qx)  # inside a network, the previous layer's quint8 output
+            t_qdq = best(q, x)  # quantize the float input, dequantize the output
             ref = model(x)
             err = float((q(x) - ref).abs().max() / ref.abs().max())
         print(f"{c_in:>4} {c_out:>4} {k:>2} {s} {d} {side:>5}    {1e3 * t_bf16:7.1f} {1e3 * t_int8:7.1f} "
