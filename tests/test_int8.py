@@ -99,7 +99,7 @@ def test_other_modules_refused():
     with pytest.raises(ValueError, match="Conv2d and ReLU.*BatchNorm2d"):
         quantize_stack(nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU()), images(2, 0))
     with pytest.raises(ValueError, match="Conv2d and ReLU"):
-        quantize_stack(nn.Conv2d(3, 4, 3), images(2, 0))  # type: ignore[arg-type]
+        quantize_stack(nn.Conv2d(3, 4, 3), images(2, 0))
 
 
 def test_qparams_cover_zero_exactly():
@@ -110,3 +110,12 @@ def test_qparams_cover_zero_exactly():
     assert x.dequantize()[3] == pytest.approx(3.0, abs=q.scale)  # beyond the range: saturates
     assert QParams.of_range(0.5, 2.0) == QParams(2.0 / 255, 0)  # the range always holds 0
     assert QParams.of_range(0.0, 0.0) == QParams(1.0, 0)  # a dead layer
+
+
+def test_headroom_widens_every_convolution_range():
+    model = ksd("k5-3-3_s1-2-1_d1-1-1")
+    x = images(8, 6)
+    plain, wide = quantize_stack(model, x), quantize_stack(model, x, headroom=2.0)
+    assert wide.input_q == plain.input_q  # the input's range is the data's
+    for a, b in zip(plain.layers, wide.layers, strict=True):
+        assert b.scale == pytest.approx(2 * a.scale) and b.zero_point == a.zero_point == 0  # ReLU outputs

@@ -14,8 +14,10 @@ convolutions at that rate (BENCHMARKS.md, "int8 features"). :func:`quantize_stac
   saturate;
 - **output**: dequantised to float32, so the features go to the same ridge solver.
 
-The quantized tensor API is CPU-only; PyTorch marks its creation functions deprecated (a warning
-from 2.10 on), so this module silences that warning where it calls them.
+The quantized tensor API is CPU-only here. PyTorch 2.14 warns that its creation functions
+(``torch.quantize_per_tensor`` and the like) are deprecated and will be removed in a future
+release (pytorch/pytorch#184982); this module silences that warning where it calls them, and
+``tests/test_int8.py`` fails the day they go.
 """
 
 from __future__ import annotations
@@ -108,14 +110,16 @@ def _ranges(modules: list[nn.Module], x: torch.Tensor, dtype: torch.dtype) -> li
     return out
 
 
-def quantize_stack(model: nn.Sequential, calibration: torch.Tensor, dtype: torch.dtype = torch.float32,
+def quantize_stack(model: nn.Module, calibration: torch.Tensor, dtype: torch.dtype = torch.float32,
                    headroom: float = 1.0) -> Int8Stack:
-    """The int8 version of ``model`` (``Conv2d`` and ``ReLU`` modules only, ``Identity`` allowed),
-    its activation ranges observed on ``calibration`` ((B, C, H, W) float, the layout the stack
-    will get) with the float modules run in ``dtype`` (bfloat16: half float32's calibration
-    cost on a CPU with AVX512-BF16; the ranges differ by bf16 rounding, 0.4 % at most), every
-    convolution's range widened by ``headroom`` (other batches exceed the calibration batch's
-    maximum now and then, and saturate); raises ValueError for any other module."""
+    """The int8 version of ``model``, an ``nn.Sequential`` of ``Conv2d`` and ``ReLU`` modules
+    (``Identity`` allowed; raises ValueError for any other module).
+
+    The activation ranges are observed on ``calibration`` ((B, C, H, W) float, in the layout the
+    stack will get) with the float modules run in ``dtype`` (bfloat16 halves float32's cost on
+    a CPU with AVX512-BF16; the ranges then differ by bf16 rounding, well under 1 %); every
+    convolution's range is widened by ``headroom`` (other batches exceed the calibration
+    batch's range now and then, and saturate at it)."""
     import torch.ao.nn.intrinsic.quantized as nniq
     import torch.ao.nn.quantized as nnq
 
