@@ -21,9 +21,10 @@ Defaults and what they mean:
 - ``dtype = "int8"`` (x86 CPUs, ``Conv2d``/``ReLU`` stacks such as ``ksd``): the same random
   network run by PyTorch's quantized int8 kernels (:mod:`rcx.nn.int8`: per-channel int8
   weights, uint8 activations whose ranges are observed on the first training batch, in bfloat16
-  where the CPU has it), features dequantised to float32 for the same solver; 1.5-1.8x the
-  bf16 forward's speed on this project's AVX512-VNNI CPU, features within about 2 % of float32
-  (BENCHMARKS.md, "int8 features"). Not the default.
+  where the CPU has it), features dequantised to float32 for the same solver; 1.6-1.7x the
+  bf16 forward's speed on this project's AVX512-VNNI CPU (per network 1.1-1.8x), the same mean
+  accuracy, features within about 2 % of float32 (values beyond the first batch's range
+  saturate at it; BENCHMARKS.md, "int8 features"). Not the default.
 - ``layout = "auto"``: the feature extractor runs channels-last (NHWC) on every device: with
   bfloat16 on this project's CPU 1.5-5x faster than contiguous on NAS-Bench-201 cells; the
   features differ from a contiguous run by rounding only (BENCHMARKS.md, "All training-free
