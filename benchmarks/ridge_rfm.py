@@ -7,11 +7,12 @@ one architecture after the other): torch forward in float32 batches of 32, then 
 results store and all) with screening off. Both run 1 trial and 5 trials per architecture.
 
     python benchmarks/ridge_rfm.py [--archs 30] [--trials 1,5] [--data DIR] [--device cpu] \\
-        [--per-class 50] [--resize 96]
+        [--per-class 50] [--resize 96] [--dtype int8]
 
 DIR is an image-folder tree; by default the needed files are unzipped from
 ``../shared/data/cifar10-jpeg.zip`` into a temporary directory. ``--device`` is rcx's side
-(the reference stays the blog's CPU script whatever the device).
+(the reference stays the blog's CPU script whatever the device); ``--dtype`` sets rcx's
+``ridge_rfm.dtype`` (default: the option's default, ``auto``).
 """
 
 from __future__ import annotations
@@ -105,6 +106,7 @@ def main() -> None:
     ap.add_argument("--per-class", type=int, default=50, help="training and test images per class (10 classes)")
     ap.add_argument("--resize", type=int, default=96, help="image side (seed 001: STL-10's 96)")
     ap.add_argument("--device", default="cpu", help="rcx's device (cpu, cuda, auto); the reference runs on the CPU")
+    ap.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "int8"), help="rcx's ridge_rfm.dtype")
     args = ap.parse_args()
     registry = load_registry()
     with tempfile.TemporaryDirectory() as tmp:
@@ -113,7 +115,8 @@ def main() -> None:
               f"torch {torch.__version__}, {torch.backends.cpu.get_cpu_capability()}; rcx on {args.device}")
         for trials in [int(t) for t in args.trials.split(",")]:
             plan = parse_plan(PLAN.format(root=root, archs=args.archs, trials=trials, device=args.device,
-                                          resize=args.resize, images=10 * args.per_class), registry)
+                                          resize=args.resize, images=10 * args.per_class)
+                              + (f'dtype = "{args.dtype}"\n' if args.dtype else ""), registry)  # [evaluators.ridge_rfm]
             t_ref, acc_ref = reference(plan, registry, trials)
             t_rcx, acc_rcx, dtype = rcx_run(plan, registry, Path(tmp) / f"bench{trials}.db")
             print(f"trials={trials}: reference {args.archs / t_ref:.3f} arch/s ({t_ref:.1f} s), "

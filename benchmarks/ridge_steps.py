@@ -18,8 +18,10 @@ machine; run with ``--threads 1``) of:
 
 The ratio ``reference total / rcx features`` is the most any change outside the forward passes
 could give at this precision; ``reference features / rcx features`` is the forward passes' own.
+``--int8`` adds ``rcx int8 evaluate`` and ``rcx int8 features``: the same with
+``dtype = "int8"`` (the same weights; the features include the int8 network's calibration).
 
-    python benchmarks/ridge_steps.py [--archs 30] [--threads 1]
+    python benchmarks/ridge_steps.py [--archs 30] [--threads 1] [--int8]
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
     ap.add_argument("--per-class", type=int, default=50)
     ap.add_argument("--resize", type=int, default=96)
+    ap.add_argument("--int8", action="store_true", help='also ridge_rfm with dtype = "int8"')
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -69,6 +72,9 @@ def main() -> int:
     data, space, spec = runner.data, runner.space, plan.evaluators[0]
     ev, old = (registry.get("evaluator", spec.plugin)(spec.options) for _ in range(2))
     ev.prepare(RunContext(data, space, runner.device, plan.seed))
+    ev8 = registry.get("evaluator", spec.plugin)({**spec.options, "dtype": "int8"}) if args.int8 else None
+    if ev8 is not None:
+        ev8.prepare(RunContext(data, space, runner.device, plan.seed))
     with ridge_start():
         old.prepare(RunContext(data, space, runner.device, plan.seed))
     mean, std = torch.tensor(data.mean).view(1, -1, 1, 1), torch.tensor(data.std).view(1, -1, 1, 1)
@@ -103,11 +109,23 @@ def main() -> int:
         model = model.to(memory_format=torch.channels_last if ev.channels_last else torch.contiguous_format)
         init_weights(model.train(), "default", generator(ctx.seed, "trial", 0))
         c3 = clock()
+        forward(ev, model)
+        out = {"rcx start": c1 - c0, "rcx evaluate": c2 - c1, "rcx features": clock() - c3}
+        if ev8 is not None:
+            c0 = clock()
+            ev8.evaluate(ctx)
+            c1 = clock()
+            forward(ev8, ev8._quantize(model))
+            out |= {"rcx int8 evaluate": c1 - c0, "rcx int8 features": clock() - c1}
+        return out
+
+    def forward(ev, model) -> None:
+        """The forward passes of ``ev``'s inputs through ``model`` as ``ev.evaluate`` runs them."""
+        dtype = torch.float32 if ev.int8 else ev.dtype  # int8: the quantized stack takes float32
         for x in ev.inputs:
             normalize = None if x.is_floating_point() else ev.normalize
-            for _ in batched_features(model, x, normalize, ev.batch_size, ev.dtype, channels_last=ev.channels_last):
+            for _ in batched_features(model, x, normalize, ev.batch_size, dtype, channels_last=ev.channels_last):
                 pass
-        return {"rcx start": c1 - c0, "rcx evaluate": c2 - c1, "rcx features": clock() - c3}
 
     rcx(runner.candidates[0])  # untimed warm-up: first calls pick kernels
     reference(runner.candidates[0])
@@ -131,6 +149,13 @@ def main() -> int:
           f"{statistics.median((r['ref features'] + r['ref sklearn']) / r['rcx evaluate'] for r in rows):.2f}x); "
           f"forward passes alone {total['ref features'] / rcx_feat:.2f}x; "
           f"ceiling (reference / rcx forward passes) {ref / rcx_feat:.2f}x")
+    if ev8 is not None:
+        int8_eval, int8_feat = total["rcx int8 evaluate"], total["rcx int8 features"]
+        median = statistics.median((r["ref features"] + r["ref sklearn"]) / r["rcx int8 evaluate"] for r in rows)
+        print(f"int8: reference / rcx int8 evaluate {ref / int8_eval:.2f}x (per-architecture median {median:.2f}x);"
+              f" evaluate bf16 / int8 {rcx_eval / int8_eval:.2f}x, forward passes bf16 / int8 "
+              f"{rcx_feat / int8_feat:.2f}x ({int8_feat / int8_eval:.1%} of int8 evaluate); ceiling "
+              f"{ref / int8_feat:.2f}x")
     return 0
 
 

@@ -278,3 +278,69 @@ def test_init_seed_at_its_default_keeps_the_plan_hash(registry, tmp_path):
     assert plain.hash == explicit.hash
     assert shared.hash != plain.hash
     assert shared.normalized()["evaluators"]["ridge_rfm"]["init_seed"] == "shared"
+
+
+INT8 = pytest.mark.skipif("x86" not in torch.backends.quantized.supported_engines,
+                          reason="needs PyTorch's x86 quantized engine")
+
+
+@INT8
+def test_int8_features_are_the_same_network_within_rounding(data):
+    """dtype = int8 runs the network that dtype = float32 draws (same seed, same weights), its
+    activation ranges observed on the first training batch: there the features are within 4 % of
+    float32's largest (tests/test_int8.py says why); other batches may exceed the observed range
+    and saturate at it, which leaves the root-mean-square error within 4 % as well; the same
+    numbers on every call."""
+    space = KsdSpace(channels=8)
+    arch = space.from_id("k5-3-3_s1-2-1_d1-1-1")
+    ctx = EvalContext(arch=arch, info=space.describe(arch, data.shape), seed=1, device=CPU)
+    f32, i8 = (make(data, space, trials=1, train_size=100, val_size=60, dtype=d) for d in ("float32", "int8"))
+    assert i8.int8 and i8.dtype in (torch.float32, torch.bfloat16)  # the calibration's precision
+
+    def features(ev):
+        model = init_weights(space.build(arch, data.shape), "default", generator(1, "trial", 0)).train()
+        model = model.to(memory_format=torch.channels_last)
+        return ev._features(ev._quantize(model) if ev.int8 else model, ctx, ForwardTimer())
+
+    ref, a, b = features(f32), features(i8), features(i8)
+    assert torch.equal(a.train, b.train) and torch.equal(a.val, b.val)
+    assert a.train.dtype == torch.float32 and a.train.shape == ref.train.shape and a.val.shape == ref.val.shape
+    first = slice(0, i8.batch_size)
+    assert float((a.train[first] - ref.train[first]).abs().max() / ref.train[first].abs().max()) <= 0.04
+    for q, r in ((a.train, ref.train), (a.val, ref.val)):
+        assert float((q - r).norm() / r.norm()) <= 0.04
+
+
+@INT8
+def test_int8_accuracy_agrees_with_float32_and_is_deterministic(data):
+    """The ridge readout on int8 features: accuracies as close to float32's as bf16's must be
+    (test_bfloat16_agrees_with_float32), and the same result for the same seed."""
+    space = KsdSpace(channels=8)
+    ids = [space.arch_at(i).id for i in (100, 2000, 9000, 20000)]
+    ids = [a for a in ids if space.describe(space.from_id(a), data.shape).valid] or ["k5-3-3_s1-2-1_d1-1-1"]
+    opts = {"trials": 1, "train_size": 200, "val_size": 200, "standardize": True}
+    f32 = make(data, space, dtype="float32", **opts)
+    i8 = make(data, space, dtype="int8", **opts)
+    results = [evaluate(i8, space, a, data) for a in ids]
+    diffs = [evaluate(f32, space, a, data).metrics["val_acc"] - r.metrics["val_acc"] for a, r in zip(ids, results)]
+    assert abs(np.mean(diffs)) <= 0.03 and max(abs(d) for d in diffs) <= 0.06
+    assert results[0].extra["dtype"] == "int8"
+    again = evaluate(make(data, space, dtype="int8", **opts), space, ids[0], data)
+    assert again.trials[0] | {"throughput": 0} == results[0].trials[0] | {"throughput": 0}
+
+
+def test_int8_refused_where_it_cannot_run(data, monkeypatch):
+    """No x86 quantized engine (or not a CPU): prepare says so; a network with other modules
+    than Conv2d and ReLU fails its evaluation with the reason."""
+    import rcx.nn.int8 as int8
+
+    monkeypatch.setattr(int8, "int8_supported", lambda: False)
+    with pytest.raises(ValueError, match="int8 needs an x86 CPU"):
+        make(data, KsdSpace(channels=8), train_size=50, val_size=50, dtype="int8")
+    monkeypatch.undo()
+    if not int8.int8_supported():
+        return
+    space = DepthMultSpace(depth=[3])
+    ev = make(data, space, trials=1, train_size=50, val_size=50, dtype="int8")
+    with pytest.raises(ValueError, match="Conv2d and ReLU"):
+        evaluate(ev, space, space.arch_at(0).id, data)

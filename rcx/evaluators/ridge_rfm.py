@@ -18,6 +18,13 @@ Defaults and what they mean:
 - ``dtype = "auto"`` runs the feature extractor in bfloat16 where the device does it natively
   (CUDA, CPUs with AVX512-BF16/AMX); the ridge solve is always float32 with a float64
   fallback. BENCHMARKS.md records the accuracy agreement with float32.
+- ``dtype = "int8"`` (x86 CPUs, ``Conv2d``/``ReLU`` stacks such as ``ksd``): the same random
+  network run by PyTorch's quantized int8 kernels (:mod:`rcx.nn.int8`: per-channel int8
+  weights, uint8 activations whose ranges are observed on the first training batch, in bfloat16
+  where the CPU has it), features dequantised to float32 for the same solver; 1.6-1.7x the
+  bf16 forward's speed on this project's AVX512-VNNI CPU (per network 1.1-1.8x), the same mean
+  accuracy, features within about 2 % of float32 (values beyond the first batch's range
+  saturate at it; BENCHMARKS.md, "int8 features"). Not the default.
 - ``layout = "auto"``: the feature extractor runs channels-last (NHWC) on every device: with
   bfloat16 on this project's CPU 1.5-5x faster than contiguous on NAS-Bench-201 cells; the
   features differ from a contiguous run by rounding only (BENCHMARKS.md, "All training-free
@@ -103,7 +110,10 @@ class RidgeRFM(Evaluator):
         Option("init", str, "default", "weight init scheme", choices=INIT_SCHEMES),
         Option("bn_mode", str, "train", "BatchNorm: train = batch statistics, eval = running statistics",
                choices=("train", "eval")),
-        Option("dtype", str, "auto", "feature extractor precision", choices=("auto", "float32", "bfloat16")),
+        Option("dtype", str, "auto", "feature extractor precision: auto = bfloat16 where the device computes it "
+               "natively, else float32; int8 = PyTorch's quantized kernels (x86 CPUs, Conv2d/ReLU stacks such as "
+               "ksd; faster than bfloat16 on CPUs with VNNI, features within about 2 % of float32)",
+               choices=("auto", "float32", "bfloat16", "int8")),
         Option("layout", str, "auto", "memory layout of the feature extractor: auto = channels_last (faster on "
                "CPUs and GPUs; the features differ from contiguous by rounding), contiguous, channels_last",
                choices=("auto", "contiguous", "channels_last")),
@@ -146,6 +156,7 @@ class RidgeRFM(Evaluator):
         import torch
 
         from rcx.nn.features import choose_dtype, default_batch_size, stage_inputs
+        from rcx.nn.int8 import int8_supported
 
         data, cfg = ctx.data, self.config
         for key, split, x in (("train_size", "train", data.train_x), ("val_size", "test", data.test_x)):
@@ -163,7 +174,11 @@ class RidgeRFM(Evaluator):
         c = data.shape[0]
         mean, std = (data.mean, data.std) if cfg["normalize"] else ((0.0,) * c, (1.0,) * c)
         self.normalize = Normalizer.create(mean, std, dev)
-        self.dtype = choose_dtype(cfg["dtype"], dev)
+        self.int8 = cfg["dtype"] == "int8"
+        if self.int8 and (dev.type != "cpu" or not int8_supported()):
+            raise ValueError(f"ridge_rfm.dtype = int8 needs an x86 CPU (PyTorch's x86 quantized engine); this "
+                             f"run's device is {dev}" + ("" if dev.type != "cpu" else " without that engine"))
+        self.dtype = choose_dtype("auto" if self.int8 else cfg["dtype"], dev)  # int8: the calibration's precision
         self.batch_size = cfg["batch_size"] or default_batch_size(dev)
         self.channels_last = cfg["layout"] != "contiguous"
         self.inputs = stage_inputs([self.train_x, self.val_x], self.normalize, self.channels_last, STAGE_BYTES) \
@@ -190,7 +205,7 @@ class RidgeRFM(Evaluator):
         shared = cfg["init_seed"] == "shared"
         seed = derive_seed(self.plan_seed, self.name, ctx.arch.id) if shared else ctx.seed
         key = (ctx.arch.id, seed, cfg["init"], cfg["bn_mode"], cfg["normalize"], cfg["train_size"], cfg["val_size"],
-               str(self.dtype), self.batch_size, str(self.device), self.channels_last)
+               "int8" if self.int8 else str(self.dtype), self.batch_size, str(self.device), self.channels_last)
         cache = shared and 4 * info.features * (self.train_x.shape[0] + self.val_x.shape[0]) <= CACHE_BYTES
         warm = False  # the first forward batch for these shapes is not timed
 
@@ -203,12 +218,13 @@ class RidgeRFM(Evaluator):
             if feats is None:
                 warm = True
                 init_weights(model, cfg["init"], generator(seed, "trial", t))
+                net = self._quantize(model) if self.int8 else model
                 if cache:
-                    feats = self._features(model, ctx, timer)
+                    feats = self._features(net, ctx, timer)
                     SHARED_FEATURES.put(self.data, self.space, key, t, feats)
             if feats is None:  # streamed: the features are never held whole
-                trial = self._readout(self._stream(model, self.inputs[0], timer, ctx),
-                                      self._stream(model, self.inputs[1], timer, ctx), info.features)
+                trial = self._readout(self._stream(net, self.inputs[0], timer, ctx),
+                                      self._stream(net, self.inputs[1], timer, ctx), info.features)
                 trial["throughput"] = timer.throughput
             else:
                 trial = self._readout(self._batches(feats.train), self._batches(feats.val), info.features)
@@ -236,7 +252,7 @@ class RidgeRFM(Evaluator):
             "seconds": time.perf_counter() - t0,
         }
         extra = {
-            "dtype": str(self.dtype).removeprefix("torch."),
+            "dtype": "int8" if self.int8 else str(self.dtype).removeprefix("torch."),
             "batch_size": self.batch_size,
             "solver": sorted({tr["solver"] for tr in trials}),
         }
@@ -246,13 +262,29 @@ class RidgeRFM(Evaluator):
                 ctx: EvalContext) -> Iterator[tuple[slice, torch.Tensor]]:
         """``(rows, features)`` batches of ``images`` (uint8, or the staged float input) through
         ``model``, checking for cancel."""
+        import torch
+
         from rcx.nn.features import batched_features
 
         normalize = None if images.is_floating_point() else self.normalize
-        for rows, feats in batched_features(model, images, normalize, self.batch_size, self.dtype, timer,
+        dtype = torch.float32 if self.int8 else self.dtype  # int8: the quantized stack quantizes float32 input
+        for rows, feats in batched_features(model, images, normalize, self.batch_size, dtype, timer,
                                             self.channels_last):
             yield rows, feats
             ctx.check_cancel()
+
+    def _quantize(self, model: torch.nn.Module) -> torch.nn.Module:
+        """``model`` (initialised) as an int8 stack (:func:`rcx.nn.int8.quantize_stack`), its activation
+        ranges observed on the first training batch (the network's float input) in ``self.dtype``."""
+        import torch
+
+        from rcx.nn.int8 import quantize_stack
+
+        x = self.inputs[0][: self.batch_size]
+        if not x.is_floating_point():  # not staged: normalise as batched_features does
+            x = self.normalize(x)
+            x = x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+        return quantize_stack(model, x, self.dtype)
 
     def _batches(self, feats: torch.Tensor) -> list[tuple[slice, torch.Tensor]]:
         """Whole features as the batches the stream would have given: the readout adds them in the
