@@ -227,7 +227,7 @@ def test_unread_convolution_outputs_skipped_without_changing_a_number(data, monk
 
     space = KsdSpace(channels=8)
     arch_id = "k3-3-3_s1-2-1_d1-2-1"  # layer 2: stride 2, dilation 2 -> layer 1 computes every second row
-    ev = make(data, space, trials=2, train_size=100, val_size=60)
+    ev = make(data, space, trials=2, train_size=100, val_size=60, dtype="bfloat16")  # int8's ranges see fewer rows
     rewrites = []
     real = unread.skip_unread_outputs
     monkeypatch.setattr(unread, "skip_unread_outputs", lambda m: rewrites.append(real(m)) or rewrites[-1])
@@ -327,6 +327,23 @@ def test_int8_accuracy_agrees_with_float32_and_is_deterministic(data):
     assert results[0].extra["dtype"] == "int8"
     again = evaluate(make(data, space, dtype="int8", **opts), space, ids[0], data)
     assert again.trials[0] | {"throughput": 0} == results[0].trials[0] | {"throughput": 0}
+
+
+def test_auto_dtype_picks_int8_for_conv_relu_stacks_on_vnni_cpus_only(data, monkeypatch):
+    """dtype = "auto" on a CPU: int8 where the CPU has int8 dot products and the network is a
+    Conv2d/ReLU stack (ksd), bfloat16 or float32 for any other network (BatchNorm: depthmult)
+    and on a CPU without them, each recorded in the evaluation's extra."""
+    import rcx.nn.int8 as int8
+
+    ksd, bn = KsdSpace(channels=8), DepthMultSpace(depth=[3])
+    opts = {"trials": 1, "train_size": 64, "val_size": 32}
+    for fast in (True, False):
+        monkeypatch.setattr(int8, "int8_fast", lambda fast=fast: fast and int8.int8_supported())
+        for space, arch_id in ((ksd, "k5-3-3_s1-2-1_d1-1-1"), (bn, bn.arch_at(0).id)):
+            ev = make(data, space, **opts)
+            got = evaluate(ev, space, arch_id, data).extra["dtype"]
+            want = "int8" if fast and space is ksd and int8.int8_supported() else str(ev.dtype).removeprefix("torch.")
+            assert got == want and got in ("int8", "bfloat16", "float32")
 
 
 def test_int8_refused_where_it_cannot_run(data, monkeypatch):

@@ -15,16 +15,19 @@ Defaults and what they mean:
 - ``standardize = false`` matches seed 001 (unscaled features, lambda 1: train accuracy is
   near 100 %); ``true`` z-scores every feature with training statistics and is recommended
   with ``lambda = "loo"``.
-- ``dtype = "auto"`` runs the feature extractor in bfloat16 where the device does it natively
-  (CUDA, CPUs with AVX512-BF16/AMX); the ridge solve is always float32 with a float64
-  fallback. BENCHMARKS.md records the accuracy agreement with float32.
-- ``dtype = "int8"`` (x86 CPUs, ``Conv2d``/``ReLU`` stacks such as ``ksd``): the same random
-  network run by PyTorch's quantized int8 kernels (:mod:`rcx.nn.int8`: per-channel int8
+- ``dtype = "auto"`` picks the feature extractor's precision per device and network, from
+  measurements (BENCHMARKS.md): int8 (below) for ``Conv2d``/``ReLU`` stacks such as ``ksd`` on
+  x86 CPUs with int8 dot-product instructions (AVX512-VNNI, AVX-VNNI, AMX), otherwise bfloat16
+  where the device computes it natively (CUDA, CPUs with AVX512-BF16/AMX), else float32. The
+  ridge solve is always float32 with a float64 fallback. BENCHMARKS.md records the accuracy
+  agreement of both with float32; ``dtype = "bfloat16"`` keeps version 2's features.
+- int8 (``dtype = "int8"`` forces it; x86 CPUs, ``Conv2d``/``ReLU`` stacks only): the same
+  random network run by PyTorch's quantized int8 kernels (:mod:`rcx.nn.int8`: per-channel int8
   weights, uint8 activations whose ranges are observed on the first training batch, in bfloat16
   where the CPU has it), features dequantised to float32 for the same solver; 1.6-1.7x the
   bf16 forward's speed on this project's AVX512-VNNI CPU (per network 1.1-1.8x), the same mean
   accuracy, features within about 2 % of float32 (values beyond the first batch's range
-  saturate at it; BENCHMARKS.md, "int8 features"). Not the default.
+  saturate at it; BENCHMARKS.md, "int8 features").
 - ``layout = "auto"``: the feature extractor runs channels-last (NHWC) on every device: with
   bfloat16 on this project's CPU 1.5-5x faster than contiguous on NAS-Bench-201 cells; the
   features differ from a contiguous run by rounding only (BENCHMARKS.md, "All training-free
@@ -89,7 +92,7 @@ SHARED_FEATURES = SharedFeatures()
 
 class RidgeRFM(Evaluator):
     name = "ridge_rfm"
-    version = "2"  # 2: channels-last on a CPU too (layout = "auto")
+    version = "3"  # 2: channels-last on a CPU too (layout = "auto"); 3: auto = int8 for Conv2d/ReLU stacks (VNNI)
     help = "Random conv features + closed-form ridge readout (seeds 000 and 001)."
     headline = ("val_acc", "val_acc_std", "throughput")
     statuses = ("done", "screened")
@@ -110,9 +113,10 @@ class RidgeRFM(Evaluator):
         Option("init", str, "default", "weight init scheme", choices=INIT_SCHEMES),
         Option("bn_mode", str, "train", "BatchNorm: train = batch statistics, eval = running statistics",
                choices=("train", "eval")),
-        Option("dtype", str, "auto", "feature extractor precision: auto = bfloat16 where the device computes it "
-               "natively, else float32; int8 = PyTorch's quantized kernels (x86 CPUs, Conv2d/ReLU stacks such as "
-               "ksd; faster than bfloat16 on CPUs with VNNI, features within about 2 % of float32)",
+        Option("dtype", str, "auto", "feature extractor precision: auto = int8 for Conv2d/ReLU stacks (such as ksd) "
+               "on x86 CPUs with VNNI, else bfloat16 where the device computes it natively, else float32; int8 = "
+               "PyTorch's quantized kernels (x86 CPUs, Conv2d/ReLU stacks only; features within about 2 % of "
+               "float32, the same ridge accuracy)",
                choices=("auto", "float32", "bfloat16", "int8")),
         Option("layout", str, "auto", "memory layout of the feature extractor: auto = channels_last (faster on "
                "CPUs and GPUs; the features differ from contiguous by rounding), contiguous, channels_last",
@@ -156,7 +160,7 @@ class RidgeRFM(Evaluator):
         import torch
 
         from rcx.nn.features import choose_dtype, default_batch_size, stage_inputs
-        from rcx.nn.int8 import int8_supported
+        from rcx.nn.int8 import int8_fast, int8_supported
 
         data, cfg = ctx.data, self.config
         for key, split, x in (("train_size", "train", data.train_x), ("val_size", "test", data.test_x)):
@@ -175,6 +179,7 @@ class RidgeRFM(Evaluator):
         mean, std = (data.mean, data.std) if cfg["normalize"] else ((0.0,) * c, (1.0,) * c)
         self.normalize = Normalizer.create(mean, std, dev)
         self.int8 = cfg["dtype"] == "int8"
+        self.int8_auto = cfg["dtype"] == "auto" and dev.type == "cpu" and int8_fast()  # per network, in evaluate
         if self.int8 and (dev.type != "cpu" or not int8_supported()):
             raise ValueError(f"ridge_rfm.dtype = int8 needs an x86 CPU (PyTorch's x86 quantized engine); this "
                              f"run's device is {dev}" + ("" if dev.type != "cpu" else " without that engine"))
@@ -193,6 +198,7 @@ class RidgeRFM(Evaluator):
         import torch
 
         from rcx.nn.features import ForwardTimer
+        from rcx.nn.int8 import quantizable
         from rcx.nn.unread import skip_unread_outputs
 
         cfg, info = self.config, ctx.info
@@ -202,10 +208,11 @@ class RidgeRFM(Evaluator):
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         model.train(cfg["bn_mode"] == "train")
+        int8 = self.int8 or (self.int8_auto and quantizable(model))
         shared = cfg["init_seed"] == "shared"
         seed = derive_seed(self.plan_seed, self.name, ctx.arch.id) if shared else ctx.seed
         key = (ctx.arch.id, seed, cfg["init"], cfg["bn_mode"], cfg["normalize"], cfg["train_size"], cfg["val_size"],
-               "int8" if self.int8 else str(self.dtype), self.batch_size, str(self.device), self.channels_last)
+               "int8" if int8 else str(self.dtype), self.batch_size, str(self.device), self.channels_last)
         cache = shared and 4 * info.features * (self.train_x.shape[0] + self.val_x.shape[0]) <= CACHE_BYTES
         warm = False  # the first forward batch for these shapes is not timed
 
@@ -218,13 +225,13 @@ class RidgeRFM(Evaluator):
             if feats is None:
                 warm = True
                 init_weights(model, cfg["init"], generator(seed, "trial", t))
-                net = self._quantize(model) if self.int8 else model
+                net = self._quantize(model) if int8 else model
                 if cache:
-                    feats = self._features(net, ctx, timer)
+                    feats = self._features(net, ctx, timer, int8)
                     SHARED_FEATURES.put(self.data, self.space, key, t, feats)
             if feats is None:  # streamed: the features are never held whole
-                trial = self._readout(self._stream(net, self.inputs[0], timer, ctx),
-                                      self._stream(net, self.inputs[1], timer, ctx), info.features)
+                trial = self._readout(self._stream(net, self.inputs[0], timer, ctx, int8),
+                                      self._stream(net, self.inputs[1], timer, ctx, int8), info.features)
                 trial["throughput"] = timer.throughput
             else:
                 trial = self._readout(self._batches(feats.train), self._batches(feats.val), info.features)
@@ -252,22 +259,22 @@ class RidgeRFM(Evaluator):
             "seconds": time.perf_counter() - t0,
         }
         extra = {
-            "dtype": "int8" if self.int8 else str(self.dtype).removeprefix("torch."),
+            "dtype": "int8" if int8 else str(self.dtype).removeprefix("torch."),
             "batch_size": self.batch_size,
             "solver": sorted({tr["solver"] for tr in trials}),
         }
         return EvalResult(status, metrics, trials, extra)
 
     def _stream(self, model: torch.nn.Module, images: torch.Tensor, timer: ForwardTimer,
-                ctx: EvalContext) -> Iterator[tuple[slice, torch.Tensor]]:
+                ctx: EvalContext, int8: bool = False) -> Iterator[tuple[slice, torch.Tensor]]:
         """``(rows, features)`` batches of ``images`` (uint8, or the staged float input) through
-        ``model``, checking for cancel."""
+        ``model`` (an int8 stack when ``int8``), checking for cancel."""
         import torch
 
         from rcx.nn.features import batched_features
 
         normalize = None if images.is_floating_point() else self.normalize
-        dtype = torch.float32 if self.int8 else self.dtype  # int8: the quantized stack quantizes float32 input
+        dtype = torch.float32 if int8 else self.dtype  # int8: the quantized stack quantizes float32 input
         for rows, feats in batched_features(model, images, normalize, self.batch_size, dtype, timer,
                                             self.channels_last):
             yield rows, feats
@@ -292,11 +299,12 @@ class RidgeRFM(Evaluator):
         b = self.batch_size
         return [(slice(i, min(i + b, feats.shape[0])), feats[i:i + b]) for i in range(0, feats.shape[0], b)]
 
-    def _features(self, model: torch.nn.Module, ctx: EvalContext, timer: ForwardTimer) -> TrialFeatures:
+    def _features(self, model: torch.nn.Module, ctx: EvalContext, timer: ForwardTimer,
+                  int8: bool = False) -> TrialFeatures:
         """One initialisation's train and validation features, whole, and the throughput."""
         import torch
 
-        train, val = (torch.cat([f for _, f in self._stream(model, x, timer, ctx)]) for x in self.inputs)
+        train, val = (torch.cat([f for _, f in self._stream(model, x, timer, ctx, int8)]) for x in self.inputs)
         return TrialFeatures(train, val, timer.throughput)
 
     def _readout(self, train: Iterable[tuple[slice, torch.Tensor]], val: Iterable[tuple[slice, torch.Tensor]],
