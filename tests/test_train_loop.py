@@ -11,7 +11,16 @@ from torch import nn
 
 from rcx.api.device import Normalizer
 from rcx.api.evaluator import Cancelled
-from rcx.nn.train import CHECK_EVERY, DeviceData, TrainConfig, TrainHooks, cosine_lr, crop_flip, train
+from rcx.nn.train import (
+    CHECK_EVERY,
+    DeviceData,
+    EpochDraws,
+    TrainConfig,
+    TrainHooks,
+    cosine_lr,
+    crop_flip,
+    train,
+)
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -128,3 +137,71 @@ def test_everything_frozen_is_one_clear_error():
     model = tiny_model().requires_grad_(False)
     with pytest.raises(ValueError, match="every parameter of the model is frozen"):
         train(model, tiny_data(), TrainConfig(epochs=1), seed=0)
+
+
+def _layout_models() -> list[tuple[str, nn.Module]]:
+    """What the training evaluators train: NAS-Bench-201 cells (every op), a ResNet, its frozen
+    folded LC version and its partial-filter version, each with rcx's classifier head."""
+    from rcx.api.init import init_weights
+    from rcx.api.seeding import generator
+    from rcx.nn.lc import freeze_spatial, set_folded
+    from rcx.nn.partial import partialize
+    from rcx.nn.resnet_lc import cifar_resnet
+    from rcx.nn.train import Classifier
+    from rcx.spaces.nb201 import NB201Space
+
+    space = NB201Space(channels=8, cells=1)
+    out: list[tuple[str, nn.Module]] = []
+    for arch_id in ("|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|avg_pool_3x3~0|nor_conv_3x3~1|nor_conv_1x1~2|",
+                    "|nor_conv_1x1~0|+|skip_connect~0|nor_conv_3x3~1|+|skip_connect~0|avg_pool_3x3~1|none~2|"):
+        features = space.build(space.from_id(arch_id), (3, 16, 16))
+        out.append((arch_id, Classifier(features, features(torch.zeros(1, 3, 16, 16)).flatten(1).shape[1], 4)))
+    out.append(("resnet", Classifier(cifar_resnet(8, 4, 0, 3), 16, 4)))
+    lc = Classifier(cifar_resnet(8, 4, 4, 3), 16, 4)
+    set_folded(lc, True)
+    out.append(("lc frozen", lc))
+    partial = Classifier(cifar_resnet(8, 4, 0, 3), 16, 4)
+    out.append(("partial", partial))
+    for _, model in out:
+        init_weights(model, "default", generator(0, "init"))
+    freeze_spatial(lc)
+    partialize(partial.features, fraction=0.25)
+    return out
+
+
+def _one_step(model: nn.Module, channels_last: bool, dtype: torch.dtype):
+    """Logits, loss and every learnable parameter's gradient of one training step on 32 images."""
+    import copy
+
+    net = copy.deepcopy(model).to(dtype).train()
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    draws = EpochDraws(32, torch.Generator().manual_seed(0), torch.device("cpu"))
+    x, y = draws.batch(tiny_data(32), slice(0, 32), channels_last=channels_last)
+    assert x.is_contiguous(memory_format=torch.channels_last) == channels_last
+    logits = net(x.to(dtype))
+    loss = F.cross_entropy(logits, y)
+    loss.backward()
+    return logits.detach(), loss.detach(), [p.grad for p in net.parameters() if p.requires_grad]
+
+
+@pytest.mark.parametrize("index", range(5))
+def test_channels_last_training_step_is_the_same_function(index):
+    """``TrainConfig.channels_last`` (the evaluators' ``layout = "channels_last"``) changes the
+    memory layout, not the function.
+
+    In float64 one training step's logits, loss and every gradient equal the contiguous model's
+    to 1e-9 of each tensor's scale. In float32 logits and loss agree to 1e-4; gradients to 1e-2
+    of the largest gradient only: the kernels sum in another order, and a pre-activation that
+    rounds to the other side of a ReLU's kink (one of ~30,000 in the frozen LC model) changes
+    that element's gradient, which BatchNorm's backward spreads over its channel."""
+    label, model = _layout_models()[index]
+    for dtype, rtol, grad_tol in ((torch.float64, 1e-9, 1e-9), (torch.float32, 1e-4, 1e-2)):
+        (l0, s0, g0), (l1, s1, g1) = (_one_step(model, cl, dtype) for cl in (False, True))
+        assert [g is None for g in g0] == [g is None for g in g1] and any(g is not None for g in g0)
+        torch.testing.assert_close(l1, l0, rtol=rtol, atol=rtol * float(l0.abs().max()))
+        torch.testing.assert_close(s1, s0, rtol=rtol, atol=0.0)
+        scale = max(float(g.abs().max()) for g in g0 if g is not None)
+        for a, b in zip(g0, g1):
+            if a is not None:
+                torch.testing.assert_close(b, a, rtol=0.0, atol=grad_tol * scale, msg=lambda m: f"{label}: {m}")

@@ -296,3 +296,78 @@ def test_partial_filters_fraction_zero_trains_only_batchnorm_and_head(tmp_path, 
         with pytest.raises(PlanError, match=message):
             parse_plan(write_plan(tmp_path, f"[evaluators.partial_filters]\nfraction = 0.0\n{bad}\n").read_text(),
                        registry)
+
+
+THREE = (f"[evaluators.trained]\n{FAST}{{layout}}\n[evaluators.lc_frozen]\n{FAST}expansion = 2\n{{layout}}\n"
+         f"[evaluators.partial_filters]\n{FAST}fraction = 0.5\n{{layout}}\n")
+
+
+def test_layout_at_auto_keeps_the_plan_identity(registry, tmp_path):
+    """layout was added while studies ran: a plan that leaves it unset (or sets "auto") hashes as
+    before it existed (the hash below was computed before the option), so `rcx run` resumes its
+    results file; "contiguous" and "channels_last" are other plans."""
+    def plan(layout: str):
+        return parse_plan(write_plan(tmp_path, THREE.format(layout=layout)).read_text(), registry)
+
+    plain = plan("")
+    assert plain.hash == "e6deb966f110a24a"
+    assert all("layout" not in e for e in plain.normalized()["evaluators"].values())
+    assert plan('layout = "auto"').hash == plain.hash
+    others = {plan(f'layout = "{v}"').hash for v in ("contiguous", "channels_last")}
+    assert len(others) == 2 and plain.hash not in others
+
+
+def test_layout_option_validates(registry, tmp_path):
+    with pytest.raises(PlanError, match="evaluators.trained.layout") as err:
+        parse_plan(write_plan(tmp_path, '[evaluators.trained]\nlayout = "nhwc"\n').read_text(), registry)
+    assert "channels_last" in str(err.value)
+
+
+@pytest.mark.parametrize("layout, expected", [("", "contiguous"), ('layout = "contiguous"', "contiguous"),
+                                              ('layout = "channels_last"', "channels_last")])
+def test_layout_sets_the_memory_format_on_a_cpu(layout, expected, registry, tmp_path, monkeypatch):
+    """On a CPU "auto" (unset) trains contiguous, as before the option; channels_last trains the
+    model and every batch channels-last; the layout is recorded with each evaluation."""
+    import rcx.nn.train as loop
+
+    seen: list[tuple[bool, bool]] = []
+    real_batch = loop.EpochDraws.batch
+
+    def batch(self, data, rows, augment=True, channels_last=False):
+        x, y = real_batch(self, data, rows, augment, channels_last)
+        seen.append((x.is_contiguous(), x.is_contiguous(memory_format=torch.channels_last)))
+        return x, y
+
+    real_train = loop.train
+    weights: list[bool] = []
+
+    def train(model, *args, **kwargs):
+        # conv weights (partial filters: the learned slice and the frozen rest) larger than 1x1,
+        # where the two layouts differ
+        convs = [t for t in (*model.parameters(), *model.buffers()) if t.dim() == 4 and t.shape[-1] > 1]
+        weights.append(bool(convs) and all(t.is_contiguous(memory_format=torch.channels_last) for t in convs))
+        return real_train(model, *args, **kwargs)
+
+    monkeypatch.setattr(loop.EpochDraws, "batch", batch)
+    monkeypatch.setattr(loop, "train", train)
+    store, run_id, _ = run(write_plan(tmp_path, THREE.format(layout=layout), n=1), registry)
+    try:
+        rows = store.evaluations(run_id)
+        assert len(rows) == 3 and {r["extra"]["layout"] for r in rows} == {expected}
+    finally:
+        store.close()
+    cl = expected == "channels_last"
+    assert seen and all(s == (not cl, cl) for s in seen)
+    assert weights == [cl] * 3
+
+
+def test_contiguous_is_auto_on_a_cpu_bit_for_bit(registry, tmp_path):
+    def metrics(layout: str, sub: str):
+        (tmp_path / sub).mkdir()
+        store, run_id, _ = run(write_plan(tmp_path / sub, THREE.format(layout=layout), n=1), registry)
+        try:
+            return {r["evaluator"]: r["metrics"]["train_loss"] for r in store.evaluations(run_id)}
+        finally:
+            store.close()
+
+    assert metrics("", "auto") == metrics('layout = "contiguous"', "contiguous")

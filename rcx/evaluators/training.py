@@ -10,6 +10,12 @@ Data: the first ``train_size`` training images (0: all of the dataset's train sp
 the first ``val_size`` test-split images (0: all) validate. Seeds: weights from
 ``(evaluation seed, "init")``, data order and augmentation from ``(evaluation seed, "train")``;
 the evaluation seed itself derives from (plan seed, evaluator instance, architecture id).
+
+Layout (``layout``): ``auto`` trains channels-last (NHWC) on CUDA and contiguous (NCHW)
+elsewhere, as rcx did before the option existed, so plans that leave it unset keep their
+identity and their results. ``channels_last`` trains NHWC on a CPU too: the same function,
+1.2-1.5x cheaper per step there (BENCHMARKS.md), its results different from contiguous ones by
+float rounding that training amplifies; ``contiguous`` trains NCHW on CUDA too.
 """
 
 from __future__ import annotations
@@ -37,6 +43,20 @@ TRAIN_METRICS = [
 ]
 
 
+LAYOUT = Option(
+    "layout", str, "auto", "memory layout of the network and batches: auto = channels_last on CUDA, contiguous "
+    "elsewhere (rcx's layout before the option); channels_last = NHWC on any device (1.2-1.5x faster training "
+    "on a CPU; results differ from contiguous by float rounding grown over training); contiguous = NCHW",
+    choices=("auto", "contiguous", "channels_last"), neutral_default=True)
+"""Added after results were published: at ``auto`` it stays out of a plan's identity."""
+
+
+def channels_last(layout: str, device_type: str) -> bool:
+    """Whether the ``layout`` option trains channels-last on a device of type ``device_type``
+    (``"cpu"``, ``"cuda"``, ...): ``auto`` means on CUDA only."""
+    return layout == "channels_last" or (layout == "auto" and device_type == "cuda")
+
+
 def train_options(*, epochs: int, batch_size: int, lr: float, min_lr: float, momentum: float, nesterov: bool,
                   weight_decay: float, label_smoothing: float) -> list[Option]:
     """The training options every training evaluator declares, with its own defaults."""
@@ -59,8 +79,9 @@ def train_options(*, epochs: int, batch_size: int, lr: float, min_lr: float, mom
         Option("val_size", int, 0, "validation images: the first N of the test split (0: all)", min=0),
         Option("eval_every", int, 1, "validate every N epochs for the learning curve (0: only at the end)", min=0),
         Option("init", str, "default", "weight init scheme", choices=INIT_SCHEMES),
-        Option("dtype", str, "auto", "autocast: auto = bfloat16 on CUDA (with channels_last), float32 elsewhere",
+        Option("dtype", str, "auto", "autocast: auto = bfloat16 on CUDA, float32 elsewhere",
                choices=("auto", "float32", "bfloat16")),
+        LAYOUT,
         Option("eval_batch_size", int, 0, "images per validation batch (0: 500 on CPU, 1024 on CUDA)", min=0),
     ]
 
@@ -113,7 +134,8 @@ class TrainingEvaluator(Evaluator):
             momentum=cfg["momentum"], nesterov=cfg["nesterov"], weight_decay=cfg["weight_decay"],
             label_smoothing=cfg["label_smoothing"], augment=cfg["augment"], eval_every=cfg["eval_every"],
             eval_batch_size=cfg["eval_batch_size"] or (1024 if cuda else 500),
-            dtype=dtype or (torch.bfloat16 if cuda else torch.float32), channels_last=cuda,
+            dtype=dtype or (torch.bfloat16 if cuda else torch.float32),
+            channels_last=channels_last(cfg["layout"], ctx.device.type),
         )
 
     def init(self, model: nn.Module, ctx: EvalContext) -> None:
@@ -153,8 +175,9 @@ class TrainingEvaluator(Evaluator):
             "steps": outcome.steps, "train_seconds": outcome.train_seconds,
             "train_cpu_seconds": outcome.train_cpu_seconds, "cpu_seconds": time.process_time() - c0,
             "batch_size": tc.batch_size,
-            "dtype": str(tc.dtype).removeprefix("torch."), "train_images": int(self.data.train_x.shape[0]),
-            "val_images": int(self.data.val_x.shape[0]),
+            "dtype": str(tc.dtype).removeprefix("torch."),
+            "layout": "channels_last" if tc.channels_last else "contiguous",
+            "train_images": int(self.data.train_x.shape[0]), "val_images": int(self.data.val_x.shape[0]),
         }
         if outcome.status == "diverged":
             extra["diverged"] = f"non-finite training loss at step {outcome.diverged_step} (lower lr)"

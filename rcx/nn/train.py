@@ -9,8 +9,10 @@ normalised on the device in one indexing operation each. No DataLoader, no worke
 Optimiser: SGD with momentum (optionally Nesterov) and weight decay over the parameters that
 require a gradient, and only those: frozen tensors are never seen by the optimiser, so neither
 weight decay nor momentum can move them. The learning rate follows a per-step cosine from
-``lr`` to ``min_lr``. Loss: cross-entropy with label smoothing. On CUDA the forward pass runs
-under bf16 autocast with channels_last tensors (``dtype = "auto"``).
+``lr`` to ``min_lr``. Loss: cross-entropy with label smoothing. ``TrainConfig.dtype`` sets the
+autocast dtype and ``TrainConfig.channels_last`` the memory layout of the batches (the caller
+converts the model); the evaluators' defaults (``dtype = "auto"``, ``layout = "auto"``) give bf16
+autocast with channels-last tensors on CUDA and float32 contiguous (NCHW) tensors elsewhere.
 
 A non-finite training loss ends the run with status ``diverged`` and the (1-based) step at which
 it first happened; the check reads a device flag every :data:`CHECK_EVERY` steps and at each
