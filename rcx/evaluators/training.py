@@ -14,8 +14,9 @@ the evaluation seed itself derives from (plan seed, evaluator instance, architec
 Layout (``layout``): ``auto`` trains channels-last (NHWC) on CUDA and contiguous (NCHW)
 elsewhere, as rcx did before the option existed, so plans that leave it unset keep their
 identity and their results. ``channels_last`` trains NHWC on a CPU too: the same function,
-1.2-1.5x cheaper per step there (BENCHMARKS.md), its results different from contiguous ones by
-float rounding that training amplifies; ``contiguous`` trains NCHW on CUDA too.
+about 1.3x cheaper per step there for 3x3 networks, hardly for 7x7 ones (BENCHMARKS.md), its
+results different from contiguous ones by float rounding that training amplifies;
+``contiguous`` trains NCHW on CUDA too.
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ TRAIN_METRICS = [
 
 LAYOUT = Option(
     "layout", str, "auto", "memory layout of the network and batches: auto = channels_last on CUDA, contiguous "
-    "elsewhere (rcx's layout before the option); channels_last = NHWC on any device (1.2-1.5x faster training "
-    "on a CPU; results differ from contiguous by float rounding grown over training); contiguous = NCHW",
+    "elsewhere (rcx's layout before the option); channels_last = NHWC on any device (on a CPU about 1.3x "
+    "cheaper training of 3x3 networks; results differ from contiguous by float rounding grown over "
+    "training); contiguous = NCHW",
     choices=("auto", "contiguous", "channels_last"), neutral_default=True)
 """Added after results were published: at ``auto`` it stays out of a plan's identity."""
 
