@@ -371,3 +371,12 @@ def test_contiguous_is_auto_on_a_cpu_bit_for_bit(registry, tmp_path):
             store.close()
 
     assert metrics("", "auto") == metrics('layout = "contiguous"', "contiguous")
+
+
+def test_layout_auto_is_channels_last_on_cuda_only():
+    """auto keeps the layout rcx used before the option on every device kind."""
+    from rcx.evaluators.training import channels_last
+
+    assert channels_last("auto", "cuda") and not channels_last("auto", "cpu") and not channels_last("auto", "mps")
+    assert channels_last("channels_last", "cpu") and channels_last("channels_last", "cuda")
+    assert not channels_last("contiguous", "cuda") and not channels_last("contiguous", "cpu")
