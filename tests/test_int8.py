@@ -119,3 +119,42 @@ def test_headroom_widens_every_convolution_range():
     assert wide.input_q == plain.input_q  # the input's range is the data's
     for a, b in zip(plain.layers, wide.layers, strict=True):
         assert b.scale == pytest.approx(2 * a.scale) and b.zero_point == a.zero_point == 0  # ReLU outputs
+
+
+class Doubled(nn.Sequential):
+    """A stack with a forward of its own: not the plain composition of its modules."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 2 * super().forward(x)
+
+
+class Scaled(nn.Conv2d):
+    """A convolution with a forward of its own (its weights scaled at run time)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._conv_forward(x, 0.5 * self.weight, self.bias)
+
+
+@pytest.mark.parametrize("model", [
+    Doubled(nn.Conv2d(3, 4, 3), nn.ReLU()),
+    nn.Sequential(Scaled(3, 4, 3), nn.ReLU()),
+    nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, padding_mode="circular"), nn.ReLU()),
+    nn.Sequential(nn.Conv2d(3, 4, 3, padding="same"), nn.ReLU()),
+], ids=["sequential-subclass", "conv-subclass", "circular-padding", "same-padding"])
+def test_stacks_the_int8_kernels_would_change_or_fail_on_are_not_quantizable(model):
+    """dtype = "auto" quantizes whatever :func:`quantizable` accepts: a module with a forward of
+    its own would silently become another network, and padding the quantized convolution cannot
+    do would fail the evaluation; both stay in float, and quantize_stack refuses them."""
+    from rcx.nn.int8 import quantizable
+
+    assert not quantizable(model)
+    with pytest.raises(ValueError, match="int8 features need"):
+        quantize_stack(model, images(2, 0))
+
+
+def test_plain_stacks_with_identity_and_explicit_zero_padding_are_quantizable():
+    from rcx.nn.int8 import quantizable
+
+    assert quantizable(nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(inplace=True), nn.Identity()))
+    assert quantizable(ksd("k5-3-3_s1-2-1_d1-1-1"))
+    assert not quantizable(nn.Sequential(nn.ReLU(), nn.Identity()))  # no convolution

@@ -76,11 +76,29 @@ def int8_fast() -> bool:
 
 def quantizable(model: nn.Module) -> bool:
     """Whether :func:`quantize_stack` takes ``model``: an ``nn.Sequential`` of ``Conv2d``, ``ReLU``
-    and ``Identity`` modules only, with at least one ``Conv2d``."""
-    if not isinstance(model, nn.Sequential):
-        return False
-    kinds = [type(m) for m in model]
-    return nn.Conv2d in kinds and all(issubclass(k, nn.Conv2d | nn.ReLU | nn.Identity) for k in kinds)
+    and ``Identity`` modules only (those classes exactly: a subclass may compute something else),
+    with at least one ``Conv2d``, every one zero-padded by a number of pixels."""
+    return _refusal(model) is None
+
+
+def _refusal(model: nn.Module) -> str | None:
+    """Why :func:`quantize_stack` refuses ``model`` (the end of its error message); None when it
+    takes it. The quantized stack is the plain composition of PyTorch's quantized ``Conv2d`` and
+    ``ReLU``: a module with a forward of its own (a subclass) would silently become another
+    network, and the quantized convolution pads with zeros by a number of pixels only."""
+    if type(model) is not nn.Sequential:
+        return f"this network is a {type(model).__name__}, not an nn.Sequential"
+    bad = sorted({type(m).__name__ for m in model if type(m) not in (nn.Conv2d, nn.ReLU, nn.Identity)})
+    if bad:
+        return f"this network has {', '.join(bad)}"
+    convs = [m for m in model if isinstance(m, nn.Conv2d)]
+    if not convs:
+        return "this network has no Conv2d"
+    padded = sorted({f"padding = {m.padding!r}" if isinstance(m.padding, str) else f"padding_mode = {m.padding_mode!r}"
+                     for m in convs if isinstance(m.padding, str) or m.padding_mode != "zeros"})
+    if padded:
+        return f"this network has a Conv2d with {', '.join(padded)} (the int8 kernels pad by zeros, in pixels)"
+    return None
 
 
 @dataclass(frozen=True)
@@ -143,7 +161,8 @@ def _ranges(modules: list[nn.Module], x: torch.Tensor, dtype: torch.dtype) -> li
 def quantize_stack(model: nn.Module, calibration: torch.Tensor, dtype: torch.dtype = torch.float32,
                    headroom: float = 1.0) -> Int8Stack:
     """The int8 version of ``model``, an ``nn.Sequential`` of ``Conv2d`` and ``ReLU`` modules
-    (``Identity`` allowed; raises ValueError for any other module).
+    (``Identity`` allowed; raises ValueError, with the reason, for any other model:
+    :func:`quantizable`).
 
     The activation ranges are observed on ``calibration`` ((B, C, H, W) float, in the layout the
     stack will get) with the float modules run in ``dtype`` (bfloat16 halves float32's cost on
@@ -153,11 +172,10 @@ def quantize_stack(model: nn.Module, calibration: torch.Tensor, dtype: torch.dty
     import torch.ao.nn.intrinsic.quantized as nniq
     import torch.ao.nn.quantized as nnq
 
-    modules = [m for m in model if not isinstance(m, nn.Identity)] if isinstance(model, nn.Sequential) else [model]
-    bad = [type(m).__name__ for m in modules if not isinstance(m, nn.Conv2d | nn.ReLU)]
-    if bad or not isinstance(model, nn.Sequential):
-        raise ValueError(f"int8 features need a stack of Conv2d and ReLU modules (e.g. the ksd space); "
-                         f"this network has {', '.join(sorted(set(bad))) or type(model).__name__}")
+    refusal = _refusal(model)
+    if refusal is not None:
+        raise ValueError(f"int8 features need a stack of Conv2d and ReLU modules (e.g. the ksd space); {refusal}")
+    modules = [m for m in model if not isinstance(m, nn.Identity)]
     ranges = _ranges(modules, calibration.float(), dtype)
     layers: list[nn.Module] = []
     with _quantized():
