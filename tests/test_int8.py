@@ -85,14 +85,45 @@ def test_conv_without_relu_padding_and_groups():
     assert worst <= MAX_ERR and rms <= RMS_ERR
 
 
-def test_deterministic_and_engine_restored():
+OTHER_ENGINE = next((e for e in ("fbgemm", "onednn", "qnnpack") if e in torch.backends.quantized.supported_engines),
+                    None)
+"""A quantized engine other than the one int8 features use, to see that it is restored."""
+
+
+@pytest.fixture
+def other_engine():
+    """The process's quantized engine set to :data:`OTHER_ENGINE` (x86, the default, would not
+    show a missing restore), and set back afterwards."""
+    if OTHER_ENGINE is None:
+        pytest.skip("no other quantized engine in this PyTorch build")
+    before = torch.backends.quantized.engine
+    torch.backends.quantized.engine = OTHER_ENGINE
+    yield OTHER_ENGINE
+    torch.backends.quantized.engine = before
+
+
+def test_deterministic_and_engine_restored(other_engine):
     model = ksd("k5-3-3_s1-2-1_d1-1-1")
     x = images(8, 5)
-    engine = torch.backends.quantized.engine
     a = quantize_stack(model, x)(x)
+    assert torch.backends.quantized.engine == other_engine
     b = quantize_stack(model, x)(x)
     assert torch.equal(a, b)
-    assert torch.backends.quantized.engine == engine
+    assert torch.backends.quantized.engine == other_engine
+
+
+def test_the_engine_stays_x86_until_the_last_of_overlapping_users_leaves(other_engine):
+    """Two threads in int8 code at once (their entries and exits interleaved, as here): the first
+    to leave must not put the other engine back under the second, which is still computing."""
+    from rcx.nn.int8 import ENGINE, _quantized
+
+    first, second = _quantized(), _quantized()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert torch.backends.quantized.engine == ENGINE
+    second.__exit__(None, None, None)
+    assert torch.backends.quantized.engine == other_engine
 
 
 def test_other_modules_refused():

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,17 +37,35 @@ QMAX = 255  # quint8
 WMAX = 127  # qint8, symmetric
 
 
+_engine_lock = threading.Lock()
+_engine_users = 0  # threads inside _quantized() now
+_engine_before = ENGINE  # the engine they found when the first of them came in
+
+
 @contextlib.contextmanager
 def _quantized() -> Iterator[None]:
-    """The ``x86`` engine, and no deprecation warning from the quantized tensor functions."""
-    old = torch.backends.quantized.engine
-    torch.backends.quantized.engine = ENGINE
+    """The ``x86`` engine, and no deprecation warning from the quantized tensor functions.
+
+    The engine is one setting of the whole process (``torch.backends.quantized.engine``): it is
+    switched when the first thread comes in, only where it says something else, and put back
+    when the last one leaves, so a thread leaving does not switch it under another one still
+    computing."""
+    global _engine_users, _engine_before
+    with _engine_lock:
+        if _engine_users == 0:
+            _engine_before = torch.backends.quantized.engine
+            if _engine_before != ENGINE:
+                torch.backends.quantized.engine = ENGINE
+        _engine_users += 1
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*quantize.* deprecated", category=UserWarning)
             yield
     finally:
-        torch.backends.quantized.engine = old
+        with _engine_lock:
+            _engine_users -= 1
+            if _engine_users == 0 and _engine_before != ENGINE:
+                torch.backends.quantized.engine = _engine_before
 
 
 def int8_supported() -> bool:
