@@ -20,7 +20,8 @@ Defaults and what they mean:
   x86 CPUs with int8 dot-product instructions (AVX512-VNNI, AVX-VNNI, AMX), otherwise bfloat16
   where the device computes it natively (CUDA, CPUs with AVX512-BF16/AMX), else float32. The
   ridge solve is always float32 with a float64 fallback. BENCHMARKS.md records the accuracy
-  agreement of both with float32; ``dtype = "bfloat16"`` keeps version 2's features.
+  agreement of both with float32. Version 2's features: ``dtype = "bfloat16"`` where the CPU
+  computes bf16 natively, ``"float32"`` elsewhere (VNNI CPUs without AVX512-BF16).
 - int8 (``dtype = "int8"`` forces it; x86 CPUs, ``Conv2d``/``ReLU`` stacks only): the same
   random network run by PyTorch's quantized int8 kernels (:mod:`rcx.nn.int8`: per-channel int8
   weights, uint8 activations whose ranges are observed on the first training batch, in bfloat16
