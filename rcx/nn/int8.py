@@ -194,6 +194,7 @@ def quantize_stack(model: nn.Module, calibration: torch.Tensor, dtype: torch.dty
     refusal = _refusal(model)
     if refusal is not None:
         raise ValueError(f"int8 features need a stack of Conv2d and ReLU modules (e.g. the ksd space); {refusal}")
+    assert isinstance(model, nn.Sequential)  # _refusal said so
     modules = [m for m in model if not isinstance(m, nn.Identity)]
     ranges = _ranges(modules, calibration.float(), dtype)
     layers: list[nn.Module] = []
