@@ -10,8 +10,9 @@ machine; run with ``--threads 1``) of:
   ``sklearn``, ``RidgeClassifier().fit`` + ``predict``;
 - **rcx**: ``evaluate``, the evaluator's whole call (what the runner times per candidate), and
   inside it ``features``, the same forward passes as the evaluator runs them (bf16 autocast where
-  the CPU has AVX512-BF16, channels-last, the input staged once per run, unread convolution
-  outputs skipped), measured again on their own; ``evaluate - features`` is the rest: build,
+  the CPU has AVX512-BF16, else float32: ``dtype = "auto"`` as it was before ridge_rfm version 3,
+  whose ``auto`` picks int8 on VNNI CPUs, see ``--int8``; channels-last, the input staged once per
+  run, unread convolution outputs skipped), measured again on their own; ``evaluate - features`` is the rest: build,
   initialisation, the ridge solve and the prediction. ``start`` is ``evaluate`` with the code
   paths of the start of issue 21's second pass (``benchmarks/issue21_start.py``: per-batch
   normalisation, an extra warm-up batch, every convolution output computed).
@@ -33,6 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 from ridge_rfm import PLAN  # the same plan as the end-to-end benchmark
@@ -43,12 +45,22 @@ from rcx.api.init import init_weights
 from rcx.api.seeding import derive_seed, generator
 from rcx.core.plan import parse_plan
 from rcx.core.runner import Runner
-from rcx.nn.features import batched_features
+from rcx.nn.features import batched_features, choose_dtype
 from rcx.nn.unread import skip_unread_outputs
 from rcx.plugins import load_registry
 
 from cifar_subset import unzip_subset  # benchmarks/, the script's own folder
 from issue21_start import ridge_start
+
+
+def float_options(options: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """``options`` with ``dtype = "auto"`` pinned to the float precision ``auto`` meant before
+    ridge_rfm version 3 (bfloat16 where the device computes it natively, else float32): on a CPU
+    with VNNI ``auto`` now evaluates ``ksd`` stacks in int8, while the ``rcx features`` column
+    and the ``bf16 / int8`` ratios measure the float forward."""
+    if options.get("dtype", "auto") != "auto":
+        return dict(options)
+    return {**options, "dtype": str(choose_dtype("auto", device)).removeprefix("torch.")}
 
 
 def main() -> int:
@@ -70,7 +82,8 @@ def main() -> int:
     runner = Runner(plan, registry)
     runner.setup()
     data, space, spec = runner.data, runner.space, plan.evaluators[0]
-    ev, old = (registry.get("evaluator", spec.plugin)(spec.options) for _ in range(2))
+    options = float_options(spec.options, runner.device)
+    ev, old = (registry.get("evaluator", spec.plugin)(options) for _ in range(2))
     ev.prepare(RunContext(data, space, runner.device, plan.seed))
     ev8 = registry.get("evaluator", spec.plugin)({**spec.options, "dtype": "int8"}) if args.int8 else None
     if ev8 is not None:

@@ -361,3 +361,27 @@ def test_int8_refused_where_it_cannot_run(data, monkeypatch):
     ev = make(data, space, trials=1, train_size=50, val_size=50, dtype="int8")
     with pytest.raises(ValueError, match="Conv2d and ReLU"):
         evaluate(ev, space, space.arch_at(0).id, data)
+
+
+def test_ridge_steps_benchmark_baseline_is_the_float_path_where_auto_picks_int8(data, monkeypatch):
+    """benchmarks/ridge_steps.py: its ``rcx evaluate`` and ``rcx features`` columns (and its
+    ``bf16 / int8`` ratios) are the float path; on a VNNI CPU ``auto`` is int8 for ksd stacks
+    (version 3), so the benchmark pins ``auto`` to bfloat16 or float32, which never picks int8."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    import rcx.nn.int8 as int8
+    from rcx.nn.features import choose_dtype
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    for name in ("ridge_steps", "ridge_rfm", "cifar_subset", "issue21_start"):  # the benchmark's own modules
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    steps = importlib.import_module("ridge_steps")
+    pinned = steps.float_options({"trials": 1, "dtype": "auto"}, CPU)
+    assert pinned == {"trials": 1, "dtype": str(choose_dtype("auto", CPU)).removeprefix("torch.")}
+    assert steps.float_options({"dtype": "int8"}, CPU) == {"dtype": "int8"}
+    monkeypatch.setattr(int8, "int8_fast", lambda: True)
+    assert make(data, KsdSpace(channels=8), train_size=50, val_size=50).int8_auto  # what auto does there
+    ev = make(data, KsdSpace(channels=8), train_size=50, val_size=50, dtype=pinned["dtype"])
+    assert not ev.int8 and not ev.int8_auto
