@@ -124,3 +124,30 @@ def test_science_tables_match_the_committed_archives() -> None:
     out = subprocess.run([sys.executable, str(ROOT / "studies" / "study.py"), "tables", "--check"],
                          cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def _load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "studies" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_sample_variation_spearman_rows_equal_scipy_with_ties() -> None:
+    """studies/sample_variation.py ranks many resamples at once; each row must be scipy's
+    Spearman (average ranks for ties: params takes few distinct values on NAS-Bench-201)."""
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    sv = _load_script("sample_variation")
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 5, size=(6, 40)).astype(float)  # many ties
+    y = x + rng.normal(0, 2, size=x.shape)
+    got = sv._spearman_rows(x.copy(), y.copy())
+    want = [spearmanr(a, b).statistic for a, b in zip(x, y)]
+    assert np.allclose(got, want, rtol=0, atol=1e-12)
+    idx = rng.integers(0, 40, size=(3, 40))
+    diff = sv.difference(x[0], y[1], y[0], idx)
+    want_diff = [spearmanr(x[0][r], y[0][r]).statistic - spearmanr(y[1][r], y[0][r]).statistic for r in idx]
+    assert np.allclose(diff, want_diff, rtol=0, atol=1e-12)
