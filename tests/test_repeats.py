@@ -60,3 +60,20 @@ def test_nothing_finished_yet_is_an_empty_table(tmp_path, capsys):
     assert repeats(path, "val_acc") == (run_id, [])
     assert main(["analyze", "repeats", str(path)]) == 0
     assert "no finished evaluation yet" in capsys.readouterr().out
+
+
+def test_groups_follow_the_plan_files_order_not_the_stored_plans_sorted_keys(tmp_path):
+    """The stored normalised plan keeps its keys sorted (f1_16 < f1_2 < f1_4 < f1_8); the rows
+    follow the order the plan file declares the instances in (seed 004's fractions)."""
+    path = tmp_path / "r.db"
+    store = Store.open(path)
+    names = ["f0_s0", "f1_16_s0", "f1_8_s0", "f1_4_s0", "f1_2_s0", "f1_s0"]
+    text = "".join(f"[evaluators.{n}]\nevaluator = \"partial_filters\"\n" for n in names)
+    run_id = store.create_run(name="r", plan_text=text, plan={"evaluators": {n: {} for n in sorted(names)}},
+                              plan_hash="h", versions={}, device="cpu", device_name="cpu", dataset={"shape": [3, 8, 8]})
+    store.add_candidates(run_id, [(0, "x", {}, {}, True, "")])
+    for i, n in enumerate(sorted(names)):
+        store.finish_evaluation(run_id, "x", n, "done", metrics={"val_acc": i / 10}, seed=0)
+    store.close()
+    _, rows = repeats(path, "val_acc")
+    assert [r["group"] for r in rows] == ["f0", "f1_16", "f1_8", "f1_4", "f1_2", "f1"]

@@ -27,6 +27,18 @@ def group_of(instance: str) -> str:
     return _SUFFIX.sub("", instance)
 
 
+def _plan_order(plan_text: str) -> list[str]:
+    """The evaluator instances in the order the plan file declares them (the stored normalised
+    plan keeps its keys sorted); empty where the text does not parse."""
+    import tomllib
+
+    try:
+        evaluators = tomllib.loads(plan_text).get("evaluators", {})
+    except tomllib.TOMLDecodeError:
+        return []
+    return list(evaluators) if isinstance(evaluators, dict) else []
+
+
 def repeats(db: Path, metric: str, run_id: int | None = None) -> tuple[int, list[dict[str, Any]]]:
     """(run id, rows): per (architecture in candidate order, group in plan order) the finished
     evaluations' ``metric``: n, mean, std (sample; None for n < 2), min, max, instances."""
@@ -37,7 +49,7 @@ def repeats(db: Path, metric: str, run_id: int | None = None) -> tuple[int, list
         run = store.run(run_id)
         order = {c["arch"]: i for i, c in enumerate(store.candidates(run.id))}
         evaluations = store.evaluations(run.id)
-        instances = list(run.plan.get("evaluators", {}))
+        instances = _plan_order(run.plan_text) or list(run.plan.get("evaluators", {}))
     finally:
         store.close()
     groups = list(dict.fromkeys(group_of(i) for i in instances))
