@@ -151,3 +151,71 @@ def test_sample_variation_spearman_rows_equal_scipy_with_ties() -> None:
     diff = sv.difference(x[0], y[1], y[0], idx)
     want_diff = [spearmanr(x[0][r], y[0][r]).statistic - spearmanr(y[1][r], y[0][r]).statistic for r in idx]
     assert np.allclose(diff, want_diff, rtol=0, atol=1e-12)
+
+
+NB201_PLAN = """
+name = "two-samples"
+seed = {seed}
+device = "cpu"
+output = "{output}"
+
+[dataset]
+name = "synthetic"
+n_train = 80
+n_test = 60
+
+[space]
+name = "nb201"
+channels = 4
+cells = 1
+
+[sampler]
+kind = "random"
+n = 24
+
+[evaluators.ridge_rfm]
+trials = 1
+train_size = 60
+val_size = 40
+batch_size = 40
+dtype = "float32"
+"""
+
+
+def test_two_samples_sample_one_is_the_leaderboard_and_pooled_counts_each_cell_once(tmp_path: Path) -> None:
+    """studies/two_samples.py on two real (tiny) NAS-Bench-201 runs: sample 1's Spearman, interval
+    and difference from params are `rcx analyze proxies`'s own; the pooled sample holds every
+    distinct cell of both once; sample 2 minus sample 1 is the difference of the two rows."""
+    import csv
+    import io
+
+    dbs = []
+    for seed in (0, 1):
+        plan = tmp_path / f"s{seed}.toml"
+        dbs.append(tmp_path / f"s{seed}.db")
+        plan.write_text(NB201_PLAN.format(seed=seed, output=dbs[-1]))
+        assert _rcx("run", "--headless", str(plan), "--threads", "1", "-q", cwd=tmp_path).returncode == 0
+    out = subprocess.run([sys.executable, str(ROOT / "studies" / "two_samples.py"), "--sample1", str(dbs[0]),
+                          "--sample2", str(dbs[1]), "--boot", "200", "--format", "csv"],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    rows = {r["metric"]: r for r in csv.DictReader(io.StringIO(out.stdout))}
+    assert set(rows) == {"ridge_rfm.val_acc", "params"}
+    board = _rcx("analyze", "proxies", str(dbs[0]), "--truth", "nb201:cifar10", "--boot", "200", "--format", "csv",
+                 cwd=tmp_path)
+    assert board.returncode == 0, board.stderr
+    want = {r["metric"]: r for r in csv.DictReader(io.StringIO(board.stdout))}["ridge_rfm.val_acc"]
+    got = rows["ridge_rfm.val_acc"]
+    for ours, theirs in (("spearman_1", "spearman"), ("spearman_1_lo", "spearman_lo"),
+                         ("spearman_1_hi", "spearman_hi"), ("vs_params_1", "vs_params"),
+                         ("vs_params_1_lo", "vs_params_lo"), ("vs_params_1_hi", "vs_params_hi")):
+        assert float(got[ours]) == pytest.approx(float(theirs and want[theirs]), abs=1e-12), ours
+    ids = []
+    for db in dbs:
+        con = sqlite3.connect(db)
+        ids.append({a for (a,) in con.execute("SELECT arch FROM evaluations WHERE state = 'done'")})
+        con.close()
+    assert int(got["n_1"]) == len(ids[0]) and int(got["n_2"]) == len(ids[1])
+    assert int(got["n_pooled"]) == len(ids[0] | ids[1])
+    assert float(got["vs_sample_1"]) == pytest.approx(float(got["spearman_2"]) - float(got["spearman_1"]), abs=1e-12)
+    assert rows["params"]["vs_params_1"] == ""
