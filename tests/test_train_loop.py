@@ -76,6 +76,9 @@ def test_training_learns_and_reports_one_point_per_epoch():
     assert all("val_acc" in m and "train_loss" in m and "lr" in m for _, _, m in points)
     assert points[-1][2]["train_loss"] < points[0][2]["train_loss"]
     assert out.val_acc == points[-1][2]["val_acc"] and out.val_acc > 0.5  # chance is 0.25
+    # TSE (Ru et al.): the sum of the epochs' mean losses, so above six times the last one here
+    assert out.tse == pytest.approx(sum(m["train_loss"] for _, _, m in points), rel=1e-6)
+    assert out.tse > 6 * out.train_loss
 
 
 def test_step_budget_and_eval_every():
@@ -85,6 +88,9 @@ def test_step_budget_and_eval_every():
                 hooks=TrainHooks(point=lambda s, e, m: points.append((s, e, m))))
     assert out.steps == 10 and out.epochs == pytest.approx(2.5)
     assert [p[0] for p in points] == [4, 8, 10]
+    # the half epoch at the end counts by its fraction: its mean loss times 2 steps / 4 per epoch
+    losses = [m["train_loss"] for _, _, m in points]
+    assert out.tse == pytest.approx(losses[0] + losses[1] + losses[2] * 2 / 4, rel=1e-6)
     assert ["val_acc" in m for _, _, m in points] == [False, False, True]
 
 

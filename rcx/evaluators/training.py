@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 TRAIN_METRICS = [
     Metric("val_acc", "fraction", True, "validation accuracy after the last step"),
     Metric("train_loss", "nats", False, "mean training loss of the last epoch (augmented, label-smoothed)"),
+    Metric("tse", "nats", False, "training speed estimate (Ru et al., NeurIPS 2021): the sum over epochs of each "
+           "epoch's mean training loss; equals train_loss after one epoch"),
     Metric("epochs", "count", True, "epochs completed (fractional under a step budget)", role=DESCRIPTION),
     Metric("seconds", "s", False, "wall time of the evaluation", role=DESCRIPTION),
     Metric("diverged_step", "step", True, "step (1-based) of the first non-finite loss; only when diverged",
@@ -168,7 +170,7 @@ class TrainingEvaluator(Evaluator):
         outcome = train(model, self.data, tc, derive_seed(ctx.seed, "train"), hooks)
         metrics["epochs"] = outcome.epochs
         if outcome.status == "done":
-            metrics |= {"val_acc": outcome.val_acc, "train_loss": outcome.train_loss}
+            metrics |= {"val_acc": outcome.val_acc, "train_loss": outcome.train_loss, "tse": outcome.tse}
             metrics |= self.after_training(model, outcome)
         else:
             metrics["diverged_step"] = outcome.diverged_step

@@ -112,6 +112,9 @@ class TrainOutcome:
     """What a run produced. ``status``: ``done`` or ``diverged`` (then ``diverged_step`` is the
     1-based step of the first non-finite loss and ``val_acc``/``train_loss`` are None).
     ``train_loss``: mean training loss (augmented, label-smoothed) over the last epoch.
+    ``tse``: the sum of the training losses of every step divided by the steps per epoch, i.e.
+    the sum over epochs of each epoch's mean loss (a partial last epoch by its fraction): Ru et
+    al.'s training speed estimate (TSE, NeurIPS 2021), lower is better; None when diverged.
     ``epochs``: epochs completed (fractional under a step budget). ``train_seconds``: time in
     optimiser steps, synchronised, validation excluded; ``train_cpu_seconds``: this process's
     CPU time over the same spans (all threads: core-seconds, unaffected by other processes
@@ -126,6 +129,7 @@ class TrainOutcome:
     diverged_step: int | None = None
     curve: list[dict[str, float]] = field(default_factory=list)
     train_cpu_seconds: float = 0.0
+    tse: float | None = None
 
 
 def cosine_lr(step: int, total: int, lr: float, min_lr: float) -> float:
@@ -214,6 +218,7 @@ def train(model: nn.Module, data: DeviceData, cfg: TrainConfig, seed: int,
     train_seconds = train_cpu = 0.0
     last_loss: float | None = None
     val_acc: float | None = None
+    loss_total = 0.0  # every step's loss: the TSE numerator
     while step < total:
         draws = EpochDraws(n, g, device)
         loss_sum = torch.zeros((), dtype=torch.float32, device=device)
@@ -248,7 +253,9 @@ def train(model: nn.Module, data: DeviceData, cfg: TrainConfig, seed: int,
         if bad.item() >= 0:
             return TrainOutcome("diverged", None, None, epoch, step, train_seconds, int(bad.item()) + 1, curve,
                                 train_cpu)
-        last_loss = loss_sum.item() / max(1, taken)
+        epoch_sum = loss_sum.item()
+        loss_total += epoch_sum
+        last_loss = epoch_sum / max(1, taken)
         point = {"train_loss": last_loss, "lr": lr}
         if step >= total or (cfg.eval_every and epoch_idx % cfg.eval_every == 0):
             val_acc = accuracy(model, data.val_x, data.val_y, data.normalize, cfg.eval_batch_size, cfg.dtype,
@@ -258,7 +265,8 @@ def train(model: nn.Module, data: DeviceData, cfg: TrainConfig, seed: int,
         hooks.point(step, epoch, point)
         msg = f"epoch {epoch:.3g}: train_loss {last_loss:.4f}"
         hooks.progress(step / total, msg + (f", val_acc {val_acc:.4f}" if "val_acc" in point else ""))
-    return TrainOutcome("done", val_acc, last_loss, step / per_epoch, step, train_seconds, None, curve, train_cpu)
+    return TrainOutcome("done", val_acc, last_loss, step / per_epoch, step, train_seconds, None, curve, train_cpu,
+                        tse=loss_total / per_epoch)
 
 
 class Classifier(nn.Module):
