@@ -16,7 +16,9 @@ all). ``prepare`` builds ``.devcheck/`` (gitignored) on a machine with a registr
 distribution the interpreter cannot already find, into ``--site`` (which the caller puts on
 ``PYTHONPATH``), and gives rcx, which runs from the source tree there, the entry points of an
 installed distribution (a small ``rcx-<version>.dist-info`` in ``--site``), since its built-in
-evaluators, spaces and datasets register through them.
+evaluators, spaces and datasets register through them; likewise each plugin of ``plugins/``
+(``rcx-naswot``, ``rcx-zerocost``: ``benchmarks/all_scores.py`` needs them), whose folders
+``device_check.sh`` puts on ``PYTHONPATH``.
 
     python benchmarks/devcheck_env.py prepare [--dest .devcheck]
     python benchmarks/devcheck_env.py install --site /tmp/rcx-devcheck-site [--wheels .devcheck/wheels]
@@ -163,15 +165,26 @@ def install(site: Path, wheels: Path) -> list[str]:
     if _version("rcx") is None:
         write_rcx_dist_info(site)
         done.append("rcx (entry points of the source tree)")
+    for folder in plugin_folders():  # device_check.sh puts each on PYTHONPATH
+        name = tomllib.loads((folder / "pyproject.toml").read_text())["project"]["name"]
+        if _version(name) is None:
+            write_rcx_dist_info(site, folder)
+            done.append(f"{name} (entry points of {folder.relative_to(ROOT)})")
     return done
 
 
-def write_rcx_dist_info(site: Path) -> Path:
-    """``site/rcx-<version>.dist-info`` with METADATA and the entry points of pyproject.toml."""
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    info = site / f"rcx-{project['version']}.dist-info"
+def plugin_folders() -> list[Path]:
+    """The plugins of ``plugins/`` (each a folder with its pyproject.toml and its package)."""
+    return sorted(p.parent for p in (ROOT / "plugins").glob("*/pyproject.toml"))
+
+
+def write_rcx_dist_info(site: Path, project_dir: Path = ROOT) -> Path:
+    """``site/<name>-<version>.dist-info`` with METADATA and the entry points of
+    ``project_dir``'s pyproject.toml (rcx's, or a plugin's of ``plugins/``)."""
+    project = tomllib.loads((project_dir / "pyproject.toml").read_text())["project"]
+    info = site / f"{project['name'].replace('-', '_')}-{project['version']}.dist-info"
     info.mkdir(parents=True, exist_ok=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: rcx\nVersion: {project['version']}\n")
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n")
     groups = project.get("entry-points", {}) | {"console_scripts": project.get("scripts", {})}
     text = "".join(f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in eps.items()) + "\n"
                    for group, eps in groups.items() if eps)

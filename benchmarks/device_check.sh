@@ -23,7 +23,11 @@ for arg in "$@"; do
 done
 
 SITE=${RCX_DEVCHECK_SITE:-/tmp/rcx-devcheck-site}
-export PYTHONPATH="$SITE:$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+PLUGINS=""  # plugins/*: importable from the source tree, as rcx itself (devcheck_env gives them entry points)
+for dir in "$ROOT"/plugins/*/; do
+  if [ -f "$dir/pyproject.toml" ]; then PLUGINS="$PLUGINS:${dir%/}"; fi
+done
+export PYTHONPATH="$SITE:$ROOT$PLUGINS${PYTHONPATH:+:$PYTHONPATH}"
 "$PY" benchmarks/devcheck_env.py install --site "$SITE" --wheels .devcheck/wheels \
   || echo "device_check.sh: installing from .devcheck/wheels failed; the parts that need it will say so" >&2
 if [ -z "${RCX_CIFAR_ZIP:-}" ] && [ -f .devcheck/cifar10-subset.zip ]; then

@@ -157,13 +157,15 @@ def main() -> int:
     base = build(args.model, data.shape, data.num_classes).to(device)
     dd = DeviceData.from_dataset(data, device)
     ds = PILCifar(data.train_x, data.train_y, data.mean, data.std)
-    train(copy.deepcopy(base), dd, TrainConfig(steps=1, batch_size=args.batch, eval_every=0), seed=0)  # warm-up
+    layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    train(copy.deepcopy(base).to(memory_format=layout), dd, TrainConfig(  # warm-up: the timed kernels
+        steps=1, batch_size=args.batch, eval_every=0, dtype=cfg.dtype, channels_last=cfg.channels_last), seed=0)
 
     t_ref, t_rcx, p_ref, p_rcx = [], [], [], []
     for _ in range(args.rounds):
         ref_model = copy.deepcopy(base)
         t_ref.append(reference_loop(ref_model, ds, cfg, device, args.workers))
-        rcx_model = copy.deepcopy(base)
+        rcx_model = copy.deepcopy(base).to(memory_format=layout)  # as the training evaluators do
         out = train(rcx_model, dd, cfg, seed=0)
         t_rcx.append(out.train_seconds / out.epochs)
         p_ref.append(pipeline_reference(ds, args.batch, device, args.workers))

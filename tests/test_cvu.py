@@ -15,6 +15,7 @@ from rcx.api.init import init_weights
 from rcx.api.options import validate_options
 from rcx.api.seeding import generator
 from rcx.core.data_prep import prepare
+from rcx.core.device import resolve_device
 from rcx.core.plan import PlanError, parse_plan
 from rcx.core.runner import Runner
 from rcx.core.store import Store
@@ -238,7 +239,7 @@ def test_seed002_examples_validate(registry):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_runs_the_batched_path_and_matches_the_cpu_loop(data):
     space = NB201Space(channels=4, cells=1)
-    cuda = torch.device("cuda")
+    cuda = resolve_device("cuda")  # as a run's: float32 convolutions without TF32, like the CPU's
     values, _ = validate_options(CVU.options, {"n_init": 12, "batch_size": 64, "dtype": "float32"}, "cvu")
     ev = CVU(values)
     ev.prepare(RunContext(data=data, space=space, device=cuda, plan_seed=0))

@@ -253,12 +253,39 @@ def test_rcx_dist_info_gives_the_source_tree_its_entry_points(tmp_path):
     assert devcheck_env.wheel_dist(Path("rpds_py-0.22.3-cp312-cp312-manylinux_2_17_x86_64.whl")) == "rpds_py"
 
 
+def test_plugin_dist_info_gives_each_plugin_its_entry_points(tmp_path):
+    """The GPU machine has rcx-naswot and rcx-zerocost only as folders (all_scores.py needs them)."""
+    folders = devcheck_env.plugin_folders()
+    assert [f.name for f in folders] == ["rcx-naswot", "rcx-zerocost"]
+    for folder, module in zip(folders, ("rcx_naswot", "rcx_zerocost")):
+        dist = metadata.PathDistribution(devcheck_env.write_rcx_dist_info(tmp_path, folder))
+        assert dist.metadata["Name"] == folder.name and dist.version == "0.1.0"
+        assert {ep.value for ep in dist.entry_points if ep.group == "rcx"} == {f"{module}.plugin"}
+
+
+def test_device_check_sh_puts_rcx_and_the_plugin_folders_on_pythonpath(tmp_path):
+    fake = tmp_path / "python"
+    fake.write_text('#!/bin/sh\necho "PYTHONPATH=$PYTHONPATH $1"\n')
+    fake.chmod(0o755)
+    env = dict(os.environ, PYTHON=str(fake), RCX_DEVCHECK_SITE=str(tmp_path / "site"))
+    env.pop("PYTHONPATH", None)
+    out = subprocess.run(["bash", str(ROOT / "benchmarks" / "device_check.sh"), "--device", "cpu"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=60).stdout.splitlines()
+    expected = [str(tmp_path / "site"), str(ROOT), str(ROOT / "plugins" / "rcx-naswot"),
+                str(ROOT / "plugins" / "rcx-zerocost")]
+    assert [ln.split()[1] for ln in out] == ["benchmarks/devcheck_env.py", "benchmarks/device_check.py"]
+    assert all(ln.split()[0] == "PYTHONPATH=" + ":".join(expected) for ln in out)
+
+
 def test_install_installs_nothing_that_is_already_there(tmp_path):
     wheels = tmp_path / "wheels"
     wheels.mkdir()
     (wheels / "pluggy-1.0.0-py3-none-any.whl").write_bytes(b"not a wheel: pip would fail on it")
     done = devcheck_env.install(tmp_path / "site", wheels)  # pluggy is installed (rcx needs it): not touched
-    assert done == ([] if HAS_RCX_DIST else ["rcx (entry points of the source tree)"])
+    installed = {d.metadata["Name"] for d in metadata.distributions()}
+    plugins = [f"{f.name} (entry points of plugins/{f.name})" for f in devcheck_env.plugin_folders()
+               if f.name not in installed]
+    assert done == ([] if HAS_RCX_DIST else ["rcx (entry points of the source tree)"]) + plugins
 
 
 def test_synthetic_zip_is_laid_out_like_the_cifar_copy(tmp_path):

@@ -24,9 +24,13 @@ class DeviceError(Exception):
 
 
 def resolve_device(spec: str) -> torch.device:
-    """``auto`` -> the first CUDA device if any, else the CPU; ``cuda:N`` is checked to exist."""
+    """``auto`` -> the first CUDA device if any, else the CPU; ``cuda:N`` is checked to exist.
+    A CUDA device also turns TF32 off for the process (:func:`float32_on_cuda`)."""
     if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        float32_on_cuda()
+        return torch.device("cuda")
     if spec.startswith("cuda"):
         if not torch.cuda.is_available():
             raise DeviceError(f"device {spec!r}: torch sees no CUDA device on this machine "
@@ -34,8 +38,21 @@ def resolve_device(spec: str) -> torch.device:
         dev = torch.device(spec)
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise DeviceError(f"device {spec!r}: only {torch.cuda.device_count()} CUDA device(s) visible")
+        float32_on_cuda()
         return torch.device("cuda", dev.index or 0)
     return torch.device("cpu")
+
+
+def float32_on_cuda() -> None:
+    """Make float32 mean float32 on CUDA in this process: PyTorch lets cuDNN run float32
+    convolutions in TF32 (a 10-bit mantissa) on Ampere and later GPUs by default, unlike float32
+    matrix products (full precision by default, left so). Without this, ``dtype = "float32"``
+    would not rule precision out, and every float32 score on a GPU (NASWOT's codes, the
+    zero-cost gradients, CV_U's float32 check of bf16) would carry TF32 rounding. bf16 autocast
+    is unaffected. The legacy flag is the one to set: it sets cuDNN's convolution and RNN
+    precisions together (setting only the convolutions' through the newer ``fp32_precision``
+    API makes torch refuse later reads of ``allow_tf32``)."""
+    torch.backends.cudnn.allow_tf32 = False
 
 
 def device_name(device: torch.device) -> str:

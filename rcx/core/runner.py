@@ -19,6 +19,7 @@ no new evaluation starts.
 
 from __future__ import annotations
 
+import gc
 import shlex
 import threading
 import time
@@ -141,20 +142,24 @@ def _outcome(evaluator: Evaluator, ctx: EvalContext) -> Outcome:
     :data:`CANCELLED`. ``KeyboardInterrupt`` propagates.
     """
     t0 = time.perf_counter()
+    oom = ""
     try:
         result = evaluator.evaluate(ctx)
     except Cancelled:
         return Outcome(CANCELLED, seconds=time.perf_counter() - t0)
     except InvalidArchitecture as exc:
         return Outcome("invalid", error=str(exc), seconds=time.perf_counter() - t0)
-    except torch.OutOfMemoryError as exc:
-        if ctx.device.type == "cuda":
-            torch.cuda.empty_cache()
-        msg = f"out of memory on {ctx.device}: {str(exc).splitlines()[0]} (lower the evaluator's batch_size)"
-        return Outcome("failed", error=msg, seconds=time.perf_counter() - t0, oom=True)
     except Exception as exc:  # one failing architecture never stops the run
-        return Outcome("failed", extra={"traceback": format_traceback()}, error=f"{type(exc).__name__}: {exc}",
-                       seconds=time.perf_counter() - t0)
+        if not is_out_of_memory(exc):
+            return Outcome("failed", extra={"traceback": format_traceback()}, error=f"{type(exc).__name__}: {exc}",
+                           seconds=time.perf_counter() - t0)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        oom = f"out of memory on {ctx.device}: {first} (lower the evaluator's batch_size)"
+    if oom:  # out of the except clause: the traceback's frames and their tensors are gone
+        if ctx.device.type == "cuda":
+            gc.collect()
+            torch.cuda.empty_cache()  # back to the driver, for the next evaluation and other workers
+        return Outcome("failed", error=oom, seconds=time.perf_counter() - t0, oom=True)
     seconds = time.perf_counter() - t0
     status, error = result.status, ""
     if status not in evaluator.statuses or status in ("running", CANCELLED):  # else never final, or never stored
@@ -171,6 +176,19 @@ def _outcome(evaluator: Evaluator, ctx: EvalContext) -> Outcome:
     except UnstorableValue as exc:  # that evaluation fails; the run goes on
         return Outcome("failed", error=f"the result cannot be stored: {exc}", seconds=seconds)
     return Outcome(status, metrics, trials, extra, error, seconds, returned=status)
+
+
+OOM_MESSAGES = ("out of memory", "CUDNN_STATUS_ALLOC_FAILED", "CUBLAS_STATUS_ALLOC_FAILED")
+"""Texts of the errors that are an allocation failure on the device without being a
+``torch.OutOfMemoryError``: a ``RuntimeError`` from a CUDA call outside PyTorch's caching
+allocator (``CUDA error: out of memory``) or from cuDNN's and cuBLAS's own workspaces."""
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` says the device ran out of memory."""
+    if isinstance(exc, getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)):  # torch < 2.5: cuda's
+        return True
+    return isinstance(exc, RuntimeError) and any(m in str(exc) for m in OOM_MESSAGES)
 
 
 class ExecutorError(Exception):

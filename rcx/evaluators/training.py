@@ -120,6 +120,7 @@ class TrainingEvaluator(Evaluator):
     def prepare(self, ctx: RunContext) -> None:
         import torch
 
+        from rcx.nn.features import cuda_has_bf16
         from rcx.nn.train import DeviceData, TrainConfig
 
         cfg, data = self.config, ctx.data
@@ -138,7 +139,7 @@ class TrainingEvaluator(Evaluator):
             momentum=cfg["momentum"], nesterov=cfg["nesterov"], weight_decay=cfg["weight_decay"],
             label_smoothing=cfg["label_smoothing"], augment=cfg["augment"], eval_every=cfg["eval_every"],
             eval_batch_size=cfg["eval_batch_size"] or (1024 if cuda else 500),
-            dtype=dtype or (torch.bfloat16 if cuda else torch.float32),
+            dtype=dtype or (torch.bfloat16 if cuda_has_bf16(ctx.device) else torch.float32),
             channels_last=channels_last(cfg["layout"], ctx.device.type),
         )
 

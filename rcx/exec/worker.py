@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from rcx.core.device import float32_on_cuda
 from rcx.core.runner import CANCELLED, Outcome, Task, evaluate_one
 from rcx.core.setup import prepare_evaluators, set_up
 
@@ -105,6 +106,7 @@ class EvalWorker:
                 raise RuntimeError(f"worker {self.name} on {socket.gethostname()}: the plan asks for CUDA but torch "
                                    "sees no GPU here (give workers GPUs with --gpus-per-worker)")
             self.device = torch.device("cuda", 0)
+            float32_on_cuda()  # as rcx.core.device.resolve_device does for the driver's own runs
         else:
             self.device = torch.device("cpu")
         setup = set_up(plan, registry)  # the same setup as the driver's (rcx.core.setup)

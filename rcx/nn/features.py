@@ -18,14 +18,22 @@ from torch import nn
 from rcx.api.device import cpu_has_fast_bf16, synchronize
 
 
+def cuda_has_bf16(device: torch.device) -> bool:
+    """True for a CUDA device that computes bf16 natively (compute capability 8.0 and later:
+    Ampere, Hopper...). On older GPUs ``torch.autocast`` refuses bf16 (it warns and runs
+    float32), so ``auto`` must not pick it there."""
+    return device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 0)
+
+
 def choose_dtype(option: str, device: torch.device) -> torch.dtype:
-    """``auto``: bfloat16 where the device computes it natively (CUDA, CPUs with AVX512-BF16 or
-    AMX, measured 2.2-2.5x faster than float32 on this project's 2-core CPU), else float32."""
+    """``auto``: bfloat16 where the device computes it natively (CUDA GPUs of compute capability
+    8.0 and later, CPUs with AVX512-BF16 or AMX, measured 2.2-2.5x faster than float32 on this
+    project's 2-core CPU), else float32."""
     if option == "float32":
         return torch.float32
     if option == "bfloat16":
         return torch.bfloat16
-    if device.type == "cuda" or (device.type == "cpu" and cpu_has_fast_bf16()):
+    if cuda_has_bf16(device) or (device.type == "cpu" and cpu_has_fast_bf16()):
         return torch.bfloat16
     return torch.float32
 
@@ -76,6 +84,8 @@ def batched_features(
     device = images.device
     for start in range(0, images.shape[0], batch_size):
         rows = slice(start, min(start + batch_size, images.shape[0]))
+        if timer is not None:
+            synchronize(device)  # the consumer's queued work on the previous batch is not this batch's time
         t0 = time.perf_counter()
         with torch.inference_mode(), autocast(device, dtype):
             x = images[rows] if normalize is None else normalize(images[rows])
