@@ -372,7 +372,7 @@ def part_cvu(ctx: Context) -> Outcome:
     r, du = _floats(r"ratio ([\d.]+)x \(per architecture", out), _floats(r"max \|dU\| ([\d.]+), identical", out)
     if rc or timed_out or not r:
         return Outcome(False, reason=failure(rc, out, timed_out, limit))
-    path = re.search(r"rcx path (\w+), dtype (\w+)", out)
+    path = re.search(r"rcx path (\w+), dtype (?:torch\.)?(\w+)", out)  # cvu.py prints torch.bfloat16
     figures: dict[str, Any] = {"x vs plain loop": r[0], "max |dU|": du[0] if du else "?"}
     if path:
         figures["path"] = f"{path[1]}/{path[2]}"

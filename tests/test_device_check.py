@@ -316,6 +316,7 @@ def test_device_check_cpu_quick_passes_and_prints_the_summary(tmp_path):
     assert (tmp_path / "out" / "device_check.md").read_text().count("| PASS |") == len(parts)
     by_name = {r.name: r for r in results}
     assert by_name["pytest-gpu"].figures["skipped"] >= 1  # no CUDA: the GPU tests skip
+    assert by_name["cvu"].figures["path"] in ("loop/float32", "loop/bfloat16")
     if HAS_RAY:
         assert by_name["ksd-sweep"].figures["ray eval/s"] > 0
         assert by_name["ksd-sweep"].figures["max |d val_acc|"] == 0  # execution settings never change results
