@@ -130,3 +130,19 @@ def test_other_errors_keep_their_traceback_and_are_not_out_of_memory():
     outcome = evaluate_one(Raising(error), context(CUDA))
     assert outcome.status == "failed" and not outcome.oom and outcome.error == "RuntimeError: boom"
     assert "Traceback" in outcome.extra["traceback"]
+
+
+def test_out_of_memory_advice_is_the_evaluators_own():
+    """cvu's memory setting is chunk, not batch_size (which, like naswot's and the zero-cost
+    proxies', changes the score): each evaluator's hint ends the message."""
+    from rcx.evaluators.cvu import CVU
+
+    class ChunkedRaising(Raising):
+        out_of_memory_hint = CVU.out_of_memory_hint
+
+    outcome = evaluate_one(ChunkedRaising(torch.OutOfMemoryError("out of memory")), context(torch.device("cpu")))
+    assert outcome.oom and outcome.error.endswith(f"({CVU.out_of_memory_hint})") and "chunk" in outcome.error
+    for name in ("naswot", "snip", "zico"):
+        from rcx.plugins import get_registry
+
+        assert "changes the score" in get_registry().get("evaluator", name).out_of_memory_hint

@@ -194,6 +194,8 @@ class Evaluator(ABC):
     statuses: ClassVar[tuple[str, ...]] = ("done",)
     #: Metrics shown in progress lines and run summaries; empty means the first two declared.
     headline: ClassVar[tuple[str, ...]] = ()
+    #: What to change when an evaluation runs out of device memory (ends the one-line message).
+    out_of_memory_hint: ClassVar[str] = "lower the evaluator's batch_size"
 
     def __init__(self, options: dict[str, Any]) -> None:
         self.config = {o.name: o.default for o in self.options} | options

@@ -154,7 +154,7 @@ def _outcome(evaluator: Evaluator, ctx: EvalContext) -> Outcome:
             return Outcome("failed", extra={"traceback": format_traceback()}, error=f"{type(exc).__name__}: {exc}",
                            seconds=time.perf_counter() - t0)
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        oom = f"out of memory on {ctx.device}: {first} (lower the evaluator's batch_size)"
+        oom = f"out of memory on {ctx.device}: {first} ({evaluator.out_of_memory_hint})"
     if oom:  # out of the except clause: the traceback's frames and their tensors are gone
         if ctx.device.type == "cuda":
             gc.collect()

@@ -56,6 +56,8 @@ class CVU(Evaluator):
     help = "Coefficient of variation of untrained accuracy over N_init inits (seed 002); lower is better."
     headline = ("cv_u", "mu_u", "sigma_u")
     statuses = ("done", "degenerate")
+    out_of_memory_hint = ("set a smaller chunk (initialisations per batched call; 0 sizes it to half the device's "
+                          "free memory) or run fewer evaluations per GPU")
     options = [
         Option("n_init", int, 100, "random initialisations per architecture (the same seeds for every one)", min=2,
                max=100_000),

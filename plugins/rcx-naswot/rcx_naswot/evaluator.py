@@ -162,6 +162,8 @@ class NASWOT(Evaluator):
     help = "NASWOT (Mellor et al. 2021): log|K_H| of binary ReLU codes over one fixed batch; higher is better."
     headline = ("score", "relu_units")
     statuses = ("done", "degenerate")
+    out_of_memory_hint = ("run on a device with more free memory, or lower batch_size, which changes the score "
+                          "(its kernel is batch_size x batch_size)")
     options = [
         Option("batch_size", int, 128, "size of the one fixed scoring batch (drawn once per run from the training "
                "split, the same images for every candidate) whose N x N kernel is scored in one forward pass: "

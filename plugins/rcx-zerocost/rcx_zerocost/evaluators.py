@@ -110,6 +110,8 @@ class ZeroCostProxy(Evaluator):
     head: ClassVar[bool] = True
     #: Why a score can be non-finite, for the ``degenerate`` reason.
     degenerate_hint: ClassVar[str] = ""
+    out_of_memory_hint = ("run on a device with more free memory, or lower batch_size, which changes the score "
+                          "(the reference's is 64)")
     #: Draws ``batch_size`` training images (the shared batch).
     uses_images: ClassVar[bool] = True
 
