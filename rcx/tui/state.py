@@ -223,6 +223,15 @@ class LiveCurves:
         return {e: list(pts) for (a, e), pts in self.curves.items() if a == arch}
 
 
+def cut_middle(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters: a longer one keeps its start and its end around
+    an ellipsis (an architecture id's both ends tell it apart; the results table cuts ids so)."""
+    if len(text) <= width:
+        return text
+    keep = max(1, width - 1)
+    return f"{text[:keep // 2]}…{text[len(text) - (keep - keep // 2):]}"
+
+
 def fmt_duration(seconds: float) -> str:
     if not math.isfinite(seconds):
         return "?"
