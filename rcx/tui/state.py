@@ -365,6 +365,15 @@ def decimate(items: list, limit: int = MAX_POINTS) -> list:
     return [items[round(i * step)] for i in range(limit)]
 
 
+def column_label(table: ResultsTable | None, column: str) -> str:
+    """``column`` as a chart names it: its metric name alone (``val_acc``) when no other column
+    of ``table`` has that name, else in full (``lc_frozen.val_acc`` beside ``trained.val_acc``)."""
+    name = column.rpartition(".")[2]
+    if table is None or not name or any(c != column and c.rpartition(".")[2] == name for c in table.columns):
+        return column
+    return name
+
+
 def x_column(table: ResultsTable, metric: str) -> str:
     """The scatter's x axis: the metric's evaluator's ``throughput`` if it has one, else ``flops``."""
     inst = metric.rpartition(".")[0]

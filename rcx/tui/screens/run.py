@@ -20,7 +20,7 @@ from textual.widgets import Header, ProgressBar, RichLog, Static
 
 from rcx.core import events as ev
 from rcx.termtable import format_value
-from rcx.tui.state import cut_middle, fmt_duration
+from rcx.tui.state import column_label, cut_middle, fmt_duration
 from rcx.tui.widgets.charts import CHARTS, Charts
 from rcx.tui.widgets.curve import curve_text
 from rcx.tui.widgets.footer import KeyFooter
@@ -143,7 +143,7 @@ class RunScreen(Screen):
             counts.append(f"{status} ", style=style)
             counts.append(f"{format_value(n)}   ", style="bold")
         if app.chart_metric:
-            counts.append(f"chart: {app.chart_metric.rpartition('.')[2]} (m on F4)", style="dim")
+            counts.append(f"chart: {column_label(app.table, app.chart_metric)} (m on F4)", style="dim")
         counts.no_wrap, counts.overflow = True, "ellipsis"
         self.query_one("#run-counts", Static).update(counts)
         self._show_workers(p.workers)
