@@ -36,3 +36,27 @@ async def test_charts_name_the_evaluator_when_two_share_a_metric(tmp_path, regis
         titles = [_plot_title(app.screen.query_one(f"#chart-{n}", PlotextPlot)) for n in ("scatter", "hist", "best")]
         assert titles[0] == f"{metric} vs ridge_a.throughput", titles
         assert titles[1].startswith(f"{metric}: ") and titles[2].startswith(f"best {metric}: "), titles
+
+
+@sync
+async def test_the_plan_status_names_the_fields_with_problems_and_ctrl_r_goes_there(tmp_path, registry):
+    """A problem shown under a field screens below the top read only "1 problem(s)" above the
+    form, and ctrl+r answered "fix them first" without saying where."""
+    from rcx.tui.forms import PlanDraft
+    from rcx.tui.widgets.option_form import field_id
+
+    from ..conftest import tiny_plan
+
+    path = tiny_plan(tmp_path, extra="trials_x = 3\n")
+    text = path.read_text()
+    app = RcxApp(registry, PlanDraft.from_toml(text, path), text)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        status = str(app.screen.query_one("#plan-status", Static).render())
+        assert "1 problem(s)" in status and "evaluators.ridge_rfm.trials_x" in status, status
+        field = app.screen.query_one(f"#{field_id('evaluators.ridge_rfm.trials_x')}")
+        assert not app.screen.query_one("#plan-form").region.contains_region(field.region)  # below the first screen
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert app.focused is field and app.run_id is None
+        assert app.screen.query_one("#plan-form").region.contains_region(field.region)  # scrolled to it

@@ -1,8 +1,8 @@
 """The Plan screen: dataset, space, sampler, evaluators, device and seed as generated forms.
 
 Every change is checked by the plan validator after a short pause; its messages appear under
-the fields they concern (others above the form). ``ctrl+s`` saves the plan as TOML,
-``ctrl+r`` runs it.
+the fields they concern (others above the form, where the status also names those fields).
+``ctrl+s`` saves the plan as TOML, ``ctrl+r`` runs it (or, with problems, goes to the first).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from rcx.tui.forms import (
 )
 from rcx.tui.screens.dialogs import PathScreen
 from rcx.tui.widgets.footer import KeyFooter
-from rcx.tui.widgets.option_form import OptionForm
+from rcx.tui.widgets.option_form import OptionForm, field_id
 
 if TYPE_CHECKING:
     from textual import getters
@@ -65,6 +65,7 @@ class PlanScreen(Screen):
         super().__init__()
         self._check_timer: Timer | None = None
         self.problems: list = []
+        self.invalid_fields: list[str] = []  # keys of the fields whose rows show a problem
         self._shown_devices: list[tuple[str, str]] | None = None
         self._rest_mounted = False
 
@@ -227,9 +228,13 @@ class PlanScreen(Screen):
             where = f"   on {settings.describe()}" if settings is not None and settings.executor != "in-process" else ""
             status.update(f"[green]plan ok[/]: {plan.name} -> {plan.output}{where}   ctrl+r runs it, ctrl+s saves it")
         else:
-            lines = [f"[red]{len(problems)} problem(s)[/]"]
-            lines += [f"  [red]{p.path or 'plan'}[/]: {p.message}" for p in others]
+            under = list(dict.fromkeys(p.path for p in problems if p.path in shown))
+            head = f"[red]{len(problems)} problem(s)[/]"
+            if under:  # shown under their fields, which may be screens below: say which
+                head += f": under {', '.join(under)}   ctrl+r goes to the first"
+            lines = [head, *(f"  [red]{p.path or 'plan'}[/]: {p.message}" for p in others)]
             status.update("\n".join(lines))
+        self.invalid_fields = [p.path for p in problems if p.path in shown]
         self.query_one("#space-size", Static).update(space_summary(self.app.registry, draft))
 
     def _schedule_check(self) -> None:
@@ -281,6 +286,7 @@ class PlanScreen(Screen):
         plan, problems = draft.validate(self.app.registry)
         if plan is None or self.problems:
             self.notify(f"the plan has {len(self.problems or problems)} problem(s); fix them first", severity="error")
+            self.focus_first_problem()
             return
         original = self.app.plan_text
         if original is not None and draft.path is not None:  # run the file's own text when it says the same
@@ -291,6 +297,14 @@ class PlanScreen(Screen):
             except PlanError:
                 pass
         self.app.start_run(plan)
+
+    def focus_first_problem(self) -> None:
+        """Focus (and so scroll to) the field of the first problem shown under a field."""
+        for key in self.invalid_fields:
+            fields = self.query(f"#{field_id(key)}")
+            if fields:
+                fields.first().focus()
+                return
 
     def action_save(self) -> None:
         draft: PlanDraft = self.collect()
