@@ -434,10 +434,12 @@ def best_so_far(rows: list[dict[str, Any]], metric: str, higher: bool,
 def view_columns(table: ResultsTable) -> list[str]:
     """Table columns for the TUI: the id, per evaluator its status and headline metrics, the
     space's parameters and cost summary, then the other metrics (those that repeat the summary,
-    errors, trial counts and timings are left to the detail view)."""
+    errors, trial counts and timings are left to the detail view). A rank average (``rank:``
+    in the filter, or ``s``) comes right after the id: the table is sorted by it."""
     from rcx.core.results import ARCH_COLUMNS
+    from rcx.core.scores import RANK_AVERAGE
 
-    head = ["arch"]
+    head = ["arch", *(c for c in table.columns if c.startswith(f"{RANK_AVERAGE}("))]
     for inst in table.evaluators:
         head.append(f"{inst}.status")
         head += [f"{inst}.{m}" for m in table.headline.get(inst, ())]

@@ -60,3 +60,34 @@ async def test_the_plan_status_names_the_fields_with_problems_and_ctrl_r_goes_th
         await settle(pilot)
         assert app.focused is field and app.run_id is None
         assert app.screen.query_one("#plan-form").region.contains_region(field.region)  # scrolled to it
+
+
+@sync
+async def test_s_sorts_by_the_rank_average_of_several_columns(tmp_path, registry):
+    """The sort picker offered one column at a time: a rank average (rcx results --score a,b)
+    was only reachable by typing rank:a,b into the filter, and its column sat off-screen."""
+    from rcx.tui.screens.dialogs import MultiPickScreen
+    from rcx.tui.widgets.results_grid import ResultsGrid
+
+    from .conftest import wait_for
+
+    app = RcxApp(registry, db_path=synthetic_results(tmp_path / "r.db", registry, n=30))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("f4")
+        await settle(pilot)
+        await pilot.press("s", "end", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, MultiPickScreen), what="the columns to pick")
+        picker = app.screen.query_one("#pick")
+        values = [picker.get_option_at_index(i).value for i in range(picker.option_count)]
+        for column in ("ridge_a.val_acc", "ridge_b.val_acc"):
+            picker.highlighted = values.index(column)
+            await pilot.press("space")
+        await pilot.press("s")
+        await settle(pilot)
+        rank = "rankavg(ridge_a.val_acc,ridge_b.val_acc)"
+        grid = app.screen.query_one(ResultsGrid)
+        assert grid.sort_column == rank and not grid.descending
+        assert grid.view_cols[:2] == ["arch", rank]  # the column sorted by is in view
+        assert app.screen.query_one("#filter").value == "rank:ridge_a.val_acc,ridge_b.val_acc"
+        assert grid.visible_rows() == app.table.sorted(rank, False)

@@ -213,7 +213,7 @@ class ResultsGrid(DataTable):
     def set_filter(self, row_filter: RowFilter) -> None:
         self.row_filter = row_filter
         if self.table is not None:
-            self._rebuild(self.view_cols or view_columns(self.table))
+            self._rebuild(view_columns(self.table))  # with a rank average the filter added
 
     def visible_rows(self) -> list[dict[str, Any]]:
         """The raw rows shown, in the displayed order."""
