@@ -91,3 +91,18 @@ async def test_s_sorts_by_the_rank_average_of_several_columns(tmp_path, registry
         assert grid.view_cols[:2] == ["arch", rank]  # the column sorted by is in view
         assert app.screen.query_one("#filter").value == "rank:ridge_a.val_acc,ridge_b.val_acc"
         assert grid.visible_rows() == app.table.sorted(rank, False)
+
+
+@sync
+async def test_the_status_counts_every_row_once_a_large_table_is_in(tmp_path, registry):
+    """A table of more than one chunk (500 rows) is added in chunks; the status line kept the
+    count of the first chunk: "500 of 1,000 rows" with all 1,000 in the table."""
+    from rcx.tui.widgets.results_grid import CHUNK, ResultsGrid
+
+    n = CHUNK + 100
+    app = RcxApp(registry, db_path=synthetic_results(tmp_path / "r.db", registry, n=n))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert app.screen.query_one(ResultsGrid).row_count == n
+        status = str(app.screen.query_one("#results-status", Static).render())
+        assert f"{n:,} of {n:,} rows" in status, status

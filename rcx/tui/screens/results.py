@@ -79,6 +79,7 @@ class ResultsScreen(Screen):
         self.corr_request: CorrRequest | None = None
         self._corr_busy = False
         self._corr_done: tuple[CorrRequest, int] | None = None  # what the view shows
+        self._status_rows = -1  # the row count the status line shows
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -111,6 +112,8 @@ class ResultsScreen(Screen):
             self._version = app.table_version
             self.grid.show(app.table, changed)
             self._status()
+        elif self.grid.row_count != self._status_rows:  # a rebuild added its rows in chunks since
+            self._status()
         self._pull_corr()
 
     def _status(self) -> None:
@@ -121,6 +124,7 @@ class ResultsScreen(Screen):
             self.query_one("#results-status", Static).update(msg)
             return
         box = self.query_one("#results-status", Static)
+        self._status_rows = grid.row_count
         width = box.content_size.width or max(20, self.size.width - 2)
         for short in (False, True):  # one line: full column names and the file if they fit, else less
             name = (lambda c: c.rpartition(".")[2]) if short else (lambda c: c)
@@ -142,7 +146,8 @@ class ResultsScreen(Screen):
     def is_settled(self) -> bool:
         """The App's latest table is shown in full, and in the Correlation view its report."""
         app = self.app
-        if app.table is not None and (self._version != app.table_version or self.grid.loading):
+        if app.table is not None and (self._version != app.table_version or self.grid.loading
+                                      or self._status_rows != self.grid.row_count):
             return False
         if self.showing_corr and app.table is not None and self.corr_request is not None:
             return not self._corr_busy and self._corr_done == (self.corr_request, app.table_version)
