@@ -106,3 +106,24 @@ async def test_the_status_counts_every_row_once_a_large_table_is_in(tmp_path, re
         assert app.screen.query_one(ResultsGrid).row_count == n
         status = str(app.screen.query_one("#results-status", Static).render())
         assert f"{n:,} of {n:,} rows" in status, status
+
+
+@sync
+async def test_an_unknown_evaluator_in_the_plan_is_a_problem_not_dropped(tmp_path, registry):
+    """A misspelt evaluator ([evaluators.synfloww]) vanished from the form's list: the status
+    read "plan ok" and ctrl+r ran the plan without it."""
+    from rcx.tui.forms import PlanDraft
+
+    from ..conftest import tiny_plan
+
+    path = tiny_plan(tmp_path, extra="[evaluators.ridge_rfmm]\n")
+    text = path.read_text()
+    app = RcxApp(registry, PlanDraft.from_toml(text, path), text)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        status = str(app.screen.query_one("#plan-status", Static).render())
+        assert "unknown evaluator 'ridge_rfmm'" in status, status
+        assert "ridge_rfmm" in app.draft.evaluators
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert app.run_id is None and not app.running

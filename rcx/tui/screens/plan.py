@@ -112,9 +112,12 @@ class PlanScreen(Screen):
         out = []
         for entry in self.app.registry.all("evaluator"):
             out.append((f"{entry.name}  {entry.obj.help}", entry.name, entry.name in draft.evaluators))
+        known = set(self.app.registry.names("evaluator"))
         for inst, comp in draft.evaluators.items():  # instances under their own names, e.g. ridge_loo
             if inst != comp.plugin:
                 out.append((f"{inst}  ({comp.plugin})", inst, True))
+            elif inst not in known:  # kept (and named by the validator), never dropped from the plan unseen
+                out.append((f"{inst}  (no such evaluator installed)", inst, True))
         return out
 
     def _evaluator_form(self, instance: str, comp: Component) -> Vertical:
