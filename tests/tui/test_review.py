@@ -127,3 +127,21 @@ async def test_an_unknown_evaluator_in_the_plan_is_a_problem_not_dropped(tmp_pat
         await pilot.press("ctrl+r")
         await settle(pilot)
         assert app.run_id is None and not app.running
+
+
+@sync
+async def test_an_unknown_space_or_dataset_opens_the_form_with_the_problem(tmp_path, registry):
+    """A plan naming a space or dataset not installed here (misspelt, or a plugin this machine
+    lacks) ended the app with a traceback: the selector refused the value."""
+    from rcx.tui.forms import PlanDraft
+
+    from ..conftest import tiny_plan
+
+    path = tiny_plan(tmp_path)
+    text = path.read_text().replace('name = "ksd"', 'name = "ksdd"').replace('name = "synthetic"', 'name = "synth"')
+    app = RcxApp(registry, PlanDraft.from_toml(text, path), text)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        status = str(app.screen.query_one("#plan-status", Static).render())
+        assert "unknown space 'ksdd'" in status and "unknown dataset 'synth'" in status, status
+        assert app.draft.space.plugin == "ksdd" and app.draft.dataset.plugin == "synth"

@@ -73,7 +73,6 @@ class PlanScreen(Screen):
     def compose(self) -> ComposeResult:
         app = self.app
         draft: PlanDraft = app.draft
-        registry = app.registry
         yield Header()
         yield Static("", id="plan-status")
         with VerticalScroll(id="plan-form"):
@@ -85,17 +84,24 @@ class PlanScreen(Screen):
                 self._shown_devices = self._devices(draft.device)
                 yield Select(self._shown_devices, value=draft.device, allow_blank=False, id="pick-device", compact=True)
             yield Label("Dataset", classes="section-title")
-            yield Select([(n, n) for n in registry.names("dataset")], value=draft.dataset.plugin, allow_blank=False,
-                         id="pick-dataset", compact=True)
+            yield Select(self._plugin_choices("dataset", draft.dataset.plugin), value=draft.dataset.plugin,
+                         allow_blank=False, id="pick-dataset", compact=True)
             yield self._component_form("dataset", draft.dataset)
             yield Label("Search space", classes="section-title")
-            yield Select([(n, n) for n in registry.names("space")], value=draft.space.plugin, allow_blank=False,
-                         id="pick-space", compact=True)
+            yield Select(self._plugin_choices("space", draft.space.plugin), value=draft.space.plugin,
+                         allow_blank=False, id="pick-space", compact=True)
             yield Static("", id="space-size")
             yield self._component_form("space", draft.space)
             yield Vertical(id="plan-rest")  # below the first screenful: mounted after the first frame
         yield Static("", id="field-help")
         yield KeyFooter()
+
+    def _plugin_choices(self, kind: str, current: str) -> list[tuple[str, str]]:
+        """The installed plugins of ``kind``, and the plan's own one when it is not installed (a
+        misspelt name, a plugin missing here): shown as such and named by the validator, where
+        a selector without it refused the value and the app ended with a traceback."""
+        names = self.app.registry.names(kind)
+        return [(n, n) for n in names] + ([] if current in names else [(f"{current}  (not installed)", current)])
 
     def _component_form(self, kind: str, comp: Component) -> OptionForm:
         registry = self.app.registry
