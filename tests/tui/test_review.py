@@ -145,3 +145,30 @@ async def test_an_unknown_space_or_dataset_opens_the_form_with_the_problem(tmp_p
         status = str(app.screen.query_one("#plan-status", Static).render())
         assert "unknown space 'ksdd'" in status and "unknown dataset 'synth'" in status, status
         assert app.draft.space.plugin == "ksdd" and app.draft.dataset.plugin == "synth"
+
+
+@sync
+async def test_ctrl_o_opens_another_results_file(tmp_path, registry):
+    """There was no way to open another results file (or plan) from the app: quit and type
+    `rcx FILE` again. ctrl+o asks for one, refuses what `rcx FILE` refuses with its message,
+    and hands a good one to rcx.tui.main (the app ends, a new one opens on it)."""
+    from textual.widgets import Input
+
+    from rcx.tui.screens.dialogs import PathScreen
+
+    from .conftest import fixed_results, wait_for
+
+    first = fixed_results(tmp_path / "a.db", registry)
+    other = fixed_results(tmp_path / "b.db", registry, n=5)
+    app = RcxApp(registry, db_path=first)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for path in (tmp_path / "missing.db", other):
+            await pilot.press("ctrl+o")
+            await wait_for(pilot, lambda: isinstance(app.screen, PathScreen), what="the open dialog")
+            app.screen.query_one(Input).value = str(path)
+            await pilot.press("enter")
+            await pilot.pause()
+            if path != other:
+                assert app.reopen is None and "no such results file" in str(list(app._notifications)[-1].message)
+    assert app.reopen == (None, None, other) and app.return_code == 0
