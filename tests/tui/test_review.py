@@ -172,3 +172,21 @@ async def test_ctrl_o_opens_another_results_file(tmp_path, registry):
             if path != other:
                 assert app.reopen is None and "no such results file" in str(list(app._notifications)[-1].message)
     assert app.reopen == (None, None, other) and app.return_code == 0
+
+
+@sync
+async def test_the_empty_charts_frames_start_on_one_row(tmp_path, registry):
+    """Before the first result only the scatter had a title ("no results yet"), so its frame
+    started a row lower than the histogram's and the best-so-far's."""
+    app = RcxApp(registry)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("f3")
+        await settle(pilot)
+        tops = []
+        for name in ("scatter", "hist", "best"):
+            plot = app.screen.query_one(f"#chart-{name}", PlotextPlot)
+            plot.plt.plotsize(plot.size.width, plot.size.height)
+            lines = _ANSI.sub("", plot.plt.build()).split("\n")
+            tops.append(next(i for i, line in enumerate(lines) if "┌" in line))
+        assert len(set(tops)) == 1, tops

@@ -114,7 +114,8 @@ class Charts(Horizontal):
             p.plt.clear_figure()
         short = column_label(table, metric) if metric else ""
         if table is None or metric is None:
-            for p, title in ((scatter, "no results yet"), (hist, ""), (best, "")):
+            # every plot titled: an untitled one starts its frame a row higher than its neighbours
+            for p, title in ((scatter, "no results yet"), (hist, "histogram"), (best, "best so far")):
                 p.plt.title(title)
                 p.refresh()
             key.show("", [])
