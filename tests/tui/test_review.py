@@ -76,7 +76,7 @@ async def test_s_sorts_by_the_rank_average_of_several_columns(tmp_path, registry
         await settle(pilot)
         await pilot.press("f4")
         await settle(pilot)
-        await pilot.press("s", "end", "enter")
+        await pilot.press("s", "home", "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, MultiPickScreen), what="the columns to pick")
         picker = app.screen.query_one("#pick")
         values = [picker.get_option_at_index(i).value for i in range(picker.option_count)]

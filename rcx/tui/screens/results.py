@@ -300,8 +300,8 @@ class ResultsScreen(Screen):
                 self._status()
 
         choices = [(c, c) for c in grid.view_cols]
-        if self.app.table is not None and len(self.app.table.score_columns()) >= 2:
-            choices.append(("rank average of several columns...", RANK_CHOICE))
+        if self.app.table is not None and len(self.app.table.score_columns()) >= 2:  # first: end picks the last column
+            choices.insert(0, ("rank average of several columns...", RANK_CHOICE))
         self.app.push_screen(PickScreen("Sort by (again on the same column: reverse)", choices, grid.sort_column),
                              chosen)
 
