@@ -190,3 +190,24 @@ async def test_the_empty_charts_frames_start_on_one_row(tmp_path, registry):
             lines = _ANSI.sub("", plot.plt.build()).split("\n")
             tops.append(next(i for i, line in enumerate(lines) if "┌" in line))
         assert len(set(tops)) == 1, tops
+
+
+@sync
+async def test_the_detail_view_shows_its_own_keys(tmp_path, registry):
+    """Over the Detail view the Results screen's footer stayed: s, r, / and c listed there do
+    nothing in the detail, and escape (which closes it) was not listed."""
+    from textual.widgets._footer import FooterKey
+
+    from rcx.tui.screens.detail import DetailScreen
+
+    from .conftest import fixed_results, wait_for
+
+    app = RcxApp(registry, db_path=fixed_results(tmp_path / "r.db", registry))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen.shown is not None,
+                       what="the detail")
+        await settle(pilot)
+        keys = {k.key for k in app.screen.query(FooterKey)}
+        assert "escape" in keys and not keys & {"s", "r", "slash", "c"}, keys

@@ -22,6 +22,7 @@ from rcx.core.reader import StoreReader
 from rcx.plugins import Registry
 from rcx.termtable import format_value
 from rcx.tui.widgets.curve import curve_text
+from rcx.tui.widgets.footer import KeyFooter
 
 
 def load_detail(path: Path, run_id: int | None, arch: str, registry: Registry) -> dict[str, Any]:
@@ -120,6 +121,7 @@ class DetailScreen(ModalScreen[None]):
             yield Label(f"{self.arch}   (escape closes)", classes="dialog-prompt")
             with VerticalScroll():
                 yield Static("loading...", id="detail-body")
+        yield KeyFooter()  # its own keys: the Results screen's footer below listed keys that do nothing here
 
     def on_mount(self) -> None:
         self.set_interval(self.LIVE_INTERVAL, self.pull_live)
