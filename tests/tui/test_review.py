@@ -211,3 +211,30 @@ async def test_the_detail_view_shows_its_own_keys(tmp_path, registry):
         await settle(pilot)
         keys = {k.key for k in app.screen.query(FooterKey)}
         assert "escape" in keys and not keys & {"s", "r", "slash", "c"}, keys
+
+
+@sync
+async def test_the_output_follows_a_new_name_until_it_is_set_by_hand(tmp_path, registry):
+    """Naming a new plan in the form left its output at runs/untitled.db: every plan made in
+    the form wrote into the same results file."""
+    from textual.widgets import Input
+
+    from rcx.tui.widgets.option_form import field_id
+
+    from .conftest import wait_for
+
+    app = RcxApp(registry)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        name, output = (app.screen.query_one(f"#{field_id(k)}", Input) for k in ("name", "output"))
+        assert output.value == "runs/untitled.db"
+        name.focus()
+        name.value = ""
+        await pilot.press(*"rv1")
+        await settle(pilot)
+        assert output.value == "runs/rv1.db"
+        await wait_for(pilot, lambda: app.draft.output == "runs/rv1.db", what="the plan's output")
+        output.value = "elsewhere/mine.db"
+        name.value = "rv2"
+        await settle(pilot)
+        assert output.value == "elsewhere/mine.db"

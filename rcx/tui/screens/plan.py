@@ -68,6 +68,7 @@ class PlanScreen(Screen):
         self.invalid_fields: list[str] = []  # keys of the fields whose rows show a problem
         self._shown_devices: list[tuple[str, str]] | None = None
         self._rest_mounted = False
+        self._named: str | None = None  # the name the output's default was made from (set on mount)
 
     # -- layout ---------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -151,6 +152,7 @@ class PlanScreen(Screen):
         ]
 
     def on_mount(self) -> None:
+        self._named = str(self.app.draft.name)
         self.call_after_refresh(self._mount_rest)
 
     async def _mount_rest(self) -> None:
@@ -256,6 +258,15 @@ class PlanScreen(Screen):
     @on(Checkbox.Changed)
     def _field_changed(self) -> None:
         self._schedule_check()
+
+    @on(Input.Changed, f"#{field_id('name')}")
+    def _name_changed(self, event: Input.Changed) -> None:
+        """The output follows the name while it is the name's default (``runs/NAME.db``): a plan
+        renamed in the form otherwise wrote into ``runs/untitled.db`` with every other one."""
+        output = self.query_one(f"#{field_id('output')}", Input)
+        if self._named is not None and output.value.strip() in ("", f"runs/{self._named}.db"):
+            output.value = f"runs/{event.value.strip()}.db" if event.value.strip() else ""
+        self._named = event.value.strip()
 
     @on(Select.Changed)
     async def _select_changed(self, event: Select.Changed) -> None:
