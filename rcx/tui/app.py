@@ -260,6 +260,8 @@ class RcxApp(App[int]):
         name, note = self.follower.run_name, self.follower.note
         if self.db_path is None:
             self.sub_title = ""
+        elif self.progress.state == "failed" and self.run_control.own_run is None and not self.running:
+            self.sub_title = f"{self.db_path}  the run did not start (F3: the log says why)"  # not the file's run
         elif note and not self.running:
             self.sub_title = note
         elif self.run_id is None:

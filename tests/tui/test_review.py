@@ -10,7 +10,7 @@ from textual_plotext import PlotextPlot
 
 from rcx.tui.app import RcxApp
 
-from .conftest import settle, sync, synthetic_results
+from .conftest import fixed_results, settle, sync, synthetic_results
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -238,3 +238,28 @@ async def test_the_output_follows_a_new_name_until_it_is_set_by_hand(tmp_path, r
         name.value = "rv2"
         await settle(pilot)
         assert output.value == "elsewhere/mine.db"
+
+
+@sync
+async def test_a_results_file_of_another_plan_is_refused_in_the_tui_s_words(tmp_path, registry):
+    """Running a plan into a results file that holds another plan's run said "Use another --db,
+    or pass --new-run" (flags of the command line, not the TUI's), and the title then read
+    "run 1 (<the other plan>, failed)" as if that run had failed."""
+    from rcx.tui.forms import PlanDraft
+
+    from ..conftest import tiny_plan
+    from .conftest import wait_for
+
+    out = fixed_results(tmp_path / "r.db", registry, n=3)
+    path = tiny_plan(tmp_path, output=str(out))
+    text = path.read_text()
+    app = RcxApp(registry, PlanDraft.from_toml(text, path), text)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: not app.running and any(level == "error" for level, _ in app.log_lines),
+                       what="the refusal")
+        await settle(pilot)
+        error = next(m for level, m in app.log_lines if level == "error")
+        assert "of a different plan" in error and "--db" not in error and "Plan screen" in error, error
+        assert "fixed, failed" not in app.sub_title, app.sub_title  # the file's run did not fail
