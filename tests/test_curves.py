@@ -57,7 +57,41 @@ def test_the_plot_draws_both_series_on_their_axes(curved):
     assert "ridge_rfm train_loss" in text and "ridge_rfm val_acc" in text
     assert "\x1b[" not in text  # uncoloured unless asked
     right = [line.rsplit("├", 1)[1].strip() for line in text.splitlines() if "├" in line]
-    assert right and max(map(float, right)) == pytest.approx(0.47, abs=0.01)  # val_acc on the right axis
+    left = [line.split("┤", 1)[0].strip() for line in text.splitlines() if "┤" in line]
+    assert right and max(map(float, right)) == 1.0  # val_acc on the right axis, an accuracy's scale
+    assert left and max(map(float, left)) <= 2.1 and min(map(float, left)) == 0  # train_loss on the left
+
+
+def _plot_rows(text: str) -> list[str]:
+    """The lines inside the plot's frame, without the legend's."""
+    return [line for line in text.splitlines() if ("│" in line or "┤" in line) and "train_loss" not in line
+            and "val_acc" not in line]
+
+
+@pytest.mark.parametrize("curve", [
+    [{"epoch": 1.0, "train_loss": 2.755, "val_acc": 0.1}],
+    [{"epoch": 1.0, "train_loss": 3.288, "val_acc": 0.14}, {"epoch": 2.0, "train_loss": 3.371, "val_acc": 0.15}],
+])
+def test_a_short_curve_shows_loss_and_accuracy_apart(curve):
+    """One or two epochs (the studies' short training): each series scaled to its own range
+    put the loss and the accuracy on the same cells, one hiding the other."""
+    rows = "\n".join(_plot_rows(curve_plot({"trained": curve}, "t", width=70, height=16)))
+    assert "•" in rows and "*" in rows
+
+
+def test_axis_labels_are_round_and_evenly_spaced():
+    """Every tick label is a round value one step from the next (plotext's own ticks put 3.371,
+    3.357, 3.329 on consecutive rows)."""
+    curve = [{"epoch": 1.0, "train_loss": 3.288, "val_acc": 0.14}, {"epoch": 2.0, "train_loss": 3.371, "val_acc": 0.15}]
+    for height in (10, 16, 22):
+        lines = curve_plot({"trained": curve}, "t", width=100, height=height).splitlines()
+        left = [line.split("┤", 1)[0] for line in lines if "┤" in line]
+        right = [line.rsplit("├", 1)[1] for line in lines if "├" in line]
+        for labels in (left, right):
+            values = [float(label.strip().replace(",", "")) for label in labels]
+            assert len(values) >= 2, (height, lines)
+            steps = {round(a - b, 9) for a, b in zip(values, values[1:])}
+            assert len(steps) == 1 and all(len(label.strip()) <= 4 for label in labels), (height, labels)
 
 
 def test_table_with_plot_and_without_a_curve(curved, tmp_path):

@@ -10,6 +10,7 @@ its output is a terminal and the TUI's Detail view embeds.
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -49,11 +50,20 @@ def curve_rows(curves: Mapping[str, Sequence[Mapping[str, Any]]]) -> tuple[list[
 def curve_plot(curves: Mapping[str, Sequence[Mapping[str, Any]]], title: str, width: int = 100,
                height: int = 22, color: bool = False) -> str:
     """A plotext chart of the curves against epoch: each instance's training loss (left axis,
-    ``-``) and validation accuracy (right axis, ``*``). ``color``: keep ANSI colours."""
+    ``-``) and validation accuracy (right axis, ``*``). ``color``: keep ANSI colours.
+
+    Both axes start at 0 (the loss axis ends at the largest loss, the accuracy axis at 1 or the
+    largest accuracy) and the epoch axis at 0, with round ticks (:func:`rcx.numfmt.axis_ticks`):
+    scaled to its own range each series would fill the plot, so a one- or two-epoch curve's loss
+    and accuracy would be drawn on the same cells, one hiding the other."""
     import plotext as plt  # lazily: only when asked to draw
+
+    from rcx.numfmt import axis_ticks
 
     plt.clear_figure()
     plt.theme("clear")  # the terminal's own background, not plotext's white default
+    epochs: list[float] = []
+    sides: dict[str, list[float]] = {"left": [], "right": []}
     for ev, pts in curves.items():
         loss = [(p["epoch"], p["train_loss"]) for p in pts if p.get("train_loss") is not None]
         acc = [(p["epoch"], p["val_acc"]) for p in pts if p.get("val_acc") is not None]
@@ -61,6 +71,21 @@ def curve_plot(curves: Mapping[str, Sequence[Mapping[str, Any]]], title: str, wi
             plt.plot(*map(list, zip(*loss)), label=f"{ev} train_loss", marker="dot", yside="left")
         if acc:
             plt.plot(*map(list, zip(*acc)), label=f"{ev} val_acc", marker="*", yside="right")
+        for side, series in (("left", loss), ("right", acc)):
+            epochs += [e for e, _ in series]
+            sides[side] += [v for _, v in series]
+    rows = max(3, height - 5)  # the plot's own rows: less the title, frame, tick labels and axis names
+    for side, values in sides.items():
+        if values and all(map(math.isfinite, values)) and min(values) >= 0:
+            top = (max(values) if side == "left" else max(1.0, max(values))) or 1.0
+            plt.ylim(0, top * (1 + 2.5 / rows), yside=side)  # room above the data for the legend's two rows
+            ticks, labels = axis_ticks(0, top, n=min(5, max(2, rows // 3)))  # ticks at least three rows apart
+            plt.yticks(ticks, labels, yside=side)
+    if epochs and min(epochs) >= 0:
+        last = max(epochs) or 1.0
+        plt.xlim(0, last)
+        ticks, labels = axis_ticks(0, last, n=min(6, max(2, width // 16)), integer=last >= 2)
+        plt.xticks(ticks, labels)
     plt.xlabel("epoch")
     plt.ylabel("train_loss", yside="left")
     plt.ylabel("val_acc", yside="right")

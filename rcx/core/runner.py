@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -197,7 +198,17 @@ class ExecutorError(Exception):
 
 
 class PlanMismatch(StoreError):
-    """The results file holds a run of a different plan."""
+    """The results file ``path`` holds run ``run_id`` (named ``name``) of a different plan; the
+    message says what the command line can do about it (an interface with other means words
+    its own from the attributes)."""
+
+    def __init__(self, path: Path, run_id: int, name: str) -> None:
+        self.path, self.run_id, self.name = path, run_id, name
+        super().__init__(f"{path} holds run {run_id} ({name!r}) of a different plan. Use another --db, "
+                         "or pass --new-run to add a separate run to this file.")
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled with its attributes (the default passes only the message)
+        return (PlanMismatch, (self.path, self.run_id, self.name))
 
 
 class Runner:
@@ -293,10 +304,7 @@ class Runner:
             return same[-1].id, True
         if runs and not new_run:
             other = runs[-1]
-            raise PlanMismatch(
-                f"{store.path} holds run {other.id} ({other.name!r}) of a different plan. Use another --db, "
-                "or pass --new-run to add a separate run to this file."
-            )
+            raise PlanMismatch(store.path, other.id, other.name)
         return 0, False
 
     # -- the run ------------------------------------------------------------------------------------

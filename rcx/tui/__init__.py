@@ -13,40 +13,26 @@ def main(target: Path | None = None, execution=None) -> int:
     """Open the app: empty, with a plan file (``.toml``), or on a results file (anything else).
 
     A plan with a TOML syntax error, or a results file that is not one, is refused with one
-    message (exit code 2); a plan with other problems opens with them shown in the form.
+    message (exit code 2); a plan with other problems opens with them shown in the form. ctrl+o
+    in the app opens another plan or results file the same way (the app closes and one opens on it).
     ``execution`` (:class:`~rcx.exec.ExecutionSettings`, from ``rcx run PLAN --executor ...``)
     fills the Plan screen's execution section. Once the app has run, the process ends with its
     return code (:func:`end_process`); this returns only when the app did not open.
     """
-    import tomli
-
-    from rcx.core.reader import StoreReader
-    from rcx.core.store import StoreError
     from rcx.plugins import get_registry
-    from rcx.tui.app import RcxApp
-    from rcx.tui.forms import PlanDraft
+    from rcx.tui.app import RcxApp, load_target
 
     registry = get_registry()
-    draft = plan_text = db_path = None
-    if target is not None and target.suffix == ".toml":
-        try:
-            plan_text = target.read_text(encoding="utf-8")
-            draft = PlanDraft.from_toml(plan_text, target)
-        except OSError as exc:
-            print(f"rcx: error: {target}: cannot read the plan: {exc.strerror}", file=sys.stderr)
-            return 2
-        except tomli.TOMLDecodeError as exc:
-            print(f"rcx: error: {target}: TOML syntax error: {exc}", file=sys.stderr)
-            return 2
-    elif target is not None:
-        try:
-            StoreReader(target).check()
-        except StoreError as exc:
-            print(f"rcx: error: {exc}", file=sys.stderr)
-            return 2
-        db_path = target
-    app = RcxApp(registry, draft, plan_text, db_path, execution)
-    app.run()
+    loaded = load_target(target) if target is not None else (None, None, None)
+    if isinstance(loaded, str):
+        print(f"rcx: error: {loaded}", file=sys.stderr)
+        return 2
+    while True:  # ctrl+o opens another file: a new app on it, as `rcx FILE` would open
+        app = RcxApp(registry, *loaded, execution)
+        app.run()
+        if app.reopen is None:
+            break
+        loaded, execution = app.reopen, app.execution
     end_process(app.return_code or 0)
 
 

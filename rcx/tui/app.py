@@ -37,7 +37,7 @@ from rcx.tui.forms import Component, PlanDraft
 from rcx.tui.messages import DevicesListed, RunError, RunEvent, StoreLoaded, StoreUnavailable
 from rcx.tui.run_control import RunController
 from rcx.tui.screens.detail import DetailLoaded, DetailScreen
-from rcx.tui.screens.dialogs import ConfirmScreen, HelpScreen
+from rcx.tui.screens.dialogs import ConfirmScreen, HelpScreen, PathScreen
 from rcx.tui.screens.plan import PlanScreen
 from rcx.tui.screens.results import ResultsScreen
 from rcx.tui.screens.run import RunScreen
@@ -80,6 +80,30 @@ def draft_from_results(path: Path) -> tuple[PlanDraft, str] | None:
     return draft, text
 
 
+def load_target(target: Path) -> tuple[PlanDraft | None, str | None, Path | None] | str:
+    """What ``rcx TARGET`` opens: a plan file (``.toml``: its draft and text) or a results file
+    (anything else: its path), as ``(draft, plan_text, db_path)``; or the one-line reason it
+    cannot (a plan that cannot be read or parsed, a file that is not a results file). A plan
+    with other problems opens: the form shows them."""
+    import tomli
+
+    from rcx.core.store import StoreError
+
+    if target.suffix == ".toml":
+        try:
+            text = target.read_text(encoding="utf-8")
+            return PlanDraft.from_toml(text, target), text, None
+        except OSError as exc:
+            return f"{target}: cannot read the plan: {exc.strerror}"
+        except tomli.TOMLDecodeError as exc:
+            return f"{target}: TOML syntax error: {exc}"
+    try:
+        StoreReader(target).check()
+    except StoreError as exc:
+        return str(exc)
+    return None, None, target
+
+
 def default_draft(registry: Registry) -> PlanDraft:
     """A quickstart-like plan: synthetic data, 40 random fitting ksd nets, the first evaluator."""
     evaluators = registry.names("evaluator")
@@ -102,6 +126,7 @@ class RcxApp(App[int]):
         Binding("f3", "switch_mode('run')", "Run"),
         Binding("f4", "switch_mode('results')", "Results"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("ctrl+o", "open", "Open a plan or results file", show=False),  # F1 and the palette list it
     ]
 
     def __init__(self, registry: Registry, draft: PlanDraft | None = None, plan_text: str | None = None,
@@ -120,6 +145,7 @@ class RcxApp(App[int]):
         self.follower = StoreFollower(self, db_path)
         self._last_error_note = 0.0
         self.cuda_devices: list[tuple[str, str]] = []  # for the Plan screen, listed after the first frame
+        self.reopen: tuple[PlanDraft | None, str | None, Path | None] | None = None  # ctrl+o: what to open next
 
     # -- state the screens read: the run's (RunController) and the results file's (StoreFollower) --
     @property
@@ -234,6 +260,8 @@ class RcxApp(App[int]):
         name, note = self.follower.run_name, self.follower.note
         if self.db_path is None:
             self.sub_title = ""
+        elif self.progress.state == "failed" and self.run_control.own_run is None and not self.running:
+            self.sub_title = f"{self.db_path}  the run did not start (F3: the log says why)"  # not the file's run
         elif note and not self.running:
             self.sub_title = note
         elif self.run_id is None:
@@ -384,6 +412,25 @@ class RcxApp(App[int]):
 
         self.push_screen(ConfirmScreen(quit_prompt(self.db_path)), answer)
 
+    def action_open(self) -> None:
+        """Ask for a plan (``.toml``) or results file and open it as ``rcx FILE`` does: this app
+        ends (:attr:`reopen` says what :func:`rcx.tui.main` opens next). Not during a run."""
+        if self.running:
+            self.notify("a run is in progress: cancel it (c on F3) before opening another file", severity="warning")
+            return
+
+        def chosen(path: str | None) -> None:
+            if not path:
+                return
+            loaded = load_target(Path(path).expanduser())
+            if isinstance(loaded, str):
+                self.notify(loaded, severity="error", timeout=8)
+                return
+            self.reopen = loaded
+            self.exit(0)
+
+        self.push_screen(PathScreen("Open a results file (.db) or a plan (.toml):", str(self.db_path or "")), chosen)
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self._all_bindings()))
@@ -410,6 +457,7 @@ class RcxApp(App[int]):
         yield SystemCommand("Run screen", "Progress, charts and the log", lambda: self.switch_mode("run"))
         yield SystemCommand("Results screen", "The results table", lambda: self.switch_mode("results"))
         yield SystemCommand("Help", "All key bindings", self.action_help)
+        yield SystemCommand("Open file", "Open a results file (.db) or a plan (.toml)", self.action_open)
         yield SystemCommand("Start run", "Validate the plan and run it",
                             lambda: self._on_plan_screen("action_start_run"))
         yield SystemCommand("Save plan", "Write the plan as TOML", lambda: self._on_plan_screen("action_save"))

@@ -101,7 +101,7 @@ class RunController:
     def _run(self, plan: Plan, logger: logging.Logger) -> None:
         """The run worker (a thread); the App writes the log lines (``add_log``) to ``logger``'s
         file, this thread only a traceback, which the screen does not show."""
-        from rcx.core.runner import ExecutorError
+        from rcx.core.runner import ExecutorError, PlanMismatch
         from rcx.core.session import RUN_ERRORS, run_plan
         from rcx.exec import build_runner
 
@@ -121,6 +121,9 @@ class RunController:
             if self.execution.executor != "in-process":
                 app.post_message(RunEvent(ev.Log("info", f"connecting: {self.execution.describe()}")))
             run_plan(runner)
+        except PlanMismatch as exc:  # the core's message names the command line's --db and --new-run
+            app.post_message(RunError(f"{exc.path} holds run {exc.run_id} ({exc.name!r}) of a different plan: "
+                                      "set another output on the Plan screen (F2)"))
         except RUN_ERRORS as exc:
             app.post_message(RunError(str(exc)))
         except Exception as exc:  # a bug in a plugin or in rcx: logged with its traceback, never a crash

@@ -223,6 +223,15 @@ class LiveCurves:
         return {e: list(pts) for (a, e), pts in self.curves.items() if a == arch}
 
 
+def cut_middle(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters: a longer one keeps its start and its end around
+    an ellipsis (an architecture id's both ends tell it apart; the results table cuts ids so)."""
+    if len(text) <= width:
+        return text
+    keep = max(1, width - 1)
+    return f"{text[:keep // 2]}…{text[len(text) - (keep - keep // 2):]}"
+
+
 def fmt_duration(seconds: float) -> str:
     if not math.isfinite(seconds):
         return "?"
@@ -356,6 +365,15 @@ def decimate(items: list, limit: int = MAX_POINTS) -> list:
     return [items[round(i * step)] for i in range(limit)]
 
 
+def column_label(table: ResultsTable | None, column: str) -> str:
+    """``column`` as a chart names it: its metric name alone (``val_acc``) when no other column
+    of ``table`` has that name, else in full (``lc_frozen.val_acc`` beside ``trained.val_acc``)."""
+    name = column.rpartition(".")[2]
+    if table is None or not name or any(c != column and c.rpartition(".")[2] == name for c in table.columns):
+        return column
+    return name
+
+
 def x_column(table: ResultsTable, metric: str) -> str:
     """The scatter's x axis: the metric's evaluator's ``throughput`` if it has one, else ``flops``."""
     inst = metric.rpartition(".")[0]
@@ -416,10 +434,12 @@ def best_so_far(rows: list[dict[str, Any]], metric: str, higher: bool,
 def view_columns(table: ResultsTable) -> list[str]:
     """Table columns for the TUI: the id, per evaluator its status and headline metrics, the
     space's parameters and cost summary, then the other metrics (those that repeat the summary,
-    errors, trial counts and timings are left to the detail view)."""
+    errors, trial counts and timings are left to the detail view). A rank average (``rank:``
+    in the filter, or ``s``) comes right after the id: the table is sorted by it."""
     from rcx.core.results import ARCH_COLUMNS
+    from rcx.core.scores import RANK_AVERAGE
 
-    head = ["arch"]
+    head = ["arch", *(c for c in table.columns if c.startswith(f"{RANK_AVERAGE}("))]
     for inst in table.evaluators:
         head.append(f"{inst}.status")
         head += [f"{inst}.{m}" for m in table.headline.get(inst, ())]

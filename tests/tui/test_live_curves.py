@@ -114,3 +114,43 @@ async def test_run_screen_and_detail_show_the_curve_growing(tmp_path):
         finally:  # a failed check must not leave the run worker waiting for tokens
             app.cancel_event.set()
             Stepped.tokens.release(100)
+
+
+@sync
+async def test_at_80x24_the_live_curve_takes_the_charts_place_and_the_log_stays(tmp_path):
+    """Below the charts, a 10-row curve pushed the charts and the log off an 80x24 screen (and
+    its lines wrapped there); now it takes the charts' place, ``v`` switches, and the "now:"
+    line keeps the evaluator's name."""
+    from rcx.tui.widgets.charts import Charts
+
+    registry = _registry()
+    Stepped.tokens = threading.Semaphore(0)
+    path = tiny_plan(tmp_path, n=2, extra="[evaluators.stepped]\n")
+    text = path.read_text()
+    app = RcxApp(registry, PlanDraft.from_toml(text, path), text)
+    async with app.run_test(size=(80, 24)) as pilot:
+        try:
+            app.screen.action_start_run()
+            await wait_for(pilot, lambda: app.run_id is not None, what="the run to start")
+            screen = app.screen
+            box, charts, log = (screen.query_one(s) for s in ("#run-curve", Charts, "#run-log"))
+            Stepped.tokens.release()
+            await wait_for(pilot, lambda: box.display and "1 epoch point(s)" in str(box.render()),
+                           what="the first curve point")
+            await pilot.pause()
+            assert not charts.display
+            assert log.region.height > 0 and log.region.bottom <= 23  # above the footer, on the screen
+            lines = str(box.render()).splitlines()
+            assert any("┌" in line and "┐" in line for line in lines)  # the frame on one line: not wrapped
+            assert "/ stepped" in str(screen.query_one("#run-title").render())
+            await pilot.press("v")
+            await wait_for(pilot, lambda: charts.display and not box.display, what="the charts after v")
+            for _ in range(3):  # scatter, histogram, best so far, then the curve again
+                await pilot.press("v")
+            await wait_for(pilot, lambda: box.display and not charts.display, what="the curve again")
+            Stepped.tokens.release(3 * 4)  # the rest of the run goes through
+            await wait_for(pilot, lambda: app.progress.state == "finished", what="the run to finish")
+        finally:  # a failed check must not leave the run worker waiting for tokens, nor running
+            app.cancel_event.set()
+            Stepped.tokens.release(100)
+            await wait_for(pilot, lambda: not app.running, what="the run to stop")

@@ -22,6 +22,7 @@ from rcx.core.reader import StoreReader
 from rcx.plugins import Registry
 from rcx.termtable import format_value
 from rcx.tui.widgets.curve import curve_text
+from rcx.tui.widgets.footer import KeyFooter
 
 
 def load_detail(path: Path, run_id: int | None, arch: str, registry: Registry) -> dict[str, Any]:
@@ -63,15 +64,16 @@ def _layers_table(layers: Any) -> Any:
 
 
 CURVE_WIDTH = 76
-"""Columns of a learning-curve plot in the detail dialog."""
+"""Columns of a learning-curve plot in the detail dialog before it has a size."""
 
 
-def _curve(evaluator: str, points: list[dict[str, Any]]) -> Any:
-    """The learning-curve plot of one evaluation (plain text: the dialog has its own colours)."""
-    return curve_text(evaluator, points, CURVE_WIDTH, 16)
+def _curve(evaluator: str, points: list[dict[str, Any]], width: int = CURVE_WIDTH) -> Any:
+    """The learning-curve plot of one evaluation, ``width`` columns wide (plain text: the dialog
+    has its own colours)."""
+    return curve_text(evaluator, points, width, 16)
 
 
-def _evaluation(e: dict[str, Any], curve: list[dict[str, Any]] | None = None) -> Any:
+def _evaluation(e: dict[str, Any], curve: list[dict[str, Any]] | None = None, width: int = CURVE_WIDTH) -> Any:
     status_style = {"done": "green", "screened": "yellow", "failed": "bold red", "invalid": "red"}.get(e["status"], "")
     parts: list[Any] = [Text.assemble((f"{e['evaluator']}: ", "bold"), (e["status"], status_style),
                                       f"   seed {e['seed']}" if e.get("seed") is not None else "",
@@ -91,7 +93,7 @@ def _evaluation(e: dict[str, Any], curve: list[dict[str, Any]] | None = None) ->
             t.add_row(*(format_value(trial.get(k)) for k in keys))
         parts.append(t)
     if curve:
-        parts.append(_curve(e["evaluator"], curve))
+        parts.append(_curve(e["evaluator"], curve, width))
     if e["error"]:
         parts.append(Text(e["error"], style="red"))
     if e["extra"].get("traceback"):
@@ -119,9 +121,21 @@ class DetailScreen(ModalScreen[None]):
             yield Label(f"{self.arch}   (escape closes)", classes="dialog-prompt")
             with VerticalScroll():
                 yield Static("loading...", id="detail-body")
+        yield KeyFooter()  # its own keys: the Results screen's footer below listed keys that do nothing here
 
     def on_mount(self) -> None:
         self.set_interval(self.LIVE_INTERVAL, self.pull_live)
+
+    def on_resize(self) -> None:
+        if self.data is not None:  # the curves are drawn at the dialog's width
+            self.pull_live(force=True)
+
+    def curve_width(self) -> int:
+        """Columns a curve may take: the dialog's scrolling body less its scrollbar (which
+        appears once the body is drawn), so that a plot never wraps."""
+        scroll = self.query_one(VerticalScroll)
+        width = scroll.size.width - scroll.styles.scrollbar_size_vertical
+        return max(40, width) if scroll.size.width else CURVE_WIDTH
 
     def is_settled(self) -> bool:
         return self.shown is not None
@@ -159,9 +173,10 @@ class DetailScreen(ModalScreen[None]):
         parts.append(Text(""))
         curves = merge_curves(data.get("curves", {}), live)
         evaluations, before = data["evaluations"], len(parts)
-        parts += [_evaluation(e, curves.get(e["evaluator"])) for e in evaluations]
+        width = self.curve_width()
+        parts += [_evaluation(e, curves.get(e["evaluator"]), width) for e in evaluations]
         listed = {e["evaluator"] for e in evaluations}
-        parts += [Group(Text.assemble((f"{name}: ", "bold"), ("running", "cyan")), _curve(name, pts), Text(""))
+        parts += [Group(Text.assemble((f"{name}: ", "bold"), ("running", "cyan")), _curve(name, pts, width), Text(""))
                   for name, pts in curves.items() if name not in listed and pts]
         if len(parts) == before:
             parts.append(Text("not evaluated yet", style="dim"))

@@ -1,4 +1,4 @@
-"""Small modal screens: confirm, save-as, pick a column, help."""
+"""Small modal screens: confirm, save-as, pick a column (or several), help."""
 
 from __future__ import annotations
 
@@ -85,6 +85,50 @@ class PickScreen(ModalScreen[str | None]):
     @on(OptionList.OptionSelected)
     def _selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)
+
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)
+
+
+class MultiPickScreen(ModalScreen[list[str] | None]):
+    """Pick several of ``choices`` (label, value): space toggles one, ``s`` accepts (at least
+    ``least`` of them), escape cancels."""
+
+    BINDINGS = [Binding("s", "accept", "Accept"), Binding("escape", "dismiss_none", "Cancel")]
+
+    def __init__(self, prompt: str, choices: list[tuple[str, str]], least: int = 1) -> None:
+        super().__init__()
+        self.prompt, self.choices, self.least = prompt, choices, least
+
+    def compose(self) -> ComposeResult:
+        from textual.widgets import SelectionList
+
+        with Vertical(classes="dialog pick"):
+            yield Label(self.prompt, classes="dialog-prompt")
+            yield SelectionList[str](*self.choices, id="pick")
+            yield Label("", id="pick-hint", classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        self._hint()
+
+    def _picked(self) -> list[str]:
+        from textual.widgets import SelectionList
+
+        return list(self.query_one(SelectionList).selected)
+
+    def _hint(self) -> None:
+        self.query_one("#pick-hint", Label).update(
+            f"space picks, s accepts, escape cancels   {len(self._picked())} picked (at least {self.least})")
+
+    def on_selection_list_selected_changed(self) -> None:
+        self._hint()
+
+    def action_accept(self) -> None:
+        picked = self._picked()
+        if len(picked) >= self.least:
+            self.dismiss(picked)
+        else:
+            self.notify(f"pick at least {self.least}", severity="warning")
 
     def action_dismiss_none(self) -> None:
         self.dismiss(None)

@@ -1,8 +1,8 @@
 """The Plan screen: dataset, space, sampler, evaluators, device and seed as generated forms.
 
 Every change is checked by the plan validator after a short pause; its messages appear under
-the fields they concern (others above the form). ``ctrl+s`` saves the plan as TOML,
-``ctrl+r`` runs it.
+the fields they concern (others above the form, where the status also names those fields).
+``ctrl+s`` saves the plan as TOML, ``ctrl+r`` runs it (or, with problems, goes to the first).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from rcx.tui.forms import (
 )
 from rcx.tui.screens.dialogs import PathScreen
 from rcx.tui.widgets.footer import KeyFooter
-from rcx.tui.widgets.option_form import OptionForm
+from rcx.tui.widgets.option_form import OptionForm, field_id
 
 if TYPE_CHECKING:
     from textual import getters
@@ -65,14 +65,15 @@ class PlanScreen(Screen):
         super().__init__()
         self._check_timer: Timer | None = None
         self.problems: list = []
+        self.invalid_fields: list[str] = []  # keys of the fields whose rows show a problem
         self._shown_devices: list[tuple[str, str]] | None = None
         self._rest_mounted = False
+        self._named: str | None = None  # the name the output's default was made from (set on mount)
 
     # -- layout ---------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         app = self.app
         draft: PlanDraft = app.draft
-        registry = app.registry
         yield Header()
         yield Static("", id="plan-status")
         with VerticalScroll(id="plan-form"):
@@ -84,17 +85,24 @@ class PlanScreen(Screen):
                 self._shown_devices = self._devices(draft.device)
                 yield Select(self._shown_devices, value=draft.device, allow_blank=False, id="pick-device", compact=True)
             yield Label("Dataset", classes="section-title")
-            yield Select([(n, n) for n in registry.names("dataset")], value=draft.dataset.plugin, allow_blank=False,
-                         id="pick-dataset", compact=True)
+            yield Select(self._plugin_choices("dataset", draft.dataset.plugin), value=draft.dataset.plugin,
+                         allow_blank=False, id="pick-dataset", compact=True)
             yield self._component_form("dataset", draft.dataset)
             yield Label("Search space", classes="section-title")
-            yield Select([(n, n) for n in registry.names("space")], value=draft.space.plugin, allow_blank=False,
-                         id="pick-space", compact=True)
+            yield Select(self._plugin_choices("space", draft.space.plugin), value=draft.space.plugin,
+                         allow_blank=False, id="pick-space", compact=True)
             yield Static("", id="space-size")
             yield self._component_form("space", draft.space)
             yield Vertical(id="plan-rest")  # below the first screenful: mounted after the first frame
         yield Static("", id="field-help")
         yield KeyFooter()
+
+    def _plugin_choices(self, kind: str, current: str) -> list[tuple[str, str]]:
+        """The installed plugins of ``kind``, and the plan's own one when it is not installed (a
+        misspelt name, a plugin missing here): shown as such and named by the validator, where
+        a selector without it refused the value and the app ended with a traceback."""
+        names = self.app.registry.names(kind)
+        return [(n, n) for n in names] + ([] if current in names else [(f"{current}  (not installed)", current)])
 
     def _component_form(self, kind: str, comp: Component) -> OptionForm:
         registry = self.app.registry
@@ -111,9 +119,12 @@ class PlanScreen(Screen):
         out = []
         for entry in self.app.registry.all("evaluator"):
             out.append((f"{entry.name}  {entry.obj.help}", entry.name, entry.name in draft.evaluators))
+        known = set(self.app.registry.names("evaluator"))
         for inst, comp in draft.evaluators.items():  # instances under their own names, e.g. ridge_loo
             if inst != comp.plugin:
                 out.append((f"{inst}  ({comp.plugin})", inst, True))
+            elif inst not in known:  # kept (and named by the validator), never dropped from the plan unseen
+                out.append((f"{inst}  (no such evaluator installed)", inst, True))
         return out
 
     def _evaluator_form(self, instance: str, comp: Component) -> Vertical:
@@ -141,6 +152,7 @@ class PlanScreen(Screen):
         ]
 
     def on_mount(self) -> None:
+        self._named = str(self.app.draft.name)
         self.call_after_refresh(self._mount_rest)
 
     async def _mount_rest(self) -> None:
@@ -227,9 +239,13 @@ class PlanScreen(Screen):
             where = f"   on {settings.describe()}" if settings is not None and settings.executor != "in-process" else ""
             status.update(f"[green]plan ok[/]: {plan.name} -> {plan.output}{where}   ctrl+r runs it, ctrl+s saves it")
         else:
-            lines = [f"[red]{len(problems)} problem(s)[/]"]
-            lines += [f"  [red]{p.path or 'plan'}[/]: {p.message}" for p in others]
+            under = list(dict.fromkeys(p.path for p in problems if p.path in shown))
+            head = f"[red]{len(problems)} problem(s)[/]"
+            if under:  # shown under their fields, which may be screens below: say which
+                head += f": under {', '.join(under)}   ctrl+r goes to the first"
+            lines = [head, *(f"  [red]{p.path or 'plan'}[/]: {p.message}" for p in others)]
             status.update("\n".join(lines))
+        self.invalid_fields = [p.path for p in problems if p.path in shown]
         self.query_one("#space-size", Static).update(space_summary(self.app.registry, draft))
 
     def _schedule_check(self) -> None:
@@ -242,6 +258,15 @@ class PlanScreen(Screen):
     @on(Checkbox.Changed)
     def _field_changed(self) -> None:
         self._schedule_check()
+
+    @on(Input.Changed, f"#{field_id('name')}")
+    def _name_changed(self, event: Input.Changed) -> None:
+        """The output follows the name while it is the name's default (``runs/NAME.db``): a plan
+        renamed in the form otherwise wrote into ``runs/untitled.db`` with every other one."""
+        output = self.query_one(f"#{field_id('output')}", Input)
+        if self._named is not None and output.value.strip() in ("", f"runs/{self._named}.db"):
+            output.value = f"runs/{event.value.strip()}.db" if event.value.strip() else ""
+        self._named = event.value.strip()
 
     @on(Select.Changed)
     async def _select_changed(self, event: Select.Changed) -> None:
@@ -281,6 +306,7 @@ class PlanScreen(Screen):
         plan, problems = draft.validate(self.app.registry)
         if plan is None or self.problems:
             self.notify(f"the plan has {len(self.problems or problems)} problem(s); fix them first", severity="error")
+            self.focus_first_problem()
             return
         original = self.app.plan_text
         if original is not None and draft.path is not None:  # run the file's own text when it says the same
@@ -291,6 +317,14 @@ class PlanScreen(Screen):
             except PlanError:
                 pass
         self.app.start_run(plan)
+
+    def focus_first_problem(self) -> None:
+        """Focus (and so scroll to) the field of the first problem shown under a field."""
+        for key in self.invalid_fields:
+            fields = self.query(f"#{field_id(key)}")
+            if fields:
+                fields.first().focus()
+                return
 
     def action_save(self) -> None:
         draft: PlanDraft = self.collect()

@@ -1,9 +1,10 @@
 """The Results screen: every evaluation in a sortable, filterable table.
 
-Sort with ``s`` (pick a column), ``r`` (reverse) or a header click; filter with ``/`` (words in
-the architecture id and ``COLUMN OP VALUE`` ranges; ``rank:a.score,b.score,flops`` sorts by the
-rank average of those columns); ``m`` chooses the charts' metric among the scores; ``e``
-writes the visible rows to CSV; enter opens an architecture's detail.
+Sort with ``s`` (pick a column, or several for their rank average), ``r`` (reverse) or a header
+click; filter with ``/`` (words in the architecture id and ``COLUMN OP VALUE`` ranges;
+``rank:a.score,b.score,flops`` sorts by the rank average of those columns, as ``s`` writes it);
+``m`` chooses the charts' metric among the scores; ``e`` writes the visible rows to CSV; enter
+opens an architecture's detail.
 
 The views live in a ContentSwitcher: ``c`` switches between the table (``#view-table``) and the
 Correlation view (``#view-corr``, issue 5), where ``x``, ``y`` and ``b`` pick the columns and the
@@ -28,7 +29,7 @@ from textual.timer import Timer
 from textual.widgets import ContentSwitcher, DataTable, Header, Input, Static
 
 from rcx.tui.correlation import CorrRequest, default_request, group_columns, numeric_columns
-from rcx.tui.screens.dialogs import PickScreen
+from rcx.tui.screens.dialogs import MultiPickScreen, PickScreen
 from rcx.tui.state import FilterError, RowFilter
 from rcx.tui.widgets.corr_view import CorrComputed, CorrView
 from rcx.tui.widgets.footer import KeyFooter
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 TABLE_ONLY = {"sort", "reverse", "focus_filter", "export", "pick_metric"}
 CORR_ONLY = {"pick_x", "pick_y", "pick_by"}
 NO_GROUP = "(none)"
+RANK_CHOICE = "rank:"  # the sort picker's entry that asks for several columns
 SORT_KEYS = Binding.Group("Sort")
 AXIS_KEYS = Binding.Group("Axes")
 
@@ -77,6 +79,7 @@ class ResultsScreen(Screen):
         self.corr_request: CorrRequest | None = None
         self._corr_busy = False
         self._corr_done: tuple[CorrRequest, int] | None = None  # what the view shows
+        self._status_rows = -1  # the row count the status line shows
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -109,6 +112,8 @@ class ResultsScreen(Screen):
             self._version = app.table_version
             self.grid.show(app.table, changed)
             self._status()
+        elif self.grid.row_count != self._status_rows:  # a rebuild added its rows in chunks since
+            self._status()
         self._pull_corr()
 
     def _status(self) -> None:
@@ -119,6 +124,7 @@ class ResultsScreen(Screen):
             self.query_one("#results-status", Static).update(msg)
             return
         box = self.query_one("#results-status", Static)
+        self._status_rows = grid.row_count
         width = box.content_size.width or max(20, self.size.width - 2)
         for short in (False, True):  # one line: full column names and the file if they fit, else less
             name = (lambda c: c.rpartition(".")[2]) if short else (lambda c: c)
@@ -140,7 +146,8 @@ class ResultsScreen(Screen):
     def is_settled(self) -> bool:
         """The App's latest table is shown in full, and in the Correlation view its report."""
         app = self.app
-        if app.table is not None and (self._version != app.table_version or self.grid.loading):
+        if app.table is not None and (self._version != app.table_version or self.grid.loading
+                                      or self._status_rows != self.grid.row_count):
             return False
         if self.showing_corr and app.table is not None and self.corr_request is not None:
             return not self._corr_busy and self._corr_done == (self.corr_request, app.table_version)
@@ -286,12 +293,36 @@ class ResultsScreen(Screen):
             return
 
         def chosen(column: str | None) -> None:
-            if column:
+            if column == RANK_CHOICE:
+                self.pick_rank_average()
+            elif column:
                 grid.sort_by(column)
                 self._status()
 
-        self.app.push_screen(PickScreen("Sort by (again on the same column: reverse)", [(c, c) for c in grid.view_cols],
-                                        grid.sort_column), chosen)
+        choices = [(c, c) for c in grid.view_cols]
+        if self.app.table is not None and len(self.app.table.score_columns()) >= 2:  # first: end picks the last column
+            choices.insert(0, ("rank average of several columns...", RANK_CHOICE))
+        self.app.push_screen(PickScreen("Sort by (again on the same column: reverse)", choices, grid.sort_column),
+                             chosen)
+
+    def pick_rank_average(self) -> None:
+        """Sort by the rank average of the score columns picked (as ``rank:a,b`` in the filter,
+        which it writes, so the filter line shows what the table is sorted by)."""
+        table = self.app.table
+        if table is None:
+            return
+
+        def chosen(columns: list[str] | None) -> None:
+            if not columns:
+                return
+            box = self.query_one("#filter", Input)
+            rest = [t for t in box.value.split() if not t.lower().startswith("rank:")]
+            box.value = " ".join([*rest, f"rank:{','.join(columns)}"])
+            self.apply_filter()
+
+        scores = [c for c in table.score_columns() if not c.startswith("rankavg(")]
+        self.app.push_screen(MultiPickScreen("Sort by the rank average of (best first):", [(c, c) for c in scores],
+                                             least=2), chosen)
 
     def action_reverse(self) -> None:
         if self.grid.sort_column:

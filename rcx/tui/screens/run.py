@@ -4,7 +4,8 @@
 
 It pulls the App's state four times a second; the charts replot only when the results table
 or the chosen metric changed. Below 110 columns one chart is shown at a time (``v`` shows the
-next), below 30 rows the log is shorter: the stylesheet keys on the breakpoint classes.
+next), below 30 rows the log is shorter and a live learning curve takes the charts' place
+(``v`` switches between them): the stylesheet keys on the breakpoint classes.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from textual.widgets import Header, ProgressBar, RichLog, Static
 
 from rcx.core import events as ev
 from rcx.termtable import format_value
-from rcx.tui.state import fmt_duration
-from rcx.tui.widgets.charts import Charts
+from rcx.tui.state import column_label, cut_middle, fmt_duration
+from rcx.tui.widgets.charts import CHARTS, Charts
 from rcx.tui.widgets.curve import curve_text
 from rcx.tui.widgets.footer import KeyFooter
 
@@ -30,7 +31,10 @@ if TYPE_CHECKING:
     from rcx.tui.app import RcxApp
 
 CURVE_HEIGHT = 10
-"""Rows of the live learning-curve plot."""
+"""Rows of the live learning-curve plot (from 30 rows; below, the rows the charts would take)."""
+FIXED_ROWS = 13
+"""Rows the rest of the screen takes below 30 rows: header, title (3), bar, counts, log (5 and
+its rule) and footer."""
 _LEVEL_STYLE = {"error": "bold red", "warning": "yellow", "info": ""}
 _STATE_STYLE = {"running": "green", "paused": "yellow", "cancelling": "yellow", "failed": "bold red",
                 "cancelled": "yellow", "finished": "green", "interrupted": "yellow", "following": "cyan"}
@@ -56,6 +60,7 @@ class RunScreen(Screen):
         self._log_pos = 0
         self._chart_key: tuple = ()
         self._curve_key: tuple = ()
+        self.curve_first = True  # below 30 rows: the live curve shown in the charts' place
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -73,12 +78,29 @@ class RunScreen(Screen):
         self.refresh_view()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "next_chart":  # only where one chart is shown at a time
-            return self.has_class("-narrow")
+        if action == "next_chart":  # only where one chart is shown at a time, or a curve in their place
+            return self.has_class("-narrow") or self._curve_instead()
         return True
 
+    def _curve_instead(self) -> bool:
+        """A short screen with a live curve: the curve and the charts take turns (``v``)."""
+        return self.has_class("-short") and self.app.live_curves.latest is not None
+
     def action_next_chart(self) -> None:
-        self.query_one(Charts).next_chart()
+        """The next chart; below 30 rows, after the last chart the live curve, then the first chart."""
+        charts = self.query_one(Charts)
+        if self._curve_instead():
+            if self.curve_first:
+                self.curve_first = False
+                return
+            if not self.has_class("-narrow") or charts.current == len(CHARTS) - 1:
+                self.curve_first = True
+                if self.has_class("-narrow"):
+                    charts.next_chart()  # back to the first chart after the curve
+                self._show_curve()
+                return
+        charts.next_chart()
+        self._show_curve()
 
     def on_resize(self) -> None:
         self.refresh_bindings()
@@ -87,7 +109,7 @@ class RunScreen(Screen):
         """The log, the numbers and the charts show the App's current state."""
         app = self.app
         return (self._chart_key == (app.table_version, app.chart_metric, self.size)
-                and self._curve_key == (app.live_curves.version, self.size.width)
+                and self._curve_key == self._curve_state()
                 and self._log_pos == app.log_dropped + len(app.log_lines))
 
     def refresh_view(self) -> None:
@@ -106,7 +128,8 @@ class RunScreen(Screen):
                           + (f", {format_value(p.skipped)} skipped" if p.skipped else "") +
                           f"   rate {f'{rate:.2f}/s' if rate else '-'}   ETA {eta}"),
             Text("   ".join(([ev.stage_line(p.stages)] if len(p.stages) > 1 else [p.stage] if p.stage else [])
-                           + ([f"now: {p.current}"] if p.state == "running" and p.current else [])), style="dim"),
+                           + ([f"now: {self._now(p.current)}"] if p.state == "running" and p.current else [])),
+                 style="dim"),
         ]
         for line in lines:  # one line each, cut with an ellipsis rather than wrapped
             line.no_wrap, line.overflow = True, "ellipsis"
@@ -120,7 +143,7 @@ class RunScreen(Screen):
             counts.append(f"{status} ", style=style)
             counts.append(f"{format_value(n)}   ", style="bold")
         if app.chart_metric:
-            counts.append(f"chart: {app.chart_metric.rpartition('.')[2]} (m on F4)", style="dim")
+            counts.append(f"chart: {column_label(app.table, app.chart_metric)} (m on F4)", style="dim")
         counts.no_wrap, counts.overflow = True, "ellipsis"
         self.query_one("#run-counts", Static).update(counts)
         self._show_workers(p.workers)
@@ -130,6 +153,12 @@ class RunScreen(Screen):
         if key != self._chart_key:
             self._chart_key = key
             self.query_one(Charts).update_data(app.table, app.chart_metric)
+
+    def _now(self, current: str) -> str:
+        """``arch / evaluator`` at the title's width, the id cut in its middle: the evaluator stays."""
+        arch, sep, evaluator = current.rpartition(" / ")
+        room = max(12, self.size.width - 2 - len("now: ") - len(sep + evaluator))
+        return cut_middle(arch, room) + sep + evaluator if sep else current
 
     def _show_workers(self, workers: tuple) -> None:
         """One line per worker of a distributed run (which, where, on what device, running what);
@@ -148,19 +177,29 @@ class RunScreen(Screen):
             lines.append(line)
         box.update(Text("\n").join(lines))
 
+    def _curve_state(self) -> tuple:
+        return (self.app.live_curves.version, self.size, self.has_class("-short"), self.curve_first)
+
     def _show_curve(self) -> None:
-        """The learning curve that grew last in this app's run (replotted only when it changed)."""
+        """The learning curve that grew last in this app's run (replotted only when it changed).
+        Below 30 rows it takes the charts' place (``v`` shows the charts instead): beside them
+        it pushed the charts and the log off an 80x24 screen."""
         live = self.app.live_curves
-        key = (live.version, self.size.width)
+        key = self._curve_state()
         if key == self._curve_key:
             return
         self._curve_key = key
         box = self.query_one("#run-curve", Static)
-        box.display = live.latest is not None
-        if live.latest is None:
+        instead = self._curve_instead()
+        box.display = live.latest is not None and (self.curve_first or not instead)
+        self.query_one(Charts).display = not (instead and box.display)
+        self.refresh_bindings()
+        if not box.display or live.latest is None:
             return
         arch, evaluator = live.latest
-        text = curve_text(f"{arch} / {evaluator}", live.curves[live.latest], max(40, self.size.width - 2), CURVE_HEIGHT)
+        height = max(8, self.size.height - FIXED_ROWS) if instead else CURVE_HEIGHT
+        width = max(40, self.size.width - 2)  # the box's padding
+        text = curve_text(f"{arch} / {evaluator}", live.curves[live.latest], width, height)
         text.no_wrap, text.overflow = True, "crop"
         box.update(text)
 

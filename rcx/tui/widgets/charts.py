@@ -24,7 +24,7 @@ from textual_plotext import PlotextPlot
 from rcx.core.results import ResultsTable
 from rcx.numfmt import axis_ticks
 from rcx.termtable import format_value
-from rcx.tui.state import best_so_far, metric_values, scatter_series, x_column
+from rcx.tui.state import best_so_far, column_label, metric_values, scatter_series, x_column
 
 _COLOURS = ("blue", "green", "orange", "red", "magenta")
 _RICH_COLOURS = {"orange": "dark_orange"}  # plotext's colour names in Rich
@@ -112,9 +112,10 @@ class Charts(Horizontal):
         for p in (scatter, hist, best):
             p.plt.clear_data()
             p.plt.clear_figure()
-        short = metric.rpartition(".")[2] if metric else ""
+        short = column_label(table, metric) if metric else ""
         if table is None or metric is None:
-            for p, title in ((scatter, "no results yet"), (hist, ""), (best, "")):
+            # every plot titled: an untitled one starts its frame a row higher than its neighbours
+            for p, title in ((scatter, "no results yet"), (hist, "histogram"), (best, "best so far")):
                 p.plt.title(title)
                 p.refresh()
             key.show("", [])
@@ -135,7 +136,7 @@ class Charts(Horizontal):
                 legend.append((_RICH_COLOURS.get(colour, colour), label))
         _x_ticks(scatter, xs_all, log=log)
         _y_ticks(scatter, [v for _, _, ys in series for v in ys])
-        scatter.plt.title(f"{short} vs {x.rpartition('.')[2]}" + (" (log)" if log else ""))
+        scatter.plt.title(f"{short} vs {column_label(table, x)}" + (" (log)" if log else ""))
         key.show("colour: ratio" if legend else "", legend)
         values = metric_values(rows, metric)
         if values:

@@ -21,7 +21,7 @@ from textual.widgets._data_table import RowKey, default_cell_formatter, measure
 
 from rcx.core.results import PENDING, ResultsTable
 from rcx.termtable import format_value
-from rcx.tui.state import RowFilter, view_columns
+from rcx.tui.state import RowFilter, cut_middle, view_columns
 
 CHUNK = 500
 """Rows a rebuild adds per event-loop turn (about 25 ms on one core of the 2-core test machine)."""
@@ -37,9 +37,7 @@ class IdCell(str):
     full: str
 
     def __new__(cls, full: str) -> IdCell:
-        keep = ID_WIDTH - 1
-        short = full if len(full) <= ID_WIDTH else f"{full[:keep // 2]}…{full[-(keep - keep // 2):]}"
-        cell = super().__new__(cls, short)
+        cell = super().__new__(cls, cut_middle(full, ID_WIDTH))
         cell.full = full
         return cell
 
@@ -215,7 +213,7 @@ class ResultsGrid(DataTable):
     def set_filter(self, row_filter: RowFilter) -> None:
         self.row_filter = row_filter
         if self.table is not None:
-            self._rebuild(self.view_cols or view_columns(self.table))
+            self._rebuild(view_columns(self.table))  # with a rank average the filter added
 
     def visible_rows(self) -> list[dict[str, Any]]:
         """The raw rows shown, in the displayed order."""
