@@ -287,6 +287,21 @@ def test_descriptions_are_left_out_and_scores_and_baselines_stay():
     assert report.rows[0].spearman == pytest.approx(1.0)
 
 
+def test_a_declared_score_recorded_nowhere_is_left_out():
+    """A metric added to an evaluator after a results file was written (e.g. the training
+    evaluators' tse) is declared but has no value in any row: no empty leaderboard row."""
+    from rcx.core.results import ResultsTable
+
+    rows = [{"arch": f"a{i}", "params": 10 + i, "t.status": "done", "t.val_acc": 0.1 * i, "t.tse": None,
+             "truth.val_acc": float(i)} for i in range(8)]
+    higher = {"t.val_acc": True, "t.tse": False, "truth.val_acc": True, "params": True}
+    table = ResultsTable(list(rows[0]), rows, higher, ["t"], roles={"params": "baseline"})
+    out, left_out = candidate_metrics(table, "truth.val_acc")
+    assert [c[0] for c in out] == ["t.val_acc", "params"] and "no values" in left_out["t.tse"]
+    rows[3]["t.tse"] = 1.5  # one value is enough to be a candidate (its row then says n < 3)
+    assert "t.tse" in [c[0] for c in candidate_metrics(table, "truth.val_acc")[0]]
+
+
 def test_report_needs_a_truth_with_values():
     from rcx.analysis.proxies import proxies_report
     from rcx.core.results import ResultsTable

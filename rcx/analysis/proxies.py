@@ -371,8 +371,9 @@ def _offset_copy(rows: Sequence[dict[str, Any]], column: str, baseline: str) -> 
 def candidate_metrics(table, truth: str) -> tuple[list[tuple[str, str, bool]], dict[str, str]]:
     """``(column, kind, higher_is_better)`` for every declared score except truths and the
     truth column itself, then the baselines; and the columns left out: metrics declared
-    descriptions (times, throughputs, sizes, counts: ``rcx.api.Metric.role``), an evaluator's
-    own copy of a baseline (``cvu.params``: ``params`` plus its classifier head, the same
+    descriptions (times, throughputs, sizes, counts: ``rcx.api.Metric.role``), declared scores
+    with no value in any row (a metric added to the evaluator after the results were
+    written), an evaluator's own copy of a baseline (``cvu.params``: ``params`` plus its classifier head, the same
     ranking), and the numeric evaluator columns whose direction is not declared (their plugin is
     not installed here)."""
     from rcx.core.scores import BASELINE
@@ -385,6 +386,9 @@ def candidate_metrics(table, truth: str) -> tuple[list[tuple[str, str, bool]], d
             continue
         if table.roles.get(c) == "description":
             left_out[c] = "a description, not a score"
+            continue
+        if not any(isinstance(r.get(c), (int, float)) and not isinstance(r.get(c), bool) for r in table.rows):
+            left_out[c] = "no values (declared by the evaluator, not recorded in these results)"
             continue
         base = c.rpartition(".")[2]
         if base in baselines and _offset_copy(table.rows, c, base):
