@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -82,3 +83,18 @@ def test_a_second_stage_that_has_not_run_is_an_error(tmp_path, capsys):
             "--n-arch", "4", "--top", "2", "--runs", "3", "--boot", "10"]
     assert main(argv) == 2
     assert "dear.v has no value" in capsys.readouterr().err
+
+
+def test_a_rank_average_stage_costs_its_instances_once():
+    """The cost of a rank-average score is that of every instance it reads; an instance the first
+    stage already computed is not paid again, and a baseline costs nothing."""
+    from rcx.analysis.funnel import score_cost, score_instances
+
+    assert score_instances("naswot.score") == {"naswot"}
+    assert score_instances("rankavg(naswot.score,short.train_loss,params)") == {"naswot", "short"}
+    costs = {"naswot": (0.8, "cpu"), "short": (25.0, "cpu"), "old": (2.0, "wall x1")}
+    second = score_instances("rankavg(naswot.score,short.train_loss)") - score_instances("naswot.score")
+    assert score_cost(costs, second) == (25.0, "cpu")
+    assert score_cost(costs, {"naswot", "old"}) == (2.8, "cpu, wall x1")
+    assert score_cost(costs, set()) == (0.0, "nothing new to compute")
+    assert math.isnan(score_cost(costs, {"missing"})[0])

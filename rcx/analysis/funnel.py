@@ -97,6 +97,28 @@ def _oriented(table: Any, name: str, require_done: bool) -> tuple[str, np.ndarra
     return cv.name, cv.values if higher else -cv.values
 
 
+def score_instances(name: str) -> set[str]:
+    """The evaluator instances a score reads: ``naswot.score`` -> ``{"naswot"}``; a rank average
+    ``rankavg(naswot.score,short.train_loss,params)`` -> ``{"naswot", "short"}`` (a baseline
+    such as params, a column without an instance, costs nothing)."""
+    from rcx.core.scores import parse_score
+
+    return {c.split(".", 1)[0] for c in parse_score(name) if "." in c and not c.startswith("truth.")}
+
+
+def score_cost(costs: dict[str, tuple[float, str]], instances: set[str]) -> tuple[float, str]:
+    """Median core-seconds per architecture of computing ``instances`` (summed; 0 for none) and
+    how each was measured; NaN when one has no recorded cost."""
+    parts = [costs.get(i, (math.nan, "unknown")) for i in sorted(instances)]
+    how = sorted({h for _, h in parts})
+    return (float(sum(c for c, _ in parts)), ", ".join(how)) if parts else (0.0, "nothing new to compute")
+
+
+def instances_text(instances: set[str]) -> str:
+    """``naswot`` / ``a + b`` / ``nothing`` for the cost note."""
+    return " + ".join(sorted(instances)) or "nothing"
+
+
 def run(args: argparse.Namespace) -> int:
     """The ``rcx analyze funnel`` command."""
     import numpy as np
@@ -125,8 +147,9 @@ def run(args: argparse.Namespace) -> int:
     except AnalysisError as exc:
         error(str(exc))
         return EXIT_USAGE
+    first_uses = score_instances(f_name)
     (cost_first, how_first), (cost_second, how_second) = (
-        costs.get(name.split(".", 1)[0], (math.nan, "unknown")) for name in (f_name, s_name))
+        score_cost(costs, first_uses), score_cost(costs, score_instances(s_name) - first_uses))
     seconds = {"funnel": args.n_arch * cost_first + args.top * cost_second, "first": args.n_arch * cost_first,
                "params": 0.0, "optimum": math.nan}
     rows = []
@@ -146,8 +169,9 @@ def run(args: argparse.Namespace) -> int:
     title = (f"funnel against single picks, truth {t_name} (run {run_id}): {args.runs} draws of {args.n_arch} "
              f"of {int(ok.sum())} architectures")
     note = (f"funnel_minus: mean paired difference funnel - method over the draws with a 95% bootstrap interval "
-            f"(B={args.boot}); core_seconds per pick: N_a x median core-seconds of {f_name.split('.')[0]} "
-            f"({format_value(cost_first)}, {how_first}) + k x {s_name.split('.')[0]} ({format_value(cost_second)}, "
+            f"(B={args.boot}); core_seconds per pick: N_a x median core-seconds of {instances_text(first_uses)} "
+            f"({format_value(cost_first)}, {how_first}) + k x "
+            f"{instances_text(score_instances(s_name) - first_uses)} ({format_value(cost_second)}, "
             f"{how_second}; cpu: measured CPU time, wall xN: an old results file's wall time x threads); "
             f"{int(picks.covered.sum())} of {args.runs} draws had the second score on their whole top {args.top}")
     meta = {"db": str(args.db), "run": run_id, "first": f_name, "second": s_name, "truth": t_name,
