@@ -263,3 +263,31 @@ async def test_a_results_file_of_another_plan_is_refused_in_the_tui_s_words(tmp_
         error = next(m for level, m in app.log_lines if level == "error")
         assert "of a different plan" in error and "--db" not in error and "Plan screen" in error, error
         assert "fixed, failed" not in app.sub_title, app.sub_title  # the file's run did not fail
+
+
+@sync
+async def test_the_pick_path_and_help_dialogs_show_their_own_keys(tmp_path, registry):
+    """Over a pick, path or help dialog the screen behind kept its footer: s, r, / and c listed
+    there do nothing while the dialog is open (s accepts in the multiple pick, its own key), and
+    escape (which closes it) was not listed."""
+    from textual.widgets._footer import FooterKey
+
+    from rcx.tui.screens.dialogs import HelpScreen, MultiPickScreen, PathScreen, PickScreen
+
+    from .conftest import wait_for
+
+    app = RcxApp(registry, db_path=synthetic_results(tmp_path / "r.db", registry, n=30))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("f4")
+        await settle(pilot)
+        for keys, dialog in ((("m",), PickScreen), (("s", "home", "enter"), MultiPickScreen),
+                             (("ctrl+o",), PathScreen), (("f1",), HelpScreen)):
+            await pilot.press(*keys)
+            await wait_for(pilot, lambda d=dialog: isinstance(app.screen, d), what=dialog.__name__)
+            await settle(pilot)
+            shown = {k.key for k in app.screen.query(FooterKey)}
+            own = {key for b in dialog.BINDINGS for key in b.key.split(",")}  # MultiPickScreen's s accepts
+            assert "escape" in shown and shown <= own and not shown & {"r", "slash", "c"}, (dialog.__name__, shown)
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: not app.screen.is_modal, what="the Results screen again")
