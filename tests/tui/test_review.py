@@ -291,3 +291,29 @@ async def test_the_pick_path_and_help_dialogs_show_their_own_keys(tmp_path, regi
             assert "escape" in shown and shown <= own and not shown & {"r", "slash", "c"}, (dialog.__name__, shown)
             await pilot.press("escape")
             await wait_for(pilot, lambda: not app.screen.is_modal, what="the Results screen again")
+
+
+@sync
+async def test_the_correlation_summary_is_cut_after_a_word_with_an_ellipsis(tmp_path, registry):
+    """The summary's second line (what was excluded, and why) was cut at the screen's edge
+    without a mark, mid-list ("...missing 671,"), so it read as the whole note."""
+    from rcx.tui.correlation import summary
+    from rcx.tui.widgets.corr_view import CorrView
+
+    from .conftest import wait_for
+
+    app = RcxApp(registry, db_path=synthetic_results(tmp_path / "r.db", registry, n=60, done=40))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("f4", "c")
+        view = app.screen.query_one(CorrView)
+        await wait_for(pilot, lambda: view.report is not None, what="the report")
+        await settle(pilot)
+        box = app.screen.query_one("#corr-summary")
+        full = summary(view.report).split("\n")
+        assert len(full[1]) > box.content_size.width, full  # the note does not fit: it must be cut
+        shown = str(box.render()).split("\n")
+        assert shown[0] == full[0] and len(shown) == 2, shown
+        kept = shown[1].removesuffix(" …")
+        assert shown[1].endswith(" …") and len(shown[1]) <= box.content_size.width, shown
+        assert full[1].startswith(kept) and full[1][len(kept)] == " ", (kept, full[1])  # after a whole word
