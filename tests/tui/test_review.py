@@ -317,3 +317,27 @@ async def test_the_correlation_summary_is_cut_after_a_word_with_an_ellipsis(tmp_
         kept = shown[1].removesuffix(" …")
         assert shown[1].endswith(" …") and len(shown[1]) <= box.content_size.width, shown
         assert full[1].startswith(kept) and full[1][len(kept)] == " ", (kept, full[1])  # after a whole word
+
+
+@sync
+async def test_a_run_of_invalid_candidates_shows_no_rate(tmp_path, registry):
+    """A run where no architecture fits the input read "rate 3519.79/s": the rate counted
+    evaluations that computed nothing (invalid ones are recorded at once)."""
+    from rcx.tui.forms import PlanDraft
+
+    from ..conftest import tiny_plan
+    from .conftest import wait_for
+
+    path = tiny_plan(tmp_path, n=6, valid_only=False)
+    path.write_text(path.read_text().replace("n_test = 80\n", "n_test = 80\nimage_size = 8\n"))  # ksd needs more
+    text = path.read_text()
+    app = RcxApp(registry, PlanDraft.from_toml(text, path), text)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: not app.running and app.progress.state == "finished", what="the run")
+        await settle(pilot)
+        assert app.progress.counts == {"invalid": 6}, app.progress.counts
+        app.screen.refresh_view()
+        title = str(app.screen.query_one("#run-title", Static).render())
+        assert "6/6 evaluations   rate -   ETA -" in title, title
