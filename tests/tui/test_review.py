@@ -341,3 +341,63 @@ async def test_a_run_of_invalid_candidates_shows_no_rate(tmp_path, registry):
         app.screen.refresh_view()
         title = str(app.screen.query_one("#run-title", Static).render())
         assert "6/6 evaluations   rate -   ETA -" in title, title
+
+
+def _trained_results(path, registry, epochs: list[float]):
+    """A results file of a ``trained`` run (no training: fixed metrics), one candidate per
+    entry of ``epochs``, each with that many epochs completed."""
+    from rcx.core.plan import parse_plan
+    from rcx.core.store import Store
+
+    text = (f'name = "trained"\nseed = 0\ndevice = "cpu"\noutput = "{path}"\n[dataset]\nname = "synthetic"\n'
+            '[space]\nname = "ksd"\nchannels = 8\n[sampler]\nkind = "exhaustive"\nn = 40\n[evaluators.trained]\n')
+    plan = parse_plan(text, registry)
+    space = registry.get("space", "ksd")(channels=8)
+    store = Store.open(path)
+    run_id = store.create_run(name=plan.name, plan_text=text, plan=plan.normalized(), plan_hash=plan.hash,
+                              versions={"rcx": "test"}, device="cpu", device_name="cpu (test)",
+                              dataset={"name": "synthetic", "shape": [3, 32, 32]})
+    archs = [a for a in (space.arch_at(i * 997) for i in range(40)) if space.describe(a, (3, 32, 32)).valid]
+    archs = archs[:len(epochs)]
+    infos = [space.describe(a, (3, 32, 32)) for a in archs]
+    store.add_candidates(run_id, ((i, a.id, a.params, inf.summary(), inf.valid, inf.reason)
+                                  for i, (a, inf) in enumerate(zip(archs, infos))))
+    for i, (a, n) in enumerate(zip(archs, epochs)):
+        store.finish_evaluation(run_id, a.id, "trained", "done", seed=i, seconds=1.0,
+                                metrics={"val_acc": 0.5 + 0.1 * i, "train_loss": 1.0, "epochs": n})
+    store.set_run_state(run_id, "finished")
+    store.close()
+    return path, [a.id for a in archs]
+
+
+@sync
+async def test_epochs_read_as_a_count(tmp_path, registry):
+    """The Detail view read "epochs 1.000": a count of epochs (unit count, fractional only
+    under a step budget) shown at a float's four significant digits."""
+    import io
+
+    from rich.console import Console
+
+    from rcx.tui.screens.detail import DetailScreen
+    from rcx.tui.widgets.results_grid import ResultsGrid
+
+    from .conftest import wait_for
+
+    path, archs = _trained_results(tmp_path / "r.db", registry, [1.0, 2.5])
+    app = RcxApp(registry, db_path=path)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("f4")
+        await settle(pilot)
+        grid = app.screen.query_one(ResultsGrid)
+        assert "trained.epochs" in grid.view_cols, grid.view_cols
+        assert [grid.get_cell(a, "trained.epochs") for a in archs] == ["1", "2.5"]
+        assert grid.get_cell(archs[1], "trained.val_acc") == "0.6000"  # the general rule stays
+        grid.move_cursor(row=grid.get_row_index(archs[0]))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen.shown is not None,
+                       what="the detail")
+        console = Console(record=True, width=100, file=io.StringIO())
+        console.print(app.screen.shown)
+        lines = [line.split() for line in console.export_text().splitlines()]
+    assert ["epochs", "1"] in lines and ["val_acc", "0.5000"] in lines, lines
