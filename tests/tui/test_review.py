@@ -401,3 +401,36 @@ async def test_epochs_read_as_a_count(tmp_path, registry):
         console.print(app.screen.shown)
         lines = [line.split() for line in console.export_text().splitlines()]
     assert ["epochs", "1"] in lines and ["val_acc", "0.5000"] in lines, lines
+
+
+@sync
+async def test_a_refused_run_shows_no_counts_of_the_file_s_other_plan(tmp_path, registry):
+    """Refused by a results file holding another plan's run, F3 then showed that run's counts
+    ("failed 1", "4/4 evaluations") and the title "run 1 (fixed, finished)", as if they were
+    this plan's."""
+    from rcx.tui.forms import PlanDraft
+    from rcx.tui.screens.run import RunScreen
+
+    from ..conftest import tiny_plan
+    from .conftest import wait_for
+
+    out = fixed_results(tmp_path / "r.db", registry, n=4)
+    path = tiny_plan(tmp_path, output=str(out))
+    text = path.read_text()
+    app = RcxApp(registry, PlanDraft.from_toml(text, path), text)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: not app.running and any(level == "error" for level, _ in app.log_lines),
+                       what="the refusal")
+        await wait_for(pilot, lambda: app.table is not None and not app.follower.busy, what="the file read after it")
+        await settle(pilot)
+        assert isinstance(app.screen, RunScreen)
+        app.screen.refresh_view()
+        title = str(app.screen.query_one("#run-title", Static).render())
+        counts = str(app.screen.query_one("#run-counts", Static).render())
+        assert set(app.progress.status_counts().values()) == {0}, app.progress.counts
+        assert "run -" in title and "0/0 evaluations" in title and "4/4" not in title, title
+        assert "done 0   screened 0   invalid 0   failed 0" in counts, counts
+        assert "did not start" in app.sub_title, app.sub_title
+        assert not any("fixed" in m for level, m in app.log_lines if level != "error"), app.log_lines
