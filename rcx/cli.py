@@ -106,7 +106,8 @@ def write_results(table, rows: list[dict[str, Any]], fmt: str, all_columns: bool
         writer.writerows(rows)
     else:
         priority = None if all_columns else [*table.summary_columns(), *table.metric_columns()]
-        print_table(_visible_columns(table, all_columns), _with_pending(rows), title, priority=priority)
+        print_table(_visible_columns(table, all_columns), _with_pending(rows), title, priority=priority,
+                    units=table.units)
 
 
 # -- commands -----------------------------------------------------------------------------------

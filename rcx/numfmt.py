@@ -67,6 +67,19 @@ def format_number(v: float | numbers.Real, digits: int = DIGITS, sign: bool = Fa
     return "0" if float(text.replace(",", "")) == 0 else text
 
 
+def format_count(v: float | numbers.Real) -> str:
+    """A count that may be fractional (``epochs`` under a step budget, unit ``count``): a whole
+    value as the integer it is (``1``, not ``1.000``), another by :func:`format_number` without
+    its trailing zeros (``2.5``)."""
+    if isinstance(v, bool) or isinstance(v, numbers.Integral):
+        return format_number(v)
+    v = float(v)
+    if math.isfinite(v) and v.is_integer() and abs(v) < LARGE:
+        return format_number(int(v))
+    text = format_number(v)
+    return text.rstrip("0").rstrip(".") if "." in text and "e" not in text else text
+
+
 def format_ticks(ticks: Sequence[float], integer: bool = False, max_digits: int = MAX_DIGITS) -> list[str]:
     """Labels of round axis ticks (or bin edges): the rule with the fewest significant digits
     (at the largest tick's magnitude, so the ticks share their decimals) that writes every tick

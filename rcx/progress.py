@@ -35,7 +35,9 @@ class Reporter:
     """Turns runner events into terminal output (stderr). ``live`` forces bar or plain mode.
 
     ``done`` counts evaluations that ran (or were recorded invalid); ``skipped`` those a stage
-    did not select, apart: ``[78/240, 162 skipped]``. With several stages, every stage's waiting /
+    did not select, apart: ``[78/240, 162 skipped]``. The rate (and ETA) counts only evaluations
+    that computed something (not :data:`~rcx.core.events.NOTHING_COMPUTED`) and is left out
+    until one has. With several stages, every stage's waiting /
     running / done / skipped counts are shown (a line per stage start and at the end; in the
     live bar's last column)."""
 
@@ -48,7 +50,7 @@ class Reporter:
         self.task: TaskID | None = None
         self.total = 0
         self.done = 0
-        self.done_here = 0
+        self.computed_here = 0  # evaluations of this session that computed something: the rate's count
         self.skipped = 0
         self.stages: tuple[ev.StageCount, ...] = ()
         self.t0 = time.perf_counter()
@@ -125,15 +127,17 @@ class Reporter:
 
     def _finished(self, e: ev.EvalFinished) -> None:
         self.done += 1
-        self.done_here += 1
+        if e.status not in ev.NOTHING_COMPUTED:
+            self.computed_here += 1
         self.counts[e.status] = self.counts.get(e.status, 0) + 1
         elapsed = time.perf_counter() - self.t0
-        rate = self.done_here / elapsed if elapsed > 0 else 0.0
+        rate = self.computed_here / elapsed if elapsed > 0 else 0.0
         eta = (self.total - self.done - self.skipped) / rate if rate > 0 else float("inf")
+        speed = f"{rate:.2f}/s" if self.computed_here else ""  # none computed yet: no rate to speak of
         status = " ".join(f"{k}:{v}" for k, v in sorted(self.counts.items()))
         # a failure is printed once, by the runner's "[error] arch / instance: why" log line
         if self.progress is not None and self.task is not None:
-            self.progress.update(self.task, completed=self.done, rate=f"{rate:.2f}/s", status=status)
+            self.progress.update(self.task, completed=self.done, rate=speed, status=status)
         elif not self.quiet:
             detail = _fmt_metrics(e.metrics, self.headline.get(e.evaluator, ())) if e.metrics else ""
             if e.error and e.status != "failed":  # e.g. an invalid candidate's reason
@@ -143,7 +147,7 @@ class Reporter:
                 f"[{self.done:>{len(str(self.total))}}/{self.total}"
                 f"{f', {self.skipped:,} skipped' if self.skipped else ''}]"
                 f" {e.arch} {e.evaluator} {e.status} {detail} "
-                f"({e.seconds:.2f}s{where}) | {rate:.2f}/s ETA {_fmt_eta(eta)}",
+                f"({e.seconds:.2f}s{where})" + (f" | {speed} ETA {_fmt_eta(eta)}" if speed else ""),
                 file=self.stream, flush=True,
             )
 

@@ -14,7 +14,7 @@ from typing import IO, Any
 from rich.console import Console
 from rich.table import Table
 
-from rcx.numfmt import format_number
+from rcx.numfmt import format_count, format_number
 
 #: When fitting, a header longer than its values folds at its first dot down to this width.
 HEADER_MIN = 10
@@ -26,14 +26,15 @@ def _header_width(column: str) -> int:
     return max(len(head) + 1, len(tail), HEADER_MIN) if dot else len(column)
 
 
-def format_value(v: Any) -> str:
+def format_value(v: Any, unit: str | None = None) -> str:
     """A table cell: numbers by the one rule of :func:`rcx.numfmt.format_number` (integers
     whole with thousands separators, floats to 4 significant digits), None as blank, booleans
-    as ``true``/``false``, anything else as its text."""
+    as ``true``/``false``, anything else as its text. A metric of ``unit`` ``count`` that may be
+    fractional (``epochs``) reads as a count (:func:`rcx.numfmt.format_count`: ``1``, ``2.5``)."""
     if v is None:
         return ""
     if isinstance(v, numbers.Real):
-        return format_number(v)
+        return format_count(v) if unit == "count" else format_number(v)
     return str(v)
 
 
@@ -61,16 +62,19 @@ def print_table(
     title: str | None = None,
     stream: IO[str] | None = None,
     priority: Sequence[str] | None = None,
+    units: dict[str, str] | None = None,
 ) -> list[str]:
     """Print ``rows`` (dicts) as a table; return the columns left out to fit the terminal.
 
     Numbers and the columns in ``priority`` keep their values whole (long headers fold);
     other text wraps. With ``priority`` on a terminal, columns that do not fit are dropped.
+    ``units`` (column -> declared unit) lets a count column read as one (:func:`format_value`).
     """
     stream = stream or sys.stdout
     tty = stream.isatty()
     console = Console(file=stream, width=None if tty else 100_000, highlight=False)
-    cells = {c: [format_value(r.get(c)) for r in rows] for c in columns}
+    units = units or {}
+    cells = {c: [format_value(r.get(c), units.get(c)) for r in rows] for c in columns}
     numeric = {c: any(_is_number(r.get(c)) for r in rows) for c in columns}
     whole = {c for c in columns if numeric[c] or (priority is not None and c in priority)}
     value_width = {c: max((len(v) for v in cells[c]), default=0) for c in columns}

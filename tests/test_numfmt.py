@@ -141,3 +141,16 @@ def test_an_analysis_table_reads_at_one_precision():
     assert cells["select@10"] == "93.41 ± 0.2500"
     numbers = re.findall(r"[-+]?\d[\d,]*\.\d+", " ".join(str(v) for k, v in cells.items() if k != "n"))
     assert numbers and all(_significant(n) == DIGITS for n in numbers), numbers
+
+
+def test_a_count_metric_reads_as_a_count():
+    """``epochs`` (unit count, fractional under a step budget) read ``1.000``; the general rule
+    for other floats is unchanged."""
+    from rcx.numfmt import format_count
+
+    assert [format_count(v) for v in (1.0, 2.5, 3, 1200.0, 2.3333333, 0.25)] == ["1", "2.5", "3", "1,200", "2.333",
+                                                                                  "0.25"]
+    assert format_value(1.0, "count") == "1" and format_value(1.0) == "1.000" and format_value(1.0, "s") == "1.000"
+    out = io.StringIO()
+    print_table(["t.epochs", "t.acc"], [{"t.epochs": 2.0, "t.acc": 0.5}], stream=out, units={"t.epochs": "count"})
+    assert " 2 " in out.getvalue() and "0.5000" in out.getvalue(), out.getvalue()

@@ -57,6 +57,12 @@ class CurvePoint:
     worker: str = ""
 
 
+NOTHING_COMPUTED = ("invalid", "skipped")
+"""Final statuses of evaluations that computed nothing (the architecture does not fit the
+input; a stage did not select the candidate): they finish at once, so a rate counts only the
+others (a run of invalid candidates read thousands per second)."""
+
+
 @dataclass(frozen=True)
 class EvalFinished:
     """One evaluation reached a final status (done, screened, invalid, failed, ...)."""

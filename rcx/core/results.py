@@ -32,7 +32,7 @@ class ResultsTable:
     the baselines ``params``, ``flops``, ``features``) to their declared direction; ``roles``
     maps them to ``score``, ``description`` or ``baseline`` (:mod:`rcx.core.scores`);
     ``evaluators`` lists instance names in plan order; ``space`` is the run's search space (None
-    when the plan does not say)."""
+    when the plan does not say); ``units`` maps metric columns to their declared unit."""
 
     columns: list[str]
     rows: list[dict[str, Any]]
@@ -43,6 +43,7 @@ class ResultsTable:
     stages: dict[str, int] = field(default_factory=dict)  # instance -> stage (plans with stages)
     roles: dict[str, str] = field(default_factory=dict)
     stage_by: dict[str, str] = field(default_factory=dict)  # staged instance -> its score's column
+    units: dict[str, str] = field(default_factory=dict)  # metric column -> declared unit ("count": epochs reads 1)
 
     def summary_columns(self) -> list[str]:
         """A narrow view: the id, feature size, and per evaluator its status and headline metrics
@@ -175,6 +176,7 @@ def results_table(store: Store, run_id: int | None = None, registry: Registry | 
     metric_cols: dict[str, list[str]] = {i: [] for i in instances}
     higher: dict[str, bool] = {c: m.higher_is_better for c, m in ARCH_BASELINES.items()}
     roles: dict[str, str] = {c: BASELINE for c in ARCH_BASELINES}
+    units: dict[str, str] = {}
     headline: dict[str, tuple[str, ...]] = {}
     for inst in instances:
         plugin = plan_evaluators[inst].get("evaluator", inst)
@@ -190,6 +192,7 @@ def results_table(store: Store, run_id: int | None = None, registry: Registry | 
             metric_cols[inst].append(m.name)
             higher[f"{inst}.{m.name}"] = m.higher_is_better
             roles[f"{inst}.{m.name}"] = m.role
+            units[f"{inst}.{m.name}"] = m.unit
     for e in evaluations:  # metrics of evaluators whose plugin is not installed here
         cols = metric_cols.setdefault(e["evaluator"], [])
         cols.extend(k for k in e["metrics"] if k not in cols)
@@ -236,7 +239,7 @@ def results_table(store: Store, run_id: int | None = None, registry: Registry | 
         stages[inst] = max((stages.get(p.partition(".")[0], 0) for p in parts if "." in p), default=0) + 1
         stage_by[inst] = score_name(parts)
     result = ResultsTable(columns, list(rows.values()), higher, list(metric_cols), headline, space, stages, roles,
-                          stage_by)
+                          stage_by, units)
     for col in stage_by.values():  # a stage's rank average is a column of its own
         if col not in result.columns:
             try:

@@ -323,7 +323,9 @@ class RcxApp(App[int]):
         self._update_title()
 
     def on_run_error(self, message: RunError) -> None:
-        self.run_control.on_error(message.message)
+        if message.foreign_run is not None:
+            self.follower.foreign_run = message.foreign_run
+        self.run_control.on_error(message.message, message.foreign_run)
         self._update_title()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

@@ -7,6 +7,7 @@ and the command agree digit for digit.
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 
 from rcx.analysis.common import AnalysisError, excluded_note, fmt_p, fmt_r
@@ -93,6 +94,30 @@ def summary(report: CorrReport) -> str:
     if report.excluded:
         text += f"; {excluded_note(report.excluded)}"
     return text
+
+
+ELLIPSIS = " …"
+"""What ends a line that :func:`fit_lines` had to cut."""
+
+
+def fit_lines(text: str, width: int, height: int) -> str:
+    """``text`` wrapped at word boundaries into lines of at most ``width`` characters, at most
+    ``height`` of them; when it needs more, the last one kept ends after a whole word with
+    :data:`ELLIPSIS`, so a cut never reads as the whole (``...missing 671,`` was cut mid-list)."""
+    if width <= 0 or height <= 0:
+        return ""
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        lines += textwrap.wrap(paragraph, width, break_on_hyphens=False) or [""]
+    if len(lines) <= height:
+        return "\n".join(lines)
+    kept = lines[:height]
+    last = kept[-1].rstrip()
+    while last and len(last) + len(ELLIPSIS) > width:
+        cut = last.rfind(" ")
+        last = last[:cut].rstrip() if cut > 0 else last[: max(0, width - len(ELLIPSIS))]
+    kept[-1] = last + ELLIPSIS if last else ELLIPSIS.strip()
+    return "\n".join(kept)
 
 
 def scatter_series(report: CorrReport, limit: int = MAX_POINTS) -> list[tuple[str, list[float], list[float]]]:

@@ -53,6 +53,7 @@ class StoreFollower:
         self.chart_metric: str | None = None
         self.run_name = ""  # the shown run's name, for the title
         self.note = ""  # why the results file cannot be read (shown in the title)
+        self.foreign_run: int | None = None  # the file's run of another plan, which refused this app's run
         self.dirty = db_path is not None
         self.busy = False  # a reload is under way
         self._readers = 0  # read-only connections the reload thread holds open (0 or 1)
@@ -68,6 +69,7 @@ class StoreFollower:
     def reset(self, db_path: Path | None) -> None:
         """Follow ``db_path`` from now on (a new run here): everything read before is stale."""
         self.db_path, self.run_id, self.table, self._last_sig, self._last_rows = db_path, None, None, None, {}
+        self.foreign_run = None
         self.table_version += 1
         self.changes.append((self.table_version, None))
         self._logs_seen, self.dirty = 0, True
@@ -154,7 +156,8 @@ class StoreFollower:
         self.run_id = snap.run.id
         self._last_sig = snap.sig
         self.run_name, self.note = snap.run.name, ""
-        if not running and snap.run.id != own_run:  # another process's run: its log is in the file
+        foreign = snap.run.id == self.foreign_run  # another plan's run, which refused this app's
+        if not running and snap.run.id != own_run and not foreign:  # another process's run: its log is in the file
             # Following a run in progress, only its current session's lines: a resumed run's state
             # was set to running (``updated``) as that session began, so earlier lines, such as the
             # "run cancelled" of a session an earlier app stopped, are history, not news.
@@ -173,7 +176,7 @@ class StoreFollower:
             del self.changes[:-CHANGE_HISTORY]
             if self.chart_metric not in snap.table.columns:
                 self.chart_metric = snap.table.default_sort() or next(iter(snap.table.score_columns()), None)
-            if not running:
+            if not running and not foreign:  # a refused plan's Run screen shows no other plan's counts
                 app.progress.snapshot(snap.run.id, snap.total, snap.counts, snap.run.state)
                 app.progress.device = snap.run.device_name
             elif snap.run.id == own_run:  # the file also counts what earlier sessions finished

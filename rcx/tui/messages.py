@@ -29,11 +29,13 @@ class DevicesListed(Message):
 
 
 class RunError(Message):
-    """The run could not start or stopped on an error outside any single evaluation."""
+    """The run could not start or stopped on an error outside any single evaluation;
+    ``foreign_run``: the run of another plan that the results file holds, when that refused it."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, foreign_run: int | None = None) -> None:
         super().__init__()
         self.message = message
+        self.foreign_run = foreign_run
 
 
 @dataclass

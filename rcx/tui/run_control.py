@@ -22,6 +22,7 @@ from rcx.core import events as ev
 from rcx.core.plan import Plan
 from rcx.exec.settings import ExecutionSettings
 from rcx.tui.messages import RunError, RunEvent
+from rcx.tui.state import Progress
 
 if TYPE_CHECKING:
     from rcx.tui.app import RcxApp
@@ -123,7 +124,7 @@ class RunController:
             run_plan(runner)
         except PlanMismatch as exc:  # the core's message names the command line's --db and --new-run
             app.post_message(RunError(f"{exc.path} holds run {exc.run_id} ({exc.name!r}) of a different plan: "
-                                      "set another output on the Plan screen (F2)"))
+                                      "set another output on the Plan screen (F2)", foreign_run=exc.run_id))
         except RUN_ERRORS as exc:
             app.post_message(RunError(str(exc)))
         except Exception as exc:  # a bug in a plugin or in rcx: logged with its traceback, never a crash
@@ -144,8 +145,13 @@ class RunController:
         if line is not None:
             app.add_log(line[0], line[1], notify=line[2])
 
-    def on_error(self, message: str) -> None:
-        self.app.progress.state = "failed"
+    def on_error(self, message: str, foreign_run: int | None = None) -> None:
+        """The run failed or did not start; refused by a file holding ``foreign_run`` (another
+        plan's), the progress is this plan's again (nothing done), whatever a reload took from that run."""
+        if foreign_run is not None:
+            self.app.progress = Progress(state="failed")
+        else:
+            self.app.progress.state = "failed"
         self.app.add_log("error", message, notify=True)
 
     def toggle_pause(self) -> None:

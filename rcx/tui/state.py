@@ -42,7 +42,9 @@ class Progress:
     """done/total, rate, ETA and counts per status of one run, fed by events or store snapshots.
 
     The rate is measured on an *active* clock that stops while the run is paused (after the
-    evaluation in flight finishes) and after it ends, so a pause never slows the rate down.
+    evaluation in flight finishes) and after it ends, so a pause never slows the rate down; it
+    counts evaluations that computed something (``computed``: not
+    :data:`~rcx.core.events.NOTHING_COMPUTED`), so a run of invalid candidates has none.
     Times are :func:`clock` seconds; every method takes ``now`` for tests.
     """
 
@@ -56,7 +58,9 @@ class Progress:
     state: str = "idle"  # idle | loading | running | paused | cancelling | finished | cancelled | failed | following
     current: str = ""
     stage: str = ""  # the stage running, in words (plans with stages only)
-    samples: deque = field(default_factory=lambda: deque(maxlen=512))  # (active seconds, done)
+    computed: int = 0  # evaluations that computed something (the rate's count; it only takes differences)
+    counted: int | None = None  # ``computed`` as the last store snapshot counted it (all the file's sessions)
+    samples: deque = field(default_factory=lambda: deque(maxlen=512))  # (active seconds, computed)
     in_flight: int = 0  # evaluations started and not finished
     active_base: float = 0.0  # active seconds before the current stretch
     active_from: float | None = None  # start of the current active stretch (None: the clock is stopped)
@@ -97,8 +101,9 @@ class Progress:
             self.run_id, self.total, self.device = event.run_id, event.total, event.device
             self.done, self.skipped = event.done - event.skipped, event.skipped
             self.state, self.in_flight, self.active_base, self.active_from = "running", 0, 0.0, now
+            self.computed, self.counted = 0, None
             self.samples.clear()
-            self.samples.append((0.0, self.done))
+            self.samples.append((0.0, self.computed))
             self.workers = ()
         elif isinstance(event, ev.StageStarted):
             if event.newly_skipped:  # finished without work: counted apart, so the rate does not jump
@@ -116,7 +121,9 @@ class Progress:
             self.done += 1
             self.in_flight = max(0, self.in_flight - 1)
             self.counts[event.status] = self.counts.get(event.status, 0) + 1
-            self.samples.append((self.active_seconds(now), self.done))
+            if event.status not in ev.NOTHING_COMPUTED:
+                self.computed += 1
+                self.samples.append((self.active_seconds(now), self.computed))
             if self.state == "paused" and not self.in_flight:
                 self._stop_clock(now)
         elif isinstance(event, ev.RunFinished):
@@ -135,10 +142,16 @@ class Progress:
         self.run_id, self.total, self.counts = run_id, total, dict(counts)
         self.skipped = counts.get("skipped", 0)
         done = sum(n for s, n in counts.items() if s in FINAL_STATES) - self.skipped
+        counted = sum(n for s, n in counts.items() if s in FINAL_STATES and s not in ev.NOTHING_COMPUTED)
+        # what was computed since the last snapshot: the file also counts the sessions before
+        # this app's run, which that run's events (and so ``computed``) leave out
+        new = counted - self.counted if self.counted is not None else 0
+        self.counted = counted
         if run_state == "running":
             self._start_clock(now)
-        if done != self.done or not self.samples:
-            self.samples.append((self.active_seconds(now), done))
+        if new or not self.samples:
+            self.computed += new
+            self.samples.append((self.active_seconds(now), self.computed))
         self.done = done
         if run_state != "running":
             self._stop_clock(now)
@@ -146,17 +159,18 @@ class Progress:
 
     # -- rate and ETA ------------------------------------------------------------------------------
     def rate_at(self, now: float | None = None) -> float:
-        """Evaluations per active second over the last :data:`RATE_WINDOW` seconds, up to now
-        (so a stall lowers it); 0 until :data:`MIN_RATE_EVALS` evaluations have finished."""
+        """Evaluations that computed something per active second over the last
+        :data:`RATE_WINDOW` seconds, up to now (so a stall lowers it); 0 until
+        :data:`MIN_RATE_EVALS` of them have finished (and so for a run of invalid candidates)."""
         t = self.active_seconds(now)
         base = None
         for tj, dj in reversed(self.samples):  # back to the window's start, further if it holds too few
             base = (tj, dj)
-            if tj <= t - RATE_WINDOW and self.done - dj >= MIN_RATE_EVALS:
+            if tj <= t - RATE_WINDOW and self.computed - dj >= MIN_RATE_EVALS:
                 break
-        if base is None or self.done - base[1] < MIN_RATE_EVALS or t <= base[0]:
+        if base is None or self.computed - base[1] < MIN_RATE_EVALS or t <= base[0]:
             return 0.0
-        return (self.done - base[1]) / (t - base[0])
+        return (self.computed - base[1]) / (t - base[0])
 
     def eta_at(self, now: float | None = None) -> float:
         """Active seconds left at :meth:`rate_at` (inf when unknown)."""

@@ -15,6 +15,7 @@ from rcx.tui.correlation import (
     default_request,
     describe_error,
     display_rows,
+    fit_lines,
     group_columns,
     numeric_columns,
     scatter_series,
@@ -131,3 +132,12 @@ def test_scatter_series_are_decimated():
     series = scatter_series(report, limit=2000)
     assert len(series) == 1 and len(series[0][1]) == 2000
     assert series[0][1][0] == report.groups[0].x[0] and series[0][1][-1] == report.groups[0].x[-1]
+
+
+def test_fit_lines_wraps_at_words_and_marks_a_cut():
+    text = "x = a   y = b\n30 of 60 usable; excluded 30: a missing 20, a invalid 10"
+    assert fit_lines(text, 80, 2) == text  # it fits: unchanged
+    assert fit_lines(text, 30, 3) == "x = a   y = b\n30 of 60 usable; excluded 30:\na missing 20, a invalid 10"
+    assert fit_lines(text, 30, 2) == "x = a   y = b\n30 of 60 usable; excluded …"
+    assert fit_lines("abcdefghijklmnop", 10, 1) == "abcdefgh …"  # one word longer than the line
+    assert fit_lines(text, 0, 2) == "" and fit_lines("a b", 1, 1) == "…"

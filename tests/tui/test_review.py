@@ -263,3 +263,174 @@ async def test_a_results_file_of_another_plan_is_refused_in_the_tui_s_words(tmp_
         error = next(m for level, m in app.log_lines if level == "error")
         assert "of a different plan" in error and "--db" not in error and "Plan screen" in error, error
         assert "fixed, failed" not in app.sub_title, app.sub_title  # the file's run did not fail
+
+
+@sync
+async def test_the_pick_path_and_help_dialogs_show_their_own_keys(tmp_path, registry):
+    """Over a pick, path or help dialog the screen behind kept its footer: s, r, / and c listed
+    there do nothing while the dialog is open (s accepts in the multiple pick, its own key), and
+    escape (which closes it) was not listed."""
+    from textual.widgets._footer import FooterKey
+
+    from rcx.tui.screens.dialogs import HelpScreen, MultiPickScreen, PathScreen, PickScreen
+
+    from .conftest import wait_for
+
+    app = RcxApp(registry, db_path=synthetic_results(tmp_path / "r.db", registry, n=30))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("f4")
+        await settle(pilot)
+        for keys, dialog in ((("m",), PickScreen), (("s", "home", "enter"), MultiPickScreen),
+                             (("ctrl+o",), PathScreen), (("f1",), HelpScreen)):
+            await pilot.press(*keys)
+            await wait_for(pilot, lambda d=dialog: isinstance(app.screen, d), what=dialog.__name__)
+            await settle(pilot)
+            shown = {k.key for k in app.screen.query(FooterKey)}
+            own = {key for b in dialog.BINDINGS for key in b.key.split(",")}  # MultiPickScreen's s accepts
+            assert "escape" in shown and shown <= own and not shown & {"r", "slash", "c"}, (dialog.__name__, shown)
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: not app.screen.is_modal, what="the Results screen again")
+
+
+@sync
+async def test_the_correlation_summary_is_cut_after_a_word_with_an_ellipsis(tmp_path, registry):
+    """The summary's second line (what was excluded, and why) was cut at the screen's edge
+    without a mark, mid-list ("...missing 671,"), so it read as the whole note."""
+    from rcx.tui.correlation import summary
+    from rcx.tui.widgets.corr_view import CorrView
+
+    from .conftest import wait_for
+
+    app = RcxApp(registry, db_path=synthetic_results(tmp_path / "r.db", registry, n=60, done=40))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("f4", "c")
+        view = app.screen.query_one(CorrView)
+        await wait_for(pilot, lambda: view.report is not None, what="the report")
+        await settle(pilot)
+        box = app.screen.query_one("#corr-summary")
+        full = summary(view.report).split("\n")
+        assert len(full[1]) > box.content_size.width, full  # the note does not fit: it must be cut
+        shown = str(box.render()).split("\n")
+        assert shown[0] == full[0] and len(shown) == 2, shown
+        kept = shown[1].removesuffix(" …")
+        assert shown[1].endswith(" …") and len(shown[1]) <= box.content_size.width, shown
+        assert full[1].startswith(kept) and full[1][len(kept)] == " ", (kept, full[1])  # after a whole word
+
+
+@sync
+async def test_a_run_of_invalid_candidates_shows_no_rate(tmp_path, registry):
+    """A run where no architecture fits the input read "rate 3519.79/s": the rate counted
+    evaluations that computed nothing (invalid ones are recorded at once)."""
+    from rcx.tui.forms import PlanDraft
+
+    from ..conftest import tiny_plan
+    from .conftest import wait_for
+
+    path = tiny_plan(tmp_path, n=6, valid_only=False)
+    path.write_text(path.read_text().replace("n_test = 80\n", "n_test = 80\nimage_size = 8\n"))  # ksd needs more
+    text = path.read_text()
+    app = RcxApp(registry, PlanDraft.from_toml(text, path), text)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: not app.running and app.progress.state == "finished", what="the run")
+        await settle(pilot)
+        assert app.progress.counts == {"invalid": 6}, app.progress.counts
+        app.screen.refresh_view()
+        title = str(app.screen.query_one("#run-title", Static).render())
+        assert "6/6 evaluations   rate -   ETA -" in title, title
+
+
+def _trained_results(path, registry, epochs: list[float]):
+    """A results file of a ``trained`` run (no training: fixed metrics), one candidate per
+    entry of ``epochs``, each with that many epochs completed."""
+    from rcx.core.plan import parse_plan
+    from rcx.core.store import Store
+
+    text = (f'name = "trained"\nseed = 0\ndevice = "cpu"\noutput = "{path}"\n[dataset]\nname = "synthetic"\n'
+            '[space]\nname = "ksd"\nchannels = 8\n[sampler]\nkind = "exhaustive"\nn = 40\n[evaluators.trained]\n')
+    plan = parse_plan(text, registry)
+    space = registry.get("space", "ksd")(channels=8)
+    store = Store.open(path)
+    run_id = store.create_run(name=plan.name, plan_text=text, plan=plan.normalized(), plan_hash=plan.hash,
+                              versions={"rcx": "test"}, device="cpu", device_name="cpu (test)",
+                              dataset={"name": "synthetic", "shape": [3, 32, 32]})
+    archs = [a for a in (space.arch_at(i * 997) for i in range(40)) if space.describe(a, (3, 32, 32)).valid]
+    archs = archs[:len(epochs)]
+    infos = [space.describe(a, (3, 32, 32)) for a in archs]
+    store.add_candidates(run_id, ((i, a.id, a.params, inf.summary(), inf.valid, inf.reason)
+                                  for i, (a, inf) in enumerate(zip(archs, infos))))
+    for i, (a, n) in enumerate(zip(archs, epochs)):
+        store.finish_evaluation(run_id, a.id, "trained", "done", seed=i, seconds=1.0,
+                                metrics={"val_acc": 0.5 + 0.1 * i, "train_loss": 1.0, "epochs": n})
+    store.set_run_state(run_id, "finished")
+    store.close()
+    return path, [a.id for a in archs]
+
+
+@sync
+async def test_epochs_read_as_a_count(tmp_path, registry):
+    """The Detail view read "epochs 1.000": a count of epochs (unit count, fractional only
+    under a step budget) shown at a float's four significant digits."""
+    import io
+
+    from rich.console import Console
+
+    from rcx.tui.screens.detail import DetailScreen
+    from rcx.tui.widgets.results_grid import ResultsGrid
+
+    from .conftest import wait_for
+
+    path, archs = _trained_results(tmp_path / "r.db", registry, [1.0, 2.5])
+    app = RcxApp(registry, db_path=path)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("f4")
+        await settle(pilot)
+        grid = app.screen.query_one(ResultsGrid)
+        assert "trained.epochs" in grid.view_cols, grid.view_cols
+        assert [grid.get_cell(a, "trained.epochs") for a in archs] == ["1", "2.5"]
+        assert grid.get_cell(archs[1], "trained.val_acc") == "0.6000"  # the general rule stays
+        grid.move_cursor(row=grid.get_row_index(archs[0]))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen.shown is not None,
+                       what="the detail")
+        console = Console(record=True, width=100, file=io.StringIO())
+        console.print(app.screen.shown)
+        lines = [line.split() for line in console.export_text().splitlines()]
+    assert ["epochs", "1"] in lines and ["val_acc", "0.5000"] in lines, lines
+
+
+@sync
+async def test_a_refused_run_shows_no_counts_of_the_file_s_other_plan(tmp_path, registry):
+    """Refused by a results file holding another plan's run, F3 then showed that run's counts
+    ("failed 1", "4/4 evaluations") and the title "run 1 (fixed, finished)", as if they were
+    this plan's."""
+    from rcx.tui.forms import PlanDraft
+    from rcx.tui.screens.run import RunScreen
+
+    from ..conftest import tiny_plan
+    from .conftest import wait_for
+
+    out = fixed_results(tmp_path / "r.db", registry, n=4)
+    path = tiny_plan(tmp_path, output=str(out))
+    text = path.read_text()
+    app = RcxApp(registry, PlanDraft.from_toml(text, path), text)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: not app.running and any(level == "error" for level, _ in app.log_lines),
+                       what="the refusal")
+        await wait_for(pilot, lambda: app.table is not None and not app.follower.busy, what="the file read after it")
+        await settle(pilot)
+        assert isinstance(app.screen, RunScreen)
+        app.screen.refresh_view()
+        title = str(app.screen.query_one("#run-title", Static).render())
+        counts = str(app.screen.query_one("#run-counts", Static).render())
+        assert set(app.progress.status_counts().values()) == {0}, app.progress.counts
+        assert "run -" in title and "0/0 evaluations" in title and "4/4" not in title, title
+        assert "done 0   screened 0   invalid 0   failed 0" in counts, counts
+        assert "did not start" in app.sub_title, app.sub_title
+        assert not any("fixed" in m for level, m in app.log_lines if level != "error"), app.log_lines

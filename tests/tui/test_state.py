@@ -69,6 +69,38 @@ def test_progress_snapshot_from_the_store():
     assert math.isinf(Progress().eta)
 
 
+def test_the_rate_counts_only_evaluations_that_computed_something():
+    """Invalid candidates (the architecture does not fit the input) finish at once: a run of
+    them read thousands per second. From events and from store snapshots alike."""
+    p = Progress()
+    p.apply(ev.RunStarted(1, 20, 0, 20, ("e",), False, "cpu"), now=0.0)
+    for i in range(10):
+        p.apply(ev.EvalFinished(f"a{i}", "e", "invalid"), now=0.001 * (i + 1))
+    assert p.done == 10 and p.rate_at(0.01) == 0 and math.isinf(p.eta_at(0.01))
+    for i in range(1, 4):
+        p.apply(ev.EvalFinished(f"b{i}", "e", "done"), now=float(i))
+    assert p.rate_at(3.0) == pytest.approx(1.0) and p.eta_at(3.0) == pytest.approx(7.0)
+
+    q = Progress()
+    q.snapshot(1, 20, {"invalid": 10}, "running", now=0.0)
+    q.snapshot(1, 20, {"invalid": 16}, "running", now=1.0)
+    assert q.done == 16 and q.rate_at(1.0) == 0
+    q.snapshot(1, 20, {"invalid": 16, "done": 4}, "running", now=5.0)
+    assert q.rate_at(5.0) == pytest.approx(4 / 5)
+
+
+def test_a_snapshot_after_this_app_s_resumed_run_keeps_its_rate():
+    """The file counts the sessions before a resumed run too: the snapshot after the run must
+    not add them to the rate as if computed at its end."""
+    p = Progress()
+    p.apply(ev.RunStarted(1, 20, 10, 20, ("e",), True, "cpu"), now=0.0)
+    for i in range(1, 4):
+        p.apply(ev.EvalFinished(f"a{i}", "e", "done"), now=float(i))
+    p.apply(ev.RunFinished(1, {"done": 6, "invalid": 7}, 3.0, cancelled=True), now=3.0)
+    p.snapshot(1, 20, {"done": 6, "invalid": 7}, "cancelled", now=5.0)  # 3 of the 6 done before this run
+    assert p.done == 13 and p.rate_at(5.0) == pytest.approx(1.0)
+
+
 def test_rate_and_eta_leave_paused_time_out_and_wait_for_evidence():
     """Issue 12.3.5: 10 evaluations at 1/s, a 100 s pause, 2 more: still 1/s, ETA from it."""
     p = Progress()

@@ -19,7 +19,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 from rcx.core.reader import StoreReader
-from rcx.plugins import Registry
+from rcx.plugins import Registry, UnknownName
 from rcx.termtable import format_value
 from rcx.tui.widgets.curve import curve_text
 from rcx.tui.widgets.footer import KeyFooter
@@ -37,7 +37,14 @@ def load_detail(path: Path, run_id: int | None, arch: str, registry: Registry) -
         layers = info.layers
     except Exception as exc:  # the space's plugin is not installed here, or the id does not parse
         layers = f"layers unavailable: {exc}"
-    return {"candidate": candidate, "evaluations": evaluations, "layers": layers, "curves": curves}
+    units: dict[str, dict[str, str]] = {}  # instance -> metric -> declared unit
+    for instance, table in (run.plan.get("evaluators") or {}).items():
+        try:
+            declared = registry.get("evaluator", table.get("evaluator", instance)).metrics
+            units[instance] = {m.name: m.unit for m in declared}
+        except UnknownName:  # its plugin is not installed here: numbers by the general rule
+            pass
+    return {"candidate": candidate, "evaluations": evaluations, "layers": layers, "curves": curves, "units": units}
 
 
 class DetailLoaded(Message):
@@ -73,7 +80,11 @@ def _curve(evaluator: str, points: list[dict[str, Any]], width: int = CURVE_WIDT
     return curve_text(evaluator, points, width, 16)
 
 
-def _evaluation(e: dict[str, Any], curve: list[dict[str, Any]] | None = None, width: int = CURVE_WIDTH) -> Any:
+def _evaluation(e: dict[str, Any], curve: list[dict[str, Any]] | None = None, width: int = CURVE_WIDTH,
+                units: dict[str, str] | None = None) -> Any:
+    """One evaluation's status, metrics (at their declared ``units``: ``epochs`` reads ``1``),
+    trials, learning curve and error."""
+    units = units or {}
     status_style = {"done": "green", "screened": "yellow", "failed": "bold red", "invalid": "red"}.get(e["status"], "")
     parts: list[Any] = [Text.assemble((f"{e['evaluator']}: ", "bold"), (e["status"], status_style),
                                       f"   seed {e['seed']}" if e.get("seed") is not None else "",
@@ -82,7 +93,7 @@ def _evaluation(e: dict[str, Any], curve: list[dict[str, Any]] | None = None, wi
     if e["metrics"]:
         m = Table(show_header=False, box=None, padding=(0, 1))
         for k, v in e["metrics"].items():
-            m.add_row(k, format_value(v))
+            m.add_row(k, format_value(v, units.get(k)))
         parts.append(m)
     if e["trials"]:
         keys = list(dict.fromkeys(k for t in e["trials"] for k in t))
@@ -90,7 +101,7 @@ def _evaluation(e: dict[str, Any], curve: list[dict[str, Any]] | None = None, wi
         for k in keys:
             t.add_column(k, justify="right")
         for trial in e["trials"]:
-            t.add_row(*(format_value(trial.get(k)) for k in keys))
+            t.add_row(*(format_value(trial.get(k), units.get(k)) for k in keys))
         parts.append(t)
     if curve:
         parts.append(_curve(e["evaluator"], curve, width))
@@ -174,7 +185,8 @@ class DetailScreen(ModalScreen[None]):
         curves = merge_curves(data.get("curves", {}), live)
         evaluations, before = data["evaluations"], len(parts)
         width = self.curve_width()
-        parts += [_evaluation(e, curves.get(e["evaluator"]), width) for e in evaluations]
+        units = data.get("units", {})
+        parts += [_evaluation(e, curves.get(e["evaluator"]), width, units.get(e["evaluator"])) for e in evaluations]
         listed = {e["evaluator"] for e in evaluations}
         parts += [Group(Text.assemble((f"{name}: ", "bold"), ("running", "cyan")), _curve(name, pts, width), Text(""))
                   for name, pts in curves.items() if name not in listed and pts]

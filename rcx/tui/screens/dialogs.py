@@ -1,4 +1,7 @@
-"""Small modal screens: confirm, save-as, pick a column (or several), help."""
+"""Small modal screens: confirm, save-as, pick a column (or several), help.
+
+Each composes its own footer: the screen behind stays in view around a dialog, and its footer
+listed that screen's keys, which do nothing while the dialog is open."""
 
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
+
+from rcx.tui.widgets.footer import KeyFooter
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -26,6 +31,7 @@ class ConfirmScreen(ModalScreen[bool]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("No", id="no", compact=True)
                 yield Button("Yes", id="yes", variant="error", compact=True)
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()
@@ -51,6 +57,7 @@ class PathScreen(ModalScreen[str | None]):
         with Vertical(classes="dialog"):
             yield Label(self.prompt, classes="dialog-prompt")
             yield Input(self.value, id="path")
+        yield KeyFooter()
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
@@ -75,6 +82,7 @@ class PickScreen(ModalScreen[str | None]):
         with Vertical(classes="dialog pick"):
             yield Label(self.prompt, classes="dialog-prompt")
             yield OptionList(*(Option(label, id=value) for label, value in self.choices), id="pick")
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         picker = self.query_one(OptionList)
@@ -107,6 +115,7 @@ class MultiPickScreen(ModalScreen[list[str] | None]):
             yield Label(self.prompt, classes="dialog-prompt")
             yield SelectionList[str](*self.choices, id="pick")
             yield Label("", id="pick-hint", classes="dialog-hint")
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self._hint()
@@ -157,3 +166,4 @@ class HelpScreen(ModalScreen[None]):
             yield Label("rcx keys (escape closes)", classes="dialog-prompt")
             with VerticalScroll():
                 yield Static(table)
+        yield KeyFooter()

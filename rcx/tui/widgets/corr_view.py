@@ -11,12 +11,13 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Static
+from textual.widget import Widget
+from textual.widgets import DataTable
 from textual_plotext import PlotextPlot
 
 from rcx.analysis.corr import CorrReport
 from rcx.numfmt import set_round_ticks
-from rcx.tui.correlation import HEADERS, CorrRequest, display_rows, scatter_series, short, summary
+from rcx.tui.correlation import HEADERS, CorrRequest, display_rows, fit_lines, scatter_series, short, summary
 
 _COLOURS = ("blue", "green", "orange", "red", "magenta", "cyan", "yellow", "white")
 
@@ -32,6 +33,24 @@ class CorrComputed(Message):
         self.error = error
 
 
+class FittedText(Widget):
+    """Text in the widget's rows, wrapped at word boundaries; what does not fit is cut after a
+    whole word with an ellipsis (:func:`~rcx.tui.correlation.fit_lines`), refitted when resized."""
+
+    def __init__(self, text: str = "", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.text, self.style_name = text, ""
+
+    def update(self, text: str, style: str = "") -> None:
+        self.text, self.style_name = text, style
+        self.refresh()
+
+    def render(self) -> Text:
+        size = self.content_size
+        return Text(fit_lines(self.text, size.width, size.height), style=self.style_name, no_wrap=True,
+                    overflow="crop")
+
+
 class CorrView(Vertical):
     """Summary line, coefficient table and scatter of one :class:`CorrReport`."""
 
@@ -41,21 +60,21 @@ class CorrView(Vertical):
         self.points = 0  # points in the scatter as last drawn (decimated)
 
     def compose(self) -> ComposeResult:
-        yield Static("computing…", id="corr-summary")
+        yield FittedText("computing…", id="corr-summary")
         yield DataTable(id="corr-table", cursor_type="row", zebra_stripes=True)
         yield PlotextPlot(id="corr-plot")
 
     def show_message(self, text: str, error: bool = False) -> None:
         """Show ``text`` instead of a report (nothing to correlate, or an unusable column)."""
         self.report = None
-        self.query_one("#corr-summary", Static).update(Text(text, style="red" if error else ""))
+        self.query_one("#corr-summary", FittedText).update(text, "red" if error else "")
         self.query_one("#corr-table", DataTable).clear(columns=True)
         self._plot(None)
 
     def show_report(self, report: CorrReport) -> None:
         """Display ``report``: its summary, one table row per (group, pair), the scatter."""
         self.report = report
-        self.query_one("#corr-summary", Static).update(summary(report))
+        self.query_one("#corr-summary", FittedText).update(summary(report))
         table = self.query_one("#corr-table", DataTable)
         rows = display_rows(report)
         table.clear(columns=True)  # columns sized to the rows up front: no later width change to repaint

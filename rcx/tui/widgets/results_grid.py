@@ -42,14 +42,15 @@ class IdCell(str):
         return cell
 
 
-def cell_text(column: str, value: Any) -> str:
+def cell_text(column: str, value: Any, unit: str | None = None) -> str:
     """The text of one cell: the id shortened (:class:`IdCell`), a missing status as
-    :data:`PENDING`, anything else by :func:`~rcx.termtable.format_value`."""
+    :data:`PENDING`, anything else by :func:`~rcx.termtable.format_value` (at the column's
+    declared ``unit``)."""
     if column == "arch":
         return IdCell(str(value))
     if value is None and column.endswith(".status"):
         return PENDING
-    return format_value(value)
+    return format_value(value, unit)
 
 
 class ResultsGrid(DataTable):
@@ -101,11 +102,11 @@ class ResultsGrid(DataTable):
                     old = self._shown[arch]
                     for c in cols:
                         if old.get(c) != row.get(c):
-                            self.update_cell(arch, c, cell_text(c, row.get(c)))
+                            self.update_cell(arch, c, cell_text(c, row.get(c), table.units.get(c)))
                     self._shown[arch] = row
                 touched = True
             elif row is not None and keep:
-                self.add_row(*(cell_text(c, row.get(c)) for c in cols), key=arch)
+                self.add_row(*(cell_text(c, row.get(c), table.units.get(c)) for c in cols), key=arch)
                 self._shown[arch] = row
                 touched = True
         if touched and self.sort_column:
@@ -132,8 +133,9 @@ class ResultsGrid(DataTable):
         if generation != self._generation:
             return
         cols = self.view_cols
+        units = self.table.units if self.table is not None else {}
         for r in rows[start:start + CHUNK]:
-            self.add_row(*(cell_text(c, r.get(c)) for c in cols), key=r["arch"])
+            self.add_row(*(cell_text(c, r.get(c), units.get(c)) for c in cols), key=r["arch"])
         if start + CHUNK < len(rows):
             # a timer, not call_later: a queued callback runs before the loop turns to the keys
             self.set_timer(0.001, partial(self._add_rows, rows, start + CHUNK, keep_key, generation))
