@@ -61,8 +61,9 @@ def counts(db: Path) -> dict[str, int]:
     return dict(rows)
 
 
-def compact(db: Path, dest: Path) -> None:
-    """A consistent, vacuumed copy of a (possibly live, WAL-mode) results file, xz-compressed."""
+def compact(db: Path, dest: Path, preset: int = 9 | lzma.PRESET_EXTREME) -> None:
+    """A consistent, vacuumed copy of a (possibly live, WAL-mode) results file, xz-compressed
+    (``preset``: the archives' default is the smallest, slowest one)."""
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "copy.db"
         con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
@@ -75,14 +76,16 @@ def compact(db: Path, dest: Path) -> None:
         fixed.close()
         dest.parent.mkdir(parents=True, exist_ok=True)
         part = dest.with_suffix(".xz.part")
-        with copy.open("rb") as src, lzma.open(part, "wb", preset=9 | lzma.PRESET_EXTREME) as out:
+        with copy.open("rb") as src, lzma.open(part, "wb", preset=preset) as out:
             shutil.copyfileobj(src, out)
         part.replace(dest)
 
 
-def pull(name: str, runs: Path = RUNS) -> str:
-    """Unpack one archive into ``runs/`` unless the results file there holds as much or more."""
-    src, db = archive_path(name), runs / f"{name}.db"
+def pull(name: str, runs: Path = RUNS, archives: Path | None = None) -> str:
+    """Unpack one archive (``archives/NAME.db.xz``, by default the committed one) into ``runs/``
+    unless the results file there holds as much or more."""
+    src = archive_path(name) if archives is None else archives / f"{name}.db.xz"
+    db = runs / f"{name}.db"
     if not src.exists():
         return f"{name}: no archive"
     if db.exists():
@@ -93,7 +96,7 @@ def pull(name: str, runs: Path = RUNS) -> str:
                 shutil.copyfileobj(fh, out)
             stored = sum(counts(probe).values())
         if have >= stored:
-            return f"{name}: runs/{name}.db already holds {have} evaluations (archive {stored}); kept"
+            return f"{name}: {db} already holds {have} evaluations (archive {stored}); kept"
     runs.mkdir(parents=True, exist_ok=True)
     part = db.with_suffix(".db.part")
     with lzma.open(src) as fh, part.open("wb") as out:
@@ -101,7 +104,7 @@ def pull(name: str, runs: Path = RUNS) -> str:
     for side in ("-wal", "-shm"):
         Path(f"{db}{side}").unlink(missing_ok=True)
     part.replace(db)
-    return f"{name}: unpacked {sum(counts(db).values())} evaluations into runs/{name}.db"
+    return f"{name}: unpacked {sum(counts(db).values())} evaluations into {db}"
 
 
 def push(name: str, runs: Path = RUNS) -> str:
