@@ -20,6 +20,7 @@ exits 1 when a block differs from what the archives give (tests/test_studies.py 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import lzma
 import os
 import re
@@ -107,11 +108,39 @@ def pull(name: str, runs: Path = RUNS, archives: Path | None = None) -> str:
     return f"{name}: unpacked {sum(counts(db).values())} evaluations into {db}"
 
 
+def content(db: Path) -> str:
+    """A digest of a results file's rows and schema (SQL dump), blind to the file's header
+    counters, page layout and WAL state, which change when a file is merely opened or vacuumed."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        digest = hashlib.sha256()
+        for line in con.iterdump():
+            digest.update(line.encode())
+            digest.update(b"\n")
+        return digest.hexdigest()
+    finally:
+        con.close()
+
+
+def archived_content(archive: Path) -> str | None:
+    """:func:`content` of an archive (``NAME.db.xz``), or None where there is none."""
+    if not archive.exists():
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        probe = Path(tmp) / "a.db"
+        with lzma.open(archive) as fh, probe.open("wb") as out:
+            shutil.copyfileobj(fh, out)
+        return content(probe)
+
+
 def push(name: str, runs: Path = RUNS) -> str:
-    """Store ``runs/NAME.db`` as its archive (compacted, xz)."""
+    """Store ``runs/NAME.db`` as its archive (compacted, xz), unless the archive already holds
+    the same rows: an unchanged study keeps its archive's bytes, so git sees no change."""
     db = runs / f"{name}.db"
     if not db.exists():
         return f"{name}: no runs/{name}.db"
+    if archived_content(archive_path(name)) == content(db):
+        return f"{name}: {counts(db)} unchanged; {os.path.relpath(archive_path(name), ROOT)} kept"
     compact(db, archive_path(name))
     size = archive_path(name).stat().st_size
     return f"{name}: {counts(db)} -> {os.path.relpath(archive_path(name), ROOT)} ({size / 1024:.0f} KiB)"

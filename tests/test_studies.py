@@ -68,6 +68,30 @@ def test_pull_keeps_a_results_file_that_holds_more(tmp_path: Path, archives: Pat
     assert study.counts(runs / "tiny.db") == grown
 
 
+def test_push_keeps_the_archive_of_an_unchanged_study_byte_for_byte(tmp_path: Path, archives: Path) -> None:
+    plan = tiny_plan(tmp_path, n=2, trials=1)
+    runs = tmp_path / "runs"
+    db = runs / "tiny.db"
+    assert _rcx("run", "--headless", str(plan), "--db", str(db), "-q", cwd=tmp_path).returncode == 0
+    study.push("tiny", runs)
+    stored = (archives / "tiny.db.xz").read_bytes()
+    with sqlite3.connect(db) as con:  # same rows, other bytes: a new page layout and header counters
+        con.execute("CREATE TABLE scratch (x)")
+        con.execute("DROP TABLE scratch")
+    con.close()
+    with sqlite3.connect(db) as con:
+        con.execute("VACUUM")
+    con.close()
+    assert "unchanged" in study.push("tiny", runs)
+    assert (archives / "tiny.db.xz").read_bytes() == stored
+
+    more = tiny_plan(tmp_path, n=3, trials=1)
+    assert _rcx("run", "--headless", str(more), "--db", str(db), "--new-run", "-q", cwd=tmp_path).returncode == 0
+    assert "unchanged" not in study.push("tiny", runs)
+    assert (archives / "tiny.db.xz").read_bytes() != stored
+    assert study.archived_content(archives / "tiny.db.xz") == study.content(db)
+
+
 def test_markdown_merges_intervals_and_the_published_column() -> None:
     header = ["metric", "n", "spearman", "spearman_lo", "spearman_hi", "vs_params", "vs_params_lo",
               "vs_params_hi", "select_mean", "select_std"]

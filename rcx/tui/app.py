@@ -324,7 +324,7 @@ class RcxApp(App[int]):
 
     def on_run_error(self, message: RunError) -> None:
         if message.foreign_run is not None:
-            self.follower.foreign_run = message.foreign_run
+            self.follower.refused(message.foreign_run)
         self.run_control.on_error(message.message, message.foreign_run)
         self._update_title()
 

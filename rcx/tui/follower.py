@@ -75,6 +75,16 @@ class StoreFollower:
         self._logs_seen, self.dirty = 0, True
         self._generation += 1
 
+    def refused(self, foreign_run: int) -> None:
+        """This app's run was refused by the file's run ``foreign_run`` of another plan: that
+        run's rows are not this plan's results, so the screens show none (now or on reloads)."""
+        self.foreign_run = foreign_run
+        self.note = f"{self.db_path} holds run {foreign_run} of another plan; its rows are not shown"
+        if self.table is not None:
+            self.table, self._last_rows = None, {}
+            self.table_version += 1
+            self.changes.append((self.table_version, None))
+
     def changes_since(self, version: int) -> set[str] | None:
         """Architectures changed after table ``version`` (None: rebuild, the history is too short)."""
         out: set[str] = set()
@@ -153,11 +163,14 @@ class StoreFollower:
         if self.db_path is None or message.generation != self._generation:  # read before a new run began
             return False
         self._read_ok_since = max(self._read_ok_since, time.monotonic() - snap.seconds)
+        if snap.run.id == self.foreign_run:  # another plan's run, which refused this app's: not shown
+            self._last_sig = snap.sig
+            self._logs_seen += len(snap.logs)
+            return True
         self.run_id = snap.run.id
         self._last_sig = snap.sig
         self.run_name, self.note = snap.run.name, ""
-        foreign = snap.run.id == self.foreign_run  # another plan's run, which refused this app's
-        if not running and snap.run.id != own_run and not foreign:  # another process's run: its log is in the file
+        if not running and snap.run.id != own_run:  # another process's run: its log is in the file
             # Following a run in progress, only its current session's lines: a resumed run's state
             # was set to running (``updated``) as that session began, so earlier lines, such as the
             # "run cancelled" of a session an earlier app stopped, are history, not news.
@@ -176,7 +189,7 @@ class StoreFollower:
             del self.changes[:-CHANGE_HISTORY]
             if self.chart_metric not in snap.table.columns:
                 self.chart_metric = snap.table.default_sort() or next(iter(snap.table.score_columns()), None)
-            if not running and not foreign:  # a refused plan's Run screen shows no other plan's counts
+            if not running:
                 app.progress.snapshot(snap.run.id, snap.total, snap.counts, snap.run.state)
                 app.progress.device = snap.run.device_name
             elif snap.run.id == own_run:  # the file also counts what earlier sessions finished

@@ -7,10 +7,36 @@ import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 pytest.importorskip("textual")
+
+
+def ksd_results_file(path: Path, registry, name: str, evaluators: str, archs_at: list[int], seed: int = 0,
+                     n: int = 40) -> tuple[Any, int, list[Any], list[Any]]:
+    """An open :class:`~rcx.core.store.Store` at ``path`` holding one run of a plan named
+    ``name`` (ksd space, 8 channels, synthetic 3x32x32 data, an exhaustive sampler of ``n``,
+    the ``[evaluators...]`` tables ``evaluators``) and, as its candidates, the architectures at
+    the indices ``archs_at``: ``(store, run_id, archs, infos)``; the caller adds evaluations,
+    sets the run's state and closes the store."""
+    from rcx.core.plan import parse_plan
+    from rcx.core.store import Store
+
+    text = (f'name = "{name}"\nseed = {seed}\ndevice = "cpu"\noutput = "{path}"\n[dataset]\nname = "synthetic"\n'
+            f'[space]\nname = "ksd"\nchannels = 8\n[sampler]\nkind = "exhaustive"\nn = {n}\n' + evaluators)
+    plan = parse_plan(text, registry)
+    space = registry.get("space", "ksd")(channels=8)
+    archs = [space.arch_at(i) for i in archs_at]
+    infos = [space.describe(a, (3, 32, 32)) for a in archs]
+    store = Store.open(path)
+    run_id = store.create_run(name=plan.name, plan_text=text, plan=plan.normalized(), plan_hash=plan.hash,
+                              versions={"rcx": "test"}, device="cpu", device_name="cpu (test)",
+                              dataset={"name": "synthetic", "shape": [3, 32, 32]})
+    store.add_candidates(run_id, ((i, a.id, a.params, inf.summary(), inf.valid, inf.reason)
+                                  for i, (a, inf) in enumerate(zip(archs, infos))))
+    return store, run_id, archs, infos
 
 
 def fixed_results(path: Path, registry, n: int = 12, running: bool = False) -> Path:
@@ -19,22 +45,8 @@ def fixed_results(path: Path, registry, n: int = 12, running: bool = False) -> P
     Candidates are the first ``n`` ksd architectures at 3x32x32; the last one failed and,
     with ``running``, the run is left in progress with its last two candidates unevaluated.
     """
-    from rcx.core.plan import parse_plan
-    from rcx.core.store import Store
-
-    text = (f'name = "fixed"\nseed = 0\ndevice = "cpu"\noutput = "{path}"\n[dataset]\nname = "synthetic"\n'
-            '[space]\nname = "ksd"\nchannels = 8\n[sampler]\nkind = "exhaustive"\nn = 40\n'
-            '[evaluators.ridge_rfm]\ntrials = 2\n')
-    plan = parse_plan(text, registry)
-    space = registry.get("space", "ksd")(channels=8)
-    store = Store.open(path)
-    run_id = store.create_run(name=plan.name, plan_text=text, plan=plan.normalized(), plan_hash=plan.hash,
-                              versions={"rcx": "test"}, device="cpu", device_name="cpu (test)",
-                              dataset={"name": "synthetic", "shape": [3, 32, 32]})
-    archs = [space.arch_at(i * 997) for i in range(n)]
-    infos = [space.describe(a, (3, 32, 32)) for a in archs]
-    store.add_candidates(run_id, ((i, a.id, a.params, inf.summary(), inf.valid, inf.reason)
-                                  for i, (a, inf) in enumerate(zip(archs, infos))))
+    store, run_id, archs, infos = ksd_results_file(path, registry, "fixed", '[evaluators.ridge_rfm]\ntrials = 2\n',
+                                                   [i * 997 for i in range(n)])
     last = n - 3 if running else n - 1
     for i, (a, inf) in enumerate(zip(archs, infos)):
         if i > last:
@@ -65,23 +77,9 @@ def synthetic_results(path: Path, registry, n: int, done: int | None = None, see
     """
     import random
 
-    from rcx.core.plan import parse_plan
-    from rcx.core.store import Store
-
-    text = (f'name = "synthetic"\nseed = {seed}\ndevice = "cpu"\noutput = "{path}"\n[dataset]\nname = "synthetic"\n'
-            f'[space]\nname = "ksd"\nchannels = 8\n[sampler]\nkind = "exhaustive"\nn = {n}\n'
-            '[evaluators.ridge_a]\nevaluator = "ridge_rfm"\ntrials = 1\n'
-            '[evaluators.ridge_b]\nevaluator = "ridge_rfm"\ntrials = 2\n')
-    plan = parse_plan(text, registry)
-    space = registry.get("space", "ksd")(channels=8)
-    archs = [space.arch_at(i) for i in range(n)]
-    infos = [space.describe(a, (3, 32, 32)) for a in archs]
-    store = Store.open(path)
-    run_id = store.create_run(name=plan.name, plan_text=text, plan=plan.normalized(), plan_hash=plan.hash,
-                              versions={"rcx": "test"}, device="cpu", device_name="cpu (test)",
-                              dataset={"name": "synthetic", "shape": [3, 32, 32]})
-    store.add_candidates(run_id, ((i, a.id, a.params, inf.summary(), inf.valid, inf.reason)
-                                  for i, (a, inf) in enumerate(zip(archs, infos))))
+    store, run_id, archs, infos = ksd_results_file(
+        path, registry, "synthetic", '[evaluators.ridge_a]\nevaluator = "ridge_rfm"\ntrials = 1\n'
+        '[evaluators.ridge_b]\nevaluator = "ridge_rfm"\ntrials = 2\n', list(range(n)), seed=seed, n=n)
     done = n if done is None else done
     for i, (a, inf) in enumerate(zip(archs[:done], infos)):
         if not inf.valid:

@@ -9,6 +9,7 @@ from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from rcx.tui.app import RcxApp
+from rcx.tui.screens.results import ResultsScreen
 
 from .conftest import fixed_results, settle, sync, synthetic_results
 
@@ -263,6 +264,12 @@ async def test_a_results_file_of_another_plan_is_refused_in_the_tui_s_words(tmp_
         error = next(m for level, m in app.log_lines if level == "error")
         assert "of a different plan" in error and "--db" not in error and "Plan screen" in error, error
         assert "fixed, failed" not in app.sub_title, app.sub_title  # the file's run did not fail
+        await pilot.press("f4")  # the Results screen listed the other plan's rows as if they were this plan's
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen), what="the Results screen")
+        await settle(pilot)
+        assert app.table is None and app.screen.grid.row_count == 0
+        status = str(app.screen.query_one("#results-status", Static).render())
+        assert "another plan" in status and "not shown" in status, status
 
 
 @sync
@@ -346,22 +353,12 @@ async def test_a_run_of_invalid_candidates_shows_no_rate(tmp_path, registry):
 def _trained_results(path, registry, epochs: list[float]):
     """A results file of a ``trained`` run (no training: fixed metrics), one candidate per
     entry of ``epochs``, each with that many epochs completed."""
-    from rcx.core.plan import parse_plan
-    from rcx.core.store import Store
+    from .conftest import ksd_results_file
 
-    text = (f'name = "trained"\nseed = 0\ndevice = "cpu"\noutput = "{path}"\n[dataset]\nname = "synthetic"\n'
-            '[space]\nname = "ksd"\nchannels = 8\n[sampler]\nkind = "exhaustive"\nn = 40\n[evaluators.trained]\n')
-    plan = parse_plan(text, registry)
     space = registry.get("space", "ksd")(channels=8)
-    store = Store.open(path)
-    run_id = store.create_run(name=plan.name, plan_text=text, plan=plan.normalized(), plan_hash=plan.hash,
-                              versions={"rcx": "test"}, device="cpu", device_name="cpu (test)",
-                              dataset={"name": "synthetic", "shape": [3, 32, 32]})
-    archs = [a for a in (space.arch_at(i * 997) for i in range(40)) if space.describe(a, (3, 32, 32)).valid]
-    archs = archs[:len(epochs)]
-    infos = [space.describe(a, (3, 32, 32)) for a in archs]
-    store.add_candidates(run_id, ((i, a.id, a.params, inf.summary(), inf.valid, inf.reason)
-                                  for i, (a, inf) in enumerate(zip(archs, infos))))
+    valid = [i * 997 for i in range(40) if space.describe(space.arch_at(i * 997), (3, 32, 32)).valid]
+    store, run_id, archs, _ = ksd_results_file(path, registry, "trained", "[evaluators.trained]\n",
+                                               valid[:len(epochs)])
     for i, (a, n) in enumerate(zip(archs, epochs)):
         store.finish_evaluation(run_id, a.id, "trained", "done", seed=i, seconds=1.0,
                                 metrics={"val_acc": 0.5 + 0.1 * i, "train_loss": 1.0, "epochs": n})
@@ -423,8 +420,10 @@ async def test_a_refused_run_shows_no_counts_of_the_file_s_other_plan(tmp_path, 
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: not app.running and any(level == "error" for level, _ in app.log_lines),
                        what="the refusal")
-        await wait_for(pilot, lambda: app.table is not None and not app.follower.busy, what="the file read after it")
+        await wait_for(pilot, lambda: app.follower._last_sig is not None and not app.follower.busy,
+                       what="the file read after it")
         await settle(pilot)
+        assert app.table is None  # the other plan's rows are not this plan's results either
         assert isinstance(app.screen, RunScreen)
         app.screen.refresh_view()
         title = str(app.screen.query_one("#run-title", Static).render())

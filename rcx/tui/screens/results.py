@@ -105,6 +105,9 @@ class ResultsScreen(Screen):
         """Apply the App's newer results table, updating only the rows that changed."""
         app = self.app
         if app.table is None:
+            if app.table_version != self._version:  # a new file, or one refused as another plan's
+                self._version = app.table_version
+                self.grid.clear(columns=True)
             self._status()
             return
         if app.table_version != self._version:
@@ -119,7 +122,7 @@ class ResultsScreen(Screen):
     def _status(self) -> None:
         app, grid = self.app, self.grid
         if app.table is None:
-            msg = (f"no results yet ({app.db_path})" if app.db_path
+            msg = (app.follower.note or f"no results yet ({app.db_path})" if app.db_path
                    else "no results file: run a plan (F2) or open one with `rcx RESULTS.db`")
             self.query_one("#results-status", Static).update(msg)
             return
