@@ -17,7 +17,8 @@ more), runs ``python -m rcx run --headless PLAN --db WORK/NAME.db -q`` until it 
 budget's share runs out (then SIGINT: rcx stops after the current batch and keeps every finished
 evaluation; a second SIGINT after ``--grace`` seconds stops it at once, a kill after 10 s more),
 and stores the file, compacted and xz-compressed as ``studies/results`` holds it, as
-``OUT/NAME.db.xz`` (the `run` tool brings back at most 8 files of 16 MiB). One line per plan:
+``OUT/NAME.db.xz`` where it added evaluations (the `run` tool brings back at most 8 files of 16 MiB:
+no plan starts once 8 are there). One line per plan:
 evaluations by state before and after, seconds.
 
     python benchmarks/gpu_studies.py --prepare
@@ -52,9 +53,10 @@ DEST = ROOT / ".devcheck-studies"
 IMAGES_TAR = "cifar10.tar.xz"
 LIMIT_MIB = 64  # what travels: the tracked files and the carried paths together
 # Training-free plans first (the fewest evaluations first, so that one finishes), then training.
-PLANS = ["nb201_study_cvu_gpu", "nb_macro_study_gpu", "nats_sss_study_gpu", "nb201_train_short_gpu",
+PLANS = ["nb201_study_cvu_gpu", "nb_macro_study_gpu", "nb201_all_gpu", "nats_sss_study_gpu", "nb201_train_short_gpu",
          "seed004_small_gpu", "seed003_small_gpu", "seed003_small_k7_gpu", "nb201_train_long_gpu"]
 OUT_LIMIT_MIB = 16  # the `run` tool brings back files of $OUT up to this size
+OUT_MAX_FILES = 8  # ... and at most this many
 MIN_SLICE_S = 30.0  # a plan is not started with less than this left
 RESERVE_S = 20.0  # kept back from each slice for the stop and the compaction into OUT
 KILL_AFTER_S = 10.0  # after the second SIGINT
@@ -215,6 +217,9 @@ def run_plans(plans: list[Path], *, budget: float, device: str | None, out: Path
         if left < MIN_SLICE_S + RESERVE_S + grace:
             print(f"{name}: skipped ({left:.0f} s left)", flush=True)
             continue
+        if sum(1 for f in out.iterdir() if f.is_file()) >= OUT_MAX_FILES:
+            print(f"{name}: skipped ({OUT_MAX_FILES} files in {out} already, as many as come back)", flush=True)
+            continue
         db = work / f"{name}.db"
         note = pull(name, work, archives)
         before = counts(db) if db.exists() else {}
@@ -224,7 +229,9 @@ def run_plans(plans: list[Path], *, budget: float, device: str | None, out: Path
         rc, how = run_slice(cmd, left - RESERVE_S - grace, grace)
         seconds = time.monotonic() - t0
         after = counts(db) if db.exists() else {}
-        if db.exists():
+        if db.exists() and after == before:
+            note += "; nothing new, so no file in OUT"  # the archive it resumed from holds the same rows
+        elif db.exists():
             compact(db, out / f"{name}.db.xz", preset=6)
             mib = (out / f"{name}.db.xz").stat().st_size / 2**20
             if mib > OUT_LIMIT_MIB:

@@ -56,7 +56,20 @@ def test_runs_a_cuda_plan_on_the_cpu_into_out_and_resumes_from_its_archive(tmp_p
     second = studies(tmp_path, plan, "out2", "work2", archives)
     assert second.returncode == 0, second.stderr
     assert "unpacked 3 evaluations" in second.stdout and "done 3/3, +0 this call" in second.stdout
-    assert ok_rows(tmp_path / "out2" / "tiny_gpu.db.xz", tmp_path) == 3
+    assert "nothing new" in second.stdout and not (tmp_path / "out2" / "tiny_gpu.db.xz").exists()  # a slot of 8 kept
+
+
+def test_no_plan_starts_once_out_holds_as_many_files_as_come_back(tmp_path):
+    plan = tiny_plan(tmp_path, n=2, output="runs/tiny_gpu.db")
+    out = tmp_path / "out"
+    out.mkdir()
+    for i in range(gpu_studies.OUT_MAX_FILES):
+        (out / f"earlier{i}.db.xz").write_bytes(b"")
+    archives = tmp_path / "archives"
+    archives.mkdir()
+    full = studies(tmp_path, plan, "out", "work", archives)
+    assert full.returncode == 0, full.stderr
+    assert "tiny_gpu: skipped (8 files" in full.stdout and not (out / "tiny_gpu.db.xz").exists()
 
 
 def test_with_device_rewrites_only_the_top_level_device(tmp_path):

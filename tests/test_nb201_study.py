@@ -67,3 +67,15 @@ def test_the_training_plans_sample_a_prefix_of_the_study_cells(registry):
     space = registry.get("space", "nb201")(channels=16, cells=5)
     first = [a.id for a in sample(space, "random", 1000, 0)]
     assert [a.id for a in sample(space, "random", 100, 0)] == first[:100]
+
+
+def test_the_whole_benchmark_gpu_plan_is_the_study_on_every_cell():
+    """examples/nb201_all_gpu.toml (issue 21): the study's seed, data, space and evaluator tables
+    (NASWOT and the ridge pair, the eight zero-cost proxies) on all 15,625 cells, in the same
+    seeded random order, so its first 1,000 are the study's."""
+    whole = tomli.loads((ROOT / "examples" / "nb201_all_gpu.toml").read_text())
+    study, zerocost = (tomli.loads((ROOT / "examples" / f"{n}.toml").read_text())
+                       for n in ("nb201_study", "nb201_study_zerocost"))
+    assert {k: whole[k] for k in ("seed", "dataset", "space")} == {k: study[k] for k in ("seed", "dataset", "space")}
+    assert whole["sampler"] == {"kind": "random", "n": 15_625} and whole["device"] == "cuda"
+    assert whole["evaluators"] == study["evaluators"] | zerocost["evaluators"]
