@@ -105,9 +105,9 @@ class ResultsScreen(Screen):
         """Apply the App's newer results table, updating only the rows that changed."""
         app = self.app
         if app.table is None:
-            if app.table_version != self._version:  # a new file, or one refused as another plan's
-                self._version = app.table_version
+            if self.grid.row_count or self.grid.columns:  # a new file, or one refused as another plan's
                 self.grid.clear(columns=True)
+                self._version = -1  # the next table is shown whole
             self._status()
             return
         if app.table_version != self._version:
