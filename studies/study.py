@@ -20,6 +20,7 @@ exits 1 when a block differs from what the archives give (tests/test_studies.py 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import lzma
 import os
@@ -31,6 +32,7 @@ import sys
 import tempfile
 import time
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,6 +84,16 @@ def compact(db: Path, dest: Path, preset: int = 9 | lzma.PRESET_EXTREME) -> None
         part.replace(dest)
 
 
+@contextlib.contextmanager
+def unpacked(archive: Path) -> Iterator[Path]:
+    """A temporary, decompressed copy of ``archive`` (``NAME.db.xz``), removed afterwards."""
+    with tempfile.TemporaryDirectory() as tmp:
+        probe = Path(tmp) / "a.db"
+        with lzma.open(archive) as fh, probe.open("wb") as out:
+            shutil.copyfileobj(fh, out)
+        yield probe
+
+
 def pull(name: str, runs: Path = RUNS, archives: Path | None = None) -> str:
     """Unpack one archive (``archives/NAME.db.xz``, by default the committed one) into ``runs/``
     unless the results file there holds as much or more."""
@@ -91,10 +103,7 @@ def pull(name: str, runs: Path = RUNS, archives: Path | None = None) -> str:
         return f"{name}: no archive"
     if db.exists():
         have = sum(counts(db).values())
-        with tempfile.TemporaryDirectory() as tmp:
-            probe = Path(tmp) / "a.db"
-            with lzma.open(src) as fh, probe.open("wb") as out:
-                shutil.copyfileobj(fh, out)
+        with unpacked(src) as probe:
             stored = sum(counts(probe).values())
         if have >= stored:
             return f"{name}: {db} already holds {have} evaluations (archive {stored}); kept"
@@ -126,10 +135,7 @@ def archived_content(archive: Path) -> str | None:
     """:func:`content` of an archive (``NAME.db.xz``), or None where there is none."""
     if not archive.exists():
         return None
-    with tempfile.TemporaryDirectory() as tmp:
-        probe = Path(tmp) / "a.db"
-        with lzma.open(archive) as fh, probe.open("wb") as out:
-            shutil.copyfileobj(fh, out)
+    with unpacked(archive) as probe:
         return content(probe)
 
 
