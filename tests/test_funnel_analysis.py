@@ -28,6 +28,7 @@ def test_a_perfect_second_score_picks_the_best_of_the_top_k():
     p = funnel_picks(first, truth.copy(), truth, params, n_arch=50, top=10, runs=40, seed=0)
     assert p.covered.all() and (p.scored == 10).all()
     assert (p.funnel >= p.first).all() and (p.funnel <= p.optimum).all()
+    assert np.array_equal(p.funnel, p.ceiling)  # the truth as the second score reaches the ceiling
     assert p.funnel.mean() > p.first.mean()
     again = funnel_picks(first, truth.copy(), truth, params, n_arch=50, top=10, runs=40, seed=0)
     assert np.array_equal(again.funnel, p.funnel)  # seeded draws
@@ -36,7 +37,7 @@ def test_a_perfect_second_score_picks_the_best_of_the_top_k():
 def test_top_1_is_the_first_score_and_missing_second_scores_are_counted():
     first, truth, params = _arrays()
     same = funnel_picks(first, truth.copy(), truth, params, n_arch=50, top=1, runs=20, seed=3)
-    assert np.array_equal(same.funnel, same.first)
+    assert np.array_equal(same.funnel, same.first) and np.array_equal(same.ceiling, same.first)
     second = truth.copy()
     second[np.argsort(-first)[:5]] = np.nan  # the five best by the first score were never trained
     p = funnel_picks(first, second, truth, params, n_arch=200, top=10, runs=3, seed=0)
@@ -59,8 +60,9 @@ def test_cli_on_a_run(run_db, capsys):  # noqa: F811
     assert main(argv) == 0, capsys.readouterr().err
     doc = json.loads(capsys.readouterr().out)
     rows = {r["method"]: r for r in doc["rows"]}
-    assert set(rows) == {"funnel", "first", "params", "optimum"} and doc["meta"]["covered"] == 10
-    assert rows["optimum"]["mean"] >= max(rows[m]["mean"] for m in ("funnel", "first", "params"))
+    assert set(rows) == {"funnel", "first", "params", "ceiling", "optimum"} and doc["meta"]["covered"] == 10
+    assert rows["optimum"]["mean"] >= rows["ceiling"]["mean"] >= max(rows[m]["mean"] for m in ("funnel", "first"))
+    assert rows["ceiling"]["core_seconds"] is None  # a bound, not a method one can pay for (JSON null)
     assert rows["funnel"]["core_seconds"] > rows["first"]["core_seconds"] > 0
     assert main([*argv[:-2], "--top", "9"]) == 2
 
@@ -98,3 +100,11 @@ def test_a_rank_average_stage_costs_its_instances_once():
     assert score_cost(costs, {"naswot", "old"}) == (2.8, "cpu, wall x1")
     assert score_cost(costs, set()) == (0.0, "nothing new to compute")
     assert math.isnan(score_cost(costs, {"missing"})[0])
+
+
+def test_the_ceiling_bounds_every_second_score():
+    first, truth, params = _arrays()
+    rng = np.random.default_rng(5)
+    for second in (rng.normal(size=len(truth)), -truth, truth + rng.normal(size=len(truth))):
+        p = funnel_picks(first, second, truth, params, n_arch=60, top=8, runs=30, seed=2)
+        assert (p.first <= p.ceiling).all() and (p.funnel <= p.ceiling).all() and (p.ceiling <= p.optimum).all()

@@ -5,11 +5,13 @@ A two-stage funnel scores N_a architectures with a cheap score (``--first``, e.g
 on the first score's best ``--top`` only, and picks the best of those by the second score. From
 one results file that holds both (the second on enough of the first's best; a staged plan such
 as ``examples/nb201_funnel_train.toml``), this analysis draws N_a architectures ``--runs``
-times (seeded) and reports the truth of four picks per draw:
+times (seeded) and reports the truth of five picks per draw:
 
 - ``funnel``: the second score's best among the first score's top k;
 - ``first``: the first score's best alone;
 - ``params``: the largest network (the trivial baseline; FLOPs rank NAS-Bench-201 the same);
+- ``ceiling``: the best truth among the first score's top k, the pick of a perfect second
+  score: no second stage on this first stage and k can pick better;
 - ``optimum``: the best truth among the same N_a.
 
 Each row: mean and std of the pick's truth over the draws, the paired difference from the
@@ -47,6 +49,7 @@ class Picks:
     funnel: np.ndarray
     first: np.ndarray
     params: np.ndarray
+    ceiling: np.ndarray
     optimum: np.ndarray
     covered: np.ndarray
     scored: np.ndarray
@@ -63,7 +66,7 @@ def funnel_picks(first: np.ndarray, second: np.ndarray, truth: np.ndarray, param
     if not 1 <= top <= n_arch <= n:
         raise AnalysisError(f"need 1 <= --top ({top}) <= --n-arch ({n_arch}) <= usable architectures ({n})")
     rng = np.random.default_rng(seed)
-    out = {k: np.empty(runs) for k in ("funnel", "first", "params", "optimum")}
+    out = {k: np.empty(runs) for k in ("funnel", "first", "params", "ceiling", "optimum")}
     covered, scored = np.zeros(runs, dtype=bool), np.zeros(runs, dtype=int)
     for r in range(runs):
         idx = rng.choice(n, n_arch, replace=False)
@@ -75,6 +78,7 @@ def funnel_picks(first: np.ndarray, second: np.ndarray, truth: np.ndarray, param
         out["funnel"][r] = truth[pick]
         out["first"][r] = truth[by_first[0]]
         out["params"][r] = truth[idx[np.argmax(params[idx])]]
+        out["ceiling"][r] = truth[head].max()
         out["optimum"][r] = truth[idx].max()
     return Picks(**out, covered=covered, scored=scored)
 
@@ -151,16 +155,17 @@ def run(args: argparse.Namespace) -> int:
     (cost_first, how_first), (cost_second, how_second) = (
         score_cost(costs, first_uses), score_cost(costs, score_instances(s_name) - first_uses))
     seconds = {"funnel": args.n_arch * cost_first + args.top * cost_second, "first": args.n_arch * cost_first,
-               "params": 0.0, "optimum": math.nan}
+               "params": 0.0, "ceiling": math.nan, "optimum": math.nan}
     rows = []
-    for method in ("funnel", "first", "params", "optimum"):
+    for method in ("funnel", "first", "params", "ceiling", "optimum"):
         values = getattr(picks, method)
         diff = (math.nan,) * 3 if method == "funnel" else paired_interval(picks.funnel, values, args.boot, args.seed)
         rows.append({"method": method, "mean": float(values.mean()), "std": float(values.std()),
                      "funnel_minus": diff[0], "funnel_minus_lo": diff[1], "funnel_minus_hi": diff[2],
                      "core_seconds": seconds[method]})
     labels = {"funnel": f"funnel: {s_name} on the top {args.top} of {f_name}", "first": f"best {f_name}",
-              "params": "best params", "optimum": "optimum (the truth)"}
+              "params": "best params", "ceiling": f"ceiling: the truth's best of that top {args.top}",
+              "optimum": "optimum (the truth)"}
     shown = [{"method": labels[r["method"]], "mean": format_value(r["mean"]), "std": format_value(r["std"]),
               "funnel_minus": "" if r["method"] == "funnel" else
               f"{r['funnel_minus']:+.3f} [{r['funnel_minus_lo']:+.3f}, {r['funnel_minus_hi']:+.3f}]",
@@ -187,8 +192,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "funnel", help="a two-stage funnel's pick (cheap score, then a dearer one on its top k) against single picks",
         description="Draw N_a architectures --runs times; per draw pick the best of the first score's top k by the "
-                    "second score, and compare its truth with the best first score alone, the largest network and "
-                    "the optimum: mean, std, paired differences with bootstrap intervals, core-seconds per pick.")
+                    "second score, and compare its truth with the best first score alone, the largest network, "
+                    "the best of the top k (a perfect second score) and the optimum: mean, std, paired "
+                    "differences with bootstrap intervals, core-seconds per pick.")
     p.add_argument("db", type=Path, help="results file")
     p.add_argument("--run", type=int, help="run id (default: the latest)")
     p.add_argument("--join", type=Path, action="append", default=[], metavar="DB",
