@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
                      "funnel_minus": diff[0], "funnel_minus_lo": diff[1], "funnel_minus_hi": diff[2],
                      "core_seconds": seconds[method]})
     labels = {"funnel": f"funnel: {s_name} on the top {args.top} of {f_name}", "first": f"best {f_name}",
-              "params": "best params", "ceiling": f"ceiling: the truth's best of that top {args.top}",
+              "params": "best params", "ceiling": f"ceiling: the best truth in the top {args.top} of {f_name}",
               "optimum": "optimum (the truth)"}
     shown = [{"method": labels[r["method"]], "mean": format_value(r["mean"]), "std": format_value(r["std"]),
               "funnel_minus": "" if r["method"] == "funnel" else
