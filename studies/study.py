@@ -274,16 +274,21 @@ def render(args: str, runs: Path = RUNS) -> str:
     return markdown(rows[0], rows[1:], published)
 
 
-def regenerate(text: str, runs: Path = RUNS) -> str:
-    """Every marked block of a markdown text replaced by its command's current table."""
-    out, pos = [], 0
+def regenerate(text: str, runs: Path = RUNS, workers: int | None = None) -> str:
+    """Every marked block of a markdown text replaced by its command's current table; the
+    commands run ``workers`` at a time (default: one per core), each a process of its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    kept, commands, pos = [], [], 0
     while (start := text.find(OPEN, pos)) != -1:
         head_end = text.index("-->", start) + 3
         end = text.index(CLOSE, head_end)
-        args = text[start + len(OPEN) : head_end - 3].strip()
-        out.append(text[pos:head_end])
-        out.append("\n" + render(args, runs) + "\n")
+        kept.append(text[pos:head_end])
+        commands.append(text[start + len(OPEN) : head_end - 3].strip())
         pos = end
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+        tables = list(pool.map(lambda args: render(args, runs), commands))
+    out = [part for head, table in zip(kept, tables) for part in (head, "\n" + table + "\n")]
     out.append(text[pos:])
     return "".join(out)
 

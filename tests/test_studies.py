@@ -142,6 +142,26 @@ def test_regenerate_replaces_only_marked_blocks(monkeypatch: pytest.MonkeyPatch)
         "a\n<!-- rcx-table: analyze x runs/a.db -->\nTABLE(analyze x runs/a.db)\n<!-- /rcx-table -->\nb\n"
 
 
+def test_regenerate_keeps_each_table_in_its_block_whatever_finishes_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands run concurrently; the first one to start is made the last to finish."""
+    import threading
+
+    first_may_finish = threading.Event()
+
+    def render(args: str, runs: Path) -> str:
+        if args == "analyze one":
+            assert first_may_finish.wait(timeout=60)
+        else:
+            first_may_finish.set()
+        return f"T[{args}]"
+
+    monkeypatch.setattr(study, "render", render)
+    text = "".join(f"{n}\n<!-- rcx-table: analyze {n} -->\nold\n<!-- /rcx-table -->\n" for n in ("one", "two", "three"))
+    assert study.regenerate(text, workers=3) == "".join(
+        f"{n}\n<!-- rcx-table: analyze {n} -->\nT[analyze {n}]\n<!-- /rcx-table -->\n" for n in ("one", "two", "three"))
+    assert study.regenerate("no tables\n") == "no tables\n"
+
+
 @pytest.mark.slow
 def test_science_tables_match_the_committed_archives() -> None:
     """Every marked table of SCIENCE.md is what `python studies/study.py tables` gives today."""
