@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rcx.analysis.common import AnalysisError
-from rcx.analysis.funnel import funnel_picks, paired_interval
+from rcx.analysis.funnel import draws, funnel_picks, paired_interval
 from rcx.cli import main
 
 from .test_cost import run_db  # noqa: F401  (fixture: a tiny run with ridge_rfm and ridge_loo)
@@ -108,3 +108,13 @@ def test_the_ceiling_bounds_every_second_score():
     for second in (rng.normal(size=len(truth)), -truth, truth + rng.normal(size=len(truth))):
         p = funnel_picks(first, second, truth, params, n_arch=60, top=8, runs=30, seed=2)
         assert (p.first <= p.ceiling).all() and (p.funnel <= p.ceiling).all() and (p.ceiling <= p.optimum).all()
+
+
+def test_draws_are_seeded_distinct_and_best_first():
+    first, _, _ = _arrays()
+    one = list(draws(first, n_arch=30, runs=5, seed=4))
+    for idx, by_first in one:
+        assert len(set(idx.tolist())) == 30 and sorted(idx.tolist()) == sorted(by_first.tolist())
+        assert (np.diff(first[by_first]) <= 0).all()
+    again = list(draws(first, n_arch=30, runs=5, seed=4))
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(one, again))

@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING, Any
 from rcx.analysis.common import AnalysisError, column_values, emit, load_table
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import numpy as np
 
 COLUMNS = ("method", "mean", "std", "funnel_minus", "funnel_minus_lo", "funnel_minus_hi", "core_seconds")
@@ -55,6 +57,18 @@ class Picks:
     scored: np.ndarray
 
 
+def draws(first: np.ndarray, *, n_arch: int, runs: int, seed: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The funnel's draws: per draw, ``n_arch`` distinct indices into ``first`` (higher is
+    better) from ``default_rng(seed)``, and the same indices ordered best first (ties kept in
+    draw order). ``studies/funnel_cells.py`` lists the cells a stage's top k needs from them."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    for _ in range(runs):
+        idx = rng.choice(len(first), n_arch, replace=False)
+        yield idx, idx[np.argsort(-first[idx], kind="stable")]
+
+
 def funnel_picks(first: np.ndarray, second: np.ndarray, truth: np.ndarray, params: np.ndarray, *, n_arch: int,
                  top: int, runs: int, seed: int) -> Picks:
     """Simulate the funnel on aligned arrays (one entry per architecture; scores oriented so
@@ -65,12 +79,9 @@ def funnel_picks(first: np.ndarray, second: np.ndarray, truth: np.ndarray, param
     n = len(truth)
     if not 1 <= top <= n_arch <= n:
         raise AnalysisError(f"need 1 <= --top ({top}) <= --n-arch ({n_arch}) <= usable architectures ({n})")
-    rng = np.random.default_rng(seed)
     out = {k: np.empty(runs) for k in ("funnel", "first", "params", "ceiling", "optimum")}
     covered, scored = np.zeros(runs, dtype=bool), np.zeros(runs, dtype=int)
-    for r in range(runs):
-        idx = rng.choice(n, n_arch, replace=False)
-        by_first = idx[np.argsort(-first[idx], kind="stable")]
+    for r, (idx, by_first) in enumerate(draws(first, n_arch=n_arch, runs=runs, seed=seed)):
         head = by_first[:top]
         have = head[np.isfinite(second[head])]
         scored[r], covered[r] = len(have), len(have) == top
