@@ -346,9 +346,21 @@ def test_auto_dtype_picks_int8_for_conv_relu_stacks_on_vnni_cpus_only(data, monk
             assert got == want and got in ("int8", "bfloat16", "float32")
 
 
+class _KsdWithOneBatchNorm(KsdSpace):
+    """ksd, except that its first architecture ends in a BatchNorm (a space of mixed networks)."""
+
+    def build(self, arch, in_shape):
+        net = super().build(arch, in_shape)
+        if arch.id == self.arch_at(0).id:
+            net.append(torch.nn.BatchNorm2d(net[-2].out_channels))
+        return net
+
+
 def test_int8_refused_where_it_cannot_run(data, monkeypatch):
-    """No x86 quantized engine (or not a CPU): prepare says so; a network with other modules
-    than Conv2d and ReLU fails its evaluation with the reason."""
+    """No x86 quantized engine (or not a CPU): prepare says so. A space none of whose networks
+    is a Conv2d/ReLU stack (BatchNorm: depthmult): prepare says so, once, before any candidate.
+    A space with some such networks runs them; each other network fails its evaluation with the
+    reason."""
     import rcx.nn.int8 as int8
 
     monkeypatch.setattr(int8, "int8_supported", lambda: False)
@@ -357,10 +369,13 @@ def test_int8_refused_where_it_cannot_run(data, monkeypatch):
     monkeypatch.undo()
     if not int8.int8_supported():
         return
-    space = DepthMultSpace(depth=[3])
-    ev = make(data, space, trials=1, train_size=50, val_size=50, dtype="int8")
-    with pytest.raises(ValueError, match="Conv2d and ReLU"):
-        evaluate(ev, space, space.arch_at(0).id, data)
+    with pytest.raises(ValueError, match=r"Conv2d/ReLU stacks only .*depthmult.*BatchNorm2d.*dtype = \"auto\""):
+        make(data, DepthMultSpace(depth=[3]), trials=1, train_size=50, val_size=50, dtype="int8")
+    mixed = _KsdWithOneBatchNorm(channels=8)
+    ev = make(data, mixed, trials=1, train_size=50, val_size=50, dtype="int8")
+    with pytest.raises(ValueError, match="Conv2d and ReLU.*BatchNorm2d"):
+        evaluate(ev, mixed, mixed.arch_at(0).id, data)
+    assert evaluate(ev, mixed, mixed.arch_at(1).id, data).extra["dtype"] == "int8"
 
 
 def test_ridge_steps_benchmark_baseline_is_the_float_path_where_auto_picks_int8(data, monkeypatch):

@@ -58,7 +58,7 @@ from typing import TYPE_CHECKING, Any
 
 from rcx.api.cache import CandidateCache
 from rcx.api.device import Normalizer
-from rcx.api.evaluator import EvalContext, EvalResult, Evaluator, RunContext
+from rcx.api.evaluator import EvalContext, EvalResult, Evaluator, InvalidArchitecture, RunContext
 from rcx.api.init import INIT_SCHEMES, init_weights
 from rcx.api.options import DESCRIPTION, Metric, Option
 from rcx.api.seeding import derive_seed, generator
@@ -66,6 +66,7 @@ from rcx.api.seeding import derive_seed, generator
 if TYPE_CHECKING:
     import torch
 
+    from rcx.api.arch import SearchSpace
     from rcx.nn.features import ForwardTimer
 
 
@@ -185,6 +186,8 @@ class RidgeRFM(Evaluator):
             raise ValueError(f"ridge_rfm.dtype = int8 needs an x86 CPU (PyTorch's x86 quantized engine); this "
                              f"run's device is {dev}" + ("" if dev.type != "cpu" else " without that engine"))
         self.dtype = choose_dtype("auto" if self.int8 else cfg["dtype"], dev)  # int8: the calibration's precision
+        if self.int8:
+            self._check_int8_space(ctx.space, data.shape)
         self.batch_size = cfg["batch_size"] or default_batch_size(dev)
         self.channels_last = cfg["layout"] != "contiguous"
         self.inputs = stage_inputs([self.train_x, self.val_x], self.normalize, self.channels_last, STAGE_BYTES) \
@@ -280,6 +283,28 @@ class RidgeRFM(Evaluator):
                                             self.channels_last):
             yield rows, feats
             ctx.check_cancel()
+
+    @staticmethod
+    def _check_int8_space(space: SearchSpace, in_shape: tuple[int, int, int], probes: int = 8) -> None:
+        """With ``dtype = "int8"`` forced: ``ValueError`` before the first candidate when none of
+        ``probes`` architectures spread over ``space`` (canonical order) can run in int8, so a
+        space of BatchNorm networks fails once, at the start, not once per candidate. A space
+        with some quantizable networks passes; its others fail one by one, each saying why."""
+        from rcx.nn.int8 import refusal
+
+        n = len(space)
+        why: str | None = None
+        for index in sorted({i * n // probes for i in range(probes)} if n else set()):
+            try:
+                why = refusal(space.build(space.arch_at(index), in_shape))
+            except (InvalidArchitecture, ValueError):
+                continue  # does not fit this input: says nothing about int8
+            if why is None:
+                return
+        if why is not None:
+            raise ValueError(f"ridge_rfm.dtype = int8 runs Conv2d/ReLU stacks only (e.g. the ksd space), and "
+                             f"{space.name}'s networks are not ({why}); use dtype = \"auto\" (bfloat16 or float32 "
+                             f"here, int8 where a network allows it)")
 
     def _quantize(self, model: torch.nn.Module) -> torch.nn.Module:
         """``model`` (initialised) as an int8 stack (:func:`rcx.nn.int8.quantize_stack`), its activation

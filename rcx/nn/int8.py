@@ -97,10 +97,10 @@ def quantizable(model: nn.Module) -> bool:
     """Whether :func:`quantize_stack` takes ``model``: an ``nn.Sequential`` of ``Conv2d``, ``ReLU``
     and ``Identity`` modules only (those classes exactly: a subclass may compute something else),
     with at least one ``Conv2d``, every one zero-padded by a number of pixels."""
-    return _refusal(model) is None
+    return refusal(model) is None
 
 
-def _refusal(model: nn.Module) -> str | None:
+def refusal(model: nn.Module) -> str | None:
     """Why :func:`quantize_stack` refuses ``model`` (the end of its error message); None when it
     takes it. The quantized stack is the plain composition of PyTorch's quantized ``Conv2d`` and
     ``ReLU``: a module with a forward of its own (a subclass) would silently become another
@@ -191,10 +191,10 @@ def quantize_stack(model: nn.Module, calibration: torch.Tensor, dtype: torch.dty
     import torch.ao.nn.intrinsic.quantized as nniq
     import torch.ao.nn.quantized as nnq
 
-    refusal = _refusal(model)
-    if refusal is not None:
-        raise ValueError(f"int8 features need a stack of Conv2d and ReLU modules (e.g. the ksd space); {refusal}")
-    assert isinstance(model, nn.Sequential)  # _refusal said so
+    why = refusal(model)
+    if why is not None:
+        raise ValueError(f"int8 features need a stack of Conv2d and ReLU modules (e.g. the ksd space); {why}")
+    assert isinstance(model, nn.Sequential)  # refusal said so
     modules = [m for m in model if not isinstance(m, nn.Identity)]
     ranges = _ranges(modules, calibration.float(), dtype)
     layers: list[nn.Module] = []
