@@ -46,6 +46,18 @@ INCLUDED = {  # site page -> a repository file shown there as it is (its links p
 SITE_PAGE = {source: page for page, source in INCLUDED.items()} | {"README.md": "index.md"}
 """Repository file -> its page in the site: links to these files become links to the pages."""
 
+PARTS = {  # an included file too long for one page -> the site pages after its first, each from a heading on
+    "SCIENCE.md": (
+        ("science/nb201.md", "# NAS-Bench-201, CIFAR-10"),
+        ("science/training.md", "## Training evaluators against their papers"),
+        ("science/beyond.md", "# Beyond one benchmark"),
+    ),
+}
+"""``SCIENCE.md`` is one file in the repository (its tables regenerate in place) and four pages in
+the site: its page in ``INCLUDED`` holds the text before the first heading named here, and each
+page here the text from its heading (a line starting with it) to the next one's, headings
+raised so that the page starts with a level-1 heading. A heading that is gone fails the build."""
+
 KIND_PAGES = {
     "evaluator": ("reference/evaluators.md", "Evaluators"),
     "space": ("reference/spaces.md", "Search spaces"),
@@ -390,11 +402,55 @@ def _normalise(path: Path) -> str | None:
     return "/".join(parts)
 
 
-def included_page(page: str) -> str:
-    """The site page ``page``: its repository file with the links pointed into the site."""
-    source = INCLUDED[page]
-    note = f"<!-- This page is {source} of the repository, included at build time. -->\n\n"
-    return note + separate_lists(relink((ROOT / source).read_text(encoding="utf-8"), source, page))
+def split_parts(text: str, cuts: Iterable[tuple[str, str]]) -> list[str]:
+    """``text`` cut before the first line starting with each heading of ``cuts`` (in order):
+    the part before the first cut, then one part per cut, each with its headings raised so that
+    it starts at level 1. ``ValueError`` when a heading is missing or out of order."""
+    lines = text.splitlines(keepends=True)
+    starts, at = [], 0
+    for page, heading in cuts:
+        found = next((i for i in range(at, len(lines)) if lines[i].startswith(heading)), None)
+        if found is None:
+            raise ValueError(f"{page}: no line starting with {heading!r} after line {at + 1}")
+        starts.append(found)
+        at = found + 1
+    bounds = [0, *starts, len(lines)]
+    parts = ["".join(lines[a:b]) for a, b in zip(bounds, bounds[1:])]
+    return parts[:1] + [_raise_headings(part) for part in parts[1:]]
+
+
+def _raise_headings(text: str) -> str:
+    """Headings outside code blocks raised by the first heading's level minus one."""
+    shift = len(text) - len(text.lstrip("#")) - 1
+    if shift <= 0:
+        return text
+    out, in_fence = [], False
+    for line in text.splitlines(keepends=True):
+        if _FENCE.match(line):
+            in_fence = not in_fence
+        level = len(line) - len(line.lstrip("#"))
+        out.append(line[shift:] if not in_fence and level > shift and line[level:level + 1] == " " else line)
+    return "".join(out)
+
+
+def included_pages() -> dict[str, str]:
+    """Site page -> Markdown of every included repository file (``INCLUDED``, split where
+    ``PARTS`` says), its links pointed into the site; a split file's first page ends with the
+    list of the others."""
+    out = {}
+    for page, source in INCLUDED.items():
+        text = (ROOT / source).read_text(encoding="utf-8")
+        cuts = PARTS.get(source, ())
+        parts = split_parts(text, cuts)
+        if cuts:
+            titles = [part.split("\n", 1)[0].removeprefix("# ") for part in parts[1:]]
+            here = os.path.dirname(page) or "."
+            parts[0] = (parts[0].rstrip("\n") + f"\n\n---\n\n{source} continues on {len(cuts)} more pages:\n\n"
+                        + "".join(f"- [{title}]({os.path.relpath(p, here)})\n" for title, (p, _) in zip(titles, cuts)))
+        for where, part in zip([page, *(p for p, _ in cuts)], parts):
+            note = f"<!-- This page is {source} of the repository, included at build time. -->\n\n"
+            out[where] = note + separate_lists(relink(part, source, where))
+    return out
 
 
 # --- the whole set ------------------------------------------------------------------------------
@@ -405,7 +461,7 @@ def pages() -> dict[str, str]:
     out = {path: kind_page(registry, kind) for kind, (path, _) in KIND_PAGES.items()}
     out["reference/plan.md"] = plan_page(registry)
     out["reference/cli.md"] = cli_page()
-    out.update({page: included_page(page) for page in INCLUDED})
+    out.update(included_pages())
     return out
 
 

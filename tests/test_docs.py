@@ -156,6 +156,33 @@ def test_included_pages_keep_their_files_text(pages):
     assert "](../index.md)" in pages["plugins/rcx-naswot.md"]  # its link to rcx's README
 
 
+def test_science_is_split_into_pages_that_hold_all_of_it(pages):
+    """SCIENCE.md is four site pages: every line of it (headings up to their level) is on exactly
+    one, in order; each page starts with a level-1 heading; the first lists the others."""
+    text = (ROOT / "SCIENCE.md").read_text(encoding="utf-8")
+    split = ["science.md", *(p for p, _ in gen.PARTS["SCIENCE.md"])]
+    bodies = [pages[p].split("-->\n\n", 1)[1] for p in split]
+    assert all(b.startswith("# ") for b in bodies)
+    assert all(f"]({p.removeprefix('science/')})" not in bodies[0] and f"]({p})" in bodies[0] for p in split[1:])
+    first, listing = bodies[0].split("\n---\n\nSCIENCE.md continues on 3 more pages:", 1)
+    assert listing.count("\n- [") == 3
+
+    def lines(t: str) -> list[str]:  # headings at one level (the pages raise them), link targets and blanks left out
+        return [re.sub(r"\]\([^)]*\)", "]()", re.sub(r"^#+ ", "# ", ln)) for ln in t.splitlines() if ln.strip()]
+
+    assert [ln for b in [first, *bodies[1:]] for ln in lines(b)] == lines(gen.relink(text, "SCIENCE.md", "science.md"))
+    assert [ln for b in bodies for ln in b.splitlines() if ln.startswith("<!-- rcx-table:")] == \
+        [ln for ln in text.splitlines() if ln.startswith("<!-- rcx-table:")]
+
+
+def test_split_parts_raises_headings_and_names_a_missing_one():
+    text = "# A\nx\n## B\n### C\n```\n## not a heading\n```\n# D\n"
+    assert gen.split_parts(text, [("b.md", "## B"), ("d.md", "# D")]) == \
+        ["# A\nx\n", "# B\n## C\n```\n## not a heading\n```\n", "# D\n"]
+    with pytest.raises(ValueError, match="d.md: no line starting with '# E'"):
+        gen.split_parts(text, [("b.md", "## B"), ("d.md", "# E")])
+
+
 def _nav_pages() -> list[str]:
     text = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
     return re.findall(r"^\s*- (?:[^:\n]+: )?([\w/.-]+\.md)\s*$", text, re.M)
