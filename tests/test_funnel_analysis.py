@@ -118,3 +118,31 @@ def test_draws_are_seeded_distinct_and_best_first():
         assert (np.diff(first[by_first]) <= 0).all()
     again = list(draws(first, n_arch=30, runs=5, seed=4))
     assert all(np.array_equal(a[1], b[1]) for a, b in zip(one, again))
+
+
+def test_a_sweep_of_k_gives_one_row_per_k_on_the_same_draws(run_db, capsys):  # noqa: F811
+    """--top 1,2,3: one row per k; each row's funnel is the single-k analysis' funnel row, k = 1
+    is the first score's pick at the first score's cost, and the cost grows by the second's per k."""
+    base = ["analyze", "funnel", str(run_db), "--first", "ridge_loo.val_acc", "--second", "ridge_rfm.train_acc",
+            "--truth", "ridge_rfm.val_acc", "--n-arch", "4", "--runs", "10", "--boot", "50", "--format", "json"]
+    assert main([*base, "--top", "1,3,2"]) == 0, capsys.readouterr().err
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["meta"]["top"] == [1, 3, 2] and [r["top"] for r in doc["rows"]] == [1, 3, 2]
+    rows = {r["top"]: r for r in doc["rows"]}
+    assert rows[1]["minus_first"] == 0 and rows[1]["ceiling"] == rows[1]["mean"]
+    for k in (1, 2, 3):
+        assert main([*base, "--top", str(k)]) == 0
+        single = {r["method"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
+        assert rows[k]["mean"] == single["funnel"]["mean"] and rows[k]["ceiling"] == single["ceiling"]["mean"]
+        assert rows[k]["core_seconds"] == single["funnel"]["core_seconds"]
+        assert rows[k]["minus_params"] == pytest.approx(single["funnel"]["mean"] - single["params"]["mean"])
+    assert rows[1]["core_seconds"] == single["first"]["core_seconds"]  # no second stage at k = 1
+    step = rows[3]["core_seconds"] - rows[2]["core_seconds"]
+    assert step > 0 and rows[2]["core_seconds"] - rows[1]["core_seconds"] == pytest.approx(2 * step)
+    assert main([*base[:-2], "--top", "1,3"]) == 0  # the terminal table
+    out = capsys.readouterr().out
+    assert "minus_params" in out and "10/10" in out
+    for bad in ("0,2", "2,2", "two"):
+        with pytest.raises(SystemExit) as exit_info:
+            main([*base, "--top", bad])
+        assert exit_info.value.code == 2

@@ -17,12 +17,16 @@ times (seeded) and reports the truth of five picks per draw:
 Each row: mean and std of the pick's truth over the draws, the paired difference from the
 funnel with a 95 % percentile bootstrap interval over the draws (an interval above 0 in the
 funnel's favour: ``funnel - row``), and the total cost of a pick in core-seconds (N_a times
-the first evaluator's median CPU seconds per architecture, plus k times the second's; params
-cost nothing; ``rcx analyze cost`` says how they are measured, and old results files fall
+the first evaluator's median CPU seconds per architecture, plus k times the second's, none at
+k = 1; params cost nothing; ``rcx analyze cost`` says how they are measured, and old results files fall
 back to wall time x threads, which the note names). A draw whose top k holds an architecture
 without the second score uses the others; ``covered`` counts the draws whose whole top k was
 scored. A second score with no value at all (its stage has not run yet) is an error, not a
 funnel that silently repeats the first score's pick.
+
+``--top 1,3,5,10`` (several k) answers "how many to train": one row per k, on the same draws,
+with the funnel's pick against the first score's and the largest network's (paired intervals),
+the ceiling and the cost of a pick. k = 1 is the first score alone.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ if TYPE_CHECKING:
     import numpy as np
 
 COLUMNS = ("method", "mean", "std", "funnel_minus", "funnel_minus_lo", "funnel_minus_hi", "core_seconds")
+SWEEP_COLUMNS = ("top", "mean", "std", "minus_first", "minus_first_lo", "minus_first_hi", "minus_params",
+                 "minus_params_lo", "minus_params_hi", "ceiling", "core_seconds", "covered")
 
 
 @dataclass
@@ -129,6 +135,12 @@ def score_cost(costs: dict[str, tuple[float, str]], instances: set[str]) -> tupl
     return (float(sum(c for c, _ in parts)), ", ".join(how)) if parts else (0.0, "nothing new to compute")
 
 
+def funnel_cost(n_arch: int, top: int, cost_first: float, cost_second: float) -> float:
+    """Core-seconds of one funnel pick: the first score on ``n_arch``, the second on the top
+    ``top`` (none at k = 1, where the funnel's pick is the first score's)."""
+    return n_arch * cost_first + (top * cost_second if top > 1 else 0.0)
+
+
 def instances_text(instances: set[str]) -> str:
     """``naswot`` / ``a + b`` / ``nothing`` for the cost note."""
     return " + ".join(sorted(instances)) or "nothing"
@@ -156,8 +168,8 @@ def run(args: argparse.Namespace) -> int:
         if not np.isfinite(second[ok]).any():
             raise AnalysisError(f"{s_name} has no value on the {int(ok.sum())} architectures with {f_name} and "
                                 f"{t_name}: the second stage has not run yet (or --second names another column)")
-        picks = funnel_picks(first[ok], second[ok], truth[ok], params[ok], n_arch=args.n_arch, top=args.top,
-                             runs=args.runs, seed=args.seed)
+        sweep = {k: funnel_picks(first[ok], second[ok], truth[ok], params[ok], n_arch=args.n_arch, top=k,
+                                 runs=args.runs, seed=args.seed) for k in args.top}
         costs = evaluation_costs([args.db, *args.join], args.run)
     except AnalysisError as exc:
         error(str(exc))
@@ -165,7 +177,20 @@ def run(args: argparse.Namespace) -> int:
     first_uses = score_instances(f_name)
     (cost_first, how_first), (cost_second, how_second) = (
         score_cost(costs, first_uses), score_cost(costs, score_instances(s_name) - first_uses))
-    seconds = {"funnel": args.n_arch * cost_first + args.top * cost_second, "first": args.n_arch * cost_first,
+    cost_note = (f"core_seconds per pick: N_a x median core-seconds of {instances_text(first_uses)} "
+                 f"({format_value(cost_first)}, {how_first}) + k x "
+                 f"{instances_text(score_instances(s_name) - first_uses)} ({format_value(cost_second)}, "
+                 f"{how_second}; cpu: measured CPU time, wall xN: an old results file's wall time x threads)")
+    title = (f"funnel against single picks, truth {t_name} (run {run_id}): {args.runs} draws of {args.n_arch} "
+             f"of {int(ok.sum())} architectures")
+    meta = {"db": str(args.db), "run": run_id, "first": f_name, "second": s_name, "truth": t_name,
+            "n_arch": args.n_arch, "top": args.top[0] if len(args.top) == 1 else list(args.top), "runs": args.runs,
+            "seed": args.seed, "boot": args.boot}
+    if len(args.top) > 1:
+        return _emit_sweep(args, sweep, title + f", the second score on the top k of {f_name}", meta,
+                           cost_first, cost_second, cost_note)
+    (top, picks), = sweep.items()
+    seconds = {"funnel": funnel_cost(args.n_arch, top, cost_first, cost_second), "first": args.n_arch * cost_first,
                "params": 0.0, "ceiling": math.nan, "optimum": math.nan}
     rows = []
     for method in ("funnel", "first", "params", "ceiling", "optimum"):
@@ -174,28 +199,68 @@ def run(args: argparse.Namespace) -> int:
         rows.append({"method": method, "mean": float(values.mean()), "std": float(values.std()),
                      "funnel_minus": diff[0], "funnel_minus_lo": diff[1], "funnel_minus_hi": diff[2],
                      "core_seconds": seconds[method]})
-    labels = {"funnel": f"funnel: {s_name} on the top {args.top} of {f_name}", "first": f"best {f_name}",
-              "params": "best params", "ceiling": f"ceiling: the best truth in the top {args.top} of {f_name}",
+    labels = {"funnel": f"funnel: {s_name} on the top {top} of {f_name}", "first": f"best {f_name}",
+              "params": "best params", "ceiling": f"ceiling: the best truth in the top {top} of {f_name}",
               "optimum": "optimum (the truth)"}
     shown = [{"method": labels[r["method"]], "mean": format_value(r["mean"]), "std": format_value(r["std"]),
               "funnel_minus": "" if r["method"] == "funnel" else
               f"{r['funnel_minus']:+.3f} [{r['funnel_minus_lo']:+.3f}, {r['funnel_minus_hi']:+.3f}]",
               "core_seconds": format_value(r["core_seconds"]) if math.isfinite(r["core_seconds"]) else ""}
              for r in rows]
-    title = (f"funnel against single picks, truth {t_name} (run {run_id}): {args.runs} draws of {args.n_arch} "
-             f"of {int(ok.sum())} architectures")
     note = (f"funnel_minus: mean paired difference funnel - method over the draws with a 95% bootstrap interval "
-            f"(B={args.boot}); core_seconds per pick: N_a x median core-seconds of {instances_text(first_uses)} "
-            f"({format_value(cost_first)}, {how_first}) + k x "
-            f"{instances_text(score_instances(s_name) - first_uses)} ({format_value(cost_second)}, "
-            f"{how_second}; cpu: measured CPU time, wall xN: an old results file's wall time x threads); "
-            f"{int(picks.covered.sum())} of {args.runs} draws had the second score on their whole top {args.top}")
-    meta = {"db": str(args.db), "run": run_id, "first": f_name, "second": s_name, "truth": t_name,
-            "n_arch": args.n_arch, "top": args.top, "runs": args.runs, "seed": args.seed, "boot": args.boot,
-            "covered": int(picks.covered.sum())}
-    emit(args.format, COLUMNS, rows, title=title, meta=meta, note=note,
+            f"(B={args.boot}); {cost_note}; "
+            f"{int(picks.covered.sum())} of {args.runs} draws had the second score on their whole top {top}")
+    emit(args.format, COLUMNS, rows, title=title, meta=meta | {"covered": int(picks.covered.sum())}, note=note,
          table_rows=shown if args.format == "table" else None)
     return EXIT_OK
+
+
+def _emit_sweep(args: argparse.Namespace, sweep: dict[int, Picks], title: str, meta: dict[str, Any],
+                cost_first: float, cost_second: float, cost_note: str) -> int:
+    """One row per k of ``--top``: the funnel's pick, its paired differences from the first
+    score's and the largest network's picks, the ceiling and the cost of a pick."""
+    from rcx.exits import EXIT_OK
+    from rcx.termtable import format_value
+
+    rows = []
+    for k, picks in sweep.items():
+        vs_first = paired_interval(picks.funnel, picks.first, args.boot, args.seed)
+        vs_params = paired_interval(picks.funnel, picks.params, args.boot, args.seed)
+        rows.append({"top": k, "mean": float(picks.funnel.mean()), "std": float(picks.funnel.std()),
+                     "minus_first": vs_first[0], "minus_first_lo": vs_first[1], "minus_first_hi": vs_first[2],
+                     "minus_params": vs_params[0], "minus_params_lo": vs_params[1], "minus_params_hi": vs_params[2],
+                     "ceiling": float(picks.ceiling.mean()),
+                     "core_seconds": funnel_cost(args.n_arch, k, cost_first, cost_second),
+                     "covered": int(picks.covered.sum())})
+
+    def interval(r: dict[str, Any], name: str) -> str:
+        return f"{r[name]:+.3f} [{r[name + '_lo']:+.3f}, {r[name + '_hi']:+.3f}]"
+
+    shown = [{"top": str(r["top"]), "mean": format_value(r["mean"]), "std": format_value(r["std"]),
+              "minus_first": interval(r, "minus_first"), "minus_params": interval(r, "minus_params"),
+              "ceiling": format_value(r["ceiling"]),
+              "core_seconds": format_value(r["core_seconds"]) if math.isfinite(r["core_seconds"]) else "",
+              "covered": f"{r['covered']}/{args.runs}"} for r in rows]
+    first_pick, params_pick = (float(next(iter(sweep.values())).first.mean()),
+                               float(next(iter(sweep.values())).params.mean()))
+    note = (f"one row per k: the truth of the funnel's pick (mean, std over the draws); minus_first / minus_params: "
+            f"mean paired difference from the first score's pick ({format_value(first_pick)}) and the largest "
+            f"network's ({format_value(params_pick)}) with a 95% bootstrap interval (B={args.boot}); ceiling: the "
+            f"best truth in the top k; {cost_note}; covered: draws with the second score on the whole top k")
+    emit(args.format, SWEEP_COLUMNS, rows, title=title, meta=meta, note=note,
+         table_rows=shown if args.format == "table" else None)
+    return EXIT_OK
+
+
+def _tops(text: str) -> tuple[int, ...]:
+    """``--top``: ``10`` or ``1,3,5,10`` (each k at least 1, each once, in the order given)."""
+    try:
+        ks = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give k or k1,k2,... (whole numbers)") from None
+    if any(k < 1 for k in ks) or len(set(ks)) != len(ks):
+        raise argparse.ArgumentTypeError(f"{text!r}: each k at least 1, each once")
+    return ks
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -214,7 +279,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--second", required=True, help="the dearer score run on the first's top k, e.g. short.val_acc")
     p.add_argument("--truth", required=True, help="truth table subset, e.g. nb201:cifar10, or a column")
     p.add_argument("--n-arch", type=int, default=100, help="architectures per draw (default 100)")
-    p.add_argument("--top", type=int, default=10, help="k: how many of the first score's best get the second")
+    p.add_argument("--top", type=_tops, default=(10,), metavar="K[,K...]",
+                   help="k: how many of the first score's best get the second (default 10); several, e.g. "
+                        "1,3,5,10: one row per k on the same draws")
     p.add_argument("--runs", type=int, default=20, help="draws (default 20)")
     p.add_argument("--seed", type=int, default=0, help="seed of the draws and resamples (default 0)")
     p.add_argument("--boot", type=int, default=1000, help="bootstrap resamples of the draws (default 1000)")
