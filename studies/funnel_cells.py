@@ -3,12 +3,14 @@
 every stage's first 20 draws, then those of 100 draws, written as an ``ids`` sampler CSV.
 
     python studies/funnel_cells.py --out studies/plans/nb201_funnel_size.csv
-    python studies/funnel_cells.py --top 5 --top 10 --out studies/plans/nb201_funnel_size_long.csv
+    python studies/funnel_cells.py --first "rankavg(jacov.score,synflow.score,flops)" --first params \
+        --first synflow.score --top 3 --top 5 --top 10 --out studies/plans/nb201_funnel_size_long.csv
 
 (runs/nb201_study.db and runs/nb201_study_zerocost.db pulled first: ``python studies/study.py
 pull``). They write the two CSVs as committed: the same 103 cells, the second in the order a
-slow second stage needs them (every stage's top 5 in 20 draws first, so a partial study already
-gives ``--top 5`` funnels).
+slow second stage needs them (the recipe's top 3 in 20 draws first, where one epoch of training
+came closest to the funnel's goal, then params' and synflow's, then the top 5s and 10s, so a
+partial study already gives the short-list funnels).
 """
 
 from __future__ import annotations
@@ -51,11 +53,14 @@ def main() -> None:
     p.add_argument("--db", type=Path, default=Path("runs/nb201_study.db"))
     p.add_argument("--join", type=Path, action="append", help="default: runs/nb201_study_zerocost.db")
     p.add_argument("--truth", default="nb201:cifar10")
+    p.add_argument("--first", action="append", help="a first stage (repeat, in the order wanted); default: "
+                   + ", ".join(FIRSTS))
     p.add_argument("--top", type=int, action="append", help="k of the top k (repeat: smaller k first); default 10")
     p.add_argument("--out", type=Path, required=True)
     a = p.parse_args()
     joins = a.join or [Path("runs/nb201_study_zerocost.db")]
-    ids = cells(a.db, joins, a.truth, FIRSTS, n_arch=300, tops=tuple(a.top or [10]), runs=(20, 100), seed=0)
+    ids = cells(a.db, joins, a.truth, tuple(a.first or FIRSTS), n_arch=300, tops=tuple(a.top or [10]), runs=(20, 100),
+                seed=0)
     a.out.write_text("arch\n" + "".join(f"{i}\n" for i in ids))
     print(f"{a.out}: {len(ids)} cells")
 
