@@ -274,27 +274,34 @@ def render(args: str, runs: Path = RUNS) -> str:
     return markdown(rows[0], rows[1:], published)
 
 
-def regenerate(text: str, runs: Path = RUNS, workers: int | None = None) -> str:
-    """Every marked block of a markdown text replaced by its command's current table; the
-    commands run ``workers`` at a time (default: one per core), each a process of its own."""
+def regenerate(text: str, runs: Path = RUNS, workers: int | None = None, only: tuple[str, ...] = ()) -> str:
+    """Every marked block of a markdown text replaced by its command's current table (with
+    ``only``: the blocks whose command contains one of those strings; the others stay as they
+    are); the commands run ``workers`` at a time (default: one per core), each a process of its
+    own."""
     from concurrent.futures import ThreadPoolExecutor
 
-    kept, commands, pos = [], [], 0
+    kept, commands, old, pos = [], [], [], 0
     while (start := text.find(OPEN, pos)) != -1:
         head_end = text.index("-->", start) + 3
         end = text.index(CLOSE, head_end)
         kept.append(text[pos:head_end])
         commands.append(text[start + len(OPEN) : head_end - 3].strip())
+        old.append(text[head_end:end])
         pos = end
+    wanted = [not only or any(o in args for o in only) for args in commands]
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        tables = list(pool.map(lambda args: render(args, runs), commands))
-    out = [part for head, table in zip(kept, tables) for part in (head, "\n" + table + "\n")]
+        fresh = list(pool.map(lambda args: render(args, runs), [a for a, w in zip(commands, wanted) if w]))
+    it = iter(fresh)
+    tables = ["\n" + next(it) + "\n" if w else body for body, w in zip(old, wanted)]
+    out = [part for head, table in zip(kept, tables) for part in (head, table)]
     out.append(text[pos:])
     return "".join(out)
 
 
-def tables(files: list[Path], check: bool) -> int:
-    """Regenerate (or, with ``check``, compare) the marked tables from the committed archives only.
+def tables(files: list[Path], check: bool, only: tuple[str, ...] = ()) -> int:
+    """Regenerate (or, with ``check``, compare) the marked tables from the committed archives only
+    (with ``only``: the tables whose command contains one of those strings).
 
     The archives are unpacked into a temporary folder, so neither ``runs/`` nor work in progress
     there changes what the tables say.
@@ -306,7 +313,7 @@ def tables(files: list[Path], check: bool) -> int:
             print(pull(name, runs), file=sys.stderr)
         for md in files:
             old = md.read_text()
-            new = regenerate(old, runs)
+            new = regenerate(old, runs, only=only)
             shown = os.path.relpath(md, ROOT)
             if new == old:
                 print(f"{shown}: tables up to date", file=sys.stderr)
@@ -330,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--every", type=float, default=10.0, help="minutes between pushes")
     t = sub.add_parser("tables")
     t.add_argument("--check", action="store_true")
+    t.add_argument("--only", action="append", default=[], metavar="TEXT",
+                   help="only the tables whose command contains TEXT (repeatable), e.g. seed003_small.db")
     t.add_argument("files", nargs="*", type=Path)
     a, extra = p.parse_known_args(argv)
     os.chdir(ROOT)
@@ -344,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if a.cmd == "run":
         return run(a.plan.resolve(), a.every, extra)
-    return tables([f.resolve() for f in a.files] or [ROOT / "SCIENCE.md"], a.check)
+    return tables([f.resolve() for f in a.files] or [ROOT / "SCIENCE.md"], a.check, tuple(a.only))
 
 
 if __name__ == "__main__":

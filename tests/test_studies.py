@@ -162,6 +162,18 @@ def test_regenerate_keeps_each_table_in_its_block_whatever_finishes_first(monkey
     assert study.regenerate("no tables\n") == "no tables\n"
 
 
+def test_regenerate_only_renders_the_blocks_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    rendered: list[str] = []
+    monkeypatch.setattr(study, "render", lambda args, runs: rendered.append(args) or f"T[{args}]")
+    text = "".join(f"<!-- rcx-table: analyze {n} runs/{n}.db -->\nold {n}\n<!-- /rcx-table -->\n"
+                   for n in ("a", "b", "c"))
+    assert study.regenerate(text, only=("b.db", "c.db")) == (
+        "<!-- rcx-table: analyze a runs/a.db -->\nold a\n<!-- /rcx-table -->\n"
+        "<!-- rcx-table: analyze b runs/b.db -->\nT[analyze b runs/b.db]\n<!-- /rcx-table -->\n"
+        "<!-- rcx-table: analyze c runs/c.db -->\nT[analyze c runs/c.db]\n<!-- /rcx-table -->\n")
+    assert sorted(rendered) == ["analyze b runs/b.db", "analyze c runs/c.db"]
+
+
 @pytest.mark.slow
 def test_science_tables_match_the_committed_archives() -> None:
     """Every marked table of SCIENCE.md is what `python studies/study.py tables` gives today."""
