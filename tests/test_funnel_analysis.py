@@ -146,3 +146,37 @@ def test_a_sweep_of_k_gives_one_row_per_k_on_the_same_draws(run_db, capsys):  # 
         with pytest.raises(SystemExit) as exit_info:
             main([*base, "--top", bad])
         assert exit_info.value.code == 2
+
+
+def test_a_sweep_draws_its_gain_over_the_largest_network_against_the_cost(run_db, capsys, tmp_path):  # noqa: F811
+    """--plot (terminal) and --save (SVG, PNG) draw one point per k: x the cost per pick, y the
+    gain over the largest network; a single k has nothing to draw and says so."""
+    base = ["analyze", "funnel", str(run_db), "--first", "ridge_loo.val_acc", "--second", "ridge_rfm.train_acc",
+            "--truth", "ridge_rfm.val_acc", "--n-arch", "4", "--runs", "10", "--boot", "50"]
+    svg, png = tmp_path / "k.svg", tmp_path / "k.png"
+    assert main([*base, "--top", "1,2,3", "--plot", "--save", str(svg)]) == 0, capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert "first score alone" in out and "top 3" in out and "core-seconds per pick" in out
+    assert f"chart: {svg}" in err
+    text = svg.read_text()
+    assert text.startswith("<svg") and "top 2" in text and "first score alone" in text
+    assert main([*base, "--top", "1,2", "--save", str(png)]) == 0 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    capsys.readouterr()
+    assert main([*base, "--top", "2", "--plot"]) == 2
+    assert "several" in capsys.readouterr().err
+    assert main([*base, "--top", "1,2", "--save", str(tmp_path / "k.gif")]) == 2
+
+
+def test_the_chart_y_axis_spans_the_bars_and_the_span_asked_for():
+    """Spearman charts keep 0..1; the funnel's gains ask only for zero, so small gains fill it."""
+    from rcx.analysis.chart import Label, Point, layout
+
+    points = [Point("top 2", 170.0, 0.31, 0.15, 0.46), Point("top 10", 375.0, 0.14, -0.08, 0.34)]
+
+    def ticks(**kw):
+        return sorted({float(s.text) for s in layout(points, "t", "x", "y", **kw)
+                       if isinstance(s, Label) and s.anchor == "end"})
+
+    assert ticks()[0] == pytest.approx(-0.1) and ticks()[-1] == pytest.approx(1.0)
+    assert ticks(y_span=(0.0, 0.0))[-1] == pytest.approx(0.5)
+    assert ticks(y_span=(0.0, 0.0))[0] == pytest.approx(-0.1)

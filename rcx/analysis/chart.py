@@ -95,9 +95,10 @@ def tick_label(decade: int) -> str:
 
 
 def layout(points: Sequence[Point], title: str, x_title: str, y_title: str, width: int = 900,
-           height: int = 560) -> list[Shape]:
+           height: int = 560, y_span: tuple[float, float] = (0.0, 1.0)) -> list[Shape]:
     """The chart in pixels (origin top left): grid, axes' ticks and titles, one bar, dot and
-    label per drawable point. Labels that would overlap an earlier one move down a line."""
+    label per drawable point. Labels that would overlap an earlier one move down a line. The
+    y axis (ticks every 0.1) covers the bars and ``y_span`` (Spearman's 0..1 by default)."""
     shown = drawable(points)
     floor = log_floor(shown)
     xs = [log_x(p.x, floor) for p in shown] or [0.0]
@@ -105,7 +106,8 @@ def layout(points: Sequence[Point], title: str, x_title: str, y_title: str, widt
     highs = [p.hi if math.isfinite(p.hi) else p.y for p in shown] or [1.0]
     x0, x1 = math.floor(min(xs)), math.ceil(max(xs))
     x1 += 1 if x1 == x0 else 0
-    y0, y1 = min(0.0, math.floor(min(lows) * 10) / 10), max(1.0, math.ceil(max(highs) * 10) / 10)
+    y0, y1 = min(y_span[0], math.floor(min(lows) * 10) / 10), max(y_span[1], math.ceil(max(highs) * 10) / 10)
+    y1 += 0.1 if y1 <= y0 else 0.0
     left, right, top, bottom = 70, 30, 50, 60
     right += int(max([len(p.label) for p in shown] or [0]) * CHAR_W * 0.6)  # room for the rightmost labels
 
@@ -222,12 +224,14 @@ def png(shapes: Sequence[Shape], path: Path, width: int = 900, height: int = 560
     image.save(path, format="PNG", pnginfo=info)
 
 
-def save(points: Sequence[Point], path: Path, title: str, x_title: str, y_title: str) -> None:
-    """Write the chart to ``path`` as SVG or PNG, by its suffix (ValueError for another)."""
+def save(points: Sequence[Point], path: Path, title: str, x_title: str, y_title: str,
+         y_span: tuple[float, float] = (0.0, 1.0)) -> None:
+    """Write the chart to ``path`` as SVG or PNG, by its suffix (ValueError for another); the y
+    axis covers ``y_span`` (:func:`layout`)."""
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
         raise ValueError(f"{path}: the chart is saved as {' or '.join(FORMATS)} (by the file's suffix)")
-    shapes = layout(points, title, x_title, y_title)
+    shapes = layout(points, title, x_title, y_title, y_span=y_span)
     if suffix == ".svg":
         path.write_text(svg(shapes))
     else:

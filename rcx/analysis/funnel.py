@@ -26,13 +26,17 @@ funnel that silently repeats the first score's pick.
 
 ``--top 1,3,5,10`` (several k) answers "how many to train": one row per k, on the same draws,
 with the funnel's pick against the first score's and the largest network's (paired intervals),
-the ceiling and the cost of a pick. k = 1 is the first score alone.
+the ceiling and the cost of a pick. k = 1 is the first score alone. ``--plot`` draws the gain
+over the largest network (y, with its interval) against the core-seconds per pick (x, log
+scale) in the terminal, ``--save FILE.svg`` or ``FILE.png`` as an image
+(:mod:`rcx.analysis.chart`).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +47,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     import numpy as np
+
+    from rcx.analysis.chart import Point
 
 COLUMNS = ("method", "mean", "std", "funnel_minus", "funnel_minus_lo", "funnel_minus_hi", "core_seconds")
 SWEEP_COLUMNS = ("top", "mean", "std", "minus_first", "minus_first_lo", "minus_first_hi", "minus_params",
@@ -189,6 +195,9 @@ def run(args: argparse.Namespace) -> int:
     if len(args.top) > 1:
         return _emit_sweep(args, sweep, title + f", the second score on the top k of {f_name}", meta,
                            cost_first, cost_second, cost_note)
+    if args.plot or args.save:
+        error("--plot and --save draw one point per k: give several, e.g. --top 1,2,3,5,10")
+        return EXIT_USAGE
     (top, picks), = sweep.items()
     seconds = {"funnel": funnel_cost(args.n_arch, top, cost_first, cost_second), "first": args.n_arch * cost_first,
                "params": 0.0, "ceiling": math.nan, "optimum": math.nan}
@@ -249,7 +258,39 @@ def _emit_sweep(args: argparse.Namespace, sweep: dict[int, Picks], title: str, m
             f"best truth in the top k; {cost_note}; covered: draws with the second score on the whole top k")
     emit(args.format, SWEEP_COLUMNS, rows, title=title, meta=meta, note=note,
          table_rows=shown if args.format == "table" else None)
+    points = sweep_points(rows)
+    chart_title = f"{meta['second']} on the top k of {meta['first']}"
+    if args.format == "table" and args.plot:
+        import plotext as plt
+
+        from rcx.analysis.chart import terminal
+
+        text = terminal(points, chart_title, PLOT_X, PLOT_Y)
+        print(text if sys.stdout.isatty() else plt.uncolorize(text))
+    if args.save:
+        from rcx.analysis.chart import save
+        from rcx.exits import EXIT_USAGE, error
+
+        try:
+            save(points, args.save, chart_title, PLOT_X, PLOT_Y, y_span=(0.0, 0.0))  # zero: no gain
+        except (ValueError, OSError) as exc:
+            error(str(exc))
+            return EXIT_USAGE
+        print(f"chart: {args.save}", file=sys.stderr)
     return EXIT_OK
+
+
+PLOT_X = "core-seconds per pick"
+PLOT_Y = "gain over the largest net"
+
+
+def sweep_points(rows: list[dict[str, Any]]) -> list[Point]:
+    """One chart point per k: x the core-seconds per pick, y the paired gain over the largest
+    network with its interval; k = 1 (the first score alone, no second stage) drawn muted."""
+    from rcx.analysis.chart import Point
+
+    return [Point(f"top {r['top']}" if r["top"] > 1 else "first score alone", r["core_seconds"], r["minus_params"],
+                  r["minus_params_lo"], r["minus_params_hi"], muted=r["top"] == 1) for r in rows]
 
 
 def _tops(text: str) -> tuple[int, ...]:
@@ -286,4 +327,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the draws and resamples (default 0)")
     p.add_argument("--boot", type=int, default=1000, help="bootstrap resamples of the draws (default 1000)")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.add_argument("--plot", action="store_true",
+                   help="with several --top: also draw the gain over the largest network against the cost per pick")
+    p.add_argument("--save", type=Path, metavar="FILE.svg|FILE.png",
+                   help="with several --top: write that chart as an image (SVG or PNG, by the file's suffix)")
     p.set_defaults(func=run)
