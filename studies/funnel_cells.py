@@ -51,14 +51,16 @@ def cells(db: Path, joins: list[Path], truth: str, firsts: tuple[str, ...], n_ar
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--db", type=Path, default=Path("runs/nb201_study.db"))
-    p.add_argument("--join", type=Path, action="append", help="default: runs/nb201_study_zerocost.db")
+    p.add_argument("--join", type=Path, action="append",
+                   help="default: runs/nb201_study_zerocost.db with the default --db, none with another")
     p.add_argument("--truth", default="nb201:cifar10")
     p.add_argument("--first", action="append", help="a first stage (repeat, in the order wanted); default: "
                    + ", ".join(FIRSTS))
     p.add_argument("--top", type=int, action="append", help="k of the top k (repeat: smaller k first); default 10")
     p.add_argument("--out", type=Path, required=True)
     a = p.parse_args()
-    joins = a.join or [Path("runs/nb201_study_zerocost.db")]
+    joins = a.join if a.join is not None else \
+        [Path("runs/nb201_study_zerocost.db")] if a.db == Path("runs/nb201_study.db") else []
     ids = cells(a.db, joins, a.truth, tuple(a.first or FIRSTS), n_arch=300, tops=tuple(a.top or [10]), runs=(20, 100),
                 seed=0)
     a.out.write_text("arch\n" + "".join(f"{i}\n" for i in ids))

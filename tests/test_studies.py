@@ -183,9 +183,9 @@ def test_science_tables_match_the_committed_archives() -> None:
 
 
 def test_funnel_cell_lists_regenerate_from_the_committed_archives() -> None:
-    """studies/funnel_cells.py gives both committed cell lists byte for byte: the one-epoch
+    """studies/funnel_cells.py gives the committed cell lists byte for byte: the one-epoch
     funnel's (top 10) and the longer point's (the recipe's top 3 first), the same cells in two
-    orders."""
+    orders, and the recipe's lists on the second sample."""
     study, fc = _load_script("study"), _load_script("funnel_cells")
     results, plans = ROOT / "studies" / "results", ROOT / "studies" / "plans"
     with study.unpacked(results / "nb201_study.db.xz") as db, \
@@ -197,6 +197,9 @@ def test_funnel_cell_lists_regenerate_from_the_committed_archives() -> None:
             assert "arch\n" + "".join(f"{i}\n" for i in ids) == (plans / csv).read_text(), csv
     assert sorted((plans / "nb201_funnel_size.csv").read_text().split()) == \
         sorted((plans / "nb201_funnel_size_long.csv").read_text().split())
+    with study.unpacked(results / "nb201_sample2.db.xz") as db:  # the confirmation on the second sample
+        ids = fc.cells(db, [], "nb201:cifar10", (recipe,), n_arch=300, tops=(3, 5, 10), runs=(20, 100), seed=0)
+    assert "arch\n" + "".join(f"{i}\n" for i in ids) == (plans / "nb201_sample2_funnel_long.csv").read_text()
 
 
 def _load_script(name: str):
