@@ -131,3 +131,49 @@ def test_an_unknown_image_format_is_a_usage_error(run_db, tmp_path, capsys):
             "--save", str(tmp_path / "cost.jpg")]
     assert main(argv) == 2
     assert ".svg or .png" in capsys.readouterr().err and not (tmp_path / "cost.jpg").exists()
+
+
+def _trained_db(path, n=12):
+    """A run of one `trained` instance over ``n`` candidates with 3-epoch curves whose epoch-1
+    accuracy (and epoch-2 loss) ranks the candidates in reverse and whose epoch-2 accuracy (and
+    running loss sum) ranks them in order."""
+    store = Store.open(path)
+    run_id = store.create_run(name="r", plan_text="", plan={"evaluators": {"t": {"evaluator": "trained"}}},
+                              plan_hash="h", versions={}, device="cpu", device_name="cpu (x86_64, 1 threads, AVX2)",
+                              dataset={"shape": [3, 8, 8]})
+    store.add_candidates(run_id, [(i, f"x{i}", {}, {}, True, "") for i in range(n)])
+    for i in range(n):
+        losses = [2.0 - 0.01 * i, 1.5 + 0.005 * i, 1.0 - 0.01 * i]
+        accs = [0.5 - 0.01 * i, 0.3 + 0.01 * i, 0.6 + 0.01 * i]
+        for epoch, (loss, acc) in enumerate(zip(losses, accs), start=1):
+            store.add_curve_point(run_id, f"x{i}", "t", 10 * epoch, float(epoch),
+                                  {"train_loss": loss, "val_acc": acc, "lr": 0.1})
+        store.finish_evaluation(run_id, f"x{i}", "t", "done", seed=0, seconds=9.0, cpu_s=30.0,
+                                metrics={"val_acc": accs[-1], "train_loss": losses[-1], "tse": sum(losses)})
+    store.close()
+    return path
+
+
+def test_epochs_rank_each_epoch_of_a_training_at_its_share_of_the_cost(tmp_path, capsys):
+    db = _trained_db(tmp_path / "t.db")
+    argv = ["analyze", "cost", str(db), "--truth", "t.val_acc", "--epochs", "--boot", "20", "--format", "json"]
+    assert main(argv) == 0, capsys.readouterr().err
+    rows = {r["metric"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
+    assert set(rows) == {"t.val_acc", "t.val_acc@1", "t.val_acc@2", "params", "flops"}  # the last epoch is t.val_acc
+    assert rows["t.val_acc@1"]["spearman"] == pytest.approx(-1.0)
+    assert rows["t.val_acc@2"]["spearman"] == pytest.approx(1.0)
+    assert rows["t.val_acc@1"]["core_seconds"] == pytest.approx(10.0)
+    assert rows["t.val_acc@1"]["cost"] == "cpu, 0.333333 of it"
+    assert rows["t.val_acc@2"]["core_seconds"] == pytest.approx(20.0) and rows["t.val_acc"]["core_seconds"] == 30.0
+    # TSE by epoch: the running sum of the training losses, lower is better (so negated)
+    argv[argv.index("--format"):argv.index("--format")] = ["--metrics", "t.tse@1,t.tse@2,t.train_loss@2"]
+    assert main(argv) == 0, capsys.readouterr().err
+    rows = {r["metric"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
+    assert rows["t.tse@1"]["spearman"] == pytest.approx(1.0)  # lower epoch-1 loss for the better-ranked ones
+    assert rows["t.tse@2"]["spearman"] == pytest.approx(1.0) and rows["t.tse@2"]["n"] == 12
+    assert rows["t.train_loss@2"]["spearman"] == pytest.approx(-1.0)  # epoch 2's loss alone ranks backwards
+
+
+def test_epochs_without_a_curve_is_a_usage_error(run_db, capsys):
+    assert main(["analyze", "cost", str(run_db), "--truth", "ridge_rfm.val_acc", "--epochs"]) == 2
+    assert "no learning curve" in capsys.readouterr().err

@@ -42,6 +42,8 @@ def test_top_1_is_the_first_score_and_missing_second_scores_are_counted():
     second[np.argsort(-first)[:5]] = np.nan  # the five best by the first score were never trained
     p = funnel_picks(first, second, truth, params, n_arch=200, top=10, runs=3, seed=0)
     assert not p.covered.any() and (p.scored == 5).all()
+    alone = funnel_picks(first, second, truth, params, n_arch=200, top=1, runs=3, seed=0)
+    assert alone.covered.all() and (alone.scored == 0).all()  # k = 1 needs no second score
     with pytest.raises(AnalysisError, match="--top"):
         funnel_picks(first, second, truth, params, n_arch=10, top=11, runs=1, seed=0)
 

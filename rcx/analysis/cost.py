@@ -13,6 +13,11 @@ resumed across the change: the K evaluations measured; ``wall xT``) and the note
 instances that fell back to wall time. params and FLOPs cost nothing beyond describing the
 architecture (0).
 
+``--epochs`` adds each epoch of the training evaluators' learning curves as a score of its own
+(``trained.val_acc@1``, ``trained.tse@2``: :func:`rcx.analysis.curves.with_epoch_columns`), at
+the share of the training's core-seconds spent by then (epoch / last epoch): what each further
+epoch buys.
+
 Rows are sorted by cost. ``--plot`` draws Spearman against the core-seconds (log scale) in the
 terminal; ``--save FILE.svg`` or ``FILE.png`` writes the same chart as an image (intervals as
 bars, one labelled point per metric; :mod:`rcx.analysis.chart` draws both formats).
@@ -108,14 +113,18 @@ def evaluation_costs(paths: Sequence[Path], run_id: int | None = None) -> dict[s
     return out
 
 
-def cost_rows(report: Any, costs: dict[str, tuple[float, str]]) -> list[CostRow]:
-    """Join a :class:`~rcx.analysis.proxies.ProxiesReport`'s rows with the costs, cheapest first."""
+def cost_rows(report: Any, costs: dict[str, tuple[float, str]],
+              shares: dict[str, float] | None = None) -> list[CostRow]:
+    """Join a :class:`~rcx.analysis.proxies.ProxiesReport`'s rows with the costs, cheapest first;
+    ``shares``: the fraction of its instance's cost an epoch column stands for (default 1)."""
     rows = []
     for r in report.rows:
         if r.metric in BASELINES:
             seconds, source = 0.0, "none"
         else:
             seconds, source = costs.get(r.metric.split(".", 1)[0], (math.nan, "unknown"))
+            share = (shares or {}).get(r.metric, 1.0)
+            seconds, source = seconds * share, source if share == 1.0 else f"{source}, {share:g} of it"
         rows.append(CostRow(r.metric, r.kind, r.n, r.spearman, r.spearman_lo, r.spearman_hi, seconds, source))
     return sorted(rows, key=lambda c: (math.isnan(c.core_seconds), c.core_seconds, c.metric))
 
@@ -163,13 +172,20 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         table, run_id = load_table(args.db, args.run, (), args.join)
+        shares: dict[str, float] = {}
+        if args.epochs:
+            from rcx.analysis.curves import with_epoch_columns
+
+            table, shares = with_epoch_columns(table, [args.db, *args.join], args.run)
         table, (truth,) = resolve_names(table, [args.truth])
         if args.metrics:
             names = [m.strip() for m in args.metrics.split(",") if m.strip()]
-        else:  # each evaluator's score (its first headline metric) and the size baselines
-            names = [*score_columns(table), *(b for b in BASELINES if b in table.columns)]
+        else:  # each evaluator's score (its first headline metric), its epochs with --epochs, the size baselines
+            scores = score_columns(table)
+            names = [*scores, *(c for c in shares if c.rsplit("@", 1)[0] in scores),
+                     *(b for b in BASELINES if b in table.columns)]
         report = proxies_report(table, truth, boot=args.boot, seed=args.seed, runs=1, n_arch=1, metrics=names)
-        rows = cost_rows(report, evaluation_costs([args.db, *args.join], args.run))
+        rows = cost_rows(report, evaluation_costs([args.db, *args.join], args.run), shares)
     except AnalysisError as exc:
         error(str(exc))
         return EXIT_USAGE
@@ -178,6 +194,9 @@ def run(args: argparse.Namespace) -> int:
     note = (f"{report.n_truth} architectures have {report.truth}; Spearman oriented (lower-is-better metrics negated) "
             f"with 95% bootstrap intervals (B={report.boot}); core_seconds: median CPU seconds per architecture of "
             "the metric's evaluator, as rcx measured them (cost = cpu; other processes on the cores do not count)")
+    if shares:
+        note += ("; NAME@E: the metric after epoch E of its training's schedule (not a shorter schedule's result), "
+                 "at E / the last epoch of the training's core-seconds")
     if fallback:
         note += (f"; {', '.join(fallback)}: results written before rcx recorded CPU time, so wall seconds x the run's "
                  "torch threads (cost = wall xN; an upper bound of the core-seconds when the cores were shared)")
@@ -220,6 +239,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--metrics", metavar="COLS",
                    help="these columns (comma-separated; default: each evaluator's score, its first headline metric, "
                         "and params, flops)")
+    p.add_argument("--epochs", action="store_true",
+                   help="also rank each epoch of the training evaluators' learning curves (NAME@E: after epoch E, at "
+                        "E / the last epoch of the training's cost; --metrics may name them, e.g. trained.tse@2)")
     p.add_argument("--boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the resamples (default 0)")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")

@@ -6,6 +6,11 @@ the results file's ``curves`` table. This module reads them for one architecture
 them as a table (one row per point and evaluator instance) or as a terminal plot (plotext:
 training loss on the left axis, validation accuracy on the right), which the CLI draws when
 its output is a terminal and the TUI's Detail view embeds.
+
+:func:`with_epoch_columns` turns the same curves into columns of a results table, one per
+metric and epoch before the last (``trained.val_acc@1``: the validation accuracy after epoch 1
+of the schedule), so that ``rcx analyze cost --epochs`` ranks each epoch of a training like
+any other score.
 """
 
 from __future__ import annotations
@@ -17,6 +22,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from rcx.analysis.common import AnalysisError
+
+EPOCH_METRICS = ("val_acc", "train_loss", "tse")
+"""The metrics :func:`with_epoch_columns` makes per epoch (``tse``: the running sum of the
+epochs' training losses, as the evaluators' own ``tse`` sums all of them)."""
 
 CURVE_COLUMNS = ("evaluator", "epoch", "step", "train_loss", "val_acc", "lr")
 """Columns of the curve table; extra metrics a plugin reports follow them."""
@@ -37,6 +46,73 @@ def read_curves(db: Path, arch: str, run_id: int | None = None) -> dict[str, lis
         return {ev: pts for (a, ev), pts in sorted(store.curves(run.id).items()) if a == arch}
     finally:
         store.close()
+
+
+def with_epoch_columns(table: Any, paths: Sequence[Path], run_id: int | None = None) -> tuple[Any, dict[str, float]]:
+    """``table`` (a :class:`~rcx.core.results.ResultsTable` of ``paths[0]``'s run ``run_id`` joined
+    with the latest runs of the other files) with a column ``<instance>.<metric>@<epoch>`` for
+    each metric of :data:`EPOCH_METRICS` and each epoch of a learning curve before the
+    instance's last one (the last is the instance's own metric), each with its base metric's
+    direction, role and unit; and ``{column: epoch / last epoch}``, the share of the
+    schedule's cost spent by then.
+
+    An epoch point is the state inside the full schedule (a cosine learning rate has not
+    decayed at epoch 1 of 4), not the result of a shorter schedule. An architecture without
+    that epoch's point has None there. Raises :class:`AnalysisError` when no file has a curve."""
+    from dataclasses import replace
+
+    from rcx.core.store import Store, StoreError
+
+    by_arch: dict[str, dict[str, Any]] = {}
+    last: dict[str, float] = {}
+    epochs: dict[str, set[float]] = {}
+    for i, path in enumerate(paths):
+        try:
+            store = Store.open_readonly(path)
+            try:
+                curves = store.curves(store.run(run_id if i == 0 else None).id)
+            finally:
+                store.close()
+        except StoreError as exc:
+            raise AnalysisError(str(exc)) from None
+        for (arch, inst), points in curves.items():
+            if inst not in table.evaluators:
+                continue
+            tse = 0.0
+            for p in points:
+                epoch = float(p["epoch"])
+                last[inst] = max(last.get(inst, epoch), epoch)
+                epochs.setdefault(inst, set()).add(epoch)
+                loss = p.get("train_loss")
+                values = {"val_acc": p.get("val_acc"), "train_loss": loss}
+                if isinstance(loss, (int, float)) and math.isfinite(loss) and math.isfinite(tse):
+                    tse += float(loss)
+                    values["tse"] = tse
+                else:
+                    tse = math.nan
+                for m, v in values.items():
+                    if isinstance(v, (int, float)) and not isinstance(v, bool):
+                        by_arch.setdefault(arch, {})[f"{inst}.{m}@{epoch:g}"] = float(v)
+    if not last:
+        raise AnalysisError("no learning curve in the results files (only the training evaluators record one, per "
+                            "epoch)")
+    columns, fractions = [], {}
+    for inst in table.evaluators:
+        for epoch in sorted(e for e in epochs.get(inst, ()) if e < last[inst]):
+            for m in EPOCH_METRICS:
+                column = f"{inst}.{m}@{epoch:g}"
+                if f"{inst}.{m}" in table.higher_is_better and any(column in v for v in by_arch.values()):
+                    columns.append(column)
+                    fractions[column] = epoch / last[inst]
+    base = {c: c.rsplit("@", 1)[0] for c in columns}
+    rows = [{**r, **{c: by_arch.get(r["arch"], {}).get(c) for c in columns}} for r in table.rows]
+
+    def extend(mapping: dict[str, Any]) -> dict[str, Any]:
+        return {**mapping, **{c: mapping[base[c]] for c in columns if base[c] in mapping}}
+
+    return replace(table, columns=[*table.columns, *columns], rows=rows,
+                   higher_is_better=extend(table.higher_is_better), roles=extend(table.roles),
+                   units=extend(table.units)), fractions
 
 
 def curve_rows(curves: Mapping[str, Sequence[Mapping[str, Any]]]) -> tuple[list[str], list[dict[str, Any]]]:

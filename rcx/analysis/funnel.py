@@ -21,8 +21,9 @@ the first evaluator's median CPU seconds per architecture, plus k times the seco
 k = 1; params cost nothing; ``rcx analyze cost`` says how they are measured, and old results files fall
 back to wall time x threads, which the note names). A draw whose top k holds an architecture
 without the second score uses the others; ``covered`` counts the draws whose whole top k was
-scored. A second score with no value at all (its stage has not run yet) is an error, not a
-funnel that silently repeats the first score's pick.
+scored (at k = 1, which needs no second score, every draw). A second score with no value at
+all (its stage has not run yet) is an error, not a funnel that silently repeats the first
+score's pick.
 
 ``--top 1,3,5,10`` (several k) answers "how many to train": one row per k, on the same draws,
 with the funnel's pick against the first score's and the largest network's (paired intervals),
@@ -96,7 +97,8 @@ def funnel_picks(first: np.ndarray, second: np.ndarray, truth: np.ndarray, param
     for r, (idx, by_first) in enumerate(draws(first, n_arch=n_arch, runs=runs, seed=seed)):
         head = by_first[:top]
         have = head[np.isfinite(second[head])]
-        scored[r], covered[r] = len(have), len(have) == top
+        # At k = 1 the pick is the first score's: no second score is needed, so every draw counts.
+        scored[r], covered[r] = len(have), top == 1 or len(have) == top
         pick = have[np.argmax(second[have])] if len(have) else head[0]
         out["funnel"][r] = truth[pick]
         out["first"][r] = truth[by_first[0]]
