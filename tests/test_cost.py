@@ -174,6 +174,15 @@ def test_epochs_rank_each_epoch_of_a_training_at_its_share_of_the_cost(tmp_path,
     assert rows["t.train_loss@2"]["spearman"] == pytest.approx(-1.0)  # epoch 2's loss alone ranks backwards
 
 
+def test_the_leaderboard_ranks_the_epochs_too(tmp_path, capsys):
+    db = _trained_db(tmp_path / "t.db")
+    assert main(["analyze", "proxies", str(db), "--truth", "t.val_acc", "--epochs", "--boot", "0", "--n-arch", "5",
+                 "--runs", "10", "--format", "json"]) == 0, capsys.readouterr().err
+    rows = {r["metric"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
+    assert {"t.val_acc@1", "t.val_acc@2", "t.train_loss@1", "t.train_loss@2"} <= set(rows)
+    assert rows["t.val_acc@1"]["spearman"] == pytest.approx(-1.0) and rows["t.train_loss@1"]["spearman"] == 1.0
+
+
 def test_epochs_without_a_curve_is_a_usage_error(run_db, capsys):
     assert main(["analyze", "cost", str(run_db), "--truth", "ridge_rfm.val_acc", "--epochs"]) == 2
     assert "no learning curve" in capsys.readouterr().err

@@ -531,6 +531,10 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         table, run_id = load_table(args.db, args.run, args.csv, args.join)
+        if args.epochs:
+            from rcx.analysis.curves import with_epoch_columns
+
+            table, _ = with_epoch_columns(table, [args.db, *args.join], args.run)
         names = split_columns(args.metrics) if args.metrics else None
         table, (truth,) = resolve_names(table, [args.truth])
         report = proxies_report(table, truth, boot=args.boot, seed=args.seed, top_fraction=args.top_fraction,
@@ -599,6 +603,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--metrics", metavar="COLS",
                    help="only these columns (comma-separated; a rank average as rankavg(a,b,c); default: every "
                         "metric declared a score, and the baselines params and flops)")
+    p.add_argument("--epochs", action="store_true",
+                   help="also rank each epoch of the training evaluators' learning curves as a metric (NAME@E: after "
+                        "epoch E of the schedule, e.g. trained.val_acc@1, trained.tse@2)")
     add_statistics_arguments(p)
     p.add_argument("--partial", default="params", metavar="COLUMN",
                    help="the size column the partial Spearman controls for, as its log (default params; e.g. "
