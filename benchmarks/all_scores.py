@@ -12,14 +12,17 @@ warm-up cell:
 
 - **today**: rcx before issue 21, reproduced in this process: PyTorch's ``nn.AvgPool2d`` for
   NAS-Bench-201's pooling (instead of the bit-identical ``AvgPool3x3``), NASWOT's two float32
-  products per layer, ridge features contiguous, zero-cost proxies channels-last on the CPU,
-  each with its own weights.
-- **start**: as "exact", with the code paths of the start of issue 21's second pass (commit
+  products per layer in the contiguous layout, ridge features contiguous, zero-cost proxies
+  channels-last on the CPU, each with its own weights.
+- **start**: as "contiguous", with the code paths of the start of issue 21's second pass (commit
   d2bb2df, ``benchmarks/issue21_start.py``): NASWOT's bool codes and their row sums, ridge_rfm's
   per-batch normalisation and extra untimed warm-up batch.
+- **contiguous**: as "exact" with NASWOT and zen in the contiguous layout (the defaults of issue
+  21's second pass).
 - **exact** (the defaults, plus ``init_seed = "shared"`` on the five gradient proxies):
-  zero-cost proxies in the reference's contiguous layout, snip / grad_norm / grasp / fisher /
-  jacov from one forward-backward computation.
+  zero-cost proxies other than zen in the reference's contiguous layout, snip / grad_norm /
+  grasp / fisher / jacov from one forward-backward computation; NASWOT and zen channels-last on
+  a CPU (``layout = "auto"``: within 1e-6 relative of the contiguous layout).
 - **channels_last** (as "exact" with ``layout = "channels_last"`` on the zero-cost
   proxies): faster, with the deviations BENCHMARKS.md states.
 
@@ -103,8 +106,11 @@ init_seed = "shared"
 
 SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
     "today": {"ridge_rfm": {"layout": "contiguous"}, "ridge_loo": {"layout": "contiguous"},
-              **{n: {"layout": "channels_last"} for n in ZEROCOST}},
-    "start": {n: {"init_seed": "shared"} for n in GRADIENT},
+              "naswot": {"layout": "contiguous"}, **{n: {"layout": "channels_last"} for n in ZEROCOST}},
+    "start": {"naswot": {"layout": "contiguous"}, "zen": {"layout": "contiguous"},
+              **{n: {"init_seed": "shared"} for n in GRADIENT}},
+    "contiguous": {"naswot": {"layout": "contiguous"}, "zen": {"layout": "contiguous"},
+                   **{n: {"init_seed": "shared"} for n in GRADIENT}},
     "exact": {n: {"init_seed": "shared"} for n in GRADIENT},
     "channels_last": {n: {"layout": "channels_last"} | ({"init_seed": "shared"} if n in GRADIENT else {})
                            for n in ZEROCOST},

@@ -107,6 +107,19 @@ def test_default_scores_equal_the_reference_where_channels_last_rounding_shows(r
 
 
 def test_the_layout_option_is_the_reference_layout_by_default(registry):
-    for name in ("synflow", "snip", "grad_norm", "grasp", "fisher", "jacov", "zen", "zico"):
+    for name in ("synflow", "snip", "grad_norm", "grasp", "fisher", "jacov", "zico"):
         option = next(o for o in registry.entries["evaluator"][name].obj.options if o.name == "layout")
         assert option.default == "contiguous" and option.choices == ("contiguous", "channels_last")
+
+
+@pytest.mark.parametrize("index", [GRASP_CELL, ZICO_CELL, 9000])
+def test_zen_runs_channels_last_on_a_cpu_within_rounding_of_the_reference_layout(registry, index):
+    """zen's ``layout = "auto"`` is channels-last on a CPU, and its score stays within 1e-5 of
+    the contiguous (reference) layout's."""
+    option = next(o for o in registry.entries["evaluator"]["zen"].obj.options if o.name == "layout")
+    assert option.default == "auto" and option.choices == ("auto", "contiguous", "channels_last")
+    score, ev = _evaluate(registry, "zen", index)
+    assert ev.memory_format == torch.channels_last and ev.x.is_contiguous(memory_format=torch.channels_last)
+    reference, ref_ev = _evaluate(registry, "zen", index, layout="contiguous")
+    assert ref_ev.memory_format == torch.contiguous_format
+    assert score == pytest.approx(reference, rel=1e-5)

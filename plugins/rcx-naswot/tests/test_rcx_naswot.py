@@ -134,6 +134,46 @@ def test_int8_codes_written_by_the_comparison_give_the_same_kernel(monkeypatch, 
         assert torch.equal(layer_kernel(codes), (c @ c.T + (1 - c) @ (1 - c).T).double())
 
 
+def test_channels_last_codes_give_the_contiguous_codes_kernel():
+    """A channels-last map's codes, written in its memory order, give the kernel of the
+    contiguous map's codes, bit for bit (the kernel sums over units)."""
+    from rcx_naswot.evaluator import binary_codes, layer_kernel
+
+    x = torch.randn(16, 5, 7, 6, generator=torch.Generator().manual_seed(6))
+    x[1, :, 2].zero_()
+    cl = x.contiguous(memory_format=torch.channels_last)
+    assert not cl.is_contiguous()
+    codes = binary_codes(cl)
+    assert codes.shape == (16, 5 * 7 * 6) and torch.equal(codes, binary_codes(x.permute(0, 2, 3, 1).contiguous()))
+    assert torch.equal(layer_kernel(codes), layer_kernel(binary_codes(x)))
+
+
+def _evaluator_score(rcx_registry, space, index: int, **options) -> tuple[float, object]:
+    """The naswot evaluator's score of NAS-Bench-201 cell ``index`` (C = 8, one cell per stage,
+    16x16 images, 64 of them) and the evaluator."""
+    from rcx.api import EvalContext, ImageDataset, RunContext
+
+    g = torch.Generator().manual_seed(7)
+    data = ImageDataset("t", torch.randint(0, 256, (80, 3, 16, 16), generator=g, dtype=torch.uint8),
+                        torch.randint(0, 10, (80,), generator=g), torch.zeros(1, 3, 16, 16, dtype=torch.uint8),
+                        torch.zeros(1, dtype=torch.long), [str(i) for i in range(10)], (0.5,) * 3, (0.25,) * 3)
+    ev = rcx_registry.get("evaluator", "naswot")({"batch_size": 64, **options})
+    ev.prepare(RunContext(data, space, torch.device("cpu"), 0))
+    arch = space.arch_at(index)
+    result = ev.evaluate(EvalContext(arch, space.describe(arch, (3, 16, 16)), 5, torch.device("cpu")))
+    return result.metrics["score"], ev
+
+
+@pytest.mark.parametrize("index", [1204, 9000, 14333])
+def test_the_cpu_default_runs_channels_last_within_rounding_of_the_reference_layout(rcx_registry, space, index):
+    nb201 = space("nb201", channels=8, cells=1)
+    score, ev = _evaluator_score(rcx_registry, nb201, index)
+    assert ev.memory_format == torch.channels_last and ev.x.is_contiguous(memory_format=torch.channels_last)
+    reference, ref_ev = _evaluator_score(rcx_registry, nb201, index, layout="contiguous")
+    assert ref_ev.memory_format == torch.contiguous_format and math.isfinite(reference)
+    assert score == pytest.approx(reference, rel=1e-5)
+
+
 DEAD_CONV = "|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|nor_conv_1x1~2|"
 
 
