@@ -38,7 +38,7 @@ Settings: the batch is ``batch_size`` training images drawn once per run with th
 (the same for every architecture); weights come from the architecture's seed
 (``EvalContext.seed``) and the trial index; ``bn_mode = "train"`` by default, as in the
 reference code. ``layout = "auto"`` runs the network channels-last (NHWC) on a CPU, where its
-float32 convolutions and BatchNorm are 1.2-1.35x faster on NAS-Bench-201 cells, and in
+float32 convolutions and BatchNorm are 1.3-1.55x faster on the benchmarks' networks, and in
 PyTorch's default layout elsewhere: the two layouts sum in different orders, so a pre-activation
 within rounding of 0 can change its code; on 20 random NAS-Bench-201 cells (C = 16, 128
 CIFAR-10 images) the scores differed by at most 4.4e-7 relative (BENCHMARKS.md, "All
@@ -186,7 +186,7 @@ class NASWOT(Evaluator):
         Option("edges", str, "all", "all = every edge runs and its ReLUs count, as the public code; reachable = "
                "only edges that reach the output (nb201 skips the others)", choices=("all", "reachable")),
         Option("layout", str, "auto", "memory layout of the network and batch: auto = channels_last on a CPU "
-               "(1.2-1.35x faster; the score moves by rounding, under 1e-6 relative on NAS-Bench-201), contiguous "
+               "(1.3-1.55x faster; the score moves by rounding, under 1e-6 relative on the benchmarks), contiguous "
                "elsewhere; contiguous = the reference's", choices=("auto", "contiguous", "channels_last")),
         Option("relu_match", str, "type", "type = each nn.ReLU once (the paper's N_A); name = every module whose "
                "class name contains 'ReLU', as the public code (ReLU-Conv-BN's ReLU counted twice)",

@@ -32,7 +32,7 @@ move: zico by up to 2 % and grasp by up to 0.4 % (relative) on NAS-Bench-201 cel
 grad_norm and fisher by up to 4e-4, the others by less than 1e-4 (BENCHMARKS.md, "All
 training-free scores of a NAS-Bench-201 cell"). ``zen`` alone defaults to ``auto``
 (channels-last on a CPU, contiguous elsewhere): it moves by less than 2e-6 relative there
-(20 random NAS-Bench-201 cells) and runs about 1.5x faster.
+(random NAS-Bench-201, NATS-SSS and NAS-Bench-Macro networks) and runs 1.3-1.6x faster.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ LAYOUT = Option("layout", str, "contiguous", "memory layout of the network and b
                 "(exact), channels_last = faster on a CPU, zico moves up to 2 % and grasp 0.4 % (rounding)",
                 choices=("contiguous", "channels_last"))
 ZEN_LAYOUT = Option("layout", str, "auto", "memory layout of the network and input: auto = channels_last on a CPU "
-                    "(about 1.5x faster; the score moves by rounding, under 2e-6 relative on NAS-Bench-201), "
+                    "(1.3-1.6x faster; the score moves by rounding, under 2e-6 relative on the benchmarks' networks), "
                     "contiguous elsewhere; contiguous = the reference's",
                     choices=("auto", "contiguous", "channels_last"))
 INIT_SEED = Option(
