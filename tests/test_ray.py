@@ -95,6 +95,47 @@ def test_two_workers_give_the_in_process_table(local_ray, gate_registry, tmp_pat
     assert {e.worker for e in finished} <= set(ready) and all(w.node and w.device == "cpu" for w in ready.values())
 
 
+def test_a_worker_takes_its_own_candidates_tasks_first_and_another_worker_steals_only_at_the_end():
+    """Candidate affinity (no Ray needed): a worker's next task is the first whose candidate is
+    its own or no live worker's; a lost worker's candidates are free again."""
+    from collections import deque
+
+    from rcx.core.runner import Task
+    from rcx.exec.ray_executor import RayExecutor, _Slot
+
+    ex = RayExecutor(RAY2)
+    a, b = _Slot("w1", None, state="ready"), _Slot("w2", None, state="ready")
+    pending = deque(Task(i, f"c{i}", e, 0, "h") for i in range(3) for e in ("x", "y", "z"))
+    taken = [ex._take(s, pending).key for s in (a, b, b, a, a, b, b)]
+    assert taken == [("c0", "x"), ("c1", "x"), ("c1", "y"), ("c0", "y"), ("c0", "z"), ("c1", "z"), ("c2", "x")]
+    assert ex._take(b, pending).key == ("c2", "y")
+    assert ex._take(a, pending).key == ("c2", "z")  # only c2 is left, and it is w2's: w1 takes it, not idle
+    assert not pending
+    pending.extend(Task(3, "c3", e, 0, "h") for e in ("x", "y"))
+    assert ex._take(a, pending).key == ("c3", "x")
+    a.state = "lost"  # its queued tasks come back: anyone may take them
+    assert ex._take(b, pending).key == ("c3", "y")
+
+
+def test_the_evaluations_of_one_candidate_share_a_worker(local_ray, registry, tmp_path):
+    """Two ridge readouts on shared features (init_seed = "shared") run in the worker that
+    computed the features, so the second reuses them; the table equals the in-process one."""
+    extra = "".join(f'[evaluators.{name}]\nevaluator = "ridge_rfm"\ntrials = 1\ntrain_size = 100\nval_size = 60\n'
+                    f'batch_size = 32\ndtype = "float32"\ninit_seed = "shared"\n{more}'
+                    for name, more in (("fixed", ""), ("loo", 'lambda = "loo"\nstandardize = true\n')))
+    ref, _ = run(tiny_plan(tmp_path / "a", n=8, extra=extra), registry)
+    table, events = run(tiny_plan(tmp_path / "b", n=8, extra=extra), registry, RAY2)
+    assert computed(table) == computed(ref)
+    workers: dict[str, set[str]] = {}
+    for e in events:
+        if isinstance(e, ev.EvalFinished):
+            workers.setdefault(e.arch, set()).add(e.worker)
+    order = arch_ids(tmp_path / "b" / "plan.toml", registry)
+    assert len(order) == 8 and all(workers[a] for a in order)
+    # every candidate but the last two (which a free worker may share at the end) ran on one worker
+    assert all(len(workers[a]) == 1 for a in order[:-2]), workers
+
+
 def test_in_process_run_resumes_on_ray(local_ray, gate_registry, tmp_path):
     folder = tmp_path / "gate"
     ref, _ = run(gate_plan(tmp_path / "a", folder, n=5), gate_registry)

@@ -107,6 +107,7 @@ class RayExecutor:
         self._orphans: dict[tuple[str, str], Task] = {}  # started on a lost worker, queued again: row "running"
         self._calls: dict[Any, tuple[Task, _Slot]] = {}  # streaming generator -> (task, slot)
         self._recorded: set[tuple[str, str]] = set()
+        self._owners: dict[str, _Slot] = {}  # candidate id -> the worker its evaluations go to
         self._lost = 0
 
     # -- connecting --------------------------------------------------------------------------
@@ -246,6 +247,7 @@ class RayExecutor:
         self._setups.clear()
         self._pings.clear()
         self._calls.clear()
+        self._owners.clear()
         self._paused = False
 
     def _lose(self, runner: Runner, slot: _Slot, pending: deque[Task], requested: int, why: str) -> None:
@@ -346,12 +348,30 @@ class RayExecutor:
         """Fill every ready worker up to :data:`IN_FLIGHT_PER_WORKER` calls."""
         for slot in self._slots:
             while slot.state == "ready" and pending and len(slot.tasks) < IN_FLIGHT_PER_WORKER:
-                task = pending.popleft()
+                task = self._take(slot, pending)
                 if task.key in self._recorded:
                     continue
                 gen = slot.actor.run.options(num_returns="streaming").remote(task)
                 self._calls[gen] = (task, slot)
                 slot.tasks.append(task)
+
+    def _take(self, slot: _Slot, pending: deque[Task]) -> Task:
+        """The next task for ``slot`` (``pending`` not empty), taken out of ``pending``: the first
+        one whose candidate is ``slot``'s or no live worker's, and that candidate becomes
+        ``slot``'s. So the evaluations of one candidate meet in one worker process, where
+        evaluators with ``init_seed = "shared"`` reuse what another computed (``ridge_rfm``'s
+        features, the five gradient proxies' one computation) instead of computing it again.
+        When every pending task's candidate belongs to another live worker (the run's last
+        candidates), the first one is taken anyway: no worker waits while work is left."""
+        def open_to(arch: str) -> bool:
+            owner = self._owners.get(arch)
+            return owner is None or owner is slot or owner.state not in ("starting", "ready")
+
+        index = next((i for i, task in enumerate(pending) if open_to(task.arch)), 0)
+        task = pending[index]
+        del pending[index]
+        self._owners[task.arch] = slot
+        return task
 
     def _drive(self, runner: Runner, pending: deque[Task], requested: int) -> None:
         while pending or self._calls:
