@@ -79,3 +79,18 @@ def test_the_whole_benchmark_gpu_plan_is_the_study_on_every_cell():
     assert {k: whole[k] for k in ("seed", "dataset", "space")} == {k: study[k] for k in ("seed", "dataset", "space")}
     assert whole["sampler"] == {"kind": "random", "n": 15_625} and whole["device"] == "cuda"
     assert whole["evaluators"] == study["evaluators"] | zerocost["evaluators"]
+
+
+def test_the_whole_benchmark_cpu_plan_is_the_study_on_every_cell_with_shared_gradients():
+    """studies/plans/nb201_all_cpu.toml (issue 21): the same as the GPU plan on a CPU, but the
+    five gradient proxies read one computation on shared weights; everything else is the study's."""
+    whole = tomli.loads((ROOT / "studies" / "plans" / "nb201_all_cpu.toml").read_text())
+    study, zerocost = (tomli.loads((ROOT / "examples" / f"{n}.toml").read_text())
+                       for n in ("nb201_study", "nb201_study_zerocost"))
+    assert {k: whole[k] for k in ("seed", "dataset", "space")} == {k: study[k] for k in ("seed", "dataset", "space")}
+    assert whole["sampler"] == {"kind": "random", "n": 15_625} and whole["device"] == "cpu"
+    gradient = ("snip", "grad_norm", "grasp", "fisher", "jacov")
+    expected = study["evaluators"] | zerocost["evaluators"]
+    assert set(whole["evaluators"]) == set(expected)
+    for name, table in whole["evaluators"].items():
+        assert table == (expected[name] | {"init_seed": "shared"} if name in gradient else expected[name]), name
