@@ -174,6 +174,7 @@ class RayExecutor:
         try:
             for _ in range(n - len(self._alive())):  # workers of an earlier batch (stage) stay
                 self._add_worker(runner, device)
+            self._owners.clear()  # a batch's candidates go to whichever worker is free first
             self._drive(runner, deque(tasks), n)
         except BaseException:
             started = [t for t, s in self._calls.values() if s.running is t] + list(self._orphans.values())
