@@ -41,7 +41,8 @@ reference code. ``layout = "auto"`` runs the network channels-last (NHWC) on a C
 float32 convolutions and BatchNorm are 1.3-1.55x faster on the benchmarks' networks, and in
 PyTorch's default layout elsewhere: the two layouts sum in different orders, so a pre-activation
 within rounding of 0 can change its code; on 20 random NAS-Bench-201 cells (C = 16, 128
-CIFAR-10 images) the scores differed by at most 4.4e-7 relative (BENCHMARKS.md, "All
+CIFAR-10 images) the scores differed by at most 4.4e-7 relative, 5.8e-7 on the study's 990
+cells (BENCHMARKS.md, "All
 training-free scores"; the tests hold it to 1e-5). ``contiguous`` is the reference's layout. A
 singular kernel (two images with identical codes, e.g. a network whose
 ReLUs never switch) has no finite score: status ``degenerate``.

@@ -31,7 +31,7 @@ pooling-heavy ones) but sums in another order, and the proxies whose score ampli
 move: zico by up to 2 % and grasp by up to 0.4 % (relative) on NAS-Bench-201 cells, snip,
 grad_norm and fisher by up to 4e-4, the others by less than 1e-4 (BENCHMARKS.md, "All
 training-free scores of a NAS-Bench-201 cell"). ``zen`` alone defaults to ``auto``
-(channels-last on a CPU, contiguous elsewhere): it moves by less than 2e-6 relative there
+(channels-last on a CPU, contiguous elsewhere): it moves by less than 5e-6 relative there
 (random NAS-Bench-201, NATS-SSS and NAS-Bench-Macro networks) and runs 1.3-1.6x faster.
 """
 
@@ -86,7 +86,7 @@ LAYOUT = Option("layout", str, "contiguous", "memory layout of the network and b
                 "(exact), channels_last = faster on a CPU, zico moves up to 2 % and grasp 0.4 % (rounding)",
                 choices=("contiguous", "channels_last"))
 ZEN_LAYOUT = Option("layout", str, "auto", "memory layout of the network and input: auto = channels_last on a CPU "
-                    "(1.3-1.6x faster; the score moves by rounding, under 2e-6 relative on the benchmarks' networks), "
+                    "(1.3-1.6x faster; the score moves by rounding, under 5e-6 relative on the benchmarks' networks), "
                     "contiguous elsewhere; contiguous = the reference's",
                     choices=("auto", "contiguous", "channels_last"))
 INIT_SEED = Option(
