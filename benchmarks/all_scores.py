@@ -104,14 +104,16 @@ standardize = true
 init_seed = "shared"
 """ + "".join(f"[evaluators.{n}]\n" + ("" if n == "synflow" else "batch_size = {zc_batch}\n") for n in ZEROCOST)
 
+_SHARED: dict[str, dict[str, Any]] = {n: {"init_seed": "shared"} for n in GRADIENT}
+_CONTIGUOUS: dict[str, dict[str, Any]] = {"naswot": {"layout": "contiguous"}, "zen": {"layout": "contiguous"},
+                                          **_SHARED}
+
 SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
     "today": {"ridge_rfm": {"layout": "contiguous"}, "ridge_loo": {"layout": "contiguous"},
               "naswot": {"layout": "contiguous"}, **{n: {"layout": "channels_last"} for n in ZEROCOST}},
-    "start": {"naswot": {"layout": "contiguous"}, "zen": {"layout": "contiguous"},
-              **{n: {"init_seed": "shared"} for n in GRADIENT}},
-    "contiguous": {"naswot": {"layout": "contiguous"}, "zen": {"layout": "contiguous"},
-                   **{n: {"init_seed": "shared"} for n in GRADIENT}},
-    "exact": {n: {"init_seed": "shared"} for n in GRADIENT},
+    "start": _CONTIGUOUS,  # plus the old code paths of PATCHES
+    "contiguous": _CONTIGUOUS,
+    "exact": _SHARED,
     "channels_last": {n: {"layout": "channels_last"} | ({"init_seed": "shared"} if n in GRADIENT else {})
                            for n in ZEROCOST},
 }

@@ -29,6 +29,7 @@ from rcx.data.imagefolder import ImageFolderProvider
 from rcx.plugins import load_registry
 from rcx_naswot.evaluator import naswot_score, relu_kernel
 from rcx_zerocost import proxies
+from rcx_zerocost.evaluators import Zen
 
 from cifar_subset import unzip_subset  # benchmarks/, the script's own folder
 
@@ -46,17 +47,6 @@ def _images(n: int) -> torch.Tensor:
     return (x - mean) / std
 
 
-def _zen_weights(model: torch.nn.Module, seed: int) -> None:
-    """zen's initialisation: N(0, 1) weights, zero biases."""
-    g = generator(seed, "trial", 0)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, proxies.WEIGHTED):
-                m.weight.copy_(torch.randn(m.weight.shape, generator=g))
-                if m.bias is not None:
-                    m.bias.zero_()
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--spaces", default="nb201,nats_sss,nb_macro")
@@ -65,6 +55,7 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     registry = load_registry()
+    zen = Zen({})  # its initialise: N(0, 1) weights, zero biases, as the evaluator scores
     images = _images(128)
     g = torch.Generator().manual_seed(0)
     noise = torch.randn(2, 64, 3, 32, 32, generator=g)
@@ -88,7 +79,7 @@ def main() -> int:
                 secs["naswot", layout] += time.process_time() - c0
 
                 net = build_every_edge(space, arch, (3, 32, 32)).train()
-                _zen_weights(net, index)
+                zen.initialise(net, generator(index, "trial", 0))
                 net = net.to(memory_format=fmt)
                 clean, perturb = (t.contiguous(memory_format=fmt) for t in noise)
                 c0 = time.process_time()
