@@ -62,7 +62,13 @@ def run(path: Path, registry, settings: ExecutionSettings | None = None, cancel:
 
 
 def computed(table) -> list[dict]:
-    return [{k: v for k, v in row.items() if not k.endswith(TIMING)} for row in table.rows]
+    """The table's rows without measured timings, floats wrapped to compare at 1e-9 relative.
+
+    Equal up to float rounding, not bit for bit: a worker's torch thread count may differ from the
+    driver's, and a parallel reduction sums in another order (CI once saw ridge's "loo" lambda,
+    a float64 trace times a grid factor, move by 2e-16 relative between in-process and Ray)."""
+    return [{k: pytest.approx(v, rel=1e-9, abs=0, nan_ok=True) if isinstance(v, float) else v
+             for k, v in row.items() if not k.endswith(TIMING)} for row in table.rows]
 
 
 def rows_of(db: Path) -> list[tuple[str, str, str]]:
