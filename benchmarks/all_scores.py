@@ -26,11 +26,16 @@ warm-up cell:
 - **channels_last** (as "exact" with ``layout = "channels_last"`` on the zero-cost
   proxies): faster, with the deviations BENCHMARKS.md states.
 
+- **then** (with ``--then COMMIT``): rcx as it was at COMMIT, its own code unpatched, in a
+  process of its own (``benchmarks/all_scores_then.py``; COMMIT's tree exported with ``git
+  archive``): the check on "today", which reproduces rcx before issue 21 in this process with
+  options and patches. ``--then 77f1bf2`` is the commit before issue 21's first merge.
+
 Reported: CPU seconds per cell (``time.process_time``: core-seconds; the steadier figure on a
 shared machine, run with ``--threads 1``) per evaluator and in total, and the ratio today / now.
 
     python benchmarks/all_scores.py [--archs 6] [--threads 1] [--device cpu] [--settings "exact"]
-        [--only naswot,ridge_rfm] [--repeats 3]
+        [--only naswot,ridge_rfm] [--repeats 3] [--then 77f1bf2]
 
 ``--only`` times some evaluator instances alone; ``--repeats`` runs every cell several rounds
 (settings alternating) and keeps each setting's median round, for small differences on a
@@ -45,9 +50,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
+import json
+import os
 import platform
 import statistics
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Iterator
@@ -151,6 +161,50 @@ PATCHES = {"today": today, "start": start}
 """Settings that need old code paths, not only options."""
 
 
+class Then:
+    """rcx at ``commit`` in a worker process (``benchmarks/all_scores_then.py``) on the same plan
+    file: ``cell(k)`` runs candidate k's evaluators there and returns their CPU seconds."""
+
+    def __init__(self, commit: str, plan_text: str, threads: int, folder: Path) -> None:
+        repo = Path(__file__).resolve().parents[1]
+        tree = folder / f"rcx-{commit}"
+        tree.mkdir()
+        archive = subprocess.run(["git", "-C", str(repo), "archive", commit], check=True, capture_output=True).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(tree, filter="data")
+        (folder / "then.toml").write_text(plan_text)
+        path = os.pathsep.join(str(tree / p) for p in ("", "plugins/rcx-naswot", "plugins/rcx-zerocost"))
+        env = os.environ | {"PYTHONPATH": path}
+        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("all_scores_then.py")),
+                                      str(folder / "then.toml"), str(threads)], cwd=tree, env=env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        ready = self._reply()
+        if not str(ready.get("ready", "")).startswith(str(tree)):
+            raise RuntimeError(f"the worker imported rcx from {ready.get('ready')}, not from {tree}")
+        self.wall = 0.0
+
+    def _reply(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the rcx-at-commit worker stopped (exit {self.proc.wait()})")
+        return json.loads(line)
+
+    def cell(self, k: int) -> dict[str, float]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(f"{k}\n")
+        self.proc.stdin.flush()
+        reply = self._reply()
+        self.wall = reply.pop("wall")
+        reply.pop("arch")
+        return reply
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        self.proc.wait()
+
+
 def main() -> int:
     from rcx_zerocost.evaluators import SHARED_GRADIENTS
 
@@ -166,6 +220,8 @@ def main() -> int:
     ap.add_argument("--only", help="comma-separated evaluator instances to run (default: all)")
     ap.add_argument("--repeats", type=int, default=1,
                     help="rounds per cell (settings alternate in each); a cell's figure is its median round")
+    ap.add_argument("--then", metavar="COMMIT",
+                    help="also time rcx as it was at COMMIT, unpatched, in a worker process (setting 'then')")
     args = ap.parse_args()
     names = [n.strip() for n in args.settings.split(",")]
     unknown = set(names) - set(SETTINGS)
@@ -178,9 +234,10 @@ def main() -> int:
     per_class = -(-args.images // 10)
     root = args.data or unzip_subset(Path(tmp.name), max(per_class, 13), per_class)
     registry = load_registry()
-    plan = parse_plan(PLAN.format(device=args.device, root=root, archs=args.archs + 1, channels=args.channels,
-                                  cells=args.cells, images=args.images, naswot_batch=min(128, args.images),
-                                  zc_batch=min(64, args.images)), registry)
+    plan_text = PLAN.format(device=args.device, root=root, archs=args.archs + 1, channels=args.channels,
+                            cells=args.cells, images=args.images, naswot_batch=min(128, args.images),
+                            zc_batch=min(64, args.images))
+    plan = parse_plan(plan_text, registry)
     runner = Runner(plan, registry)
     runner.setup()
     run_ctx = RunContext(runner.data, runner.space, runner.device, plan.seed)
@@ -194,6 +251,14 @@ def main() -> int:
                 ev.prepare(run_ctx)
                 evaluators[setting][spec.instance] = ev
 
+    then = None
+    if args.then:
+        if args.only:
+            ap.error("--then times every evaluator of the plan; leave --only out")
+        then = Then(args.then, plan_text, args.threads, Path(tmp.name))
+        names.append("then")
+        evaluators["then"] = dict.fromkeys(evaluators[names[0]])
+
     print(f"machine: {platform.processor() or platform.machine()}, {device_name(runner.device)}; "
           f"torch {torch.__version__}")
     print(f"{args.archs} nb201 cells (C={args.channels}, {args.cells} cells per stage) at {runner.data.shape}, "
@@ -202,6 +267,11 @@ def main() -> int:
 
     def run(setting: str, cand: Any) -> dict[str, float]:
         """CPU seconds per evaluator of one cell under ``setting``; its wall time goes to ``wall``."""
+        if setting == "then":
+            assert then is not None
+            secs = then.cell(runner.candidates.index(cand))
+            wall[setting].append(then.wall)
+            return secs
         secs = {}
         w0 = time.perf_counter()
         SHARED_FEATURES.clear()  # no setting reuses another's features or gradients
@@ -243,8 +313,11 @@ def main() -> int:
     for s in names:
         w = statistics.fmean(wall[s])
         print(f"{s}: wall {w:.3f} s per cell; all 15,625 NAS-Bench-201 cells: {w * 15625 / 60:.1f} min")
-    for base in (b for b in ("today", "start") if b in names):
-        for s in (n for n in names if n not in ("today", base)):
+    if then is not None:
+        then.close()
+    bases = [b for b in ("then", "today", "start") if b in names]
+    for i, base in enumerate(bases):
+        for s in (n for n in names if n not in bases[:i + 1]):
             ratios = [sum(a.values()) / sum(b.values()) for a, b in zip(cpu[base], cpu[s])]
             print(f"{base} / {s}: {totals[base] / totals[s]:.2f}x on the mean, per-cell median "
                   f"{statistics.median(ratios):.2f}x (min {min(ratios):.2f}, max {max(ratios):.2f})")
