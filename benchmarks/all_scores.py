@@ -169,7 +169,10 @@ class Then:
         repo = Path(__file__).resolve().parents[1]
         tree = folder / f"rcx-{commit}"
         tree.mkdir()
-        archive = subprocess.run(["git", "-C", str(repo), "archive", commit], check=True, capture_output=True).stdout
+        proc = subprocess.run(["git", "-C", str(repo), "archive", commit], capture_output=True)
+        if proc.returncode:
+            raise RuntimeError(f"git archive {commit}: {proc.stderr.decode(errors='replace').strip()}")
+        archive = proc.stdout
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(tree, filter="data")
         (folder / "then.toml").write_text(plan_text)
@@ -255,7 +258,10 @@ def main() -> int:
     if args.then:
         if args.only:
             ap.error("--then times every evaluator of the plan; leave --only out")
-        then = Then(args.then, plan_text, args.threads, Path(tmp.name))
+        try:
+            then = Then(args.then, plan_text, args.threads, Path(tmp.name))
+        except RuntimeError as e:
+            ap.error(f"--then: {e}")
         names.append("then")
         evaluators["then"] = dict.fromkeys(evaluators[names[0]])
 
