@@ -67,6 +67,18 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("RCX_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "rcx-cache"))
 
 
+@pytest.fixture(autouse=True)
+def _one_thread_runs(monkeypatch):
+    """Runs a test starts (in this process or in a subprocess) use one torch thread unless the
+    test or the caller's environment says otherwise: two runs a test compares then sum in the
+    same order whatever the machine's load (the auto rule could give them 2 threads and 1, which
+    moves last digits), and tiny models run faster on one. tests/test_threads.py unsets it where
+    it checks the auto rule."""
+    import os
+
+    monkeypatch.setenv("RCX_THREADS", os.environ.get("RCX_THREADS", "1"))
+
+
 @pytest.fixture(scope="session")
 def registry():
     from rcx.plugins import load_registry
