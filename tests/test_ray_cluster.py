@@ -15,7 +15,7 @@ from rcx.exec import ExecutionSettings
 
 from . import ray_gate
 from .ray_gate import gate_plan, ray, wait_started
-from .test_ray import arch_ids, rows_of, run
+from .test_ray import arch_ids, one_thread_driver, rows_of, run  # noqa: F401  (one_thread_driver: autouse)
 
 pytestmark = pytest.mark.slow
 
