@@ -172,8 +172,7 @@ class Then:
         proc = subprocess.run(["git", "-C", str(repo), "archive", commit], capture_output=True)
         if proc.returncode:
             raise RuntimeError(f"git archive {commit}: {proc.stderr.decode(errors='replace').strip()}")
-        archive = proc.stdout
-        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as tar:
             tar.extractall(tree, filter="data")
         (folder / "then.toml").write_text(plan_text)
         path = os.pathsep.join(str(tree / p) for p in ("", "plugins/rcx-naswot", "plugins/rcx-zerocost"))
@@ -193,13 +192,16 @@ class Then:
             raise RuntimeError(f"the rcx-at-commit worker stopped (exit {self.proc.wait()})")
         return json.loads(line)
 
-    def cell(self, k: int) -> dict[str, float]:
+    def cell(self, k: int, arch_id: str) -> dict[str, float]:
+        """CPU seconds per evaluator of candidate ``k``, which must be ``arch_id`` there too (the
+        commit's sampler drew the same cells)."""
         assert self.proc.stdin is not None
         self.proc.stdin.write(f"{k}\n")
         self.proc.stdin.flush()
         reply = self._reply()
         self.wall = reply.pop("wall")
-        reply.pop("arch")
+        if (theirs := reply.pop("arch")) != arch_id:
+            raise RuntimeError(f"candidate {k} is {theirs} at the commit, {arch_id} here: not the same cells")
         return reply
 
     def close(self) -> None:
@@ -263,7 +265,6 @@ def main() -> int:
         except RuntimeError as e:
             ap.error(f"--then: {e}")
         names.append("then")
-        evaluators["then"] = dict.fromkeys(evaluators[names[0]])
 
     print(f"machine: {platform.processor() or platform.machine()}, {device_name(runner.device)}; "
           f"torch {torch.__version__}")
@@ -275,7 +276,7 @@ def main() -> int:
         """CPU seconds per evaluator of one cell under ``setting``; its wall time goes to ``wall``."""
         if setting == "then":
             assert then is not None
-            secs = then.cell(runner.candidates.index(cand))
+            secs = then.cell(runner.candidates.index(cand), cand.arch.id)
             wall[setting].append(then.wall)
             return secs
         secs = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -74,8 +75,6 @@ def _one_thread_runs(monkeypatch):
     same order whatever the machine's load (the auto rule could give them 2 threads and 1, which
     moves last digits), and tiny models run faster on one. tests/test_threads.py unsets it where
     it checks the auto rule."""
-    import os
-
     monkeypatch.setenv("RCX_THREADS", os.environ.get("RCX_THREADS", "1"))
 
 
