@@ -94,3 +94,14 @@ def test_the_whole_benchmark_cpu_plan_is_the_study_on_every_cell_with_shared_gra
     assert set(whole["evaluators"]) == set(expected)
     for name, table in whole["evaluators"].items():
         assert table == (expected[name] | {"init_seed": "shared"} if name in gradient else expected[name]), name
+
+
+def test_the_executor_benchmark_slice_is_the_whole_benchmark_plan_on_its_first_cells():
+    """benchmarks/nb201_all_slice.toml times executors on the whole-benchmark suite: the CPU
+    plan's seed, data, space and evaluator tables, its random sampler with a smaller n (so the
+    slice's cells are the whole run's first ones), and another results file."""
+    whole = tomli.loads((ROOT / "studies" / "plans" / "nb201_all_cpu.toml").read_text())
+    part = tomli.loads((ROOT / "benchmarks" / "nb201_all_slice.toml").read_text())
+    same = ("seed", "device", "dataset", "space", "evaluators")
+    assert {k: part[k] for k in same} == {k: whole[k] for k in same}
+    assert part["sampler"] == {"kind": "random", "n": 20} and part["output"] != whole["output"]
