@@ -405,3 +405,24 @@ def test_a_worker_takes_the_drivers_disabled_plugins_and_ids_not_its_environment
     finally:
         executor.close()
     assert env == "rcx-test-gate" and "gate" not in evaluators and "ridge_rfm" in evaluators
+
+
+def test_a_worker_process_starts_with_one_malloc_arena_unless_the_driver_says_otherwise(local_ray, registry,
+                                                                                         tmp_path, monkeypatch):
+    """glibc's per-thread arenas made a Ray worker's gradient computations 2x slower than one
+    process's (BENCHMARKS.md): each worker starts with ``MALLOC_ARENA_MAX=1`` in its
+    environment, or with the driver's own value where the driver sets one."""
+    from rcx.exec.ray_executor import worker_env
+
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    assert worker_env() == {"MALLOC_ARENA_MAX": "1"}
+    plan = load_plan(tiny_plan(tmp_path), registry)
+    executor = make_executor(ExecutionSettings("ray", workers=1))
+    try:
+        slot = executor._add_worker(Runner(plan, registry, executor=executor), torch.device("cpu"))
+        seen = ray.get(slot.actor.__ray_call__.remote(lambda worker: os.environ.get("MALLOC_ARENA_MAX")))
+    finally:
+        executor.close()
+    assert seen == "1"
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert worker_env() == {"MALLOC_ARENA_MAX": "4"}

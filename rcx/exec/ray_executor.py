@@ -62,6 +62,15 @@ SETUP_TIMEOUT = 600.0
 the worker timeout; longer, it is reported as failed to start."""
 REPLACEMENTS_PER_WORKER = 3
 """Lost workers replaced per requested worker before the run gives up."""
+WORKER_ENV = {"MALLOC_ARENA_MAX": "1"}
+"""Environment each worker process starts with (Ray's ``runtime_env``), where the driver's own
+environment does not set the variable (:func:`worker_env`). ``MALLOC_ARENA_MAX``: glibc's
+allocator gives a thread of a busy multi-threaded process its own arena by default, and a Ray
+worker (two dozen threads of Ray's own, a new thread per evaluation) then ran the zero-cost
+gradient proxies' forward/backward computation 2x slower than one plain process did; with one
+arena, two workers on two cores ran the whole-benchmark suite 1.5x faster, as fast as one
+process with two threads (BENCHMARKS.md, "Ray executor: the quickstart sweep on 2 cores").
+Other C libraries ignore the variable."""
 
 # ray's typed overloads of remote() leave out concurrency_groups, an actor option it documents.
 _remote: Callable[..., Any] = ray.remote
@@ -218,7 +227,7 @@ class RayExecutor:
         plan = runner.plan
         actor = RemoteWorker.options(
             num_cpus=self.settings.cpus_per_worker, num_gpus=self._gpus(device), max_restarts=0, max_task_retries=0,
-            name=None,
+            name=None, runtime_env={"env_vars": worker_env()},
         ).remote(name, plan.text, plan.source, plan.hash, device.type, self.settings.threads(),
                  disabled=sorted(disabled_plugins()), file_ids=file_ids(plan.sampler))
         slot = _Slot(name, actor)
@@ -513,6 +522,12 @@ class RayExecutor:
 
 
 _null: Any = None
+
+
+def worker_env() -> dict[str, str]:
+    """The variables of :data:`WORKER_ENV`, each with the driver's own value where its
+    environment sets one (a cluster's users may tune the allocator themselves)."""
+    return {name: os.environ.get(name, value) for name, value in WORKER_ENV.items()}
 
 
 @contextmanager
